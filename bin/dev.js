@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// Development entry: runs the compiled commands without relying on the
+// committed manifest, so a freshly built command is found at once.
+import {execute} from '@oclif/core'
+
+await execute({development: true, dir: import.meta.url})

@@ -1,0 +1,67 @@
+// Shared command behaviour: --json, warnings on stderr, and turning errors
+// into one line and an exit code (1 bad input, 2 usage or internal bug).
+import {Command, Errors} from '@oclif/core'
+import {EXIT_USAGE, XstError} from '../errors.js'
+
+export abstract class XstCommand extends Command {
+  static enableJsonFlag = true
+
+  /** Warnings raised while running, also returned in --json output. */
+  protected warnings: string[] = []
+
+  /** A warning: on stderr for people, collected for --json. */
+  protected note(message: string): void {
+    this.warnings.push(message)
+    if (!this.jsonEnabled()) process.stderr.write(`warning: ${message}\n`)
+  }
+
+  /** Print a line of the text report (suppressed under --json). */
+  protected line(text = ''): void {
+    if (!this.jsonEnabled()) process.stdout.write(text + '\n')
+  }
+
+  protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<any> {
+    // oclif's own control flow (this.exit, --help, --version) passes through.
+    if (err instanceof Errors.ExitError) throw err
+    let code: number
+    let json: Record<string, unknown>
+    let text: string
+    if (err instanceof XstError) {
+      code = err.exitCode
+      json = err.toJSON()
+      text = err.message
+    } else if (isParseError(err)) {
+      code = EXIT_USAGE
+      json = {code: 'usage', message: err.message}
+      text = err.message.split('\n')[0] + `\nSee: xst ${this.id} --help`
+    } else {
+      const e = err as Error
+      code = EXIT_USAGE
+      json = {code: 'internal', message: String(e?.message ?? e)}
+      text = `internal error (a bug in xst, please report it): ${e?.message ?? e}`
+      if (process.env.XST_DEBUG) text += '\n' + (e?.stack ?? '')
+    }
+    if (this.jsonEnabled()) {
+      process.stdout.write(JSON.stringify({ok: false, error: json, warnings: this.warnings}, null, 2) + '\n')
+    } else {
+      process.stderr.write(`xst ${this.id}: ${text}\n`)
+    }
+    process.exitCode = code
+    this.exit(code)
+  }
+}
+
+function isParseError(err: unknown): err is Error {
+  if (!(err instanceof Error)) return false
+  const name = err.constructor?.name ?? ''
+  return (
+    name.endsWith('ParseError') ||
+    name === 'RequiredArgsError' ||
+    name === 'UnexpectedArgsError' ||
+    name === 'NonExistentFlagsError' ||
+    name === 'FlagInvalidOptionError' ||
+    name === 'ArgInvalidOptionError' ||
+    name === 'FailedFlagValidationError' ||
+    name === 'CLIError'
+  )
+}

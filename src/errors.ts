@@ -1,0 +1,156 @@
+// Errors are data: every problem with an image carries where it is (byte
+// offset, chunk or record index) and what was expected, so the CLI can print
+// one precise line and pick the exit code without looking at a stack.
+
+/** Exit codes shared by every command. */
+export const EXIT_OK = 0
+export const EXIT_BAD_INPUT = 1
+export const EXIT_USAGE = 2
+
+export interface Where {
+  /** Absolute byte offset in the input stream. */
+  offset?: number
+  /** Chunk index (legacy) or record index (v2), counted from 0. */
+  index?: number
+  /** What kind of index `index` is: "chunk", "record". */
+  indexKind?: string
+  /** The thing being read, e.g. "page batch", "X86_PV_INFO record". */
+  context?: string
+}
+
+/** Base of every error xst raises on purpose. */
+export class XstError extends Error {
+  readonly exitCode: number
+  /** Short stable identifier, e.g. "duplicate-pfn"; part of --json output. */
+  readonly code: string
+
+  constructor(code: string, message: string, exitCode: number) {
+    super(message)
+    this.name = new.target.name
+    this.code = code
+    this.exitCode = exitCode
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {code: this.code, message: this.message}
+  }
+}
+
+export function describeWhere(where: Where): string {
+  const parts: string[] = []
+  if (where.offset !== undefined) parts.push(`byte ${where.offset}`)
+  if (where.index !== undefined) parts.push(`${where.indexKind ?? 'item'} ${where.index}`)
+  if (where.context) parts.push(where.context)
+  return parts.join(', ')
+}
+
+/** The input image breaks its format. Exit code 1. */
+export class FormatError extends XstError {
+  readonly where: Where
+  readonly expected?: string
+  readonly got?: string
+  readonly detail: string
+
+  constructor(code: string, detail: string, where: Where = {}, expected?: string, got?: string) {
+    const ex = expected !== undefined ? `: expected ${expected}, got ${got ?? 'something else'}` : ''
+    const at = describeWhere(where)
+    super(code, `${at ? at + ': ' : ''}${detail}${ex}`, EXIT_BAD_INPUT)
+    this.where = where
+    this.expected = expected
+    this.got = got
+    this.detail = detail
+  }
+
+  get offset(): number | undefined {
+    return this.where.offset
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return {
+      code: this.code,
+      message: this.message,
+      offset: this.where.offset ?? null,
+      index: this.where.index ?? null,
+      context: this.where.context ?? null,
+      expected: this.expected ?? null,
+      got: this.got ?? null,
+    }
+  }
+}
+
+/** The input ends before the format says it may. */
+export class TruncatedError extends FormatError {
+  /** Byte at which the input ended. */
+  readonly endOffset: number
+
+  constructor(endOffset: number, inside: string, needed: number) {
+    super('truncated', `stream ends at byte ${endOffset} inside ${inside} (${needed} more bytes needed)`, {})
+    this.endOffset = endOffset
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return {...super.toJSON(), offset: this.endOffset}
+  }
+}
+
+/** Bad command line, unusable path, or refusal to do something unsafe. Exit code 2. */
+export class UsageError extends XstError {
+  constructor(message: string, code = 'usage') {
+    super(code, message, EXIT_USAGE)
+  }
+}
+
+/** Writing the output failed (disk full, closed pipe...). Exit code 1. */
+export class OutputError extends XstError {
+  constructor(message: string, code = 'output') {
+    super(code, message, EXIT_BAD_INPUT)
+  }
+}
+
+/** Reading the input failed for a reason other than its content. Exit code 1. */
+export class InputError extends XstError {
+  constructor(message: string, code = 'input', exitCode = EXIT_BAD_INPUT) {
+    super(code, message, exitCode)
+  }
+}
+
+/** Translate a Node system error on an input path into an XstError. */
+export function inputSystemError(err: unknown, name: string): XstError {
+  const e = err as NodeJS.ErrnoException
+  switch (e?.code) {
+    case 'ENOENT':
+      return new UsageError(`${name}: no such file`, 'no-such-file')
+    case 'EISDIR':
+      return new UsageError(`${name}: is a directory, not an image`, 'is-directory')
+    case 'EACCES':
+    case 'EPERM':
+      return new UsageError(`${name}: permission denied`, 'permission-denied')
+    case 'EBADF':
+      return new UsageError(`${name}: not an open file descriptor`, 'bad-fd')
+    default:
+      return new InputError(`${name}: cannot read: ${e?.message ?? String(err)}`, 'read-failed')
+  }
+}
+
+/** Translate a Node system error while writing into an XstError. */
+export function outputSystemError(err: unknown, name: string): XstError {
+  const e = err as NodeJS.ErrnoException
+  switch (e?.code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new OutputError(`${name}: no space left on device`, 'no-space')
+    case 'EFBIG':
+      return new OutputError(`${name}: no space left for the output (file size limit reached)`, 'no-space')
+    case 'EPIPE':
+    case 'ECONNRESET':
+      return new OutputError(`${name}: the reader closed the pipe`, 'broken-pipe')
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return new UsageError(`${name}: cannot write here: permission denied`, 'permission-denied')
+    case 'ENOENT':
+      return new UsageError(`${name}: the directory does not exist`, 'no-such-directory')
+    default:
+      return new OutputError(`${name}: write failed: ${e?.message ?? String(err)}`, 'write-failed')
+  }
+}

@@ -1,0 +1,103 @@
+// v2 libxc stream (FORMAT.md §3): headers and record bodies.
+import {layout, u16be, u16le, u32be, u32le, u64be, u64le, u8} from './layout.js'
+
+export const IHDR_MARKER = 0xffffffffffffffffn
+export const IHDR_IDENT = 0x58454e46 // "XENF"
+export const IHDR_OPT_BIG_ENDIAN = 1 << 0
+export const IHDR_OPT_RESERVED = 0xfffe
+
+export const ImageHeader = layout('libxc image header', {
+  marker: u64be,
+  id: u32be,
+  version: u32be,
+  options: u16be,
+  reserved1: u16be,
+  reserved2: u32be,
+})
+
+export const DomainType = {X86_PV: 1, X86_HVM: 2, X86_PVH: 3, ARM: 4} as const
+export const DOMAIN_TYPE_NAMES: Record<number, string> = {1: 'x86 PV', 2: 'x86 HVM', 3: 'x86 PVH', 4: 'ARM'}
+
+export const DomainHeader = layout('libxc domain header', {
+  type: u32le,
+  pageShift: u16le,
+  reserved: u16le,
+  xenMajor: u32le,
+  xenMinor: u32le,
+})
+
+/** Record header shared by libxc and libxl streams. */
+export const RecordHeader = layout('record header', {type: u32le, length: u32le})
+export const REC_OPTIONAL = 0x80000000
+
+export const Rec = {
+  END: 0x00,
+  PAGE_DATA: 0x01,
+  X86_PV_INFO: 0x02,
+  X86_PV_P2M_FRAMES: 0x03,
+  X86_PV_VCPU_BASIC: 0x04,
+  X86_PV_VCPU_EXTENDED: 0x05,
+  X86_PV_VCPU_XSAVE: 0x06,
+  SHARED_INFO: 0x07,
+  X86_TSC_INFO: 0x08,
+  HVM_CONTEXT: 0x09,
+  HVM_PARAMS: 0x0a,
+  TOOLSTACK: 0x0b,
+  X86_PV_VCPU_MSRS: 0x0c,
+  VERIFY: 0x0d,
+  CHECKPOINT: 0x0e,
+  CHECKPOINT_DIRTY_PFN_LIST: 0x0f,
+  STATIC_DATA_END: 0x10,
+  X86_CPUID_POLICY: 0x11,
+  X86_MSR_POLICY: 0x12,
+} as const
+
+export const REC_NAMES: Record<number, string> = {
+  0x00: 'END',
+  0x01: 'PAGE_DATA',
+  0x02: 'X86_PV_INFO',
+  0x03: 'X86_PV_P2M_FRAMES',
+  0x04: 'X86_PV_VCPU_BASIC',
+  0x05: 'X86_PV_VCPU_EXTENDED',
+  0x06: 'X86_PV_VCPU_XSAVE',
+  0x07: 'SHARED_INFO',
+  0x08: 'X86_TSC_INFO',
+  0x09: 'HVM_CONTEXT',
+  0x0a: 'HVM_PARAMS',
+  0x0b: 'TOOLSTACK',
+  0x0c: 'X86_PV_VCPU_MSRS',
+  0x0d: 'VERIFY',
+  0x0e: 'CHECKPOINT',
+  0x0f: 'CHECKPOINT_DIRTY_PFN_LIST',
+  0x10: 'STATIC_DATA_END',
+  0x11: 'X86_CPUID_POLICY',
+  0x12: 'X86_MSR_POLICY',
+}
+
+export function recName(type: number): string {
+  const base = REC_NAMES[type & ~REC_OPTIONAL >>> 0]
+  const hex = '0x' + (type >>> 0).toString(16).padStart(8, '0')
+  if (type & REC_OPTIONAL) return `optional record ${hex}`
+  return base ?? `unknown record ${hex}`
+}
+
+export const PageDataHeader = layout('PAGE_DATA header', {count: u32le, reserved: u32le})
+/** pfn word: bits 63-60 type, 59-52 reserved, 51-0 pfn. */
+export const PAGE_DATA_TYPE_SHIFT = 60n
+export const PAGE_DATA_PFN_MASK = (1n << 52n) - 1n
+export const PAGE_DATA_RESERVED_MASK = ((1n << 60n) - 1n) & ~PAGE_DATA_PFN_MASK
+
+export const X86PvInfo = layout('X86_PV_INFO', {guestWidth: u8, ptLevels: u8, reserved1: u16le, reserved2: u32le})
+export const X86PvP2mFramesHeader = layout('X86_PV_P2M_FRAMES header', {startPfn: u32le, endPfn: u32le})
+export const VcpuHeader = layout('vcpu record header', {vcpuId: u32le, reserved: u32le})
+export const X86TscInfo = layout('X86_TSC_INFO', {mode: u32le, khz: u32le, nsec: u64le, incarnation: u32le, reserved: u32le})
+export const HvmParamsHeader = layout('HVM_PARAMS header', {count: u32le, reserved: u32le})
+export const HvmParamEntry = layout('HVM_PARAMS entry', {index: u64le, value: u64le})
+
+export const CPUID_POLICY_ENTRY_SIZE = 24
+export const MSR_POLICY_ENTRY_SIZE = 16
+export const SHARED_INFO_SIZE = 4096
+
+/** Domain header minor version a converter writes: its own format version. */
+export const CONVERTER_XEN_MAJOR = 0
+export const CONVERTER_XEN_MINOR = 1

@@ -1,0 +1,34 @@
+// v2 libxl stream (FORMAT.md §4).
+import {layout, u32be, u32le, u64be} from './layout.js'
+
+export const LIBXL_IDENT = 0x4c6962786c466d74n // "LibxlFmt"
+export const LIBXL_VERSION = 2
+export const LIBXL_OPT_BIG_ENDIAN = 1 << 0
+export const LIBXL_OPT_LEGACY = 1 << 1
+export const LIBXL_OPT_RESERVED = ~(LIBXL_OPT_BIG_ENDIAN | LIBXL_OPT_LEGACY) >>> 0
+
+export const LibxlHeader = layout('libxl header', {ident: u64be, version: u32be, options: u32be})
+
+export const LibxlRec = {
+  END: 0,
+  LIBXC_CONTEXT: 1,
+  EMULATOR_XENSTORE_DATA: 2,
+  EMULATOR_CONTEXT: 3,
+  CHECKPOINT_END: 4,
+  CHECKPOINT_STATE: 5,
+} as const
+
+export const LIBXL_REC_NAMES: Record<number, string> = {
+  0: 'END',
+  1: 'LIBXC_CONTEXT',
+  2: 'EMULATOR_XENSTORE_DATA',
+  3: 'EMULATOR_CONTEXT',
+  4: 'CHECKPOINT_END',
+  5: 'CHECKPOINT_STATE',
+}
+
+export const EmulatorHeader = layout('emulator header', {emulatorId: u32le, index: u32le})
+export const CheckpointState = layout('CHECKPOINT_STATE', {controlId: u32le, pad: u32le})
+
+export const EmulatorId = {UNKNOWN: 0, QEMU_TRADITIONAL: 1, QEMU_UPSTREAM: 2} as const
+export const EMULATOR_NAMES: Record<number, string> = {0: 'unknown', 1: 'qemu-traditional', 2: 'qemu-upstream'}

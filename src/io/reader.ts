@@ -1,0 +1,215 @@
+// The one byte reader every command uses. Pull-based: callers ask for exactly
+// the bytes they need; the reader knows the absolute offset at all times and
+// turns a short stream into a TruncatedError naming what was being read.
+import {FormatError, TruncatedError} from '../errors.js'
+import type {ByteSource} from './source.js'
+
+/** Size of the read-ahead window used for small reads. */
+const WINDOW = 1 << 20
+/** Reads at least this large bypass the window and go straight into the caller's buffer. */
+const DIRECT_READ = 64 << 10
+/** Chunk size used when a skip has to read and discard (pipes). */
+const DISCARD_CHUNK = 4 << 20
+
+export class ByteReader {
+  private window: Buffer = Buffer.allocUnsafe(WINDOW)
+  private start = 0 // first unread byte in window
+  private end = 0 // one past the last valid byte in window
+  private pos = 0 // stream offset of window[start]
+  private eof = false
+
+  constructor(readonly source: ByteSource) {}
+
+  /** Absolute offset of the next unread byte. */
+  get offset(): number {
+    return this.pos
+  }
+
+  get seekable(): boolean {
+    return this.source.seekable
+  }
+
+  /** Bytes left in the stream, when the source knows its size. */
+  get remaining(): number | undefined {
+    return this.source.size === undefined ? undefined : Math.max(0, this.source.size - this.pos)
+  }
+
+  private get buffered(): number {
+    return this.end - this.start
+  }
+
+  /** Fill the window until it holds `n` bytes or the stream ends. */
+  private async fill(n: number): Promise<void> {
+    if (n > WINDOW) throw new Error(`internal: window fill of ${n} bytes`)
+    if (this.buffered >= n || this.eof) return
+    if (this.start > 0 && this.start + n > WINDOW) {
+      this.window.copy(this.window, 0, this.start, this.end)
+      this.end -= this.start
+      this.start = 0
+    }
+    while (this.buffered < n) {
+      const got = await this.source.read(this.window, this.end, WINDOW - this.end, this.pos + this.buffered)
+      if (got === 0) {
+        this.eof = true
+        return
+      }
+      this.end += got
+    }
+  }
+
+  /** Up to `n` next bytes without consuming them (fewer only at the end of the stream). */
+  async peek(n: number): Promise<Buffer> {
+    await this.fill(n)
+    return this.window.subarray(this.start, this.start + Math.min(n, this.buffered))
+  }
+
+  /** True when no byte is left. */
+  async atEnd(): Promise<boolean> {
+    return (await this.peek(1)).length === 0
+  }
+
+  /**
+   * Exactly `n` bytes, in a buffer the caller owns. `what` names the thing
+   * being read for the truncation message.
+   */
+  async read(n: number, what: string): Promise<Buffer> {
+    if (n <= this.buffered || n < DIRECT_READ) {
+      await this.fill(n)
+      if (this.buffered < n) this.truncated(what, n - this.buffered)
+      const out = Buffer.from(this.window.subarray(this.start, this.start + n))
+      this.consume(n)
+      return out
+    }
+    // Large read: copy what the window holds, then read the rest in place.
+    const out = Buffer.allocUnsafe(n)
+    let have = this.buffered
+    this.window.copy(out, 0, this.start, this.end)
+    const startPos = this.pos
+    this.start = this.end = 0
+    while (have < n) {
+      if (this.eof) break
+      const got = await this.source.read(out, have, n - have, startPos + have)
+      if (got === 0) {
+        this.eof = true
+        break
+      }
+      have += got
+    }
+    if (have < n) {
+      this.pos = startPos + have
+      this.truncated(what, n - have)
+    }
+    this.pos = startPos + n
+    return out
+  }
+
+  /** Skip `n` bytes: by moving the position on a seekable source, by reading otherwise. */
+  async skip(n: number, what: string): Promise<void> {
+    if (n <= this.buffered) {
+      this.consume(n)
+      return
+    }
+    if (this.source.seekable && this.source.size !== undefined) {
+      const left = this.source.size - this.pos
+      if (n > left) {
+        this.start = this.end = 0
+        this.pos = this.source.size
+        this.eof = true
+        throw new TruncatedError(this.pos, what, n - left)
+      }
+      this.pos += n
+      this.start = this.end = 0
+      return
+    }
+    let todo = n
+    while (todo > 0) {
+      if (this.buffered === 0) {
+        await this.fill(Math.min(todo, WINDOW))
+        if (this.buffered === 0) this.truncated(what, todo)
+      }
+      const k = Math.min(todo, this.buffered)
+      this.consume(k)
+      todo -= k
+    }
+  }
+
+  /**
+   * Hand the next `n` bytes to `sink` in pieces of at most `chunk` bytes,
+   * without holding them all at once.
+   */
+  async pipe(n: number, what: string, sink: (piece: Buffer) => Promise<void> | void, chunk = DISCARD_CHUNK): Promise<void> {
+    let todo = n
+    while (todo > 0) {
+      const k = Math.min(todo, chunk)
+      await sink(await this.read(k, what))
+      todo -= k
+    }
+  }
+
+  /** Hand every remaining byte to `sink`; returns how many there were. */
+  async pipeToEnd(sink: (piece: Buffer) => Promise<void> | void, chunk = DISCARD_CHUNK): Promise<number> {
+    let total = 0
+    for (;;) {
+      let piece: Buffer
+      if (this.buffered > 0) {
+        piece = Buffer.from(this.window.subarray(this.start, this.end))
+        this.consume(piece.length)
+      } else {
+        if (this.eof) return total
+        const buf = Buffer.allocUnsafe(chunk)
+        const got = await this.source.read(buf, 0, chunk, this.pos)
+        if (got === 0) {
+          this.eof = true
+          return total
+        }
+        this.pos += got
+        piece = buf.subarray(0, got)
+      }
+      total += piece.length
+      await sink(piece)
+    }
+  }
+
+  /** Skip to the end of the stream; returns how many bytes were skipped. */
+  async skipToEnd(): Promise<number> {
+    if (this.source.seekable && this.source.size !== undefined) {
+      const n = this.source.size - this.pos
+      this.pos = this.source.size
+      this.start = this.end = 0
+      this.eof = true
+      return n
+    }
+    return this.pipeToEnd(() => {})
+  }
+
+  /**
+   * Check a length read from the stream against the bytes left (when known)
+   * and a named maximum, before anything is allocated for it.
+   */
+  checkLength(n: number, what: string, max: number, maxName: string, where: {offset: number; index?: number; indexKind?: string}): void {
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new FormatError('bad-length', `${what} length is not a usable number`, {...where, context: what}, 'a length', String(n))
+    }
+    if (n > max) {
+      throw new FormatError('length-too-large', `${what} length ${n} exceeds ${maxName} (${max})`, {...where, context: what}, `at most ${max}`, String(n))
+    }
+    const left = this.remaining
+    if (left !== undefined && n > left) {
+      throw new TruncatedError(this.pos + left, what, n - left)
+    }
+  }
+
+  private consume(n: number): void {
+    this.start += n
+    this.pos += n
+    if (this.start === this.end) this.start = this.end = 0
+  }
+
+  private truncated(what: string, missing: number): never {
+    throw new TruncatedError(this.pos + this.buffered, what, missing)
+  }
+
+  async close(): Promise<void> {
+    await this.source.close()
+  }
+}

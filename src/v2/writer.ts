@@ -1,0 +1,142 @@
+// Writes v2 streams (libxc and libxl records) with the layouts in
+// src/format. Every record written can also be shown to an observer (the
+// verifier), so a conversion is checked as it is produced.
+import type {ByteSink} from '../io/sink.js'
+import {
+  CONVERTER_XEN_MAJOR,
+  CONVERTER_XEN_MINOR,
+  DomainHeader,
+  IHDR_IDENT,
+  IHDR_MARKER,
+  ImageHeader,
+  RecordHeader,
+} from '../format/libxc.js'
+import {LIBXL_IDENT, LIBXL_VERSION, LibxlHeader} from '../format/libxl.js'
+
+export type Layer = 'libxc' | 'libxl'
+
+/** What the verifier is shown of each record. */
+export interface RecordInfo {
+  layer: Layer
+  /** Index of the record within its layer, from 0. */
+  index: number
+  /** Absolute offset of the record header. */
+  offset: number
+  type: number
+  /** Body length, without padding. */
+  length: number
+  /**
+   * The body bytes the checks need: the whole body, except PAGE_DATA (only
+   * its 8-byte header and pfn array) and EMULATOR_CONTEXT (only its 8-byte
+   * header); page contents and emulator blobs are never included.
+   */
+  head: Buffer
+  /** Padding bytes as found in the stream (absent when we wrote them). */
+  padding?: Buffer
+}
+
+export interface StreamObserver {
+  libxlHeader?(header: Buffer, offset: number): void
+  libxcHeaders?(imageHeader: Buffer, domainHeader: Buffer, offset: number): void
+  record?(rec: RecordInfo): void
+  /** Bytes the stream carries outside records (a qemu record after a bare libxc stream). */
+  tail?(offset: number, length: number): void
+}
+
+const ZERO_PAD = Buffer.alloc(8)
+
+export function paddedLength(length: number): number {
+  return (length + 7) & ~7
+}
+
+export class V2Writer {
+  private indexByLayer: Record<Layer, number> = {libxc: 0, libxl: 0}
+  /** Records written, by layer and name-independent type number. */
+  readonly counts: {libxc: Map<number, number>; libxl: Map<number, number>} = {libxc: new Map(), libxl: new Map()}
+  private readonly base: number
+
+  constructor(private readonly sink: ByteSink, private readonly observer?: StreamObserver) {
+    this.base = sink.bytesWritten
+  }
+
+  /** Bytes written so far by this writer. */
+  get offset(): number {
+    return this.sink.bytesWritten - this.base
+  }
+
+  async raw(buf: Buffer): Promise<void> {
+    await this.sink.write(buf)
+  }
+
+  async libxlHeader(options: number): Promise<void> {
+    const buf = LibxlHeader.encode({ident: LIBXL_IDENT, version: LIBXL_VERSION, options})
+    this.observer?.libxlHeader?.(buf, this.offset)
+    await this.sink.write(buf)
+  }
+
+  async libxcHeaders(domainType: number, version = 3): Promise<void> {
+    const ihdr = ImageHeader.encode({marker: IHDR_MARKER, id: IHDR_IDENT, version, options: 0, reserved1: 0, reserved2: 0})
+    const dhdr = DomainHeader.encode({
+      type: domainType,
+      pageShift: 12,
+      reserved: 0,
+      xenMajor: CONVERTER_XEN_MAJOR,
+      xenMinor: CONVERTER_XEN_MINOR,
+    })
+    this.observer?.libxcHeaders?.(ihdr, dhdr, this.offset)
+    await this.sink.write(Buffer.concat([ihdr, dhdr]))
+  }
+
+  /**
+   * One record. `head` is written first, then `bulk` (page contents or an
+   * emulator blob) as its own write so it is not copied; `bulk` may also be a
+   * list of pieces.
+   */
+  async record(layer: Layer, type: number, head: Buffer, bulk?: Buffer | Buffer[]): Promise<void> {
+    const pieces = bulk === undefined ? [] : Array.isArray(bulk) ? bulk : [bulk]
+    const length = head.length + pieces.reduce((n, p) => n + p.length, 0)
+    const offset = this.offset
+    this.observer?.record?.({layer, index: this.indexByLayer[layer]++, offset, type, length, head})
+    const counts = this.counts[layer]
+    counts.set(type, (counts.get(type) ?? 0) + 1)
+    const pad = paddedLength(length) - length
+    const hdr = RecordHeader.encode({type, length})
+    if (pieces.length === 0) {
+      await this.sink.write(pad ? Buffer.concat([hdr, head, ZERO_PAD.subarray(0, pad)]) : Buffer.concat([hdr, head]))
+      return
+    }
+    await this.sink.write(Buffer.concat([hdr, head]))
+    for (const p of pieces) await this.sink.write(p)
+    if (pad) await this.sink.write(ZERO_PAD.subarray(0, pad))
+  }
+
+  /**
+   * A record whose body arrives in pieces after its length is known (an
+   * emulator blob streamed from the input). `head` is shown to the observer.
+   */
+  async recordStreamed(
+    layer: Layer,
+    type: number,
+    head: Buffer,
+    bulkLength: number,
+    produce: (write: (piece: Buffer) => Promise<void>) => Promise<void>,
+  ): Promise<void> {
+    const length = head.length + bulkLength
+    this.observer?.record?.({layer, index: this.indexByLayer[layer]++, offset: this.offset, type, length, head})
+    const counts = this.counts[layer]
+    counts.set(type, (counts.get(type) ?? 0) + 1)
+    await this.sink.write(Buffer.concat([RecordHeader.encode({type, length}), head]))
+    let sent = 0
+    await produce(async (piece) => {
+      sent += piece.length
+      await this.sink.write(piece)
+    })
+    if (sent !== bulkLength) throw new Error(`internal: streamed record promised ${bulkLength} bytes, wrote ${sent}`)
+    const pad = paddedLength(length) - length
+    if (pad) await this.sink.write(ZERO_PAD.subarray(0, pad))
+  }
+
+  async flush(): Promise<void> {
+    await this.sink.flush()
+  }
+}
