@@ -1,0 +1,63 @@
+// A span of bytes the walker found but does not read itself. The consumer
+// may read it (in one piece or streamed) before asking for the next event;
+// otherwise the walker skips it (seeking, on a file).
+import {FormatError} from '../errors.js'
+import type {ByteReader} from '../io/reader.js'
+
+export class Payload {
+  private used = false
+
+  constructor(
+    private readonly reader: ByteReader,
+    /** Absolute offset of the first byte. */
+    readonly offset: number,
+    /** Length in bytes; undefined means "to the end of the stream" on a pipe. */
+    readonly length: number | undefined,
+    /** What the bytes are, for messages. */
+    readonly what: string,
+    /** Most bytes `read()` may hold in memory at once. */
+    private readonly maxInMemory: number,
+  ) {}
+
+  get consumed(): boolean {
+    return this.used
+  }
+
+  /** All the bytes, in one buffer. */
+  async read(): Promise<Buffer> {
+    this.take()
+    if (this.length !== undefined) return this.reader.read(this.length, this.what)
+    const pieces: Buffer[] = []
+    let total = 0
+    await this.reader.pipeToEnd((p) => {
+      total += p.length
+      if (total > this.maxInMemory) {
+        throw new FormatError('length-too-large', `${this.what} is larger than the ${this.maxInMemory} bytes xst holds in memory`, {offset: this.offset, context: this.what})
+      }
+      pieces.push(p)
+    })
+    return Buffer.concat(pieces)
+  }
+
+  /** Stream the bytes to `sink` in pieces; returns the byte count. */
+  async pipe(sink: (piece: Buffer) => Promise<void> | void): Promise<number> {
+    this.take()
+    if (this.length === undefined) return this.reader.pipeToEnd(sink)
+    await this.reader.pipe(this.length, this.what, sink)
+    return this.length
+  }
+
+  /** Called by the walker: skip whatever the consumer did not take. */
+  async finish(): Promise<void> {
+    if (this.used) return
+    this.used = true
+    if (this.length === undefined) await this.reader.skipToEnd()
+    else await this.reader.skip(this.length, this.what)
+  }
+
+  private take(): void {
+    if (this.used) throw new Error(`internal: ${this.what} consumed twice`)
+    if (this.reader.offset !== this.offset) throw new Error(`internal: ${this.what} read out of order`)
+    this.used = true
+  }
+}

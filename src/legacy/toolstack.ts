@@ -1,0 +1,63 @@
+// libxl's toolstack data (legacy chunk -18), version 1: the HVM physmap.
+// Each entry becomes three xenstore key/value pairs in the v2 stream.
+import {FormatError} from '../errors.js'
+import {PhysmapEntryHeader, ToolstackHeader} from '../format/legacy.js'
+import type {ToolstackWidth} from './events.js'
+
+export interface PhysmapEntry {
+  physOffset: bigint
+  startAddr: bigint
+  size: bigint
+  name: string
+}
+
+export const TOOLSTACK_VERSION = 1
+
+/**
+ * Decode toolstack data found at `offset`. A 64-bit toolstack wrote 4 bytes
+ * of struct padding after each name; they are read and dropped.
+ */
+export function decodeToolstack(data: Buffer, width: ToolstackWidth, offset: number, chunkIndex?: number): PhysmapEntry[] {
+  const where = (at: number) => ({offset: offset + at, index: chunkIndex, indexKind: 'chunk', context: 'toolstack data'})
+  if (data.length < ToolstackHeader.size) {
+    throw new FormatError('bad-toolstack', 'toolstack data is shorter than its header', where(0), `at least ${ToolstackHeader.size} bytes`, `${data.length}`)
+  }
+  const {version, count} = ToolstackHeader.get(data)
+  if (version !== TOOLSTACK_VERSION) {
+    throw new FormatError('bad-toolstack', 'unknown toolstack data version', where(0), `${TOOLSTACK_VERSION}`, `${version}`)
+  }
+  const entries: PhysmapEntry[] = []
+  let at = ToolstackHeader.size
+  const stray = width === 64 ? 4 : 0
+  for (let i = 0; i < count; i++) {
+    if (data.length - at < PhysmapEntryHeader.size) {
+      throw new FormatError('bad-toolstack', `toolstack data ends inside physmap entry ${i} of ${count}`, where(at), `${PhysmapEntryHeader.size} more bytes`, `${data.length - at}`)
+    }
+    const e = PhysmapEntryHeader.get(data, at)
+    const nameAt = at + PhysmapEntryHeader.size
+    if (e.nameLen > data.length - nameAt - stray) {
+      throw new FormatError('bad-toolstack', `physmap entry ${i} name runs past the toolstack data`, where(at + PhysmapEntryHeader.offsets.nameLen), `at most ${Math.max(0, data.length - nameAt - stray)}`, `${e.nameLen}`)
+    }
+    if (e.nameLen === 0 || data[nameAt + e.nameLen - 1] !== 0) {
+      throw new FormatError('physmap-name-not-nul', `physmap entry ${i} name is not NUL-terminated`, where(nameAt), 'a NUL as the last name byte', e.nameLen === 0 ? 'an empty name' : `0x${data[nameAt + e.nameLen - 1].toString(16).padStart(2, '0')}`)
+    }
+    const name = data.toString('latin1', nameAt, nameAt + e.nameLen - 1)
+    entries.push({physOffset: e.physOffset, startAddr: e.startAddr, size: e.size, name})
+    at = nameAt + e.nameLen + stray
+  }
+  if (at !== data.length) {
+    throw new FormatError('bad-toolstack', 'toolstack data has bytes after its last physmap entry', where(at), `${at} bytes`, `${data.length}`)
+  }
+  return entries
+}
+
+/** The xenstore pairs libxl restores the physmap from. */
+export function physmapPairs(entries: PhysmapEntry[]): Array<[string, string]> {
+  const hex = (v: bigint) => v.toString(16)
+  const pairs: Array<[string, string]> = []
+  for (const e of entries) {
+    const base = `physmap/${hex(e.physOffset)}`
+    pairs.push([`${base}/start_addr`, hex(e.startAddr)], [`${base}/size`, hex(e.size)], [`${base}/name`, e.name])
+  }
+  return pairs
+}

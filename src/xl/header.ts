@@ -1,0 +1,105 @@
+// Reading the optional xl save-file header (FORMAT.md §1) in front of a
+// legacy or v2 stream. Shared by every command.
+import {FormatError} from '../errors.js'
+import type {ByteReader} from '../io/reader.js'
+import {
+  MAX_XL_OPTIONAL_DATA,
+  XL_BYTEORDER,
+  XL_MAGIC,
+  XL_MANDATORY_CONFIG_JSON,
+  XL_MANDATORY_KNOWN,
+  XL_MANDATORY_STREAM_V2,
+  XlHeader,
+  xlFlagNames,
+} from '../format/xl.js'
+
+export interface XlHeaderInfo {
+  offset: number
+  /** Header plus optional data, exactly as read (copied unchanged by convert). */
+  raw: Buffer
+  mandatoryFlags: number
+  optionalFlags: number
+  flags: string[]
+  streamV2: boolean
+  optionalDataLength: number
+  config?: DomainConfig
+}
+
+export interface DomainConfig {
+  format: 'json' | 'xl'
+  length: number
+  text: string
+  /** Domain name from the config, when it names one. */
+  name?: string
+}
+
+/** True when the next bytes are an xl header's magic. */
+export async function hasXlHeader(reader: ByteReader): Promise<boolean> {
+  const head = await reader.peek(XL_MAGIC.length)
+  return head.length === XL_MAGIC.length && head.toString('latin1') === XL_MAGIC
+}
+
+/** Read an xl header at the reader's position (the caller checked hasXlHeader). */
+export async function readXlHeader(reader: ByteReader): Promise<XlHeaderInfo> {
+  const offset = reader.offset
+  const fixed = await reader.read(XlHeader.size, 'xl header')
+  const h = XlHeader.get(fixed)
+  if (h.byteorder !== XL_BYTEORDER) {
+    const be = h.byteorder === 0x04030201
+    throw new FormatError(
+      be ? 'xl-big-endian' : 'xl-byteorder',
+      be ? 'xl header was written by a big-endian host; xst reads little-endian images only' : 'xl header byte-order mark is wrong',
+      {offset: offset + XlHeader.offsets.byteorder, context: 'xl header'},
+      '0x01020304',
+      '0x' + h.byteorder.toString(16).padStart(8, '0'),
+    )
+  }
+  const unknown = h.mandatoryFlags & ~XL_MANDATORY_KNOWN
+  if (unknown) {
+    throw new FormatError(
+      'xl-unknown-mandatory-flag',
+      `xl header sets unknown mandatory flag bits 0x${unknown.toString(16)}, so the image cannot be read safely`,
+      {offset: offset + XlHeader.offsets.mandatoryFlags, context: 'xl header'},
+      `only bits 0x${XL_MANDATORY_KNOWN.toString(16)}`,
+      '0x' + h.mandatoryFlags.toString(16),
+    )
+  }
+  reader.checkLength(h.optionalDataLen, 'xl optional data', MAX_XL_OPTIONAL_DATA, 'MAX_XL_OPTIONAL_DATA', {offset: offset + XlHeader.offsets.optionalDataLen})
+  const optional = await reader.read(h.optionalDataLen, 'xl optional data')
+  return {
+    offset,
+    raw: Buffer.concat([fixed, optional]),
+    mandatoryFlags: h.mandatoryFlags,
+    optionalFlags: h.optionalFlags,
+    flags: xlFlagNames(h.mandatoryFlags),
+    streamV2: (h.mandatoryFlags & XL_MANDATORY_STREAM_V2) !== 0,
+    optionalDataLength: h.optionalDataLen,
+    config: parseConfig(optional, (h.mandatoryFlags & XL_MANDATORY_CONFIG_JSON) !== 0, offset + XlHeader.size),
+  }
+}
+
+/** The optional data holds `u32 config_len` and the domain config. */
+function parseConfig(optional: Buffer, json: boolean, offset: number): DomainConfig | undefined {
+  if (optional.length < 4) return undefined
+  const len = optional.readUInt32LE(0)
+  if (len > optional.length - 4) {
+    throw new FormatError('xl-config-length', 'xl domain config is longer than the optional data holding it', {offset, context: 'xl header'}, `at most ${optional.length - 4} bytes`, `${len}`)
+  }
+  const text = optional.toString('utf8', 4, 4 + len).replace(/\0+$/, '')
+  return {format: json ? 'json' : 'xl', length: len, text, name: json ? jsonName(text) : xlName(text)}
+}
+
+function jsonName(text: string): string | undefined {
+  try {
+    const doc = JSON.parse(text)
+    const name = doc?.c_info?.name
+    return typeof name === 'string' ? name : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function xlName(text: string): string | undefined {
+  const m = /^\s*name\s*=\s*(["'])(.*?)\1/m.exec(text)
+  return m ? m[2] : undefined
+}
