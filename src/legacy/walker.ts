@@ -266,6 +266,9 @@ class Walk {
       if (!isValidPageType(type)) {
         throw new FormatError('bad-page-type', `page batch entry ${i} (pfn 0x${pfn.toString(16)}) has an undefined page type`, {offset: at, index: this.chunkIndex, indexKind: 'chunk', context: 'page batch'}, 'a type of 0-4 or 9-15', `${type}`)
       }
+      if (pfn >= this.p2mSize) {
+        throw new FormatError('pfn-out-of-range', `page batch entry ${i} names pfn 0x${pfn.toString(16)}, beyond the guest's p2m_size`, {offset: at, index: this.chunkIndex, indexKind: 'chunk', context: 'page batch'}, `a pfn below 0x${this.p2mSize.toString(16)}`, `0x${pfn.toString(16)}`)
+      }
       if (seen.has(pfn)) {
         throw new FormatError('duplicate-pfn', `pfn 0x${pfn.toString(16)} appears twice in one page batch (entry ${i})`, {offset: at, index: this.chunkIndex, indexKind: 'chunk', context: 'page batch'}, 'each pfn once per batch', 'a duplicate')
       }

@@ -68,6 +68,12 @@ export class V2Writer {
     await this.sink.write(buf)
   }
 
+  /** Bytes after the last record that belong to no record (shown to the observer as such). */
+  async tail(buf: Buffer): Promise<void> {
+    this.observer?.tail?.(this.offset, buf.length)
+    await this.sink.write(buf)
+  }
+
   async libxlHeader(options: number): Promise<void> {
     const buf = LibxlHeader.encode({ident: LIBXL_IDENT, version: LIBXL_VERSION, options})
     this.observer?.libxlHeader?.(buf, this.offset)

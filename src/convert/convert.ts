@@ -1,0 +1,241 @@
+// Legacy -> v2 conversion (FORMAT.md §5), driven by the legacy walker. The
+// output is byte-identical to Xen's convert-legacy-stream where that tool
+// succeeds; where it fails, we follow what the Xen 4.5 restorer did.
+import {FormatError} from '../errors.js'
+import type {ByteReader} from '../io/reader.js'
+import type {ByteSink} from '../io/sink.js'
+import {
+  DomainType,
+  HvmParamEntry,
+  HvmParamsHeader,
+  PAGE_DATA_TYPE_SHIFT,
+  PageDataHeader,
+  Rec,
+  REC_NAMES,
+  VcpuHeader,
+  X86PvInfo,
+  X86PvP2mFramesHeader,
+  X86TscInfo,
+} from '../format/libxc.js'
+import {EmulatorHeader, EmulatorId, LIBXL_OPT_LEGACY, LIBXL_REC_NAMES, LibxlRec} from '../format/libxl.js'
+import {HVM_PARAM_BUFIOREQ_PFN, HVM_PARAM_IOREQ_PFN, HVM_PARAM_STORE_PFN} from '../format/legacy.js'
+import {XL_MANDATORY_STREAM_V2, XlHeader} from '../format/xl.js'
+import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'
+import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
+import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
+import {type StreamObserver, V2Writer} from '../v2/writer.js'
+
+export type OutputFormat = 'libxl' | 'libxc'
+
+export interface ConvertOptions extends WalkOptions {
+  format: OutputFormat
+  /** Shown every record as it is written (the verifier). */
+  observer?: StreamObserver
+  /** Called after each page batch with the input offset reached. */
+  onProgress?: (inputOffset: number) => void
+  /** Called for each warning as it arises. */
+  onWarning?: (message: string) => void
+}
+
+export interface ConvertSummary {
+  input: {guest: Guest; toolstackWidth: ToolstackWidth; xlHeader: boolean; bytes: number; domainName: string | null}
+  output: {format: OutputFormat; bytes: number}
+  records: {libxc: Record<string, number>; libxl: Record<string, number>}
+  pages: {total: number; withData: number; dropped: number; batches: number}
+  vcpus: number[]
+  qemu: {signature: string; bytes: number} | null
+  warnings: string[]
+}
+
+/** Chunks whose contents have no v2 equivalent. */
+const NOT_CONVERTIBLE = new Set(['tmem', 'tmem_extra', 'compressed_data', 'enable_compression'])
+
+export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: ConvertOptions): Promise<ConvertSummary> {
+  const libxl = opts.format === 'libxl'
+  const out = new V2Writer(sink, opts.observer)
+  const warnings: string[] = []
+  const warn = (m: string) => {
+    warnings.push(m)
+    opts.onWarning?.(m)
+  }
+  const summary: ConvertSummary = {
+    input: {guest: 'pv', toolstackWidth: 64, xlHeader: false, bytes: 0, domainName: null},
+    output: {format: opts.format, bytes: 0},
+    records: {libxc: {}, libxl: {}},
+    pages: {total: 0, withData: 0, dropped: 0, batches: 0},
+    vcpus: [],
+    qemu: null,
+    warnings,
+  }
+  const pfnWord = new BigUint64Array(1024)
+  // HVM parameters from body chunks, written together at the end of the body.
+  const hvmParams: Array<[number, bigint]> = []
+  const xenstore: Array<[string, string]> = []
+  let width: ToolstackWidth = 64
+  let guest: Guest = 'pv'
+  let p2mSize = 0
+  let headersWritten = false
+
+  const startLibxc = async (g: Guest) => {
+    if (libxl) {
+      await out.libxlHeader(LIBXL_OPT_LEGACY)
+      await out.record('libxl', LibxlRec.LIBXC_CONTEXT, Buffer.alloc(0))
+    }
+    await out.libxcHeaders(g === 'pv' ? DomainType.X86_PV : DomainType.X86_HVM)
+    headersWritten = true
+  }
+  const rec = (type: number, head: Buffer, bulk?: Buffer) => out.record('libxc', type, head, bulk)
+
+  for await (const ev of walkLegacy(reader, opts) as AsyncGenerator<LegacyEvent>) {
+    switch (ev.kind) {
+      case 'xl-header': {
+        const raw = Buffer.from(ev.header.raw)
+        if (libxl) XlHeader.fields.mandatoryFlags.put(raw, XlHeader.offsets.mandatoryFlags, ev.header.mandatoryFlags | XL_MANDATORY_STREAM_V2)
+        await out.raw(raw)
+        summary.input.xlHeader = true
+        summary.input.domainName = ev.header.config?.name ?? null
+        break
+      }
+      case 'image':
+        width = ev.toolstackWidth
+        guest = ev.guest
+        p2mSize = ev.p2mSize
+        summary.input.guest = guest
+        summary.input.toolstackWidth = width
+        await startLibxc(guest)
+        if (guest === 'hvm') await rec(Rec.STATIC_DATA_END, Buffer.alloc(0))
+        break
+      case 'extended-info':
+        await rec(Rec.X86_PV_INFO, X86PvInfo.encode({guestWidth: ev.guestWidth, ptLevels: ev.ptLevels, reserved1: 0, reserved2: 0}))
+        await rec(Rec.STATIC_DATA_END, Buffer.alloc(0))
+        break
+      case 'p2m-frames': {
+        const head = Buffer.alloc(X86PvP2mFramesHeader.size + ev.frames.length * 8)
+        X86PvP2mFramesHeader.put(head, 0, {startPfn: 0, endPfn: Math.max(0, p2mSize - 1)})
+        Buffer.from(ev.frames.buffer, ev.frames.byteOffset, ev.frames.byteLength).copy(head, X86PvP2mFramesHeader.size)
+        await rec(Rec.X86_PV_P2M_FRAMES, head)
+        break
+      }
+      case 'page-batch': {
+        summary.pages.dropped += ev.dropped
+        const n = ev.pfns.length
+        if (n === 0) break // a zero-count PAGE_DATA is invalid v2: write nothing
+        summary.pages.batches++
+        summary.pages.total += n
+        summary.pages.withData += ev.dataPages
+        const head = Buffer.allocUnsafe(PageDataHeader.size + n * 8)
+        PageDataHeader.put(head, 0, {count: n, reserved: 0})
+        for (let i = 0; i < n; i++) pfnWord[i] = (BigInt(ev.types[i]) << PAGE_DATA_TYPE_SHIFT) | BigInt(ev.pfns[i])
+        Buffer.from(pfnWord.buffer, 0, n * 8).copy(head, PageDataHeader.size)
+        await rec(Rec.PAGE_DATA, head, ev.dataPages ? await ev.data.read() : undefined)
+        opts.onProgress?.(reader.offset)
+        break
+      }
+      case 'chunk': {
+        const d = ev.detail
+        if (NOT_CONVERTIBLE.has(ev.name)) {
+          throw new FormatError('not-convertible', `${ev.name} chunk cannot be converted: v2 streams have no equivalent`, {offset: ev.offset, index: ev.index, indexKind: 'chunk', context: ev.name})
+        }
+        if (d.chunk === 'hvm_param') hvmParams.push([d.param, d.value])
+        else if (d.chunk === 'tsc_info') {
+          await rec(Rec.X86_TSC_INFO, X86TscInfo.encode({mode: d.mode, khz: d.khz, nsec: d.nsec, incarnation: d.incarnation, reserved: 0}))
+        } else if (d.chunk === 'vcpu_info') summary.vcpus = d.online
+        else if (d.chunk === 'toolstack' && libxl) {
+          xenstore.push(...physmapPairs(decodeToolstack(d.data, width, ev.offset + 8, ev.index)))
+        }
+        break
+      }
+      case 'end-of-body':
+        if (hvmParams.length) await rec(Rec.HVM_PARAMS, hvmParamsBody(hvmParams))
+        break
+      case 'vcpu-context': {
+        const type = {basic: Rec.X86_PV_VCPU_BASIC, extended: Rec.X86_PV_VCPU_EXTENDED, xsave: Rec.X86_PV_VCPU_XSAVE}[ev.part]
+        await rec(type, Buffer.concat([VcpuHeader.encode({vcpuId: ev.vcpu, reserved: 0}), ev.data]))
+        if (ev.part === 'basic' && !summary.vcpus.includes(ev.vcpu)) summary.vcpus.push(ev.vcpu)
+        break
+      }
+      case 'shared-info':
+        await rec(Rec.SHARED_INFO, ev.data)
+        await rec(Rec.END, Buffer.alloc(0))
+        break
+      case 'hvm-magic-pfns':
+        await rec(
+          Rec.HVM_PARAMS,
+          hvmParamsBody([
+            [HVM_PARAM_IOREQ_PFN, ev.ioreq],
+            [HVM_PARAM_BUFIOREQ_PFN, ev.bufioreq],
+            [HVM_PARAM_STORE_PFN, ev.store],
+          ]),
+        )
+        break
+      case 'hvm-context':
+        await rec(Rec.HVM_CONTEXT, await ev.data.read())
+        await rec(Rec.END, Buffer.alloc(0))
+        break
+      case 'qemu-record':
+        summary.qemu = {signature: ev.signature, bytes: 0}
+        if (libxl) {
+          await writeXenstore(out, xenstore)
+          xenstore.length = 0
+          const head = EmulatorHeader.encode({emulatorId: EmulatorId.UNKNOWN, index: 0})
+          if (ev.length !== undefined) {
+            await out.recordStreamed('libxl', LibxlRec.EMULATOR_CONTEXT, head, ev.length, async (write) => {
+              summary.qemu!.bytes = await ev.data.pipe(write)
+            })
+          } else {
+            // Qemu state running to the end of a pipe: its length is only known once read.
+            const blob = await ev.data.read()
+            summary.qemu.bytes = blob.length
+            await out.record('libxl', LibxlRec.EMULATOR_CONTEXT, head, blob)
+          }
+        } else {
+          // A bare libxc stream is followed by the device-model record as it was.
+          await out.tail(ev.header)
+          summary.qemu.bytes = await ev.data.pipe((p) => out.tail(p))
+        }
+        break
+      case 'no-qemu-record':
+        if (ev.reason === 'eof' && libxl) warn('the HVM image has no device-model (qemu) record; the converted stream has no EMULATOR_CONTEXT, so the guest restores without saved qemu state')
+        break
+      case 'trailing':
+        warn(`${ev.length} bytes after the end of the image at byte ${ev.offset} were ignored`)
+        break
+      case 'warning':
+        warn(ev.message)
+        break
+      case 'done':
+        if (libxl) {
+          await writeXenstore(out, xenstore)
+          await out.record('libxl', LibxlRec.END, Buffer.alloc(0))
+        }
+        break
+    }
+  }
+  if (!headersWritten) throw new Error('internal: walker ended without an image')
+  await out.flush()
+  summary.input.bytes = reader.offset
+  summary.output.bytes = out.offset
+  summary.records.libxc = namedCounts(out.counts.libxc, REC_NAMES)
+  summary.records.libxl = namedCounts(out.counts.libxl, LIBXL_REC_NAMES)
+  summary.vcpus.sort((a, b) => a - b)
+  return summary
+}
+
+function hvmParamsBody(params: Array<[number, bigint]>): Buffer {
+  const buf = Buffer.alloc(HvmParamsHeader.size + params.length * HvmParamEntry.size)
+  HvmParamsHeader.put(buf, 0, {count: params.length, reserved: 0})
+  params.forEach(([index, value], i) => HvmParamEntry.put(buf, HvmParamsHeader.size + i * HvmParamEntry.size, {index: BigInt(index), value}))
+  return buf
+}
+
+async function writeXenstore(out: V2Writer, pairs: Array<[string, string]>): Promise<void> {
+  if (pairs.length === 0) return
+  const strings = pairs.flatMap(([k, v]) => [k, v]).map((s) => Buffer.from(s + '\0', 'latin1'))
+  await out.record('libxl', LibxlRec.EMULATOR_XENSTORE_DATA, Buffer.concat([EmulatorHeader.encode({emulatorId: EmulatorId.UNKNOWN, index: 0}), ...strings]))
+}
+
+function namedCounts(counts: Map<number, number>, names: Record<number, string>): Record<string, number> {
+  const o: Record<string, number> = {}
+  for (const [t, n] of counts) o[names[t] ?? `0x${t.toString(16)}`] = n
+  return o
+}
