@@ -9,6 +9,13 @@ export abstract class XstCommand extends Command {
   /** Warnings raised while running, also returned in --json output. */
   protected warnings: string[] = []
 
+  /** Set when stdout carries data (an image), so reports must go to stderr. */
+  protected reportToStderr = false
+
+  logJson(json: unknown): void {
+    ;(this.reportToStderr ? process.stderr : process.stdout).write(JSON.stringify(json, null, 2) + '\n')
+  }
+
   /** A warning: on stderr for people, collected for --json. */
   protected note(message: string): void {
     this.warnings.push(message)
@@ -17,7 +24,7 @@ export abstract class XstCommand extends Command {
 
   /** Print a line of the text report (suppressed under --json). */
   protected line(text = ''): void {
-    if (!this.jsonEnabled()) process.stdout.write(text + '\n')
+    if (!this.jsonEnabled()) (this.reportToStderr ? process.stderr : process.stdout).write(text + '\n')
   }
 
   protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<any> {
@@ -42,7 +49,7 @@ export abstract class XstCommand extends Command {
       if (process.env.XST_DEBUG) text += '\n' + (e?.stack ?? '')
     }
     if (this.jsonEnabled()) {
-      process.stdout.write(JSON.stringify({ok: false, error: json, warnings: this.warnings}, null, 2) + '\n')
+      this.logJson({ok: false, error: json, warnings: this.warnings})
     } else {
       process.stderr.write(`xst ${this.id}: ${text}\n`)
     }

@@ -33,6 +33,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 export class FdSource implements ByteSource {
   readonly seekable: boolean
   readonly size: number | undefined
+  /** Device and inode, so an output can be checked against the input. */
+  identity?: {dev: number; ino: number}
   private closed = false
 
   constructor(
@@ -94,8 +96,9 @@ export function openPathSource(path: string): FdSource {
     fs.closeSync(fd)
     throw new UsageError(`${path}: is a directory, not an image`, 'is-directory')
   }
-  if (st.isFile()) return new FdSource(path, fd, true, 0, st.size)
-  return new FdSource(path, fd, true, undefined, undefined)
+  const src = st.isFile() ? new FdSource(path, fd, true, 0, st.size) : new FdSource(path, fd, true, undefined, undefined)
+  src.identity = {dev: st.dev, ino: st.ino}
+  return src
 }
 
 /** Use an already open descriptor (stdin, or one handed over by a toolstack). */
@@ -107,11 +110,10 @@ export function openFdSource(fd: number, name = fd === 0 ? 'stdin' : `fd ${fd}`)
     throw inputSystemError(err, name)
   }
   if (st.isDirectory()) throw new UsageError(`${name}: is a directory, not an image`, 'is-directory')
-  if (st.isFile()) {
-    const pos = currentOffset(fd)
-    if (pos !== undefined) return new FdSource(name, fd, false, pos, st.size)
-  }
-  return new FdSource(name, fd, false, undefined, undefined)
+  const pos = st.isFile() ? currentOffset(fd) : undefined
+  const src = pos !== undefined ? new FdSource(name, fd, false, pos, st.size) : new FdSource(name, fd, false, undefined, undefined)
+  if (st.isFile()) src.identity = {dev: st.dev, ino: st.ino}
+  return src
 }
 
 /** "-" is stdin, a decimal number given as an fd flag is that descriptor, anything else a path. */

@@ -1,0 +1,71 @@
+// Text rendering of an inspect-legacy report: what the image is, a summary,
+// and with --verbose one line per chunk.
+import type {InspectReport} from './report.js'
+
+const pad = (label: string) => ('  ' + label).padEnd(20)
+
+function ranges(ids: number[]): string {
+  const out: string[] = []
+  for (let i = 0; i < ids.length; ) {
+    let j = i
+    while (j + 1 < ids.length && ids[j + 1] === ids[j] + 1) j++
+    out.push(i === j ? `${ids[i]}` : `${ids[i]}-${ids[j]}`)
+    i = j + 1
+  }
+  return out.join(',')
+}
+
+export function renderInspect(rep: InspectReport): string[] {
+  const L: string[] = []
+  const im = rep.image
+  const guest = im.guest === 'pv' ? `PV${im.guestWidth ? ` ${im.guestWidth}-bit, ${im.pagetableLevels}-level pagetables` : ''}` : 'HVM'
+  const how = (detected: boolean) => (detected ? 'detected' : 'given')
+  L.push(`${rep.input}: legacy (Xen <= 4.5) ${im.guest.toUpperCase()} image, ${rep.bytes} bytes`)
+  if (rep.xlHeader) {
+    const x = rep.xlHeader
+    const cfg = x.config ? `; ${x.config.format === 'json' ? 'JSON' : 'xl'} config, ${x.config.length} bytes${x.config.domainName ? `, domain "${x.config.domainName}"` : ''}` : ''
+    L.push(pad('xl header') + `yes (flags: ${x.flags.length ? x.flags.join(', ') : 'none'})${cfg}`)
+  } else L.push(pad('xl header') + 'none')
+  L.push(pad('guest') + `${guest} (${how(im.detected.guest)})`)
+  L.push(pad('toolstack') + `${im.toolstackWidth}-bit (${how(im.detected.toolstackWidth)})`)
+  L.push(pad('p2m size') + `${im.p2mSize} pfns`)
+  if (rep.extendedInfo) {
+    const e = rep.extendedInfo
+    L.push(pad('extended info') + `${e.totalLength} bytes: ${e.blocks.map((b) => b.id).join(', ')}${e.xsaveLength !== null ? ` (xsave ${e.xsaveLength} bytes)` : ''}`)
+  }
+  if (rep.p2mFrames) L.push(pad('p2m frames') + `${rep.p2mFrames.count}`)
+  const b = rep.body
+  L.push(pad('body') + `${b.chunks} chunks, ${b.pageBatches} page batches${b.emptyBatches ? ` (${b.emptyBatches} with every entry dropped)` : ''}`)
+  const types = Object.entries(b.pages.byType)
+    .map(([t, n]) => `${t} ${n}`)
+    .join(', ')
+  L.push(pad('pages') + `${b.pages.total}${types ? ` (${types})` : ''}, ${b.pages.withData} with data, ${b.pages.dropped} dropped`)
+  if (b.pfnRange) L.push(pad('pfn range') + `0x${b.pfnRange.first.toString(16)}-0x${b.pfnRange.last.toString(16)}`)
+  L.push(pad('passes') + `${b.passes} (${b.pagesResent} pages re-sent); verify mode ${b.verifyMode ? 'on' : 'off'}`)
+  if (b.vcpuInfo) L.push(pad('vcpus') + `${b.vcpuInfo.online.length} online (max id ${b.vcpuInfo.maxVcpuId}): ${ranges(b.vcpuInfo.online)}`)
+  else L.push(pad('vcpus') + 'no vcpu_info chunk')
+  const present = Object.entries(b.chunkCounts).map(([n, c]) => (c > 1 ? `${n} x${c}` : n))
+  L.push(pad('chunks present') + (present.length ? present.join(', ') : 'none'))
+  if (b.tsc) L.push(pad('tsc') + `mode ${b.tsc.mode}, ${b.tsc.khz} kHz, ${b.tsc.nsec} ns, incarnation ${b.tsc.incarnation}`)
+  if (b.hvmParams.length) L.push(pad('hvm params') + b.hvmParams.map((p) => `${p.name}=${p.value}`).join(', '))
+  if (b.toolstack) L.push(pad('toolstack') + `${b.toolstack.length} bytes, physmap: ${b.toolstack.physmap.map((p) => `${p.name}@${p.physOffset}+${p.size}`).join(', ') || 'empty'}`)
+  if (b.notConvertible.length) L.push(pad('not convertible') + b.notConvertible.join(', '))
+  const t = rep.tail
+  if (t?.kind === 'pv') {
+    const parts = t.vcpus[0]?.parts.join('+') ?? 'none'
+    L.push(pad('pv tail') + `${t.unmappedPfns} unmapped pfns; ${t.vcpus.length} vcpu contexts (${parts}, ${t.vcpus.reduce((n, v) => n + v.bytes, 0)} bytes); shared info ${t.sharedInfoOffset !== null ? 'present' : 'missing'}`)
+  } else if (t?.kind === 'hvm') {
+    if (t.magicPfns) L.push(pad('hvm tail') + `ioreq ${t.magicPfns.ioreq}, bufioreq ${t.magicPfns.bufioreq}, store ${t.magicPfns.store}; HVM context ${t.hvmContext?.length ?? 0} bytes`)
+    if (t.qemu) L.push(pad('qemu record') + `${t.qemu.signature}, ${t.qemu.length ?? 'unknown'} bytes`)
+    else L.push(pad('qemu record') + (t.qemuAbsent === 'skipped' ? 'not expected (--skip-qemu)' : 'none (image ends after the HVM context)'))
+  }
+  L.push(pad('trailing bytes') + (rep.trailing ? `${rep.trailing.length} at byte ${rep.trailing.offset}` : 'none'))
+  if (rep.chunks) {
+    L.push('')
+    L.push('  offset      index  what                        size  detail')
+    for (const c of rep.chunks) {
+      L.push(`  ${String(c.offset).padStart(10)}  ${c.index === null ? '     ' : String(c.index).padStart(5)}  ${c.what.padEnd(26)} ${c.size === null ? '     ' : String(c.size).padStart(5)}  ${c.detail}`)
+    }
+  }
+  return L
+}

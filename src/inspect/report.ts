@@ -1,0 +1,318 @@
+// Builds the inspect-legacy report from walker events. The text output and
+// the --json document are both renderings of this one object.
+import type {ByteReader} from '../io/reader.js'
+import {PAGE_TYPE_NAMES} from '../format/legacy.js'
+import type {LegacyEvent} from '../legacy/events.js'
+import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
+import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
+
+export interface ChunkLine {
+  index: number | null
+  offset: number
+  what: string
+  size: number | null
+  detail: string
+}
+
+export interface InspectReport {
+  input: string
+  bytes: number
+  xlHeader: null | {
+    mandatoryFlags: number
+    optionalFlags: number
+    flags: string[]
+    optionalDataLength: number
+    config: null | {format: 'json' | 'xl'; length: number; domainName: string | null}
+  }
+  image: {
+    offset: number
+    guest: 'pv' | 'hvm'
+    guestWidth: 32 | 64 | null
+    pagetableLevels: 3 | 4 | null
+    toolstackWidth: 32 | 64
+    detected: {toolstackWidth: boolean; guest: boolean}
+    p2mSize: number
+  }
+  extendedInfo: null | {offset: number; totalLength: number; blocks: Array<{id: string; offset: number; size: number}>; extendedContext: boolean; xsaveLength: number | null}
+  p2mFrames: null | {offset: number; count: number}
+  body: {
+    chunks: number
+    pageBatches: number
+    emptyBatches: number
+    pages: {total: number; withData: number; dropped: number; byType: Record<string, number>}
+    pfnRange: null | {first: number; last: number}
+    passes: number
+    pagesResent: number
+    verifyMode: boolean
+    chunkCounts: Record<string, number>
+    vcpuInfo: null | {maxVcpuId: number; online: number[]}
+    tsc: null | {mode: number; nsec: string; khz: number; incarnation: number}
+    hvmParams: Array<{param: number; name: string; value: string}>
+    toolstack: null | {length: number; physmap: Array<{physOffset: string; startAddr: string; size: string; name: string}>}
+    notConvertible: string[]
+  }
+  tail: null | PvTail | HvmTail
+  trailing: null | {offset: number; length: number}
+  warnings: string[]
+  /** One line per chunk and tail part; present with --verbose. */
+  chunks?: ChunkLine[]
+}
+
+export interface PvTail {
+  kind: 'pv'
+  offset: number
+  unmappedPfns: number
+  vcpus: Array<{id: number; parts: string[]; bytes: number}>
+  sharedInfoOffset: number | null
+}
+
+export interface HvmTail {
+  kind: 'hvm'
+  offset: number
+  magicPfns: null | {ioreq: string; bufioreq: string; store: string}
+  hvmContext: null | {offset: number; length: number}
+  qemu: null | {offset: number; signature: string; length: number | null}
+  qemuAbsent: null | 'eof' | 'skipped'
+}
+
+const HVM_PARAM_NAMES: Record<number, string> = {
+  1: 'store_pfn',
+  5: 'ioreq_pfn',
+  6: 'bufioreq_pfn',
+  9: 'viridian',
+  12: 'ident_pt',
+  15: 'vm86_tss',
+  17: 'console_pfn',
+  19: 'acpi_ioports_location',
+  27: 'paging_ring_pfn',
+  28: 'monitor_ring_pfn',
+  29: 'sharing_ring_pfn',
+  32: 'ioreq_server_pfn',
+  33: 'nr_ioreq_server_pages',
+  34: 'vm_generation_id_addr',
+}
+
+const hex = (v: bigint | number) => '0x' + v.toString(16)
+
+/** Pfns sent so far in the current pass, stored sparsely (64 Ki pfns a segment). */
+class PfnSet {
+  private segs = new Map<number, Uint8Array>()
+  has(pfn: number): boolean {
+    const s = this.segs.get(pfn >>> 16)
+    return s !== undefined && (s[(pfn & 0xffff) >>> 3] & (1 << (pfn & 7))) !== 0
+  }
+  add(pfn: number): void {
+    let s = this.segs.get(pfn >>> 16)
+    if (!s) this.segs.set(pfn >>> 16, (s = new Uint8Array(8192)))
+    s[(pfn & 0xffff) >>> 3] |= 1 << (pfn & 7)
+  }
+  clear(): void {
+    this.segs.clear()
+  }
+}
+
+export async function inspectLegacy(reader: ByteReader, name: string, opts: WalkOptions & {verbose?: boolean; onWarning?: (m: string) => void} = {}): Promise<InspectReport> {
+  const rep: InspectReport = {
+    input: name,
+    bytes: 0,
+    xlHeader: null,
+    image: {offset: 0, guest: 'pv', guestWidth: null, pagetableLevels: null, toolstackWidth: 64, detected: {toolstackWidth: true, guest: true}, p2mSize: 0},
+    extendedInfo: null,
+    p2mFrames: null,
+    body: {
+      chunks: 0,
+      pageBatches: 0,
+      emptyBatches: 0,
+      pages: {total: 0, withData: 0, dropped: 0, byType: {}},
+      pfnRange: null,
+      passes: 0,
+      pagesResent: 0,
+      verifyMode: false,
+      chunkCounts: {},
+      vcpuInfo: null,
+      tsc: null,
+      hvmParams: [],
+      toolstack: null,
+      notConvertible: [],
+    },
+    tail: null,
+    trailing: null,
+    warnings: [],
+  }
+  const lines: ChunkLine[] = []
+  const line = (l: ChunkLine) => opts.verbose && lines.push(l)
+  const warn = (m: string) => {
+    rep.warnings.push(m)
+    opts.onWarning?.(m)
+  }
+  const sent = new PfnSet()
+  const body = rep.body
+
+  for await (const ev of walkLegacy(reader, opts) as AsyncGenerator<LegacyEvent>) {
+    switch (ev.kind) {
+      case 'xl-header': {
+        const h = ev.header
+        rep.xlHeader = {
+          mandatoryFlags: h.mandatoryFlags,
+          optionalFlags: h.optionalFlags,
+          flags: h.flags,
+          optionalDataLength: h.optionalDataLength,
+          config: h.config ? {format: h.config.format, length: h.config.length, domainName: h.config.name ?? null} : null,
+        }
+        line({index: null, offset: ev.offset, what: 'xl header', size: h.raw.length, detail: `flags [${h.flags.join(', ')}]${h.config?.name ? `, domain "${h.config.name}"` : ''}`})
+        break
+      }
+      case 'image':
+        rep.image = {
+          offset: ev.offset,
+          guest: ev.guest,
+          guestWidth: null,
+          pagetableLevels: null,
+          toolstackWidth: ev.toolstackWidth,
+          detected: {toolstackWidth: ev.widthFrom === 'detected', guest: ev.guestFrom === 'detected'},
+          p2mSize: ev.p2mSize,
+        }
+        line({index: null, offset: ev.offset, what: 'p2m_size', size: ev.toolstackWidth / 8, detail: `${ev.p2mSize} pfns`})
+        break
+      case 'extended-info':
+        rep.image.guestWidth = ev.guestWidth === 8 ? 64 : 32
+        rep.image.pagetableLevels = ev.ptLevels
+        rep.extendedInfo = {offset: ev.offset, totalLength: ev.totalLength, blocks: ev.blocks, extendedContext: ev.extendedContext, xsaveLength: ev.xsaveLength ?? null}
+        line({index: null, offset: ev.offset, what: 'extended info', size: null, detail: ev.blocks.map((b) => `${b.id}(${b.size})`).join(' ')})
+        break
+      case 'p2m-frames':
+        rep.p2mFrames = {offset: ev.offset, count: ev.frames.length}
+        line({index: null, offset: ev.offset, what: 'p2m frame list', size: null, detail: `${ev.frames.length} frames`})
+        break
+      case 'page-batch': {
+        body.chunks++
+        if (ev.pfns.length === 0) body.emptyBatches++
+        body.pageBatches++
+        body.pages.total += ev.pfns.length
+        body.pages.withData += ev.dataPages
+        body.pages.dropped += ev.dropped
+        let newPass = false
+        for (let i = 0; i < ev.pfns.length; i++) {
+          const pfn = ev.pfns[i]
+          const t = PAGE_TYPE_NAMES[ev.types[i]]
+          body.pages.byType[t] = (body.pages.byType[t] ?? 0) + 1
+          if (!body.pfnRange) body.pfnRange = {first: pfn, last: pfn}
+          else {
+            if (pfn < body.pfnRange.first) body.pfnRange.first = pfn
+            if (pfn > body.pfnRange.last) body.pfnRange.last = pfn
+          }
+          if (sent.has(pfn)) {
+            body.pagesResent++
+            newPass = true
+          }
+        }
+        // A pfn sent again means the saver started another pass over memory.
+        if (newPass || body.passes === 0) {
+          if (newPass) sent.clear()
+          body.passes++
+        }
+        for (const pfn of ev.pfns) sent.add(pfn)
+        line({index: ev.index, offset: ev.offset, what: 'page batch', size: null, detail: `${ev.count} entries, ${ev.dataPages} with data${ev.dropped ? `, ${ev.dropped} dropped` : ''}`})
+        break
+      }
+      case 'chunk': {
+        body.chunks++
+        body.chunkCounts[ev.name] = (body.chunkCounts[ev.name] ?? 0) + 1
+        const d = ev.detail
+        let detail = ''
+        switch (d.chunk) {
+          case 'enable_verify_mode':
+            body.verifyMode = true
+            break
+          case 'vcpu_info':
+            body.vcpuInfo = {maxVcpuId: d.maxVcpuId, online: d.online}
+            detail = `max id ${d.maxVcpuId}, ${d.online.length} online`
+            break
+          case 'hvm_param':
+            body.hvmParams.push({param: d.param, name: HVM_PARAM_NAMES[d.param] ?? `param_${d.param}`, value: hex(d.value)})
+            detail = `param ${d.param} = ${hex(d.value)}`
+            break
+          case 'tsc_info':
+            body.tsc = {mode: d.mode, nsec: d.nsec.toString(), khz: d.khz, incarnation: d.incarnation}
+            detail = `mode ${d.mode}, ${d.khz} kHz, incarnation ${d.incarnation}`
+            break
+          case 'toolstack': {
+            const entries = decodeToolstack(d.data, rep.image.toolstackWidth, ev.offset + 8, ev.index)
+            body.toolstack = {
+              length: d.length,
+              physmap: entries.map((e) => ({physOffset: hex(e.physOffset), startAddr: hex(e.startAddr), size: hex(e.size), name: e.name})),
+            }
+            detail = `${d.length} bytes, ${entries.length} physmap entries (${physmapPairs(entries).length} xenstore keys)`
+            break
+          }
+          case 'tmem':
+            detail = `${d.pools} pools, ${d.pages} pages`
+            break
+          case 'tmem_extra':
+            detail = `${d.entries} entries`
+            break
+          case 'compressed_data':
+            detail = `${d.length} bytes`
+            break
+        }
+        if (['tmem', 'tmem_extra', 'compressed_data', 'enable_compression'].includes(ev.name) && !body.notConvertible.includes(ev.name)) {
+          body.notConvertible.push(ev.name)
+        }
+        line({index: ev.index, offset: ev.offset, what: ev.name, size: ev.size, detail})
+        break
+      }
+      case 'end-of-body':
+        body.chunks++
+        line({index: ev.index, offset: ev.offset, what: 'end', size: 4, detail: ''})
+        rep.tail = rep.image.guest === 'pv'
+          ? {kind: 'pv', offset: reader.offset, unmappedPfns: 0, vcpus: [], sharedInfoOffset: null}
+          : {kind: 'hvm', offset: reader.offset, magicPfns: null, hvmContext: null, qemu: null, qemuAbsent: null}
+        break
+      case 'unmapped-pfns':
+        if (rep.tail?.kind === 'pv') rep.tail.unmappedPfns = ev.count
+        line({index: null, offset: ev.offset, what: 'unmapped pfns', size: null, detail: `${ev.count}`})
+        break
+      case 'vcpu-context':
+        if (rep.tail?.kind === 'pv') {
+          let v = rep.tail.vcpus.find((x) => x.id === ev.vcpu)
+          if (!v) rep.tail.vcpus.push((v = {id: ev.vcpu, parts: [], bytes: 0}))
+          v.parts.push(ev.part)
+          v.bytes += ev.data.length
+        }
+        line({index: null, offset: ev.offset, what: `vcpu ${ev.vcpu} ${ev.part}`, size: ev.data.length, detail: ev.xfeatureMask !== undefined ? `xfeature mask ${hex(ev.xfeatureMask)}` : ''})
+        break
+      case 'shared-info':
+        if (rep.tail?.kind === 'pv') rep.tail.sharedInfoOffset = ev.offset
+        line({index: null, offset: ev.offset, what: 'shared info', size: ev.data.length, detail: ''})
+        break
+      case 'hvm-magic-pfns':
+        if (rep.tail?.kind === 'hvm') rep.tail.magicPfns = {ioreq: hex(ev.ioreq), bufioreq: hex(ev.bufioreq), store: hex(ev.store)}
+        line({index: null, offset: ev.offset, what: 'hvm magic pfns', size: 24, detail: `ioreq ${hex(ev.ioreq)}, bufioreq ${hex(ev.bufioreq)}, store ${hex(ev.store)}`})
+        break
+      case 'hvm-context':
+        if (rep.tail?.kind === 'hvm') rep.tail.hvmContext = {offset: ev.offset, length: ev.length}
+        line({index: null, offset: ev.offset, what: 'hvm context', size: ev.length + 4, detail: `${ev.length} bytes`})
+        break
+      case 'qemu-record':
+        if (rep.tail?.kind === 'hvm') rep.tail.qemu = {offset: ev.offset, signature: ev.signature, length: ev.length ?? null}
+        line({index: null, offset: ev.offset, what: 'qemu record', size: null, detail: `${ev.signature}, ${ev.length ?? 'unknown'} bytes`})
+        break
+      case 'no-qemu-record':
+        if (rep.tail?.kind === 'hvm') rep.tail.qemuAbsent = ev.reason
+        if (ev.reason === 'eof') warn('the HVM image ends after the HVM context: it has no device-model (qemu) record')
+        break
+      case 'trailing':
+        rep.trailing = {offset: ev.offset, length: ev.length}
+        warn(`${ev.length} bytes follow the end of the image at byte ${ev.offset}`)
+        break
+      case 'warning':
+        warn(ev.message)
+        break
+      case 'done':
+        rep.bytes = ev.offset
+        break
+    }
+  }
+  if (opts.verbose) rep.chunks = lines
+  return rep
+}
