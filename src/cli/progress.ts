@@ -24,7 +24,7 @@ function deferred<T>(): Deferred<T> {
 export async function runWithProgress(job: ConvertJob, opts: {enabled: boolean; verifyTitle?: () => string}): Promise<ConvertSummary> {
   if (!opts.enabled) return runConvertJob(job)
   const {Listr, ProcessOutput} = await import('listr2')
-  const started = deferred<void>()
+  const started = deferred<string>()
   const done = deferred<ConvertSummary>()
   let total: number | undefined
   let progressText = ''
@@ -35,9 +35,11 @@ export async function runWithProgress(job: ConvertJob, opts: {enabled: boolean; 
       total = info.inputBytes
       job.onStart?.(info)
     },
+    onImage: (image) => {
+      started.resolve(`legacy ${image.guest.toUpperCase()} image, ${image.toolstackWidth}-bit toolstack`)
+      job.onImage?.(image)
+    },
     onProgress: (at, size) => {
-      if (!started.promise) return
-      started.resolve()
       const secs = Math.max(0.001, (Date.now() - t0) / 1000)
       const rate = `${formatBytes(at / secs)}/s`
       if (size) {
@@ -51,7 +53,6 @@ export async function runWithProgress(job: ConvertJob, opts: {enabled: boolean; 
   }
   const conversion = runConvertJob(wrapped).then(
     (s) => {
-      started.resolve()
       done.resolve(s)
       return s
     },
@@ -66,8 +67,7 @@ export async function runWithProgress(job: ConvertJob, opts: {enabled: boolean; 
       {
         title: 'Detect image',
         task: async (_ctx, task) => {
-          await started.promise
-          task.title = 'Detect image: legacy image found'
+          task.title = `Detect image: ${await started.promise}`
         },
       },
       {

@@ -33,6 +33,8 @@ export interface ConvertOptions extends WalkOptions {
   observer?: StreamObserver
   /** Called after each page batch with the input offset reached. */
   onProgress?: (inputOffset: number) => void
+  /** Called once the image is recognised, before anything is converted. */
+  onImage?: (image: {guest: Guest; toolstackWidth: ToolstackWidth}) => void
   /** Called for each warning as it arises. */
   onWarning?: (message: string) => void
 }
@@ -102,6 +104,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
         p2mSize = ev.p2mSize
         summary.input.guest = guest
         summary.input.toolstackWidth = width
+        opts.onImage?.({guest, toolstackWidth: width})
         await startLibxc(guest)
         if (guest === 'hvm') await rec(Rec.STATIC_DATA_END, Buffer.alloc(0))
         break

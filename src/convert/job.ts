@@ -25,6 +25,7 @@ export interface ConvertJob {
   /** Input bytes done, and total when known. */
   onProgress?: (done: number, total: number | undefined) => void
   onStart?: (info: {inputBytes: number | undefined; output: string}) => void
+  onImage?: (image: {guest: Guest; toolstackWidth: ToolstackWidth}) => void
   /** Called when a signal arrives, after the partial output is removed, before exiting. */
   onSignal?: (signal: NodeJS.Signals) => void
   /** Run before the output is committed; throwing here discards the output. */
@@ -55,6 +56,7 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertSummary> {
       xlHeader: job.xlHeader,
       observer: job.observer,
       onWarning: job.onWarning,
+      onImage: job.onImage,
       onProgress: job.onProgress ? (at) => job.onProgress!(at, source.size) : undefined,
     })
     job.beforeCommit?.(summary)

@@ -177,7 +177,7 @@ class Walk {
           xsaveLength = await this.u32('extended-info xcnt block')
           break
         default:
-          throw new FormatError('unknown-extended-info-block', `unknown extended-info block "${printable(id)}"`, {offset: at, context: 'extended info'}, 'vcpu, extv or xcnt', JSON.stringify(printable(id)))
+          throw new FormatError('unknown-extended-info-block', `unknown extended-info block "${printable(id)}"`, {offset: at, context: 'extended info'}, 'vcpu, extv or xcnt', `"${printable(id)}"`)
       }
       used += size
     }
@@ -473,7 +473,7 @@ class Walk {
       'unknown device-model record signature after the HVM context',
       {offset: qemuAt, context: 'qemu record'},
       `${QEMU_SIG_DM_0002}, ${QEMU_SIG_REMUS} or ${QEMU_SIG_REST}`,
-      JSON.stringify(printable(sig)),
+      `"${printable(sig)}"`,
     )
   }
 }
