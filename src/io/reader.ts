@@ -6,6 +6,11 @@ import type {ByteSource} from './source.js'
 
 /** Size of the read-ahead window used for small reads. */
 const WINDOW = 1 << 20
+/**
+ * Read-ahead on a seekable source. Small, because the next thing a walker
+ * does after a few header bytes is often a seek over page data.
+ */
+const SEEKABLE_READ_AHEAD = 64 << 10
 /** Reads at least this large bypass the window and go straight into the caller's buffer. */
 const DIRECT_READ = 64 << 10
 /** Chunk size used when a skip has to read and discard (pipes). */
@@ -48,7 +53,9 @@ export class ByteReader {
       this.start = 0
     }
     while (this.buffered < n) {
-      const got = await this.source.read(this.window, this.end, WINDOW - this.end, this.pos + this.buffered)
+      const room = WINDOW - this.end
+      const want = this.source.seekable ? Math.min(room, Math.max(n - this.buffered, SEEKABLE_READ_AHEAD)) : room
+      const got = await this.source.read(this.window, this.end, want, this.pos + this.buffered)
       if (got === 0) {
         this.eof = true
         return
