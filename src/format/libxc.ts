@@ -101,3 +101,10 @@ export const SHARED_INFO_SIZE = 4096
 /** Domain header minor version a converter writes: its own format version. */
 export const CONVERTER_XEN_MAJOR = 0
 export const CONVERTER_XEN_MINOR = 1
+
+/** The restorer refuses a libxc record whose body is longer than this (128 MiB). */
+export const REC_LENGTH_MAX = 128 << 20
+/** One X86_PV_VCPU_MSRS entry: u32 index, u32 reserved, u64 value. */
+export const VCPU_MSR_ENTRY_SIZE = 16
+/** Header of a libxc stream: image header then domain header. */
+export const LIBXC_HEADERS_SIZE = ImageHeader.size + DomainHeader.size
