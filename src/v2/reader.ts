@@ -1,0 +1,157 @@
+// Reading a v2 stream from a ByteReader for the verifier: format detection,
+// the record reader, and the driver that feeds a V2Verifier. Only what the
+// checks look at is read (see bodyPrefix); page contents and blobs are
+// skipped, which on a file is a seek, so a large image is checked without
+// reading its memory. Every length is checked against the bytes left (when
+// known) before anything is allocated for it.
+import {FormatError, TruncatedError} from '../errors.js'
+import type {ByteReader} from '../io/reader.js'
+import {IHDR_IDENT, ImageHeader, LIBXC_HEADERS_SIZE, PageDataHeader, RecordHeader} from '../format/libxc.js'
+import {LIBXL_IDENT, LibxlHeader} from '../format/libxl.js'
+import {QEMU_SIG_LEN} from '../format/legacy.js'
+import {hasXlHeader, readXlHeader} from '../xl/header.js'
+import {bodyPrefix, MAX_PAGE_DATA_PFNS, type Problem, recordName, type V2Verifier, type VerifyReport} from './verify.js'
+import type {Layer, RecordInfo} from './writer.js'
+
+/** A record length is a u32; with padding it stays below this. */
+const MAX_PADDED_LENGTH = 2 ** 32 + 8
+
+const LIBXL_MAGIC = Buffer.alloc(8)
+LIBXL_MAGIC.writeBigUInt64BE(LIBXL_IDENT)
+
+/**
+ * What a stream starting with `head` is. A v2 header damaged in one field
+ * still says which format it meant to be (a libxc marker with a bad id, an
+ * ident with one wrong letter), so it is checked as that format and the
+ * damage reported; anything else is taken for a legacy image, unless an xl
+ * header in front promised a libxl stream.
+ */
+export function detectV2(head: Buffer, xlSaysLibxl = false): Layer | 'legacy' {
+  if (head.length === 0) return 'legacy'
+  const prefix = (magic: Buffer) => head.subarray(0, magic.length).equals(magic.subarray(0, Math.min(magic.length, head.length)))
+  if (prefix(LIBXL_MAGIC)) return 'libxl'
+  const marker = head.subarray(0, 8).every((b) => b === 0xff)
+  const ident = head.length >= 12 && head.readUInt32BE(ImageHeader.offsets.id) === IHDR_IDENT
+  if (marker || ident) return 'libxc'
+  if (head.length >= 5 && prefix(LIBXL_MAGIC.subarray(0, 5))) return 'libxl'
+  return xlSaysLibxl ? 'libxl' : 'legacy'
+}
+
+/** Where the reader is, for a message about a stream that breaks there. */
+export type ReadPosition = Pick<Problem, 'layer' | 'index' | 'record'>
+
+/** Reads v2 records, giving each the body prefix the checks need. */
+export class V2RecordReader {
+  private readonly nextIndex: Record<Layer, number> = {libxc: 0, libxl: 0}
+  /** The header or record being read. */
+  position: ReadPosition = {}
+
+  constructor(readonly reader: ByteReader) {}
+
+  /** The libxc image and domain headers; returns [image, domain, offset]. */
+  async libxcHeaders(): Promise<[Buffer, Buffer, number]> {
+    const offset = this.reader.offset
+    this.position = {layer: 'libxc', record: 'image header'}
+    const buf = await this.reader.read(LIBXC_HEADERS_SIZE, 'the libxc image and domain headers')
+    return [buf.subarray(0, ImageHeader.size), buf.subarray(ImageHeader.size), offset]
+  }
+
+  async libxlHeader(): Promise<[Buffer, number]> {
+    const offset = this.reader.offset
+    this.position = {layer: 'libxl', record: 'libxl header'}
+    return [await this.reader.read(LibxlHeader.size, 'the libxl header'), offset]
+  }
+
+  async record(layer: Layer): Promise<RecordInfo> {
+    const r = this.reader
+    const offset = r.offset
+    const index = this.nextIndex[layer]++
+    this.position = {layer, index}
+    const {type, length} = RecordHeader.get(await r.read(RecordHeader.size, `the header of ${layer} record ${index}`))
+    const name = recordName(layer, type)
+    this.position.record = name
+    const what = `${layer} record ${index} (${name})`
+    // Computed without bit operations: a u32 length may not fit an int32.
+    const pad = (8 - (length % 8)) % 8
+    r.checkLength(length + pad, what, MAX_PADDED_LENGTH, 'a record length', {offset, index, indexKind: `${layer} record`})
+    const prefix = bodyPrefix(layer, type, length)
+    const head = prefix === 'page-data' ? await this.pageDataHead(length, what) : await r.read(prefix, what)
+    await r.skip(length - head.length, what)
+    const padding = await r.read(pad, what)
+    return {layer, index, offset, type, length, head, padding}
+  }
+
+  /** PAGE_DATA header and pfns: as many pfns as the count says and the body holds. */
+  private async pageDataHead(length: number, what: string): Promise<Buffer> {
+    const r = this.reader
+    if (length < PageDataHeader.size) return r.read(length, what)
+    const header = await r.read(PageDataHeader.size, what)
+    const {count} = PageDataHeader.get(header)
+    const pfns = count > MAX_PAGE_DATA_PFNS ? 0 : Math.min(count, Math.floor((length - PageDataHeader.size) / 8))
+    return Buffer.concat([header, await r.read(8 * pfns, what)])
+  }
+}
+
+export interface VerifyStreamOptions {
+  /** Read the stream as this format instead of detecting it. */
+  format?: Layer
+}
+
+/**
+ * Check the stream `reader` holds with `verifier` and return its report.
+ * Problems with the image end up in the report; only a failure to read
+ * (an I/O error) is thrown.
+ */
+export async function verifyStream(reader: ByteReader, verifier: V2Verifier, opts: VerifyStreamOptions = {}): Promise<VerifyReport> {
+  const records = new V2RecordReader(reader)
+  try {
+    await drive(records, verifier, opts)
+  } catch (err) {
+    if (!(err instanceof FormatError)) throw err
+    verifier.fatal(err, records.position)
+  }
+  return verifier.finish(reader.offset)
+}
+
+async function drive(records: V2RecordReader, verifier: V2Verifier, opts: VerifyStreamOptions): Promise<void> {
+  const r = records.reader
+  if (await r.atEnd()) throw new FormatError('empty-input', 'the input is empty', {offset: 0})
+  if (await hasXlHeader(r)) {
+    records.position = {layer: 'xl', record: 'xl header'}
+    verifier.xlHeader(await readXlHeader(r))
+    records.position = {}
+  }
+  const head = await r.peek(ImageHeader.size)
+  if (head.length === 0) throw new TruncatedError(r.offset, 'the stream after the xl header', ImageHeader.size)
+  const format = opts.format ?? detectV2(head, verifier.xlSaysLibxl)
+  if (format === 'legacy') throw new FormatError('legacy-image', 'this is a legacy image; convert it with `xst convert`', {offset: r.offset})
+  if (format === 'libxl') verifier.libxlHeader(...(await records.libxlHeader()))
+  else verifier.libxcHeaders(...(await records.libxcHeaders()))
+  for (;;) {
+    switch (verifier.expecting) {
+      case 'libxc-headers':
+        verifier.libxcHeaders(...(await records.libxcHeaders()))
+        break
+      case 'libxc-record':
+        verifier.record(await records.record('libxc'))
+        break
+      case 'libxl-record':
+        verifier.record(await records.record('libxl'))
+        break
+      case 'tail':
+        return tail(records, verifier)
+      default:
+        return
+    }
+  }
+}
+
+/** Whatever follows the stream's END: a device-model record, or stray bytes. */
+async function tail(records: V2RecordReader, verifier: V2Verifier): Promise<void> {
+  const r = records.reader
+  if (await r.atEnd()) return
+  const offset = r.offset
+  records.position = {}
+  const head = Buffer.from(await r.peek(QEMU_SIG_LEN + 4))
+  verifier.tail(offset, await r.skipToEnd(), head)
+}
