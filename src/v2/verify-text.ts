@@ -1,0 +1,89 @@
+// The verifier's report as text for people: one line per problem, a line
+// per record with --verbose (runs of PAGE_DATA squashed into one), and a
+// one-line verdict.
+import type {Problem, RecordNote, VerifyReport, VerifySummary} from './verify.js'
+
+const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`
+
+function where(p: Pick<Problem, 'offset' | 'layer' | 'index' | 'record'>): string {
+  const parts = [`byte ${p.offset}`]
+  if (p.index !== undefined) parts.push(`${p.layer} record ${p.index} (${p.record})`)
+  else if (p.record) parts.push(p.layer && !p.record.startsWith(p.layer) ? `${p.layer} ${p.record}` : p.record)
+  return parts.join(', ')
+}
+
+export function problemLine(p: Problem): string {
+  // A truncation message already says where the stream ends and inside what.
+  const text = p.code === 'truncated' ? p.message : `${where(p)}: ${p.message}`
+  return `${p.severity}: ${text}`
+}
+
+/** What the stream is, in a few words: "libxl v2 / libxc v3 stream, x86 PV (64-bit guest)". */
+export function describeStream(s: VerifySummary): string {
+  const parts: string[] = []
+  const libxc = s.version.libxc !== null ? `libxc v${s.version.libxc}` : undefined
+  if (s.format === 'libxl') parts.push(`libxl v${s.version.libxl}${libxc ? ` / ${libxc}` : ''} stream`)
+  else if (libxc) parts.push(`${libxc} stream`)
+  else return 'not a v2 stream'
+  if (s.guestType) parts.push(s.guestType + (s.guestWidth ? ` (${s.guestWidth * 8}-bit guest)` : ''))
+  if (s.xlHeader) parts.push('behind an xl header')
+  if (s.legacyConverted || s.xenVersion?.major === 0) parts.push('converted from a legacy image')
+  return parts.join(', ')
+}
+
+export function verdictLine(name: string, report: VerifyReport): string {
+  const s = report.summary
+  const counts = `${plural(report.errors.length, 'error')}, ${plural(report.warnings.length, 'warning')}`
+  if (report.valid) {
+    const facts = [describeStream(s)]
+    if (s.vcpus.length) facts.push(plural(s.vcpus.length, 'vcpu'))
+    facts.push(`${plural(s.pages.pfns, 'pfn')} (${s.pages.withData} with data)`)
+    return `${name}: valid — ${facts.join(', ')}; ${counts}`
+  }
+  const stopped =
+    report.stopped === 'max-errors'
+      ? '; stopped early (--max-errors)'
+      : report.stopped
+        ? '; the rest of the stream could not be checked'
+        : ''
+  return `${name}: INVALID — ${counts} (${describeStream(s)})${stopped}`
+}
+
+/** Prints one line per header or record; consecutive PAGE_DATA records become one line. */
+export class RecordListing {
+  private run: {first: RecordNote; last: RecordNote; records: number; pfns: number; withData: number} | undefined
+
+  constructor(private readonly print: (line: string) => void) {}
+
+  add(n: RecordNote): void {
+    if (n.pages) {
+      if (this.run && this.run.last.layer === n.layer && this.run.last.index === (n.index ?? 0) - 1) {
+        this.run.last = n
+        this.run.records++
+        this.run.pfns += n.pages.pfns
+        this.run.withData += n.pages.withData
+        return
+      }
+      this.flush()
+      this.run = {first: n, last: n, records: 1, pfns: n.pages.pfns, withData: n.pages.withData}
+      return
+    }
+    this.flush()
+    this.print(line(n.offset, n.layer, n.index === undefined ? '' : `#${n.index}`, n.name, n.length, n.detail))
+  }
+
+  /** Print a pending run of PAGE_DATA records (before a problem line or at the end). */
+  flush(): void {
+    const r = this.run
+    if (!r) return
+    this.run = undefined
+    const ids = r.records === 1 ? `#${r.first.index}` : `#${r.first.index}-${r.last.index}`
+    const name = r.records === 1 ? 'PAGE_DATA' : `PAGE_DATA ×${r.records}`
+    this.print(line(r.first.offset, r.first.layer, ids, name, undefined, `${plural(r.pfns, 'pfn')}, ${r.withData} with data`))
+  }
+}
+
+function line(offset: number, layer: string, ids: string, name: string, length: number | undefined, detail: string): string {
+  const size = length === undefined ? '' : plural(length, 'byte')
+  return `${String(offset).padStart(10)}  ${layer.padEnd(5)} ${ids.padEnd(8)} ${name.padEnd(24)} ${size.padStart(12)}  ${detail}`.trimEnd()
+}
