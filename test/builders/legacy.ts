@@ -376,7 +376,8 @@ function entryWord(e: EntrySpec): {word: bigint; pfn?: number; data: boolean} {
   if (typeof e === 'number') return {word: BigInt(e), pfn: e, data: true}
   if ('dropped' in e) return {word: BigInt(PFINFO_UNMAPPED), data: false}
   if ('raw' in e) {
-    const w = BigInt(e.raw)
+    // A number is a 32-bit word (so `8 << 28`, negative in JS, means 0x80000000).
+    const w = typeof e.raw === 'number' ? BigInt(e.raw >>> 0) : BigInt.asUintN(64, e.raw)
     const lo = Number(w & 0xffffffffn)
     const type = lo >>> PFINFO_TYPE_SHIFT
     const has = e.data ?? (lo !== PFINFO_UNMAPPED && pageTypeHasData(type))
