@@ -204,6 +204,7 @@ const EMPTY_LIBXL = new Set<number>([LibxlRec.END, LibxlRec.LIBXC_CONTEXT, Libxl
 
 /** Facts about the libxc stream gathered so far. */
 class LibxcState {
+  /** As the header says; rules that differ between versions 2 and 3 apply only when it is one of them. */
   version = 3
   guest: 'pv' | 'hvm' | undefined
   domainType: number | undefined
@@ -332,11 +333,9 @@ export class V2Verifier implements StreamObserver {
     if (ih.id !== IHDR_IDENT) {
       this.error('bad-ident', `image header id is ${hex(ih.id, 8)} ("${latin1(imageHeader, 8, 12)}"); expected 0x58454e46 ("XENF")`, field('id'))
     }
-    if (ih.version === 2 || ih.version === 3) {
-      this.lx.version = ih.version
-    } else {
-      this.lx.version = ih.version < 2 ? 2 : 3
-      this.error('unknown-version', `libxc stream version ${ih.version} is unknown (xst knows 2 and 3); the records are checked as version ${this.lx.version}`, field('version'))
+    this.lx.version = ih.version
+    if (ih.version !== 2 && ih.version !== 3) {
+      this.error('unknown-version', `libxc stream version ${ih.version} is unknown (xst knows 2 and 3); no version-specific rule was applied to the records`, field('version'))
     }
     if (ih.options & IHDR_OPT_RESERVED) {
       this.error('reserved-bits', `image header options set reserved bits ${hex(ih.options & IHDR_OPT_RESERVED)}`, field('options'))
@@ -447,7 +446,7 @@ export class V2Verifier implements StreamObserver {
       this.error('not-empty', `${name} has a ${plural(rec.length, 'byte')} body; it must be empty`, this.at(rec))
     }
     this.checkGuestKind(rec, name)
-    if (V3_ONLY.has(rec.type) && lx.version < 3) {
+    if (V3_ONLY.has(rec.type) && lx.version === 2) {
       this.error('v3-only-record', `${name} exists only in version 3 streams; this one is version ${lx.version}`, this.at(rec))
     }
     const detail = check(rec) ?? ''
@@ -744,7 +743,7 @@ export class V2Verifier implements StreamObserver {
 
   /** v3: memory and the p2m come after STATIC_DATA_END. */
   private requireStaticDataEnd(rec: RecordInfo): void {
-    if (this.lx.version < 3 || this.lx.staticDataEnd > 0) return
+    if (this.lx.version !== 3 || this.lx.staticDataEnd > 0) return
     this.once(`needs:${Rec.STATIC_DATA_END}`, 'order-static-data-end', `${recordName('libxc', rec.type)} before STATIC_DATA_END: a version 3 stream ends its static data before any memory or p2m`, this.at(rec))
   }
 
@@ -757,14 +756,23 @@ export class V2Verifier implements StreamObserver {
       const name = recordName('libxc', type)
       this.error('missing-' + name.toLowerCase().replace(/_/g, '-'), `the stream has no ${name} record: ${why}`, endAt)
     }
-    if (lx.version >= 3) missing(Rec.STATIC_DATA_END, 'a version 3 stream has exactly one')
+    if (lx.version === 3) missing(Rec.STATIC_DATA_END, 'a version 3 stream has exactly one')
     if (lx.guest === 'pv') {
       missing(Rec.X86_PV_INFO, 'a PV stream starts with it')
       missing(Rec.X86_PV_P2M_FRAMES, 'the restorer cannot rebuild the p2m without it')
       missing(Rec.SHARED_INFO, 'a PV guest needs its shared info page')
       if (!lx.vcpusWithBasic.has(0)) this.error('missing-vcpu0', 'the stream has no X86_PV_VCPU_BASIC for vcpu 0; the restorer refuses such a stream', endAt)
+      // One error per vcpu: its first record, and how many more there are.
+      const orphans = new Map<number, {first: (typeof lx.vcpuOrphans)[0]; more: number}>()
       for (const o of lx.vcpuOrphans) {
-        if (!lx.vcpusWithBasic.has(o.vcpu)) this.error('vcpu-without-basic', `${o.name} for vcpu ${o.vcpu}, but the stream has no X86_PV_VCPU_BASIC for vcpu ${o.vcpu}`, o.at)
+        if (o.vcpu === 0 || lx.vcpusWithBasic.has(o.vcpu)) continue
+        const seen = orphans.get(o.vcpu)
+        if (seen) seen.more++
+        else orphans.set(o.vcpu, {first: o, more: 0})
+      }
+      for (const [id, {first, more}] of orphans) {
+        const others = more ? ` (and ${plural(more, 'more record')})` : ''
+        this.error('vcpu-without-basic', `${first.name} for vcpu ${id}${others}, but the stream has no X86_PV_VCPU_BASIC for vcpu ${id}`, first.at)
       }
     } else if (lx.guest === 'hvm') {
       missing(Rec.HVM_CONTEXT, 'an HVM guest cannot be restored without its context')
