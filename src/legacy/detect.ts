@@ -29,6 +29,19 @@ function isPvAt(head: Buffer, width: ToolstackWidth): boolean {
   return head.subarray(w, 2 * w).every((b) => b === 0xff) && head.toString('latin1', idAt, idAt + 4) === 'vcpu'
 }
 
+/**
+ * True when `head` (the whole stream: it ended inside the detection window)
+ * is the start of a PV image of this width cut before its `vcpu` id.
+ */
+function isCutPv(head: Buffer, width: ToolstackWidth): boolean {
+  const w = width / 8
+  const idAt = 2 * w + 4
+  if (head.length <= w || head.length >= idAt + 4) return false
+  if (!head.subarray(w, Math.min(2 * w, head.length)).every((b) => b === 0xff)) return false
+  const id = head.subarray(Math.min(idAt, head.length))
+  return Buffer.from('vcpu').subarray(0, id.length).equals(id)
+}
+
 function plausibleChunk(t: number): boolean {
   return t >= MIN_CHUNK_ID && t <= MAX_BATCH
 }
@@ -43,6 +56,12 @@ export async function detectLegacy(reader: ByteReader, force: {width?: Toolstack
   }
   let width = force.width
   let guest = force.guest
+  // A PV image cut short here would otherwise pass for an HVM one.
+  if (guest !== 'hvm') {
+    for (const w of width ? [width] : ([64, 32] as const)) {
+      if (isCutPv(head, w)) throw new TruncatedError(offset + head.length, 'extended info', 2 * (w / 8) + 8 - head.length)
+    }
+  }
   if (width === undefined) {
     if (isPvAt(head, 64)) width = 64
     else if (isPvAt(head, 32)) width = 32
