@@ -1,6 +1,6 @@
 // Reading the optional xl save-file header (FORMAT.md §1) in front of a
 // legacy or v2 stream. Shared by every command.
-import {FormatError} from '../errors.js'
+import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {
   MAX_XL_OPTIONAL_DATA,
@@ -33,9 +33,15 @@ export interface DomainConfig {
   name?: string
 }
 
-/** True when the next bytes are an xl header's magic. */
+/**
+ * True when the next bytes are an xl header's magic. A stream that ends
+ * part way through the magic is a truncated xl header.
+ */
 export async function hasXlHeader(reader: ByteReader): Promise<boolean> {
   const head = await reader.peek(XL_MAGIC.length)
+  if (head.length > 0 && head.length < XL_MAGIC.length && XL_MAGIC.startsWith(head.toString('latin1'))) {
+    throw new TruncatedError(reader.offset + head.length, 'xl header', XL_MAGIC.length - head.length)
+  }
   return head.length === XL_MAGIC.length && head.toString('latin1') === XL_MAGIC
 }
 
