@@ -11,7 +11,7 @@ import {LIBXL_IDENT, LibxlHeader} from '../format/libxl.js'
 import {QEMU_SIG_LEN} from '../format/legacy.js'
 import {XL_MAGIC, XlHeader} from '../format/xl.js'
 import {hasXlHeader, readXlHeader} from '../xl/header.js'
-import {bodyPrefix, MAX_PAGE_DATA_PFNS, type Problem, recordName, type V2Verifier, type VerifyReport} from './verify.js'
+import {bodyPrefix, type Location, MAX_PAGE_DATA_PFNS, recordName, type V2Verifier, type VerifyReport} from './verify.js'
 import type {Layer, RecordInfo} from './writer.js'
 
 /** A record length is a u32; with padding it stays below this. */
@@ -39,7 +39,7 @@ export function detectV2(head: Buffer, xlSaysLibxl = false): Layer | 'legacy' {
 }
 
 /** Where the reader is, for a message about a stream that breaks there. */
-export type ReadPosition = Pick<Problem, 'layer' | 'index' | 'record'>
+export type ReadPosition = Omit<Location, 'offset'>
 
 /** Reads v2 records, giving each the body prefix the checks need. */
 export class V2RecordReader {

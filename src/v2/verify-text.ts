@@ -5,9 +5,9 @@ import type {Problem, RecordNote, VerifyReport, VerifySummary} from './verify.js
 
 const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`
 
-function where(p: Pick<Problem, 'offset' | 'layer' | 'index' | 'record'>): string {
+function where(p: Problem): string {
   const parts = [`byte ${p.offset}`]
-  if (p.index !== undefined) parts.push(`${p.layer} record ${p.index} (${p.record})`)
+  if (p.index !== null) parts.push(`${p.layer} record ${p.index} (${p.record})`)
   else if (p.record) parts.push(p.layer && !p.record.startsWith(p.layer) ? `${p.layer} ${p.record}` : p.record)
   return parts.join(', ')
 }

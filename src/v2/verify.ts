@@ -72,11 +72,19 @@ export interface Problem {
   message: string
   /** Absolute byte offset of the offending field or record. */
   offset: number
-  /** Which part of the stream: a header's layer, or the record's. */
-  layer?: Layer | 'xl'
-  /** Record index within its layer, from 0. */
-  index?: number
+  /** Which part of the stream: a header's layer, or the record's; null for bytes outside both. */
+  layer: Layer | 'xl' | null
+  /** Record index within its layer, from 0; null for headers. */
+  index: number | null
   /** Record type name, or the header's name. */
+  record: string | null
+}
+
+/** Where a problem is; what is not known is left out. */
+export interface Location {
+  offset: number
+  layer?: Layer | 'xl'
+  index?: number
   record?: string
 }
 
@@ -137,7 +145,7 @@ export interface VerifierOptions {
 /** What the verifier expects to be shown next. */
 export type Expecting = 'start' | 'libxc-headers' | 'libxc-record' | 'libxl-record' | 'tail' | 'done'
 
-type At = Pick<Problem, 'offset' | 'layer' | 'index' | 'record'>
+type At = Location
 
 const hex = (n: number | bigint, width = 0) => '0x' + n.toString(16).padStart(width, '0')
 const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`
@@ -928,7 +936,7 @@ export class V2Verifier implements StreamObserver {
   }
 
   /** A problem that stops the walk (truncation, a length that cannot be followed, not a v2 stream). */
-  fatal(err: FormatError, where: Pick<Problem, 'layer' | 'index' | 'record'> = {}): void {
+  fatal(err: FormatError, where: Omit<Location, 'offset'> = {}): void {
     const offset = err instanceof TruncatedError ? err.endOffset : (err.where.offset ?? this.lastOffset)
     this.push({severity: 'error', code: err.code, message: err.detail, offset, ...where})
     this.stop('fatal')
@@ -1000,8 +1008,9 @@ export class V2Verifier implements StreamObserver {
     this.error(code, message, at)
   }
 
-  private push(p: Problem): void {
+  private push(found: Omit<Problem, 'layer' | 'index' | 'record'> & Location): void {
     if (this.stopReason === 'max-errors' || this.stopReason === 'fatal') return
+    const p: Problem = {...found, layer: found.layer ?? null, index: found.index ?? null, record: found.record ?? null}
     ;(p.severity === 'error' ? this.errors : this.warnings).push(p)
     this.opts.onProblem?.(p)
     const max = this.opts.maxErrors
