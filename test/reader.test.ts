@@ -263,7 +263,7 @@ test('sources: BufferSource reads at any position; ChunkedSource gives short seq
   expect(await f.read(b, 0, 4, 8)).toBe(2)
   expect(await f.read(b, 0, 4, 10)).toBe(0)
   expect(f.size).toBe(10)
-  const p = new ChunkedSource(data, 3)
+  const p: ByteSource = new ChunkedSource(data, 3) // position is ignored: sequential
   expect(p.size).toBeUndefined()
   expect(await p.read(b, 0, 4, 999)).toBe(3)
   expect(b.subarray(0, 3).toString()).toBe('012')
