@@ -145,8 +145,6 @@ export interface VerifierOptions {
 /** What the verifier expects to be shown next. */
 export type Expecting = 'start' | 'libxc-headers' | 'libxc-record' | 'libxl-record' | 'tail' | 'done'
 
-type At = Location
-
 const hex = (n: number | bigint, width = 0) => '0x' + n.toString(16).padStart(width, '0')
 const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`
 
@@ -205,7 +203,6 @@ const PV_ONLY = new Set<number>([
   Rec.SHARED_INFO,
 ])
 const HVM_ONLY = new Set<number>([Rec.HVM_CONTEXT, Rec.HVM_PARAMS])
-const VCPU_RECORDS = new Set<number>([Rec.X86_PV_VCPU_BASIC, Rec.X86_PV_VCPU_EXTENDED, Rec.X86_PV_VCPU_XSAVE, Rec.X86_PV_VCPU_MSRS])
 const V3_ONLY = new Set<number>([Rec.STATIC_DATA_END, Rec.X86_CPUID_POLICY, Rec.X86_MSR_POLICY])
 const EMPTY_LIBXC = new Set<number>([Rec.END, Rec.VERIFY, Rec.CHECKPOINT, Rec.STATIC_DATA_END])
 const EMPTY_LIBXL = new Set<number>([LibxlRec.END, LibxlRec.LIBXC_CONTEXT, LibxlRec.CHECKPOINT_END])
@@ -228,7 +225,7 @@ class LibxcState {
   hvmContextIndex: number | undefined
   vcpusWithBasic = new Set<number>()
   /** vcpu records for a vcpu that had no BASIC yet: checked again at END. */
-  vcpuOrphans: Array<{vcpu: number; at: At; name: string}> = []
+  vcpuOrphans: Array<{vcpu: number; at: Location; name: string}> = []
   pages = {pfns: 0, withData: 0, byType: new Map<number, number>()}
 
   seen(type: number): boolean {
@@ -278,10 +275,6 @@ export class V2Verifier implements StreamObserver {
     return this.expecting === 'done'
   }
 
-  get errorCount(): number {
-    return this.errors.length
-  }
-
   /** Whether an xl header in front said that a libxl stream follows. */
   get xlSaysLibxl(): boolean | undefined {
     return this.xl ? this.xl.streamV2 : undefined
@@ -298,7 +291,7 @@ export class V2Verifier implements StreamObserver {
 
   libxlHeader(buf: Buffer, offset: number): void {
     if (this.done) return
-    const at: At = {offset, layer: 'libxl', record: 'libxl header'}
+    const at: Location = {offset, layer: 'libxl', record: 'libxl header'}
     if (this.next !== 'start') {
       this.error('header-out-of-place', 'a libxl header in the middle of the stream', at)
       return
@@ -324,7 +317,7 @@ export class V2Verifier implements StreamObserver {
 
   libxcHeaders(imageHeader: Buffer, domainHeader: Buffer, offset: number): void {
     if (this.done) return
-    const at: At = {offset, layer: 'libxc', record: 'image header'}
+    const at: Location = {offset, layer: 'libxc', record: 'image header'}
     if (this.next === 'start') {
       this.top = 'libxc'
       this.checkXlAgreement('libxc')
@@ -334,7 +327,7 @@ export class V2Verifier implements StreamObserver {
       return
     }
     const ih = ImageHeader.get(imageHeader)
-    const field = (name: keyof typeof ImageHeader.offsets): At => ({...at, offset: offset + ImageHeader.offsets[name]})
+    const field = (name: keyof typeof ImageHeader.offsets): Location => ({...at, offset: offset + ImageHeader.offsets[name]})
     if (ih.marker !== IHDR_MARKER) {
       this.error('bad-marker', `image header marker is ${hex(ih.marker, 16)}; a v2 stream starts with 0xffffffffffffffff`, at)
     }
@@ -358,9 +351,9 @@ export class V2Verifier implements StreamObserver {
   }
 
   private domainHeader(buf: Buffer, offset: number): void {
-    const at: At = {offset, layer: 'libxc', record: 'domain header'}
+    const at: Location = {offset, layer: 'libxc', record: 'domain header'}
     const dh = DomainHeader.get(buf)
-    const field = (name: keyof typeof DomainHeader.offsets): At => ({...at, offset: offset + DomainHeader.offsets[name]})
+    const field = (name: keyof typeof DomainHeader.offsets): Location => ({...at, offset: offset + DomainHeader.offsets[name]})
     this.lx.domainType = dh.type
     this.lx.xen = {major: dh.xenMajor, minor: dh.xenMinor}
     if (dh.type === DomainType.X86_PV) this.lx.guest = 'pv'
@@ -383,7 +376,7 @@ export class V2Verifier implements StreamObserver {
   /** An xl header's STREAMv2 flag says whether a libxl stream follows it. */
   private checkXlAgreement(found: Layer): void {
     if (!this.xl) return
-    const at: At = {offset: this.xlOffset + XlHeader.offsets.mandatoryFlags, layer: 'xl', record: 'xl header'}
+    const at: Location = {offset: this.xlOffset + XlHeader.offsets.mandatoryFlags, layer: 'xl', record: 'xl header'}
     if (found === 'libxl' && !this.xl.streamV2) {
       this.error('xl-stream-v2-flag', 'the xl header does not set STREAMv2 (mandatory flag bit 1), but a libxl stream follows; xl would take it for a legacy image', at)
     } else if (found === 'libxc' && this.xl.streamV2) {
@@ -391,7 +384,7 @@ export class V2Verifier implements StreamObserver {
     }
   }
 
-  private bigEndian(at: At): void {
+  private bigEndian(at: Location): void {
     this.error('big-endian', 'the stream is big-endian (options bit 0); xst checks little-endian (x86) streams only, so nothing after this header was checked', at)
     this.stop('big-endian')
   }
@@ -981,7 +974,7 @@ export class V2Verifier implements StreamObserver {
 
   // ---- helpers -------------------------------------------------------------
 
-  private at(rec: RecordInfo, within = 0): At {
+  private at(rec: RecordInfo, within = 0): Location {
     return {offset: rec.offset + within, layer: rec.layer, index: rec.index, record: recordName(rec.layer, rec.type)}
   }
 
@@ -993,16 +986,16 @@ export class V2Verifier implements StreamObserver {
     this.opts.onRecord?.(n)
   }
 
-  private error(code: string, message: string, at: At): void {
+  private error(code: string, message: string, at: Location): void {
     this.push({severity: 'error', code, message, ...at})
   }
 
-  private warn(code: string, message: string, at: At): void {
+  private warn(code: string, message: string, at: Location): void {
     this.push({severity: 'warning', code, message, ...at})
   }
 
   /** Report a rule once, however many records break it. */
-  private once(key: string, code: string, message: string, at: At): void {
+  private once(key: string, code: string, message: string, at: Location): void {
     if (this.reported.has(key)) return
     this.reported.add(key)
     this.error(code, message, at)
