@@ -40,12 +40,9 @@ export function verdictLine(name: string, report: VerifyReport): string {
     facts.push(`${plural(s.pages.pfns, 'pfn')} (${s.pages.withData} with data)`)
     return `${name}: valid — ${facts.join(', ')}; ${counts}`
   }
-  const stopped =
-    report.stopped === 'max-errors'
-      ? '; stopped early (--max-errors)'
-      : report.stopped
-        ? '; the rest of the stream could not be checked'
-        : ''
+  let stopped = ''
+  if (report.stopped === 'max-errors') stopped = '; stopped early (--max-errors)'
+  else if (report.stopped && s.format) stopped = '; the rest of the stream could not be checked'
   return `${name}: INVALID — ${counts} (${describeStream(s)})${stopped}`
 }
 
