@@ -9,7 +9,6 @@ import type {ByteReader} from '../io/reader.js'
 import {IHDR_IDENT, ImageHeader, LIBXC_HEADERS_SIZE, PageDataHeader, RecordHeader} from '../format/libxc.js'
 import {LIBXL_IDENT, LibxlHeader} from '../format/libxl.js'
 import {QEMU_SIG_LEN} from '../format/legacy.js'
-import {XL_MAGIC, XlHeader} from '../format/xl.js'
 import {hasXlHeader, readXlHeader} from '../xl/header.js'
 import {bodyPrefix, type Location, MAX_PAGE_DATA_PFNS, recordName, type V2Verifier, type VerifyReport} from './verify.js'
 import type {Layer, RecordInfo} from './writer.js'
@@ -117,10 +116,6 @@ export async function verifyStream(reader: ByteReader, verifier: V2Verifier, opt
 async function drive(records: V2RecordReader, verifier: V2Verifier, opts: VerifyStreamOptions): Promise<void> {
   const r = records.reader
   if (await r.atEnd()) throw new FormatError('empty-input', 'the input is empty', {offset: 0})
-  const first = await r.peek(XL_MAGIC.length)
-  if (first.length < XL_MAGIC.length && first.toString('latin1') === XL_MAGIC.slice(0, first.length)) {
-    throw new TruncatedError(first.length, 'the xl header', XlHeader.size - first.length)
-  }
   if (await hasXlHeader(r)) {
     records.position = {layer: 'xl', record: 'xl header'}
     verifier.xlHeader(await readXlHeader(r))
