@@ -45,8 +45,9 @@ export interface StreamObserver {
 
 const ZERO_PAD = Buffer.alloc(8)
 
+/** Length rounded up to a multiple of 8 (arithmetic, so lengths of 2 GiB and more work). */
 export function paddedLength(length: number): number {
-  return (length + 7) & ~7
+  return length + ((8 - (length % 8)) % 8)
 }
 
 export class V2Writer {
