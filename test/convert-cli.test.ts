@@ -7,6 +7,7 @@ import {dirname, join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {vectorBytes} from './helpers/fixtures.js'
 import {BIN, runXst, tempDir, tempFile} from './helpers/cli.js'
+import {buildLegacy, smallSpec} from './builders/legacy.js'
 
 const PV = () => vectorBytes('legacy', 'pv64-xl.legacy.gz')
 const PV_LIBXL = () => vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
@@ -148,4 +149,36 @@ describe('convert: nothing lost', () => {
       expect(existsSync(out)).toBe(false)
     })
   }
+})
+
+describe('convert: --verify', () => {
+  it('checks the stream as it is written and reports it (text and JSON)', async () => {
+    const input = tempFile('pv.legacy', PV())
+    const out = join(dirname(input), 'out.v2')
+    const r = await runXst(['convert', input, out, '--json'])
+    expect(r.code).toBe(0)
+    const doc = JSON.parse(r.stdout)
+    expect(doc.verify).toEqual({valid: true, errors: [], warnings: []})
+    const t = await runXst(['convert', input, out, '--force'])
+    expect(t.stdout).toContain('verify    valid v2 stream (checked as written)')
+    const off = await runXst(['convert', input, out, '--force', '--no-verify', '--json'])
+    expect(JSON.parse(off.stdout).verify).toBeNull()
+  })
+
+  it('a converted stream that fails verification is not kept', async () => {
+    // vcpu 0 offline: the walker accepts it, but a v2 restorer needs vcpu 0's context.
+    const spec = smallSpec('pv', 64)
+    spec.chunks = spec.chunks!.map((c) => (c.kind === 'vcpu_info' ? {kind: 'vcpu_info', online: [1]} : c))
+    const input = tempFile('odd.legacy', buildLegacy(spec))
+    const dir = dirname(input)
+    const out = join(dir, 'out.v2')
+    const r = await runXst(['convert', input, out])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('the converted stream does not verify')
+    expect(r.stderr).toContain('nothing was written')
+    expect(readdirSync(dir)).toEqual(['odd.legacy'])
+    const forced = await runXst(['convert', input, out, '--no-verify'])
+    expect(forced.code).toBe(0)
+    expect(existsSync(out)).toBe(true)
+  })
 })

@@ -1,8 +1,7 @@
 // On a terminal, a conversion shows a listr2 task list (detect, convert with
 // a progress line, verify); elsewhere it runs quietly. listr2 is only loaded
 // when it is used, to keep start-up fast.
-import type {ConvertSummary} from '../convert/convert.js'
-import {runConvertJob, type ConvertJob} from '../convert/job.js'
+import {runConvertJob, type ConvertJob, type ConvertResult} from '../convert/job.js'
 import {formatBytes} from '../convert/render.js'
 
 interface Deferred<T> {
@@ -21,11 +20,11 @@ function deferred<T>(): Deferred<T> {
   return {promise, resolve, reject}
 }
 
-export async function runWithProgress(job: ConvertJob, opts: {enabled: boolean; verifyTitle?: () => string}): Promise<ConvertSummary> {
+export async function runWithProgress(job: ConvertJob, opts: {enabled: boolean}): Promise<ConvertResult> {
   if (!opts.enabled) return runConvertJob(job)
   const {Listr, ProcessOutput} = await import('listr2')
   const started = deferred<string>()
-  const done = deferred<ConvertSummary>()
+  const done = deferred<ConvertResult>()
   let total: number | undefined
   let progressText = ''
   const t0 = Date.now()
@@ -77,7 +76,7 @@ export async function runWithProgress(job: ConvertJob, opts: {enabled: boolean; 
             if (progressText) task.output = progressText
           }, 100)
           try {
-            const s = await done.promise
+            const {summary: s} = await done.promise
             task.title = `Convert: ${formatBytes(s.input.bytes)} -> ${formatBytes(s.output.bytes)} (${s.output.format}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`
           } finally {
             clearInterval(timer)
@@ -85,13 +84,13 @@ export async function runWithProgress(job: ConvertJob, opts: {enabled: boolean; 
         },
         rendererOptions: {outputBar: 1},
       },
-      ...(opts.verifyTitle
+      ...(job.verify
         ? [
             {
               title: 'Verify',
               task: async (_ctx: unknown, task: {title: string}) => {
-                await done.promise
-                task.title = `Verify: ${opts.verifyTitle!()}`
+                const {verify} = await done.promise
+                task.title = `Verify: ${verifyLine(verify)}`
               },
             },
           ]
@@ -107,4 +106,11 @@ export async function runWithProgress(job: ConvertJob, opts: {enabled: boolean; 
   )
   await list.run().catch(() => {})
   return conversion
+}
+
+/** One line on the verifier's verdict for a converted stream. */
+export function verifyLine(report: ConvertResult['verify']): string {
+  if (!report) return 'not checked'
+  const w = report.warnings.length
+  return `valid v2 stream (checked as written${w ? `, ${w} warning${w === 1 ? '' : 's'}` : ''})`
 }

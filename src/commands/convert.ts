@@ -1,10 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import {guestFlag, widthFlag} from '../cli/flags.js'
-import type {ConvertSummary} from '../convert/convert.js'
-import {runConvertJob, type ConvertJob} from '../convert/job.js'
+import {type ConvertJob} from '../convert/job.js'
 import {renderConvert} from '../convert/render.js'
-import {runWithProgress} from '../cli/progress.js'
+import {runWithProgress, verifyLine} from '../cli/progress.js'
 import {UsageError} from '../errors.js'
 
 export default class Convert extends XstCommand {
@@ -36,6 +35,7 @@ Use - for OLD to read stdin and - for NEW to write stdout. xst can also stand in
     xl: Flags.boolean({char: 'x', description: 'the input starts with an xl header (detected anyway)'}),
     'skip-qemu': Flags.boolean({description: 'the HVM image has no qemu record after the HVM context'}),
     force: Flags.boolean({description: 'replace NEW if it exists'}),
+    verify: Flags.boolean({allowNo: true, description: 'check the stream with the v2 verifier as it is written (default: on when NEW is a file)'}),
     verbose: Flags.boolean({char: 'v', description: 'list every record type written'}),
     syslog: Flags.boolean({hidden: true, description: "accepted for compatibility with Xen's helper; ignored"}),
   }
@@ -59,13 +59,22 @@ Use - for OLD to read stdin and - for NEW to write stdout. xst can also stand in
       xlHeader: flags.xl,
       force: flags.force,
       fdNumbers: flags.in !== undefined || flags.out !== undefined,
+      verify: flags.verify ?? !(toStdout || (flags.out !== undefined && /^\d+$/.test(flags.out))),
       onWarning: (m) => this.note(m),
       onSignal: (sig) => process.stderr.write(`xst convert: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${output} was not written`}\n`),
     }
-    const summary: ConvertSummary = await runWithProgress(job, {enabled: Boolean(process.stderr.isTTY) && !this.jsonEnabled()})
+    const {summary, verify} = await runWithProgress(job, {enabled: Boolean(process.stderr.isTTY) && !this.jsonEnabled()})
     const inName = input === '-' ? 'stdin' : input
     const outName = toStdout ? 'stdout' : output
-    for (const l of renderConvert(summary, inName, outName, null, flags.verbose)) this.line(l)
-    return {ok: true, ...summary, input: {path: inName, ...summary.input}, output: {path: outName, ...summary.output}, warnings: this.warnings}
+    for (const l of renderConvert(summary, inName, outName, job.verify ? verifyLine(verify) : null, flags.verbose)) this.line(l)
+    for (const w of verify?.warnings ?? []) this.note(`converted stream: ${w.message}`)
+    return {
+      ok: true,
+      ...summary,
+      input: {path: inName, ...summary.input},
+      output: {path: outName, ...summary.output},
+      verify: verify ? {valid: verify.valid, errors: verify.errors, warnings: verify.warnings} : null,
+      warnings: this.warnings,
+    }
   }
 }

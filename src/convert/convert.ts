@@ -92,7 +92,9 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
     switch (ev.kind) {
       case 'xl-header': {
         const raw = Buffer.from(ev.header.raw)
-        if (libxl) XlHeader.fields.mandatoryFlags.put(raw, XlHeader.offsets.mandatoryFlags, ev.header.mandatoryFlags | XL_MANDATORY_STREAM_V2)
+        const mandatoryFlags = libxl ? ev.header.mandatoryFlags | XL_MANDATORY_STREAM_V2 : ev.header.mandatoryFlags
+        XlHeader.fields.mandatoryFlags.put(raw, XlHeader.offsets.mandatoryFlags, mandatoryFlags)
+        opts.observer?.xlHeader?.({...ev.header, raw, mandatoryFlags, streamV2: libxl})
         await out.raw(raw)
         summary.input.xlHeader = true
         summary.input.domainName = ev.header.config?.name ?? null

@@ -5,7 +5,8 @@ import {ByteReader} from '../io/reader.js'
 import {openInput} from '../io/source.js'
 import {openOutput, type Output} from '../io/output.js'
 import type {Guest, ToolstackWidth} from '../legacy/events.js'
-import type {StreamObserver} from '../v2/writer.js'
+import {FormatError} from '../errors.js'
+import {V2Verifier, type VerifyReport} from '../v2/verify.js'
 import {convertLegacy, type ConvertSummary, type OutputFormat} from './convert.js'
 
 export interface ConvertJob {
@@ -19,8 +20,8 @@ export interface ConvertJob {
   force?: boolean
   /** Accept decimal descriptor numbers for input and output (--in/--out). */
   fdNumbers?: boolean
-  /** Checks the stream as it is written; its verdict is read by the caller. */
-  observer?: StreamObserver
+  /** Check the stream with the v2 verifier as it is written; a stream that fails is not kept. */
+  verify?: boolean
   onWarning?: (message: string) => void
   /** Input bytes done, and total when known. */
   onProgress?: (done: number, total: number | undefined) => void
@@ -28,13 +29,17 @@ export interface ConvertJob {
   onImage?: (image: {guest: Guest; toolstackWidth: ToolstackWidth}) => void
   /** Called when a signal arrives, after the partial output is removed, before exiting. */
   onSignal?: (signal: NodeJS.Signals) => void
-  /** Run before the output is committed; throwing here discards the output. */
-  beforeCommit?: (summary: ConvertSummary) => void
+}
+
+export interface ConvertResult {
+  summary: ConvertSummary
+  /** The verifier's report on the written stream, when verify was asked for. */
+  verify: VerifyReport | null
 }
 
 export const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = {SIGINT: 130, SIGTERM: 143, SIGHUP: 129}
 
-export async function runConvertJob(job: ConvertJob): Promise<ConvertSummary> {
+export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
   const source = openInput(job.input, {fdNumbers: job.fdNumbers})
   const reader = new ByteReader(source)
   let output: Output | undefined
@@ -48,20 +53,28 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertSummary> {
   try {
     output = openOutput(job.output, {force: job.force, input: source.identity, fdNumbers: job.fdNumbers})
     job.onStart?.({inputBytes: source.size, output: output.name})
+    const verifier = job.verify ? new V2Verifier() : undefined
     const summary = await convertLegacy(reader, output.sink, {
       format: job.format,
       width: job.width,
       guest: job.guest,
       skipQemu: job.skipQemu,
       xlHeader: job.xlHeader,
-      observer: job.observer,
+      observer: verifier,
       onWarning: job.onWarning,
       onImage: job.onImage,
       onProgress: job.onProgress ? (at) => job.onProgress!(at, source.size) : undefined,
     })
-    job.beforeCommit?.(summary)
+    const report = verifier?.finish(output.sink.bytesWritten) ?? null
+    if (report && !report.valid) {
+      const first = report.errors[0]
+      throw new FormatError(
+        'converted-stream-invalid',
+        `the converted stream does not verify (${report.errors.length} error${report.errors.length === 1 ? '' : 's'}; first: output byte ${first?.offset}: ${first?.message}); nothing was written`,
+      )
+    }
     await output.commit()
-    return summary
+    return {summary, verify: report}
   } catch (err) {
     output?.abort()
     throw err

@@ -2,6 +2,7 @@
 // src/format. Every record written can also be shown to an observer (the
 // verifier), so a conversion is checked as it is produced.
 import type {ByteSink} from '../io/sink.js'
+import type {XlHeaderInfo} from '../xl/header.js'
 import {
   CONVERTER_XEN_MAJOR,
   CONVERTER_XEN_MINOR,
@@ -36,6 +37,8 @@ export interface RecordInfo {
 }
 
 export interface StreamObserver {
+  /** The xl header in front of the stream, as written. */
+  xlHeader?(info: XlHeaderInfo): void
   libxlHeader?(header: Buffer, offset: number): void
   libxcHeaders?(imageHeader: Buffer, domainHeader: Buffer, offset: number): void
   record?(rec: RecordInfo): void
