@@ -4,11 +4,11 @@ import {afterEach, describe, expect, test, vi} from 'vitest'
 import {FormatError, TruncatedError} from '../src/errors.js'
 import {ByteReader} from '../src/io/reader.js'
 import {BufferSource, ChunkedSource} from '../src/io/source.js'
-import type {LegacyEvent} from '../src/legacy/events.js'
 import {walkLegacy, type WalkOptions} from '../src/legacy/walker.js'
 import {decodeToolstack, physmapPairs} from '../src/legacy/toolstack.js'
 import {Chunk, CHUNK_NAMES, HVM_PARAM_CHUNKS, MAX_TOOLSTACK, PAGE_SIZE, PFINFO_UNMAPPED} from '../src/format/legacy.js'
 import {vectorBytes} from './helpers/fixtures.js'
+import {walk as walkWith, walkError as walkErrorWith, type Src} from './helpers/walk.js'
 import {
   buildLegacy,
   buildLegacyWithMap,
@@ -21,27 +21,8 @@ import {
   smallSpec,
 } from './builders/legacy.js'
 
-type Src = 'file' | 'pipe'
-
-async function walk(bytes: Buffer, opts: WalkOptions = {}, src: Src = 'file'): Promise<any[]> {
-  const r = new ByteReader(src === 'file' ? new BufferSource(bytes) : new ChunkedSource(bytes, 999))
-  const out: any[] = []
-  for await (const ev of walkLegacy(r, opts) as AsyncGenerator<LegacyEvent>) {
-    const e: any = {...ev}
-    if (ev.kind === 'page-batch' || ev.kind === 'hvm-context' || ev.kind === 'qemu-record') e.data = await ev.data.read()
-    out.push(e)
-  }
-  return out
-}
-
-async function walkError(bytes: Buffer, opts: WalkOptions = {}, src: Src = 'file'): Promise<FormatError> {
-  const err = await walk(bytes, opts, src).then(
-    () => undefined,
-    (e) => e,
-  )
-  if (!(err instanceof FormatError)) throw new Error(`expected a FormatError, got ${err}`)
-  return err
-}
+const walk = (bytes: Buffer, opts: WalkOptions = {}, src: Src = 'file') => walkWith(bytes, opts, src, 999)
+const walkError = (bytes: Buffer, opts: WalkOptions = {}, src: Src = 'file') => walkErrorWith(bytes, opts, src, 999)
 
 const body = (evs: any[]) => evs.filter((e) => e.kind === 'chunk' || e.kind === 'page-batch')
 const pv = (chunks: ChunkSpec[], width: 32 | 64 = 64, over: Partial<LegacySpec> = {}): LegacySpec => ({width, guest: 'pv', p2mSize: 64, ext: {guestWidth: 64}, chunks, ...over})

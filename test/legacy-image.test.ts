@@ -1,13 +1,10 @@
 // Legacy walker, the frame of an image: detection, the xl header, extended
 // info, the p2m frame list, the PV and HVM tails, trailing bytes.
 import {describe, expect, test} from 'vitest'
-import {FormatError, TruncatedError} from '../src/errors.js'
-import {ByteReader} from '../src/io/reader.js'
-import {BufferSource, ChunkedSource} from '../src/io/source.js'
-import type {LegacyEvent} from '../src/legacy/events.js'
-import {walkLegacy, type WalkOptions} from '../src/legacy/walker.js'
+import {TruncatedError} from '../src/errors.js'
 import {EXT_VCPU_32, EXT_VCPU_64} from '../src/format/legacy.js'
 import {vectorBytes} from './helpers/fixtures.js'
+import {walk, walkError} from './helpers/walk.js'
 import {
   buildLegacy,
   buildLegacyWithMap,
@@ -18,27 +15,6 @@ import {
   vcpuContextBytes,
 } from './builders/legacy.js'
 
-type Src = 'file' | 'pipe'
-
-async function walk(bytes: Buffer, opts: WalkOptions = {}, src: Src = 'file'): Promise<any[]> {
-  const r = new ByteReader(src === 'file' ? new BufferSource(bytes) : new ChunkedSource(bytes, 1021))
-  const out: any[] = []
-  for await (const ev of walkLegacy(r, opts) as AsyncGenerator<LegacyEvent>) {
-    const e: any = {...ev}
-    if (ev.kind === 'page-batch' || ev.kind === 'hvm-context' || ev.kind === 'qemu-record') e.data = await ev.data.read()
-    out.push(e)
-  }
-  return out
-}
-
-async function walkError(bytes: Buffer, opts: WalkOptions = {}, src: Src = 'file'): Promise<FormatError> {
-  const err = await walk(bytes, opts, src).then(
-    () => undefined,
-    (e) => e,
-  )
-  if (!(err instanceof FormatError)) throw new Error(`expected a FormatError, got ${err}`)
-  return err
-}
 
 const one = (evs: any[], kind: string) => evs.filter((e) => e.kind === kind)
 
