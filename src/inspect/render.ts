@@ -1,6 +1,9 @@
 // Text rendering of an inspect-legacy report: what the image is, a summary,
 // and with --verbose one line per chunk.
+import {PAGE_TYPE_NAMES} from '../format/legacy.js'
 import type {InspectReport} from './report.js'
+
+const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`
 
 const pad = (label: string) => ('  ' + label).padEnd(20)
 
@@ -35,8 +38,10 @@ export function renderInspect(rep: InspectReport): string[] {
   }
   if (rep.p2mFrames) L.push(pad('p2m frames') + `${rep.p2mFrames.count}`)
   const b = rep.body
-  L.push(pad('body') + `${b.chunks} chunks, ${b.pageBatches} page batches${b.emptyBatches ? ` (${b.emptyBatches} with every entry dropped)` : ''}`)
+  L.push(pad('body') + `${plural(b.chunks, 'chunk')}, ${plural(b.pageBatches, 'page batch', 'page batches')}${b.emptyBatches ? ` (${b.emptyBatches} with every entry dropped)` : ''}`)
+  const order = Object.values(PAGE_TYPE_NAMES)
   const types = Object.entries(b.pages.byType)
+    .sort(([a], [c]) => order.indexOf(a) - order.indexOf(c))
     .map(([t, n]) => `${t} ${n}`)
     .join(', ')
   L.push(pad('pages') + `${b.pages.total}${types ? ` (${types})` : ''}, ${b.pages.withData} with data, ${b.pages.dropped} dropped`)
