@@ -119,6 +119,7 @@ export function inputSystemError(err: unknown, name: string): XstError {
   const e = err as NodeJS.ErrnoException
   switch (e?.code) {
     case 'ENOENT':
+    case 'ENOTDIR': // a path through a regular file: there is no such file either
       return new UsageError(`${name}: no such file`, 'no-such-file')
     case 'EISDIR':
       return new UsageError(`${name}: is a directory, not an image`, 'is-directory')
@@ -149,6 +150,7 @@ export function outputSystemError(err: unknown, name: string): XstError {
     case 'EROFS':
       return new UsageError(`${name}: cannot write here: permission denied`, 'permission-denied')
     case 'ENOENT':
+    case 'ENOTDIR':
       return new UsageError(`${name}: the directory does not exist`, 'no-such-directory')
     default:
       return new OutputError(`${name}: write failed: ${e?.message ?? String(err)}`, 'write-failed')
