@@ -1,0 +1,149 @@
+// Inputs that are not image files: a directory, a path through a regular
+// file, files that cannot be read (as root too), a FIFO whose writer goes
+// away early, /dev/zero and /dev/urandom. Every command gives a clear
+// one-line error and exit 1 (2 for a path that names no readable file), and
+// none of them hangs: each run has a time limit.
+import {execFileSync, spawn} from 'node:child_process'
+import {chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {afterAll, describe, expect, it} from 'vitest'
+import {vectorBytes} from './helpers/fixtures.js'
+import {type ChildResult, errorLines, hasStackTrace, removeScratch, runCli, scratchDir} from './fuzz/procs.js'
+
+afterAll(removeScratch)
+
+const LIMIT = 20_000
+const PV = vectorBytes('legacy', 'pv64-xl.legacy.gz')
+const V2 = vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
+
+/** The one line a failing command prints (verify prints its problems and a verdict on stdout). */
+function expectOneLine(r: ChildResult, cmd: string, code: number, text: RegExp): void {
+  expect(r.timedOut, `xst ${cmd} did not finish`).toBe(false)
+  expect(r.code, r.stderr + r.stdout).toBe(code)
+  expect(hasStackTrace(r.stderr + r.stdout)).toBe(false)
+  const lines = errorLines(r.stderr)
+  if (cmd === 'verify' && code === 1) {
+    expect(r.stdout).toMatch(text)
+    expect(r.stdout).toMatch(/INVALID/)
+    return
+  }
+  expect(lines, r.stderr).toHaveLength(1)
+  expect(lines[0]).toMatch(new RegExp(`^xst ${cmd}: `))
+  expect(lines[0]).toMatch(text)
+}
+
+/** Run a command the way it reads `input`, with a fresh output path for convert. */
+function run(cmd: 'inspect-legacy' | 'verify' | 'convert', input: string, o: Parameters<typeof runCli>[1] = {}): Promise<ChildResult> {
+  const args = cmd === 'convert' ? [cmd, input, join(scratchDir('xst-out-'), 'out.v2')] : [cmd, input]
+  return runCli(args, {timeoutMs: LIMIT, ...o})
+}
+
+const COMMANDS = ['inspect-legacy', 'verify', 'convert'] as const
+
+describe.concurrent('paths that name no readable image', () => {
+  it.each(COMMANDS)('%s: a directory is a usage error (exit 2)', async (cmd) => {
+    const dir = scratchDir()
+    expectOneLine(await run(cmd, dir), cmd, 2, /is a directory, not an image/)
+  })
+
+  it.each(COMMANDS)('%s: a path through a regular file is a missing file (exit 2)', async (cmd) => {
+    // Regression: ENOTDIR was "cannot read: ENOTDIR: not a directory, open ..." with exit 1.
+    const file = join(scratchDir(), 'plain')
+    writeFileSync(file, PV)
+    expectOneLine(await run(cmd, join(file, 'image')), cmd, 2, /plain\/image: no such file$/)
+  })
+
+  it('a file root cannot read (a write-only /proc/sys entry) is refused: permission denied (exit 2)', async () => {
+    const f = '/proc/sys/vm/compact_memory'
+    if (!existsSync(f)) return // not on this kernel; the next test covers permission denied
+    expectOneLine(await run('inspect-legacy', f), 'inspect-legacy', 2, /permission denied/)
+  })
+
+  it('a file without read permission, as an unprivileged user: permission denied (exit 2)', async () => {
+    // Tests run as root here, where file modes do not stop a read: drop to
+    // nobody with setpriv when running as root, else the mode does it.
+    const dir = scratchDir()
+    chmodSync(dir, 0o755)
+    const file = join(dir, 'secret.legacy')
+    writeFileSync(file, PV, {mode: 0o600})
+    chmodSync(file, 0o000)
+    let prefix: string[] | undefined
+    if (process.getuid?.() === 0) {
+      try {
+        execFileSync('setpriv', ['--version'], {stdio: 'ignore'})
+      } catch {
+        return // no way to drop privileges here; the /proc/sys case stands in
+      }
+      prefix = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath]
+    }
+    const home = scratchDir()
+    chmodSync(home, 0o777)
+    for (const cmd of COMMANDS) {
+      const args = cmd === 'convert' ? [cmd, file, join(home, 'out.v2')] : [cmd, file]
+      const r = await runCli(args, {timeoutMs: LIMIT, env: {HOME: home}, argv0: prefix})
+      expectOneLine(r, cmd, 2, /secret\.legacy: permission denied$/)
+    }
+    expect(readdirSync(home)).toEqual([])
+  })
+
+  it('a read that fails (EIO from /proc/self/mem) is a one-line read error (exit 1)', async () => {
+    expectOneLine(await run('inspect-legacy', '/proc/self/mem'), 'inspect-legacy', 1, /\/proc\/self\/mem: cannot read: EIO/)
+  })
+})
+
+describe.concurrent('endless and random devices', () => {
+  it.each(COMMANDS)('%s /dev/zero: a clear error, exit 1, no hang', async (cmd) => {
+    const r = await run(cmd, '/dev/zero')
+    expectOneLine(r, cmd, 1, cmd === 'verify' ? /legacy image/ : /unknown device-model record signature/)
+  })
+
+  it.each(COMMANDS)('%s /dev/urandom: a clear error, exit 1, no hang', async (cmd) => {
+    const r = await run(cmd, '/dev/urandom')
+    // Random bytes are (almost surely) not a legacy layout, and never a v2 stream.
+    expectOneLine(r, cmd, 1, cmd === 'verify' ? /legacy image/ : /cannot tell what this image is|byte \d+/)
+  })
+
+  it.each(COMMANDS)('%s - with /dev/null on stdin: the stream ends at byte 0', async (cmd) => {
+    const args = cmd === 'convert' ? [cmd, '-', join(scratchDir('xst-out-'), 'out.v2')] : [cmd, '-']
+    const r = await runCli(args, {timeoutMs: LIMIT, input: Buffer.alloc(0)})
+    expectOneLine(r, cmd, 1, cmd === 'verify' ? /the input is empty/ : /stream ends at byte 0 inside/)
+  })
+})
+
+describe.concurrent('a FIFO whose writer goes away early', () => {
+  /** Start `xst args` on a new FIFO, then write `bytes` into it and close it. */
+  async function throughFifo(args: (fifo: string) => string[], bytes: Buffer): Promise<ChildResult> {
+    const dir = scratchDir()
+    const fifo = join(dir, 'fifo')
+    execFileSync('mkfifo', [fifo])
+    const result = runCli(args(fifo), {timeoutMs: LIMIT})
+    // The writer: a child (opening a FIFO blocks until the reader opens it).
+    const writer = spawn('sh', ['-c', 'cat > "$1"', 'sh', fifo], {stdio: ['pipe', 'ignore', 'ignore']})
+    writer.stdin.on('error', () => {})
+    writer.stdin.end(bytes)
+    return result
+  }
+
+  it('inspect-legacy: a legacy image cut at 3000 bytes', async () => {
+    const r = await throughFifo((f) => ['inspect-legacy', f], PV.subarray(0, 3000))
+    expectOneLine(r, 'inspect-legacy', 1, /stream ends at byte 3000 inside /)
+  })
+
+  it('convert: a legacy image cut inside its pages; no output is left', async () => {
+    const out = join(scratchDir(), 'out')
+    mkdirSync(out)
+    const r = await throughFifo((f) => ['convert', f, join(out, 'new.v2')], PV.subarray(0, 200_000))
+    expectOneLine(r, 'convert', 1, /stream ends at byte 200000 inside page data/)
+    expect(readdirSync(out)).toEqual([])
+  })
+
+  it('verify: a v2 stream cut inside a record', async () => {
+    const r = await throughFifo((f) => ['verify', f], V2.subarray(0, 100_001))
+    expectOneLine(r, 'verify', 1, /stream ends at byte 100001 inside /)
+  })
+
+  it('a writer that opens and closes without writing: the stream ends at byte 0', async () => {
+    const r = await throughFifo((f) => ['inspect-legacy', f], Buffer.alloc(0))
+    expectOneLine(r, 'inspect-legacy', 1, /stream ends at byte 0 inside /)
+  })
+})
