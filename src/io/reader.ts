@@ -55,7 +55,7 @@ export class ByteReader {
     while (this.buffered < n) {
       const room = WINDOW - this.end
       const want = this.source.seekable ? Math.min(room, Math.max(n - this.buffered, SEEKABLE_READ_AHEAD)) : room
-      const got = await this.source.read(this.window, this.end, want, this.pos + this.buffered)
+      const got = await this.source.read(this.window, this.end, want, this.pos + this.buffered, n - this.buffered)
       if (got === 0) {
         this.eof = true
         return
@@ -95,7 +95,7 @@ export class ByteReader {
     this.start = this.end = 0
     while (have < n) {
       if (this.eof) break
-      const got = await this.source.read(out, have, n - have, startPos + have)
+      const got = await this.source.read(out, have, n - have, startPos + have, n - have)
       if (got === 0) {
         this.eof = true
         break

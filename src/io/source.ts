@@ -2,6 +2,7 @@
 // with positional reads (so skipping is just moving the position); pipes,
 // terminals, character devices and sockets are read sequentially.
 import * as fs from 'node:fs'
+import * as net from 'node:net'
 import {inputSystemError, UsageError} from '../errors.js'
 
 export interface ByteSource {
@@ -15,9 +16,11 @@ export interface ByteSource {
    * Read up to `length` bytes into `buf` at `offset`, taken from stream
    * position `position` (relative to where the stream starts). Sequential
    * sources ignore `position`: the caller only ever asks for the next bytes.
-   * Resolves to 0 at the end of the stream.
+   * Resolves to 0 at the end of the stream. `min` (default 1) is a hint: the
+   * caller is going to wait for that many bytes anyway, so a source may
+   * gather them before resolving rather than return each piece as it comes.
    */
-  read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>
+  read(buf: Uint8Array, offset: number, length: number, position: number, min?: number): Promise<number>
   close(): Promise<void>
 }
 
@@ -29,6 +32,114 @@ function readAsync(fd: number, buf: Uint8Array, offset: number, length: number, 
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
+/** Size of the buffer a pipe read lands in when no read is waiting. */
+const SPARE = 64 << 10
+
+/**
+ * Reads a pipe or socket on the event loop, straight into the caller's
+ * buffer (net.Socket's `onread` option), for as long as the caller waits.
+ *
+ * Not a thread-pool fs.read: a pool thread blocked on an empty pipe holds up
+ * process exit (libuv joins its threads), so an interrupted conversion could
+ * not exit. And not a plain fs.read on a non-blocking descriptor (node makes
+ * stdin non-blocking as soon as anything touches process.stdin, which
+ * oclif's start-up does): that can only poll.
+ */
+class StreamReader {
+  private readonly socket: net.Socket
+  /** The read being served: bytes land in buf[offset + got ...]. */
+  private req: {buf: Uint8Array; offset: number; length: number; min: number; got: number; resolve(n: number): void; reject(e: unknown): void} | undefined
+  /** What was last handed to libuv to read into. */
+  private target: Uint8Array | undefined
+  private spare: Buffer | undefined
+  /** Bytes that arrived while no read waited (at most one spare's worth). */
+  private stash: Buffer | undefined
+  private ended = false
+  private failed: unknown
+
+  constructor(fd: number) {
+    // `onread` is documented for sockets in general; @types/node lists it for connect() only.
+    const opts = {
+      fd,
+      readable: true,
+      writable: false,
+      allowHalfOpen: true,
+      onread: {buffer: () => this.nextTarget(), callback: (n: number, buf: Uint8Array) => this.arrived(n, buf)},
+    }
+    this.socket = new net.Socket(opts as net.SocketConstructorOpts)
+    this.socket.on('end', () => {
+      this.ended = true
+      this.settle()
+    })
+    this.socket.on('error', (err) => {
+      this.failed = err
+      this.settle()
+    })
+  }
+
+  /** The buffer libuv reads into next: the waiting read's free space, else a spare. */
+  private nextTarget(): Uint8Array {
+    const r = this.req
+    if (r && r.got < r.length) this.target = r.buf.subarray(r.offset + r.got, r.offset + r.length)
+    else this.target = this.spare ??= Buffer.allocUnsafe(SPARE)
+    return this.target
+  }
+
+  /** Returns false to stop reading until the next read() asks for more. */
+  private arrived(n: number, buf: Uint8Array): boolean {
+    const r = this.req
+    if (r && buf === this.target && buf !== this.spare) {
+      r.got += n
+    } else {
+      // Landed in the spare: give the waiting read what fits, keep the rest.
+      const data = this.spare!.subarray(0, n)
+      this.spare = undefined
+      const k = r ? Math.min(n, r.length - r.got) : 0
+      if (r) {
+        r.buf.set(data.subarray(0, k), r.offset + r.got)
+        r.got += k
+      }
+      if (k < n) this.stash = this.stash ? Buffer.concat([this.stash, data.subarray(k)]) : data.subarray(k)
+    }
+    if (r && r.got >= r.min) {
+      this.req = undefined
+      r.resolve(r.got)
+    }
+    return this.req !== undefined
+  }
+
+  private settle(): void {
+    const r = this.req
+    if (!r) return
+    this.req = undefined
+    if (this.failed !== undefined && r.got === 0) r.reject(this.failed)
+    else r.resolve(r.got)
+  }
+
+  read(buf: Uint8Array, offset: number, length: number, min: number): Promise<number> {
+    if (length === 0) return Promise.resolve(0)
+    if (this.stash) {
+      const k = Math.min(length, this.stash.length)
+      buf.set(this.stash.subarray(0, k), offset)
+      this.stash = k < this.stash.length ? this.stash.subarray(k) : undefined
+      return Promise.resolve(k)
+    }
+    if (this.failed !== undefined) return Promise.reject(this.failed)
+    if (this.ended) return Promise.resolve(0)
+    return new Promise((resolve, reject) => {
+      this.req = {buf, offset, length, min: Math.max(1, Math.min(min, length)), got: 0, resolve, reject}
+      this.socket.resume()
+    })
+  }
+
+  /** Stop reading; closes the descriptor only when asked to. */
+  close(closeFd: boolean): void {
+    this.socket.pause()
+    this.socket.unref()
+    if (closeFd) this.socket.destroy()
+  }
+}
+
 /** A file descriptor read either positionally (from `base`) or sequentially. */
 export class FdSource implements ByteSource {
   readonly seekable: boolean
@@ -36,6 +147,7 @@ export class FdSource implements ByteSource {
   /** Device and inode, so an output can be checked against the input. */
   identity?: {dev: number; ino: number}
   private closed = false
+  private stream: StreamReader | undefined
 
   constructor(
     readonly name: string,
@@ -44,17 +156,36 @@ export class FdSource implements ByteSource {
     /** For positional sources: the file offset that is stream position 0. */
     private readonly base: number | undefined,
     fileSize: number | undefined,
+    /** A pipe or socket: read on the event loop (see StreamReader). */
+    private readonly isStream = false,
   ) {
     this.seekable = base !== undefined
     this.size = base !== undefined && fileSize !== undefined ? Math.max(0, fileSize - base) : undefined
   }
 
-  async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  async read(buf: Uint8Array, offset: number, length: number, position: number, min = 1): Promise<number> {
+    if (this.base !== undefined) {
+      // A regular file: a synchronous pread costs a few microseconds; a
+      // thread-pool round trip costs 50-200 (most of a seek-heavy walk).
+      try {
+        return fs.readSync(this.fd, buf, offset, length, this.base + position)
+      } catch (err) {
+        throw inputSystemError(err, this.name)
+      }
+    }
+    if (this.isStream) {
+      try {
+        this.stream ??= new StreamReader(this.fd)
+        return await this.stream.read(buf, offset, length, min)
+      } catch (err) {
+        throw inputSystemError(err, this.name)
+      }
+    }
     for (;;) {
       try {
-        return await readAsync(this.fd, buf, offset, length, this.base !== undefined ? this.base + position : null)
+        return await readAsync(this.fd, buf, offset, length, null)
       } catch (err) {
-        // A pipe inherited in non-blocking mode: wait for data rather than fail.
+        // A terminal or device in non-blocking mode: wait for data rather than fail.
         if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
           await sleep(2)
           continue
@@ -65,11 +196,20 @@ export class FdSource implements ByteSource {
   }
 
   async close(): Promise<void> {
-    if (this.ownsFd && !this.closed) {
-      this.closed = true
-      await new Promise<void>((r) => fs.close(this.fd, () => r()))
+    if (this.closed) return
+    this.closed = true
+    if (this.stream) {
+      // The socket owns the descriptor now: it closes it, or nobody does.
+      this.stream.close(this.ownsFd)
+      return
     }
+    if (this.ownsFd) await new Promise<void>((r) => fs.close(this.fd, () => r()))
   }
+}
+
+/** Pipes and sockets; anything else sequential (terminals, devices) is read with fs.read. */
+function isStreamStat(st: fs.Stats): boolean {
+  return st.isFIFO() || st.isSocket()
 }
 
 /** Current file offset of an inherited descriptor (Linux /proc), if it can be had. */
@@ -96,7 +236,7 @@ export function openPathSource(path: string): FdSource {
     fs.closeSync(fd)
     throw new UsageError(`${path}: is a directory, not an image`, 'is-directory')
   }
-  const src = st.isFile() ? new FdSource(path, fd, true, 0, st.size) : new FdSource(path, fd, true, undefined, undefined)
+  const src = st.isFile() ? new FdSource(path, fd, true, 0, st.size) : new FdSource(path, fd, true, undefined, undefined, isStreamStat(st))
   src.identity = {dev: st.dev, ino: st.ino}
   return src
 }
@@ -111,7 +251,7 @@ export function openFdSource(fd: number, name = fd === 0 ? 'stdin' : `fd ${fd}`)
   }
   if (st.isDirectory()) throw new UsageError(`${name}: is a directory, not an image`, 'is-directory')
   const pos = st.isFile() ? currentOffset(fd) : undefined
-  const src = pos !== undefined ? new FdSource(name, fd, false, pos, st.size) : new FdSource(name, fd, false, undefined, undefined)
+  const src = pos !== undefined ? new FdSource(name, fd, false, pos, st.size) : new FdSource(name, fd, false, undefined, undefined, isStreamStat(st))
   if (st.isFile()) src.identity = {dev: st.dev, ino: st.ino}
   return src
 }
