@@ -9,12 +9,12 @@
 import {existsSync, readdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {TruncatedError} from '../src/errors.js'
-import {legacyVectors, v2Vectors, vectorBytes} from './helpers/fixtures.js'
-import {convert, countCases, cutPoints, expectClean, type ImageLayout, inspect, legacyLayout, LONG, reportCases, sampleCuts, TEST_TIMEOUT, v2Layout, verify} from './fuzz/harness.js'
-import {errorLines, hasStackTrace, removeScratch, runCli, scratchDir} from './fuzz/procs.js'
+import {TruncatedError} from '../../src/errors.js'
+import {legacyVectors, v2Vectors, vectorBytes} from '../helpers/fixtures.js'
+import {convert, countCases, cutPoints, expectClean, type ImageLayout, inspect, legacyLayout, LONG, reportCases, sampleCuts, TEST_TIMEOUT, v2Layout, verify} from './harness.js'
+import {errorLines, hasStackTrace, removeScratch, runCli, scratchDir} from './procs.js'
 
-reportCases('hostile-truncation')
+reportCases('truncation')
 afterAll(removeScratch)
 
 interface Image {
