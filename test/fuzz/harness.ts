@@ -147,10 +147,10 @@ export async function convert(bytes: Buffer, format: 'libxc' | 'libxl', kind: So
 }
 
 /** verify, in process: never throws for a bad image, only reports. */
-export async function verify(bytes: Buffer, kind: SourceKind = 'file', onRecord?: (n: RecordNote) => void, maxRead?: number): Promise<VerifyReport> {
+export async function verify(bytes: Buffer, kind: SourceKind = 'file', onRecord?: (n: RecordNote) => void, maxRead?: number, format?: 'libxc' | 'libxl'): Promise<VerifyReport> {
   const reader = new ByteReader(source(bytes, kind, maxRead))
   try {
-    return await verifyStream(reader, new V2Verifier({onRecord}))
+    return await verifyStream(reader, new V2Verifier({onRecord}), {format})
   } finally {
     await reader.close()
   }

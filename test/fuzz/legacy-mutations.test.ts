@@ -18,6 +18,7 @@ import {
   inspect,
   legacyLayout,
   mutate,
+  mutation,
   mutations,
   type Outcome,
   params,
@@ -152,6 +153,29 @@ describe('mutated legacy images', {timeout: TEST_TIMEOUT}, () => {
         await checkAll(mutate(b.bytes, ms), `${b.name} + ${describeMutations(ms)}`)
       }),
       params('legacy-mutations', 150, 1),
+    )
+  })
+
+  it('with --width, --guest and --skip-qemu given (right or wrong): success or a typed error', async () => {
+    const flags = fc.record({width: fc.constantFrom(32 as const, 64 as const), guest: fc.constantFrom('pv' as const, 'hvm' as const), skipQemu: fc.boolean()}, {requiredKeys: []})
+    const arb = fc.nat({max: bases.length - 1}).chain((i) => fc.tuple(fc.constant(i), fc.array(mutation(bases[i].layout), {maxLength: 2}), flags))
+    await fc.assert(
+      fc.asyncProperty(arb, async ([i, ms, opts]) => {
+        const b = bases[i]
+        const input = mutate(b.bytes, ms)
+        const label = `${b.name} + ${describeMutations(ms)} with ${JSON.stringify(opts)}`
+        for (const kind of ['file', 'pipe'] as const) {
+          checkError(await expectClean(`${label}: inspect (${kind})`, () => inspect(input, kind, opts)), input)
+          const c = await expectClean(`${label}: convert (${kind})`, () => convert(input, kind === 'file' ? 'libxl' : 'libxc', 'file', opts))
+          checkError(c, input)
+          if (c.ok) {
+            const back = await verify(c.value.output)
+            checkReport(back, c.value.output.length)
+            expect(back.valid).toBe(c.value.pushed.valid)
+          }
+        }
+      }),
+      params('legacy-flags', 100, 0.5),
     )
   })
 
