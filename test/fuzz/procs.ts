@@ -2,7 +2,7 @@
 // time limit, the CLI run inside a small wrapper that reports its peak
 // memory, and a batch of library calls run in a fresh node whose peak memory
 // is the measure of "nothing was allocated for a length that lies".
-import {spawn} from 'node:child_process'
+import {spawnSync, spawn} from 'node:child_process'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {tmpdir} from 'node:os'
@@ -109,4 +109,21 @@ export function hasStackTrace(text: string): boolean {
 /** stderr without warning lines: what is left must be one line naming the problem. */
 export function errorLines(stderr: string): string[] {
   return stderr.split('\n').filter((l) => l !== '' && !l.startsWith('warning: '))
+}
+
+let nobody: string[] | null | undefined
+
+/**
+ * How to run node as an unprivileged user when the tests run as root:
+ * setpriv to uid/gid 65534, if that exists and such a process can run the
+ * CLI from where the repository is. [] when not root; null when there is no
+ * way (callers skip what needs it).
+ */
+export function unprivileged(home: string): string[] | null {
+  if (process.getuid?.() !== 0) return []
+  if (nobody !== undefined) return nobody
+  const prefix = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath]
+  const probe = spawnSync(prefix[0], [...prefix.slice(1), BIN, '--version'], {env: {...process.env, HOME: home}, stdio: 'ignore', timeout: 20_000})
+  nobody = probe.status === 0 ? prefix : null
+  return nobody
 }
