@@ -146,9 +146,18 @@ export class ByteReader {
    */
   async pipe(n: number, what: string, sink: (piece: Buffer) => Promise<void> | void, chunk = DISCARD_CHUNK): Promise<void> {
     let todo = n
+    const end = this.pos + n
     while (todo > 0) {
       const k = Math.min(todo, chunk)
-      await sink(await this.read(k, what))
+      let piece: Buffer
+      try {
+        piece = await this.read(k, what)
+      } catch (err) {
+        // Say how much of the whole span is missing, not of this piece.
+        if (err instanceof TruncatedError) throw new TruncatedError(err.endOffset, what, end - err.endOffset)
+        throw err
+      }
+      await sink(piece)
       todo -= k
     }
   }
