@@ -49,6 +49,9 @@ export interface ConvertSummary {
   warnings: string[]
 }
 
+/** PAGE_DATA_TYPE_SHIFT as a shift within the high 32 bits of a pfn word. */
+const HIGH_WORD_TYPE_SHIFT = Number(PAGE_DATA_TYPE_SHIFT) - 32
+
 /** Chunks whose contents have no v2 equivalent. */
 const NOT_CONVERTIBLE = new Set(['tmem', 'tmem_extra', 'compressed_data', 'enable_compression'])
 
@@ -69,7 +72,6 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
     qemu: null,
     warnings,
   }
-  const pfnWord = new BigUint64Array(1024)
   // HVM parameters from body chunks, written together at the end of the body.
   const hvmParams: Array<[number, bigint]> = []
   const xenstore: Array<[string, string]> = []
@@ -86,7 +88,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
     await out.libxcHeaders(g === 'pv' ? DomainType.X86_PV : DomainType.X86_HVM)
     headersWritten = true
   }
-  const rec = (type: number, head: Buffer, bulk?: Buffer) => out.record('libxc', type, head, bulk)
+  const rec = (type: number, head: Buffer, bulk?: Buffer, release?: () => void) => out.record('libxc', type, head, bulk, release)
 
   for await (const ev of walkLegacy(reader, opts) as AsyncGenerator<LegacyEvent>) {
     switch (ev.kind) {
@@ -130,9 +132,16 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
         summary.pages.withData += ev.dataPages
         const head = Buffer.allocUnsafe(PageDataHeader.size + n * 8)
         PageDataHeader.put(head, 0, {count: n, reserved: 0})
-        for (let i = 0; i < n; i++) pfnWord[i] = (BigInt(ev.types[i]) << PAGE_DATA_TYPE_SHIFT) | BigInt(ev.pfns[i])
-        Buffer.from(pfnWord.buffer, 0, n * 8).copy(head, PageDataHeader.size)
-        await rec(Rec.PAGE_DATA, head, ev.dataPages ? await ev.data.read() : undefined)
+        // Each pfn word is (type << 60) | pfn with pfn < 2^28: as two u32
+        // halves, the low one is the pfn and the high one type << 28 (no
+        // BigInt arithmetic per page).
+        for (let i = 0, at = PageDataHeader.size; i < n; i++, at += 8) {
+          head.writeUInt32LE(ev.pfns[i], at)
+          head.writeUInt32LE((ev.types[i] << HIGH_WORD_TYPE_SHIFT) >>> 0, at + 4)
+        }
+        const data = ev.dataPages ? await ev.data.read() : undefined
+        // Once written, the page buffer goes back to the reader for the next batch.
+        await rec(Rec.PAGE_DATA, head, data, data && (() => reader.recycle(data)))
         opts.onProgress?.(reader.offset)
         break
       }

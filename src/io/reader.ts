@@ -15,6 +15,8 @@ const SEEKABLE_READ_AHEAD = 64 << 10
 const DIRECT_READ = 64 << 10
 /** Chunk size used when a skip has to read and discard (pipes). */
 const DISCARD_CHUNK = 4 << 20
+/** Large buffers kept for reuse (see recycle). */
+const SPARE_BUFFERS = 4
 
 export class ByteReader {
   private window: Buffer = Buffer.allocUnsafe(WINDOW)
@@ -22,8 +24,30 @@ export class ByteReader {
   private end = 0 // one past the last valid byte in window
   private pos = 0 // stream offset of window[start]
   private eof = false
+  /** Large buffers handed back by their users, reused by the next large reads. */
+  private spares: Buffer[] = []
 
   constructor(readonly source: ByteSource) {}
+
+  /**
+   * Hand back a buffer a large read() returned, once nothing uses it any
+   * more (the sink has written it): the next large read fills it again
+   * instead of allocating. Reusing a few warm buffers rather than a fresh
+   * 4 MiB one per page batch saves the page faults and cache misses of
+   * touching new memory, and keeps the resident size flat.
+   */
+  recycle(buf: Buffer): void {
+    if (buf.byteOffset !== 0 || buf.buffer.byteLength < DIRECT_READ || this.spares.length >= SPARE_BUFFERS) return
+    this.spares.push(Buffer.from(buf.buffer, 0, buf.buffer.byteLength))
+  }
+
+  /** A buffer of exactly `n` bytes for a large read: a recycled one when one is big enough. */
+  private bufferFor(n: number): Buffer {
+    const i = this.spares.findIndex((b) => b.length >= n)
+    if (i < 0) return Buffer.allocUnsafe(n)
+    const [b] = this.spares.splice(i, 1)
+    return b.length === n ? b : b.subarray(0, n)
+  }
 
   /** Absolute offset of the next unread byte. */
   get offset(): number {
@@ -88,7 +112,7 @@ export class ByteReader {
       return out
     }
     // Large read: copy what the window holds, then read the rest in place.
-    const out = Buffer.allocUnsafe(n)
+    const out = this.bufferFor(n)
     let have = this.buffered
     this.window.copy(out, 0, this.start, this.end)
     const startPos = this.pos

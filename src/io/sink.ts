@@ -17,9 +17,11 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 export interface ByteSink {
   /**
    * Queue `buf` for writing, in order. The sink may still be reading `buf`
-   * when this resolves, so the caller must not change it afterwards.
+   * when this resolves, so the caller must not change it afterwards; when
+   * `release` is given, the sink calls it once it no longer needs `buf`
+   * (written, copied, or failed), and the caller may reuse it from then on.
    */
-  write(buf: Uint8Array): Promise<void>
+  write(buf: Uint8Array, release?: () => void): Promise<void>
   /** Resolves when every byte is written; rejects with the first write error. */
   flush(): Promise<void>
   /** Bytes accepted so far. */
@@ -32,6 +34,7 @@ interface Writer {
   write(bufs: Uint8Array[]): Promise<void>
 }
 
+const noop = () => {}
 
 /** Regular files, terminals, devices: writev through the thread pool. */
 class FsWriter implements Writer {
@@ -111,15 +114,16 @@ export class FdSink implements ByteSink {
     return this.accepted
   }
 
-  async write(buf: Uint8Array): Promise<void> {
+  async write(buf: Uint8Array, release?: () => void): Promise<void> {
     this.accepted += buf.length
     if (buf.length < GATHER / 4) {
       if (this.used + buf.length > GATHER) await this.submit()
       this.gathers[this.cur].set(buf, this.used)
       this.used += buf.length
+      release?.()
       return
     }
-    await this.submit(buf)
+    await this.submit(buf, release)
   }
 
   async flush(): Promise<void> {
@@ -131,8 +135,13 @@ export class FdSink implements ByteSink {
    * Wait for the write in flight, then start writing the gathered bytes and
    * `bulk` without waiting for that write.
    */
-  private async submit(bulk?: Uint8Array): Promise<void> {
-    await this.settle()
+  private async submit(bulk?: Uint8Array, release = noop): Promise<void> {
+    try {
+      await this.settle()
+    } catch (err) {
+      release()
+      throw err
+    }
     const bufs: Uint8Array[] = []
     if (this.used > 0) {
       bufs.push(this.gathers[this.cur].subarray(0, this.used))
@@ -143,8 +152,9 @@ export class FdSink implements ByteSink {
     if (bulk) bufs.push(bulk)
     if (bufs.length === 0) return
     this.writer ??= this.open()
-    this.inFlight = this.writer.write(bufs).catch((err) => {
+    this.inFlight = this.writer.write(bufs).then(release, (err) => {
       this.failed = outputSystemError(err, this.name)
+      release()
     })
   }
 
@@ -177,9 +187,10 @@ export class MemorySink implements ByteSink {
   get bytesWritten(): number {
     return this.n
   }
-  async write(buf: Uint8Array): Promise<void> {
+  async write(buf: Uint8Array, release?: () => void): Promise<void> {
     this.parts.push(Buffer.from(buf))
     this.n += buf.length
+    release?.()
   }
   async flush(): Promise<void> {}
   get data(): Buffer {

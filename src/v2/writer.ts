@@ -100,9 +100,10 @@ export class V2Writer {
   /**
    * One record. `head` is written first, then `bulk` (page contents or an
    * emulator blob) as its own write so it is not copied; `bulk` may also be a
-   * list of pieces.
+   * list of pieces. `release` is called once the sink is done with `bulk`
+   * (see ByteSink.write), so its buffer can be reused.
    */
-  async record(layer: Layer, type: number, head: Buffer, bulk?: Buffer | Buffer[]): Promise<void> {
+  async record(layer: Layer, type: number, head: Buffer, bulk?: Buffer | Buffer[], release?: () => void): Promise<void> {
     const pieces = bulk === undefined ? [] : Array.isArray(bulk) ? bulk : [bulk]
     const length = head.length + pieces.reduce((n, p) => n + p.length, 0)
     const offset = this.offset
@@ -110,13 +111,12 @@ export class V2Writer {
     const counts = this.counts[layer]
     counts.set(type, (counts.get(type) ?? 0) + 1)
     const pad = paddedLength(length) - length
-    const hdr = RecordHeader.encode({type, length})
-    if (pieces.length === 0) {
-      await this.sink.write(pad ? Buffer.concat([hdr, head, ZERO_PAD.subarray(0, pad)]) : Buffer.concat([hdr, head]))
-      return
-    }
-    await this.sink.write(Buffer.concat([hdr, head]))
-    for (const p of pieces) await this.sink.write(p)
+    // Written piece by piece: the sink gathers small pieces itself, so
+    // concatenating them here would only copy them once more.
+    await this.sink.write(RecordHeader.encode({type, length}))
+    if (head.length) await this.sink.write(head)
+    for (let i = 0; i < pieces.length; i++) await this.sink.write(pieces[i], i === pieces.length - 1 ? release : undefined)
+    if (pieces.length === 0) release?.()
     if (pad) await this.sink.write(ZERO_PAD.subarray(0, pad))
   }
 
