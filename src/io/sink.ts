@@ -32,15 +32,35 @@ export interface ByteSink {
 interface Writer {
   /** Write all of `bufs`, in order. */
   write(bufs: Uint8Array[]): Promise<void>
+  /** Wait for any background work on what was written (rejects with its error). */
+  drain?(): Promise<void>
 }
+
+/** A regular file is pushed to its disk every this many bytes (see FsWriter). */
+const WRITE_BEHIND = 64 << 20
 
 const noop = () => {}
 
-/** Regular files, terminals, devices: writev through the thread pool. */
+/**
+ * Regular files, terminals, devices: writev through the thread pool.
+ *
+ * On a regular file, every WRITE_BEHIND bytes an fdatasync starts in the
+ * background (never more than one at a time, and writing does not wait for
+ * it). The data goes to the disk while the conversion runs instead of
+ * piling up as dirty pages, so the fsync before an output is renamed into
+ * place has little left to do (on a 2 GiB image, ~1 s less) and memory is
+ * not filled with dirty pages. Its errors are write errors: an fsync
+ * reports a failed writeback only once, so none may be dropped.
+ */
 class FsWriter implements Writer {
-  constructor(private readonly fd: number) {}
+  private unsynced = 0
+  private syncing: Promise<void> | undefined
+  private syncError: unknown
+
+  constructor(private readonly fd: number, private readonly writeBehind: boolean) {}
 
   async write(bufs: Uint8Array[]): Promise<void> {
+    if (this.syncError !== undefined) throw this.syncError
     let left = bufs
     while (left.length) {
       let n: number
@@ -55,7 +75,23 @@ class FsWriter implements Writer {
         throw err
       }
       left = after(left, n)
+      this.unsynced += n
     }
+    if (this.writeBehind && this.unsynced >= WRITE_BEHIND && !this.syncing) {
+      this.unsynced = 0
+      this.syncing = new Promise<void>((resolve) =>
+        fs.fdatasync(this.fd, (err) => {
+          if (err) this.syncError ??= err
+          this.syncing = undefined
+          resolve()
+        }),
+      )
+    }
+  }
+
+  async drain(): Promise<void> {
+    await this.syncing
+    if (this.syncError !== undefined) throw this.syncError
   }
 }
 
@@ -129,6 +165,12 @@ export class FdSink implements ByteSink {
   async flush(): Promise<void> {
     await this.submit()
     await this.settle()
+    try {
+      await this.writer?.drain?.()
+    } catch (err) {
+      this.failed = outputSystemError(err, this.name)
+      throw this.failed
+    }
   }
 
   /**
@@ -176,7 +218,7 @@ export class FdSink implements ByteSink {
         return new SocketWriter(this.fd)
       } catch {}
     }
-    return new FsWriter(this.fd)
+    return new FsWriter(this.fd, st?.isFile() ?? false)
   }
 }
 
