@@ -805,6 +805,8 @@ export class V2Verifier implements StreamObserver {
     switch (rec.type) {
       case LibxlRec.END:
         if (!ll.libxcContext) this.error('missing-libxc-context', 'the libxl stream ends without a LIBXC_CONTEXT record; it holds no domain', this.at(rec))
+        // Only inside a checkpoint can libxl records come before the libxc END.
+        else if (!this.lx.seen(Rec.END)) this.error('missing-libxc-end', 'the libxl stream ends inside a checkpoint (after a libxc CHECKPOINT, with no CHECKPOINT_END): the libxc stream never reaches its END', this.at(rec))
         this.next = 'tail'
         break
       case LibxlRec.LIBXC_CONTEXT:

@@ -236,3 +236,29 @@ describe('random v2 record sequences', {timeout: TEST_TIMEOUT}, () => {
     )
   })
 })
+
+describe('found by the fuzz run', () => {
+  it('a libxl stream that ends inside a libxc checkpoint is not valid (it was: no errors at all)', async () => {
+    // libxl header, LIBXC_CONTEXT, libxc headers, CHECKPOINT, then a libxl END:
+    // the libxc stream never gets its END, and holds no domain.
+    const stream = new Stream([
+      {kind: 'libxl-header', options: LIBXL_OPT_LEGACY},
+      empty(LibxlRec.LIBXC_CONTEXT, 'libxl'),
+      {kind: 'libxc-headers', domainType: DomainType.X86_PV, version: 2},
+      empty(Rec.CHECKPOINT),
+      end('libxl'),
+    ])
+    const {bytes} = await stream.build()
+    for (const kind of ['file', 'pipe'] as const) {
+      const rep = await verify(bytes, kind)
+      expect(rep.valid).toBe(false)
+      expect(rep.errors.map((e) => e.code)).toEqual(['missing-libxc-end'])
+      expect(rep.errors[0].offset).toBe(bytes.length - 8)
+    }
+    // The same stream completed properly (CHECKPOINT_END, libxc END) gets the usual content checks instead.
+    const done = await new Stream([...stream.parts.slice(0, 4), empty(LibxlRec.CHECKPOINT_END, 'libxl'), end(), end('libxl')]).build()
+    const rep = await verify(done.bytes)
+    expect(rep.errors.map((e) => e.code)).not.toContain('missing-libxc-end')
+    expect(rep.errors.map((e) => e.code)).toContain('missing-x86-pv-info')
+  })
+})
