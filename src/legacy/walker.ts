@@ -246,7 +246,10 @@ class Walk {
     const raw = await r.read(count * this.ulongSize, 'page batch pfn list')
     const pfns = new Uint32Array(count)
     const types = new Uint8Array(count)
-    const seen = new Set<number>()
+    // Duplicates: while the pfns only go up (as savers write them), none
+    // can repeat and no set is needed; the first step down starts one.
+    let seen: Set<number> | undefined
+    let last = -1
     let kept = 0
     let dataPages = 0
     for (let i = 0; i < count; i++) {
@@ -269,10 +272,14 @@ class Walk {
       if (pfn >= this.p2mSize) {
         throw new FormatError('pfn-out-of-range', `page batch entry ${i} names pfn 0x${pfn.toString(16)}, beyond the guest's p2m_size`, {offset: at, index: this.chunkIndex, indexKind: 'chunk', context: 'page batch'}, `a pfn below 0x${this.p2mSize.toString(16)}`, `0x${pfn.toString(16)}`)
       }
-      if (seen.has(pfn)) {
-        throw new FormatError('duplicate-pfn', `pfn 0x${pfn.toString(16)} appears twice in one page batch (entry ${i})`, {offset: at, index: this.chunkIndex, indexKind: 'chunk', context: 'page batch'}, 'each pfn once per batch', 'a duplicate')
+      if (pfn <= last && !seen) seen = new Set(pfns.subarray(0, kept))
+      if (seen) {
+        if (seen.has(pfn)) {
+          throw new FormatError('duplicate-pfn', `pfn 0x${pfn.toString(16)} appears twice in one page batch (entry ${i})`, {offset: at, index: this.chunkIndex, indexKind: 'chunk', context: 'page batch'}, 'each pfn once per batch', 'a duplicate')
+        }
+        seen.add(pfn)
       }
-      seen.add(pfn)
+      last = pfn
       pfns[kept] = pfn
       types[kept] = type
       kept++
