@@ -91,15 +91,15 @@ class StreamReader {
     if (r && buf === this.target && buf !== this.spare) {
       r.got += n
     } else {
-      // Landed in the spare: give the waiting read what fits, keep the rest.
+      // Landed in the spare: give the waiting read what fits and keep a copy
+      // of the rest, so the spare is free for the next time.
       const data = this.spare!.subarray(0, n)
-      this.spare = undefined
       const k = r ? Math.min(n, r.length - r.got) : 0
       if (r) {
         r.buf.set(data.subarray(0, k), r.offset + r.got)
         r.got += k
       }
-      if (k < n) this.stash = this.stash ? Buffer.concat([this.stash, data.subarray(k)]) : data.subarray(k)
+      if (k < n) this.stash = this.stash ? Buffer.concat([this.stash, data.subarray(k)]) : Buffer.from(data.subarray(k))
     }
     if (r && r.got >= r.min) {
       this.req = undefined
