@@ -12,6 +12,8 @@ export interface RunResult {
   seconds: number
   /** Peak RSS in bytes of the largest measured process, when any reported. */
   rss: number | undefined
+  /** User + system CPU seconds of the node processes, when any reported. */
+  cpu: number | undefined
   code: number | null
   stderr: string
 }
@@ -68,24 +70,30 @@ export class Runner {
       })
       // 'close' comes after 'exit' and after stderr has ended.
       child.on('close', (code) => {
-        resolve({seconds, rss: this.peakRss(), code, stderr: Buffer.concat(err).toString('utf8')})
+        resolve({seconds, ...this.usage(), code, stderr: Buffer.concat(err).toString('utf8')})
       })
     })
   }
 
-  private peakRss(): number | undefined {
+  private usage(): {rss: number | undefined; cpu: number | undefined} {
     let peak: number | undefined
+    let cpu: number | undefined
     const take = (n: number) => {
       if (Number.isFinite(n) && n > 0) peak = Math.max(peak ?? 0, n)
     }
     try {
-      for (const l of fs.readFileSync(this.nodeRss, 'utf8').split('\n')) if (l) take(Number(l.split(' ')[1]))
+      for (const l of fs.readFileSync(this.nodeRss, 'utf8').split('\n')) {
+        if (!l) continue
+        const [, rss, us] = l.split(' ').map(Number)
+        take(rss)
+        if (Number.isFinite(us)) cpu = (cpu ?? 0) + us / 1e6
+      }
     } catch {}
     try {
       // GNU time writes KiB, one line per run, possibly after a "Command exited" line.
       for (const l of fs.readFileSync(this.otherRss, 'utf8').split('\n')) if (/^\d+$/.test(l.trim())) take(Number(l.trim()) * 1024)
     } catch {}
-    return peak
+    return {rss: peak, cpu}
   }
 
   close(): void {

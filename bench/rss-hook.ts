@@ -1,14 +1,15 @@
 // Loaded into every node process the benchmark starts (NODE_OPTIONS=--import):
-// when the process exits, append its peak resident set size to the file
-// named by XST_BENCH_RSS. Works wherever node runs; no /usr/bin/time needed.
+// when the process exits, append its peak resident set size and CPU time to
+// the file named by XST_BENCH_RSS. Works wherever node runs; no /usr/bin/time needed.
 import {appendFileSync} from 'node:fs'
 
 const file = process.env.XST_BENCH_RSS
 if (file) {
   process.on('exit', () => {
     try {
-      // maxRSS is in KiB.
-      appendFileSync(file, `${process.pid} ${process.resourceUsage().maxRSS * 1024}\n`)
+      // maxRSS is in KiB, CPU times in microseconds.
+      const u = process.resourceUsage()
+      appendFileSync(file, `${process.pid} ${u.maxRSS * 1024} ${u.userCPUTime + u.systemCPUTime}\n`)
     } catch {}
   })
 }

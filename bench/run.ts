@@ -16,6 +16,8 @@ const HELP = `usage: npm run bench -- [options]
 
   --runs N        timed runs per row, the median is reported (default 3, at least 1)
   --only NAMES    comma-separated images to run: ${LARGE_IMAGES.map((i) => i.name).join(', ')} (default all)
+  --rows IDS      comma-separated rows to run (e.g. convert-file,inspect-pipe; their baselines come along)
+  --no-startup    leave out the start-up rows
   --json [FILE]   write the results as JSON to FILE, or to stdout (the table then goes to stderr)
   --dir DIR       image cache (default $XST_BENCH_DIR or ${path.join(os.tmpdir(), 'xst-bench')})
   --clean         remove the image cache and exit
@@ -24,13 +26,15 @@ const HELP = `usage: npm run bench -- [options]
 interface Args {
   runs: number
   only?: string[]
+  rows?: string[]
+  startup: boolean
   json?: string // '-' for stdout
   dir: string
   clean: boolean
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = {runs: 3, dir: process.env.XST_BENCH_DIR || path.join(os.tmpdir(), 'xst-bench'), clean: false}
+  const a: Args = {runs: 3, startup: true, dir: process.env.XST_BENCH_DIR || path.join(os.tmpdir(), 'xst-bench'), clean: false}
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2)
     const value = () => inline ?? argv[++i]
@@ -40,6 +44,12 @@ function parseArgs(argv: string[]): Args {
         break
       case '--only':
         a.only = value().split(',').filter(Boolean)
+        break
+      case '--rows':
+        a.rows = value().split(',').filter(Boolean)
+        break
+      case '--no-startup':
+        a.startup = false
         break
       case '--json':
         a.json = inline ?? (argv[i + 1] !== undefined && !argv[i + 1].startsWith('--') ? argv[++i] : '-')
@@ -90,6 +100,8 @@ interface Row {
   prep?: () => void
   /** Skip with this reason instead of running. */
   skip?: string
+  /** Reads OUT, the output convert left. */
+  readsOut?: boolean
 }
 
 interface RowResult {
@@ -103,6 +115,8 @@ interface RowResult {
   baseline: string | null
   ratio: number | null
   rssBytes: number | null
+  /** User + system CPU seconds of the xst process (median run), less noisy than wall time on a busy machine. */
+  cpuSeconds: number | null
   target: string | null
   met: boolean | null
   note?: string
@@ -131,19 +145,22 @@ function rowsFor(img: BenchImage, dir: string, xst: string, time: string, verify
   const base = {image: img.name, bytes: img.bytes}
   const rows: Row[] = [
     {...base, id: 'copy', label: 'cat IMAGE > OUT', line: `${time}cat ${IN} > ${sh(copy)}`, xst: false, prep: () => (rm(copy), syncDisk())},
+    {...base, id: 'copy-user', label: 'dd if=IMAGE of=OUT bs=4M', line: `${time}dd if=${IN} of=${sh(copy)} bs=4M status=none`, xst: false, baseline: 'copy', prep: () => (rm(copy), syncDisk())},
     {...base, id: 'copy-fsync', label: 'cat IMAGE > OUT; sync OUT', line: `${time}cat ${IN} > ${sh(copy)} && sync ${sh(copy)}`, xst: false, baseline: 'copy', prep: () => (rm(copy), syncDisk())},
     {...base, id: 'read', label: 'cat IMAGE > /dev/null', line: `${time}cat ${IN} > /dev/null`, xst: false},
+    {...base, id: 'pipe', label: 'cat IMAGE | cat > /dev/null', line: `cat ${IN} | ${time}cat > /dev/null`, xst: false, baseline: 'read'},
     {...base, id: 'convert-file', label: 'xst convert IMAGE OUT', line: `${xst} convert ${IN} ${OUT}`, xst: true, baseline: 'copy', target: {kind: 'ratio', max: 1.2}, prep: prepOut},
     {...base, id: 'convert-pipe', label: 'cat IMAGE | xst convert - - > OUT', line: `cat ${IN} | ${xst} convert - - > ${OUT}`, xst: true, baseline: 'copy', target: {kind: 'ratio', max: 1.5}, prep: prepOut},
     {...base, id: 'inspect-file', label: 'xst inspect-legacy IMAGE', line: `${xst} inspect-legacy ${IN}`, xst: true, baseline: 'read', target: {kind: 'seconds', max: 0.5}},
     {...base, id: 'inspect-pipe', label: 'cat IMAGE | xst inspect-legacy -', line: `cat ${IN} | ${xst} inspect-legacy -`, xst: true, baseline: 'read', target: {kind: 'ratio', max: 1.2}},
     // The rows below read OUT, which convert-pipe left behind.
-    {...base, id: 'read-out', label: 'cat OUT > /dev/null', line: `${time}cat ${OUT} > /dev/null`, xst: false},
-    {...base, id: 'verify-file', label: 'xst verify OUT', line: `${xst} verify ${OUT}`, xst: true, baseline: 'read-out', target: {kind: 'seconds', max: 0.5}, skip: verify},
-    {...base, id: 'verify-pipe', label: 'cat OUT | xst verify -', line: `cat ${OUT} | ${xst} verify -`, xst: true, baseline: 'read-out', target: {kind: 'ratio', max: 1.2}, skip: verify},
+    {...base, id: 'read-out', label: 'cat OUT > /dev/null', line: `${time}cat ${OUT} > /dev/null`, xst: false, readsOut: true},
+    {...base, id: 'pipe-out', label: 'cat OUT | cat > /dev/null', line: `cat ${OUT} | ${time}cat > /dev/null`, xst: false, baseline: 'read-out', readsOut: true},
+    {...base, id: 'verify-file', label: 'xst verify OUT', line: `${xst} verify ${OUT}`, xst: true, baseline: 'read-out', target: {kind: 'seconds', max: 0.5}, skip: verify, readsOut: true},
+    {...base, id: 'verify-pipe', label: 'cat OUT | xst verify -', line: `cat ${OUT} | ${xst} verify -`, xst: true, baseline: 'read-out', target: {kind: 'ratio', max: 1.2}, skip: verify, readsOut: true},
   ]
   // MB/s of the rows that read OUT is over OUT's size, known once it exists.
-  for (const r of rows) if (r.id === 'read-out' || r.id.startsWith('verify-')) r.bytes = outBytes
+  for (const r of rows) if (r.readsOut) r.bytes = outBytes
   return rows
 }
 
@@ -162,8 +179,8 @@ function describeTarget(t: Target | undefined, row: Row): string | null {
   return `${main}, RSS <= ${RSS_CEILING / MB} MB`
 }
 
-async function measure(runner: Runner, row: Row, runs: number, results: RowResult[], log: (m: string) => void): Promise<RowResult> {
-  const res: RowResult = {
+function emptyResult(row: Row): RowResult {
+  return {
     image: row.image,
     id: row.id,
     command: row.label,
@@ -174,40 +191,68 @@ async function measure(runner: Runner, row: Row, runs: number, results: RowResul
     baseline: row.baseline ?? null,
     ratio: null,
     rssBytes: null,
+    cpuSeconds: null,
     target: describeTarget(row.target, row),
     met: null,
   }
-  if (row.skip) {
-    res.note = row.skip
-    log(`  ${row.image} ${row.label}: skipped (${row.skip})`)
-    return res
-  }
-  let rss = 0
-  for (let i = 0; i < runs; i++) {
-    row.prep?.()
-    const r = await runner.run(row.line)
-    if (r.code !== 0) {
-      res.note = `exit ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`
-      log(`  ${row.image} ${row.label}: failed (${res.note})`)
-      return res
+}
+
+/**
+ * Run a group of rows `runs` times in rounds (each row once per round, in
+ * order), so a machine that slows down for a while slows every row alike
+ * instead of the few that happened to run then.
+ */
+async function measureGroup(runner: Runner, rows: Row[], runs: number, log: (m: string) => void): Promise<RowResult[]> {
+  const results = rows.map(emptyResult)
+  const samples = rows.map(() => ({rss: 0, cpu: [] as number[]}))
+  rows.forEach((row, i) => {
+    if (row.skip) {
+      results[i].note = row.skip
+      log(`  ${row.image} ${row.label}: skipped (${row.skip})`)
     }
-    res.runs.push(r.seconds)
-    if (r.rss !== undefined) rss = Math.max(rss, r.rss)
+  })
+  for (let round = 0; round < runs; round++) {
+    for (const [i, row] of rows.entries()) {
+      const res = results[i]
+      if (row.skip || res.note) continue
+      row.prep?.()
+      const r = await runner.run(row.line)
+      if (r.code !== 0) {
+        res.note = `exit ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`
+        log(`  ${row.image} ${row.label}: failed (${res.note})`)
+        continue
+      }
+      res.runs.push(r.seconds)
+      if (r.rss !== undefined) samples[i].rss = Math.max(samples[i].rss, r.rss)
+      if (r.cpu !== undefined) samples[i].cpu.push(r.cpu)
+    }
+    log(`  round ${round + 1}/${runs}: ${rows.map((r, i) => `${r.id} ${results[i].runs.at(-1)?.toFixed(2) ?? '-'}`).join(', ')}`)
   }
-  res.bytes = typeof row.bytes === 'function' ? row.bytes() : row.bytes
-  res.seconds = median(res.runs)
-  res.mbPerSecond = res.bytes / MB / res.seconds
-  res.rssBytes = rss || null
-  const base = row.baseline ? results.find((b) => b.image === row.image && b.id === row.baseline) : undefined
-  if (base?.seconds) res.ratio = res.seconds / base.seconds
-  if (row.xst || row.target) {
-    let met = res.rssBytes !== null && res.rssBytes <= RSS_CEILING
-    if (row.target?.kind === 'seconds') met &&= res.seconds < row.target.max
-    if (row.target?.kind === 'ratio') met &&= res.ratio !== null && res.ratio <= row.target.max
-    res.met = met
+  for (const [i, row] of rows.entries()) {
+    const res = results[i]
+    if (res.note) {
+      res.runs = []
+      continue
+    }
+    res.bytes = typeof row.bytes === 'function' ? row.bytes() : row.bytes
+    res.seconds = median(res.runs)
+    res.mbPerSecond = res.bytes / MB / res.seconds
+    res.rssBytes = samples[i].rss || null
+    if (samples[i].cpu.length) res.cpuSeconds = median(samples[i].cpu)
   }
-  log(`  ${row.image} ${row.label}: ${res.runs.map((s) => s.toFixed(3)).join(' ')} s`)
-  return res
+  for (const [i, row] of rows.entries()) {
+    const res = results[i]
+    if (res.seconds === null) continue
+    const base = row.baseline ? results.find((b) => b.id === row.baseline) : undefined
+    if (base?.seconds) res.ratio = res.seconds / base.seconds
+    if (row.xst || row.target) {
+      let met = res.rssBytes !== null && res.rssBytes <= RSS_CEILING
+      if (row.target?.kind === 'seconds') met &&= res.seconds < row.target.max
+      if (row.target?.kind === 'ratio') met &&= res.ratio !== null && res.ratio <= row.target.max
+      res.met = met
+    }
+  }
+  return results
 }
 
 function machine(dir: string) {
@@ -236,7 +281,7 @@ function fmt(n: number | null, digits: number): string {
 }
 
 function table(results: RowResult[]): string {
-  const head = ['image', 'command', 'median s', 'MB/s', 'x base', 'base', 'peak RSS MB', 'target', '']
+  const head = ['image', 'command', 'median s', 'MB/s', 'x base', 'base', 'cpu s', 'peak RSS MB', 'target', '']
   const body = results.map((r) => [
     r.image,
     r.command,
@@ -244,12 +289,13 @@ function table(results: RowResult[]): string {
     r.seconds === null || r.image === 'tiny' ? '-' : fmt(r.mbPerSecond, 0),
     fmt(r.ratio, 2),
     r.baseline ?? '',
+    fmt(r.cpuSeconds, 2),
     fmt(r.rssBytes === null ? null : r.rssBytes / MB, 0),
     r.target ?? '',
     r.met === null ? (r.note && r.seconds === null ? r.note : '') : r.met ? 'met' : 'MISSED',
   ])
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)))
-  const numeric = new Set([2, 3, 4, 6])
+  const numeric = new Set([2, 3, 4, 6, 7])
   const line = (cells: string[]) =>
     cells
       .map((c, i) => (i === cells.length - 1 ? c : numeric.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
@@ -263,6 +309,18 @@ function table(results: RowResult[]): string {
     out.push(line(body[i]))
   }
   return out.join('\n')
+}
+
+/**
+ * The rows asked for with --rows, with the rows they are compared with, and
+ * the convert row that leaves OUT behind for the rows that read it.
+ */
+function pick(rows: Row[], ids: string[] | undefined): Row[] {
+  if (!ids) return rows
+  const want = new Set(ids)
+  if (rows.some((r) => want.has(r.id) && r.readsOut) && !want.has('convert-file')) want.add('convert-pipe')
+  for (const r of rows) if (want.has(r.id) && r.baseline) want.add(r.baseline)
+  return rows.filter((r) => want.has(r.id))
 }
 
 /** Why verify rows cannot run, or undefined when `xst verify` is there. */
@@ -298,14 +356,16 @@ async function main(): Promise<void> {
     rm(tinyV2)
     const made = await runner.run(`${xst} convert ${sh(tiny)} ${sh(tinyV2)}`)
     if (made.code !== 0) throw new Error(`could not convert the tiny image: ${made.stderr}`)
-    log('start-up')
-    for (const row of startupRows(tinyV2, xst, verify)) results.push(await measure(runner, row, Math.max(args.runs, 5), results, log))
+    if (args.startup) {
+      log('start-up')
+      results.push(...(await measureGroup(runner, pick(startupRows(tinyV2, xst, verify), args.rows), Math.max(args.runs, 5), log)))
+    }
 
     for (const img of images) {
       log(`${img.name} (${(img.bytes / 2 ** 30).toFixed(2)} GiB)`)
       // Warm the page cache so the first timed row does not pay for the disk.
       await runner.run(`cat ${sh(img.path)} > /dev/null`)
-      for (const row of rowsFor(img, args.dir, xst, time, verify)) results.push(await measure(runner, row, args.runs, results, log))
+      results.push(...(await measureGroup(runner, pick(rowsFor(img, args.dir, xst, time, verify), args.rows), args.runs, log)))
       rm(path.join(args.dir, `${img.name}.v2`), path.join(args.dir, `${img.name}.copy`))
     }
   } finally {
