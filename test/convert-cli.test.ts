@@ -182,3 +182,19 @@ describe('convert: --verify', () => {
     expect(existsSync(out)).toBe(true)
   })
 })
+
+describe('convert: as a toolstack helper on a stream', () => {
+  it('stops at the end of the image when the input stays open (a migration socket)', async () => {
+    const dir = tempDir()
+    const out = join(dir, 'out.v2')
+    const child = spawn(process.execPath, [BIN, 'convert', '-', out], {stdio: ['pipe', 'pipe', 'pipe']})
+    child.stdin.on('error', () => {})
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    // Write the image and keep the pipe open, as a sender that goes on talking would.
+    child.stdin.write(PV())
+    const code = await Promise.race([closed, new Promise<string>((r) => setTimeout(() => r('still running'), 15_000))])
+    child.stdin.end()
+    expect(code).toBe(0)
+    expect(readFileSync(out).equals(PV_LIBXL())).toBe(true)
+  })
+})

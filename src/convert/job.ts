@@ -60,6 +60,7 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
       guest: job.guest,
       skipQemu: job.skipQemu,
       xlHeader: job.xlHeader,
+      stopAtEnd: true,
       observer: verifier,
       onWarning: job.onWarning,
       onImage: job.onImage,

@@ -50,6 +50,12 @@ export interface WalkOptions {
   skipQemu?: boolean
   /** Expect an xl header (-x): absence is then an error. Without it, one is detected. */
   xlHeader?: boolean
+  /**
+   * On a stream (pipe, socket), stop at the end of the image instead of
+   * reading on to count trailing bytes: a toolstack may keep the descriptor
+   * open after the image, and the migration protocol goes on on it.
+   */
+  stopAtEnd?: boolean
 }
 
 /** Largest p2m frame list read into memory (a 16 TiB PV guest needs 32 MiB). */
@@ -107,8 +113,10 @@ class Walk {
     else yield* this.hvmTail()
 
     const trailingAt = r.offset
-    const trailing = await r.skipToEnd()
-    if (trailing > 0) yield {kind: 'trailing', offset: trailingAt, length: trailing}
+    if (r.seekable || !this.opts.stopAtEnd) {
+      const trailing = await r.skipToEnd()
+      if (trailing > 0) yield {kind: 'trailing', offset: trailingAt, length: trailing}
+    }
     yield {kind: 'done', offset: r.offset}
   }
 
