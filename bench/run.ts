@@ -281,11 +281,12 @@ function fmt(n: number | null, digits: number): string {
 }
 
 function table(results: RowResult[]): string {
-  const head = ['image', 'command', 'median s', 'MB/s', 'x base', 'base', 'cpu s', 'peak RSS MB', 'target', '']
+  const head = ['image', 'command', 'median s', 'best s', 'MB/s', 'x base', 'base', 'cpu s', 'peak RSS MB', 'target', '']
   const body = results.map((r) => [
     r.image,
     r.command,
     r.note && r.seconds === null ? (r.note.startsWith('exit') ? 'failed' : 'n/a') : fmt(r.seconds, 3),
+    r.runs.length ? Math.min(...r.runs).toFixed(3) : '-',
     r.seconds === null || r.image === 'tiny' ? '-' : fmt(r.mbPerSecond, 0),
     fmt(r.ratio, 2),
     r.baseline ?? '',
@@ -295,7 +296,7 @@ function table(results: RowResult[]): string {
     r.met === null ? (r.note && r.seconds === null ? r.note : '') : r.met ? 'met' : 'MISSED',
   ])
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)))
-  const numeric = new Set([2, 3, 4, 6, 7])
+  const numeric = new Set([2, 3, 4, 5, 7, 8])
   const line = (cells: string[]) =>
     cells
       .map((c, i) => (i === cells.length - 1 ? c : numeric.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
