@@ -1,25 +1,31 @@
-// Output side: an fd written in order. Small writes are gathered into one
-// buffer; large ones (page data) go straight to the kernel, so page bytes
-// are never copied between reading and writing.
+// Output side: an fd written in order. The sink copies nothing: small
+// writes wait, by reference, until a large one (page data) arrives or they
+// add up, and then all go to the kernel in one writev.
 //
 // One write is kept in flight while the caller goes on (reads the next
 // batch): write() returns once the previous write has finished and the new
 // one has started, so input and output overlap and at most one large buffer
-// waits. The gathered bytes and the large buffer go out in one writev.
+// waits.
 import * as fs from 'node:fs'
 import * as net from 'node:net'
 import {outputSystemError} from '../errors.js'
 
+/** Pending small pieces are written once they add up to this... */
 const GATHER = 1 << 20
+/** ...or number this many (well below IOV_MAX)... */
+const MAX_PIECES = 256
+/** ...or a piece this large arrives. */
+const BULK = 256 << 10
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 export interface ByteSink {
   /**
-   * Queue `buf` for writing, in order. The sink may still be reading `buf`
-   * when this resolves, so the caller must not change it afterwards; when
-   * `release` is given, the sink calls it once it no longer needs `buf`
-   * (written, copied, or failed), and the caller may reuse it from then on.
+   * Queue `buf` for writing, in order. The sink may hold on to `buf`
+   * (without copying it) after this resolves, so the caller must not change
+   * it afterwards; when `release` is given, the sink calls it once it no
+   * longer needs `buf` (written, copied, or failed), and the caller may
+   * reuse it from then on.
    */
   write(buf: Uint8Array, release?: () => void): Promise<void>
   /** Resolves when every byte is written; rejects with the first write error. */
@@ -39,7 +45,6 @@ interface Writer {
 /** A regular file is pushed to its disk every this many bytes (see FsWriter). */
 const WRITE_BEHIND = 64 << 20
 
-const noop = () => {}
 
 /**
  * Regular files, terminals, devices: writev through the thread pool.
@@ -135,10 +140,14 @@ class SocketWriter implements Writer {
 }
 
 export class FdSink implements ByteSink {
-  /** Two gather buffers: one may be in flight while the other fills. */
-  private gathers: Buffer[] = [Buffer.allocUnsafe(GATHER)]
-  private cur = 0
-  private used = 0
+  /**
+   * Written but not yet handed to the kernel: the caller's own buffers, by
+   * reference (they may not change once written), so the sink copies
+   * nothing; they go out together in one writev.
+   */
+  private pending: Uint8Array[] = []
+  private pendingBytes = 0
+  private releases: Array<() => void> = []
   private accepted = 0
   private writer: Writer | undefined
   private inFlight: Promise<void> | undefined
@@ -152,14 +161,18 @@ export class FdSink implements ByteSink {
 
   async write(buf: Uint8Array, release?: () => void): Promise<void> {
     this.accepted += buf.length
-    if (buf.length < GATHER / 4) {
-      if (this.used + buf.length > GATHER) await this.submit()
-      this.gathers[this.cur].set(buf, this.used)
-      this.used += buf.length
+    if (this.failed) {
       release?.()
-      return
+      throw this.failed
     }
-    await this.submit(buf, release)
+    if (buf.length > 0) {
+      this.pending.push(buf)
+      this.pendingBytes += buf.length
+    }
+    if (release) this.releases.push(release)
+    // Small pieces (record headers, pfn lists) wait for more; a large one
+    // (page data) goes out at once with the small ones before it.
+    if (buf.length >= BULK || this.pendingBytes >= GATHER || this.pending.length >= MAX_PIECES) await this.submit()
   }
 
   async flush(): Promise<void> {
@@ -174,29 +187,32 @@ export class FdSink implements ByteSink {
   }
 
   /**
-   * Wait for the write in flight, then start writing the gathered bytes and
-   * `bulk` without waiting for that write.
+   * Wait for the write in flight, then start writing what is pending
+   * without waiting for that write.
    */
-  private async submit(bulk?: Uint8Array, release = noop): Promise<void> {
+  private async submit(): Promise<void> {
+    const bufs = this.pending
+    const releases = this.releases
+    this.pending = []
+    this.pendingBytes = 0
+    this.releases = []
+    const done = () => {
+      for (const r of releases) r()
+    }
     try {
       await this.settle()
     } catch (err) {
-      release()
+      done()
       throw err
     }
-    const bufs: Uint8Array[] = []
-    if (this.used > 0) {
-      bufs.push(this.gathers[this.cur].subarray(0, this.used))
-      this.cur ^= 1
-      this.gathers[this.cur] ??= Buffer.allocUnsafe(GATHER)
-      this.used = 0
+    if (bufs.length === 0) {
+      done()
+      return
     }
-    if (bulk) bufs.push(bulk)
-    if (bufs.length === 0) return
     this.writer ??= this.open()
-    this.inFlight = this.writer.write(bufs).then(release, (err) => {
+    this.inFlight = this.writer.write(bufs).then(done, (err) => {
       this.failed = outputSystemError(err, this.name)
-      release()
+      done()
     })
   }
 
