@@ -198,3 +198,22 @@ describe('convert: as a toolstack helper on a stream', () => {
     expect(readFileSync(out).equals(PV_LIBXL())).toBe(true)
   })
 })
+
+describe('convert: reads exactly the image from a stream', () => {
+  it('leaves the bytes after the image in the pipe for whoever reads next', async () => {
+    const dir = tempDir()
+    const out = join(dir, 'out.v2')
+    const rest = join(dir, 'rest')
+    const trailer = Buffer.from('migration protocol goes on here\n')
+    // xst and then cat read the same stdin: cat must get exactly the trailer.
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn('sh', ['-c', `"${process.execPath}" "${BIN}" convert --in - --out "${out}" >/dev/null && cat > "${rest}"`], {stdio: ['pipe', 'ignore', 'inherit']})
+      child.stdin.on('error', () => {})
+      child.stdin.end(Buffer.concat([PV(), trailer]))
+      child.on('close', resolve)
+    })
+    expect(code).toBe(0)
+    expect(readFileSync(out).equals(PV_LIBXL())).toBe(true)
+    expect(readFileSync(rest).equals(trailer)).toBe(true)
+  })
+})

@@ -22,8 +22,9 @@ Use - for OLD to read stdin and - for NEW to write stdout. xst can also stand in
   ]
 
   static args = {
-    old: Args.string({description: 'legacy image, or - for stdin'}),
-    new: Args.string({description: 'file to write, or - for stdout'}),
+    // ignoreStdin: with --in/--out the arguments are absent, and oclif must not read stdin to fill them.
+    old: Args.string({description: 'legacy image, or - for stdin', ignoreStdin: true}),
+    new: Args.string({description: 'file to write, or - for stdout', ignoreStdin: true}),
   }
 
   static flags = {

@@ -27,7 +27,11 @@ export class ByteReader {
   /** Large buffers handed back by their users, reused by the next large reads. */
   private spares: Buffer[] = []
 
-  constructor(readonly source: ByteSource) {}
+  /**
+   * exact: never read a byte beyond what was asked for. A converter reading
+   * a toolstack's stream must leave whatever follows the image unread.
+   */
+  constructor(readonly source: ByteSource, private readonly opts: {exact?: boolean} = {}) {}
 
   /**
    * Hand back a buffer a large read() returned, once nothing uses it any
@@ -78,7 +82,11 @@ export class ByteReader {
     }
     while (this.buffered < n) {
       const room = WINDOW - this.end
-      const want = this.source.seekable ? Math.min(room, Math.max(n - this.buffered, SEEKABLE_READ_AHEAD)) : room
+      const want = this.opts.exact
+        ? n - this.buffered
+        : this.source.seekable
+          ? Math.min(room, Math.max(n - this.buffered, SEEKABLE_READ_AHEAD))
+          : room
       const got = await this.source.read(this.window, this.end, want, this.pos + this.buffered, n - this.buffered)
       if (got === 0) {
         this.eof = true

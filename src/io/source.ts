@@ -57,13 +57,16 @@ class StreamReader {
   private ended = false
   private failed: unknown
 
-  constructor(fd: number) {
+  /** spareSize 1 takes nothing from the pipe that no read asked for (see FdSource.exact). */
+  constructor(fd: number, private readonly spareSize = SPARE) {
     // `onread` is documented for sockets in general; @types/node lists it for connect() only.
     const opts = {
       fd,
       readable: true,
       writable: false,
       allowHalfOpen: true,
+      // No read before the first request, so nothing is taken that was not asked for.
+      pauseOnCreate: true,
       onread: {buffer: () => this.nextTarget(), callback: (n: number, buf: Uint8Array) => this.arrived(n, buf)},
     }
     this.socket = new net.Socket(opts as net.SocketConstructorOpts)
@@ -81,7 +84,7 @@ class StreamReader {
   private nextTarget(): Uint8Array {
     const r = this.req
     if (r && r.got < r.length) this.target = r.buf.subarray(r.offset + r.got, r.offset + r.length)
-    else this.target = this.spare ??= Buffer.allocUnsafe(SPARE)
+    else this.target = this.spare ??= Buffer.allocUnsafe(this.spareSize)
     return this.target
   }
 
@@ -148,6 +151,12 @@ export class FdSource implements ByteSource {
   identity?: {dev: number; ino: number}
   private closed = false
   private stream: StreamReader | undefined
+  /**
+   * Take no byte from a pipe or socket that was not asked for, so whatever
+   * follows the image stays there for the next reader (a toolstack's
+   * migration protocol). Pair with ByteReader's exact option.
+   */
+  exact = false
 
   constructor(
     readonly name: string,
@@ -175,7 +184,7 @@ export class FdSource implements ByteSource {
     }
     if (this.isStream) {
       try {
-        this.stream ??= new StreamReader(this.fd)
+        this.stream ??= new StreamReader(this.fd, this.exact ? 1 : SPARE)
         return await this.stream.read(buf, offset, length, min)
       } catch (err) {
         throw inputSystemError(err, this.name)
@@ -257,10 +266,10 @@ export function openFdSource(fd: number, name = fd === 0 ? 'stdin' : `fd ${fd}`)
 }
 
 /** "-" is stdin, a decimal number given as an fd flag is that descriptor, anything else a path. */
-export function openInput(spec: string, opts: {fdNumbers?: boolean} = {}): FdSource {
-  if (spec === '-') return openFdSource(0)
-  if (opts.fdNumbers && /^\d+$/.test(spec)) return openFdSource(Number(spec))
-  return openPathSource(spec)
+export function openInput(spec: string, opts: {fdNumbers?: boolean; exact?: boolean} = {}): FdSource {
+  const src = spec === '-' ? openFdSource(0) : opts.fdNumbers && /^\d+$/.test(spec) ? openFdSource(Number(spec)) : openPathSource(spec)
+  src.exact = opts.exact ?? false
+  return src
 }
 
 /** An in-memory source, for tests and for feeding the verifier from a buffer. */
