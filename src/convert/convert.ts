@@ -18,7 +18,7 @@ import {
   X86TscInfo,
 } from '../format/libxc.js'
 import {EmulatorHeader, EmulatorId, LIBXL_OPT_LEGACY, LIBXL_REC_NAMES, LibxlRec} from '../format/libxl.js'
-import {HVM_PARAM_BUFIOREQ_PFN, HVM_PARAM_IOREQ_PFN, HVM_PARAM_STORE_PFN} from '../format/legacy.js'
+import {HVM_PARAM_BUFIOREQ_PFN, HVM_PARAM_IOREQ_PFN, HVM_PARAM_STORE_PFN, NOT_CONVERTIBLE_CHUNKS} from '../format/legacy.js'
 import {XL_MANDATORY_STREAM_V2, XlHeader} from '../format/xl.js'
 import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
@@ -52,8 +52,6 @@ export interface ConvertSummary {
 /** PAGE_DATA_TYPE_SHIFT as a shift within the high 32 bits of a pfn word. */
 const HIGH_WORD_TYPE_SHIFT = Number(PAGE_DATA_TYPE_SHIFT) - 32
 
-/** Chunks whose contents have no v2 equivalent. */
-const NOT_CONVERTIBLE = new Set(['tmem', 'tmem_extra', 'compressed_data', 'enable_compression'])
 
 export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: ConvertOptions): Promise<ConvertSummary> {
   const libxl = opts.format === 'libxl'
@@ -147,7 +145,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
       }
       case 'chunk': {
         const d = ev.detail
-        if (NOT_CONVERTIBLE.has(ev.name)) {
+        if (NOT_CONVERTIBLE_CHUNKS.has(ev.name)) {
           throw new FormatError('not-convertible', `${ev.name} chunk cannot be converted: v2 streams have no equivalent`, {offset: ev.offset, index: ev.index, indexKind: 'chunk', context: ev.name})
         }
         if (d.chunk === 'hvm_param') hvmParams.push([d.param, d.value])

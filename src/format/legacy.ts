@@ -105,6 +105,9 @@ export const CHUNK_NAMES: Record<number, string> = {
 
 export const MIN_CHUNK_ID = -20
 
+/** Chunks whose contents have no v2 equivalent (tmem pages, Remus compression). */
+export const NOT_CONVERTIBLE_CHUNKS: ReadonlySet<string> = new Set(['tmem', 'tmem_extra', 'compressed_data', 'enable_compression'])
+
 /** Chunks that carry one HVM parameter, and the parameter index each becomes. */
 export const HVM_PARAM_CHUNKS: Record<number, number> = {
   [Chunk.HVM_IDENT_PT]: 12,

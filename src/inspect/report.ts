@@ -1,7 +1,7 @@
 // Builds the inspect-legacy report from walker events. The text output and
 // the --json document are both renderings of this one object.
 import type {ByteReader} from '../io/reader.js'
-import {PAGE_TYPE_NAMES} from '../format/legacy.js'
+import {NOT_CONVERTIBLE_CHUNKS, PAGE_TYPE_NAMES} from '../format/legacy.js'
 import type {LegacyEvent} from '../legacy/events.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
@@ -255,7 +255,7 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
             detail = `${d.length} bytes`
             break
         }
-        if (['tmem', 'tmem_extra', 'compressed_data', 'enable_compression'].includes(ev.name) && !body.notConvertible.includes(ev.name)) {
+        if (NOT_CONVERTIBLE_CHUNKS.has(ev.name) && !body.notConvertible.includes(ev.name)) {
           body.notConvertible.push(ev.name)
         }
         line({index: ev.index, offset: ev.offset, what: ev.name, size: ev.size, detail})
