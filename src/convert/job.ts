@@ -40,9 +40,9 @@ export interface ConvertResult {
 export const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = {SIGINT: 130, SIGTERM: 143, SIGHUP: 129}
 
 export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
-  const source = openInput(job.input, {fdNumbers: job.fdNumbers, exact: true})
   // On a stream, read exactly the image: the toolstack may go on using the descriptor.
-  const reader = new ByteReader(source, {exact: !source.seekable})
+  const source = openInput(job.input, {fdNumbers: job.fdNumbers, exact: true})
+  const reader = new ByteReader(source)
   let output: Output | undefined
   const onSignal = (sig: NodeJS.Signals) => {
     output?.abort()

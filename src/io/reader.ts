@@ -27,11 +27,7 @@ export class ByteReader {
   /** Large buffers handed back by their users, reused by the next large reads. */
   private spares: Buffer[] = []
 
-  /**
-   * exact: never read a byte beyond what was asked for. A converter reading
-   * a toolstack's stream must leave whatever follows the image unread.
-   */
-  constructor(readonly source: ByteSource, private readonly opts: {exact?: boolean} = {}) {}
+  constructor(readonly source: ByteSource) {}
 
   /**
    * Hand back a buffer a large read() returned, once nothing uses it any
@@ -82,7 +78,8 @@ export class ByteReader {
     }
     while (this.buffered < n) {
       const room = WINDOW - this.end
-      const want = this.opts.exact
+      // An exact stream must leave whatever follows the image unread: no read-ahead.
+      const want = this.source.exact && !this.source.seekable
         ? n - this.buffered
         : this.source.seekable
           ? Math.min(room, Math.max(n - this.buffered, SEEKABLE_READ_AHEAD))

@@ -12,6 +12,8 @@ export interface ByteSource {
   readonly seekable: boolean
   /** Total bytes the stream holds from where reading starts, when known. */
   readonly size: number | undefined
+  /** Take no byte from a stream that was not asked for (see FdSource.exact). */
+  readonly exact?: boolean
   /**
    * Read up to `length` bytes into `buf` at `offset`, taken from stream
    * position `position` (relative to where the stream starts). Sequential
@@ -154,7 +156,7 @@ export class FdSource implements ByteSource {
   /**
    * Take no byte from a pipe or socket that was not asked for, so whatever
    * follows the image stays there for the next reader (a toolstack's
-   * migration protocol). Pair with ByteReader's exact option.
+   * migration protocol). ByteReader then reads ahead nothing either.
    */
   exact = false
 
