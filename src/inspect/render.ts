@@ -2,8 +2,8 @@
 // and with --verbose one line per chunk.
 import {PAGE_TYPE_NAMES} from '../format/legacy.js'
 import type {InspectReport} from './report.js'
+import {plural} from '../text.js'
 
-const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`
 
 const pad = (label: string) => ('  ' + label).padEnd(20)
 

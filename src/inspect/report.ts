@@ -5,6 +5,7 @@ import {NOT_CONVERTIBLE_CHUNKS, PAGE_TYPE_NAMES} from '../format/legacy.js'
 import type {LegacyEvent} from '../legacy/events.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
+import {hex} from '../text.js'
 
 export interface ChunkLine {
   index: number | null
@@ -92,7 +93,6 @@ const HVM_PARAM_NAMES: Record<number, string> = {
   34: 'vm_generation_id_addr',
 }
 
-const hex = (v: bigint | number) => '0x' + v.toString(16)
 
 /** Pfns sent so far in the current pass, stored sparsely (64 Ki pfns a segment). */
 class PfnSet {

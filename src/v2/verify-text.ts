@@ -2,8 +2,7 @@
 // per record with --verbose (runs of PAGE_DATA squashed into one), and a
 // one-line verdict.
 import type {Problem, RecordNote, VerifyReport, VerifySummary} from './verify.js'
-
-const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`
+import {plural} from '../text.js'
 
 function where(p: Problem): string {
   const parts = [`byte ${p.offset}`]

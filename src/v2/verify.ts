@@ -59,6 +59,7 @@ import {
 import {XL_MANDATORY_STREAM_V2, XlHeader} from '../format/xl.js'
 import type {XlHeaderInfo} from '../xl/header.js'
 import type {Layer, RecordInfo, StreamObserver} from './writer.js'
+import {hex, plural} from '../text.js'
 
 /** Most pfns xst checks in one PAGE_DATA record (Xen writes at most 1024). */
 export const MAX_PAGE_DATA_PFNS = 1 << 20
@@ -145,8 +146,6 @@ export interface VerifierOptions {
 /** What the verifier expects to be shown next. */
 export type Expecting = 'start' | 'libxc-headers' | 'libxc-record' | 'libxl-record' | 'tail' | 'done'
 
-const hex = (n: number | bigint, width = 0) => '0x' + n.toString(16).padStart(width, '0')
-const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`
 
 export function recordName(layer: Layer, type: number): string {
   if (layer === 'libxc') return recName(type)
