@@ -4,7 +4,7 @@
 import {gunzipSync, gzipSync} from 'node:zlib'
 import {describe, expect, test} from 'vitest'
 import {FormatError, InputError, TruncatedError} from '../src/errors.js'
-import {GzipSource, isGzip} from '../src/io/gzip-source.js'
+import {GzipSource, isGzip, ReaderSource} from '../src/io/gzip-source.js'
 import {ByteReader} from '../src/io/reader.js'
 import {BufferSource, type ByteSource, ChunkedSource} from '../src/io/source.js'
 import {walkLegacy} from '../src/legacy/walker.js'
@@ -114,6 +114,16 @@ describe.each(SOURCE_KINDS)('over a %s', (kind) => {
     const err = await rejection(reader.read(10, 'header'))
     expect(err).toBeInstanceOf(TruncatedError)
     expect((err as TruncatedError).endOffset).toBe(5)
+  })
+
+  test('on a reader that has already peeked the first bytes (sniffing a pipe)', async () => {
+    const outer = new ByteReader(inner(GZ_FILE, kind))
+    expect(isGzip(Buffer.from(await outer.peek(32)))).toBe(true)
+    const src = new ReaderSource(outer)
+    expect(src.seekable).toBe(false)
+    const reader = new ByteReader(new GzipSource(src))
+    expect((await readAll(reader)).equals(PLAIN)).toBe(true)
+    expect(outer.offset).toBe(GZ_FILE.length)
   })
 
   test('concatenated members read as one stream', async () => {

@@ -10,6 +10,7 @@
 import {Buffer} from 'node:buffer'
 import * as zlib from 'node:zlib'
 import {FormatError} from '../errors.js'
+import type {ByteReader} from './reader.js'
 import type {ByteSource} from './source.js'
 
 /** Compressed bytes fed to zlib at a time. */
@@ -157,5 +158,39 @@ export class GzipSource implements ByteSource {
   async close(): Promise<void> {
     this.inflater.destroy()
     await this.inner.close()
+  }
+}
+
+/** Largest piece ReaderSource asks its reader for at a time (the reader's window). */
+const READER_PIECE = 1 << 20
+
+/**
+ * A ByteReader seen as a sequential ByteSource, from the reader's current
+ * position on. Sniffing an input peeks its first bytes into the reader's
+ * window (on a pipe they cannot be read again from the descriptor); a
+ * GzipSource put on top of this adapter gets those bytes too.
+ */
+export class ReaderSource implements ByteSource {
+  readonly seekable = false
+  readonly size = undefined
+  readonly name: string
+
+  constructor(
+    private readonly reader: ByteReader,
+    name?: string,
+  ) {
+    this.name = name ?? reader.source.name
+  }
+
+  async read(buf: Uint8Array, offset: number, length: number): Promise<number> {
+    const head = await this.reader.peek(Math.min(length, READER_PIECE))
+    const n = head.length
+    buf.set(head, offset)
+    await this.reader.skip(n, 'input')
+    return n
+  }
+
+  async close(): Promise<void> {
+    await this.reader.close()
   }
 }
