@@ -1,11 +1,11 @@
 // The v2 stream driver: format detection, truncation anywhere (the same
 // offset from a file and from a pipe), and skipping page data by seeking.
 import {describe, expect, it} from 'vitest'
-import {Rec} from '../src/format/libxc.js'
+import {Rec} from '../src/v2/libxc/layout.js'
 import {ByteReader} from '../src/io/reader.js'
 import {BufferSource} from '../src/io/source.js'
 import {detectV2, verifyStream} from '../src/v2/reader.js'
-import {V2Verifier} from '../src/v2/verify.js'
+import {V2Verifier} from '../src/v2/verify/verifier.js'
 import {hvmStream, libxlStream, pages, pvStream, rawLibxcHeaders, Stream, verifyBytes, withXlHeader, xlHeader} from './builders/v2.js'
 
 describe('detectV2', () => {

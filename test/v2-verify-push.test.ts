@@ -6,7 +6,7 @@ import {convertLegacy} from '../src/convert/convert.js'
 import {ByteReader} from '../src/io/reader.js'
 import {MemorySink} from '../src/io/sink.js'
 import {BufferSource} from '../src/io/source.js'
-import {V2Verifier} from '../src/v2/verify.js'
+import {V2Verifier} from '../src/v2/verify/verifier.js'
 import {legacyVectors, vectorBytes} from './helpers/fixtures.js'
 import {verifyBytes} from './builders/v2.js'
 

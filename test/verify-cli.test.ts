@@ -2,7 +2,7 @@
 // converted stream in the legacy vectors, pipes, --json, --verbose,
 // --max-errors, exit codes.
 import {describe, expect, it} from 'vitest'
-import {Rec} from '../src/format/libxc.js'
+import {Rec} from '../src/v2/libxc/layout.js'
 import {legacyVectors, v2Vectors, vectorBytes} from './helpers/fixtures.js'
 import {runXst, tempFile} from './helpers/cli.js'
 import {pfnWord, pvInfo, pvStream, sharedInfo} from './builders/v2.js'

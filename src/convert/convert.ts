@@ -16,8 +16,8 @@ import {
   X86PvInfo,
   X86PvP2mFramesHeader,
   X86TscInfo,
-} from '../format/libxc.js'
-import {EmulatorHeader, EmulatorId, LIBXL_OPT_LEGACY, LIBXL_REC_NAMES, LibxlRec} from '../format/libxl.js'
+} from '../v2/libxc/layout.js'
+import {EmulatorHeader, EmulatorId, LIBXL_OPT_LEGACY, LIBXL_REC_NAMES, LibxlRec} from '../v2/libxl/layout.js'
 import {HVM_PARAM_BUFIOREQ_PFN, HVM_PARAM_IOREQ_PFN, HVM_PARAM_STORE_PFN, NOT_CONVERTIBLE_CHUNKS} from '../format/legacy.js'
 import {XL_MANDATORY_STREAM_V2, XlHeader} from '../format/xl.js'
 import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'

@@ -6,11 +6,11 @@
 // known) before anything is allocated for it.
 import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
-import {IHDR_IDENT, ImageHeader, LIBXC_HEADERS_SIZE, PageDataHeader, RecordHeader} from '../format/libxc.js'
-import {LIBXL_IDENT, LibxlHeader} from '../format/libxl.js'
+import {IHDR_IDENT, ImageHeader, LIBXC_HEADERS_SIZE, PageDataHeader, RecordHeader} from './libxc/layout.js'
+import {LIBXL_IDENT, LibxlHeader} from './libxl/layout.js'
 import {QEMU_SIG_LEN} from '../format/legacy.js'
 import {hasXlHeader, readXlHeader} from '../xl/header.js'
-import {bodyPrefix, type Location, MAX_PAGE_DATA_PFNS, recordName, type V2Verifier, type VerifyReport} from './verify.js'
+import {bodyPrefix, type Location, MAX_PAGE_DATA_PFNS, recordName, type V2Verifier, type VerifyReport} from './verify/verifier.js'
 import type {Layer, RecordInfo} from './writer.js'
 
 /** A record length is a u32; with padding it stays below this. */

@@ -11,8 +11,8 @@ import {
   IHDR_MARKER,
   ImageHeader,
   RecordHeader,
-} from '../format/libxc.js'
-import {LIBXL_IDENT, LIBXL_VERSION, LibxlHeader} from '../format/libxl.js'
+} from './libxc/layout.js'
+import {LIBXL_IDENT, LIBXL_VERSION, LibxlHeader} from './libxl/layout.js'
 
 export type Layer = 'libxc' | 'libxl'
 

@@ -22,15 +22,15 @@ import {
   X86PvInfo,
   X86PvP2mFramesHeader,
   X86TscInfo,
-} from '../../src/format/libxc.js'
-import {EmulatorHeader, LIBXL_IDENT, LIBXL_OPT_LEGACY, LIBXL_VERSION, LibxlHeader, LibxlRec} from '../../src/format/libxl.js'
+} from '../../src/v2/libxc/layout.js'
+import {EmulatorHeader, LIBXL_IDENT, LIBXL_OPT_LEGACY, LIBXL_VERSION, LibxlHeader, LibxlRec} from '../../src/v2/libxl/layout.js'
 import {EXT_VCPU_32, EXT_VCPU_64, PAGE_SIZE, pageTypeHasData} from '../../src/format/legacy.js'
 import {XL_BYTEORDER, XL_MAGIC, XlHeader} from '../../src/format/xl.js'
 import {ByteReader} from '../../src/io/reader.js'
 import {MemorySink} from '../../src/io/sink.js'
 import {BufferSource, ChunkedSource} from '../../src/io/source.js'
 import {verifyStream} from '../../src/v2/reader.js'
-import {V2Verifier, type VerifierOptions, type VerifyReport} from '../../src/v2/verify.js'
+import {V2Verifier, type VerifierOptions, type VerifyReport} from '../../src/v2/verify/verifier.js'
 import {type Layer, type StreamObserver, V2Writer} from '../../src/v2/writer.js'
 
 export type Part =

@@ -1,5 +1,5 @@
 // v2 libxl stream (FORMAT.md §4).
-import {layout, u32be, u32le, u64be} from './layout.js'
+import {layout, u32be, u32le, u64be} from '../../format/layout.js'
 
 export const LIBXL_IDENT = 0x4c6962786c466d74n // "LibxlFmt"
 export const LIBXL_VERSION = 2

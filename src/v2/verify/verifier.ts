@@ -4,8 +4,8 @@
 // stopping at the first. Content and ordering problems never stop it; a
 // framing problem (truncation, a length that cannot be followed) is the
 // driver's to find, and is handed over with fatal().
-import type {FormatError} from '../errors.js'
-import {TruncatedError} from '../errors.js'
+import type {FormatError} from '../../errors.js'
+import {TruncatedError} from '../../errors.js'
 import {
   CPUID_POLICY_ENTRY_SIZE,
   DOMAIN_TYPE_NAMES,
@@ -30,7 +30,7 @@ import {
   X86PvInfo,
   X86PvP2mFramesHeader,
   X86TscInfo,
-} from '../format/libxc.js'
+} from '../libxc/layout.js'
 import {
   EMULATOR_NAMES,
   EmulatorHeader,
@@ -42,7 +42,7 @@ import {
   LIBXL_VERSION,
   LibxlHeader,
   LibxlRec,
-} from '../format/libxl.js'
+} from '../libxl/layout.js'
 import {
   EXT_VCPU_32,
   EXT_VCPU_64,
@@ -55,11 +55,11 @@ import {
   QEMU_SIG_LEN,
   QEMU_SIG_REMUS,
   QEMU_SIG_REST,
-} from '../format/legacy.js'
-import {XL_MANDATORY_STREAM_V2, XlHeader} from '../format/xl.js'
-import type {XlHeaderInfo} from '../xl/header.js'
-import type {Layer, RecordInfo, StreamObserver} from './writer.js'
-import {hex, plural} from '../text.js'
+} from '../../format/legacy.js'
+import {XL_MANDATORY_STREAM_V2, XlHeader} from '../../format/xl.js'
+import type {XlHeaderInfo} from '../../xl/header.js'
+import type {Layer, RecordInfo, StreamObserver} from '../writer.js'
+import {hex, plural} from '../../text.js'
 
 /** Most pfns xst checks in one PAGE_DATA record (Xen writes at most 1024). */
 export const MAX_PAGE_DATA_PFNS = 1 << 20

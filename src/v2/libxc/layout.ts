@@ -1,5 +1,5 @@
 // v2 libxc stream (FORMAT.md §3): headers and record bodies.
-import {layout, u16be, u16le, u32be, u32le, u64be, u64le, u8} from './layout.js'
+import {layout, u16be, u16le, u32be, u32le, u64be, u64le, u8} from '../../format/layout.js'
 
 export const IHDR_MARKER = 0xffffffffffffffffn
 export const IHDR_IDENT = 0x58454e46 // "XENF"
