@@ -6,12 +6,12 @@
 // known) before anything is allocated for it.
 import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
-import {IHDR_IDENT, ImageHeader, LIBXC_HEADERS_SIZE, PageDataHeader, RecordHeader} from './libxc/layout.js'
+import {IHDR_IDENT, ImageHeader, LIBXC_HEADERS_SIZE, PageDataHeader} from './libxc/layout.js'
 import {LIBXL_IDENT, LibxlHeader} from './libxl/layout.js'
 import {QEMU_SIG_LEN} from '../format/legacy.js'
 import {hasXlHeader, readXlHeader} from '../xl/header.js'
 import {bodyPrefix, type Location, MAX_PAGE_DATA_PFNS, recordName, type V2Verifier, type VerifyReport} from './verify/verifier.js'
-import type {Layer, RecordInfo} from './writer.js'
+import {type Layer, paddingOf, RecordHeader, type RecordInfo} from './record.js'
 
 /** A record length is a u32; with padding it stays below this. */
 const MAX_PADDED_LENGTH = 2 ** 32 + 8
@@ -71,8 +71,7 @@ export class V2RecordReader {
     const name = recordName(layer, type)
     this.position.record = name
     const what = `${layer} record ${index} (${name})`
-    // Computed without bit operations: a u32 length may not fit an int32.
-    const pad = (8 - (length % 8)) % 8
+    const pad = paddingOf(length)
     r.checkLength(length + pad, what, MAX_PADDED_LENGTH, 'a record length', {offset, index, indexKind: `${layer} record`})
     const prefix = bodyPrefix(layer, type, length)
     const head = prefix === 'page-data' ? await this.pageDataHead(length, what) : await r.read(prefix, what)

@@ -16,7 +16,6 @@ import {
   MSR_POLICY_ENTRY_SIZE,
   PageDataHeader,
   Rec,
-  RecordHeader,
   SHARED_INFO_SIZE,
   VcpuHeader,
   X86PvInfo,
@@ -31,7 +30,8 @@ import {MemorySink} from '../../src/io/sink.js'
 import {BufferSource, ChunkedSource} from '../../src/io/source.js'
 import {verifyStream} from '../../src/v2/reader.js'
 import {V2Verifier, type VerifierOptions, type VerifyReport} from '../../src/v2/verify/verifier.js'
-import {type Layer, type StreamObserver, V2Writer} from '../../src/v2/writer.js'
+import {type Layer, paddingOf, RecordHeader} from '../../src/v2/record.js'
+import {type StreamObserver, V2Writer} from '../../src/v2/writer.js'
 
 export type Part =
   | {kind: 'xl'; mandatoryFlags: number; config?: string}
@@ -295,7 +295,7 @@ export class Stream {
 function rawRecord(p: RecordPart): Buffer {
   const body = p.bulk ? Buffer.concat([p.head, p.bulk]) : p.head
   const length = p.length ?? body.length
-  const padding = p.padding ?? Buffer.alloc((8 - (body.length % 8)) % 8)
+  const padding = p.padding ?? Buffer.alloc(paddingOf(body.length))
   return Buffer.concat([RecordHeader.encode({type: p.type, length}), body, padding])
 }
 

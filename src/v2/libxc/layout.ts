@@ -1,5 +1,6 @@
 // v2 libxc stream (FORMAT.md §3): headers and record bodies.
 import {layout, u16be, u16le, u32be, u32le, u64be, u64le, u8} from '../../format/layout.js'
+import {REC_OPTIONAL} from '../record.js'
 
 export const IHDR_MARKER = 0xffffffffffffffffn
 export const IHDR_IDENT = 0x58454e46 // "XENF"
@@ -26,9 +27,6 @@ export const DomainHeader = layout('libxc domain header', {
   xenMinor: u32le,
 })
 
-/** Record header shared by libxc and libxl streams. */
-export const RecordHeader = layout('record header', {type: u32le, length: u32le})
-export const REC_OPTIONAL = 0x80000000
 
 export const Rec = {
   END: 0x00,

@@ -22,7 +22,6 @@ import {
   PageDataHeader,
   Rec,
   REC_LENGTH_MAX,
-  REC_OPTIONAL,
   recName,
   SHARED_INFO_SIZE,
   VCPU_MSR_ENTRY_SIZE,
@@ -58,7 +57,8 @@ import {
 } from '../../format/legacy.js'
 import {XL_MANDATORY_STREAM_V2, XlHeader} from '../../format/xl.js'
 import type {XlHeaderInfo} from '../../xl/header.js'
-import type {Layer, RecordInfo, StreamObserver} from '../writer.js'
+import {type Layer, REC_OPTIONAL, type RecordInfo} from '../record.js'
+import type {StreamObserver} from '../writer.js'
 import {hex, plural} from '../../text.js'
 
 /** Most pfns xst checks in one PAGE_DATA record (Xen writes at most 1024). */
