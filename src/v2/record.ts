@@ -1,7 +1,8 @@
 // What libxc and libxl records have in common: the 8-byte record header,
 // the optional-type bit, the padding to 8 bytes, and how a record is shown to
 // the verifier (Xen's docs/specs/libxc-migration-stream.pandoc, "Records";
-// libxl-migration-stream.pandoc, "Record Overview").
+// libxl-migration-stream.pandoc, "Record Overview"). Also the codec of the
+// pfn words in PAGE_DATA, which convert, verify and the tests share.
 import {layout, u32le} from '../format/layout.js'
 
 export type Layer = 'libxc' | 'libxl'
@@ -40,4 +41,38 @@ export interface RecordInfo {
   head: Buffer
   /** Padding bytes as found in the stream (absent when we wrote them). */
   padding?: Buffer
+}
+
+const TWO_32 = 2 ** 32
+
+/**
+ * A PAGE_DATA pfn word, a little-endian u64: the page type in bits 63-60
+ * (the legacy pfn_type values), bits 59-52 reserved (zero), the pfn in bits
+ * 51-0. It is read and written as two u32 halves, so no BigInt is made per
+ * page: the low half is the low 32 bits of the pfn; the high half holds the
+ * type in its bits 31-28, the reserved bits in 27-20 and the pfn's top 20
+ * bits in 19-0.
+ */
+export const PfnWord = {
+  size: 8,
+  /** The largest pfn a word holds. */
+  MAX_PFN: 2 ** 52 - 1,
+
+  /** Page type, 0-15. */
+  type(buf: Buffer, off: number): number {
+    return buf.readUInt32LE(off + 4) >>> 28
+  },
+  /** Bits 59-52 as a number, 0-255; a well-formed word has 0. */
+  reserved(buf: Buffer, off: number): number {
+    return (buf.readUInt32LE(off + 4) >>> 20) & 0xff
+  },
+  pfn(buf: Buffer, off: number): number {
+    return (buf.readUInt32LE(off + 4) & 0xfffff) * TWO_32 + buf.readUInt32LE(off)
+  },
+
+  /** Write a word; `pfn` is at most MAX_PFN, `type` 0-15, `reserved` 0-255. */
+  put(buf: Buffer, off: number, pfn: number, type: number, reserved = 0): void {
+    buf.writeUInt32LE(pfn >>> 0, off)
+    buf.writeUInt32LE(((type << 28) | ((reserved & 0xff) << 20) | (Math.floor(pfn / TWO_32) & 0xfffff)) >>> 0, off + 4)
+  },
 }

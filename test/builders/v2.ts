@@ -30,7 +30,7 @@ import {MemorySink} from '../../src/io/sink.js'
 import {BufferSource, ChunkedSource} from '../../src/io/source.js'
 import {verifyStream} from '../../src/v2/reader.js'
 import {V2Verifier, type VerifierOptions, type VerifyReport} from '../../src/v2/verify/verifier.js'
-import {type Layer, paddingOf, RecordHeader} from '../../src/v2/record.js'
+import {type Layer, paddingOf, PfnWord, RecordHeader} from '../../src/v2/record.js'
 import {type StreamObserver, V2Writer} from '../../src/v2/writer.js'
 
 export type Part =
@@ -86,15 +86,20 @@ export function p2mFrames(startPfn: number, endPfn: number, guestWidth = 8): Rec
   return rec(Rec.X86_PV_P2M_FRAMES, head)
 }
 
-/** A pfn word: page type in bits 63-60, pfn below. */
-export const pfnWord = (pfn: number, type = 0) => (BigInt(type) << 60n) | BigInt(pfn)
+/** A pfn word as a u64 (page type in bits 63-60, pfn below), so tests can write it anywhere or OR bits into it. */
+export function pfnWord(pfn: number, type = 0): bigint {
+  const b = Buffer.alloc(PfnWord.size)
+  PfnWord.put(b, 0, pfn, type)
+  return b.readBigUInt64LE(0)
+}
 
 /** PAGE_DATA for these pfn words, with a page of data for each type that has data. */
 export function pageData(words: bigint[], dataPages?: number): RecordPart {
-  const head = Buffer.alloc(PageDataHeader.size + 8 * words.length)
+  const head = Buffer.alloc(PageDataHeader.size + PfnWord.size * words.length)
   PageDataHeader.put(head, 0, {count: words.length, reserved: 0})
-  words.forEach((w, i) => head.writeBigUInt64LE(w, PageDataHeader.size + 8 * i))
-  const n = dataPages ?? words.filter((w) => pageTypeHasData(Number(w >> 60n))).length
+  const at = (i: number) => PageDataHeader.size + PfnWord.size * i
+  words.forEach((w, i) => head.writeBigUInt64LE(w, at(i)))
+  const n = dataPages ?? words.filter((_, i) => pageTypeHasData(PfnWord.type(head, at(i)))).length
   return rec(Rec.PAGE_DATA, head, n ? Buffer.alloc(n * PAGE_SIZE, 0xa5) : undefined)
 }
 

@@ -80,10 +80,7 @@ export function recName(type: number): string {
 }
 
 export const PageDataHeader = layout('PAGE_DATA header', {count: u32le, reserved: u32le})
-/** pfn word: bits 63-60 type, 59-52 reserved, 51-0 pfn. */
-export const PAGE_DATA_TYPE_SHIFT = 60n
-export const PAGE_DATA_PFN_MASK = (1n << 52n) - 1n
-export const PAGE_DATA_RESERVED_MASK = ((1n << 60n) - 1n) & ~PAGE_DATA_PFN_MASK
+/** The pfn words after the header: PfnWord in ../record.ts. */
 
 export const X86PvInfo = layout('X86_PV_INFO', {guestWidth: u8, ptLevels: u8, reserved1: u16le, reserved2: u32le})
 export const X86PvP2mFramesHeader = layout('X86_PV_P2M_FRAMES header', {startPfn: u32le, endPfn: u32le})

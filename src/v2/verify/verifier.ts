@@ -57,7 +57,7 @@ import {
 } from '../../format/legacy.js'
 import {XL_MANDATORY_STREAM_V2, XlHeader} from '../../format/xl.js'
 import type {XlHeaderInfo} from '../../xl/header.js'
-import {type Layer, REC_OPTIONAL, type RecordInfo} from '../record.js'
+import {type Layer, PfnWord, REC_OPTIONAL, type RecordInfo} from '../record.js'
 import type {StreamObserver} from '../writer.js'
 import {hex, plural} from '../../text.js'
 
@@ -516,25 +516,23 @@ export class V2Verifier implements StreamObserver {
     let undefinedTypes = 0
     const bad = {reserved: [] as number[], type: [] as number[], range: [] as number[]}
     const end = lx.guest === 'pv' ? lx.p2mEndPfn : undefined
+    const wordAt = (i: number) => PageDataHeader.size + PfnWord.size * i
     for (let i = 0; i < count; i++) {
-      const o = PageDataHeader.size + 8 * i
-      const lo = rec.head.readUInt32LE(o)
-      const hi = rec.head.readUInt32LE(o + 4)
-      const type = hi >>> 28
-      const pfn = (hi & 0xfffff) * 2 ** 32 + lo
-      if ((hi >>> 20) & 0xff) bad.reserved.push(i)
+      const o = wordAt(i)
+      const type = PfnWord.type(rec.head, o)
+      if (PfnWord.reserved(rec.head, o)) bad.reserved.push(i)
       if (PAGE_TYPE_NAMES[type] === undefined) {
         bad.type.push(i)
         undefinedTypes++
       } else if (pageTypeHasData(type)) withData++
-      if (end !== undefined && pfn > end) bad.range.push(i)
+      if (end !== undefined && PfnWord.pfn(rec.head, o) > end) bad.range.push(i)
       lx.pages.byType.set(type, (lx.pages.byType.get(type) ?? 0) + 1)
     }
     lx.pages.pfns += count
     lx.pages.withData += withData
 
-    const word = (i: number) => hex(rec.head.readBigUInt64LE(PageDataHeader.size + 8 * i), 16)
-    const pfnAt = (i: number) => this.at(rec, 8 + PageDataHeader.size + 8 * i)
+    const word = (i: number) => hex(rec.head.readBigUInt64LE(wordAt(i)), 16)
+    const pfnAt = (i: number) => this.at(rec, 8 + wordAt(i))
     const more = (list: number[]) => (list.length > 1 ? ` (and ${plural(list.length - 1, 'more pfn')} in this record)` : '')
     if (bad.reserved.length) {
       const i = bad.reserved[0]
@@ -542,13 +540,11 @@ export class V2Verifier implements StreamObserver {
     }
     if (bad.type.length) {
       const i = bad.type[0]
-      const t = Number(rec.head.readBigUInt64LE(PageDataHeader.size + 8 * i) >> 60n)
-      this.error('pfn-type-invalid', `pfn[${i}] ${word(i)} has page type ${t}; types 5-8 are not defined${more(bad.type)}`, pfnAt(i))
+      this.error('pfn-type-invalid', `pfn[${i}] ${word(i)} has page type ${PfnWord.type(rec.head, wordAt(i))}; types 5-8 are not defined${more(bad.type)}`, pfnAt(i))
     }
     if (bad.range.length) {
       const i = bad.range[0]
-      const pfn = Number(rec.head.readBigUInt64LE(PageDataHeader.size + 8 * i) & ((1n << 52n) - 1n))
-      this.error('pfn-out-of-range', `pfn[${i}] is ${hex(pfn)}, beyond the last pfn of the p2m (${hex(end!)}, from X86_PV_P2M_FRAMES)${more(bad.range)}`, pfnAt(i))
+      this.error('pfn-out-of-range', `pfn[${i}] is ${hex(PfnWord.pfn(rec.head, wordAt(i)))}, beyond the last pfn of the p2m (${hex(end!)}, from X86_PV_P2M_FRAMES)${more(bad.range)}`, pfnAt(i))
     }
     // Pages of an undefined type may or may not have been given data: accept either.
     const dataBytes = rec.length - pfnBytes
