@@ -1,7 +1,10 @@
 // v2 libxl stream (FORMAT.md §4).
 import {layout, u32be, u32le, u64be} from '../../format/layout.js'
 
-export const LIBXL_IDENT = 0x4c6962786c466d74n // "LibxlFmt"
+/** A libxl stream starts with these 8 bytes. */
+export const LIBXL_MAGIC = 'LibxlFmt'
+/** The same bytes as the header's big-endian u64 ident field. */
+export const LIBXL_IDENT = Buffer.from(LIBXL_MAGIC, 'latin1').readBigUInt64BE(0)
 export const LIBXL_VERSION = 2
 export const LIBXL_OPT_BIG_ENDIAN = 1 << 0
 export const LIBXL_OPT_LEGACY = 1 << 1
