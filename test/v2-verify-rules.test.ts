@@ -3,10 +3,10 @@
 // type — read both as a file and as a pipe — and the well-formed stream it
 // was made from passes.
 import {describe, expect, it} from 'vitest'
-import {DomainType, Rec, REC_LENGTH_MAX} from '../src/v2/libxc/layout.js'
+import {DomainType, MAX_PAGE_DATA_PFNS, Rec, REC_LENGTH_MAX} from '../src/v2/libxc/layout.js'
 import {LIBXL_OPT_LEGACY, LibxlRec} from '../src/v2/libxl/layout.js'
 import {QEMU_SIG_DM_0002, QEMU_SIG_REST} from '../src/format/legacy.js'
-import {MAX_PAGE_DATA_PFNS, type Problem, V2Verifier} from '../src/v2/verify/verifier.js'
+import {type Problem, V2Verifier} from '../src/v2/verify/verifier.js'
 import {
   type Built,
   cpuidPolicy,

@@ -10,13 +10,14 @@ import {
   HvmParamsHeader,
   PageDataHeader,
   Rec,
-  REC_NAMES,
   VcpuHeader,
   X86PvInfo,
   X86PvP2mFramesHeader,
   X86TscInfo,
 } from '../v2/libxc/layout.js'
-import {EmulatorHeader, EmulatorId, LIBXL_OPT_LEGACY, LIBXL_REC_NAMES, LibxlRec} from '../v2/libxl/layout.js'
+import {REC_NAMES} from '../v2/libxc/records.js'
+import {EmulatorHeader, EmulatorId, LIBXL_OPT_LEGACY, LibxlRec} from '../v2/libxl/layout.js'
+import {LIBXL_REC_NAMES} from '../v2/libxl/records.js'
 import {HVM_PARAM_BUFIOREQ_PFN, HVM_PARAM_IOREQ_PFN, HVM_PARAM_STORE_PFN, NOT_CONVERTIBLE_CHUNKS} from '../format/legacy.js'
 import {XL_MANDATORY_STREAM_V2, XlHeader} from '../format/xl.js'
 import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'

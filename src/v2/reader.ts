@@ -6,12 +6,13 @@
 // known) before anything is allocated for it.
 import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
-import {ImageHeader, LIBXC_HEADERS_SIZE, PageDataHeader} from './libxc/layout.js'
+import {ImageHeader, LIBXC_HEADERS_SIZE, MAX_PAGE_DATA_PFNS, PageDataHeader} from './libxc/layout.js'
 import {LibxlHeader} from './libxl/layout.js'
 import {QEMU_SIG_LEN} from '../format/legacy.js'
 import {hasXlHeader, readXlHeader} from '../xl/header.js'
 import {detectV2} from './detect.js'
-import {bodyPrefix, type Location, MAX_PAGE_DATA_PFNS, recordName, type V2Verifier, type VerifyReport} from './verify/verifier.js'
+import {bodyPrefix, recordName} from './tables.js'
+import type {Location, V2Verifier, VerifyReport} from './verify/verifier.js'
 import {type Layer, paddingOf, RecordHeader, type RecordInfo} from './record.js'
 
 /** A record length is a u32; with padding it stays below this. */

@@ -4,6 +4,7 @@
 // libxl-migration-stream.pandoc, "Record Overview"). Also the codec of the
 // pfn words in PAGE_DATA, which convert, verify and the tests share.
 import {layout, u32le} from '../format/layout.js'
+import {hex} from '../text.js'
 
 export type Layer = 'libxc' | 'libxl'
 
@@ -41,6 +42,71 @@ export interface RecordInfo {
   head: Buffer
   /** Padding bytes as found in the stream (absent when we wrote them). */
   padding?: Buffer
+}
+
+/**
+ * How much of a record's body a reader hands the checks (RecordInfo.head):
+ * a prefix of so many bytes, PAGE_DATA's header and pfn array, or a prefix
+ * that depends on the body length.
+ */
+export type BodyPrefix = number | 'page-data' | ((length: number) => number)
+
+/** One row of a layer's record table: what a record type is and how it is checked. */
+export interface RecordKind<Check = unknown> {
+  readonly type: number
+  /** The spec's name, e.g. "PAGE_DATA". */
+  readonly name: string
+  readonly prefix: BodyPrefix
+  /** The guests whose streams may hold it. */
+  readonly guest: 'pv' | 'hvm' | 'both'
+  /** Defined only for version 3 libxc streams. */
+  readonly v3Only: boolean
+  /** The body must be empty. */
+  readonly empty: boolean
+  /**
+   * The body starts with a fixed header of `bytes`; a shorter body is
+   * reported with `code` as "shorter than its N-byte <what>".
+   */
+  readonly minSize?: {readonly bytes: number; readonly what: string; readonly code: string}
+  readonly check: Check
+}
+
+/** A layer's record types, looked up by type number. */
+export class RecordTable<Check = unknown> {
+  private readonly byType: ReadonlyMap<number, RecordKind<Check>>
+
+  constructor(readonly rows: ReadonlyArray<RecordKind<Check>>) {
+    this.byType = new Map(rows.map((r) => [r.type, r]))
+  }
+
+  /** The row for `type`; none for an optional or unknown type. */
+  kind(type: number): RecordKind<Check> | undefined {
+    return this.byType.get(type)
+  }
+
+  /** The type's name, or "optional record 0x…" / "unknown record 0x…". */
+  name(type: number): string {
+    const t = hex(type >>> 0, 8)
+    if (type & REC_OPTIONAL) return `optional record ${t}`
+    return this.kind(type)?.name ?? `unknown record ${t}`
+  }
+
+  /** How much of a body of `length` bytes the checks read (at most the body). */
+  prefix(type: number, length: number): number | 'page-data' {
+    const p = this.kind(type)?.prefix ?? 0
+    if (p === 'page-data') return p
+    return Math.min(typeof p === 'function' ? p(length) : p, length)
+  }
+
+  /** Type number -> name, for every row. */
+  names(): Record<number, string> {
+    return Object.fromEntries(this.rows.map((r) => [r.type, r.name]))
+  }
+
+  /** The types of the rows `pred` accepts. */
+  types(pred: (kind: RecordKind<Check>) => boolean): Set<number> {
+    return new Set(this.rows.filter(pred).map((r) => r.type))
+  }
 }
 
 const TWO_32 = 2 ** 32

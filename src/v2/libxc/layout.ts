@@ -1,6 +1,5 @@
 // v2 libxc stream (FORMAT.md §3): headers and record bodies.
 import {layout, u16be, u16le, u32be, u32le, u64be, u64le, u8} from '../../format/layout.js'
-import {REC_OPTIONAL} from '../record.js'
 
 export const IHDR_MARKER = 0xffffffffffffffffn
 export const IHDR_IDENT = 0x58454e46 // "XENF"
@@ -27,7 +26,7 @@ export const DomainHeader = layout('libxc domain header', {
   xenMinor: u32le,
 })
 
-
+/** libxc record types, named as in the spec; records.ts says what each holds and how it is checked. */
 export const Rec = {
   END: 0x00,
   PAGE_DATA: 0x01,
@@ -50,37 +49,10 @@ export const Rec = {
   X86_MSR_POLICY: 0x12,
 } as const
 
-export const REC_NAMES: Record<number, string> = {
-  0x00: 'END',
-  0x01: 'PAGE_DATA',
-  0x02: 'X86_PV_INFO',
-  0x03: 'X86_PV_P2M_FRAMES',
-  0x04: 'X86_PV_VCPU_BASIC',
-  0x05: 'X86_PV_VCPU_EXTENDED',
-  0x06: 'X86_PV_VCPU_XSAVE',
-  0x07: 'SHARED_INFO',
-  0x08: 'X86_TSC_INFO',
-  0x09: 'HVM_CONTEXT',
-  0x0a: 'HVM_PARAMS',
-  0x0b: 'TOOLSTACK',
-  0x0c: 'X86_PV_VCPU_MSRS',
-  0x0d: 'VERIFY',
-  0x0e: 'CHECKPOINT',
-  0x0f: 'CHECKPOINT_DIRTY_PFN_LIST',
-  0x10: 'STATIC_DATA_END',
-  0x11: 'X86_CPUID_POLICY',
-  0x12: 'X86_MSR_POLICY',
-}
-
-export function recName(type: number): string {
-  const base = REC_NAMES[type & ~REC_OPTIONAL >>> 0]
-  const hex = '0x' + (type >>> 0).toString(16).padStart(8, '0')
-  if (type & REC_OPTIONAL) return `optional record ${hex}`
-  return base ?? `unknown record ${hex}`
-}
-
+/** PAGE_DATA starts with this header; `count` pfn words follow (PfnWord in ../record.ts), then the pages. */
 export const PageDataHeader = layout('PAGE_DATA header', {count: u32le, reserved: u32le})
-/** The pfn words after the header: PfnWord in ../record.ts. */
+/** Most pfns xst checks in one PAGE_DATA record (Xen writes at most 1024). */
+export const MAX_PAGE_DATA_PFNS = 1 << 20
 
 export const X86PvInfo = layout('X86_PV_INFO', {guestWidth: u8, ptLevels: u8, reserved1: u16le, reserved2: u32le})
 export const X86PvP2mFramesHeader = layout('X86_PV_P2M_FRAMES header', {startPfn: u32le, endPfn: u32le})

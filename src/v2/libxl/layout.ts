@@ -12,6 +12,7 @@ export const LIBXL_OPT_RESERVED = ~(LIBXL_OPT_BIG_ENDIAN | LIBXL_OPT_LEGACY) >>>
 
 export const LibxlHeader = layout('libxl header', {ident: u64be, version: u32be, options: u32be})
 
+/** libxl record types, named as in the spec; records.ts says what each holds and how it is checked. */
 export const LibxlRec = {
   END: 0,
   LIBXC_CONTEXT: 1,
@@ -21,16 +22,9 @@ export const LibxlRec = {
   CHECKPOINT_STATE: 5,
 } as const
 
-export const LIBXL_REC_NAMES: Record<number, string> = {
-  0: 'END',
-  1: 'LIBXC_CONTEXT',
-  2: 'EMULATOR_XENSTORE_DATA',
-  3: 'EMULATOR_CONTEXT',
-  4: 'CHECKPOINT_END',
-  5: 'CHECKPOINT_STATE',
-}
-
 export const EmulatorHeader = layout('emulator header', {emulatorId: u32le, index: u32le})
+/** Largest EMULATOR_XENSTORE_DATA body xst reads to check its strings. */
+export const MAX_XENSTORE_DATA = 16 << 20
 export const CheckpointState = layout('CHECKPOINT_STATE', {controlId: u32le, pad: u32le})
 
 export const EmulatorId = {UNKNOWN: 0, QEMU_TRADITIONAL: 1, QEMU_UPSTREAM: 2} as const

@@ -1,7 +1,8 @@
 // The verifier's report as text for people: one line per problem, a line
 // per record with --verbose (runs of PAGE_DATA squashed into one), and a
 // one-line verdict.
-import type {Problem, RecordNote, VerifyReport, VerifySummary} from './verifier.js'
+import type {VerifySummary} from './summary.js'
+import type {Problem, RecordNote, VerifyReport} from './verifier.js'
 import {plural} from '../../text.js'
 
 function where(p: Problem): string {
