@@ -2,7 +2,6 @@
 // and where problems and listing lines go. V2Verifier owns one and moves it
 // through the stream; the rules (headers.ts, libxc-rules.ts, libxl-rules.ts,
 // tail.ts) read it and report through it.
-import type {XlHeaderInfo} from '../../xl/header.js'
 import type {Layer, RecordInfo, RecordKind} from '../record.js'
 import {recordName} from '../tables.js'
 import type {Expecting, Location, Problem, RecordNote, StopReason, VerifierOptions} from './verifier.js'
@@ -18,6 +17,17 @@ export interface Checked {
 
 /** The per-type check of a record table row. */
 export type Check = (v: VerifyContext, rec: RecordInfo, kind: RecordKind) => Checked | void
+
+/** The xl header in front of the stream, as the checks and the summary use it. */
+export interface XlSeen {
+  offset: number
+  /** Names of the mandatory flags set (from mandatoryFlags, see headers.ts). */
+  flags: string[]
+  /** STREAMv2: a libxl stream follows. */
+  streamV2: boolean
+  optionalDataLength: number
+  domainName: string | null
+}
 
 /** Facts about the libxc stream gathered so far. */
 export class LibxcState {
@@ -59,7 +69,7 @@ export class VerifyContext {
   readonly ll = new LibxlState()
   /** The outermost v2 layer, once its header is seen. */
   top: Layer | undefined
-  xl: XlHeaderInfo | undefined
+  xl: XlSeen | undefined
   readonly errors: Problem[] = []
   readonly warnings: Problem[] = []
   stopReason: StopReason | null = null

@@ -5,17 +5,29 @@
 // "Domain Header").
 import {DOMAIN_TYPE_NAMES, DomainHeader, DomainType, IHDR_IDENT, IHDR_MARKER, IHDR_OPT_BIG_ENDIAN, IHDR_OPT_RESERVED, ImageHeader} from '../libxc/layout.js'
 import {LIBXL_IDENT, LIBXL_OPT_BIG_ENDIAN, LIBXL_OPT_LEGACY, LIBXL_OPT_RESERVED, LIBXL_VERSION, LibxlHeader} from '../libxl/layout.js'
-import {XlHeader} from '../../format/xl.js'
+import {XL_MANDATORY_STREAM_V2, XlHeader, xlFlagNames} from '../../format/xl.js'
 import type {XlHeaderInfo} from '../../xl/header.js'
 import type {Layer} from '../record.js'
 import {hex} from '../../text.js'
 import type {VerifyContext} from './context.js'
 import type {Location} from './verifier.js'
 
-/** An xl header (already read and checked by readXlHeader) in front of the stream. */
+/**
+ * An xl header (already read and checked by readXlHeader) in front of the
+ * stream. Its flags are taken from `mandatoryFlags` alone: a converter that
+ * sets STREAMv2 changes that field, and the names and the STREAMv2 test
+ * follow from it here rather than from fields it would have to keep in step.
+ */
 export function xlHeader(v: VerifyContext, info: XlHeaderInfo): void {
-  v.xl = info
-  v.note({offset: info.offset, layer: 'xl', name: 'xl header', length: info.raw.length, detail: `flags ${info.flags.join(', ') || 'none'}${info.config?.name ? `, domain "${info.config.name}"` : ''}`})
+  const xl = {
+    offset: info.offset,
+    flags: xlFlagNames(info.mandatoryFlags),
+    streamV2: (info.mandatoryFlags & XL_MANDATORY_STREAM_V2) !== 0,
+    optionalDataLength: info.optionalDataLength,
+    domainName: info.config?.name ?? null,
+  }
+  v.xl = xl
+  v.note({offset: xl.offset, layer: 'xl', name: 'xl header', length: info.raw.length, detail: `flags ${xl.flags.join(', ') || 'none'}${xl.domainName ? `, domain "${xl.domainName}"` : ''}`})
 }
 
 /** An xl header's STREAMv2 flag says whether a libxl stream follows it. */

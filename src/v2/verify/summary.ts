@@ -38,7 +38,7 @@ export function summarise(v: VerifyContext, tail: {kind: string; bytes: number} 
   const haveLibxc = lx.domainType !== undefined
   return {
     format: v.top ?? null,
-    xlHeader: v.xl ? {flags: v.xl.flags, optionalDataLength: v.xl.optionalDataLength, domainName: v.xl.config?.name ?? null} : null,
+    xlHeader: v.xl ? {flags: v.xl.flags, optionalDataLength: v.xl.optionalDataLength, domainName: v.xl.domainName} : null,
     version: {libxl: ll.version ?? null, libxc: haveLibxc ? lx.version : null},
     legacyConverted: ll.version !== undefined ? (ll.options & LIBXL_OPT_LEGACY) !== 0 : null,
     guestType: haveLibxc ? (DOMAIN_TYPE_NAMES[lx.domainType!] ?? `type ${lx.domainType}`) : null,
