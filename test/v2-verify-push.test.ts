@@ -25,8 +25,7 @@ describe('verifying a conversion as it is written', () => {
         // included: a libxl output's header has STREAMv2 set.
         const read = await verifyBytes(sink.data)
         expect(read.errors).toEqual([])
-        expect({...pushed.summary, tail: null}).toEqual({...read.summary, tail: null})
-        expect(pushed.summary.tail?.bytes ?? 0).toBe(read.summary.tail?.bytes ?? 0)
+        expect(pushed.summary).toEqual(read.summary)
         if (v.xl_header) expect(pushed.summary.xlHeader?.flags.includes('stream-v2')).toBe(format === 'libxl')
         else expect(pushed.summary.xlHeader).toBeNull()
       })

@@ -429,6 +429,26 @@ describe('the push API: V2Writer shows records to the verifier as it writes them
       expect(report.summary).toEqual(read.summary)
     }
   })
+  it('a device-model record shown in pieces is checked as a whole', async () => {
+    const sig = (declared: number) => {
+      const h = Buffer.alloc(21 + 4)
+      h.write(QEMU_SIG_DM_0002, 'latin1')
+      h.writeUInt32LE(declared, 21)
+      return h
+    }
+    for (const declared of [300, 299]) {
+      const pushed = new V2Verifier()
+      const b = await hvmStream().build(pushed)
+      // As convert writes it: the signature and length, then the state in pieces.
+      const at = b.bytes.length
+      pushed.tail(at, 10, sig(declared).subarray(0, 10))
+      pushed.tail(at + 10, 15, sig(declared).subarray(10))
+      for (let i = 0; i < 3; i++) pushed.tail(at + 25 + 100 * i, 100, Buffer.alloc(100, 0x44))
+      const report = pushed.finish(at + 325)
+      expect(report.summary.tail).toEqual({kind: QEMU_SIG_DM_0002, bytes: 325})
+      expect(report.errors.map((e) => [e.code, e.offset])).toEqual(declared === 300 ? [] : [['qemu-record-size', at + 21]])
+    }
+  })
   it('records fed out of place are reported', () => {
     const v = new V2Verifier()
     v.libxlHeader(rawLibxlHeader({}), 0)

@@ -8,10 +8,10 @@ import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {ImageHeader, LIBXC_HEADERS_SIZE, MAX_PAGE_DATA_PFNS, PageDataHeader} from './libxc/layout.js'
 import {LibxlHeader} from './libxl/layout.js'
-import {QEMU_SIG_LEN} from '../format/legacy.js'
 import {hasXlHeader, readXlHeader} from '../xl/header.js'
 import {detectV2} from './detect.js'
 import {bodyPrefix, recordName} from './tables.js'
+import {TAIL_HEAD_BYTES} from './verify/tail.js'
 import type {Location, V2Verifier, VerifyReport} from './verify/verifier.js'
 import {type Layer, paddingOf, RecordHeader, type RecordInfo} from './record.js'
 
@@ -132,6 +132,6 @@ async function tail(records: V2RecordReader, verifier: V2Verifier): Promise<void
   if (await r.atEnd()) return
   const offset = r.offset
   records.position = {}
-  const head = Buffer.from(await r.peek(QEMU_SIG_LEN + 4))
+  const head = Buffer.from(await r.peek(TAIL_HEAD_BYTES))
   verifier.tail(offset, await r.skipToEnd(), head)
 }

@@ -20,8 +20,11 @@ export interface StreamObserver {
   libxlHeader?(header: Buffer, offset: number): void
   libxcHeaders?(imageHeader: Buffer, domainHeader: Buffer, offset: number): void
   record?(rec: RecordInfo): void
-  /** Bytes the stream carries outside records (a qemu record after a bare libxc stream). */
-  tail?(offset: number, length: number): void
+  /**
+   * Bytes the stream carries outside records (a qemu record after a bare
+   * libxc stream), possibly in several pieces; `bytes` are the piece's bytes.
+   */
+  tail?(offset: number, length: number, bytes?: Buffer): void
 }
 
 const ZERO_PAD = Buffer.alloc(8)
@@ -47,7 +50,7 @@ export class V2Writer {
 
   /** Bytes after the last record that belong to no record (shown to the observer as such). */
   async tail(buf: Buffer): Promise<void> {
-    this.observer?.tail?.(this.offset, buf.length)
+    this.observer?.tail?.(this.offset, buf.length, buf)
     await this.sink.write(buf)
   }
 

@@ -8,21 +8,31 @@ import {plural} from '../../text.js'
 import type {VerifyContext} from './context.js'
 import {latin1} from './headers.js'
 
-/**
- * Bytes at `offset` outside any record; `expected` when the stream had
- * ended (its END was seen). `head` is their first bytes, when the caller
- * has them. Returns what they are, for the summary.
- */
-export function checkTail(v: VerifyContext, expected: boolean, offset: number, length: number, head?: Buffer): string {
+/** How many first bytes of a tail are kept to tell what it is: a signature and a length. */
+export const TAIL_HEAD_BYTES = QEMU_SIG_LEN + 4
+
+/** Bytes outside any record, as shown so far (they may come in several pieces). */
+export interface TailBytes {
+  offset: number
+  bytes: number
+  /** The first TAIL_HEAD_BYTES of them, when the caller showed them. */
+  head: Buffer | undefined
+  /** Where they came: after the libxc END of a bare libxc stream, after the libxl END, or before any END. */
+  after: 'libxc-end' | 'libxl-end' | 'no-end'
+}
+
+/** Check the bytes outside any record once all of them are known; returns what they are, for the summary. */
+export function checkTail(v: VerifyContext, t: TailBytes): string {
+  const {offset, bytes} = t
   let kind: string | undefined
-  if (!expected) {
-    v.error('unexpected-tail', `${plural(length, 'byte')} outside any record before the stream's END`, {offset})
-  } else if (v.top === 'libxl') {
-    v.error('trailing-bytes', `${plural(length, 'byte')} after the libxl END record`, {offset})
+  if (t.after === 'no-end') {
+    v.error('unexpected-tail', `${plural(bytes, 'byte')} outside any record before the stream's END`, {offset})
+  } else if (t.after === 'libxl-end') {
+    v.error('trailing-bytes', `${plural(bytes, 'byte')} after the libxl END record`, {offset})
   } else {
-    kind = deviceModelRecord(v, offset, length, head)
+    kind = deviceModelRecord(v, offset, bytes, t.head)
   }
-  v.note({offset, layer: v.top ?? 'libxc', name: kind ? 'device-model record' : 'trailing bytes', length, detail: kind ?? ''})
+  v.note({offset, layer: v.top ?? 'libxc', name: kind ? 'device-model record' : 'trailing bytes', length: bytes, detail: kind ?? ''})
   return kind ?? 'unrecognised'
 }
 

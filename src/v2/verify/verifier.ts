@@ -19,7 +19,7 @@ import {plural} from '../../text.js'
 import {VerifyContext} from './context.js'
 import * as headers from './headers.js'
 import {summarise, type VerifySummary} from './summary.js'
-import {checkTail} from './tail.js'
+import {checkTail, TAIL_HEAD_BYTES, type TailBytes} from './tail.js'
 
 export interface Problem {
   severity: 'error' | 'warning'
@@ -85,7 +85,7 @@ export type Expecting = 'start' | 'libxc-headers' | 'libxc-record' | 'libxl-reco
 export class V2Verifier implements StreamObserver {
   private next: Expecting = 'start'
   private readonly c: VerifyContext
-  private tailInfo: {kind: string; bytes: number} | undefined
+  private tailSeen: TailBytes | undefined
   private lastOffset = 0
 
   constructor(opts: VerifierOptions = {}) {
@@ -213,16 +213,16 @@ export class V2Verifier implements StreamObserver {
 
   /**
    * Bytes after the end of the stream. After a bare libxc stream they may be
-   * the device-model record; `head` (its first bytes, when the caller has
-   * them) lets that be checked. Several calls for one tail add up.
+   * the device-model record; `head` (the bytes, or their first bytes, when
+   * the caller has them) lets that be checked. Several calls for one tail add
+   * up, so they are checked by finish(), when their length is known.
    */
   tail(offset: number, length: number, head?: Buffer): void {
     if (this.done || length === 0) return
-    if (this.tailInfo) {
-      this.tailInfo.bytes += length
-      return
-    }
-    this.tailInfo = {kind: checkTail(this.c, this.next === 'tail', offset, length, head), bytes: length}
+    const after = this.next !== 'tail' ? 'no-end' : this.c.top === 'libxl' ? 'libxl-end' : 'libxc-end'
+    const t = (this.tailSeen ??= {offset, bytes: 0, head: head && Buffer.alloc(0), after})
+    t.bytes += length
+    if (t.head && head && t.head.length < TAIL_HEAD_BYTES) t.head = Buffer.concat([t.head, head.subarray(0, TAIL_HEAD_BYTES - t.head.length)])
   }
 
   /** A problem that stops the walk (truncation, a length that cannot be followed, not a v2 stream). */
@@ -236,6 +236,7 @@ export class V2Verifier implements StreamObserver {
   finish(endOffset?: number): VerifyReport {
     const c = this.c
     const end = endOffset ?? this.lastOffset
+    const tail = this.tailSeen && {kind: checkTail(c, this.tailSeen), bytes: this.tailSeen.bytes}
     if (!c.stopReason && this.next !== 'tail' && this.next !== 'done') {
       c.push({severity: 'error', code: 'missing-end', message: `the stream ends at byte ${end} before its END record`, offset: end})
     }
@@ -244,7 +245,7 @@ export class V2Verifier implements StreamObserver {
       errors: c.errors,
       warnings: c.warnings,
       stopped: c.stopReason,
-      summary: summarise(c, this.tailInfo, end),
+      summary: summarise(c, tail, end),
     }
   }
 }
