@@ -100,7 +100,7 @@ describe('well-formed streams pass', () => {
       version: {libxl: 2, libxc: 3},
       legacyConverted: true,
       guestType: 'x86 PV',
-      guestWidth: 8,
+      guestWidth: 64,
       ptLevels: 4,
       xenVersion: {major: 0, minor: 1},
       pages: {pfns: 300, withData: 298, byType: {normal: 297, l1: 1, xalloc: 1, xtab: 1}},

@@ -148,7 +148,7 @@ describe('verify: input and output', () => {
       version: {libxl: 2, libxc: 3},
       legacyConverted: true,
       guestType: 'x86 PV',
-      guestWidth: 8,
+      guestWidth: 64,
       ptLevels: 4,
       xenVersion: {major: 0, minor: 1},
       records: {
@@ -162,6 +162,16 @@ describe('verify: input and output', () => {
       tail: null,
       bytes: 540338,
     })
+  })
+
+  it('guestWidth is in bits, as inspect-legacy gives it for the same guest', async () => {
+    for (const [name, bits] of [['pv32-tw32', 32], ['pv64-basic', 64]] as const) {
+      const legacy = JSON.parse((await runXst(['inspect-legacy', tempFile(`${name}.legacy`, vectorBytes('legacy', `${name}.legacy.gz`)), '--json'])).stdout)
+      const v2 = await runXst(['verify', tempFile(`${name}.v2`, vectorBytes('legacy', `${name}.libxc.v2.gz`)), '--json'])
+      expect([legacy.image.guestWidth, JSON.parse(v2.stdout).summary.guestWidth], name).toEqual([bits, bits])
+    }
+    const text = await runXst(['verify', tempFile('pv32.v2', vectorBytes('legacy', 'pv32-tw32.libxl.v2.gz'))])
+    expect(text.stdout).toMatch(/: valid — libxl v2 \/ libxc v3 stream, x86 PV \(32-bit guest\)/)
   })
 
   it('--verbose: a line per record, PAGE_DATA runs squashed', async () => {

@@ -15,7 +15,8 @@ export interface VerifySummary {
   /** libxl options bit 1; null when there is no libxl header. */
   legacyConverted: boolean | null
   guestType: string | null
-  guestWidth: number | null
+  /** PV: the guest's word size in bits (32 or 64), as inspect-legacy gives it; X86_PV_INFO holds it in bytes. */
+  guestWidth: 32 | 64 | null
   ptLevels: number | null
   /** From the domain header; major 0 is a legacy converter (minor = its version). */
   xenVersion: {major: number; minor: number} | null
@@ -42,7 +43,7 @@ export function summarise(v: VerifyContext, tail: {kind: string; bytes: number} 
     version: {libxl: ll.version ?? null, libxc: haveLibxc ? lx.version : null},
     legacyConverted: ll.version !== undefined ? (ll.options & LIBXL_OPT_LEGACY) !== 0 : null,
     guestType: haveLibxc ? (DOMAIN_TYPE_NAMES[lx.domainType!] ?? `type ${lx.domainType}`) : null,
-    guestWidth: lx.width ?? null,
+    guestWidth: lx.width ? (lx.width === 8 ? 64 : 32) : null,
     ptLevels: lx.levels ?? null,
     xenVersion: lx.xen ?? null,
     records: {libxl: Object.fromEntries(ll.counts), libxc: Object.fromEntries(lx.counts)},
