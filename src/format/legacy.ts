@@ -13,22 +13,7 @@ export const PFINFO_PFN_MASK = 0x0fffffff
 /** An entry equal to this is a page the saver could not map: dropped. */
 export const PFINFO_UNMAPPED = 0xf0000000
 
-/** Page types (both formats use the same 4-bit values). */
-export const PageType = {
-  NOTAB: 0x0,
-  L1TAB: 0x1,
-  L2TAB: 0x2,
-  L3TAB: 0x3,
-  L4TAB: 0x4,
-  L1PIN: 0x9,
-  L2PIN: 0xa,
-  L3PIN: 0xb,
-  L4PIN: 0xc,
-  BROKEN: 0xd,
-  XALLOC: 0xe,
-  XTAB: 0xf,
-} as const
-
+/** Page types by their 4-bit value (both formats use the same values). */
 export const PAGE_TYPE_NAMES: Record<number, string> = {
   0x0: 'normal',
   0x1: 'l1',
