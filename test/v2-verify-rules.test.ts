@@ -5,7 +5,7 @@
 import {describe, expect, it} from 'vitest'
 import {DomainType, MAX_PAGE_DATA_PFNS, Rec, REC_LENGTH_MAX} from '../src/v2/libxc/layout.js'
 import {LIBXL_OPT_LEGACY, LibxlRec} from '../src/v2/libxl/layout.js'
-import {QEMU_SIG_DM_0002, QEMU_SIG_REST} from '../src/format/legacy.js'
+import {QEMU_SIG_DM_0002, QEMU_SIG_REST} from '../src/format/x86.js'
 import {type Problem, V2Verifier} from '../src/v2/verify/verifier.js'
 import {
   type Built,

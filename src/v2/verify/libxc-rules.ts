@@ -17,7 +17,7 @@ import {
   X86PvP2mFramesHeader,
   X86TscInfo,
 } from '../libxc/layout.js'
-import {EXT_VCPU_32, EXT_VCPU_64, EXTENDED_VCPU_CONTEXT_SIZE, MAX_VCPU_ID, PAGE_SIZE, PAGE_TYPE_NAMES, pageTypeHasData} from '../../format/legacy.js'
+import {EXT_VCPU_32, EXT_VCPU_64, EXTENDED_VCPU_CONTEXT_SIZE, MAX_VCPU_ID, PAGE_SIZE, PAGE_TYPE_NAMES, pageTypeHasData} from '../../format/x86.js'
 import {PfnWord, type RecordInfo, type RecordKind} from '../record.js'
 import {hex, plural} from '../../text.js'
 import type {Checked, VerifyContext} from './context.js'

@@ -1,7 +1,7 @@
 // What the verifier tells about a stream besides its problems: the summary
 // of `xst verify --json` (and of the verify section of `xst convert --json`),
 // made from the facts gathered while checking.
-import {PAGE_TYPE_NAMES} from '../../format/legacy.js'
+import {PAGE_TYPE_NAMES} from '../../format/x86.js'
 import {DOMAIN_TYPE_NAMES} from '../libxc/layout.js'
 import {LIBXL_OPT_LEGACY} from '../libxl/layout.js'
 import type {Layer} from '../record.js'

@@ -3,7 +3,7 @@
 // to a libxc stream copies through unchanged: a 21-byte signature, a u32
 // length for two of the signatures, then qemu state. Anything else there,
 // and anything after a libxl END or before the stream's END, is an error.
-import {QEMU_SIG_DM_0002, QEMU_SIG_LEN, QEMU_SIG_REMUS, QEMU_SIG_REST} from '../../format/legacy.js'
+import {QEMU_SIG_DM_0002, QEMU_SIG_LEN, QEMU_SIG_REMUS, QEMU_SIG_REST} from '../../format/x86.js'
 import {plural} from '../../text.js'
 import type {VerifyContext} from './context.js'
 import {latin1} from './headers.js'
