@@ -1,5 +1,5 @@
 // Writes v2 streams (libxc and libxl records) with the layouts in
-// src/format. Every record written can also be shown to an observer (the
+// libxc/ and libxl/. Every record written can also be shown to an observer (the
 // verifier), so a conversion is checked as it is produced.
 import type {ByteSink} from '../io/sink.js'
 import type {XlHeaderInfo} from '../xl/header.js'

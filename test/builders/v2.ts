@@ -1,5 +1,5 @@
 // v2 stream builder for unit tests: a stream is a list of parts (headers and
-// records) written with V2Writer and the layouts in src/format. The defaults
+// records) written with V2Writer and the v2 layouts. The defaults
 // give a well-formed PV or HVM stream; tests break one rule by replacing,
 // moving or removing parts, and ask the built stream where each part landed.
 //

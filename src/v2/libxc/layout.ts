@@ -1,4 +1,8 @@
-// v2 libxc stream (FORMAT.md §3): headers and record bodies.
+// The libxc stream of Xen 4.6+ (version 2; version 3 since Xen 4.14): its
+// image and domain headers and the bodies of its records, as Xen's
+// docs/specs/libxc-migration-stream.pandoc describes them ("Headers",
+// "Records"). The image header is big-endian, everything after it
+// little-endian on x86.
 import {layout, u16be, u16le, u32be, u32le, u64be, u64le, u8} from '../../format/layout.js'
 
 export const IHDR_MARKER = 0xffffffffffffffffn

@@ -1,4 +1,8 @@
-// v2 libxl stream (FORMAT.md §4).
+// The libxl stream of Xen 4.6+: its header and record types, as Xen's
+// docs/specs/libxl-migration-stream.pandoc describes them ("Header",
+// "Records", "Emulator Records"). The header is big-endian; records are
+// framed like libxc ones (../record.ts), and LIBXC_CONTEXT is followed by a
+// whole libxc stream.
 import {layout, u32be, u32le, u64be} from '../../format/layout.js'
 
 /** A libxl stream starts with these 8 bytes. */
