@@ -2,9 +2,9 @@
 // name, and what the verifier and the reader take from the tables is what
 // they did when these facts were separate sets, maps and switches.
 import {describe, expect, it} from 'vitest'
-import {EmulatorHeader, LibxlRec, MAX_XENSTORE_DATA} from '../src/v2/libxl/layout.js'
+import {EMULATOR_NAMES, EmulatorHeader, LibxlRec, MAX_XENSTORE_DATA} from '../src/v2/libxl/layout.js'
 import {LIBXL_REC_NAMES, LIBXL_RECORDS} from '../src/v2/libxl/records.js'
-import {Rec} from '../src/v2/libxc/layout.js'
+import {DOMAIN_TYPE_NAMES, Rec} from '../src/v2/libxc/layout.js'
 import {LIBXC_RECORDS, REC_NAMES} from '../src/v2/libxc/records.js'
 import {bodyPrefix, recordName} from '../src/v2/tables.js'
 
@@ -47,6 +47,9 @@ describe('every record type has one row', () => {
       0x12: 'X86_MSR_POLICY',
     })
     expect(LIBXL_REC_NAMES).toEqual({0: 'END', 1: 'LIBXC_CONTEXT', 2: 'EMULATOR_XENSTORE_DATA', 3: 'EMULATOR_CONTEXT', 4: 'CHECKPOINT_END', 5: 'CHECKPOINT_STATE'})
+    // The other name maps of the v2 layouts, derived from their enums.
+    expect(DOMAIN_TYPE_NAMES).toEqual({1: 'x86 PV', 2: 'x86 HVM', 3: 'x86 PVH', 4: 'ARM'})
+    expect(EMULATOR_NAMES).toEqual({0: 'unknown', 1: 'qemu-traditional', 2: 'qemu-upstream'})
   })
 
   it('optional and unknown types are named by number', () => {

@@ -75,6 +75,11 @@ export function ulong(width: 4 | 8): Token<bigint> {
   }
 }
 
+/** The names of an enum-like object by value, each key reworded by `show`. */
+export function namesOf(values: Record<string, number>, show: (key: string) => string = (k) => k): Record<number, string> {
+  return Object.fromEntries(Object.entries(values).map(([key, value]) => [value, show(key)]))
+}
+
 type Fields = Record<string, Token<any>>
 export type Decoded<F extends Fields> = {[K in keyof F]: F[K] extends Token<infer T> ? T : never}
 

@@ -3,7 +3,7 @@
 // docs/specs/libxc-migration-stream.pandoc describes them ("Headers",
 // "Records"). The image header is big-endian, everything after it
 // little-endian on x86.
-import {layout, u16be, u16le, u32be, u32le, u64be, u64le, u8} from '../../format/layout.js'
+import {layout, namesOf, u16be, u16le, u32be, u32le, u64be, u64le, u8} from '../../format/layout.js'
 
 export const IHDR_MARKER = 0xffffffffffffffffn
 export const IHDR_IDENT = 0x58454e46 // "XENF"
@@ -20,7 +20,8 @@ export const ImageHeader = layout('libxc image header', {
 })
 
 export const DomainType = {X86_PV: 1, X86_HVM: 2, X86_PVH: 3, ARM: 4} as const
-export const DOMAIN_TYPE_NAMES: Record<number, string> = {1: 'x86 PV', 2: 'x86 HVM', 3: 'x86 PVH', 4: 'ARM'}
+/** "x86 PV", "x86 HVM", "x86 PVH", "ARM". */
+export const DOMAIN_TYPE_NAMES = namesOf(DomainType, (key) => key.replace(/^X86_/, 'x86 '))
 
 export const DomainHeader = layout('libxc domain header', {
   type: u32le,

@@ -3,7 +3,7 @@
 // "Records", "Emulator Records"). The header is big-endian; records are
 // framed like libxc ones (../record.ts), and LIBXC_CONTEXT is followed by a
 // whole libxc stream.
-import {layout, u32be, u32le, u64be} from '../../format/layout.js'
+import {layout, namesOf, u32be, u32le, u64be} from '../../format/layout.js'
 
 /** A libxl stream starts with these 8 bytes. */
 export const LIBXL_MAGIC = 'LibxlFmt'
@@ -32,4 +32,5 @@ export const MAX_XENSTORE_DATA = 16 << 20
 export const CheckpointState = layout('CHECKPOINT_STATE', {controlId: u32le, pad: u32le})
 
 export const EmulatorId = {UNKNOWN: 0, QEMU_TRADITIONAL: 1, QEMU_UPSTREAM: 2} as const
-export const EMULATOR_NAMES: Record<number, string> = {0: 'unknown', 1: 'qemu-traditional', 2: 'qemu-upstream'}
+/** "unknown", "qemu-traditional", "qemu-upstream". */
+export const EMULATOR_NAMES = namesOf(EmulatorId, (key) => key.toLowerCase().replace(/_/g, '-'))
