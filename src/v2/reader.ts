@@ -1,9 +1,9 @@
 // Reading a v2 stream from a ByteReader for the verifier: the record
-// reader, and the driver that feeds a V2Verifier. Only what the
-// checks look at is read (see bodyPrefix); page contents and blobs are
-// skipped, which on a file is a seek, so a large image is checked without
-// reading its memory. Every length is checked against the bytes left (when
-// known) before anything is allocated for it.
+// reader, and the driver that feeds a V2Verifier. Only what the checks look
+// at is read (the body prefix in each type's table row); page contents and
+// blobs are skipped, which on a file is a seek, so a large image is checked
+// without reading its memory. Every length is checked against the bytes
+// left (when known) before anything is allocated for it.
 import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {ImageHeader, LIBXC_HEADERS_SIZE, MAX_PAGE_DATA_PFNS, PageDataHeader} from './libxc/layout.js'
