@@ -3,7 +3,6 @@
 // one precise line and pick the exit code without looking at a stack.
 
 /** Exit codes shared by every command. */
-export const EXIT_OK = 0
 export const EXIT_BAD_INPUT = 1
 export const EXIT_USAGE = 2
 

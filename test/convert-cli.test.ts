@@ -158,7 +158,11 @@ describe('convert: --verify', () => {
     const r = await runXst(['convert', input, out, '--json'])
     expect(r.code).toBe(0)
     const doc = JSON.parse(r.stdout)
-    expect(doc.verify).toEqual({valid: true, errors: [], warnings: []})
+    // The verifier's report on the stream as written: the summary is the one
+    // `xst verify --json` gives reading the output back.
+    const readBack = JSON.parse((await runXst(['verify', out, '--json'])).stdout)
+    expect(doc.verify).toEqual({valid: true, errors: [], warnings: [], stopped: null, summary: readBack.summary})
+    expect(doc.verify.summary).toMatchObject({format: 'libxl', legacyConverted: true, bytes: doc.output.bytes})
     const t = await runXst(['convert', input, out, '--force'])
     expect(t.stdout).toContain('verify    valid v2 stream (checked as written)')
     const off = await runXst(['convert', input, out, '--force', '--no-verify', '--json'])

@@ -6,8 +6,9 @@ import {convertLegacy, type ConvertOptions, type ConvertSummary, type OutputForm
 import {ByteReader} from '../src/io/reader.js'
 import {MemorySink} from '../src/io/sink.js'
 import {BufferSource, ChunkedSource} from '../src/io/source.js'
-import {DomainHeader, ImageHeader, Rec, RecordHeader} from '../src/format/libxc.js'
-import {EmulatorHeader, LIBXL_OPT_LEGACY, LibxlHeader, LibxlRec} from '../src/format/libxl.js'
+import {DomainHeader, ImageHeader, Rec} from '../src/v2/libxc/layout.js'
+import {RecordHeader} from '../src/v2/record.js'
+import {EmulatorHeader, LIBXL_OPT_LEGACY, LibxlHeader, LibxlRec} from '../src/v2/libxl/layout.js'
 import {XL_MAGIC, XlHeader} from '../src/format/xl.js'
 import {vectorBytes} from './helpers/fixtures.js'
 import {

@@ -1,11 +1,13 @@
 // The v2 stream driver: format detection, truncation anywhere (the same
 // offset from a file and from a pipe), and skipping page data by seeking.
 import {describe, expect, it} from 'vitest'
-import {Rec} from '../src/format/libxc.js'
+import {Rec} from '../src/v2/libxc/layout.js'
 import {ByteReader} from '../src/io/reader.js'
 import {BufferSource} from '../src/io/source.js'
-import {detectV2, verifyStream} from '../src/v2/reader.js'
-import {V2Verifier} from '../src/v2/verify.js'
+import {detectV2} from '../src/v2/detect.js'
+import {LIBXL_IDENT, LIBXL_MAGIC} from '../src/v2/libxl/layout.js'
+import {verifyStream} from '../src/v2/reader.js'
+import {V2Verifier} from '../src/v2/verify/verifier.js'
 import {hvmStream, libxlStream, pages, pvStream, rawLibxcHeaders, Stream, verifyBytes, withXlHeader, xlHeader} from './builders/v2.js'
 
 describe('detectV2', () => {
@@ -14,6 +16,10 @@ describe('detectV2', () => {
   it('knows both formats by their magic', () => {
     expect(detectV2(b('LibxlFmt', [0, 0, 0, 2, 0, 0, 0, 0]))).toBe('libxl')
     expect(detectV2(b(ones, 'XENF', [0, 0, 0, 3]))).toBe('libxc')
+  })
+  it('one libxl magic: the header ident is "LibxlFmt" read as a big-endian u64', () => {
+    expect(LIBXL_MAGIC).toBe('LibxlFmt')
+    expect(LIBXL_IDENT).toBe(0x4c6962786c466d74n)
   })
   it('still knows a header damaged in one field', () => {
     expect(detectV2(b([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe], 'XENF'))).toBe('libxc')

@@ -3,10 +3,10 @@
 // type — read both as a file and as a pipe — and the well-formed stream it
 // was made from passes.
 import {describe, expect, it} from 'vitest'
-import {DomainType, Rec, REC_LENGTH_MAX} from '../src/format/libxc.js'
-import {LIBXL_OPT_LEGACY, LibxlRec} from '../src/format/libxl.js'
-import {QEMU_SIG_DM_0002, QEMU_SIG_REST} from '../src/format/legacy.js'
-import {MAX_PAGE_DATA_PFNS, type Problem, V2Verifier} from '../src/v2/verify.js'
+import {DomainType, MAX_PAGE_DATA_PFNS, Rec, REC_LENGTH_MAX} from '../src/v2/libxc/layout.js'
+import {LIBXL_OPT_LEGACY, LibxlRec} from '../src/v2/libxl/layout.js'
+import {QEMU_SIG_DM_0002, QEMU_SIG_REST} from '../src/format/x86.js'
+import {type Problem, V2Verifier} from '../src/v2/verify/verifier.js'
 import {
   type Built,
   cpuidPolicy,
@@ -100,7 +100,7 @@ describe('well-formed streams pass', () => {
       version: {libxl: 2, libxc: 3},
       legacyConverted: true,
       guestType: 'x86 PV',
-      guestWidth: 8,
+      guestWidth: 64,
       ptLevels: 4,
       xenVersion: {major: 0, minor: 1},
       pages: {pfns: 300, withData: 298, byType: {normal: 297, l1: 1, xalloc: 1, xtab: 1}},
@@ -427,6 +427,26 @@ describe('the push API: V2Writer shows records to the verifier as it writes them
       const read = await verifyBytes(b.bytes)
       expect(report.errors).toEqual(read.errors)
       expect(report.summary).toEqual(read.summary)
+    }
+  })
+  it('a device-model record shown in pieces is checked as a whole', async () => {
+    const sig = (declared: number) => {
+      const h = Buffer.alloc(21 + 4)
+      h.write(QEMU_SIG_DM_0002, 'latin1')
+      h.writeUInt32LE(declared, 21)
+      return h
+    }
+    for (const declared of [300, 299]) {
+      const pushed = new V2Verifier()
+      const b = await hvmStream().build(pushed)
+      // As convert writes it: the signature and length, then the state in pieces.
+      const at = b.bytes.length
+      pushed.tail(at, 10, sig(declared).subarray(0, 10))
+      pushed.tail(at + 10, 15, sig(declared).subarray(10))
+      for (let i = 0; i < 3; i++) pushed.tail(at + 25 + 100 * i, 100, Buffer.alloc(100, 0x44))
+      const report = pushed.finish(at + 325)
+      expect(report.summary.tail).toEqual({kind: QEMU_SIG_DM_0002, bytes: 325})
+      expect(report.errors.map((e) => [e.code, e.offset])).toEqual(declared === 300 ? [] : [['qemu-record-size', at + 21]])
     }
   })
   it('records fed out of place are reported', () => {

@@ -2,26 +2,49 @@
 // converted stream in the legacy vectors, pipes, --json, --verbose,
 // --max-errors, exit codes.
 import {describe, expect, it} from 'vitest'
-import {Rec} from '../src/format/libxc.js'
+import {ImageHeader, PageDataHeader, Rec, X86PvInfo} from '../src/v2/libxc/layout.js'
+import {EmulatorHeader} from '../src/v2/libxl/layout.js'
+import {RecordHeader} from '../src/v2/record.js'
 import {legacyVectors, v2Vectors, vectorBytes} from './helpers/fixtures.js'
 import {runXst, tempFile} from './helpers/cli.js'
+import {locate, type Located, locateV2} from './helpers/v2-walk.js'
 import {pfnWord, pvInfo, pvStream, sharedInfo} from './builders/v2.js'
 
-/** The defect each invalid v2 vector holds: its code, where it is, and words the message must use. */
-const V2_DEFECTS: Record<string, {code: string; offset: number; index?: number; record: string; text: RegExp}> = {
-  'bad-bad-marker': {code: 'bad-marker', offset: 0, record: 'image header', text: /marker is 0xfffffffffffffffe/},
-  'bad-hvm-params-count-wrong': {code: 'hvm-params-size', offset: 2101512, index: 6, record: 'HVM_PARAMS', text: /count 9 needs .* 152 bytes, but the body is 88/},
-  'bad-libxl-bad-ident': {code: 'bad-ident', offset: 0, record: 'libxl header', text: /ident .*"LibxlFmX"/},
-  'bad-libxl-xenstore-odd-strings': {code: 'xenstore-odd-strings', offset: 2106792, index: 3, record: 'EMULATOR_XENSTORE_DATA', text: /3 strings/},
-  'bad-nonzero-padding': {code: 'nonzero-padding', offset: 936796, index: 18, record: 'X86_TSC_INFO', text: /padding .* not zero/},
-  'bad-page-data-short': {code: 'page-data-size', offset: 192, index: 3, record: 'PAGE_DATA', text: /body is 1046536 bytes, but 256 pfns with 256 data pages make .* 1050632/},
-  'bad-pfn-type-5': {code: 'pfn-type-invalid', offset: 208, index: 3, record: 'PAGE_DATA', text: /pfn\[0\] 0x5000000000000003 has page type 5/},
-  'bad-shared-info-4095': {code: 'record-size', offset: 920216, index: 9, record: 'SHARED_INFO', text: /SHARED_INFO body is 4095 bytes/},
-  'bad-strict-hvm-context-before-params': {code: 'order-hvm-params', offset: 2103512, index: 7, record: 'HVM_PARAMS', text: /HVM_PARAMS after HVM_CONTEXT \(record 6\)/},
-  'bad-strict-p2m-before-pv-info': {code: 'order-x86-pv-info', offset: 40, index: 0, record: 'X86_PV_P2M_FRAMES', text: /X86_PV_P2M_FRAMES before any X86_PV_INFO/},
-  'bad-truncated-mid-record': {code: 'truncated', offset: 468388, index: 6, record: 'PAGE_DATA', text: /stream ends at byte 468388 inside libxc record 6 \(PAGE_DATA\)/},
-  'bad-unknown-mandatory-record': {code: 'unknown-record', offset: 936768, index: 18, record: 'unknown record 0x00000013', text: /0x00000013 is mandatory/},
-  'bad-version-4': {code: 'unknown-version', offset: 12, record: 'image header', text: /version 4 is unknown/},
+/** A record's body starts after its 8-byte header. */
+const BODY = RecordHeader.size
+
+/**
+ * The defect each invalid v2 vector holds: its code, where it is, and words
+ * the message must use. Where is the `nth` header or record the walk of the
+ * stream names `in` (test/helpers/v2-walk.ts), and `within` bytes into it;
+ * `truncated` defects are at the end of the stream, inside that record.
+ */
+const V2_DEFECTS: Record<string, {code: string; in: string; nth?: number; within?: number | ((l: Located) => number); record: string; text: RegExp}> = {
+  'bad-bad-marker': {code: 'bad-marker', in: 'image header', record: 'image header', text: /marker is 0xfffffffffffffffe/},
+  'bad-hvm-params-count-wrong': {code: 'hvm-params-size', in: 'HVM_PARAMS', within: BODY, record: 'HVM_PARAMS', text: /count 9 needs .* 152 bytes, but the body is 88/},
+  'bad-libxl-bad-ident': {code: 'bad-ident', in: 'libxl header', record: 'libxl header', text: /ident .*"LibxlFmX"/},
+  // The second EMULATOR_XENSTORE_DATA; the strings start after the emulator header.
+  'bad-libxl-xenstore-odd-strings': {code: 'xenstore-odd-strings', in: 'EMULATOR_XENSTORE_DATA', nth: 1, within: BODY + EmulatorHeader.size, record: 'EMULATOR_XENSTORE_DATA', text: /3 strings/},
+  // The second X86_TSC_INFO, 20 bytes long: its padding follows the body.
+  'bad-nonzero-padding': {code: 'nonzero-padding', in: 'X86_TSC_INFO', nth: 1, within: (l) => BODY + l.length, record: 'X86_TSC_INFO', text: /padding .* not zero/},
+  'bad-page-data-short': {code: 'page-data-size', in: 'PAGE_DATA', record: 'PAGE_DATA', text: /body is 1046536 bytes, but 256 pfns with 256 data pages make .* 1050632/},
+  // pfn[0], after the PAGE_DATA header.
+  'bad-pfn-type-5': {code: 'pfn-type-invalid', in: 'PAGE_DATA', within: BODY + PageDataHeader.size, record: 'PAGE_DATA', text: /pfn\[0\] 0x5000000000000003 has page type 5/},
+  'bad-shared-info-4095': {code: 'record-size', in: 'SHARED_INFO', record: 'SHARED_INFO', text: /SHARED_INFO body is 4095 bytes/},
+  'bad-strict-hvm-context-before-params': {code: 'order-hvm-params', in: 'HVM_PARAMS', record: 'HVM_PARAMS', text: /HVM_PARAMS after HVM_CONTEXT \(record 6\)/},
+  'bad-strict-p2m-before-pv-info': {code: 'order-x86-pv-info', in: 'X86_PV_P2M_FRAMES', record: 'X86_PV_P2M_FRAMES', text: /X86_PV_P2M_FRAMES before any X86_PV_INFO/},
+  // The second PAGE_DATA is the record the stream ends in.
+  'bad-truncated-mid-record': {code: 'truncated', in: 'PAGE_DATA', nth: 1, record: 'PAGE_DATA', text: /stream ends at byte \d+ inside libxc record 6 \(PAGE_DATA\)/},
+  'bad-unknown-mandatory-record': {code: 'unknown-record', in: 'unknown 0x13', record: 'unknown record 0x00000013', text: /0x00000013 is mandatory/},
+  'bad-version-4': {code: 'unknown-version', in: 'image header', within: ImageHeader.offsets.version, record: 'image header', text: /version 4 is unknown/},
+}
+
+/** Where a defect of V2_DEFECTS is in `bytes`: the problem's offset and record index. */
+function defectAt(bytes: Buffer, d: (typeof V2_DEFECTS)[string]): {offset: number; index: number | null} {
+  const l = locate(bytes, d.in, d.nth)
+  if (d.code === 'truncated') return {offset: bytes.length, index: l.index ?? null}
+  const within = typeof d.within === 'function' ? d.within(l) : (d.within ?? 0)
+  return {offset: l.offset + within, index: l.index ?? null}
 }
 
 const noStack = (s: string) => expect(s).not.toMatch(/\n\s+at /)
@@ -39,8 +62,9 @@ describe('verify: the v2 conformance streams', () => {
         const j = JSON.parse((await runXst(['verify', p, '--json'])).stdout)
         expect(j).toMatchObject({verdict: 'valid', valid: true, errors: [], summary: {format: v.format}})
         if (v.name === 'optional-rec') {
-          expect(r.stdout).toMatch(/^warning: byte 2103608, libxc record 8 \(optional record 0x80000123\): .*skipped/m)
-          expect(j.warnings).toMatchObject([{code: 'optional-record', offset: 2103608, index: 8}])
+          const o = locate(vectorBytes('v2', v.input), 'unknown 0x80000123')
+          expect(r.stdout).toMatch(new RegExp(`^warning: byte ${o.offset}, libxc record ${o.index} \\(optional record 0x80000123\\): .*skipped`, 'm'))
+          expect(j.warnings).toMatchObject([{code: 'optional-record', offset: o.offset, index: o.index}])
         } else {
           expect(j.warnings).toEqual([])
         }
@@ -49,19 +73,20 @@ describe('verify: the v2 conformance streams', () => {
       it(`${v.name}: invalid, exit 1, the defect named with its offset${v.ordering_rule ? ' (ordering rule)' : ''}`, async () => {
         const d = V2_DEFECTS[v.name]
         expect(d, `no expectation written for ${v.name}`).toBeDefined()
+        const {offset, index} = defectAt(vectorBytes('v2', v.input), d)
         const p = path()
         const r = await runXst(['verify', p])
         expect(r.code).toBe(1)
         noStack(r.stdout + r.stderr)
         const lines = r.stdout.trim().split('\n')
         const named = lines.find((l) => d.text.test(l))
-        expect(named, r.stdout).toMatch(new RegExp(`^error: (byte ${d.offset}, |stream ends at byte ${d.offset} )`))
+        expect(named, r.stdout).toMatch(new RegExp(`^error: (byte ${offset}, |stream ends at byte ${offset} )`))
         expect(lines.at(-1)).toMatch(/: INVALID — \d+ errors?/)
         const j = await runXst(['verify', p, '--json'])
         expect(j.code).toBe(1)
         const doc = JSON.parse(j.stdout)
         expect(doc.verdict).toBe('invalid')
-        expect(doc.errors).toContainEqual(expect.objectContaining({code: d.code, offset: d.offset, index: d.index ?? null, record: d.record}))
+        expect(doc.errors).toContainEqual(expect.objectContaining({code: d.code, offset, index, record: d.record}))
       })
     }
   }
@@ -99,30 +124,33 @@ describe('verify: input and output', () => {
     const [a, b] = [JSON.parse(viaPipe.stdout), JSON.parse(viaFile.stdout)]
     expect(a.input).toBe('stdin')
     expect({...a, input: ''}).toEqual({...b, input: ''})
-    const broken = await runXst(['verify', '-'], {input: vectorBytes('v2', 'bad-truncated-mid-record.v2.gz')})
+    const cut = vectorBytes('v2', 'bad-truncated-mid-record.v2.gz')
+    const broken = await runXst(['verify', '-'], {input: cut})
     expect(broken.code).toBe(1)
-    expect(broken.stdout).toMatch(/^error: stream ends at byte 468388 inside libxc record 6 \(PAGE_DATA\)/m)
+    const inside = locateV2(cut).at(-1)!
+    expect(broken.stdout).toMatch(new RegExp(`^error: stream ends at byte ${cut.length} inside libxc record ${inside.index} \\(${inside.what}\\)`, 'm'))
   })
 
-  const threeDefects = async () =>
-    tempFile(
-      'three.v2',
-      (
-        await pvStream()
-          .replace(Rec.X86_PV_INFO, pvInfo(8, 3))
-          .edit(Rec.PAGE_DATA, (r) => r.head.writeBigUInt64LE(pfnWord(7, 5), 8 + 8 * 7))
-          .replace(Rec.SHARED_INFO, sharedInfo(100))
-          .build()
-      ).bytes,
-    )
+  /** A PV stream with three defects: pagetable levels, pfn[7]'s type, SHARED_INFO's size. */
+  const threeDefectBytes = async () =>
+    (
+      await pvStream()
+        .replace(Rec.X86_PV_INFO, pvInfo(8, 3))
+        .edit(Rec.PAGE_DATA, (r) => r.head.writeBigUInt64LE(pfnWord(7, 5), PageDataHeader.size + 8 * 7))
+        .replace(Rec.SHARED_INFO, sharedInfo(100))
+        .build()
+    ).bytes
+  const threeDefects = async () => tempFile('three.v2', await threeDefectBytes())
 
   it('reports every error, each on its own line, then the verdict', async () => {
-    const r = await runXst(['verify', await threeDefects()])
+    const bytes = await threeDefectBytes()
+    const [info, pages, shared] = [locate(bytes, 'X86_PV_INFO'), locate(bytes, 'PAGE_DATA'), locate(bytes, 'SHARED_INFO')]
+    const r = await runXst(['verify', tempFile('three.v2', bytes)])
     expect(r.code).toBe(1)
     expect(r.stdout.trim().split('\n')).toEqual([
-      'error: byte 49, libxc record 0 (X86_PV_INFO): guest width 8 with 3 pagetable levels: a 64-bit guest has 4 levels, a 32-bit (PAE) guest 3',
-      'error: byte 304, libxc record 5 (PAGE_DATA): pfn[7] 0x5000000000000007 has page type 5; types 5-8 are not defined',
-      expect.stringMatching(/^error: byte \d+, libxc record 8 \(SHARED_INFO\): SHARED_INFO body is 100 bytes; it must be one 4096-byte page$/),
+      `error: byte ${info.offset + BODY + X86PvInfo.offsets.ptLevels}, libxc record ${info.index} (X86_PV_INFO): guest width 8 with 3 pagetable levels: a 64-bit guest has 4 levels, a 32-bit (PAE) guest 3`,
+      `error: byte ${pages.offset + BODY + PageDataHeader.size + 8 * 7}, libxc record ${pages.index} (PAGE_DATA): pfn[7] 0x5000000000000007 has page type 5; types 5-8 are not defined`,
+      `error: byte ${shared.offset}, libxc record ${shared.index} (SHARED_INFO): SHARED_INFO body is 100 bytes; it must be one 4096-byte page`,
       expect.stringMatching(/: INVALID — 3 errors, 0 warnings \(libxc v3 stream, x86 PV \(64-bit guest\), converted from a legacy image\)$/),
     ])
   })
@@ -139,7 +167,8 @@ describe('verify: input and output', () => {
   })
 
   it('--json: the verdict, the problems, and a summary of the stream', async () => {
-    const r = await runXst(['verify', tempFile('x.v2', vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')), '--json'])
+    const bytes = vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
+    const r = await runXst(['verify', tempFile('x.v2', bytes), '--json'])
     const doc = JSON.parse(r.stdout)
     expect(Object.keys(doc)).toEqual(['input', 'verdict', 'valid', 'errors', 'warnings', 'stopped', 'summary'])
     expect(doc.summary).toEqual({
@@ -148,7 +177,7 @@ describe('verify: input and output', () => {
       version: {libxl: 2, libxc: 3},
       legacyConverted: true,
       guestType: 'x86 PV',
-      guestWidth: 8,
+      guestWidth: 64,
       ptLevels: 4,
       xenVersion: {major: 0, minor: 1},
       records: {
@@ -160,17 +189,31 @@ describe('verify: input and output', () => {
       p2mEndPfn: 127,
       emulator: {contexts: 0, contextBytes: 0, xenstoreKeys: 0},
       tail: null,
-      bytes: 540338,
+      bytes: bytes.length,
     })
   })
 
+  it('guestWidth is in bits, as inspect-legacy gives it for the same guest', async () => {
+    for (const [name, bits] of [['pv32-tw32', 32], ['pv64-basic', 64]] as const) {
+      const legacy = JSON.parse((await runXst(['inspect-legacy', tempFile(`${name}.legacy`, vectorBytes('legacy', `${name}.legacy.gz`)), '--json'])).stdout)
+      const v2 = await runXst(['verify', tempFile(`${name}.v2`, vectorBytes('legacy', `${name}.libxc.v2.gz`)), '--json'])
+      expect([legacy.image.guestWidth, JSON.parse(v2.stdout).summary.guestWidth], name).toEqual([bits, bits])
+    }
+    const text = await runXst(['verify', tempFile('pv32.v2', vectorBytes('legacy', 'pv32-tw32.libxl.v2.gz'))])
+    expect(text.stdout).toMatch(/: valid — libxl v2 \/ libxc v3 stream, x86 PV \(32-bit guest\)/)
+  })
+
   it('--verbose: a line per record, PAGE_DATA runs squashed', async () => {
-    const r = await runXst(['verify', '--verbose', tempFile('x.v2', vectorBytes('legacy', 'hvm32-tw32.libxc.v2.gz'))])
+    const bytes = vectorBytes('legacy', 'hvm32-tw32.libxc.v2.gz')
+    const [pages, tail] = [locate(bytes, 'PAGE_DATA'), locate(bytes, 'tail')]
+    const r = await runXst(['verify', '--verbose', tempFile('x.v2', bytes)])
     expect(r.code).toBe(0)
     const lines = r.stdout.trimEnd().split('\n')
     expect(lines[0]).toMatch(/^\s+0\s+libxc\s+image header\s+24 bytes\s+version 3$/)
-    expect(lines).toContainEqual(expect.stringMatching(/^\s+80\s+libxc #2-4\s+PAGE_DATA ×3\s+200 pfns, 200 with data$/))
-    expect(lines).toContainEqual(expect.stringMatching(/^\s+822112\s+libxc\s+device-model record\s+1025 bytes\s+DeviceModelRecord0002$/))
+    // Its three PAGE_DATA records, one after the other, make one line.
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^\\s+${pages.offset}\\s+libxc #${pages.index}-${pages.index! + 2}\\s+PAGE_DATA ×3\\s+200 pfns, 200 with data$`)))
+    expect(locate(bytes, 'PAGE_DATA', 2).index).toBe(pages.index! + 2)
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^\\s+${tail.offset}\\s+libxc\\s+device-model record\\s+${tail.length} bytes\\s+DeviceModelRecord0002$`)))
     expect(lines.filter((l) => /PAGE_DATA/.test(l))).toHaveLength(1)
     expect(lines.at(-1)).toMatch(/valid — libxc v3 stream, x86 HVM/)
   })

@@ -74,7 +74,7 @@ Use - for OLD to read stdin and - for NEW to write stdout. xst can also stand in
       ...summary,
       input: {path: inName, ...summary.input},
       output: {path: outName, ...summary.output},
-      verify: verify ? {valid: verify.valid, errors: verify.errors, warnings: verify.warnings} : null,
+      verify: verify ? {valid: verify.valid, errors: verify.errors, warnings: verify.warnings, stopped: verify.stopped, summary: verify.summary} : null,
       warnings: this.warnings,
     }
   }

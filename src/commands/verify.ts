@@ -3,8 +3,8 @@ import {XstCommand} from '../cli/base.js'
 import {ByteReader} from '../io/reader.js'
 import {openInput} from '../io/source.js'
 import {verifyStream} from '../v2/reader.js'
-import {V2Verifier, type VerifyReport} from '../v2/verify.js'
-import {problemLine, RecordListing, verdictLine} from '../v2/verify-text.js'
+import {V2Verifier, type VerifyReport} from '../v2/verify/verifier.js'
+import {problemLine, RecordListing, verdictLine} from '../v2/verify/text.js'
 
 export type VerifyResult = {input: string; verdict: 'valid' | 'invalid'} & VerifyReport
 

@@ -8,21 +8,22 @@ import {
   DomainType,
   HvmParamEntry,
   HvmParamsHeader,
-  PAGE_DATA_TYPE_SHIFT,
   PageDataHeader,
   Rec,
-  REC_NAMES,
   VcpuHeader,
   X86PvInfo,
   X86PvP2mFramesHeader,
   X86TscInfo,
-} from '../format/libxc.js'
-import {EmulatorHeader, EmulatorId, LIBXL_OPT_LEGACY, LIBXL_REC_NAMES, LibxlRec} from '../format/libxl.js'
+} from '../v2/libxc/layout.js'
+import {REC_NAMES} from '../v2/libxc/records.js'
+import {EmulatorHeader, EmulatorId, LIBXL_OPT_LEGACY, LibxlRec} from '../v2/libxl/layout.js'
+import {LIBXL_REC_NAMES} from '../v2/libxl/records.js'
 import {HVM_PARAM_BUFIOREQ_PFN, HVM_PARAM_IOREQ_PFN, HVM_PARAM_STORE_PFN, NOT_CONVERTIBLE_CHUNKS} from '../format/legacy.js'
 import {XL_MANDATORY_STREAM_V2, XlHeader} from '../format/xl.js'
 import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
+import {PfnWord} from '../v2/record.js'
 import {type StreamObserver, V2Writer} from '../v2/writer.js'
 
 export type OutputFormat = 'libxl' | 'libxc'
@@ -48,9 +49,6 @@ export interface ConvertSummary {
   qemu: {signature: string; bytes: number} | null
   warnings: string[]
 }
-
-/** PAGE_DATA_TYPE_SHIFT as a shift within the high 32 bits of a pfn word. */
-const HIGH_WORD_TYPE_SHIFT = Number(PAGE_DATA_TYPE_SHIFT) - 32
 
 
 export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: ConvertOptions): Promise<ConvertSummary> {
@@ -130,13 +128,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
         summary.pages.withData += ev.dataPages
         const head = Buffer.allocUnsafe(PageDataHeader.size + n * 8)
         PageDataHeader.put(head, 0, {count: n, reserved: 0})
-        // Each pfn word is (type << 60) | pfn with pfn < 2^28: as two u32
-        // halves, the low one is the pfn and the high one type << 28 (no
-        // BigInt arithmetic per page).
-        for (let i = 0, at = PageDataHeader.size; i < n; i++, at += 8) {
-          head.writeUInt32LE(ev.pfns[i], at)
-          head.writeUInt32LE((ev.types[i] << HIGH_WORD_TYPE_SHIFT) >>> 0, at + 4)
-        }
+        for (let i = 0, at = PageDataHeader.size; i < n; i++, at += PfnWord.size) PfnWord.put(head, at, ev.pfns[i], ev.types[i])
         const data = ev.dataPages ? await ev.data.read() : undefined
         // Once written, the page buffer goes back to the reader for the next batch.
         await rec(Rec.PAGE_DATA, head, data, data && (() => reader.recycle(data)))

@@ -6,7 +6,7 @@ import {openInput} from '../io/source.js'
 import {openOutput, type Output} from '../io/output.js'
 import type {Guest, ToolstackWidth} from '../legacy/events.js'
 import {FormatError} from '../errors.js'
-import {V2Verifier, type VerifyReport} from '../v2/verify.js'
+import {V2Verifier, type VerifyReport} from '../v2/verify/verifier.js'
 import {convertLegacy, type ConvertSummary, type OutputFormat} from './convert.js'
 
 export interface ConvertJob {

@@ -50,18 +50,6 @@ export const u64be: Token<bigint> = {
   put: (b, o, v) => void b.writeBigUInt64BE(v, o),
 }
 
-/** Fixed-size raw bytes (copied out on get). */
-export function bytes(size: number): Token<Buffer> {
-  return {
-    size,
-    get: (b, o) => Buffer.from(b.subarray(o, o + size)),
-    put: (b, o, v) => {
-      if (v.length !== size) throw new Error(`internal: ${size}-byte field given ${v.length} bytes`)
-      b.set(v, o)
-    },
-  }
-}
-
 /** Fixed-size text (latin1, so every byte value round-trips). */
 export function chars(size: number): Token<string> {
   return {
@@ -85,6 +73,11 @@ export function ulong(width: 4 | 8): Token<bigint> {
     get: (b, o) => BigInt(b.readUInt32LE(o)),
     put: (b, o, v) => void b.writeUInt32LE(Number(v), o),
   }
+}
+
+/** The names of an enum-like object by value, each key reworded by `show`. */
+export function namesOf(values: Record<string, number>, show: (key: string) => string = (k) => k): Record<number, string> {
+  return Object.fromEntries(Object.entries(values).map(([key, value]) => [value, show(key)]))
 }
 
 type Fields = Record<string, Token<any>>

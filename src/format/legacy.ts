@@ -1,58 +1,33 @@
-// Legacy (Xen <= 4.5) save format constants and layouts (FORMAT.md §2).
+// Legacy (Xen <= 4.5) save format: constants and layouts of what the 4.5
+// saver (tools/libxc/xc_domain_save.c and xg_save_restore.h in Xen 4.5)
+// writes — p2m size, extended info, page batches and chunks, the PV and HVM
+// tails. Facts the v2 formats share with it are in x86.ts.
 import {chars, i32le, layout, u32le, u64le} from './layout.js'
 
-export const PAGE_SIZE = 4096
+// Re-exported until the legacy code imports them from x86.ts.
+export {
+  EXT_VCPU_32,
+  EXT_VCPU_64,
+  EXTENDED_VCPU_CONTEXT_SIZE,
+  isValidPageType,
+  MAX_VCPU_ID,
+  PAGE_SIZE,
+  PAGE_TYPE_NAMES,
+  pageTypeHasData,
+  QEMU_SIG_DM_0002,
+  QEMU_SIG_LEN,
+  QEMU_SIG_REMUS,
+  QEMU_SIG_REST,
+} from './x86.js'
+
 /** Largest page batch the 4.5 saver writes. */
 export const MAX_BATCH = 1024
-/** vcpu_info's max id is below XC_SR_MAX_VCPUS (4096). */
-export const MAX_VCPU_ID = 4095
 
 /** Page type is in bits 31-28 of a pfn_type entry; the pfn is below. */
 export const PFINFO_TYPE_SHIFT = 28
 export const PFINFO_PFN_MASK = 0x0fffffff
 /** An entry equal to this is a page the saver could not map: dropped. */
 export const PFINFO_UNMAPPED = 0xf0000000
-
-/** Page types (both formats use the same 4-bit values). */
-export const PageType = {
-  NOTAB: 0x0,
-  L1TAB: 0x1,
-  L2TAB: 0x2,
-  L3TAB: 0x3,
-  L4TAB: 0x4,
-  L1PIN: 0x9,
-  L2PIN: 0xa,
-  L3PIN: 0xb,
-  L4PIN: 0xc,
-  BROKEN: 0xd,
-  XALLOC: 0xe,
-  XTAB: 0xf,
-} as const
-
-export const PAGE_TYPE_NAMES: Record<number, string> = {
-  0x0: 'normal',
-  0x1: 'l1',
-  0x2: 'l2',
-  0x3: 'l3',
-  0x4: 'l4',
-  0x9: 'l1-pinned',
-  0xa: 'l2-pinned',
-  0xb: 'l3-pinned',
-  0xc: 'l4-pinned',
-  0xd: 'broken',
-  0xe: 'xalloc',
-  0xf: 'xtab',
-}
-
-/** Types 5-8 were never defined. */
-export function isValidPageType(t: number): boolean {
-  return t in PAGE_TYPE_NAMES
-}
-
-/** Only these types are followed by 4096 bytes of page contents. */
-export function pageTypeHasData(t: number): boolean {
-  return t <= 0x4 || (t >= 0x9 && t <= 0xc)
-}
 
 /** Negative chunk ids. */
 export const Chunk = {
@@ -139,9 +114,6 @@ export const ChunkType = layout('chunk type', {type: i32le})
 /** Extended-info block header. */
 export const ExtInfoBlock = layout('extended-info block', {id: chars(4), size: u32le})
 
-export const EXT_VCPU_64 = 0x1430
-export const EXT_VCPU_32 = 0xaf0
-export const EXTENDED_VCPU_CONTEXT_SIZE = 128
 /** Bounds on lengths read from an image, checked before allocating. */
 export const MAX_EXTENDED_INFO = 1 << 20
 export const MAX_XSAVE_SIZE = 1 << 20
@@ -153,11 +125,6 @@ export const MAX_QEMU_IN_MEMORY = 128 << 20
 export const XsaveHeader = layout('xsave header', {xfeatureMask: u64le, size: u64le})
 
 export const HvmMagicPfns = layout('hvm magic pfns', {ioreq: u64le, bufioreq: u64le, store: u64le})
-
-export const QEMU_SIG_LEN = 21
-export const QEMU_SIG_DM_0002 = 'DeviceModelRecord0002'
-export const QEMU_SIG_REMUS = 'RemusDeviceModelState'
-export const QEMU_SIG_REST = 'QemuDeviceModelRecord'
 
 /** libxl toolstack data (chunk -18) v1 entry header. */
 export const ToolstackHeader = layout('toolstack header', {version: u32le, count: u32le})

@@ -3,9 +3,9 @@
 import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {MAX_BATCH, MIN_CHUNK_ID} from '../format/legacy.js'
+import {LIBXL_MAGIC} from '../v2/libxl/layout.js'
 import type {Guest, ToolstackWidth} from './events.js'
 
-const LIBXL_MAGIC = 'LibxlFmt'
 const XENF = 'XENF'
 
 export interface Detected {

@@ -1,41 +1,22 @@
-// Reading a v2 stream from a ByteReader for the verifier: format detection,
-// the record reader, and the driver that feeds a V2Verifier. Only what the
-// checks look at is read (see bodyPrefix); page contents and blobs are
-// skipped, which on a file is a seek, so a large image is checked without
-// reading its memory. Every length is checked against the bytes left (when
-// known) before anything is allocated for it.
+// Reading a v2 stream from a ByteReader for the verifier: the record
+// reader, and the driver that feeds a V2Verifier. Only what the checks look
+// at is read (the body prefix in each type's table row); page contents and
+// blobs are skipped, which on a file is a seek, so a large image is checked
+// without reading its memory. Every length is checked against the bytes
+// left (when known) before anything is allocated for it.
 import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
-import {IHDR_IDENT, ImageHeader, LIBXC_HEADERS_SIZE, PageDataHeader, RecordHeader} from '../format/libxc.js'
-import {LIBXL_IDENT, LibxlHeader} from '../format/libxl.js'
-import {QEMU_SIG_LEN} from '../format/legacy.js'
+import {ImageHeader, LIBXC_HEADERS_SIZE, MAX_PAGE_DATA_PFNS, PageDataHeader} from './libxc/layout.js'
+import {LibxlHeader} from './libxl/layout.js'
 import {hasXlHeader, readXlHeader} from '../xl/header.js'
-import {bodyPrefix, type Location, MAX_PAGE_DATA_PFNS, recordName, type V2Verifier, type VerifyReport} from './verify.js'
-import type {Layer, RecordInfo} from './writer.js'
+import {detectV2} from './detect.js'
+import {bodyPrefix, recordName} from './tables.js'
+import {TAIL_HEAD_BYTES} from './verify/tail.js'
+import type {Location, V2Verifier, VerifyReport} from './verify/verifier.js'
+import {type Layer, paddingOf, RecordHeader, type RecordInfo} from './record.js'
 
 /** A record length is a u32; with padding it stays below this. */
 const MAX_PADDED_LENGTH = 2 ** 32 + 8
-
-const LIBXL_MAGIC = Buffer.alloc(8)
-LIBXL_MAGIC.writeBigUInt64BE(LIBXL_IDENT)
-
-/**
- * What a stream starting with `head` is. A v2 header damaged in one field
- * still says which format it meant to be (a libxc marker with a bad id, an
- * ident with one wrong letter), so it is checked as that format and the
- * damage reported; anything else is taken for a legacy image, unless an xl
- * header in front promised a libxl stream.
- */
-export function detectV2(head: Buffer, xlSaysLibxl = false): Layer | 'legacy' {
-  if (head.length === 0) return 'legacy'
-  const prefix = (magic: Buffer) => head.subarray(0, magic.length).equals(magic.subarray(0, Math.min(magic.length, head.length)))
-  if (prefix(LIBXL_MAGIC)) return 'libxl'
-  const marker = head.subarray(0, 8).every((b) => b === 0xff)
-  const ident = head.length >= 12 && head.readUInt32BE(ImageHeader.offsets.id) === IHDR_IDENT
-  if (marker || ident) return 'libxc'
-  if (head.length >= 5 && prefix(LIBXL_MAGIC.subarray(0, 5))) return 'libxl'
-  return xlSaysLibxl ? 'libxl' : 'legacy'
-}
 
 /** Where the reader is, for a message about a stream that breaks there. */
 export type ReadPosition = Omit<Location, 'offset'>
@@ -71,8 +52,7 @@ export class V2RecordReader {
     const name = recordName(layer, type)
     this.position.record = name
     const what = `${layer} record ${index} (${name})`
-    // Computed without bit operations: a u32 length may not fit an int32.
-    const pad = (8 - (length % 8)) % 8
+    const pad = paddingOf(length)
     r.checkLength(length + pad, what, MAX_PADDED_LENGTH, 'a record length', {offset, index, indexKind: `${layer} record`})
     const prefix = bodyPrefix(layer, type, length)
     const head = prefix === 'page-data' ? await this.pageDataHead(length, what) : await r.read(prefix, what)
@@ -152,6 +132,6 @@ async function tail(records: V2RecordReader, verifier: V2Verifier): Promise<void
   if (await r.atEnd()) return
   const offset = r.offset
   records.position = {}
-  const head = Buffer.from(await r.peek(QEMU_SIG_LEN + 4))
+  const head = Buffer.from(await r.peek(TAIL_HEAD_BYTES))
   verifier.tail(offset, await r.skipToEnd(), head)
 }

@@ -1,5 +1,5 @@
 // Writes v2 streams (libxc and libxl records) with the layouts in
-// src/format. Every record written can also be shown to an observer (the
+// libxc/ and libxl/. Every record written can also be shown to an observer (the
 // verifier), so a conversion is checked as it is produced.
 import type {ByteSink} from '../io/sink.js'
 import type {XlHeaderInfo} from '../xl/header.js'
@@ -10,31 +10,9 @@ import {
   IHDR_IDENT,
   IHDR_MARKER,
   ImageHeader,
-  RecordHeader,
-} from '../format/libxc.js'
-import {LIBXL_IDENT, LIBXL_VERSION, LibxlHeader} from '../format/libxl.js'
-
-export type Layer = 'libxc' | 'libxl'
-
-/** What the verifier is shown of each record. */
-export interface RecordInfo {
-  layer: Layer
-  /** Index of the record within its layer, from 0. */
-  index: number
-  /** Absolute offset of the record header. */
-  offset: number
-  type: number
-  /** Body length, without padding. */
-  length: number
-  /**
-   * The body bytes the checks need: the whole body, except PAGE_DATA (only
-   * its 8-byte header and pfn array) and EMULATOR_CONTEXT (only its 8-byte
-   * header); page contents and emulator blobs are never included.
-   */
-  head: Buffer
-  /** Padding bytes as found in the stream (absent when we wrote them). */
-  padding?: Buffer
-}
+} from './libxc/layout.js'
+import {LIBXL_IDENT, LIBXL_VERSION, LibxlHeader} from './libxl/layout.js'
+import {type Layer, paddingOf, RecordHeader, type RecordInfo} from './record.js'
 
 export interface StreamObserver {
   /** The xl header in front of the stream, as written. */
@@ -42,16 +20,14 @@ export interface StreamObserver {
   libxlHeader?(header: Buffer, offset: number): void
   libxcHeaders?(imageHeader: Buffer, domainHeader: Buffer, offset: number): void
   record?(rec: RecordInfo): void
-  /** Bytes the stream carries outside records (a qemu record after a bare libxc stream). */
-  tail?(offset: number, length: number): void
+  /**
+   * Bytes the stream carries outside records (a qemu record after a bare
+   * libxc stream), possibly in several pieces; `bytes` are the piece's bytes.
+   */
+  tail?(offset: number, length: number, bytes?: Buffer): void
 }
 
 const ZERO_PAD = Buffer.alloc(8)
-
-/** Length rounded up to a multiple of 8 (arithmetic, so lengths of 2 GiB and more work). */
-export function paddedLength(length: number): number {
-  return length + ((8 - (length % 8)) % 8)
-}
 
 export class V2Writer {
   private indexByLayer: Record<Layer, number> = {libxc: 0, libxl: 0}
@@ -74,7 +50,7 @@ export class V2Writer {
 
   /** Bytes after the last record that belong to no record (shown to the observer as such). */
   async tail(buf: Buffer): Promise<void> {
-    this.observer?.tail?.(this.offset, buf.length)
+    this.observer?.tail?.(this.offset, buf.length, buf)
     await this.sink.write(buf)
   }
 
@@ -110,7 +86,7 @@ export class V2Writer {
     this.observer?.record?.({layer, index: this.indexByLayer[layer]++, offset, type, length, head})
     const counts = this.counts[layer]
     counts.set(type, (counts.get(type) ?? 0) + 1)
-    const pad = paddedLength(length) - length
+    const pad = paddingOf(length)
     // Written piece by piece: the sink gathers small pieces itself, so
     // concatenating them here would only copy them once more.
     await this.sink.write(RecordHeader.encode({type, length}))
@@ -142,7 +118,7 @@ export class V2Writer {
       await this.sink.write(piece)
     })
     if (sent !== bulkLength) throw new Error(`internal: streamed record promised ${bulkLength} bytes, wrote ${sent}`)
-    const pad = paddedLength(length) - length
+    const pad = paddingOf(length)
     if (pad) await this.sink.write(ZERO_PAD.subarray(0, pad))
   }
 

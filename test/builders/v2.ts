@@ -1,5 +1,5 @@
 // v2 stream builder for unit tests: a stream is a list of parts (headers and
-// records) written with V2Writer and the layouts in src/format. The defaults
+// records) written with V2Writer and the v2 layouts. The defaults
 // give a well-formed PV or HVM stream; tests break one rule by replacing,
 // moving or removing parts, and ask the built stream where each part landed.
 //
@@ -16,22 +16,22 @@ import {
   MSR_POLICY_ENTRY_SIZE,
   PageDataHeader,
   Rec,
-  RecordHeader,
   SHARED_INFO_SIZE,
   VcpuHeader,
   X86PvInfo,
   X86PvP2mFramesHeader,
   X86TscInfo,
-} from '../../src/format/libxc.js'
-import {EmulatorHeader, LIBXL_IDENT, LIBXL_OPT_LEGACY, LIBXL_VERSION, LibxlHeader, LibxlRec} from '../../src/format/libxl.js'
-import {EXT_VCPU_32, EXT_VCPU_64, PAGE_SIZE, pageTypeHasData} from '../../src/format/legacy.js'
+} from '../../src/v2/libxc/layout.js'
+import {EmulatorHeader, LIBXL_IDENT, LIBXL_OPT_LEGACY, LIBXL_VERSION, LibxlHeader, LibxlRec} from '../../src/v2/libxl/layout.js'
+import {EXT_VCPU_32, EXT_VCPU_64, PAGE_SIZE, pageTypeHasData} from '../../src/format/x86.js'
 import {XL_BYTEORDER, XL_MAGIC, XlHeader} from '../../src/format/xl.js'
 import {ByteReader} from '../../src/io/reader.js'
 import {MemorySink} from '../../src/io/sink.js'
 import {BufferSource, ChunkedSource} from '../../src/io/source.js'
 import {verifyStream} from '../../src/v2/reader.js'
-import {V2Verifier, type VerifierOptions, type VerifyReport} from '../../src/v2/verify.js'
-import {type Layer, type StreamObserver, V2Writer} from '../../src/v2/writer.js'
+import {V2Verifier, type VerifierOptions, type VerifyReport} from '../../src/v2/verify/verifier.js'
+import {type Layer, paddingOf, PfnWord, RecordHeader} from '../../src/v2/record.js'
+import {type StreamObserver, V2Writer} from '../../src/v2/writer.js'
 
 export type Part =
   | {kind: 'xl'; mandatoryFlags: number; config?: string}
@@ -86,15 +86,20 @@ export function p2mFrames(startPfn: number, endPfn: number, guestWidth = 8): Rec
   return rec(Rec.X86_PV_P2M_FRAMES, head)
 }
 
-/** A pfn word: page type in bits 63-60, pfn below. */
-export const pfnWord = (pfn: number, type = 0) => (BigInt(type) << 60n) | BigInt(pfn)
+/** A pfn word as a u64 (page type in bits 63-60, pfn below), so tests can write it anywhere or OR bits into it. */
+export function pfnWord(pfn: number, type = 0): bigint {
+  const b = Buffer.alloc(PfnWord.size)
+  PfnWord.put(b, 0, pfn, type)
+  return b.readBigUInt64LE(0)
+}
 
 /** PAGE_DATA for these pfn words, with a page of data for each type that has data. */
 export function pageData(words: bigint[], dataPages?: number): RecordPart {
-  const head = Buffer.alloc(PageDataHeader.size + 8 * words.length)
+  const head = Buffer.alloc(PageDataHeader.size + PfnWord.size * words.length)
   PageDataHeader.put(head, 0, {count: words.length, reserved: 0})
-  words.forEach((w, i) => head.writeBigUInt64LE(w, PageDataHeader.size + 8 * i))
-  const n = dataPages ?? words.filter((w) => pageTypeHasData(Number(w >> 60n))).length
+  const at = (i: number) => PageDataHeader.size + PfnWord.size * i
+  words.forEach((w, i) => head.writeBigUInt64LE(w, at(i)))
+  const n = dataPages ?? words.filter((_, i) => pageTypeHasData(PfnWord.type(head, at(i)))).length
   return rec(Rec.PAGE_DATA, head, n ? Buffer.alloc(n * PAGE_SIZE, 0xa5) : undefined)
 }
 
@@ -295,7 +300,7 @@ export class Stream {
 function rawRecord(p: RecordPart): Buffer {
   const body = p.bulk ? Buffer.concat([p.head, p.bulk]) : p.head
   const length = p.length ?? body.length
-  const padding = p.padding ?? Buffer.alloc((8 - (body.length % 8)) % 8)
+  const padding = p.padding ?? Buffer.alloc(paddingOf(body.length))
   return Buffer.concat([RecordHeader.encode({type: p.type, length}), body, padding])
 }
 

@@ -17,7 +17,7 @@ import {BufferSource, ChunkedSource, type ByteSource} from '../../src/io/source.
 import type {LegacyEvent} from '../../src/legacy/events.js'
 import {walkLegacy} from '../../src/legacy/walker.js'
 import {verifyStream} from '../../src/v2/reader.js'
-import {type RecordNote, V2Verifier, type VerifyReport} from '../../src/v2/verify.js'
+import {type RecordNote, V2Verifier, type VerifyReport} from '../../src/v2/verify/verifier.js'
 
 /** Set by `npm run fuzz`: the long run. */
 export const FUZZ_RUNS = Number(process.env.XST_FUZZ_RUNS ?? '') || 0

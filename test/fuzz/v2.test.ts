@@ -6,9 +6,9 @@
 // refuse the same inputs with a typed error.
 import fc from 'fast-check'
 import {beforeAll, describe, expect, it} from 'vitest'
-import {DomainType, Rec} from '../../src/format/libxc.js'
-import {LIBXL_OPT_LEGACY, LibxlRec} from '../../src/format/libxl.js'
-import {V2Verifier, type VerifyReport} from '../../src/v2/verify.js'
+import {DomainType, Rec} from '../../src/v2/libxc/layout.js'
+import {LIBXL_OPT_LEGACY, LibxlRec} from '../../src/v2/libxl/layout.js'
+import {V2Verifier, type VerifyReport} from '../../src/v2/verify/verifier.js'
 import {legacyVectors, v2Vectors, vectorBytes} from '../helpers/fixtures.js'
 import {
   cpuidPolicy,

@@ -1,5 +1,9 @@
-// v2 libxc stream (FORMAT.md §3): headers and record bodies.
-import {layout, u16be, u16le, u32be, u32le, u64be, u64le, u8} from './layout.js'
+// The libxc stream of Xen 4.6+ (version 2; version 3 since Xen 4.14): its
+// image and domain headers and the bodies of its records, as Xen's
+// docs/specs/libxc-migration-stream.pandoc describes them ("Headers",
+// "Records"). The image header is big-endian, everything after it
+// little-endian on x86.
+import {layout, namesOf, u16be, u16le, u32be, u32le, u64be, u64le, u8} from '../../format/layout.js'
 
 export const IHDR_MARKER = 0xffffffffffffffffn
 export const IHDR_IDENT = 0x58454e46 // "XENF"
@@ -16,7 +20,8 @@ export const ImageHeader = layout('libxc image header', {
 })
 
 export const DomainType = {X86_PV: 1, X86_HVM: 2, X86_PVH: 3, ARM: 4} as const
-export const DOMAIN_TYPE_NAMES: Record<number, string> = {1: 'x86 PV', 2: 'x86 HVM', 3: 'x86 PVH', 4: 'ARM'}
+/** "x86 PV", "x86 HVM", "x86 PVH", "ARM". */
+export const DOMAIN_TYPE_NAMES = namesOf(DomainType, (key) => key.replace(/^X86_/, 'x86 '))
 
 export const DomainHeader = layout('libxc domain header', {
   type: u32le,
@@ -26,10 +31,7 @@ export const DomainHeader = layout('libxc domain header', {
   xenMinor: u32le,
 })
 
-/** Record header shared by libxc and libxl streams. */
-export const RecordHeader = layout('record header', {type: u32le, length: u32le})
-export const REC_OPTIONAL = 0x80000000
-
+/** libxc record types, named as in the spec; records.ts says what each holds and how it is checked. */
 export const Rec = {
   END: 0x00,
   PAGE_DATA: 0x01,
@@ -52,40 +54,10 @@ export const Rec = {
   X86_MSR_POLICY: 0x12,
 } as const
 
-export const REC_NAMES: Record<number, string> = {
-  0x00: 'END',
-  0x01: 'PAGE_DATA',
-  0x02: 'X86_PV_INFO',
-  0x03: 'X86_PV_P2M_FRAMES',
-  0x04: 'X86_PV_VCPU_BASIC',
-  0x05: 'X86_PV_VCPU_EXTENDED',
-  0x06: 'X86_PV_VCPU_XSAVE',
-  0x07: 'SHARED_INFO',
-  0x08: 'X86_TSC_INFO',
-  0x09: 'HVM_CONTEXT',
-  0x0a: 'HVM_PARAMS',
-  0x0b: 'TOOLSTACK',
-  0x0c: 'X86_PV_VCPU_MSRS',
-  0x0d: 'VERIFY',
-  0x0e: 'CHECKPOINT',
-  0x0f: 'CHECKPOINT_DIRTY_PFN_LIST',
-  0x10: 'STATIC_DATA_END',
-  0x11: 'X86_CPUID_POLICY',
-  0x12: 'X86_MSR_POLICY',
-}
-
-export function recName(type: number): string {
-  const base = REC_NAMES[type & ~REC_OPTIONAL >>> 0]
-  const hex = '0x' + (type >>> 0).toString(16).padStart(8, '0')
-  if (type & REC_OPTIONAL) return `optional record ${hex}`
-  return base ?? `unknown record ${hex}`
-}
-
+/** PAGE_DATA starts with this header; `count` pfn words follow (PfnWord in ../record.ts), then the pages. */
 export const PageDataHeader = layout('PAGE_DATA header', {count: u32le, reserved: u32le})
-/** pfn word: bits 63-60 type, 59-52 reserved, 51-0 pfn. */
-export const PAGE_DATA_TYPE_SHIFT = 60n
-export const PAGE_DATA_PFN_MASK = (1n << 52n) - 1n
-export const PAGE_DATA_RESERVED_MASK = ((1n << 60n) - 1n) & ~PAGE_DATA_PFN_MASK
+/** Most pfns xst checks in one PAGE_DATA record (Xen writes at most 1024). */
+export const MAX_PAGE_DATA_PFNS = 1 << 20
 
 export const X86PvInfo = layout('X86_PV_INFO', {guestWidth: u8, ptLevels: u8, reserved1: u16le, reserved2: u32le})
 export const X86PvP2mFramesHeader = layout('X86_PV_P2M_FRAMES header', {startPfn: u32le, endPfn: u32le})

@@ -1,8 +1,9 @@
 // The verifier's report as text for people: one line per problem, a line
 // per record with --verbose (runs of PAGE_DATA squashed into one), and a
 // one-line verdict.
-import type {Problem, RecordNote, VerifyReport, VerifySummary} from './verify.js'
-import {plural} from '../text.js'
+import type {VerifySummary} from './summary.js'
+import type {Problem, RecordNote, VerifyReport} from './verifier.js'
+import {plural} from '../../text.js'
 
 function where(p: Problem): string {
   const parts = [`byte ${p.offset}`]
@@ -24,7 +25,7 @@ export function describeStream(s: VerifySummary): string {
   if (s.format === 'libxl') parts.push(`libxl v${s.version.libxl}${libxc ? ` / ${libxc}` : ''} stream`)
   else if (libxc) parts.push(`${libxc} stream`)
   else return 'not a v2 stream'
-  if (s.guestType) parts.push(s.guestType + (s.guestWidth ? ` (${s.guestWidth * 8}-bit guest)` : ''))
+  if (s.guestType) parts.push(s.guestType + (s.guestWidth ? ` (${s.guestWidth}-bit guest)` : ''))
   if (s.xlHeader) parts.push('behind an xl header')
   if (s.legacyConverted || s.xenVersion?.major === 0) parts.push('converted from a legacy image')
   return parts.join(', ')

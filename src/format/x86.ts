@@ -1,0 +1,52 @@
+// Facts about x86 Xen guests that the legacy and the v2 formats share: the
+// page size, the page types (a legacy pfn_type entry and a v2 PAGE_DATA pfn
+// word carry the same 4-bit values; Xen's
+// docs/specs/libxc-migration-stream.pandoc, "PAGE_DATA"), the vcpu limits
+// and context sizes, and the signatures of the device-model (qemu) record
+// that follows an HVM image.
+
+export const PAGE_SIZE = 4096
+
+/** Highest vcpu id: a legacy vcpu_info chunk's max id is below XC_SR_MAX_VCPUS (4096); v2 vcpu records are held to the same. */
+export const MAX_VCPU_ID = 4095
+
+/** Page types by their 4-bit value (both formats use the same values). */
+export const PAGE_TYPE_NAMES: Record<number, string> = {
+  0x0: 'normal',
+  0x1: 'l1',
+  0x2: 'l2',
+  0x3: 'l3',
+  0x4: 'l4',
+  0x9: 'l1-pinned',
+  0xa: 'l2-pinned',
+  0xb: 'l3-pinned',
+  0xc: 'l4-pinned',
+  0xd: 'broken',
+  0xe: 'xalloc',
+  0xf: 'xtab',
+}
+
+/** Types 5-8 were never defined. */
+export function isValidPageType(t: number): boolean {
+  return t in PAGE_TYPE_NAMES
+}
+
+/** Only these types are followed by 4096 bytes of page contents. */
+export function pageTypeHasData(t: number): boolean {
+  return t <= 0x4 || (t >= 0x9 && t <= 0xc)
+}
+
+/** Size of a PV vcpu's basic context (vcpu_guest_context) for a 64-bit guest, and for a 32-bit (PAE) one. */
+export const EXT_VCPU_64 = 0x1430
+export const EXT_VCPU_32 = 0xaf0
+/** A PV vcpu's extended context: this long in a legacy image, at most this long in a v2 stream. */
+export const EXTENDED_VCPU_CONTEXT_SIZE = 128
+
+/** The device-model record: a signature of QEMU_SIG_LEN bytes. */
+export const QEMU_SIG_LEN = 21
+/** Followed by a u32 length and that much qemu state. */
+export const QEMU_SIG_DM_0002 = 'DeviceModelRecord0002'
+/** The same layout, written by Remus. */
+export const QEMU_SIG_REMUS = 'RemusDeviceModelState'
+/** Followed by qemu state to the end of the image. */
+export const QEMU_SIG_REST = 'QemuDeviceModelRecord'

@@ -1,0 +1,137 @@
+// What the rules see while a stream is checked: the facts gathered so far,
+// and where problems and listing lines go. V2Verifier owns one and moves it
+// through the stream; the rules (headers.ts, libxc-rules.ts, libxl-rules.ts,
+// tail.ts) read it and report through it.
+import type {Layer, RecordInfo, RecordKind} from '../record.js'
+import {recordName} from '../tables.js'
+import type {Expecting, Location, Problem, RecordNote, StopReason, VerifierOptions} from './verifier.js'
+
+/** What a check found worth listing, and where the stream goes next if it changes layer. */
+export interface Checked {
+  /** A few words for the --verbose line. */
+  detail?: string
+  /** PAGE_DATA only, so a listing can add records up. */
+  pages?: {pfns: number; withData: number}
+  next?: Expecting
+}
+
+/** The per-type check of a record table row. */
+export type Check = (v: VerifyContext, rec: RecordInfo, kind: RecordKind) => Checked | void
+
+/** The xl header in front of the stream, as the checks and the summary use it. */
+export interface XlSeen {
+  offset: number
+  /** Names of the mandatory flags set (from mandatoryFlags, see headers.ts). */
+  flags: string[]
+  /** STREAMv2: a libxl stream follows. */
+  streamV2: boolean
+  optionalDataLength: number
+  domainName: string | null
+}
+
+/** Facts about the libxc stream gathered so far. */
+export class LibxcState {
+  /** As the header says; rules that differ between versions 2 and 3 apply only when it is one of them. */
+  version = 3
+  guest: 'pv' | 'hvm' | undefined
+  domainType: number | undefined
+  xen: {major: number; minor: number} | undefined
+  width: 4 | 8 | undefined
+  levels: number | undefined
+  /** Index of the first record of each type, for "(record N)" in messages. */
+  firstIndex = new Map<number, number>()
+  counts = new Map<string, number>()
+  p2mEndPfn: number | undefined
+  staticDataEnd = 0
+  /** HVM_CONTEXT seen since the last CHECKPOINT. */
+  hvmContextIndex: number | undefined
+  vcpusWithBasic = new Set<number>()
+  /** vcpu records for a vcpu that had no BASIC yet: checked again at END. */
+  vcpuOrphans: Array<{vcpu: number; at: Location; name: string}> = []
+  pages = {pfns: 0, withData: 0, byType: new Map<number, number>()}
+
+  seen(type: number): boolean {
+    return this.firstIndex.has(type)
+  }
+}
+
+export class LibxlState {
+  version: number | undefined
+  options = 0
+  libxcContext = false
+  inCheckpoint = false
+  counts = new Map<string, number>()
+  emulator = {contexts: 0, contextBytes: 0, xenstoreKeys: 0}
+}
+
+export class VerifyContext {
+  readonly lx = new LibxcState()
+  readonly ll = new LibxlState()
+  /** The outermost v2 layer, once its header is seen. */
+  top: Layer | undefined
+  xl: XlSeen | undefined
+  readonly errors: Problem[] = []
+  readonly warnings: Problem[] = []
+  stopReason: StopReason | null = null
+  /** Rule keys already reported, so a rule broken by many records is reported once. */
+  private readonly reportedKeys = new Set<string>()
+
+  constructor(private readonly opts: VerifierOptions = {}) {}
+
+  error(code: string, message: string, at: Location): void {
+    this.push({severity: 'error', code, message, ...at})
+  }
+
+  warn(code: string, message: string, at: Location): void {
+    this.push({severity: 'warning', code, message, ...at})
+  }
+
+  /** Report a rule once, however many records break it. */
+  once(key: string, code: string, message: string, at: Location): void {
+    if (this.reportedKeys.has(key)) return
+    this.reportedKeys.add(key)
+    this.error(code, message, at)
+  }
+
+  /** Whether once() reported `key`. */
+  reported(key: string): boolean {
+    return this.reportedKeys.has(key)
+  }
+
+  push(found: Omit<Problem, 'layer' | 'index' | 'record'> & Location): void {
+    if (this.stopReason === 'max-errors' || this.stopReason === 'fatal') return
+    const p: Problem = {...found, layer: found.layer ?? null, index: found.index ?? null, record: found.record ?? null}
+    ;(p.severity === 'error' ? this.errors : this.warnings).push(p)
+    this.opts.onProblem?.(p)
+    const max = this.opts.maxErrors
+    if (p.severity === 'error' && max !== undefined && this.errors.length >= max) this.stop('max-errors')
+  }
+
+  stop(reason: StopReason): void {
+    this.stopReason ??= reason
+  }
+
+  /** A record, or a byte `within` it. */
+  at(rec: RecordInfo, within = 0): Location {
+    return {offset: rec.offset + within, layer: rec.layer, index: rec.index, record: recordName(rec.layer, rec.type)}
+  }
+
+  /**
+   * True, after reporting it, when the body of `rec` is shorter than the
+   * fixed header its table row says it starts with.
+   */
+  short(rec: RecordInfo, kind: RecordKind): boolean {
+    const min = kind.minSize
+    if (!min || rec.length >= min.bytes) return false
+    this.error(min.code, `${kind.name} body is ${rec.length} bytes, shorter than its ${min.bytes}-byte ${min.what}`, this.at(rec))
+    return true
+  }
+
+  noteFor(rec: RecordInfo, detail: string): RecordNote {
+    return {offset: rec.offset, layer: rec.layer, index: rec.index, name: recordName(rec.layer, rec.type), length: rec.length, detail}
+  }
+
+  note(n: RecordNote): void {
+    this.opts.onRecord?.(n)
+  }
+}

@@ -1,0 +1,317 @@
+// The per-type checks of libxc records, one per row of the libxc record
+// table (../libxc/records.ts). What each record holds and the order the
+// restorer relies on are Xen's docs/specs/libxc-migration-stream.pandoc,
+// "Records" and "Layout"; the tolerated Xen 4.6-4.8 records are its
+// "Errata". Each check reports through the context and returns what the
+// listing shows.
+import {
+  HvmParamEntry,
+  HvmParamsHeader,
+  MAX_PAGE_DATA_PFNS,
+  PageDataHeader,
+  Rec,
+  SHARED_INFO_SIZE,
+  VCPU_MSR_ENTRY_SIZE,
+  VcpuHeader,
+  X86PvInfo,
+  X86PvP2mFramesHeader,
+  X86TscInfo,
+} from '../libxc/layout.js'
+import {EXT_VCPU_32, EXT_VCPU_64, EXTENDED_VCPU_CONTEXT_SIZE, MAX_VCPU_ID, PAGE_SIZE, PAGE_TYPE_NAMES, pageTypeHasData} from '../../format/x86.js'
+import {PfnWord, type RecordInfo, type RecordKind} from '../record.js'
+import {hex, plural} from '../../text.js'
+import type {Checked, VerifyContext} from './context.js'
+
+type RecName = keyof typeof Rec
+
+/** "X86_PV_INFO" -> "x86-pv-info", for problem codes. */
+const codeName = (name: string) => name.toLowerCase().replace(/_/g, '-')
+
+/** PV ordering: `rec` needs a record of type `need` before it. */
+function requirePv(v: VerifyContext, rec: RecordInfo, kind: RecordKind, need: RecName, why: string): void {
+  if (v.lx.guest !== 'pv' || v.lx.seen(Rec[need])) return
+  v.once(`needs:${Rec[need]}`, `order-${codeName(need)}`, `${kind.name} before any ${need}: ${why}`, v.at(rec))
+}
+
+/** v3: memory and the p2m come after STATIC_DATA_END. */
+function requireStaticDataEnd(v: VerifyContext, rec: RecordInfo, kind: RecordKind): void {
+  if (v.lx.version !== 3 || v.lx.staticDataEnd > 0) return
+  v.once(`needs:${Rec.STATIC_DATA_END}`, 'order-static-data-end', `${kind.name} before STATIC_DATA_END: a version 3 stream ends its static data before any memory or p2m`, v.at(rec))
+}
+
+export function pageData(v: VerifyContext, rec: RecordInfo, kind: RecordKind): Checked | void {
+  const lx = v.lx
+  requirePv(v, rec, kind, 'X86_PV_INFO', 'the restorer needs the guest width first')
+  requirePv(v, rec, kind, 'X86_PV_P2M_FRAMES', 'the restorer needs the p2m first')
+  requireStaticDataEnd(v, rec, kind)
+  if (v.short(rec, kind)) return
+  const {count, reserved} = PageDataHeader.get(rec.head)
+  if (reserved !== 0) v.error('reserved-field', `PAGE_DATA reserved field is ${hex(reserved)}, not zero`, v.at(rec, 8 + PageDataHeader.offsets.reserved))
+  if (count === 0) {
+    v.error('page-data-empty', 'PAGE_DATA count is 0; a record carries at least one pfn', v.at(rec, 8))
+    return
+  }
+  if (count > MAX_PAGE_DATA_PFNS) {
+    v.error('page-data-count', `PAGE_DATA count ${count} is more than xst checks in one record (${MAX_PAGE_DATA_PFNS}; Xen writes at most 1024)`, v.at(rec, 8))
+    return
+  }
+  const pfnBytes = PageDataHeader.size + PfnWord.size * count
+  if (pfnBytes > rec.length) {
+    v.error('page-data-size', `PAGE_DATA count ${count} needs ${pfnBytes} bytes of header and pfns, but the body is only ${rec.length} bytes`, v.at(rec))
+    return
+  }
+  if (rec.head.length < pfnBytes) throw new Error(`internal: PAGE_DATA record ${rec.index} was shown without its pfns`)
+
+  let withData = 0
+  let undefinedTypes = 0
+  const bad = {reserved: [] as number[], type: [] as number[], range: [] as number[]}
+  const end = lx.guest === 'pv' ? lx.p2mEndPfn : undefined
+  const wordAt = (i: number) => PageDataHeader.size + PfnWord.size * i
+  for (let i = 0; i < count; i++) {
+    const o = wordAt(i)
+    const type = PfnWord.type(rec.head, o)
+    if (PfnWord.reserved(rec.head, o)) bad.reserved.push(i)
+    if (PAGE_TYPE_NAMES[type] === undefined) {
+      bad.type.push(i)
+      undefinedTypes++
+    } else if (pageTypeHasData(type)) withData++
+    if (end !== undefined && PfnWord.pfn(rec.head, o) > end) bad.range.push(i)
+    lx.pages.byType.set(type, (lx.pages.byType.get(type) ?? 0) + 1)
+  }
+  lx.pages.pfns += count
+  lx.pages.withData += withData
+
+  const word = (i: number) => hex(rec.head.readBigUInt64LE(wordAt(i)), 16)
+  const pfnAt = (i: number) => v.at(rec, 8 + wordAt(i))
+  const more = (list: number[]) => (list.length > 1 ? ` (and ${plural(list.length - 1, 'more pfn')} in this record)` : '')
+  if (bad.reserved.length) {
+    const i = bad.reserved[0]
+    v.error('pfn-reserved-bits', `pfn[${i}] ${word(i)} sets reserved bits 59-52${more(bad.reserved)}`, pfnAt(i))
+  }
+  if (bad.type.length) {
+    const i = bad.type[0]
+    v.error('pfn-type-invalid', `pfn[${i}] ${word(i)} has page type ${PfnWord.type(rec.head, wordAt(i))}; types 5-8 are not defined${more(bad.type)}`, pfnAt(i))
+  }
+  if (bad.range.length) {
+    const i = bad.range[0]
+    v.error('pfn-out-of-range', `pfn[${i}] is ${hex(PfnWord.pfn(rec.head, wordAt(i)))}, beyond the last pfn of the p2m (${hex(end!)}, from X86_PV_P2M_FRAMES)${more(bad.range)}`, pfnAt(i))
+  }
+  // Pages of an undefined type may or may not have been given data: accept either.
+  const dataBytes = rec.length - pfnBytes
+  const pages = dataBytes / PAGE_SIZE
+  if (!Number.isInteger(pages) || pages < withData || pages > withData + undefinedTypes) {
+    const expected = pfnBytes + PAGE_SIZE * withData
+    v.error(
+      'page-data-size',
+      `PAGE_DATA body is ${rec.length} bytes, but ${plural(count, 'pfn')} with ${withData} data pages make 8 + 8·${count} + 4096·${withData} = ${expected}`,
+      v.at(rec),
+    )
+  }
+  return {detail: `${plural(count, 'pfn')}, ${withData} with data`, pages: {pfns: count, withData}}
+}
+
+export function pvInfo(v: VerifyContext, rec: RecordInfo): Checked | void {
+  const lx = v.lx
+  const first = lx.firstIndex.get(Rec.X86_PV_INFO)
+  if (first !== undefined) {
+    v.error('duplicate-pv-info', `a second X86_PV_INFO (the first is record ${first}); the restorer refuses it`, v.at(rec))
+    return
+  }
+  if (rec.length !== X86PvInfo.size) {
+    v.error('record-size', `X86_PV_INFO body is ${rec.length} bytes; it must be ${X86PvInfo.size}`, v.at(rec))
+    if (rec.length < X86PvInfo.size) return
+  }
+  const info = X86PvInfo.get(rec.head)
+  const widthOk = info.guestWidth === 4 || info.guestWidth === 8
+  const levelsOk = info.ptLevels === 3 || info.ptLevels === 4
+  if (!widthOk) v.error('pv-info-width', `guest width ${info.guestWidth} is not 4 or 8`, v.at(rec, 8))
+  if (!levelsOk) v.error('pv-info-levels', `${info.ptLevels} pagetable levels; a PV guest has 3 or 4`, v.at(rec, 9))
+  if (widthOk && levelsOk && (info.guestWidth === 8) !== (info.ptLevels === 4)) {
+    v.error('pv-info-levels', `guest width ${info.guestWidth} with ${info.ptLevels} pagetable levels: a 64-bit guest has 4 levels, a 32-bit (PAE) guest 3`, v.at(rec, 9))
+  }
+  if (info.reserved1 !== 0 || info.reserved2 !== 0) v.error('reserved-field', 'X86_PV_INFO reserved fields are not zero', v.at(rec, 10))
+  if (widthOk) lx.width = info.guestWidth as 4 | 8
+  if (levelsOk) lx.levels = info.ptLevels
+  return {detail: `${info.guestWidth * 8}-bit guest, ${info.ptLevels} pagetable levels`}
+}
+
+export function p2mFrames(v: VerifyContext, rec: RecordInfo, kind: RecordKind): Checked | void {
+  const lx = v.lx
+  requirePv(v, rec, kind, 'X86_PV_INFO', 'the restorer needs the guest width to read it')
+  requireStaticDataEnd(v, rec, kind)
+  if (v.short(rec, kind)) return
+  const {startPfn, endPfn} = X86PvP2mFramesHeader.get(rec.head)
+  if (startPfn > endPfn) {
+    v.error('p2m-frames-range', `start_pfn ${hex(startPfn)} is after end_pfn ${hex(endPfn)}`, v.at(rec, 8))
+    return
+  }
+  if (lx.width) {
+    const perFrame = PAGE_SIZE / lx.width
+    const frames = Math.floor(endPfn / perFrame) + 1 - Math.floor(startPfn / perFrame)
+    const expected = X86PvP2mFramesHeader.size + 8 * frames
+    if (rec.length !== expected) {
+      v.error(
+        'p2m-frames-size',
+        `X86_PV_P2M_FRAMES body is ${rec.length} bytes; pfns ${hex(startPfn)}-${hex(endPfn)} of a ${lx.width * 8}-bit guest (${perFrame} per frame) need ${plural(frames, 'frame')}: 8 + 8·${frames} = ${expected}`,
+        v.at(rec),
+      )
+    }
+  } else if (rec.length % 8 !== 0) {
+    v.error('p2m-frames-size', `X86_PV_P2M_FRAMES body is ${rec.length} bytes, not a whole number of 8-byte frames`, v.at(rec))
+  }
+  lx.p2mEndPfn = Math.max(lx.p2mEndPfn ?? 0, endPfn)
+  return {detail: `pfns ${hex(startPfn)}-${hex(endPfn)}, ${plural((rec.length - 8) >> 3, 'frame')}`}
+}
+
+/** X86_PV_VCPU_BASIC, _EXTENDED, _XSAVE and _MSRS. */
+export function vcpu(v: VerifyContext, rec: RecordInfo, kind: RecordKind): Checked | void {
+  const lx = v.lx
+  const name = kind.name
+  requirePv(v, rec, kind, 'X86_PV_INFO', 'vcpu state belongs after the guest layout')
+  requirePv(v, rec, kind, 'X86_PV_P2M_FRAMES', 'vcpu state belongs after the p2m')
+  requirePv(v, rec, kind, 'PAGE_DATA', 'vcpu state belongs after guest memory')
+  if (v.short(rec, kind)) return
+  const {vcpuId, reserved} = VcpuHeader.get(rec.head)
+  if (reserved !== 0) v.error('reserved-field', `${name} reserved field is ${hex(reserved)}, not zero`, v.at(rec, 12))
+  const size = rec.length - VcpuHeader.size
+  if (size === 0) {
+    // Xen 4.6-4.8 wrote these; the restorer skips them.
+    v.warn('vcpu-record-empty', `${name} for vcpu ${vcpuId} has no context (written by Xen 4.6-4.8; tolerated, see the spec's errata)`, v.at(rec))
+    return {detail: `vcpu ${vcpuId}, empty`}
+  }
+  if (vcpuId > MAX_VCPU_ID) {
+    v.error('vcpu-id-range', `vcpu id ${vcpuId} is beyond the ${MAX_VCPU_ID + 1} vcpus a Xen guest can have`, v.at(rec, 8))
+    return
+  }
+  if (rec.type === Rec.X86_PV_VCPU_BASIC) {
+    const expected = lx.width === 8 ? EXT_VCPU_64 : lx.width === 4 ? EXT_VCPU_32 : undefined
+    if (expected !== undefined && size !== expected) {
+      v.error('vcpu-context-size', `${name} context for vcpu ${vcpuId} is ${size} bytes; a ${lx.width! * 8}-bit guest's is ${expected}`, v.at(rec))
+    }
+    lx.vcpusWithBasic.add(vcpuId)
+  } else {
+    if (rec.type === Rec.X86_PV_VCPU_EXTENDED && size > EXTENDED_VCPU_CONTEXT_SIZE) {
+      v.error('vcpu-context-size', `${name} context for vcpu ${vcpuId} is ${size} bytes; it is at most ${EXTENDED_VCPU_CONTEXT_SIZE}`, v.at(rec))
+    }
+    if (rec.type === Rec.X86_PV_VCPU_MSRS && size % VCPU_MSR_ENTRY_SIZE !== 0) {
+      v.error('vcpu-context-size', `${name} for vcpu ${vcpuId} holds ${size} bytes, not a whole number of ${VCPU_MSR_ENTRY_SIZE}-byte MSR entries`, v.at(rec))
+    }
+    if (!lx.vcpusWithBasic.has(vcpuId)) lx.vcpuOrphans.push({vcpu: vcpuId, at: v.at(rec), name})
+  }
+  return {detail: `vcpu ${vcpuId}`}
+}
+
+export function sharedInfo(v: VerifyContext, rec: RecordInfo, kind: RecordKind): void {
+  requirePv(v, rec, kind, 'X86_PV_INFO', 'the restorer needs the guest width to read it')
+  if (rec.length !== SHARED_INFO_SIZE) {
+    v.error('record-size', `SHARED_INFO body is ${rec.length} bytes; it must be one ${SHARED_INFO_SIZE}-byte page`, v.at(rec))
+  }
+}
+
+export function tscInfo(v: VerifyContext, rec: RecordInfo): Checked | void {
+  if (rec.length !== X86TscInfo.size) {
+    v.error('record-size', `X86_TSC_INFO body is ${rec.length} bytes; it must be ${X86TscInfo.size}`, v.at(rec))
+    return
+  }
+  const tsc = X86TscInfo.get(rec.head)
+  if (tsc.reserved !== 0) v.error('reserved-field', `X86_TSC_INFO reserved field is ${hex(tsc.reserved)}, not zero`, v.at(rec, 8 + X86TscInfo.offsets.reserved))
+  return {detail: `mode ${tsc.mode}, ${tsc.khz} kHz`}
+}
+
+export function hvmContext(v: VerifyContext, rec: RecordInfo): void {
+  if (rec.length === 0) v.error('hvm-context-empty', 'HVM_CONTEXT is empty; it must hold the HVM context blob', v.at(rec))
+  if (v.lx.hvmContextIndex === undefined) v.lx.hvmContextIndex = rec.index
+}
+
+export function hvmParams(v: VerifyContext, rec: RecordInfo, kind: RecordKind): Checked | void {
+  const lx = v.lx
+  if (lx.guest === 'hvm' && lx.hvmContextIndex !== undefined) {
+    v.error('order-hvm-params', `HVM_PARAMS after HVM_CONTEXT (record ${lx.hvmContextIndex}); parameters must come first, they affect how the context is loaded`, v.at(rec))
+  }
+  if (v.short(rec, kind)) return
+  const {count, reserved} = HvmParamsHeader.get(rec.head)
+  if (reserved !== 0) v.error('reserved-field', `HVM_PARAMS reserved field is ${hex(reserved)}, not zero`, v.at(rec, 12))
+  const expected = HvmParamsHeader.size + HvmParamEntry.size * count
+  if (rec.length !== expected) {
+    const held = (rec.length - HvmParamsHeader.size) / HvmParamEntry.size
+    v.error('hvm-params-size', `HVM_PARAMS count ${count} needs 8 + 16·${count} = ${expected} bytes, but the body is ${rec.length} (room for ${Number.isInteger(held) ? held : held.toFixed(1)} parameters)`, v.at(rec, 8))
+  } else if (count === 0) {
+    v.warn('hvm-params-empty', "HVM_PARAMS holds no parameters (written by Xen 4.6-4.8; tolerated, see the spec's errata)", v.at(rec))
+  }
+  return {detail: plural(count, 'parameter')}
+}
+
+export function toolstack(v: VerifyContext, rec: RecordInfo): void {
+  v.error('toolstack-record', 'TOOLSTACK records are deprecated and must not appear in a stream', v.at(rec))
+}
+
+export function verify(): Checked {
+  return {detail: 'more PAGE_DATA follows for checking'}
+}
+
+export function checkpoint(v: VerifyContext): Checked {
+  // Each checkpoint sends memory and context again.
+  v.lx.hvmContextIndex = undefined
+  if (v.top === 'libxl') {
+    v.ll.inCheckpoint = true
+    return {detail: 'libxl records follow until CHECKPOINT_END', next: 'libxl-record'}
+  }
+  return {detail: 'end of a checkpoint'}
+}
+
+export function checkpointDirtyPfnList(v: VerifyContext, rec: RecordInfo): void {
+  v.error('back-channel-record', 'CHECKPOINT_DIRTY_PFN_LIST belongs to the COLO back channel, never to a saved stream', v.at(rec))
+}
+
+export function staticDataEnd(v: VerifyContext, rec: RecordInfo): void {
+  const lx = v.lx
+  const first = lx.firstIndex.get(Rec.STATIC_DATA_END)
+  if (first !== undefined) v.error('duplicate-static-data-end', `a second STATIC_DATA_END (the first is record ${first}); a stream has exactly one`, v.at(rec))
+  lx.staticDataEnd++
+}
+
+/** X86_CPUID_POLICY and X86_MSR_POLICY: whole entries, before STATIC_DATA_END. */
+export function policy(entry: number, one: string, many?: string) {
+  return (v: VerifyContext, rec: RecordInfo, kind: RecordKind): Checked | void => {
+    const sde = v.lx.firstIndex.get(Rec.STATIC_DATA_END)
+    if (sde !== undefined) v.error('order-static-data-end', `${kind.name} after STATIC_DATA_END (record ${sde}); the CPU policy is static data and belongs before it`, v.at(rec))
+    if (rec.length === 0 || rec.length % entry !== 0) {
+      v.error('record-size', `${kind.name} body is ${rec.length} bytes; it must be a non-zero multiple of ${entry} (one ${one})`, v.at(rec))
+      return
+    }
+    return {detail: plural(rec.length / entry, one, many)}
+  }
+}
+
+/** The libxc END: what the restorer needs must all have been sent. */
+export function end(v: VerifyContext, rec: RecordInfo): Checked {
+  const lx = v.lx
+  const endAt = v.at(rec)
+  const missing = (name: RecName, why: string) => {
+    if (lx.seen(Rec[name]) || v.reported(`needs:${Rec[name]}`)) return
+    v.error(`missing-${codeName(name)}`, `the stream has no ${name} record: ${why}`, endAt)
+  }
+  if (lx.version === 3) missing('STATIC_DATA_END', 'a version 3 stream has exactly one')
+  if (lx.guest === 'pv') {
+    missing('X86_PV_INFO', 'a PV stream starts with it')
+    missing('X86_PV_P2M_FRAMES', 'the restorer cannot rebuild the p2m without it')
+    missing('SHARED_INFO', 'a PV guest needs its shared info page')
+    if (!lx.vcpusWithBasic.has(0)) v.error('missing-vcpu0', 'the stream has no X86_PV_VCPU_BASIC for vcpu 0; the restorer refuses such a stream', endAt)
+    // One error per vcpu: its first record, and how many more there are.
+    const orphans = new Map<number, {first: (typeof lx.vcpuOrphans)[0]; more: number}>()
+    for (const o of lx.vcpuOrphans) {
+      if (o.vcpu === 0 || lx.vcpusWithBasic.has(o.vcpu)) continue
+      const seen = orphans.get(o.vcpu)
+      if (seen) seen.more++
+      else orphans.set(o.vcpu, {first: o, more: 0})
+    }
+    for (const [id, {first, more}] of orphans) {
+      const others = more ? ` (and ${plural(more, 'more record')})` : ''
+      v.error('vcpu-without-basic', `${first.name} for vcpu ${id}${others}, but the stream has no X86_PV_VCPU_BASIC for vcpu ${id}`, first.at)
+    }
+  } else if (lx.guest === 'hvm') {
+    missing('HVM_CONTEXT', 'an HVM guest cannot be restored without its context')
+    if (!lx.seen(Rec.HVM_PARAMS)) v.warn('missing-hvm-params', 'the stream has no HVM_PARAMS record (no ioreq or xenstore pfns)', endAt)
+  }
+  return {next: v.top === 'libxl' ? 'libxl-record' : 'tail'}
+}

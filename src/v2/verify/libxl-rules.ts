@@ -1,0 +1,81 @@
+// The per-type checks of libxl records, one per row of the libxl record
+// table (../libxl/records.ts); what each record holds is Xen's
+// docs/specs/libxl-migration-stream.pandoc, "Records" and "Emulator Records".
+import {Rec} from '../libxc/layout.js'
+import {EMULATOR_NAMES, EmulatorHeader, MAX_XENSTORE_DATA} from '../libxl/layout.js'
+import type {RecordInfo, RecordKind} from '../record.js'
+import {plural} from '../../text.js'
+import type {Checked, VerifyContext} from './context.js'
+
+export function end(v: VerifyContext, rec: RecordInfo): Checked {
+  if (!v.ll.libxcContext) v.error('missing-libxc-context', 'the libxl stream ends without a LIBXC_CONTEXT record; it holds no domain', v.at(rec))
+  // Only inside a checkpoint can libxl records come before the libxc END.
+  else if (!v.lx.seen(Rec.END)) v.error('missing-libxc-end', 'the libxl stream ends inside a checkpoint (after a libxc CHECKPOINT, with no CHECKPOINT_END): the libxc stream never reaches its END', v.at(rec))
+  return {next: 'tail'}
+}
+
+export function libxcContext(v: VerifyContext, rec: RecordInfo): Checked | void {
+  if (v.ll.libxcContext) {
+    v.error('duplicate-libxc-context', 'a second LIBXC_CONTEXT; the libxc stream comes once (checkpoints continue it after CHECKPOINT_END)', v.at(rec))
+    return
+  }
+  v.ll.libxcContext = true
+  return {detail: 'the libxc stream follows', next: 'libxc-headers'}
+}
+
+/** The emulator sub-header of EMULATOR_* records; undefined when the body is too short for it. */
+function emulatorHeader(v: VerifyContext, rec: RecordInfo, kind: RecordKind): {emulatorId: number; index: number} | undefined {
+  if (v.short(rec, kind)) return undefined
+  const h = EmulatorHeader.get(rec.head)
+  if (EMULATOR_NAMES[h.emulatorId] === undefined) {
+    v.error('emulator-id', `emulator id ${h.emulatorId} is not defined (0 unknown, 1 qemu-traditional, 2 qemu-upstream)`, v.at(rec, 8))
+  }
+  return h
+}
+
+const emulatorName = (h: {emulatorId: number; index: number}) => `${EMULATOR_NAMES[h.emulatorId] ?? `emulator ${h.emulatorId}`} ${h.index}`
+
+export function xenstoreData(v: VerifyContext, rec: RecordInfo, kind: RecordKind): Checked | void {
+  const h = emulatorHeader(v, rec, kind)
+  if (!h) return
+  const emu = emulatorName(h)
+  if (rec.head.length < rec.length) {
+    v.error('xenstore-data-size', `EMULATOR_XENSTORE_DATA body is ${rec.length} bytes; xst checks at most ${MAX_XENSTORE_DATA}`, v.at(rec))
+    return {detail: emu}
+  }
+  const data = rec.head.subarray(EmulatorHeader.size, rec.length)
+  if (data.length === 0) return {detail: `${emu}, no keys`}
+  if (data[data.length - 1] !== 0) {
+    v.error('xenstore-not-terminated', 'xenstore data does not end with a NUL byte', v.at(rec, 8 + rec.length - 1))
+    return {detail: emu}
+  }
+  const strings = data.subarray(0, -1).toString('latin1').split('\0')
+  if (strings.length % 2 !== 0) {
+    v.error('xenstore-odd-strings', `xenstore data holds ${strings.length} strings; keys and values come in pairs, so the count must be even`, v.at(rec, 8 + EmulatorHeader.size))
+  }
+  const keys = strings.length >> 1
+  v.ll.emulator.xenstoreKeys += keys
+  return {detail: `${emu}, ${plural(keys, 'key')}`}
+}
+
+export function emulatorContext(v: VerifyContext, rec: RecordInfo, kind: RecordKind): Checked | void {
+  const h = emulatorHeader(v, rec, kind)
+  if (!h) return
+  const size = rec.length - EmulatorHeader.size
+  v.ll.emulator.contexts++
+  v.ll.emulator.contextBytes += size
+  return {detail: `${emulatorName(h)}, ${plural(size, 'byte')}`}
+}
+
+export function checkpointEnd(v: VerifyContext, rec: RecordInfo): Checked | void {
+  if (!v.ll.inCheckpoint) {
+    v.error('checkpoint-end-out-of-place', 'CHECKPOINT_END without a libxc CHECKPOINT before it', v.at(rec))
+    return
+  }
+  v.ll.inCheckpoint = false
+  return {detail: 'the libxc stream continues', next: 'libxc-record'}
+}
+
+export function checkpointState(v: VerifyContext, rec: RecordInfo): void {
+  if (rec.length === 0) v.error('checkpoint-state-empty', 'CHECKPOINT_STATE is empty; it carries the COLO control id', v.at(rec))
+}

@@ -1,0 +1,57 @@
+// What the verifier tells about a stream besides its problems: the summary
+// of `xst verify --json` (and of the verify section of `xst convert --json`),
+// made from the facts gathered while checking.
+import {PAGE_TYPE_NAMES} from '../../format/x86.js'
+import {DOMAIN_TYPE_NAMES} from '../libxc/layout.js'
+import {LIBXL_OPT_LEGACY} from '../libxl/layout.js'
+import type {Layer} from '../record.js'
+import type {VerifyContext} from './context.js'
+
+export interface VerifySummary {
+  /** Outermost v2 layer. */
+  format: Layer | null
+  xlHeader: {flags: string[]; optionalDataLength: number; domainName: string | null} | null
+  version: {libxl: number | null; libxc: number | null}
+  /** libxl options bit 1; null when there is no libxl header. */
+  legacyConverted: boolean | null
+  guestType: string | null
+  /** PV: the guest's word size in bits (32 or 64), as inspect-legacy gives it; X86_PV_INFO holds it in bytes. */
+  guestWidth: 32 | 64 | null
+  ptLevels: number | null
+  /** From the domain header; major 0 is a legacy converter (minor = its version). */
+  xenVersion: {major: number; minor: number} | null
+  records: {libxl: Record<string, number>; libxc: Record<string, number>}
+  pages: {pfns: number; withData: number; byType: Record<string, number>}
+  /** vcpus with an X86_PV_VCPU_BASIC record. */
+  vcpus: number[]
+  p2mEndPfn: number | null
+  emulator: {contexts: number; contextBytes: number; xenstoreKeys: number}
+  /** Bytes after a bare libxc stream (a device-model record). */
+  tail: {kind: string; bytes: number} | null
+  /** Offset where checking ended. */
+  bytes: number
+}
+
+export function summarise(v: VerifyContext, tail: {kind: string; bytes: number} | undefined, end: number): VerifySummary {
+  const {lx, ll} = v
+  const byType: Record<string, number> = {}
+  for (const [t, n] of [...lx.pages.byType].sort((a, b) => a[0] - b[0])) byType[PAGE_TYPE_NAMES[t] ?? `type ${t}`] = n
+  const haveLibxc = lx.domainType !== undefined
+  return {
+    format: v.top ?? null,
+    xlHeader: v.xl ? {flags: v.xl.flags, optionalDataLength: v.xl.optionalDataLength, domainName: v.xl.domainName} : null,
+    version: {libxl: ll.version ?? null, libxc: haveLibxc ? lx.version : null},
+    legacyConverted: ll.version !== undefined ? (ll.options & LIBXL_OPT_LEGACY) !== 0 : null,
+    guestType: haveLibxc ? (DOMAIN_TYPE_NAMES[lx.domainType!] ?? `type ${lx.domainType}`) : null,
+    guestWidth: lx.width ? (lx.width === 8 ? 64 : 32) : null,
+    ptLevels: lx.levels ?? null,
+    xenVersion: lx.xen ?? null,
+    records: {libxl: Object.fromEntries(ll.counts), libxc: Object.fromEntries(lx.counts)},
+    pages: {pfns: lx.pages.pfns, withData: lx.pages.withData, byType},
+    vcpus: [...lx.vcpusWithBasic].sort((a, b) => a - b),
+    p2mEndPfn: lx.p2mEndPfn ?? null,
+    emulator: {...ll.emulator},
+    tail: tail ? {...tail} : null,
+    bytes: end,
+  }
+}

@@ -1,0 +1,255 @@
+// The v2 stream verifier. It is shown headers and records — by the stream
+// driver in reader.ts, or by V2Writer while a conversion is being written —
+// and collects every problem it can find, each with where it is, instead of
+// stopping at the first. Content and ordering problems never stop it; a
+// framing problem (truncation, a length that cannot be followed) is the
+// driver's to find, and is handed over with fatal().
+//
+// This file is the state machine: which header or layer comes next. What a
+// header or record must hold is checked by headers.ts and by the check of
+// the record's row in its layer's table (libxc-rules.ts, libxl-rules.ts).
+import type {FormatError} from '../../errors.js'
+import {TruncatedError} from '../../errors.js'
+import type {XlHeaderInfo} from '../../xl/header.js'
+import {REC_LENGTH_MAX} from '../libxc/layout.js'
+import {type Layer, REC_OPTIONAL, type RecordInfo} from '../record.js'
+import {RECORD_TABLES} from '../tables.js'
+import type {StreamObserver} from '../writer.js'
+import {plural} from '../../text.js'
+import {VerifyContext} from './context.js'
+import * as headers from './headers.js'
+import {summarise, type VerifySummary} from './summary.js'
+import {checkTail, TAIL_HEAD_BYTES, type TailBytes} from './tail.js'
+
+export interface Problem {
+  severity: 'error' | 'warning'
+  /** Stable identifier, e.g. "page-data-size". */
+  code: string
+  message: string
+  /** Absolute byte offset of the offending field or record. */
+  offset: number
+  /** Which part of the stream: a header's layer, or the record's; null for bytes outside both. */
+  layer: Layer | 'xl' | null
+  /** Record index within its layer, from 0; null for headers. */
+  index: number | null
+  /** Record type name, or the header's name. */
+  record: string | null
+}
+
+/** Where a problem is; what is not known is left out. */
+export interface Location {
+  offset: number
+  layer?: Layer | 'xl'
+  index?: number
+  record?: string
+}
+
+export type StopReason = 'max-errors' | 'fatal' | 'big-endian'
+
+export interface VerifyReport {
+  valid: boolean
+  errors: Problem[]
+  warnings: Problem[]
+  /** Why checking ended before the end of the stream, if it did. */
+  stopped: StopReason | null
+  summary: VerifySummary
+}
+
+/** One header or record, for a per-record listing (--verbose). */
+export interface RecordNote {
+  offset: number
+  layer: Layer | 'xl'
+  index?: number
+  name: string
+  length?: number
+  detail: string
+  /** PAGE_DATA only, so a listing can add records up. */
+  pages?: {pfns: number; withData: number}
+}
+
+export interface VerifierOptions {
+  /** Stop after this many errors. */
+  maxErrors?: number
+  onProblem?: (p: Problem) => void
+  onRecord?: (n: RecordNote) => void
+}
+
+/** What the verifier expects to be shown next. */
+export type Expecting = 'start' | 'libxc-headers' | 'libxc-record' | 'libxl-record' | 'tail' | 'done'
+
+/**
+ * Checks one v2 stream pushed at it. Implements StreamObserver so that
+ * `new V2Writer(sink, verifier)` checks a stream as it is written; the driver
+ * in reader.ts feeds it from a ByteReader the same way.
+ */
+export class V2Verifier implements StreamObserver {
+  private next: Expecting = 'start'
+  private readonly c: VerifyContext
+  private tailSeen: TailBytes | undefined
+  private lastOffset = 0
+
+  constructor(opts: VerifierOptions = {}) {
+    this.c = new VerifyContext(opts)
+  }
+
+  /** What the stream should hold next; 'done' once checking has ended. */
+  get expecting(): Expecting {
+    return this.c.stopReason ? 'done' : this.next
+  }
+
+  get done(): boolean {
+    return this.expecting === 'done'
+  }
+
+  /** Whether an xl header in front said that a libxl stream follows. */
+  get xlSaysLibxl(): boolean | undefined {
+    return this.c.xl ? this.c.xl.streamV2 : undefined
+  }
+
+  // ---- headers -------------------------------------------------------------
+
+  /** An xl header (already read and checked by readXlHeader) in front of the stream. */
+  xlHeader(info: XlHeaderInfo): void {
+    headers.xlHeader(this.c, info)
+  }
+
+  libxlHeader(buf: Buffer, offset: number): void {
+    if (this.done) return
+    if (this.next !== 'start') {
+      this.c.error('header-out-of-place', 'a libxl header in the middle of the stream', {offset, layer: 'libxl', record: 'libxl header'})
+      return
+    }
+    this.c.top = 'libxl'
+    headers.xlAgreement(this.c, 'libxl')
+    if (headers.libxlHeader(this.c, buf, offset)) this.next = 'libxl-record'
+  }
+
+  libxcHeaders(imageHeader: Buffer, domainHeader: Buffer, offset: number): void {
+    if (this.done) return
+    if (this.next === 'start') {
+      this.c.top = 'libxc'
+      headers.xlAgreement(this.c, 'libxc')
+    } else if (this.next !== 'libxc-headers') {
+      const why = this.next === 'libxl-record' ? 'without a LIBXC_CONTEXT record before it' : 'after the libxc stream was already under way'
+      this.c.error('header-out-of-place', `a libxc image header ${why}`, {offset, layer: 'libxc', record: 'image header'})
+      return
+    }
+    if (!headers.imageHeader(this.c, imageHeader, offset)) return
+    headers.domainHeader(this.c, domainHeader, offset + imageHeader.length)
+    this.next = 'libxc-record'
+  }
+
+  // ---- records -------------------------------------------------------------
+
+  record(rec: RecordInfo): void {
+    if (this.done) return
+    this.lastOffset = rec.offset + 8 + rec.length
+    const expected = this.next === 'libxc-record' ? 'libxc' : this.next === 'libxl-record' ? 'libxl' : undefined
+    if (rec.layer !== expected) {
+      this.c.error('record-out-of-place', `a ${rec.layer} record where ${this.describeNext()}`, this.c.at(rec))
+      if (this.next === 'start' || this.next === 'libxc-headers' || this.next === 'tail') return
+    }
+    this.checkRecord(rec)
+    this.checkPadding(rec)
+  }
+
+  private describeNext(): string {
+    switch (this.next) {
+      case 'start':
+        return 'a stream header belongs'
+      case 'libxc-headers':
+        return 'the libxc image header belongs (after LIBXC_CONTEXT)'
+      case 'libxc-record':
+        return 'a libxc record belongs'
+      case 'libxl-record':
+        return 'a libxl record belongs'
+      default:
+        return 'the stream has already ended'
+    }
+  }
+
+  /** The rules every record of a layer obeys, from its table row, then the row's own check. */
+  private checkRecord(rec: RecordInfo): void {
+    const c = this.c
+    const libxc = rec.layer === 'libxc'
+    const table = RECORD_TABLES[rec.layer]
+    const name = table.name(rec.type)
+    // libxl problems say so: "libxl END" is not the libxc END.
+    const named = libxc ? name : `libxl ${name}`
+    bump((libxc ? c.lx : c.ll).counts, name)
+    if (rec.type & REC_OPTIONAL) {
+      c.warn('optional-record', `${named} (${plural(rec.length, 'byte')}) is not known to xst; skipped, as the spec allows for optional records`, c.at(rec))
+      c.note(c.noteFor(rec, 'skipped'))
+      return
+    }
+    const kind = table.kind(rec.type)
+    if (!kind) {
+      c.error('unknown-record', `${named} is mandatory (bit 31 clear) but not defined; a restorer must refuse the stream`, c.at(rec))
+      c.note(c.noteFor(rec, 'unknown'))
+      return
+    }
+    if (libxc && rec.length > REC_LENGTH_MAX) {
+      c.error('record-too-long', `${name} body is ${rec.length} bytes; the restorer refuses libxc records over ${REC_LENGTH_MAX} bytes`, c.at(rec))
+    }
+    if (kind.empty && rec.length !== 0) c.error('not-empty', `${named} has a ${plural(rec.length, 'byte')} body; it must be empty`, c.at(rec))
+    const guest = c.lx.guest
+    if (guest === 'hvm' && kind.guest === 'pv') c.error('wrong-guest-record', `${name} is a PV-only record, but this is an x86 HVM stream`, c.at(rec))
+    if (guest === 'pv' && kind.guest === 'hvm') c.error('wrong-guest-record', `${name} is an HVM-only record, but this is an x86 PV stream`, c.at(rec))
+    if (kind.v3Only && c.lx.version === 2) c.error('v3-only-record', `${name} exists only in version 3 streams; this one is version ${c.lx.version}`, c.at(rec))
+    const found = kind.check(c, rec, kind) ?? {}
+    if (libxc && !c.lx.firstIndex.has(rec.type)) c.lx.firstIndex.set(rec.type, rec.index)
+    if (found.next) this.next = found.next
+    const note = c.noteFor(rec, found.detail ?? '')
+    c.note(found.pages ? {...note, pages: found.pages} : note)
+  }
+
+  private checkPadding(rec: RecordInfo): void {
+    const pad = rec.padding
+    if (!pad || pad.every((b) => b === 0)) return
+    this.c.error('nonzero-padding', `padding after the ${rec.length}-byte body is not zero (${[...pad].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`, this.c.at(rec, 8 + rec.length))
+  }
+
+  // ---- after the stream ----------------------------------------------------
+
+  /**
+   * Bytes after the end of the stream. After a bare libxc stream they may be
+   * the device-model record; `head` (the bytes, or their first bytes, when
+   * the caller has them) lets that be checked. Several calls for one tail add
+   * up, so they are checked by finish(), when their length is known.
+   */
+  tail(offset: number, length: number, head?: Buffer): void {
+    if (this.done || length === 0) return
+    const after = this.next !== 'tail' ? 'no-end' : this.c.top === 'libxl' ? 'libxl-end' : 'libxc-end'
+    const t = (this.tailSeen ??= {offset, bytes: 0, head: head && Buffer.alloc(0), after})
+    t.bytes += length
+    if (t.head && head && t.head.length < TAIL_HEAD_BYTES) t.head = Buffer.concat([t.head, head.subarray(0, TAIL_HEAD_BYTES - t.head.length)])
+  }
+
+  /** A problem that stops the walk (truncation, a length that cannot be followed, not a v2 stream). */
+  fatal(err: FormatError, where: Omit<Location, 'offset'> = {}): void {
+    const offset = err instanceof TruncatedError ? err.endOffset : (err.where.offset ?? this.lastOffset)
+    this.c.push({severity: 'error', code: err.code, message: err.detail, offset, ...where})
+    this.c.stop('fatal')
+  }
+
+  /** End of checking: the report. `endOffset` is where the stream ended, if known. */
+  finish(endOffset?: number): VerifyReport {
+    const c = this.c
+    const end = endOffset ?? this.lastOffset
+    const tail = this.tailSeen && {kind: checkTail(c, this.tailSeen), bytes: this.tailSeen.bytes}
+    if (!c.stopReason && this.next !== 'tail' && this.next !== 'done') {
+      c.push({severity: 'error', code: 'missing-end', message: `the stream ends at byte ${end} before its END record`, offset: end})
+    }
+    return {
+      valid: c.errors.length === 0,
+      errors: c.errors,
+      warnings: c.warnings,
+      stopped: c.stopReason,
+      summary: summarise(c, tail, end),
+    }
+  }
+}
+
+function bump(counts: Map<string, number>, key: string): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1)
+}
