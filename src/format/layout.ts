@@ -50,6 +50,18 @@ export const u64be: Token<bigint> = {
   put: (b, o, v) => void b.writeBigUInt64BE(v, o),
 }
 
+/** Fixed-size raw bytes (copied out on get). */
+export function bytes(size: number): Token<Buffer> {
+  return {
+    size,
+    get: (b, o) => Buffer.from(b.subarray(o, o + size)),
+    put: (b, o, v) => {
+      if (v.length !== size) throw new Error(`internal: ${size}-byte field given ${v.length} bytes`)
+      b.set(v, o)
+    },
+  }
+}
+
 /** Fixed-size text (latin1, so every byte value round-trips). */
 export function chars(size: number): Token<string> {
   return {
