@@ -4,6 +4,7 @@
 import * as fs from 'node:fs'
 import * as net from 'node:net'
 import {inputSystemError, UsageError} from '../errors.js'
+import {checkGivenDescriptor} from './descriptors.js'
 
 export interface ByteSource {
   /** Name for messages: a path, "stdin" or "fd N". */
@@ -267,9 +268,19 @@ export function openFdSource(fd: number, name = fd === 0 ? 'stdin' : `fd ${fd}`)
   return src
 }
 
-/** "-" is stdin, a decimal number given as an fd flag is that descriptor, anything else a path. */
+/**
+ * "-" is stdin, a decimal number given as an fd flag is that descriptor
+ * (which the caller must have passed: see descriptors.ts), anything else a
+ * path.
+ */
 export function openInput(spec: string, opts: {fdNumbers?: boolean; exact?: boolean} = {}): FdSource {
-  const src = spec === '-' ? openFdSource(0) : opts.fdNumbers && /^\d+$/.test(spec) ? openFdSource(Number(spec)) : openPathSource(spec)
+  let src: FdSource
+  if (spec === '-') src = openFdSource(0)
+  else if (opts.fdNumbers && /^\d+$/.test(spec)) {
+    const fd = Number(spec)
+    checkGivenDescriptor(fd)
+    src = openFdSource(fd)
+  } else src = openPathSource(spec)
   src.exact = opts.exact ?? false
   return src
 }
