@@ -7,7 +7,9 @@ import {closeSync, constants, openSync, readFileSync, readSync, writeFileSync} f
 import * as net from 'node:net'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
+import Convert from '../src/commands/convert.js'
 import {ByteReader} from '../src/io/reader.js'
+import {walkLegacy} from '../src/legacy/walker.js'
 import {BufferSource} from '../src/io/source.js'
 import {readXlHeader} from '../src/xl/header.js'
 import {BIN, runXst, tempDir, tempFile} from './helpers/cli.js'
@@ -45,9 +47,9 @@ function drain(fd: number): Promise<Buffer> {
  * pass them), closing `closeAfterSpawn` in this process once the child has
  * its copies (a pipe's write end: its reader sees EOF when the child exits).
  */
-function spawnWith(cmd: string, args: string[], fds: number[], opts: {closeAfterSpawn?: number[]; env?: Record<string, string>; input?: Buffer} = {}): Promise<Run> {
+function spawnWith(cmd: string, args: string[], fds: number[], opts: {closeAfterSpawn?: number[]; env?: Record<string, string>; input?: Buffer; cwd?: string} = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe', ...fds], env: {...process.env, ...opts.env}})
+    const child = spawn(cmd, args, {stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe', ...fds], env: {...process.env, ...opts.env}, cwd: opts.cwd})
     for (const fd of opts.closeAfterSpawn ?? []) closeSync(fd)
     let stdout = ''
     let stderr = ''
@@ -83,6 +85,36 @@ function readRest(fd: number): Buffer {
 /** Length of the xl header (with its optional data) an image starts with. */
 async function xlHeaderLength(image: Buffer): Promise<number> {
   return (await readXlHeader(new ByteReader(new BufferSource(image)))).raw.length
+}
+
+const XS_SIGNATURE = Buffer.from('XenSavedDomain\n')
+
+/**
+ * A XenServer legacy suspend image from the hvm32-tw32 vector (a 32-bit
+ * toolstack's HVM image, as XenServer before 6.5 wrote): the legacy stream
+ * up to the HVM context, then the qemu record as XenServer writes it,
+ * "QemuDeviceModelRecord\n" + big-endian u32 length + state. `legacy` is the
+ * stream alone (legacy libxc stream followed by that qemu record), `file`
+ * the whole image with its signature, and `libxc` the exact stream
+ * convert-legacy-stream --skip-qemu writes for it: Xen's libxc output for
+ * the vector less the device-model record it copies after END.
+ */
+async function xenserverImage(): Promise<{legacy: Buffer; file: Buffer; qemuRecord: Buffer; libxc: Buffer}> {
+  const vector = vectorBytes('legacy', 'hvm32-tw32.legacy.gz')
+  const xenLibxc = vectorBytes('legacy', 'hvm32-tw32.libxc.v2.gz')
+  let qemu: {offset: number; length: number} | undefined
+  for await (const ev of walkLegacy(new ByteReader(new BufferSource(vector)), {width: 32, guest: 'hvm'})) {
+    if (ev.kind === 'qemu-record') qemu = {offset: ev.offset, length: ev.length!}
+  }
+  const dmRecord = vector.subarray(qemu!.offset)
+  expect(dmRecord.length).toBe(21 + 4 + qemu!.length)
+  expect(xenLibxc.subarray(xenLibxc.length - dmRecord.length).equals(dmRecord)).toBe(true)
+  const state = dmRecord.subarray(25)
+  const len = Buffer.alloc(4)
+  len.writeUInt32BE(state.length)
+  const qemuRecord = Buffer.concat([Buffer.from('QemuDeviceModelRecord\n'), len, state])
+  const legacy = Buffer.concat([vector.subarray(0, qemu!.offset), qemuRecord])
+  return {legacy, file: Buffer.concat([XS_SIGNATURE, legacy]), qemuRecord, libxc: xenLibxc.subarray(0, xenLibxc.length - dmRecord.length)}
 }
 
 describe('helper interface: descriptor numbers the caller did not pass', () => {
@@ -197,3 +229,111 @@ describe('helper interface: as libxl runs it', () => {
     expect(readFileSync(rest).equals(after)).toBe(true)
   })
 })
+
+// Xen's convert-legacy-stream defaults to --format libxc and prints nothing
+// unless -v; xenopsd relies on the first (it passes no --format), xl on the
+// second (the helper shares xl's stdout and stderr).
+describe('helper interface: format default and output, as Xen\'s helper', () => {
+  it('--in/--out without --format writes libxc; OLD NEW without it writes libxl', async () => {
+    const dir = tempDir()
+    const input = join(dir, 'pv.legacy')
+    writeFileSync(input, vectorBytes('legacy', 'pv64-xl.legacy.gz'))
+    const r = await runXst(['convert', '--in', input, '--out', join(dir, 'a')])
+    expect(r.code, r.stderr).toBe(0)
+    expect(readFileSync(join(dir, 'a')).equals(vectorBytes('legacy', 'pv64-xl.libxc.v2.gz'))).toBe(true)
+    const p = await runXst(['convert', input, join(dir, 'b')])
+    expect(p.code, p.stderr).toBe(0)
+    expect(readFileSync(join(dir, 'b')).equals(vectorBytes('legacy', 'pv64-xl.libxl.v2.gz'))).toBe(true)
+  })
+
+  it('descriptors without --format or -v: a libxc stream, and nothing at all on stdout or stderr', async () => {
+    const inFd = openSync(tempFile('in.legacy', vectorBytes('legacy', 'hvm64-shuffled.legacy.gz')), 'r')
+    const out = fifo()
+    const outFd = openSync(out.path, 'w')
+    const got = drain(out.readFd)
+    try {
+      const r = await xst(['convert', '--in', '3', '--out', '4', '--width', '64', '--guest', 'hvm'], [inFd, outFd], {closeAfterSpawn: [outFd]})
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toBe('')
+      expect(r.stderr).toBe('')
+      expect((await got).equals(vectorBytes('legacy', 'hvm64-shuffled.libxc.v2.gz'))).toBe(true)
+    } finally {
+      closeSync(inFd)
+    }
+  })
+
+  it('-v: the report on stderr (naming the descriptors), still nothing on stdout and only the stream on the output', async () => {
+    const inFd = openSync(tempFile('in.legacy', vectorBytes('legacy', 'pv64-xl.legacy.gz')), 'r')
+    const out = fifo()
+    const outFd = openSync(out.path, 'w')
+    const got = drain(out.readFd)
+    try {
+      const r = await xst(['convert', '--in', '3', '--out', '4', '--format', 'libxl', '-v'], [inFd, outFd], {closeAfterSpawn: [outFd]})
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toBe('')
+      expect(r.stderr).toContain('converting fd 3: legacy PV, 64-bit toolstack, to a libxl stream on fd 4\n')
+      expect(r.stderr).toContain('converted fd 3 -> fd 4 (libxl v2 stream, legacy-converted)\n')
+      expect(r.stderr).toMatch(/^ {2}libxc {5}X86_PV_INFO 1, /m)
+      expect((await got).equals(vectorBytes('legacy', 'pv64-xl.libxl.v2.gz'))).toBe(true)
+    } finally {
+      closeSync(inFd)
+    }
+  })
+
+  it('a warning goes to stderr as one line, and nothing else is printed', async () => {
+    // No qemu record after the HVM context: converted, with a warning, in libxl format.
+    const inFd = openSync(tempFile('in.legacy', vectorBytes('legacy', 'hvm64-noqemu.legacy.gz')), 'r')
+    try {
+      const r = await xst(['convert', '--in', '3', '--out', join(tempDir(), 'out'), '--width', '64', '--guest', 'hvm', '--format', 'libxl'], [inFd])
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toBe('')
+      expect(r.stderr).toMatch(/^warning: the HVM image has no device-model \(qemu\) record; [^\n]*\n$/)
+    } finally {
+      closeSync(inFd)
+    }
+  })
+
+  it.skipIf(!hasCommand('script'))('on a terminal (xl restore run by hand) the helper draws no task list and prints nothing', async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'old.save'), vectorBytes('legacy', 'pv64-xl.legacy.gz'))
+    // `script` gives xst a terminal as stdout and stderr; everything written to it lands in `typescript`.
+    const cmd = `"${process.execPath}" "${BIN}" convert --in 3 --out 4 --format libxl 3<old.save 4>new.save; echo "rc=$?"`
+    const r = await spawnWith('script', ['-qec', cmd, join(dir, 'typescript')], [], {cwd: dir, env: {TERM: 'xterm'}, input: Buffer.alloc(0)})
+    expect(r.code).toBe(0)
+    expect(r.stdout.replace(/\r/g, '').trim()).toBe('rc=0')
+    expect(readFileSync(join(dir, 'new.save')).equals(vectorBytes('legacy', 'pv64-xl.libxl.v2.gz'))).toBe(true)
+  })
+
+  it('--help says what the defaults are, and its helper examples run as typed', async () => {
+    const help = await runXst(['convert', '--help'])
+    expect(help.stdout).toMatch(/default libxl with OLD NEW, libxc\s+with --in\/--out/)
+    expect(help.stdout).toMatch(/without --format it writes a bare libxc stream/)
+    expect(help.stdout).not.toContain('--in 5')
+    const examples = Convert.examples.filter((e) => typeof e !== 'string' && e.command.includes('--in 3')) as Array<{description: string; command: string}>
+    expect(examples.map((e) => e.description)).toEqual([expect.stringMatching(/libxl/), expect.stringMatching(/xenopsd/)])
+    const dir = tempDir()
+    writeFileSync(join(dir, 'old.save'), vectorBytes('legacy', 'hvm64-xl-physmap.legacy.gz'))
+    const xs = await xenserverImage()
+    writeFileSync(join(dir, 'old.img'), xs.legacy)
+    const run = (e: {command: string}) =>
+      spawnWith('sh', ['-c', e.command.replace('<%= config.bin %>', `"${process.execPath}" "${BIN}"`).replace('<%= command.id %>', 'convert')], [], {cwd: dir})
+    const libxl = await run(examples[0])
+    expect(libxl.code, libxl.stderr).toBe(0)
+    expect(libxl.stdout + libxl.stderr).toBe('')
+    expect(readFileSync(join(dir, 'new.save')).equals(vectorBytes('legacy', 'hvm64-xl-physmap.libxl.v2.gz'))).toBe(true)
+    const xenopsd = await run(examples[1])
+    expect(xenopsd.code, xenopsd.stderr).toBe(0)
+    expect(xenopsd.stdout).toBe('')
+    expect(xenopsd.stderr).toContain('converted fd 3 -> fd 4 (libxc v2 stream, legacy-converted)')
+    expect(readFileSync(join(dir, 'new.libxc')).equals(xs.libxc)).toBe(true)
+  })
+})
+
+function hasCommand(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], {stdio: 'ignore'})
+    return true
+  } catch {
+    return false
+  }
+}
