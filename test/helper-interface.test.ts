@@ -3,7 +3,8 @@
 // number, with the input's offset already past what they read themselves,
 // and go on using the input descriptor afterwards.
 import {execFileSync, spawn} from 'node:child_process'
-import {closeSync, constants, openSync, readFileSync, readSync, writeFileSync} from 'node:fs'
+import {closeSync, constants, existsSync, openSync, readFileSync, readSync, writeFileSync} from 'node:fs'
+import {once} from 'node:events'
 import * as net from 'node:net'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
@@ -316,7 +317,11 @@ describe('helper interface: format default and output, as Xen\'s helper', () => 
     const xs = await xenserverImage()
     writeFileSync(join(dir, 'old.img'), xs.legacy)
     const run = (e: {command: string}) =>
-      spawnWith('sh', ['-c', e.command.replace('<%= config.bin %>', `"${process.execPath}" "${BIN}"`).replace('<%= command.id %>', 'convert')], [], {cwd: dir})
+      spawnWith('sh', ['-c', e.command.replace('<%= config.bin %>', `"${process.execPath}" "${BIN}"`).replace('<%= command.id %>', 'convert')], [], {
+        cwd: dir,
+        // No syslog socket: the xenopsd example's messages fall back to stderr.
+        env: {XST_SYSLOG_SOCKET: join(dir, 'no-syslog-here')},
+      })
     const libxl = await run(examples[0])
     expect(libxl.code, libxl.stderr).toBe(0)
     expect(libxl.stdout + libxl.stderr).toBe('')
@@ -329,6 +334,26 @@ describe('helper interface: format default and output, as Xen\'s helper', () => 
   })
 })
 
+/**
+ * A stand-in syslog: a fake `logger` first on PATH that records its
+ * arguments and the lines it is given, and a socket file for
+ * XST_SYSLOG_SOCKET (xst only uses syslog when the socket is there).
+ */
+async function fakeSyslog(script?: string): Promise<{env: Record<string, string>; socket: string; log(): string; close(): void}> {
+  const dir = tempDir()
+  const log = join(dir, 'log')
+  writeFileSync(join(dir, 'logger'), script ?? `#!/bin/sh\n{ printf 'ARGS %s\\n' "$*"; sed 's/^/LINE /'; } >> "${log}"\n`, {mode: 0o755})
+  const socket = join(dir, 'log.sock')
+  const server = net.createServer().listen(socket)
+  await once(server, 'listening')
+  return {
+    env: {PATH: `${dir}:${process.env.PATH}`, XST_SYSLOG_SOCKET: socket},
+    socket,
+    log: () => (existsSync(log) ? readFileSync(log, 'utf8') : ''),
+    close: () => server.close(),
+  }
+}
+
 function hasCommand(name: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${name}`], {stdio: 'ignore'})
@@ -337,3 +362,154 @@ function hasCommand(name: string): boolean {
     return false
   }
 }
+
+// XenServer's xenopsd (suspend_image.ml) reads the 15-byte signature of a
+// legacy suspend image, runs the helper as below with no --format (so Xen's
+// script writes libxc) and --skip-qemu (the image ends after the HVM
+// context as far as the helper is concerned), reads the libxc stream from
+// the pipe, and then reads "QemuDeviceModelRecord\n" + BE u32 length + qemu
+// state from the same input descriptor itself.
+const XENOPSD_ARGS = ['convert', '--in', '3', '--out', '4', '--width', '32', '--skip-qemu', '--guest-type', 'hvm', '--syslog', '--verbose']
+
+describe('helper interface: as xenopsd runs it', () => {
+  it('file: the exact libxc stream, nothing printed (-v goes to syslog), and the qemu record left to read from the descriptor', async () => {
+    const xs = await xenserverImage()
+    const inFd = openSync(tempFile('suspend.img', xs.file), 'r')
+    const sys = await fakeSyslog()
+    try {
+      const sig = Buffer.alloc(XS_SIGNATURE.length)
+      readSync(inFd, sig, 0, sig.length, null) // xenopsd reads the signature
+      expect(sig.equals(XS_SIGNATURE)).toBe(true)
+      const out = fifo()
+      const outFd = openSync(out.path, 'w')
+      const got = drain(out.readFd)
+      const r = await xst(XENOPSD_ARGS, [inFd, outFd], {closeAfterSpawn: [outFd], env: sys.env})
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toBe('')
+      expect(r.stderr).toBe('')
+      expect((await got).equals(xs.libxc)).toBe(true)
+      expect(offsetOf(inFd)).toBe(xs.file.length - xs.qemuRecord.length)
+      // What xenopsd reads next, from its own copy of the descriptor: exactly the qemu record.
+      expect(readRest(inFd).equals(xs.qemuRecord)).toBe(true)
+      const log = sys.log()
+      expect(log).toContain(`ARGS -t xst -p user.info -u ${sys.socket}\n`)
+      expect(log).toContain('LINE converting fd 3: legacy HVM, 32-bit toolstack, to a libxc stream on fd 4\n')
+      expect(log).toContain('LINE converted fd 3 -> fd 4 (libxc v2 stream, legacy-converted)\n')
+    } finally {
+      closeSync(inFd)
+      sys.close()
+    }
+  })
+
+  for (const kind of ['pipe', 'socket'] as const) {
+    it(`${kind}: the exact libxc stream, and the qemu record left in the ${kind} for xenopsd to read`, async () => {
+      const xs = await xenserverImage()
+      const dir = tempDir()
+      const img = join(dir, 'suspend.img')
+      writeFileSync(img, xs.file)
+      const rest = join(dir, 'rest')
+      const out = fifo()
+      const got = drain(out.readFd)
+      const sys = await fakeSyslog()
+      // The reader (sh) holds the input on stdin: it reads the signature, hands it to
+      // xst as descriptor 3, then reads on itself. Exit 9 if the input is not the kind meant.
+      const check = kind === 'pipe' ? 'test -p /dev/stdin' : 'test -S /dev/stdin'
+      const reader = `{ ${check} || exit 9; dd bs=15 count=1 iflag=fullblock of=/dev/null status=none && "$NODE" "$BIN" ${XENOPSD_ARGS.join(' ')} 3<&0 4>"$FIFO" </dev/null; rc=$?; cat > "$REST"; exit $rc; }`
+      // A pipe made by the shell; or the socket node gives a child's stdin.
+      const script = kind === 'pipe' ? `cat "$IMG" | ${reader}` : reader
+      try {
+        const r = await spawnWith('sh', ['-c', script], [], {
+          env: {...sys.env, IMG: img, NODE: process.execPath, BIN, FIFO: out.path, REST: rest},
+          input: kind === 'socket' ? xs.file : undefined,
+        })
+        expect(r.code, r.stderr).toBe(0)
+        expect(r.stdout + r.stderr).toBe('')
+        expect((await got).equals(xs.libxc)).toBe(true)
+        expect(readFileSync(rest).equals(xs.qemuRecord)).toBe(true)
+        expect(sys.log()).toContain('LINE converted fd 3 -> fd 4 (libxc v2 stream, legacy-converted)\n')
+      } finally {
+        sys.close()
+      }
+    })
+  }
+})
+
+// --syslog: through `logger` when the socket is there; otherwise on stderr,
+// without complaint about syslog.
+describe('helper interface: --syslog', () => {
+  const cut = () => {
+    const whole = vectorBytes('legacy', 'pv64-basic.legacy.gz')
+    return tempFile('cut.legacy', whole.subarray(0, 6000))
+  }
+
+  it('an error, a warning and a usage error go to syslog at err/warning priority, not to stderr', async () => {
+    const sys = await fakeSyslog()
+    try {
+      const bad = await xst(['convert', '--in', cut(), '--out', join(tempDir(), 'o'), '--syslog'], [], {env: sys.env})
+      expect(bad.code).toBe(1)
+      expect(bad.stdout + bad.stderr).toBe('')
+      expect(sys.log()).toMatch(new RegExp(`ARGS -t xst -p user.err -u ${sys.socket}\nLINE xst convert: stream ends at byte 6000 inside `))
+
+      const noqemu = tempFile('noqemu.legacy', vectorBytes('legacy', 'hvm64-noqemu.legacy.gz'))
+      const warned = await xst(['convert', '--in', noqemu, '--out', join(tempDir(), 'o'), '--format', 'libxl', '--syslog'], [], {env: sys.env})
+      expect(warned.code).toBe(0)
+      expect(warned.stdout + warned.stderr).toBe('')
+      expect(sys.log()).toMatch(/ARGS -t xst -p user\.warning -u \S+\nLINE warning: the HVM image has no device-model \(qemu\) record; /)
+
+      const usage = await xst(['convert', '--in', '0', '--out', '1', '--width', '48', '--syslog'], [], {env: sys.env})
+      expect(usage.code).toBe(2)
+      expect(usage.stdout + usage.stderr).toBe('')
+      expect(sys.log()).toMatch(/ARGS -t xst -p user\.err -u \S+\nLINE xst convert: Expected --width=48 to be one of: 32, 64\n/)
+    } finally {
+      sys.close()
+    }
+  })
+
+  it('falls back to stderr when the syslog socket is missing, logger is missing, or logger fails', async () => {
+    const failing = await fakeSyslog('#!/bin/sh\ncat >/dev/null\nexit 1\n')
+    const noLogger = await fakeSyslog()
+    const cases: Array<[string, Record<string, string>]> = [
+      ['no socket', {XST_SYSLOG_SOCKET: join(tempDir(), 'nothing-here')}],
+      ['no logger', {XST_SYSLOG_SOCKET: noLogger.socket, PATH: tempDir()}],
+      ['logger fails', failing.env],
+    ]
+    try {
+      for (const [what, env] of cases) {
+        const r = await xst(['convert', '--in', cut(), '--out', join(tempDir(), 'o'), '--syslog'], [], {env})
+        expect(r.code, what).toBe(1)
+        expect(r.stderr, what).toMatch(/^xst convert: stream ends at byte 6000 inside [^\n]*\n$/)
+        expect(r.stdout, what).toBe('')
+      }
+    } finally {
+      failing.close()
+      noLogger.close()
+    }
+  })
+
+  it.skipIf(!hasCommand('logger') || !hasCommand('python3'))('reaches a real syslog socket through util-linux logger (XST_SYSLOG_SOCKET)', async () => {
+    const socket = join(tempDir(), 'dev-log')
+    // A datagram socket like /dev/log, which node cannot create: a few lines of Python print what arrives.
+    const server = spawn('python3', ['-u', '-c', [
+      'import socket, sys',
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+      's.bind(sys.argv[1])',
+      'print("ready")',
+      'while True: print(s.recv(65536).decode("utf-8", "replace"))',
+    ].join('\n'), socket], {stdio: ['ignore', 'pipe', 'inherit']})
+    let received = ''
+    server.stdout.on('data', (d) => (received += d))
+    try {
+      const deadline = Date.now() + 20_000
+      while (!received.includes('ready') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      const noqemu = tempFile('noqemu.legacy', vectorBytes('legacy', 'hvm64-noqemu.legacy.gz'))
+      const r = await xst(['convert', '--in', noqemu, '--out', join(tempDir(), 'o'), '--format', 'libxl', '--syslog'], [], {env: {XST_SYSLOG_SOCKET: socket}})
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout + r.stderr).toBe('')
+      while (!received.includes('warning:') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      // <12>: facility user (1) * 8 + priority warning (4); then the ident.
+      expect(received).toMatch(/^<12>.*\bxst: warning: the HVM image has no device-model \(qemu\) record; /m)
+    } finally {
+      server.kill()
+    }
+  })
+})

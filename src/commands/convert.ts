@@ -5,6 +5,7 @@ import {type ConvertJob} from '../convert/job.js'
 import {renderConvert} from '../convert/render.js'
 import {runWithProgress, verifyLine} from '../cli/progress.js'
 import {UsageError} from '../errors.js'
+import {Syslog} from '../cli/syslog.js'
 
 export default class Convert extends XstCommand {
   static summary = 'Convert a legacy (Xen <= 4.5) image to a v2 stream that Xen 4.6+ restores'
@@ -14,7 +15,7 @@ NEW is written to a temporary file beside it and renamed into place only when th
 
 Use - for OLD to read stdin and - for NEW to write stdout.
 
-xst can stand in for Xen's conversion helper (convert-legacy-stream), run by libxl (LIBXL_CONVERT_HELPER) and by XenServer's xenopsd: --in/--out take a path, - or a descriptor number the caller passed, and -x/--xl, --guest-type, --skip-qemu and -v are accepted (and --syslog, ignored). With --in/--out xst behaves as that helper: without --format it writes a bare libxc stream (with OLD NEW the default stays libxl); it prints nothing on success (-v reports on stderr); and it reads an inherited descriptor from its current offset (where the caller stopped reading) and leaves that offset exactly at the end of the image, so the caller reads on from there (xenopsd reads the qemu record that follows).`
+xst can stand in for Xen's conversion helper (convert-legacy-stream), run by libxl (LIBXL_CONVERT_HELPER) and by XenServer's xenopsd: --in/--out take a path, - or a descriptor number the caller passed, and -x/--xl, --guest-type, --skip-qemu, --syslog and -v are accepted. With --in/--out xst behaves as that helper: without --format it writes a bare libxc stream (with OLD NEW the default stays libxl); it prints nothing on success (-v reports on stderr); and it reads an inherited descriptor from its current offset (where the caller stopped reading) and leaves that offset exactly at the end of the image, so the caller reads on from there (xenopsd reads the qemu record that follows).`
 
   static examples = [
     {description: 'Convert an old xl save file for xl restore', command: '<%= config.bin %> <%= command.id %> old.save new.save'},
@@ -25,7 +26,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
       command: '<%= config.bin %> <%= command.id %> --in 3 --out 4 --width 64 --guest hvm --format libxl 3<old.save 4>new.save',
     },
     {
-      description: "As XenServer's xenopsd runs it: no --format, so a libxc stream",
+      description: "As XenServer's xenopsd runs it: no --format, so a libxc stream; messages to syslog",
       command: '<%= config.bin %> <%= command.id %> --in 3 --out 4 --width 32 --skip-qemu --guest-type hvm --syslog --verbose 3<old.img 4>new.libxc',
     },
   ]
@@ -51,10 +52,12 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     force: Flags.boolean({description: 'replace NEW if it exists'}),
     verify: Flags.boolean({allowNo: true, description: 'check the stream with the v2 verifier as it is written (default: on when NEW is a file)'}),
     verbose: Flags.boolean({char: 'v', description: 'list every record type written; with --in/--out, print the report (on stderr), which is left out otherwise'}),
-    syslog: Flags.boolean({hidden: true, description: "accepted for compatibility with Xen's helper; ignored"}),
+    syslog: Flags.boolean({description: 'send warnings, errors and the -v report to syslog (ident xst, facility user) instead of stdout/stderr'}),
   }
 
   async run(): Promise<unknown> {
+    // Before parsing, so that a usage error goes to syslog too.
+    if (this.argv.includes('--syslog')) this.syslog = new Syslog()
     const {args, flags} = await this.parse(Convert)
     const input = flags.in ?? args.old
     const output = flags.out ?? args.new
@@ -86,7 +89,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
       verify: flags.verify ?? !(toStdout || (flags.out !== undefined && /^\d+$/.test(flags.out))),
       onWarning: (m) => this.note(m),
       onImage: helper && report ? (image) => this.line(`converting ${inName}: legacy ${image.guest.toUpperCase()}, ${image.toolstackWidth}-bit toolstack, to a ${format} stream on ${outName}`) : undefined,
-      onSignal: (sig) => process.stderr.write(`xst convert: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${output} was not written`}\n`),
+      onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${output} was not written`}`),
     }
     // The task list is for a person at a terminal running xst, not for a toolstack's helper.
     const {summary, verify} = await runWithProgress(job, {enabled: !helper && Boolean(process.stderr.isTTY) && !this.jsonEnabled()})
