@@ -211,6 +211,19 @@ describe('helper interface: as libxl runs it', () => {
     })
   }
 
+  it('stdin as a file: read from its offset, and left right after the image for the next reader', async () => {
+    const image = vectorBytes('legacy', 'pv64-xl.legacy.gz')
+    const after = Buffer.from('the caller reads on from here\n')
+    const dir = tempDir()
+    writeFileSync(join(dir, 'in'), Buffer.concat([Buffer.from('skip me'), image, after]))
+    const script = `{ dd bs=7 count=1 of=/dev/null status=none && "$NODE" "$BIN" convert - "$OUT" >/dev/null; rc=$?; cat > "$REST"; exit $rc; } < "$IN"`
+    const r = await spawnWith('sh', ['-c', script], [], {env: {IN: join(dir, 'in'), OUT: join(dir, 'out'), REST: join(dir, 'rest'), NODE: process.execPath, BIN}})
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toBe('') // bytes after the image on an inherited descriptor are the caller's: no warning
+    expect(readFileSync(join(dir, 'out')).equals(vectorBytes('legacy', 'pv64-xl.libxl.v2.gz'))).toBe(true)
+    expect(readFileSync(join(dir, 'rest')).equals(after)).toBe(true)
+  })
+
   it('hvm64-xl-physmap over a pipe (xl migrate-receive): the libxl stream, and the bytes after the image stay in the pipe', async () => {
     const image = vectorBytes('legacy', 'hvm64-xl-physmap.legacy.gz')
     const expected = vectorBytes('legacy', 'hvm64-xl-physmap.libxl.v2.gz')
