@@ -2,6 +2,7 @@
 // into one line and an exit code (1 bad input, 2 usage or internal bug).
 import {Command, Errors} from '@oclif/core'
 import {EXIT_USAGE, XstError} from '../errors.js'
+import type {Priority, Syslog} from './syslog.js'
 
 export abstract class XstCommand extends Command {
   static enableJsonFlag = true
@@ -16,15 +17,28 @@ export abstract class XstCommand extends Command {
     ;(this.reportToStderr ? process.stderr : process.stdout).write(JSON.stringify(json, null, 2) + '\n')
   }
 
+  /** When set (--syslog), text messages go to syslog instead of stdout/stderr. */
+  protected syslog: Syslog | undefined
+
   /** A warning: on stderr for people, collected for --json. */
   protected note(message: string): void {
     this.warnings.push(message)
-    if (!this.jsonEnabled()) process.stderr.write(`warning: ${message}\n`)
+    if (!this.jsonEnabled()) this.message('warning', `warning: ${message}`)
   }
 
   /** Print a line of the text report (suppressed under --json). */
   protected line(text = ''): void {
-    if (!this.jsonEnabled()) (this.reportToStderr ? process.stderr : process.stdout).write(text + '\n')
+    if (!this.jsonEnabled()) this.message('info', text)
+  }
+
+  /**
+   * One text message: to syslog under --syslog (when it works), else report
+   * lines to stdout (stderr when stdout carries data) and warnings and
+   * errors to stderr.
+   */
+  protected message(priority: Priority, text: string): void {
+    if (this.syslog?.send(priority, text)) return
+    ;(priority === 'info' && !this.reportToStderr ? process.stdout : process.stderr).write(text + '\n')
   }
 
   protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<any> {
@@ -51,7 +65,7 @@ export abstract class XstCommand extends Command {
     if (this.jsonEnabled()) {
       this.logJson({ok: false, error: json, warnings: this.warnings})
     } else {
-      process.stderr.write(`xst ${this.id}: ${text}\n`)
+      this.message('err', `xst ${this.id}: ${text}`)
     }
     process.exitCode = code
     this.exit(code)

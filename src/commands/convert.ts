@@ -5,6 +5,7 @@ import {type ConvertJob} from '../convert/job.js'
 import {renderConvert} from '../convert/render.js'
 import {runWithProgress, verifyLine} from '../cli/progress.js'
 import {UsageError} from '../errors.js'
+import {Syslog} from '../cli/syslog.js'
 
 export default class Convert extends XstCommand {
   static summary = 'Convert a legacy (Xen <= 4.5) image to a v2 stream that Xen 4.6+ restores'
@@ -12,13 +13,22 @@ export default class Convert extends XstCommand {
 
 NEW is written to a temporary file beside it and renamed into place only when the whole stream has been written and flushed; on any error or interrupt NEW is left untouched. An existing NEW is only replaced with --force, and never when it is OLD itself.
 
-Use - for OLD to read stdin and - for NEW to write stdout. xst can also stand in for Xen's helper (LIBXL_CONVERT_HELPER): --in/--out take a path or a descriptor number, and -x/--xl, --guest-type, --skip-qemu and -v are accepted.`
+Use - for OLD to read stdin and - for NEW to write stdout.
+
+xst can stand in for Xen's conversion helper (convert-legacy-stream), run by libxl (LIBXL_CONVERT_HELPER) and by XenServer's xenopsd: --in/--out take a path, - or a descriptor number the caller passed, and -x/--xl, --guest-type, --skip-qemu, --syslog and -v are accepted. With --in/--out xst behaves as that helper: without --format it writes a bare libxc stream (with OLD NEW the default stays libxl); it prints nothing on success (-v reports on stderr); and it reads an inherited descriptor from its current offset (where the caller stopped reading) and leaves that offset exactly at the end of the image, so the caller reads on from there (xenopsd reads the qemu record that follows).`
 
   static examples = [
     {description: 'Convert an old xl save file for xl restore', command: '<%= config.bin %> <%= command.id %> old.save new.save'},
     {description: 'A bare libxc stream, JSON summary', command: '<%= config.bin %> <%= command.id %> --format libxc --json old.save new.libxc'},
     {description: 'Through pipes', command: 'zcat old.save.gz | <%= config.bin %> <%= command.id %> - - > new.save'},
-    {description: "As Xen's helper does it", command: '<%= config.bin %> <%= command.id %> --in 5 --out 6 --width 64 --guest hvm --format libxl'},
+    {
+      description: 'As libxl runs its helper (here the shell opens descriptors 3 and 4)',
+      command: '<%= config.bin %> <%= command.id %> --in 3 --out 4 --width 64 --guest hvm --format libxl 3<old.save 4>new.save',
+    },
+    {
+      description: "As XenServer's xenopsd runs it: no --format, so a libxc stream; messages to syslog",
+      command: '<%= config.bin %> <%= command.id %> --in 3 --out 4 --width 32 --skip-qemu --guest-type hvm --syslog --verbose 3<old.img 4>new.libxc',
+    },
   ]
 
   static args = {
@@ -28,7 +38,11 @@ Use - for OLD to read stdin and - for NEW to write stdout. xst can also stand in
   }
 
   static flags = {
-    format: Flags.option({char: 'f', options: ['libxl', 'libxc'] as const, default: 'libxl' as const, description: 'output stream format'})(),
+    format: Flags.option({
+      char: 'f',
+      options: ['libxl', 'libxc'] as const,
+      description: "output stream format; default libxl with OLD NEW, libxc with --in/--out (as Xen's convert-legacy-stream)",
+    })(),
     width: widthFlag('w'),
     guest: guestFlag('g', ['guest-type']),
     in: Flags.string({char: 'i', description: 'input: a path, - or a descriptor number (instead of OLD)'}),
@@ -37,37 +51,49 @@ Use - for OLD to read stdin and - for NEW to write stdout. xst can also stand in
     'skip-qemu': Flags.boolean({description: 'the HVM image has no qemu record after the HVM context'}),
     force: Flags.boolean({description: 'replace NEW if it exists'}),
     verify: Flags.boolean({allowNo: true, description: 'check the stream with the v2 verifier as it is written (default: on when NEW is a file)'}),
-    verbose: Flags.boolean({char: 'v', description: 'list every record type written'}),
-    syslog: Flags.boolean({hidden: true, description: "accepted for compatibility with Xen's helper; ignored"}),
+    verbose: Flags.boolean({char: 'v', description: 'list every record type written; with --in/--out, print the report (on stderr), which is left out otherwise'}),
+    syslog: Flags.boolean({description: 'send warnings, errors and the -v report to syslog (ident xst, facility user) instead of stdout/stderr'}),
   }
 
   async run(): Promise<unknown> {
+    // Before parsing, so that a usage error goes to syslog too.
+    if (this.argv.includes('--syslog')) this.syslog = new Syslog()
     const {args, flags} = await this.parse(Convert)
     const input = flags.in ?? args.old
     const output = flags.out ?? args.new
     if (input === undefined || output === undefined) throw new UsageError('give both the input and the output: xst convert OLD NEW (or --in and --out)')
     if (flags.in !== undefined && args.old !== undefined && args.new !== undefined) throw new UsageError('give the input once: as OLD or as --in')
+    // The helper interface: xst run by a toolstack (or as one would run it).
+    // Like Xen's convert-legacy-stream there: libxc unless told otherwise,
+    // and silent on success; stdout and the terminal belong to the caller
+    // (libxl leaves the helper xl's own), so any report goes to stderr.
+    const helper = flags.in !== undefined || flags.out !== undefined
+    const format = flags.format ?? (helper ? 'libxc' : 'libxl')
     const toStdout = output === '-' || (flags.out !== undefined && output === '1')
-    this.reportToStderr = toStdout
+    this.reportToStderr = toStdout || helper
+    const report = !helper || flags.verbose
+    const fdName = (spec: string) => (helper && /^\d+$/.test(spec) ? `fd ${spec}` : spec)
+    const inName = input === '-' ? 'stdin' : fdName(input)
+    const outName = toStdout ? 'stdout' : fdName(output)
 
     const job: ConvertJob = {
       input,
       output,
-      format: flags.format,
+      format,
       width: flags.width ? (Number(flags.width) as 32 | 64) : undefined,
       guest: flags.guest,
       skipQemu: flags['skip-qemu'],
       xlHeader: flags.xl,
       force: flags.force,
-      fdNumbers: flags.in !== undefined || flags.out !== undefined,
+      fdNumbers: helper,
       verify: flags.verify ?? !(toStdout || (flags.out !== undefined && /^\d+$/.test(flags.out))),
       onWarning: (m) => this.note(m),
-      onSignal: (sig) => process.stderr.write(`xst convert: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${output} was not written`}\n`),
+      onImage: helper && report ? (image) => this.line(`converting ${inName}: legacy ${image.guest.toUpperCase()}, ${image.toolstackWidth}-bit toolstack, to a ${format} stream on ${outName}`) : undefined,
+      onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${output} was not written`}`),
     }
-    const {summary, verify} = await runWithProgress(job, {enabled: Boolean(process.stderr.isTTY) && !this.jsonEnabled()})
-    const inName = input === '-' ? 'stdin' : input
-    const outName = toStdout ? 'stdout' : output
-    for (const l of renderConvert(summary, inName, outName, job.verify ? verifyLine(verify) : null, flags.verbose)) this.line(l)
+    // The task list is for a person at a terminal running xst, not for a toolstack's helper.
+    const {summary, verify} = await runWithProgress(job, {enabled: !helper && Boolean(process.stderr.isTTY) && !this.jsonEnabled()})
+    if (report) for (const l of renderConvert(summary, inName, outName, job.verify ? verifyLine(verify) : null, flags.verbose)) this.line(l)
     for (const w of verify?.warnings ?? []) this.note(`converted stream: ${w.message}`)
     return {
       ok: true,

@@ -6,6 +6,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import tmp from 'tmp'
 import {outputSystemError, UsageError} from '../errors.js'
+import {checkGivenDescriptor} from './descriptors.js'
 import {FdSink} from './sink.js'
 
 export interface Output {
@@ -67,7 +68,7 @@ export interface OpenOutputOptions {
   force?: boolean
   /** The input's identity, so the output can never be the input. */
   input?: {dev: number; ino: number}
-  /** Accept a decimal number as an inherited descriptor. */
+  /** Accept a decimal number as a descriptor the caller passed (see descriptors.ts). */
   fdNumbers?: boolean
 }
 
@@ -75,6 +76,7 @@ export function openOutput(spec: string, opts: OpenOutputOptions = {}): Output {
   if (spec === '-') return new FdOutput('stdout', 1)
   if (opts.fdNumbers && /^\d+$/.test(spec)) {
     const fd = Number(spec)
+    checkGivenDescriptor(fd)
     let st: fs.Stats
     try {
       st = fs.fstatSync(fd)
