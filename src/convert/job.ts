@@ -52,7 +52,7 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
   const signals = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]
   for (const s of signals) process.on(s, onSignal)
   try {
-    output = openOutput(job.output, {force: job.force, input: source.identity, fdNumbers: job.fdNumbers})
+    output = await openOutput(job.output, {force: job.force, input: source.identity, fdNumbers: job.fdNumbers})
     job.onStart?.({inputBytes: source.size, output: output.name})
     const verifier = job.verify ? new V2Verifier() : undefined
     const summary = await convertLegacy(reader, output.sink, {
