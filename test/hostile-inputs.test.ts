@@ -16,14 +16,15 @@ const LIMIT = 20_000
 const PV = vectorBytes('legacy', 'pv64-xl.legacy.gz')
 const V2 = vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
 
-/** The one line a failing command prints (verify prints its problems and a verdict on stdout). */
+/** The one line a failing command prints (verify prints its problems on stderr and a verdict on stdout). */
 function expectOneLine(r: ChildResult, cmd: string, code: number, text: RegExp): void {
   expect(r.timedOut, `xst ${cmd} did not finish`).toBe(false)
   expect(r.code, r.stderr + r.stdout).toBe(code)
   expect(hasStackTrace(r.stderr + r.stdout)).toBe(false)
   const lines = errorLines(r.stderr)
   if (cmd === 'verify' && code === 1) {
-    expect(r.stdout).toMatch(text)
+    expect(lines, r.stderr).toHaveLength(1)
+    expect(lines[0]).toMatch(text)
     expect(r.stdout).toMatch(/INVALID/)
     return
   }

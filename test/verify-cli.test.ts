@@ -34,15 +34,18 @@ describe('verify: the v2 conformance streams', () => {
         const p = path()
         const r = await runXst(['verify', p])
         expect(r.code, r.stdout + r.stderr).toBe(0)
-        expect(r.stdout).not.toMatch(/^error:/m)
+        expect(r.stdout + r.stderr).not.toMatch(/^error:/m)
         expect(r.stdout).toMatch(new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: valid — ${v.format}`, 'm'))
         const j = JSON.parse((await runXst(['verify', p, '--json'])).stdout)
-        expect(j).toMatchObject({verdict: 'valid', valid: true, errors: [], summary: {format: v.format}})
+        expect(j).toMatchObject({ok: true, verdict: 'valid', valid: true, errors: [], summary: {format: v.format}})
+        // The verdict is the report (stdout); a warning is a diagnostic (stderr).
+        expect(r.stdout.trim().split('\n')).toHaveLength(1)
         if (v.name === 'optional-rec') {
-          expect(r.stdout).toMatch(/^warning: byte 2103608, libxc record 8 \(optional record 0x80000123\): .*skipped/m)
+          expect(r.stderr).toMatch(/^warning: byte 2103608, libxc record 8 \(optional record 0x80000123\): .*skipped/m)
           expect(j.warnings).toMatchObject([{code: 'optional-record', offset: 2103608, index: 8}])
         } else {
           expect(j.warnings).toEqual([])
+          expect(r.stderr).toBe('')
         }
       })
     } else {
@@ -53,14 +56,15 @@ describe('verify: the v2 conformance streams', () => {
         const r = await runXst(['verify', p])
         expect(r.code).toBe(1)
         noStack(r.stdout + r.stderr)
-        const lines = r.stdout.trim().split('\n')
+        const lines = r.stderr.trim().split('\n')
         const named = lines.find((l) => d.text.test(l))
-        expect(named, r.stdout).toMatch(new RegExp(`^error: (byte ${d.offset}, |stream ends at byte ${d.offset} )`))
-        expect(lines.at(-1)).toMatch(/: INVALID — \d+ errors?/)
+        expect(named, r.stderr).toMatch(new RegExp(`^error: (byte ${d.offset}, |stream ends at byte ${d.offset} )`))
+        expect(r.stdout.trim().split('\n')).toEqual([expect.stringMatching(/: INVALID — \d+ errors?/)])
         const j = await runXst(['verify', p, '--json'])
         expect(j.code).toBe(1)
         const doc = JSON.parse(j.stdout)
         expect(doc.verdict).toBe('invalid')
+        expect(doc.ok).toBe(false)
         expect(doc.errors).toContainEqual(expect.objectContaining({code: d.code, offset: d.offset, index: d.index ?? null, record: d.record}))
       })
     }
@@ -101,7 +105,7 @@ describe('verify: input and output', () => {
     expect({...a, input: ''}).toEqual({...b, input: ''})
     const broken = await runXst(['verify', '-'], {input: vectorBytes('v2', 'bad-truncated-mid-record.v2.gz')})
     expect(broken.code).toBe(1)
-    expect(broken.stdout).toMatch(/^error: stream ends at byte 468388 inside libxc record 6 \(PAGE_DATA\)/m)
+    expect(broken.stderr).toMatch(/^error: stream ends at byte 468388 inside libxc record 6 \(PAGE_DATA\)/m)
   })
 
   const threeDefects = async () =>
@@ -116,13 +120,15 @@ describe('verify: input and output', () => {
       ).bytes,
     )
 
-  it('reports every error, each on its own line, then the verdict', async () => {
+  it('reports every error, each on its own line (stderr), then the verdict (stdout)', async () => {
     const r = await runXst(['verify', await threeDefects()])
     expect(r.code).toBe(1)
-    expect(r.stdout.trim().split('\n')).toEqual([
+    expect(r.stderr.trim().split('\n')).toEqual([
       'error: byte 49, libxc record 0 (X86_PV_INFO): guest width 8 with 3 pagetable levels: a 64-bit guest has 4 levels, a 32-bit (PAE) guest 3',
       'error: byte 304, libxc record 5 (PAGE_DATA): pfn[7] 0x5000000000000007 has page type 5; types 5-8 are not defined',
       expect.stringMatching(/^error: byte \d+, libxc record 8 \(SHARED_INFO\): SHARED_INFO body is 100 bytes; it must be one 4096-byte page$/),
+    ])
+    expect(r.stdout.trim().split('\n')).toEqual([
       expect.stringMatching(/: INVALID — 3 errors, 0 warnings \(libxc v3 stream, x86 PV \(64-bit guest\), converted from a legacy image\)$/),
     ])
   })
@@ -130,9 +136,8 @@ describe('verify: input and output', () => {
   it('--max-errors stops after that many', async () => {
     const r = await runXst(['verify', await threeDefects(), '--max-errors', '1'])
     expect(r.code).toBe(1)
-    const lines = r.stdout.trim().split('\n')
-    expect(lines.filter((l) => l.startsWith('error:'))).toHaveLength(1)
-    expect(lines.at(-1)).toMatch(/INVALID — 1 error, .*stopped early \(--max-errors\)/)
+    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toHaveLength(1)
+    expect(r.stdout.trim()).toMatch(/INVALID — 1 error, .*stopped early \(--max-errors\)$/)
     const j = JSON.parse((await runXst(['verify', await threeDefects(), '--max-errors', '2', '--json'])).stdout)
     expect(j.errors).toHaveLength(2)
     expect(j.stopped).toBe('max-errors')
@@ -141,7 +146,7 @@ describe('verify: input and output', () => {
   it('--json: the verdict, the problems, and a summary of the stream', async () => {
     const r = await runXst(['verify', tempFile('x.v2', vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')), '--json'])
     const doc = JSON.parse(r.stdout)
-    expect(Object.keys(doc)).toEqual(['input', 'verdict', 'valid', 'errors', 'warnings', 'stopped', 'summary'])
+    expect(Object.keys(doc)).toEqual(['ok', 'input', 'verdict', 'valid', 'errors', 'warnings', 'stopped', 'summary'])
     expect(doc.summary).toEqual({
       format: 'libxl',
       xlHeader: {flags: ['stream-v2'], optionalDataLength: expect.any(Number), domainName: 'web01'},
@@ -178,7 +183,7 @@ describe('verify: input and output', () => {
   it('a legacy image: exit 1, sent to xst convert', async () => {
     const r = await runXst(['verify', tempFile('old.save', vectorBytes('legacy', 'pv64-basic.legacy.gz'))])
     expect(r.code).toBe(1)
-    expect(r.stdout).toMatch(/^error: byte 0: this is a legacy image; convert it with `xst convert`$/m)
+    expect(r.stderr).toMatch(/^error: byte 0: this is a legacy image; convert it with `xst convert`$/m)
     noStack(r.stdout + r.stderr)
   })
 

@@ -1,5 +1,8 @@
-// Shared command behaviour: --json, warnings on stderr, and turning errors
-// into one line and an exit code (1 bad input, 2 usage or internal bug).
+// Shared command behaviour: --json, and turning errors into one line and an
+// exit code (1 bad input, 2 usage or internal bug). One rule for where text
+// goes: diagnostics (errors and warnings about the input) on stderr, the
+// report or the JSON document on stdout (stderr when stdout carries the
+// converted stream). Every JSON document has a top-level "ok".
 import {Command, Errors} from '@oclif/core'
 import {EXIT_USAGE, XstError} from '../errors.js'
 
@@ -20,6 +23,11 @@ export abstract class XstCommand extends Command {
   protected note(message: string): void {
     this.warnings.push(message)
     if (!this.jsonEnabled()) process.stderr.write(`warning: ${message}\n`)
+  }
+
+  /** A diagnostic line (an error or warning about the input) for people: on stderr, not under --json. */
+  protected diag(text: string): void {
+    if (!this.jsonEnabled()) process.stderr.write(text + '\n')
   }
 
   /** Print a line of the text report (suppressed under --json). */

@@ -29,7 +29,7 @@ Toolstack width and guest type are detected from the image; --width and --guest 
     verbose: Flags.boolean({char: 'v', description: 'one line per chunk with its byte offset'}),
   }
 
-  async run(): Promise<InspectReport> {
+  async run(): Promise<{ok: true} & InspectReport> {
     const {args, flags} = await this.parse(InspectLegacy)
     const reader = new ByteReader(openInput(args.image))
     try {
@@ -41,7 +41,7 @@ Toolstack width and guest type are detected from the image; --width and --guest 
         onWarning: (m) => this.note(m),
       })
       for (const l of renderInspect(rep)) this.line(l)
-      return rep
+      return {ok: true, ...rep}
     } finally {
       await reader.close()
     }
