@@ -17,6 +17,73 @@ const noStack = (s: string) => expect(s).not.toMatch(/\n\s+at |\.js:\d+/)
 /** Bytes that are neither v2 nor any legacy layout (checked below to be so). */
 const RANDOM = () => Buffer.concat([Buffer.from('not an image at all: '), randomBytes(4096)])
 
+describe('an input that is not what the command reads', () => {
+  it('verify on random bytes: not called legacy; convert agrees it is not an image', async () => {
+    const p = tempFile('random.bin', RANDOM())
+    const v = await runXst(['verify', p])
+    expect(v.code).toBe(1)
+    expect(v.stderr).not.toMatch(/legacy image/)
+    expect(v.stderr).toBe('error: byte 0: this is not a Xen save image: not a v2 stream (no libxc marker and "XENF", no "LibxlFmt" ident), and no legacy layout fits its first bytes\n')
+    const c = await runXst(['convert', p, join(dirname(p), 'out.v2')])
+    expect(c.code).toBe(1)
+    expect(c.stderr).toMatch(/^xst convert: byte 0: cannot tell what this image is/)
+  })
+
+  it('verify on a legacy image still sends it to convert (exit 1)', async () => {
+    const v = await runXst(['verify', tempFile('old.save', PV())])
+    expect(v.code).toBe(1)
+    expect(v.stderr).toMatch(/^error: byte 90: this is a legacy image; convert it with `xst convert`$/m)
+  })
+
+  for (const [cmd, bytes] of [
+    ['verify', () => PV_LIBXL()],
+    ['convert', () => PV()],
+    ['inspect-legacy', () => PV()],
+  ] as const) {
+    it(`${cmd} names gzip data and how to feed it decompressed (file and pipe, text and JSON)`, async () => {
+      const gz = gzipSync(bytes())
+      const p = tempFile('image.gz', gz)
+      const args = (input: string) => (cmd === 'convert' ? [cmd, input, join(dirname(p), 'out.v2')] : [cmd, input])
+      const hint = `this is gzip-compressed data; decompress it first (zcat IMAGE | xst ${cmd} -)`
+      for (const r of [await runXst(args(p)), await runXst(args('-'), {input: gz})]) {
+        expect(r.code, r.stderr).toBe(1)
+        noStack(r.stderr)
+        expect(r.stderr).toBe(cmd === 'verify' ? `error: byte 0: ${hint}\n` : `xst ${cmd}: byte 0: ${hint}\n`)
+      }
+      const j = await runXst([...args(p), '--json'])
+      const doc = JSON.parse(j.stdout)
+      expect(doc.ok).toBe(false)
+      expect(cmd === 'verify' ? doc.errors[0] : doc.error).toMatchObject({code: 'gzip', offset: 0})
+      // Nothing written by convert.
+      if (cmd === 'convert') expect((await import('node:fs')).readdirSync(dirname(p))).toEqual(['image.gz'])
+    })
+  }
+})
+
+describe('inspect-legacy on an image convert cannot take', () => {
+  it('a tmem chunk: exit 0, with a warning on stderr and in --json; convert then refuses it', async () => {
+    const base = smallSpec('pv', 64)
+    const {bytes, map} = buildLegacyWithMap({...base, chunks: [{kind: 'pages', range: {start: 0, count: 2}}, {kind: 'tmem', pools: [{id: 0, pages: [{oid: [1n, 2n, 3n], index: 0}]}]}, ...base.chunks!]})
+    const p = tempFile('tmem.legacy', bytes)
+    const at = map.chunks[1].at
+    const warning = `byte ${at}, chunk 1: the image holds a tmem chunk, which v2 streams have no equivalent for: it cannot be converted (xst convert will refuse it)`
+    const r = await runXst(['inspect-legacy', p])
+    expect(r.code).toBe(0)
+    expect(r.stderr).toBe(`warning: ${warning}\n`)
+    expect(r.stdout).toMatch(/^ {2}not convertible +tmem$/m)
+    const j = await runXst(['inspect-legacy', p, '--json'])
+    expect(j.code).toBe(0)
+    expect(j.stderr).toBe('')
+    const doc = JSON.parse(j.stdout)
+    expect(doc.ok).toBe(true)
+    expect(doc.warnings).toEqual([warning])
+    expect(doc.body.notConvertible).toEqual(['tmem'])
+    const c = await runXst(['convert', p, join(dirname(p), 'out.v2')])
+    expect(c.code).toBe(1)
+    expect(c.stderr).toContain(`byte ${at}, chunk 1, tmem: tmem chunk cannot be converted`)
+  })
+})
+
 describe('one rule for every command: diagnostics on stderr, the report or JSON on stdout', () => {
   it('warnings go to stderr, never into the report, for all three commands', async () => {
     // hvm64-noqemu: inspect-legacy and convert warn that there is no qemu record.

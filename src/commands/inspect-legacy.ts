@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import {guestFlag, widthFlag} from '../cli/flags.js'
 import {ByteReader} from '../io/reader.js'
+import {refuseGzip} from '../io/sniff.js'
 import {openInput} from '../io/source.js'
 import {renderInspect} from '../inspect/render.js'
 import {inspectLegacy, type InspectReport} from '../inspect/report.js'
@@ -33,6 +34,7 @@ Toolstack width and guest type are detected from the image; --width and --guest 
     const {args, flags} = await this.parse(InspectLegacy)
     const reader = new ByteReader(openInput(args.image))
     try {
+      await refuseGzip(reader, 'inspect-legacy')
       const rep = await inspectLegacy(reader, args.image === '-' ? 'stdin' : args.image, {
         width: flags.width ? (Number(flags.width) as 32 | 64) : undefined,
         guest: flags.guest,
