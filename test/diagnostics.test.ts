@@ -84,6 +84,46 @@ describe('inspect-legacy on an image convert cannot take', () => {
   })
 })
 
+describe('usage errors and help', () => {
+  const usage = [
+    [['verify', '--max-errors', '0', 'x'], 'verify', '--max-errors: expected an integer greater than or equal to 1 but received: 0'],
+    [['verify'], 'verify', 'missing argument: IMAGE (image file, or - for stdin)'],
+    [['inspect-legacy'], 'inspect-legacy', 'missing argument: IMAGE (legacy image file, or - for stdin)'],
+    [['verify', '--format', 'xml', 'x'], 'verify', 'Expected --format=xml to be one of: auto, libxc, libxl'],
+    [['convert', '--bogus', 'a', 'b'], 'convert', 'Nonexistent flag: --bogus'],
+    [['convert', 'a', 'b', 'c'], 'convert', 'Unexpected argument: c'],
+    [['verify', 'x', '--max-errors'], 'verify', 'Flag --max-errors expects a value'],
+  ] as const
+  it.each(usage)('%j: exit 2, the whole message and where to look', async (args, cmd, message) => {
+    const r = await runXst([...args])
+    expect(r.code).toBe(2)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toBe(`xst ${cmd}: ${message}\nSee: xst ${cmd} --help\n`)
+    const j = await runXst([...args, '--json'])
+    expect(j.code).toBe(2)
+    expect(JSON.parse(j.stdout)).toEqual({ok: false, error: {code: 'usage', message}, warnings: []})
+  })
+
+  it('xst help, xst help CMD, CMD --help and CMD -h all show help (exit 0)', async () => {
+    const all = await runXst(['help'])
+    expect(all.code, all.stderr).toBe(0)
+    for (const c of ['convert', 'inspect-legacy', 'verify']) expect(all.stdout).toMatch(new RegExp(`^ {2}${c} `, 'm'))
+    for (const args of [['help', 'convert'], ['convert', '--help'], ['convert', '-h']]) {
+      const r = await runXst(args)
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0)
+      expect(r.stdout).toMatch(/^USAGE\n {2}\$ xst convert /m)
+      expect(r.stdout).toContain('--force')
+    }
+    const v = await runXst(['verify', '-h'])
+    expect(v.code).toBe(0)
+    expect(v.stdout).toMatch(/^USAGE\n {2}\$ xst verify /m)
+    const none = await runXst(['help', 'nonexistent'])
+    expect(none.code).toBe(2)
+    expect(none.stderr).toMatch(/nonexistent not found/)
+    noStack(none.stderr)
+  })
+})
+
 describe('one rule for every command: diagnostics on stderr, the report or JSON on stdout', () => {
   it('warnings go to stderr, never into the report, for all three commands', async () => {
     // hvm64-noqemu: inspect-legacy and convert warn that there is no qemu record.

@@ -47,8 +47,9 @@ export abstract class XstCommand extends Command {
       text = err.message
     } else if (isParseError(err)) {
       code = EXIT_USAGE
-      json = {code: 'usage', message: err.message}
-      text = err.message.split('\n')[0] + `\nSee: xst ${this.id} --help`
+      const message = usageMessage(err)
+      json = {code: 'usage', message}
+      text = `${message}\nSee: xst ${this.id} --help`
     } else {
       const e = err as Error
       code = EXIT_USAGE
@@ -65,6 +66,28 @@ export abstract class XstCommand extends Command {
     this.exit(code)
   }
 }
+
+/**
+ * oclif's parse error as one whole line. Its messages run over several
+ * lines ("Parsing --max-errors", then the reason on the next; "Missing 1
+ * required arg:", then the argument's name and description) and end with a
+ * pointer to --help that the caller words itself.
+ */
+export function usageMessage(err: Error & {args?: Array<{name?: string; description?: string}>}): string {
+  const lines = err.message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^See more help with/.test(l))
+  if (err.constructor?.name === 'RequiredArgsError' && err.args?.length) {
+    const names = err.args.map((a) => (a.name ? `${a.name.toUpperCase()}${a.description ? ` (${a.description})` : ''}` : 'an argument'))
+    return `missing ${err.args.length === 1 ? 'argument' : 'arguments'}: ${names.join(', ')}`
+  }
+  const parsing = /^Parsing (--?[\w-]+)$/.exec(lines[0] ?? '')
+  if (parsing && lines.length > 1) return `${parsing[1]}: ${lowerFirst(lines.slice(1).join(' '))}`
+  return lines.join(' ') || err.message
+}
+
+const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1)
 
 function isParseError(err: unknown): err is Error {
   if (!(err instanceof Error)) return false
