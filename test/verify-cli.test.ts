@@ -57,16 +57,19 @@ describe('verify: the v2 conformance streams', () => {
         const p = path()
         const r = await runXst(['verify', p])
         expect(r.code, r.stdout + r.stderr).toBe(0)
-        expect(r.stdout).not.toMatch(/^error:/m)
+        expect(r.stdout + r.stderr).not.toMatch(/^error:/m)
         expect(r.stdout).toMatch(new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: valid — ${v.format}`, 'm'))
         const j = JSON.parse((await runXst(['verify', p, '--json'])).stdout)
-        expect(j).toMatchObject({verdict: 'valid', valid: true, errors: [], summary: {format: v.format}})
+        expect(j).toMatchObject({ok: true, verdict: 'valid', valid: true, errors: [], summary: {format: v.format}})
+        // The verdict is the report (stdout); a warning is a diagnostic (stderr).
+        expect(r.stdout.trim().split('\n')).toHaveLength(1)
         if (v.name === 'optional-rec') {
           const o = locate(vectorBytes('v2', v.input), 'unknown 0x80000123')
-          expect(r.stdout).toMatch(new RegExp(`^warning: byte ${o.offset}, libxc record ${o.index} \\(optional record 0x80000123\\): .*skipped`, 'm'))
+          expect(r.stderr).toMatch(new RegExp(`^warning: byte ${o.offset}, libxc record ${o.index} \\(optional record 0x80000123\\): .*skipped`, 'm'))
           expect(j.warnings).toMatchObject([{code: 'optional-record', offset: o.offset, index: o.index}])
         } else {
           expect(j.warnings).toEqual([])
+          expect(r.stderr).toBe('')
         }
       })
     } else {
@@ -78,14 +81,15 @@ describe('verify: the v2 conformance streams', () => {
         const r = await runXst(['verify', p])
         expect(r.code).toBe(1)
         noStack(r.stdout + r.stderr)
-        const lines = r.stdout.trim().split('\n')
+        const lines = r.stderr.trim().split('\n')
         const named = lines.find((l) => d.text.test(l))
-        expect(named, r.stdout).toMatch(new RegExp(`^error: (byte ${offset}, |stream ends at byte ${offset} )`))
-        expect(lines.at(-1)).toMatch(/: INVALID — \d+ errors?/)
+        expect(named, r.stderr).toMatch(new RegExp(`^error: (byte ${offset}, |stream ends at byte ${offset} )`))
+        expect(r.stdout.trim().split('\n')).toEqual([expect.stringMatching(/: INVALID — \d+ errors?/)])
         const j = await runXst(['verify', p, '--json'])
         expect(j.code).toBe(1)
         const doc = JSON.parse(j.stdout)
         expect(doc.verdict).toBe('invalid')
+        expect(doc.ok).toBe(false)
         expect(doc.errors).toContainEqual(expect.objectContaining({code: d.code, offset, index, record: d.record}))
       })
     }
@@ -128,7 +132,7 @@ describe('verify: input and output', () => {
     const broken = await runXst(['verify', '-'], {input: cut})
     expect(broken.code).toBe(1)
     const inside = locateV2(cut).at(-1)!
-    expect(broken.stdout).toMatch(new RegExp(`^error: stream ends at byte ${cut.length} inside libxc record ${inside.index} \\(${inside.what}\\)`, 'm'))
+    expect(broken.stderr).toMatch(new RegExp(`^error: stream ends at byte ${cut.length} inside libxc record ${inside.index} \\(${inside.what}\\)`, 'm'))
   })
 
   /** A PV stream with three defects: pagetable levels, pfn[7]'s type, SHARED_INFO's size. */
@@ -142,15 +146,17 @@ describe('verify: input and output', () => {
     ).bytes
   const threeDefects = async () => tempFile('three.v2', await threeDefectBytes())
 
-  it('reports every error, each on its own line, then the verdict', async () => {
+  it('reports every error, each on its own line (stderr), then the verdict (stdout)', async () => {
     const bytes = await threeDefectBytes()
     const [info, pages, shared] = [locate(bytes, 'X86_PV_INFO'), locate(bytes, 'PAGE_DATA'), locate(bytes, 'SHARED_INFO')]
     const r = await runXst(['verify', tempFile('three.v2', bytes)])
     expect(r.code).toBe(1)
-    expect(r.stdout.trim().split('\n')).toEqual([
+    expect(r.stderr.trim().split('\n')).toEqual([
       `error: byte ${info.offset + BODY + X86PvInfo.offsets.ptLevels}, libxc record ${info.index} (X86_PV_INFO): guest width 8 with 3 pagetable levels: a 64-bit guest has 4 levels, a 32-bit (PAE) guest 3`,
       `error: byte ${pages.offset + BODY + PageDataHeader.size + 8 * 7}, libxc record ${pages.index} (PAGE_DATA): pfn[7] 0x5000000000000007 has page type 5; types 5-8 are not defined`,
       `error: byte ${shared.offset}, libxc record ${shared.index} (SHARED_INFO): SHARED_INFO body is 100 bytes; it must be one 4096-byte page`,
+    ])
+    expect(r.stdout.trim().split('\n')).toEqual([
       expect.stringMatching(/: INVALID — 3 errors, 0 warnings \(libxc v3 stream, x86 PV \(64-bit guest\), converted from a legacy image\)$/),
     ])
   })
@@ -158,9 +164,8 @@ describe('verify: input and output', () => {
   it('--max-errors stops after that many', async () => {
     const r = await runXst(['verify', await threeDefects(), '--max-errors', '1'])
     expect(r.code).toBe(1)
-    const lines = r.stdout.trim().split('\n')
-    expect(lines.filter((l) => l.startsWith('error:'))).toHaveLength(1)
-    expect(lines.at(-1)).toMatch(/INVALID — 1 error, .*stopped early \(--max-errors\)/)
+    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toHaveLength(1)
+    expect(r.stdout.trim()).toMatch(/INVALID — 1 error, .*stopped early \(--max-errors\)$/)
     const j = JSON.parse((await runXst(['verify', await threeDefects(), '--max-errors', '2', '--json'])).stdout)
     expect(j.errors).toHaveLength(2)
     expect(j.stopped).toBe('max-errors')
@@ -170,7 +175,7 @@ describe('verify: input and output', () => {
     const bytes = vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
     const r = await runXst(['verify', tempFile('x.v2', bytes), '--json'])
     const doc = JSON.parse(r.stdout)
-    expect(Object.keys(doc)).toEqual(['input', 'verdict', 'valid', 'errors', 'warnings', 'stopped', 'summary'])
+    expect(Object.keys(doc)).toEqual(['ok', 'input', 'verdict', 'valid', 'errors', 'warnings', 'stopped', 'summary'])
     expect(doc.summary).toEqual({
       format: 'libxl',
       xlHeader: {flags: ['stream-v2'], optionalDataLength: expect.any(Number), domainName: 'web01'},
@@ -221,7 +226,7 @@ describe('verify: input and output', () => {
   it('a legacy image: exit 1, sent to xst convert', async () => {
     const r = await runXst(['verify', tempFile('old.save', vectorBytes('legacy', 'pv64-basic.legacy.gz'))])
     expect(r.code).toBe(1)
-    expect(r.stdout).toMatch(/^error: byte 0: this is a legacy image; convert it with `xst convert`$/m)
+    expect(r.stderr).toMatch(/^error: byte 0: this is a legacy image; convert it with `xst convert`$/m)
     noStack(r.stdout + r.stderr)
   })
 

@@ -1,5 +1,8 @@
-// Shared command behaviour: --json, warnings on stderr, and turning errors
-// into one line and an exit code (1 bad input, 2 usage or internal bug).
+// Shared command behaviour: --json, and turning errors into one line and an
+// exit code (1 bad input, 2 usage or internal bug). One rule for where text
+// goes: diagnostics (errors and warnings about the input) on stderr, the
+// report or the JSON document on stdout (stderr when stdout carries the
+// converted stream). Every JSON document has a top-level "ok".
 import {Command, Errors} from '@oclif/core'
 import {EXIT_USAGE, XstError} from '../errors.js'
 import type {Priority, Syslog} from './syslog.js'
@@ -24,6 +27,11 @@ export abstract class XstCommand extends Command {
   protected note(message: string): void {
     this.warnings.push(message)
     if (!this.jsonEnabled()) this.message('warning', `warning: ${message}`)
+  }
+
+  /** A diagnostic line (an error or warning about the input) for people: on stderr, not under --json. */
+  protected diag(text: string): void {
+    if (!this.jsonEnabled()) process.stderr.write(text + '\n')
   }
 
   /** Print a line of the text report (suppressed under --json). */
@@ -53,8 +61,9 @@ export abstract class XstCommand extends Command {
       text = err.message
     } else if (isParseError(err)) {
       code = EXIT_USAGE
-      json = {code: 'usage', message: err.message}
-      text = err.message.split('\n')[0] + `\nSee: xst ${this.id} --help`
+      const message = usageMessage(err)
+      json = {code: 'usage', message}
+      text = `${message}\nSee: xst ${this.id} --help`
     } else {
       const e = err as Error
       code = EXIT_USAGE
@@ -71,6 +80,28 @@ export abstract class XstCommand extends Command {
     this.exit(code)
   }
 }
+
+/**
+ * oclif's parse error as one whole line. Its messages run over several
+ * lines ("Parsing --max-errors", then the reason on the next; "Missing 1
+ * required arg:", then the argument's name and description) and end with a
+ * pointer to --help that the caller words itself.
+ */
+export function usageMessage(err: Error & {args?: Array<{name?: string; description?: string}>}): string {
+  const lines = err.message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^See more help with/.test(l))
+  if (err.constructor?.name === 'RequiredArgsError' && err.args?.length) {
+    const names = err.args.map((a) => (a.name ? `${a.name.toUpperCase()}${a.description ? ` (${a.description})` : ''}` : 'an argument'))
+    return `missing ${err.args.length === 1 ? 'argument' : 'arguments'}: ${names.join(', ')}`
+  }
+  const parsing = /^Parsing (--?[\w-]+)$/.exec(lines[0] ?? '')
+  if (parsing && lines.length > 1) return `${parsing[1]}: ${lowerFirst(lines.slice(1).join(' '))}`
+  return lines.join(' ') || err.message
+}
+
+const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1)
 
 function isParseError(err: unknown): err is Error {
   if (!(err instanceof Error)) return false

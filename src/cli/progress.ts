@@ -1,6 +1,7 @@
-// On a terminal, a conversion shows a listr2 task list (detect, convert with
-// a progress line, verify); elsewhere it runs quietly. listr2 is only loaded
-// when it is used, to keep start-up fast.
+// When stderr is a terminal, a conversion shows a listr2 task list there
+// (detect, convert with a progress line, verify); elsewhere it runs quietly.
+// The list never goes to stdout, which holds the report (or the stream).
+// listr2 is only loaded when it is used, to keep start-up fast.
 import {runConvertJob, type ConvertJob, type ConvertResult} from '../convert/job.js'
 import {formatBytes} from '../convert/render.js'
 
@@ -20,18 +21,68 @@ function deferred<T>(): Deferred<T> {
   return {promise, resolve, reject}
 }
 
+/**
+ * The width the task list may use: the terminal's (stderr's), or 80 when it
+ * reports none (a terminal of 0 columns, as `script` gives without a size).
+ */
+function terminalColumns(): number {
+  return process.stderr.columns || 80
+}
+
+/**
+ * Run `job` with a task list on stderr (the caller enables it only when
+ * stderr is a terminal). The conversion's own outcome is returned or thrown
+ * as is: a failure is never left pending while the list draws (which Node
+ * would report as an unhandled rejection, with a stack trace).
+ */
 export async function runWithProgress(job: ConvertJob, opts: {enabled: boolean}): Promise<ConvertResult> {
   if (!opts.enabled) return runConvertJob(job)
-  const {Listr, ProcessOutput} = await import('listr2')
+  const {Listr, DefaultRenderer, ListrLogger, ListrTaskState, ProcessOutput} = await import('listr2')
+
+  // listr2 picks its renderer by whether *stdout* is a terminal, draws to
+  // stdout, and wraps lines to stdout's width. The list belongs on stderr
+  // (stdout is for the report, and may be a log file), so: a renderer that
+  // does not ask about stdout, a logger whose two outputs are both stderr,
+  // and lines fitted to stderr's width.
+  let renderer: InstanceType<typeof DefaultRenderer> | undefined
+  class StderrRenderer extends DefaultRenderer {
+    static override nonTTY = true
+    constructor(...a: ConstructorParameters<typeof DefaultRenderer>) {
+      super(...a)
+      renderer = this
+    }
+    protected override format(message: string, icon: string, level: number): string[] {
+      // DefaultRenderer reads process.stdout.columns here and nowhere else.
+      const own = Object.getOwnPropertyDescriptor(process.stdout, 'columns')
+      Object.defineProperty(process.stdout, 'columns', {value: terminalColumns(), configurable: true, writable: true})
+      try {
+        return super.format(message, icon, level)
+      } finally {
+        if (own) Object.defineProperty(process.stdout, 'columns', own)
+        else delete (process.stdout as {columns?: number}).columns
+      }
+    }
+  }
+  // What the list is drawn on: stderr, with a usable size. log-update cuts
+  // the list to `rows` lines and wraps it at `columns`, and a terminal that
+  // reports 0x0 would get nothing drawn at all. Its writes bypass the
+  // buffering below (the original write, taken before listr2 replaces it).
+  const screen = {write: process.stderr.write.bind(process.stderr), isTTY: true, columns: terminalColumns(), rows: process.stderr.rows || 24}
+  // Anything else written to stderr while the list is drawn (warnings) is
+  // held by listr2 and printed below the list when it is done.
+  const processOutput = new ProcessOutput(screen as unknown as NodeJS.WriteStream, process.stderr)
+  const logger = new ListrLogger({useIcons: true, processOutput})
+
+  let list: InstanceType<typeof Listr> | undefined
+  const opened = deferred<void>()
   const started = deferred<string>()
   const done = deferred<ConvertResult>()
-  let total: number | undefined
   let progressText = ''
   const t0 = Date.now()
   const wrapped: ConvertJob = {
     ...job,
     onStart: (info) => {
-      total = info.inputBytes
+      opened.resolve()
       job.onStart?.(info)
     },
     onImage: (image) => {
@@ -49,19 +100,30 @@ export async function runWithProgress(job: ConvertJob, opts: {enabled: boolean})
       } else progressText = `${formatBytes(at)}, ${rate}`
       job.onProgress?.(at, size)
     },
-  }
-  const conversion = runConvertJob(wrapped).then(
-    (s) => {
-      done.resolve(s)
-      return s
+    onSignal: (sig) => {
+      // The process exits right after this: close the list (marking what was
+      // running as failed, showing the cursor again) before the message.
+      for (const t of list?.tasks ?? []) if (t.isPending()) t.state$ = ListrTaskState.FAILED
+      try {
+        renderer?.end()
+      } catch {}
+      job.onSignal?.(sig)
     },
+  }
+  const conversion = runConvertJob(wrapped)
+  // Handled here, at once; the caller gets the same outcome from `conversion` below.
+  conversion.then(
+    (s) => done.resolve(s),
     (e) => {
+      opened.reject(e)
       started.reject(e)
       done.reject(e)
-      throw e
     },
   )
-  const list = new Listr(
+  // A failure before the output is open (no such input, NEW exists, NEW is
+  // OLD) is a usage error: reported alone, without a task list.
+  if (!(await opened.promise.then(() => true, () => false))) return conversion
+  list = new Listr(
     [
       {
         title: 'Detect image',
@@ -100,10 +162,11 @@ export async function runWithProgress(job: ConvertJob, opts: {enabled: boolean})
       concurrent: false,
       exitOnError: true,
       registerSignalListeners: false,
-      rendererOptions: {collapseErrors: true, showErrorMessage: false},
-      processOutput: new ProcessOutput(process.stderr, process.stderr),
-    } as any,
+      renderer: StderrRenderer,
+      rendererOptions: {collapseErrors: true, showErrorMessage: false, logger},
+    },
   )
+  // The list fails when the conversion does; the error itself comes from `conversion`.
   await list.run().catch(() => {})
   return conversion
 }

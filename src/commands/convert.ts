@@ -11,7 +11,9 @@ export default class Convert extends XstCommand {
   static summary = 'Convert a legacy (Xen <= 4.5) image to a v2 stream that Xen 4.6+ restores'
   static description = `Rewrites OLD, an image saved by Xen 4.5 or earlier, as NEW: a v2 libxl stream (what \`xl restore\` reads; the default) or a bare libxc stream (--format libxc), with the "legacy converted" bit set. The output is byte-identical to Xen's convert-legacy-stream where that tool succeeds. Toolstack width and guest type are detected.
 
-NEW is written to a temporary file beside it and renamed into place only when the whole stream has been written and flushed; on any error or interrupt NEW is left untouched. An existing NEW is only replaced with --force, and never when it is OLD itself.
+NEW is written to a temporary file beside it and renamed into place only when the whole stream has been written and flushed; on any error or interrupt NEW is left untouched. An existing NEW is only replaced with --force, and never when it is OLD itself. A symlink NEW stays a link: the file it names is the one written. A FIFO, socket or character device (such as /dev/null) is written in place, without --force; a block device needs --force.
+
+With - for NEW, the stream goes to stdout, but not to a terminal unless --force is given. When stderr is a terminal, a task list with progress is drawn there; the summary goes to stdout.
 
 Use - for OLD to read stdin and - for NEW to write stdout.
 
@@ -49,7 +51,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     out: Flags.string({char: 'o', description: 'output: a path, - or a descriptor number (instead of NEW)'}),
     xl: Flags.boolean({char: 'x', description: 'the input starts with an xl header (detected anyway)'}),
     'skip-qemu': Flags.boolean({description: 'the HVM image has no qemu record after the HVM context'}),
-    force: Flags.boolean({description: 'replace NEW if it exists'}),
+    force: Flags.boolean({description: 'replace NEW if it exists (or write a block device); write the stream to a terminal'}),
     verify: Flags.boolean({allowNo: true, description: 'check the stream with the v2 verifier as it is written (default: on when NEW is a file)'}),
     verbose: Flags.boolean({char: 'v', description: 'list every record type written; with --in/--out, print the report (on stderr), which is left out otherwise'}),
     syslog: Flags.boolean({description: 'send warnings, errors and the -v report to syslog (ident xst, facility user) instead of stdout/stderr'}),

@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import {guestFlag, widthFlag} from '../cli/flags.js'
 import {ByteReader} from '../io/reader.js'
+import {refuseGzip} from '../io/sniff.js'
 import {openInput} from '../io/source.js'
 import {renderInspect} from '../inspect/render.js'
 import {inspectLegacy, type InspectReport} from '../inspect/report.js'
@@ -29,10 +30,11 @@ Toolstack width and guest type are detected from the image; --width and --guest 
     verbose: Flags.boolean({char: 'v', description: 'one line per chunk with its byte offset'}),
   }
 
-  async run(): Promise<InspectReport> {
+  async run(): Promise<{ok: true} & InspectReport> {
     const {args, flags} = await this.parse(InspectLegacy)
     const reader = new ByteReader(openInput(args.image))
     try {
+      await refuseGzip(reader, 'inspect-legacy')
       const rep = await inspectLegacy(reader, args.image === '-' ? 'stdin' : args.image, {
         width: flags.width ? (Number(flags.width) as 32 | 64) : undefined,
         guest: flags.guest,
@@ -41,7 +43,7 @@ Toolstack width and guest type are detected from the image; --width and --guest 
         onWarning: (m) => this.note(m),
       })
       for (const l of renderInspect(rep)) this.line(l)
-      return rep
+      return {ok: true, ...rep}
     } finally {
       await reader.close()
     }

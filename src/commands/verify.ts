@@ -6,13 +6,15 @@ import {verifyStream} from '../v2/reader.js'
 import {V2Verifier, type VerifyReport} from '../v2/verify/verifier.js'
 import {problemLine, RecordListing, verdictLine} from '../v2/verify/text.js'
 
-export type VerifyResult = {input: string; verdict: 'valid' | 'invalid'} & VerifyReport
+export type VerifyResult = {ok: boolean; input: string; verdict: 'valid' | 'invalid'} & VerifyReport
 
 export default class Verify extends XstCommand {
   static summary = 'Check a v2 save image (libxc or libxl stream), reporting every problem'
   static description = `Checks a Xen 4.6+ domain image: a libxc stream (version 2 or 3), or a libxl stream with the libxc stream inside it, either optionally behind an xl header. The format is detected from the first bytes; --format overrides that.
 
 Every header and record is checked against the format and against the ordering the restorer relies on, and every problem found is reported with its byte offset, record index and record type. Optional records (type bit 31) are skipped with a warning, as the spec allows. On a file, page data is skipped by seeking, so a large image is checked in well under a second.
+
+Each error and warning is a line on stderr ("error: ..." / "warning: ..."); the verdict line (and with --verbose the record listing) goes to stdout.
 
 Exit status: 0 valid (warnings allowed), 1 invalid (or a legacy image: convert it with \`xst convert\`), 2 usage error.`
 
@@ -44,7 +46,7 @@ Exit status: 0 valid (warnings allowed), 1 invalid (or a legacy image: convert i
       maxErrors: flags['max-errors'],
       onProblem: (p) => {
         listing.flush()
-        this.line(problemLine(p))
+        this.diag(problemLine(p))
       },
       onRecord: flags.verbose ? (n) => listing.add(n) : undefined,
     })
@@ -58,6 +60,6 @@ Exit status: 0 valid (warnings allowed), 1 invalid (or a legacy image: convert i
     listing.flush()
     this.line(verdictLine(name, report))
     if (!report.valid) process.exitCode = 1
-    return {input: name, verdict: report.valid ? 'valid' : 'invalid', ...report}
+    return {ok: report.valid, input: name, verdict: report.valid ? 'valid' : 'invalid', ...report}
   }
 }

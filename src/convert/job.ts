@@ -4,6 +4,7 @@
 import {ByteReader} from '../io/reader.js'
 import {openInput} from '../io/source.js'
 import {openOutput, type Output} from '../io/output.js'
+import {refuseGzip} from '../io/sniff.js'
 import type {Guest, ToolstackWidth} from '../legacy/events.js'
 import {FormatError} from '../errors.js'
 import {V2Verifier, type VerifyReport} from '../v2/verify/verifier.js'
@@ -52,7 +53,8 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
   const signals = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]
   for (const s of signals) process.on(s, onSignal)
   try {
-    output = openOutput(job.output, {force: job.force, input: source.identity, fdNumbers: job.fdNumbers})
+    await refuseGzip(reader, 'convert')
+    output = await openOutput(job.output, {force: job.force, input: source.identity, fdNumbers: job.fdNumbers})
     job.onStart?.({inputBytes: source.size, output: output.name})
     const verifier = job.verify ? new V2Verifier() : undefined
     const summary = await convertLegacy(reader, output.sink, {

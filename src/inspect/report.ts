@@ -257,6 +257,8 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
         }
         if (NOT_CONVERTIBLE_CHUNKS.has(ev.name) && !body.notConvertible.includes(ev.name)) {
           body.notConvertible.push(ev.name)
+          // Inspecting it is fine; converting it is not: say so before anyone tries.
+          warn(`byte ${ev.offset}, chunk ${ev.index}: the image holds a ${ev.name} chunk, which v2 streams have no equivalent for: it cannot be converted (xst convert will refuse it)`)
         }
         line({index: ev.index, offset: ev.offset, what: ev.name, size: ev.size, detail})
         break

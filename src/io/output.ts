@@ -1,11 +1,15 @@
 // Where a conversion writes. A file target is written to a temporary file in
 // the same directory (so the final rename is atomic) and renamed into place
 // only on success; any failure or signal removes the temporary file and
-// leaves the target as it was.
+// leaves the target as it was. A symlink is followed: the file it names is
+// the one replaced, and the link stays. A device, FIFO or socket is not a
+// file to replace: it is opened and written as it is.
 import * as fs from 'node:fs'
+import * as net from 'node:net'
 import * as path from 'node:path'
+import * as tty from 'node:tty'
 import tmp from 'tmp'
-import {outputSystemError, UsageError} from '../errors.js'
+import {OutputError, outputSystemError, UsageError} from '../errors.js'
 import {checkGivenDescriptor} from './descriptors.js'
 import {FdSink} from './sink.js'
 
@@ -28,6 +32,38 @@ class FdOutput implements Output {
     await this.sink.flush()
   }
   abort(): void {}
+}
+
+/**
+ * A device, FIFO or socket named by a path: written in place (there is
+ * nothing to rename over), closed when done, never removed.
+ */
+class SpecialFileOutput implements Output {
+  readonly sink: FdSink
+  private done = false
+
+  constructor(readonly name: string, fd: number, private readonly syncOnCommit: boolean, socket?: net.Socket) {
+    this.sink = new FdSink(fd, name, socket)
+  }
+
+  async commit(): Promise<void> {
+    await this.sink.flush()
+    this.done = true
+    try {
+      // A block device holds what was written: push it to the disk.
+      if (this.syncOnCommit) fs.fsyncSync(this.sink.fd)
+    } catch (err) {
+      this.sink.destroy()
+      throw outputSystemError(err, this.name)
+    }
+    await this.sink.close()
+  }
+
+  abort(): void {
+    if (this.done) return
+    this.done = true
+    this.sink.destroy()
+  }
 }
 
 class AtomicFileOutput implements Output {
@@ -64,7 +100,7 @@ class AtomicFileOutput implements Output {
 }
 
 export interface OpenOutputOptions {
-  /** Replace an existing target. */
+  /** Replace an existing target; write a binary stream to a terminal. */
   force?: boolean
   /** The input's identity, so the output can never be the input. */
   input?: {dev: number; ino: number}
@@ -72,8 +108,23 @@ export interface OpenOutputOptions {
   fdNumbers?: boolean
 }
 
-export function openOutput(spec: string, opts: OpenOutputOptions = {}): Output {
-  if (spec === '-') return new FdOutput('stdout', 1)
+/** Symlinks followed before giving up (Linux's own limit is 40). */
+const MAX_LINKS = 40
+
+/** How often to look for a reader of a FIFO that has none yet. */
+const FIFO_POLL_MS = 50
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+function refuseTerminal(fd: number, force: boolean | undefined): void {
+  if (!force && tty.isatty(fd)) throw new UsageError('refusing to write a binary stream to a terminal; use --force', 'output-is-terminal')
+}
+
+export async function openOutput(spec: string, opts: OpenOutputOptions = {}): Promise<Output> {
+  if (spec === '-') {
+    refuseTerminal(1, opts.force)
+    return new FdOutput('stdout', 1)
+  }
   if (opts.fdNumbers && /^\d+$/.test(spec)) {
     const fd = Number(spec)
     checkGivenDescriptor(fd)
@@ -84,9 +135,10 @@ export function openOutput(spec: string, opts: OpenOutputOptions = {}): Output {
       throw new UsageError(`--out ${spec}: not an open file descriptor`, 'bad-fd')
     }
     if (opts.input && sameFile(st, opts.input)) throw new UsageError(`--out ${spec}: is the input file; refusing to overwrite the input`, 'output-is-input')
+    refuseTerminal(fd, opts.force)
     return new FdOutput(`fd ${fd}`, fd)
   }
-  const target = path.resolve(spec)
+  const target = resolveTarget(spec)
   let existing: fs.Stats | undefined
   try {
     existing = fs.statSync(target)
@@ -94,7 +146,11 @@ export function openOutput(spec: string, opts: OpenOutputOptions = {}): Output {
   if (existing) {
     if (opts.input && sameFile(existing, opts.input)) throw new UsageError(`${spec}: is the input file; refusing to overwrite the input`, 'output-is-input')
     if (existing.isDirectory()) throw new UsageError(`${spec}: is a directory`, 'is-directory')
+    // Writing into a FIFO, socket or character device replaces nothing; a
+    // block device holds data like a file does, so it takes --force.
+    if (existing.isFIFO() || existing.isSocket() || existing.isCharacterDevice()) return openSpecial(spec, target, existing, opts)
     if (!opts.force) throw new UsageError(`${spec}: already exists; use --force to replace it`, 'output-exists')
+    if (existing.isBlockDevice()) return openSpecial(spec, target, existing, opts)
   }
   const dir = path.dirname(target)
   let tmpFile: {name: string; fd: number}
@@ -104,6 +160,88 @@ export function openOutput(spec: string, opts: OpenOutputOptions = {}): Output {
     throw outputSystemError(err, spec)
   }
   return new AtomicFileOutput(spec, target, tmpFile.name, tmpFile.fd)
+}
+
+/**
+ * The absolute path of the file `spec` names once every symlink is followed,
+ * whether that file exists yet or not (a dangling link names the file it
+ * would create, as the shell's `>` does). Its directory must exist.
+ */
+export function resolveTarget(spec: string): string {
+  let p = path.resolve(spec)
+  for (let hops = 0; ; hops++) {
+    let st: fs.Stats
+    try {
+      st = fs.lstatSync(p)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT') throw outputSystemError(err, spec)
+      // Not there yet: the file to create, in its directory's real place.
+      try {
+        return path.join(fs.realpathSync(path.dirname(p)), path.basename(p))
+      } catch (e) {
+        throw outputSystemError(e, spec)
+      }
+    }
+    if (!st.isSymbolicLink()) {
+      try {
+        return fs.realpathSync(p)
+      } catch (e) {
+        throw outputSystemError(e, spec)
+      }
+    }
+    if (hops >= MAX_LINKS) throw new UsageError(`${spec}: too many levels of symbolic links`, 'symlink-loop')
+    p = path.resolve(path.dirname(p), fs.readlinkSync(p))
+  }
+}
+
+/** Open a device, FIFO or socket to write the stream into it. */
+async function openSpecial(spec: string, target: string, st: fs.Stats, opts: OpenOutputOptions): Promise<Output> {
+  if (st.isSocket()) {
+    const socket = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.createConnection({path: target})
+      s.once('connect', () => resolve(s))
+      s.once('error', reject)
+    }).catch((err) => {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ECONNREFUSED') throw new OutputError(`${spec}: nothing is listening on this socket`, 'socket-refused')
+      throw outputSystemError(err, spec)
+    })
+    const fd = (socket as unknown as {_handle?: {fd?: number}})._handle?.fd ?? -1
+    return new SpecialFileOutput(spec, fd, false, socket)
+  }
+  // No O_CREAT: if the node went away since it was looked at, fail rather
+  // than create a regular file in its place.
+  const {O_WRONLY, O_NONBLOCK} = fs.constants
+  let fd: number
+  if (st.isFIFO()) {
+    // Opening a FIFO blocks until it has a reader, and a blocked open would
+    // not let Ctrl-C through: open without blocking, and wait for a reader.
+    for (;;) {
+      try {
+        fd = fs.openSync(target, O_WRONLY | O_NONBLOCK)
+        break
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw outputSystemError(err, spec)
+      }
+      await sleep(FIFO_POLL_MS)
+    }
+  } else {
+    try {
+      fd = fs.openSync(target, O_WRONLY)
+    } catch (err) {
+      throw outputSystemError(err, spec)
+    }
+  }
+  try {
+    const now = fs.fstatSync(fd)
+    if (opts.input && sameFile(now, opts.input)) throw new UsageError(`${spec}: is the input file; refusing to overwrite the input`, 'output-is-input')
+    refuseTerminal(fd, opts.force)
+  } catch (err) {
+    fs.closeSync(fd)
+    throw err
+  }
+  return new SpecialFileOutput(spec, fd, st.isBlockDevice())
 }
 
 function sameFile(a: {dev: number; ino: number}, b: {dev: number; ino: number}): boolean {

@@ -118,11 +118,24 @@ class SocketWriter implements Writer {
   private readonly socket: net.Socket
   private failed: unknown
 
-  constructor(fd: number) {
-    this.socket = fd === 1 && process.stdout instanceof net.Socket ? process.stdout : new net.Socket({fd, readable: false, writable: true})
+  /** `target`: a descriptor, or a socket already connected. */
+  constructor(target: number | net.Socket) {
+    this.socket =
+      typeof target !== 'number' ? target : target === 1 && process.stdout instanceof net.Socket ? process.stdout : new net.Socket({fd: target, readable: false, writable: true})
     this.socket.on('error', (err) => {
       this.failed ??= err
     })
+  }
+
+  /** End the stream and close the socket (not stdout's). */
+  async close(): Promise<void> {
+    if (this.socket === process.stdout) return
+    await new Promise<void>((resolve) => this.socket.end(() => resolve()))
+    this.socket.destroy()
+  }
+
+  destroy(): void {
+    if (this.socket !== process.stdout) this.socket.destroy()
   }
 
   write(bufs: Uint8Array[]): Promise<void> {
@@ -153,7 +166,11 @@ export class FdSink implements ByteSink {
   private inFlight: Promise<void> | undefined
   private failed: Error | undefined
 
-  constructor(readonly fd: number, readonly name: string) {}
+  /**
+   * `fd` is written; or, when `socket` is given (a connection the caller
+   * made), that socket, and `fd` is only its descriptor number.
+   */
+  constructor(readonly fd: number, readonly name: string, private readonly socket?: net.Socket) {}
 
   get bytesWritten(): number {
     return this.accepted
@@ -224,7 +241,31 @@ export class FdSink implements ByteSink {
     if (this.failed) throw this.failed
   }
 
+  /**
+   * After flush(): close a descriptor the caller opened for this sink, so a
+   * reader at the other end sees the end of the stream.
+   */
+  async close(): Promise<void> {
+    const w = (this.writer ??= this.open())
+    if (w instanceof SocketWriter) await w.close()
+    else await new Promise<void>((resolve) => fs.close(this.fd, () => resolve()))
+  }
+
+  /** Close at once, without waiting for anything (a failure or a signal). */
+  destroy(): void {
+    const w = this.writer
+    if (w instanceof SocketWriter) return w.destroy()
+    if (this.socket) {
+      this.socket.destroy()
+      return
+    }
+    try {
+      fs.closeSync(this.fd)
+    } catch {}
+  }
+
   private open(): Writer {
+    if (this.socket) return new SocketWriter(this.socket)
     let st: fs.Stats | undefined
     try {
       st = fs.fstatSync(this.fd)

@@ -5,7 +5,10 @@
 // without reading its memory. Every length is checked against the bytes
 // left (when known) before anything is allocated for it.
 import {FormatError, TruncatedError} from '../errors.js'
-import type {ByteReader} from '../io/reader.js'
+import {ByteReader} from '../io/reader.js'
+import {isGzip, gzipError} from '../io/sniff.js'
+import {BufferSource} from '../io/source.js'
+import {detectLegacy} from '../legacy/detect.js'
 import {ImageHeader, LIBXC_HEADERS_SIZE, MAX_PAGE_DATA_PFNS, PageDataHeader} from './libxc/layout.js'
 import {LibxlHeader} from './libxl/layout.js'
 import {hasXlHeader, readXlHeader} from '../xl/header.js'
@@ -14,6 +17,9 @@ import {bodyPrefix, recordName} from './tables.js'
 import {TAIL_HEAD_BYTES} from './verify/tail.js'
 import type {Location, V2Verifier, VerifyReport} from './verify/verifier.js'
 import {type Layer, paddingOf, RecordHeader, type RecordInfo} from './record.js'
+
+/** Enough of a legacy image's start for detectLegacy to tell its layout. */
+const LEGACY_DETECT_BYTES = 64
 
 /** A record length is a u32; with padding it stays below this. */
 const MAX_PADDED_LENGTH = 2 ** 32 + 8
@@ -104,7 +110,7 @@ async function drive(records: V2RecordReader, verifier: V2Verifier, opts: Verify
   const head = await r.peek(ImageHeader.size)
   if (head.length === 0) throw new TruncatedError(r.offset, 'the stream after the xl header', ImageHeader.size)
   const format = opts.format ?? detectV2(head, verifier.xlSaysLibxl)
-  if (format === 'legacy') throw new FormatError('legacy-image', 'this is a legacy image; convert it with `xst convert`', {offset: r.offset})
+  if (format === 'legacy') throw await notV2(r)
   if (format === 'libxl') verifier.libxlHeader(...(await records.libxlHeader()))
   else verifier.libxcHeaders(...(await records.libxcHeaders()))
   for (;;) {
@@ -124,6 +130,29 @@ async function drive(records: V2RecordReader, verifier: V2Verifier, opts: Verify
         return
     }
   }
+}
+
+/**
+ * Why a stream that is not v2 cannot be checked: gzip is named, a legacy
+ * image is sent to `xst convert` only when a legacy layout fits its first
+ * bytes, and anything else is said to be neither.
+ */
+async function notV2(r: ByteReader): Promise<FormatError> {
+  const offset = r.offset
+  const head = await r.peek(LEGACY_DETECT_BYTES)
+  if (isGzip(head)) return gzipError('verify', offset)
+  let legacy = false
+  try {
+    // On a copy of the bytes: the reader stays where it is.
+    await detectLegacy(new ByteReader(new BufferSource(Buffer.from(head))))
+    legacy = true
+  } catch {}
+  if (legacy) return new FormatError('legacy-image', 'this is a legacy image; convert it with `xst convert`', {offset})
+  return new FormatError(
+    'not-an-image',
+    'this is not a Xen save image: not a v2 stream (no libxc marker and "XENF", no "LibxlFmt" ident), and no legacy layout fits its first bytes',
+    {offset},
+  )
 }
 
 /** Whatever follows the stream's END: a device-model record, or stray bytes. */
