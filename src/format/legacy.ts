@@ -138,6 +138,8 @@ export const ChunkType = layout('chunk type', {type: i32le})
 
 /** Extended-info block header. */
 export const ExtInfoBlock = layout('extended-info block', {id: chars(4), size: u32le})
+/** The block ids a 4.5 saver wrote (the restorer skips any other). */
+export const EXT_INFO_IDS = ['vcpu', 'extv', 'xcnt'] as const
 
 export const EXT_VCPU_64 = 0x1430
 export const EXT_VCPU_32 = 0xaf0

@@ -100,6 +100,7 @@ class Walk {
     }
     this.p2mSize = Number(p2m)
     yield {kind: 'image', offset: imageOffset, toolstackWidth: det.width, guest: det.guest, widthFrom: det.widthFrom, guestFrom: det.guestFrom, p2mSize: this.p2mSize}
+    for (const w of det.warnings) yield {kind: 'warning', offset: imageOffset, code: w.code, message: w.message}
 
     if (this.guest === 'pv') {
       this.ext = await this.extendedInfo()
