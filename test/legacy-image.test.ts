@@ -207,6 +207,19 @@ describe('detection', () => {
     const bytes = buildLegacy({width: 64, guest: 'hvm', p2mSize: 1n << 32n, chunks: [], hvm: {qemu: null}})
     const err = await walkError(bytes, {width: 64, guest: 'hvm'})
     expect(err.code).toBe('bad-p2m-size')
+    expect(err.message).toContain('too large')
+  })
+
+  test('p2m_size 0 is refused at its offset, before anything else is read', async () => {
+    for (const guest of ['pv', 'hvm'] as const) {
+      for (const width of [64, 32] as const) {
+        const {bytes, map} = buildLegacyWithMap(smallSpec(guest, width, {p2mSize: 0, xl: {config: 'name = "z"\n'}}))
+        const err = await walkError(bytes, guest === 'hvm' ? {width, guest} : {})
+        expect(err.code).toBe('bad-p2m-size')
+        expect(err.message).toContain('p2m_size is 0')
+        expect(err.where.offset).toBe(map.image)
+      }
+    }
   })
 })
 
@@ -334,12 +347,13 @@ describe('extended info', () => {
     expect(inside.where.offset).toBe(20)
   })
 
-  test('an unknown block is refused at its offset', async () => {
+  test('an unknown block is skipped with a warning naming it and its offset (the 4.5 restorer skips it)', async () => {
     const {bytes, map} = buildLegacyWithMap(pv({blocks: [{id: 'vcpu', size: EXT_VCPU_64}, {id: 'abcd', data: Buffer.alloc(4)}]}))
-    const err = await walkError(bytes)
-    expect(err.code).toBe('unknown-extended-info-block')
-    expect(err.where.offset).toBe(map.extBlocks[1])
-    expect(err.got).toBe('"abcd"')
+    const evs = await walk(bytes)
+    expect(one(evs, 'extended-info')[0]).toMatchObject({guestWidth: 8, extendedContext: false})
+    expect(one(evs, 'warning')).toEqual([
+      {kind: 'warning', offset: map.extBlocks[1], code: 'unknown-extended-info-block', message: expect.stringContaining(`unknown extended-info block "abcd" (4 bytes) at byte ${map.extBlocks[1]}`)},
+    ])
   })
 
   test('a vcpu block of any other size is refused', async () => {
@@ -350,10 +364,17 @@ describe('extended info', () => {
     }
   })
 
-  test('malformed extv and xcnt blocks, and no vcpu block, are refused', async () => {
+  test('an extv block with data is read as extv (data ignored, with a warning); a malformed xcnt block, and no vcpu block, are refused', async () => {
     const vcpu = {id: 'vcpu', size: EXT_VCPU_64}
-    expect((await walkError(buildLegacy(pv({blocks: [vcpu, {id: 'extv', data: Buffer.alloc(4)}]})))).code).toBe('bad-extv-block')
-    expect((await walkError(buildLegacy(pv({blocks: [vcpu, {id: 'xcnt', data: Buffer.alloc(8)}]})))).code).toBe('bad-xcnt-block')
+    const {bytes, map} = buildLegacyWithMap(pv({blocks: [vcpu, {id: 'extv', data: Buffer.alloc(4)}]}))
+    const evs = await walk(bytes)
+    expect(one(evs, 'extended-info')[0]).toMatchObject({extendedContext: true})
+    expect(one(evs, 'warning')).toEqual([{kind: 'warning', offset: map.extBlocks[1], code: 'extv-block-data', message: expect.stringContaining('carries 4 bytes')}])
+    for (const size of [0, 3, 8]) {
+      const err = await walkError(buildLegacy(pv({blocks: [vcpu, {id: 'xcnt', data: Buffer.alloc(size)}]})))
+      expect(err.code).toBe('bad-xcnt-block')
+      expect(err.message).toContain('the Xen 4.5 restorer reads 4 bytes whatever its size')
+    }
     expect((await walkError(buildLegacy(pv({blocks: [{id: 'extv'}]})), {width: 64, guest: 'pv'})).code).toBe('no-vcpu-block')
   })
 

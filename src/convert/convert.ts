@@ -153,7 +153,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
           await rec(Rec.X86_TSC_INFO, X86TscInfo.encode({mode: d.mode, khz: d.khz, nsec: d.nsec, incarnation: d.incarnation, reserved: 0}))
         } else if (d.chunk === 'vcpu_info') summary.vcpus = d.online
         else if (d.chunk === 'toolstack' && libxl) {
-          xenstore.push(...physmapPairs(decodeToolstack(d.data, width, ev.offset + 8, ev.index)))
+          xenstore.push(...physmapPairs(decodeToolstack(d.data, width, ev.offset + 8, ev.index, warn)))
         }
         break
       }
