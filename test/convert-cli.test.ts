@@ -65,6 +65,15 @@ describe('convert: inputs and outputs', () => {
     expect(readFileSync(out2).equals(PV_LIBXL())).toBe(true)
   })
 
+  it('--skip-qemu with --format libxl still converts the qemu record, as Xen\'s converter does (it ignores --skip-qemu there)', async () => {
+    const input = tempFile('physmap.legacy', vectorBytes('legacy', 'hvm64-xl-physmap.legacy.gz'))
+    const out = join(dirname(input), 'out.v2')
+    const r = await runXst(['convert', '--skip-qemu', '--format', 'libxl', input, out])
+    expect(r.code, r.stderr).toBe(0)
+    expect(readFileSync(out).equals(vectorBytes('legacy', 'hvm64-xl-physmap.libxl.v2.gz'))).toBe(true)
+    expect(r.stderr).toContain('--skip-qemu does not apply to libxl output')
+  })
+
   it('-x on an image without an xl header is an error', async () => {
     const input = tempFile('basic.legacy', vectorBytes('legacy', 'pv64-basic.legacy.gz'))
     const r = await runXst(['convert', '-x', input, join(dirname(input), 'o')])

@@ -88,7 +88,10 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
   }
   const rec = (type: number, head: Buffer, bulk?: Buffer, release?: () => void) => out.record('libxc', type, head, bulk, release)
 
-  for await (const ev of walkLegacy(reader, opts) as AsyncGenerator<LegacyEvent>) {
+  // Xen's converter reads the qemu record into a libxl stream whatever
+  // --skip-qemu says: only a bare libxc stream can leave it out.
+  const walk: WalkOptions = {...opts, skipQemu: opts.skipQemu && !libxl}
+  for await (const ev of walkLegacy(reader, walk) as AsyncGenerator<LegacyEvent>) {
     switch (ev.kind) {
       case 'xl-header': {
         const raw = Buffer.from(ev.header.raw)
@@ -107,6 +110,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
         summary.input.guest = guest
         summary.input.toolstackWidth = width
         opts.onImage?.({guest, toolstackWidth: width})
+        if (opts.skipQemu && libxl && guest === 'hvm') warn('--skip-qemu does not apply to libxl output (nor does it in Xen\'s converter): the qemu record is read and becomes EMULATOR_CONTEXT')
         await startLibxc(guest)
         if (guest === 'hvm') await rec(Rec.STATIC_DATA_END, Buffer.alloc(0))
         break
