@@ -36,7 +36,7 @@ Use - for OLD to read stdin and - for NEW to write stdout. xst can also stand in
     xl: Flags.boolean({char: 'x', description: 'the input starts with an xl header (detected anyway)'}),
     'skip-qemu': Flags.boolean({description: 'the HVM image has no qemu record after the HVM context'}),
     force: Flags.boolean({description: 'replace NEW if it exists'}),
-    verify: Flags.boolean({allowNo: true, description: 'check the stream with the v2 verifier as it is written (default: on when NEW is a file)'}),
+    verify: Flags.boolean({allowNo: true, description: 'check the stream with the v2 verifier as it is written, stopping at the first bad record (default: on, for every output; --no-verify turns it off)'}),
     verbose: Flags.boolean({char: 'v', description: 'list every record type written'}),
     syslog: Flags.boolean({hidden: true, description: "accepted for compatibility with Xen's helper; ignored"}),
   }
@@ -60,7 +60,7 @@ Use - for OLD to read stdin and - for NEW to write stdout. xst can also stand in
       xlHeader: flags.xl,
       force: flags.force,
       fdNumbers: flags.in !== undefined || flags.out !== undefined,
-      verify: flags.verify ?? !(toStdout || (flags.out !== undefined && /^\d+$/.test(flags.out))),
+      verify: flags.verify ?? true,
       onWarning: (m) => this.note(m),
       onSignal: (sig) => process.stderr.write(`xst convert: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${output} was not written`}\n`),
     }

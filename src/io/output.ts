@@ -11,6 +11,8 @@ import {FdSink} from './sink.js'
 export interface Output {
   readonly name: string
   readonly sink: FdSink
+  /** Nothing is visible until commit() (a file renamed into place); false for a descriptor, whose bytes are out once written. */
+  readonly atomic: boolean
   /** Make the result visible (rename into place); after this, abort() does nothing. */
   commit(): Promise<void>
   /** Throw the result away. Synchronous, idempotent, safe from a signal handler. */
@@ -20,6 +22,7 @@ export interface Output {
 /** Writes straight to an open descriptor (stdout, or one a toolstack handed over). */
 class FdOutput implements Output {
   readonly sink: FdSink
+  readonly atomic = false
   constructor(readonly name: string, fd: number) {
     this.sink = new FdSink(fd, name)
   }
@@ -31,6 +34,7 @@ class FdOutput implements Output {
 
 class AtomicFileOutput implements Output {
   readonly sink: FdSink
+  readonly atomic = true
   private done = false
 
   constructor(readonly name: string, private readonly target: string, private readonly tmpPath: string, private readonly fd: number) {
