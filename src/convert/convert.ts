@@ -170,8 +170,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
         } else if (d.chunk === 'vcpu_info') {
           summary.vcpus = d.online
           vcpuInfo = {online: d.online, offset: ev.offset, index: ev.index}
-        }
-        else if (d.chunk === 'toolstack' && libxl) {
+        } else if (d.chunk === 'toolstack' && libxl) {
           xenstore.push(...physmapPairs(decodeToolstack(d.data, width, ev.offset + 8, ev.index, warn)))
         }
         break

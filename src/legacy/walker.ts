@@ -278,7 +278,6 @@ class Walk {
     const raw = await r.read(count * this.ulongSize, 'page batch pfn list')
     const pfns = new Uint32Array(count)
     const types = new Uint8Array(count)
-    const where = (at: number) => ({offset: at, index: this.chunkIndex, indexKind: 'chunk', context: 'page batch'})
     // Repeats: while the pfns only go up (as savers write them), none can
     // repeat and nothing needs remembering; the first step down starts a
     // map of the types each pfn came with. The same entry twice is an error
@@ -297,7 +296,7 @@ class Walk {
           throw new FormatError(
             'bad-pfn-entry',
             `page batch entry ${i} has bits above 31 set: the Xen 4.5 restorer keeps them in the pfn, which is then out of range (Xen's converter drops them silently)`,
-            where(at),
+            this.chunkWhere(at, 'page batch'),
             'a 28-bit pfn and 4-bit type',
             '0x' + raw.readBigUInt64LE(i * 8).toString(16),
           )
@@ -310,13 +309,13 @@ class Walk {
       const type = entry >>> PFINFO_TYPE_SHIFT
       const pfn = entry & PFINFO_PFN_MASK
       if (!isValidPageType(type)) {
-        throw new FormatError('bad-page-type', `page batch entry ${i} (pfn 0x${pfn.toString(16)}) has an undefined page type`, where(at), 'a type of 0-4 or 9-15', `${type}`)
+        throw new FormatError('bad-page-type', `page batch entry ${i} (pfn 0x${pfn.toString(16)}) has an undefined page type`, this.chunkWhere(at, 'page batch'), 'a type of 0-4 or 9-15', `${type}`)
       }
       if (pfn >= this.p2mSize) {
         throw new FormatError(
           'pfn-out-of-range',
           `page batch entry ${i} names pfn 0x${pfn.toString(16)}, beyond the guest's p2m_size (the Xen 4.5 restorer refuses it: pfn out of range)`,
-          where(at),
+          this.chunkWhere(at, 'page batch'),
           `a pfn below 0x${this.p2mSize.toString(16)}`,
           `0x${pfn.toString(16)}`,
         )
@@ -328,7 +327,7 @@ class Walk {
       if (seen) {
         const typesSeen = seen.get(pfn) ?? 0
         if (typesSeen & (1 << type)) {
-          throw new FormatError('duplicate-pfn', `pfn 0x${pfn.toString(16)} appears twice in one page batch (entry ${i}), with the same type`, where(at), 'each entry once per batch', 'a duplicate')
+          throw new FormatError('duplicate-pfn', `pfn 0x${pfn.toString(16)} appears twice in one page batch (entry ${i}), with the same type`, this.chunkWhere(at, 'page batch'), 'each entry once per batch', 'a duplicate')
         }
         if (typesSeen !== 0) {
           if (retyped) retyped.count++
