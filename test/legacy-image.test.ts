@@ -180,6 +180,16 @@ describe('detection', () => {
     }
   })
 
+  test('an HVM reading is followed through metadata chunks (vcpu_info, toolstack) to the page batch that confirms it', async () => {
+    for (const width of [32, 64] as const) {
+      const chunks = [{kind: 'vcpu_info', online: [0]}, {kind: 'toolstack', physmap: []}, {kind: 'tsc_info'}, {kind: 'pages', range: {start: 0, count: 2}}] as const
+      const bytes = buildLegacy({width, guest: 'hvm', p2mSize: 8, chunks: [...chunks], hvm: {qemu: null}})
+      const evs = await walk(bytes, {width: width === 64 ? 32 : 64})
+      expect(evs[0]).toMatchObject({toolstackWidth: width, guest: 'hvm', widthFrom: 'detected'})
+      expect(one(evs, 'warning')[0].message).toContain('(a page batch of 2 at byte')
+    }
+  })
+
   test('flags that agree with the image, or choose where the image is ambiguous, are used without a warning', async () => {
     const evs = await walk(buildLegacy(smallSpec('pv', 32)), {width: 32, guest: 'pv'})
     expect(evs[0]).toMatchObject({toolstackWidth: 32, widthFrom: 'flag', guestFrom: 'flag'})

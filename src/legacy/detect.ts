@@ -189,7 +189,8 @@ async function hvmReading(head: Head, width: ToolstackWidth, offset: number): Pr
   const unconfirmed = reading(2, `a chunk type that fits at byte ${offset + w}`)
   let at = w
   for (let n = 0; n < HVM_PROBE_CHUNKS; n++) {
-    b = await head.get(at + 4)
+    // The type, and the first payload word (a vcpu_info max id, a toolstack length).
+    b = await head.get(at + 8)
     if (b.length < at + 4) return unconfirmed
     const type = b.readInt32LE(at)
     const contradicted = reading(1, `a chunk type that fits at byte ${offset + w}, though not what follows`)
