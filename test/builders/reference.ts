@@ -2,12 +2,14 @@
 // its spec by FORMAT.md §5 and what Xen's convert-legacy-stream does, without
 // src/convert: a second, plain account of the conversion that tests compare
 // xst's bytes with. Every byte is laid out here by hand (headers big-endian
-// where the spec says so), from the builder's deterministic contents.
+// where the spec says so), from the builder's deterministic contents; only
+// the chunk-to-parameter table is the format's own.
 //
 // It knows the chunks well-formed images hold (page batches, tsc_info,
 // vcpu_info, HVM parameters, toolstack, last_checkpoint, enable_verify_mode)
 // and reads the extended-info blocks as the 4.5 restorer does: by id, in any
 // order, ignoring the bytes of an extv block and any unknown block.
+import {CHUNK_NAMES, HVM_PARAM_CHUNKS} from '../../src/format/legacy.js'
 import {
   BLOB_SEED,
   defaultSharedInfo,
@@ -19,19 +21,8 @@ import {
 } from './legacy.js'
 
 const PAGE = 4096
-const HVM_PARAM_INDEX: Record<string, number> = {
-  hvm_ident_pt: 12,
-  hvm_vm86_tss: 15,
-  hvm_console_pfn: 17,
-  hvm_acpi_ioports_location: 19,
-  hvm_viridian: 9,
-  hvm_generation_id_addr: 34,
-  hvm_paging_ring_pfn: 27,
-  hvm_monitor_ring_pfn: 28,
-  hvm_sharing_ring_pfn: 29,
-  hvm_ioreq_server_pfn: 32,
-  hvm_nr_ioreq_server_pages: 33,
-}
+/** HVM parameter index by chunk name (the format's own table, FORMAT.md §2). */
+const HVM_PARAM_INDEX: Record<string, number> = Object.fromEntries(Object.entries(HVM_PARAM_CHUNKS).map(([type, param]) => [CHUNK_NAMES[Number(type)], param]))
 
 const u32 = (v: number) => {
   const b = Buffer.alloc(4)
@@ -137,7 +128,7 @@ export function referenceConversion(spec: LegacySpec, format: 'libxc' | 'libxl')
         online = [...c.online].sort((a, b) => a - b)
         break
       case 'hvm_param':
-        params.push([typeof c.chunk === 'number' ? c.chunk : HVM_PARAM_INDEX[c.chunk], c.value])
+        params.push([HVM_PARAM_INDEX[typeof c.chunk === 'number' ? CHUNK_NAMES[c.chunk] : c.chunk], c.value])
         break
       case 'toolstack':
         for (const p of c.physmap ?? []) {
