@@ -8,6 +8,7 @@ import {describe, expect, it} from 'vitest'
 import {vectorBytes} from './helpers/fixtures.js'
 import {BIN, runXst, tempDir, tempFile} from './helpers/cli.js'
 import {buildLegacy, smallSpec} from './builders/legacy.js'
+import {bothWays, expectSameVerdict} from './helpers/parity.js'
 
 const PV = () => vectorBytes('legacy', 'pv64-xl.legacy.gz')
 const PV_LIBXL = () => vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
@@ -66,12 +67,11 @@ describe('convert: inputs and outputs', () => {
   })
 
   it('--skip-qemu with --format libxl still converts the qemu record, as Xen\'s converter does (it ignores --skip-qemu there)', async () => {
-    const input = tempFile('physmap.legacy', vectorBytes('legacy', 'hvm64-xl-physmap.legacy.gz'))
-    const out = join(dirname(input), 'out.v2')
-    const r = await runXst(['convert', '--skip-qemu', '--format', 'libxl', input, out])
-    expect(r.code, r.stderr).toBe(0)
-    expect(readFileSync(out).equals(vectorBytes('legacy', 'hvm64-xl-physmap.libxl.v2.gz'))).toBe(true)
-    expect(r.stderr).toContain('--skip-qemu does not apply to libxl output')
+    const r = await bothWays(vectorBytes('legacy', 'hvm64-xl-physmap.legacy.gz'), ['--skip-qemu', '--format', 'libxl'])
+    expect(r.file.code, r.file.stderr).toBe(0)
+    expect(r.file.out!.equals(vectorBytes('legacy', 'hvm64-xl-physmap.libxl.v2.gz'))).toBe(true)
+    await expectSameVerdict(r)
+    for (const run of [r.file, r.pipe]) expect(run.stderr).toContain('--skip-qemu does not apply to libxl output')
   })
 
   it('-x on an image without an xl header is an error', async () => {
