@@ -23,6 +23,9 @@ export class XstError extends Error {
   /** Short stable identifier, e.g. "duplicate-pfn"; part of --json output. */
   readonly code: string
 
+  /** Bytes of a stream output that went out before this error stopped a conversion (they cannot be taken back). */
+  partialOutput?: {output: string; bytes: number}
+
   constructor(code: string, message: string, exitCode: number) {
     super(message)
     this.name = new.target.name
@@ -30,8 +33,19 @@ export class XstError extends Error {
     this.exitCode = exitCode
   }
 
+  /** Say, in the one line, that `bytes` of this invalid stream were already written to `output`. */
+  notePartialOutput(output: string, bytes: number): this {
+    this.partialOutput = {output, bytes}
+    this.message += `; ${bytes} ${bytes === 1 ? 'byte was' : 'bytes were'} written to ${output} before the defect was found; the stream is invalid: discard it`
+    return this
+  }
+
   toJSON(): Record<string, unknown> {
-    return {code: this.code, message: this.message}
+    return {code: this.code, message: this.message, ...this.partialJSON()}
+  }
+
+  protected partialJSON(): Record<string, unknown> {
+    return this.partialOutput ? {partialOutput: this.partialOutput} : {}
   }
 }
 
@@ -73,6 +87,7 @@ export class FormatError extends XstError {
       context: this.where.context ?? null,
       expected: this.expected ?? null,
       got: this.got ?? null,
+      ...this.partialJSON(),
     }
   }
 }

@@ -8,6 +8,7 @@ import {describe, expect, it} from 'vitest'
 import {vectorBytes} from './helpers/fixtures.js'
 import {BIN, runXst, tempDir, tempFile} from './helpers/cli.js'
 import {buildLegacy, smallSpec} from './builders/legacy.js'
+import {bothWays, expectSameVerdict} from './helpers/parity.js'
 
 const PV = () => vectorBytes('legacy', 'pv64-xl.legacy.gz')
 const PV_LIBXL = () => vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
@@ -64,6 +65,14 @@ describe('convert: inputs and outputs', () => {
     const r2 = await runXst(['convert', '-x', pv, out2])
     expect(r2.code, r2.stderr).toBe(0)
     expect(readFileSync(out2).equals(PV_LIBXL())).toBe(true)
+  })
+
+  it('--skip-qemu with --format libxl still converts the qemu record, as Xen\'s converter does (it ignores --skip-qemu there)', async () => {
+    const r = await bothWays(vectorBytes('legacy', 'hvm64-xl-physmap.legacy.gz'), ['--skip-qemu', '--format', 'libxl'])
+    expect(r.file.code, r.file.stderr).toBe(0)
+    expect(r.file.out!.equals(vectorBytes('legacy', 'hvm64-xl-physmap.libxl.v2.gz'))).toBe(true)
+    await expectSameVerdict(r)
+    for (const run of [r.file, r.pipe]) expect(run.stderr).toContain('--skip-qemu does not apply to libxl output')
   })
 
   it('-x on an image without an xl header is an error', async () => {
@@ -171,15 +180,17 @@ describe('convert: --verify', () => {
   })
 
   it('a converted stream that fails verification is not kept', async () => {
-    // vcpu 0 offline: the walker accepts it, but a v2 restorer needs vcpu 0's context.
-    const spec = smallSpec('pv', 64)
-    spec.chunks = spec.chunks!.map((c) => (c.kind === 'vcpu_info' ? {kind: 'vcpu_info', online: [1]} : c))
+    // A physmap name with a NUL inside: the walker and Xen's converter take
+    // it, but the xenstore data it becomes holds an odd number of strings.
+    const spec = smallSpec('hvm', 64)
+    spec.chunks = [...spec.chunks!, {kind: 'toolstack', physmap: [{physOffset: 0xf0000000n, startAddr: 0xf0000000n, size: 0x1000n, name: 'vga\0x'}]}]
     const input = tempFile('odd.legacy', buildLegacy(spec))
     const dir = dirname(input)
     const out = join(dir, 'out.v2')
     const r = await runXst(['convert', input, out])
     expect(r.code).toBe(1)
     expect(r.stderr).toContain('the converted stream does not verify')
+    expect(r.stderr).toContain('EMULATOR_XENSTORE_DATA')
     expect(r.stderr).toContain('nothing was written')
     expect(readdirSync(dir)).toEqual(['odd.legacy'])
     const forced = await runXst(['convert', input, out, '--no-verify'])

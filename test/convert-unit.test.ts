@@ -371,9 +371,22 @@ describe('HVM', () => {
     const noQemu = await convert(buildLegacy(hvm({hvm: {context: 64, qemu: null}})), 'libxc')
     expect(noQemu.parsed.tail.length).toBe(0)
     expect(noQemu.warned).toEqual([])
-    const skipped = await convert(buildLegacy(hvm({hvm: {context: 64, qemu: null}})), 'libxl', {skipQemu: true})
+    const skipped = await convert(buildLegacy(hvm({hvm: {context: 64, qemu: null}})), 'libxc', {skipQemu: true})
     expect(skipped.warned).toEqual([])
-    expect(ofType(skipped.parsed.libxl, LibxlRec.EMULATOR_CONTEXT)).toEqual([])
+    expect(skipped.parsed.tail.length).toBe(0)
+  })
+
+  test('--skip-qemu with libxl output: the qemu record is still read into EMULATOR_CONTEXT, as Xen\'s converter does', async () => {
+    const bytes = buildLegacy(hvm())
+    const plain = await convert(bytes, 'libxl')
+    const skipped = await convert(bytes, 'libxl', {skipQemu: true})
+    expect(skipped.out.equals(plain.out)).toBe(true)
+    expect(ofType(skipped.parsed.libxl, LibxlRec.EMULATOR_CONTEXT)[0].body.subarray(8).equals(fillBytes(2, 3000))).toBe(true)
+    expect(skipped.warned).toEqual([expect.stringContaining('--skip-qemu does not apply to libxl output')])
+    // Without a record, the stream just ends after the context: no EMULATOR_CONTEXT, the usual warning.
+    const none = await convert(buildLegacy(hvm({hvm: {context: 64, qemu: null}})), 'libxl', {skipQemu: true})
+    expect(ofType(none.parsed.libxl, LibxlRec.EMULATOR_CONTEXT)).toEqual([])
+    expect(none.warned).toEqual([expect.stringContaining('--skip-qemu'), expect.stringContaining('no device-model (qemu) record')])
   })
 
   test('32-bit toolstack physmap (no padding) gives the same xenstore data', async () => {

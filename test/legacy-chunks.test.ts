@@ -251,12 +251,19 @@ describe('page batches', () => {
     expect(err.got).toBe(String(type))
   })
 
-  test('a duplicate pfn in one batch is refused at the second entry; across batches it is fine', async () => {
-    const {bytes, map} = buildLegacyWithMap(pv([{kind: 'pages', entries: [7, 8, {pfn: 7, type: 1}]}], 32))
+  test('the same entry twice in one batch is refused at the second; the same pfn with another type, or across batches, is fine', async () => {
+    const {bytes, map} = buildLegacyWithMap(pv([{kind: 'pages', entries: [7, 8, {pfn: 7, type: 0}]}], 32))
     const err = await walkError(bytes)
     expect(err.code).toBe('duplicate-pfn')
     expect(err.where).toMatchObject({offset: map.chunks[0].at + 4 + 2 * 4, index: 0, context: 'page batch'})
     expect(err.message).toContain('0x7')
+    // Another type: both entries kept, with a warning at the second (the 4.5 restorer applies both).
+    const retyped = buildLegacyWithMap(pv([{kind: 'pages', entries: [7, 8, {pfn: 7, type: 1}]}, {kind: 'vcpu_info', online: [0]}], 32))
+    const evs = await walk(retyped.bytes)
+    expect(body(evs)[0]).toMatchObject({pfns: new Uint32Array([7, 8, 7]), types: new Uint8Array([0, 0, 1]), dataPages: 3})
+    expect(evs.filter((e) => e.kind === 'warning')).toEqual([
+      {kind: 'warning', offset: retyped.map.chunks[0].at + 4 + 2 * 4, code: 'pfn-retyped-in-batch', message: expect.stringContaining('pfn 0x7 again with another page type (entry 2)')},
+    ])
     // Dropped entries are not duplicates of each other.
     await walk(buildLegacy(pv([{kind: 'pages', entries: [{dropped: true}, 7, {dropped: true}]}, {kind: 'pages', entries: [7]}, {kind: 'vcpu_info', online: [0]}])))
     expect((await walkError(vectorBytes('legacy', 'bad-duplicate-pfn-in-batch.legacy.gz'))).code).toBe('duplicate-pfn')
@@ -272,16 +279,18 @@ describe('page batches', () => {
     expect((await walkError(vectorBytes('legacy', 'bad-batch-over-1024.legacy.gz'))).code).toBe('batch-too-large')
   })
 
-  test('a pfn at or beyond p2m_size is refused', async () => {
+  test('a pfn at or beyond p2m_size is refused, saying the 4.5 restorer refuses it', async () => {
     const err = await walkError(buildLegacy(pv([{kind: 'pages', entries: [63, 64]}], 64, {p2mSize: 64})))
     expect(err.code).toBe('pfn-out-of-range')
+    expect(err.message).toContain('the Xen 4.5 restorer refuses it')
   })
 
-  test('a 64-bit entry with bits above 31 set is refused', async () => {
+  test('a 64-bit entry with bits above 31 set is refused, saying why (Xen\'s converter would fold them away)', async () => {
     const {bytes, map} = buildLegacyWithMap(pv([{kind: 'pages', entries: [1, {raw: (1n << 40n) | 2n}]}]))
     const err = await walkError(bytes)
     expect(err.code).toBe('bad-pfn-entry')
     expect(err.where.offset).toBe(map.chunks[0].at + 4 + 8)
+    expect(err.message).toContain('the Xen 4.5 restorer keeps them in the pfn, which is then out of range')
   })
 
   test('page data the consumer does not read is skipped, on a file and on a pipe', async () => {
@@ -368,7 +377,11 @@ describe('toolstack chunk and physmap decoding', () => {
     const more = Buffer.from(good)
     more.writeUInt32LE(3, 4)
     expect(codeOf(() => decodeToolstack(more, 64, 0))).toBe('bad-toolstack')
-    expect(codeOf(() => decodeToolstack(Buffer.concat([good, Buffer.alloc(1)]), 64, 0))).toBe('bad-toolstack')
+    // Bytes after the last entry: ignored, as libxl ignores them, and reported to the caller.
+    const warned: Array<[string, number]> = []
+    const trailing = decodeToolstack(Buffer.concat([good, Buffer.alloc(5)]), 64, 100, undefined, (m, at) => warned.push([m, at]))
+    expect(trailing).toEqual(decodeToolstack(good, 64, 0))
+    expect(warned).toEqual([[expect.stringContaining('5 bytes after its last physmap entry'), 100 + good.length]])
     expect(codeOf(() => decodeToolstack(buildToolstack([{...physmap[0], nameLength: 200}], 64), 64, 0))).toBe('bad-toolstack')
   })
 

@@ -3,6 +3,10 @@
 import {describe, expect, test} from 'vitest'
 import {TruncatedError} from '../src/errors.js'
 import {EXT_VCPU_32, EXT_VCPU_64} from '../src/format/legacy.js'
+import {ByteReader} from '../src/io/reader.js'
+import {BufferSource} from '../src/io/source.js'
+import type {LegacyEvent} from '../src/legacy/events.js'
+import {walkLegacy} from '../src/legacy/walker.js'
 import {vectorBytes} from './helpers/fixtures.js'
 import {walk, walkError} from './helpers/walk.js'
 import {
@@ -17,6 +21,12 @@ import {
 
 
 const one = (evs: any[], kind: string) => evs.filter((e) => e.kind === kind)
+
+/** The walker's first event (what detection made of the image), whatever comes after. */
+async function firstEvent(bytes: Buffer): Promise<LegacyEvent> {
+  for await (const ev of walkLegacy(new ByteReader(new BufferSource(bytes)))) return ev
+  throw new Error('no event')
+}
 
 describe.each(['file', 'pipe'] as const)('whole images (%s)', (src) => {
   test.each([
@@ -108,11 +118,90 @@ describe('detection', () => {
     expect(err.where.offset).toBe(0)
   })
 
-  test('input no layout fits is refused, and says to give the flags', async () => {
+  test('input no layout fits is refused, and says to give the flags not given', async () => {
     const err = await walkError(Buffer.alloc(64, 0x41))
     expect(err.code).toBe('undetectable')
-    expect(err.message).toContain('--width')
+    expect(err.message).toContain('give --width and --guest')
     expect(err.where.offset).toBe(0)
+    // With one flag given, only the other is asked for.
+    const pv = await walkError(Buffer.alloc(64, 0x41), {guest: 'pv'})
+    expect(pv.code).toBe('undetectable')
+    expect(pv.message).toContain('with --guest pv')
+    expect(pv.message).toContain('give --width as well')
+    expect(pv.message).not.toContain('--guest as well')
+  })
+
+  test('a PV image is told by the marker and any known block id, wherever the vcpu block is', async () => {
+    for (const width of [64, 32] as const) {
+      for (const blocks of [
+        [{id: 'extv'}, {id: 'vcpu', size: EXT_VCPU_64}],
+        [{id: 'xcnt', data: Buffer.from([0x40, 2, 0, 0])}, {id: 'vcpu', size: EXT_VCPU_64}, {id: 'extv'}],
+        // An unknown block first: the vcpu block behind it is found by following the block sizes.
+        [{id: 'abcd', data: Buffer.alloc(12)}, {id: 'vcpu', size: EXT_VCPU_64}, {id: 'extv'}],
+      ]) {
+        const image = await firstEvent(buildLegacy(smallSpec('pv', width, {ext: {blocks}})))
+        expect(image).toMatchObject({kind: 'image', guest: 'pv', toolstackWidth: width, guestFrom: 'detected', widthFrom: 'detected'})
+      }
+    }
+  })
+
+  test('a 32-bit HVM image whose body is only the end chunk is read as 32-bit', async () => {
+    for (const ioreq of [0xfeffen, 5n, 0n]) {
+      const bytes = buildLegacy({width: 32, guest: 'hvm', p2mSize: 4, chunks: [], hvm: {ioreq, qemu: null}})
+      const evs = await walk(bytes)
+      expect(evs[0]).toMatchObject({toolstackWidth: 32, guest: 'hvm', widthFrom: 'detected', p2mSize: 4})
+      expect(one(evs, 'hvm-magic-pfns')[0]).toMatchObject({offset: 8, ioreq})
+    }
+    // ...and a 64-bit one as 64-bit.
+    const evs = await walk(buildLegacy({width: 64, guest: 'hvm', p2mSize: 4, chunks: [], hvm: {qemu: null}}))
+    expect(evs[0]).toMatchObject({toolstackWidth: 64, guest: 'hvm'})
+  })
+
+  test('a flag the image contradicts is overruled, with a warning naming both', async () => {
+    const cases = [
+      // libxl passes its own width: a 32-bit dom0's image restored on a 64-bit one.
+      {spec: smallSpec('pv', 32), flags: {width: 64, guest: 'pv'}, want: {toolstackWidth: 32, guest: 'pv'}, says: ['--width 64 was given', 'saved by a 32-bit toolstack']},
+      {spec: smallSpec('hvm', 32), flags: {width: 64, guest: 'hvm'}, want: {toolstackWidth: 32, guest: 'hvm'}, says: ['--width 64 was given', 'saved by a 32-bit toolstack']},
+      {spec: smallSpec('pv', 64), flags: {width: 32}, want: {toolstackWidth: 64, guest: 'pv'}, says: ['--width 32 was given', 'saved by a 64-bit toolstack']},
+      {spec: smallSpec('hvm', 64), flags: {guest: 'pv'}, want: {toolstackWidth: 64, guest: 'hvm'}, says: ['--guest pv was given', 'an HVM image']},
+      {spec: smallSpec('pv', 64), flags: {guest: 'hvm'}, want: {toolstackWidth: 64, guest: 'pv'}, says: ['--guest hvm was given', 'a PV image']},
+    ] as const
+    for (const c of cases) {
+      const bytes = buildLegacy(c.spec)
+      for (const src of ['file', 'pipe'] as const) {
+        const evs = await walk(bytes, c.flags, src)
+        expect(evs[0]).toMatchObject(c.want)
+        const warnings = one(evs, 'warning')
+        expect(warnings).toHaveLength(1)
+        expect(warnings[0].offset).toBe(0)
+        for (const text of c.says) expect(warnings[0].message).toContain(text)
+        expect(one(evs, 'done')).toHaveLength(1)
+      }
+    }
+  })
+
+  test('an HVM reading is followed through metadata chunks (vcpu_info, toolstack) to the page batch that confirms it', async () => {
+    for (const width of [32, 64] as const) {
+      const chunks = [{kind: 'vcpu_info', online: [0]}, {kind: 'toolstack', physmap: []}, {kind: 'tsc_info'}, {kind: 'pages', range: {start: 0, count: 2}}] as const
+      const bytes = buildLegacy({width, guest: 'hvm', p2mSize: 8, chunks: [...chunks], hvm: {qemu: null}})
+      const evs = await walk(bytes, {width: width === 64 ? 32 : 64})
+      expect(evs[0]).toMatchObject({toolstackWidth: width, guest: 'hvm', widthFrom: 'detected'})
+      expect(one(evs, 'warning')[0].message).toContain('(a page batch of 2 at byte')
+    }
+  })
+
+  test('flags that agree with the image, or choose where the image is ambiguous, are used without a warning', async () => {
+    const evs = await walk(buildLegacy(smallSpec('pv', 32)), {width: 32, guest: 'pv'})
+    expect(evs[0]).toMatchObject({toolstackWidth: 32, widthFrom: 'flag', guestFrom: 'flag'})
+    expect(one(evs, 'warning')).toEqual([])
+    // A 32-bit HVM image with an empty body whose ioreq pfn (1024) also reads
+    // as a 64-bit page batch count running past the end: either width fits
+    // its first bytes. Unaided, 64 is preferred; --width 32 chooses.
+    const bytes = buildLegacy({width: 32, guest: 'hvm', p2mSize: 4, chunks: [], hvm: {ioreq: 0x400n, context: 64, qemu: null}})
+    expect((await walkError(bytes)).code).toBe('truncated')
+    const flagged = await walk(bytes, {width: 32})
+    expect(flagged[0]).toMatchObject({toolstackWidth: 32, guest: 'hvm', widthFrom: 'flag', guestFrom: 'detected'})
+    expect(one(flagged, 'warning')).toEqual([])
   })
 
   test('an empty or tiny input is a truncation', async () => {
@@ -128,6 +217,19 @@ describe('detection', () => {
     const bytes = buildLegacy({width: 64, guest: 'hvm', p2mSize: 1n << 32n, chunks: [], hvm: {qemu: null}})
     const err = await walkError(bytes, {width: 64, guest: 'hvm'})
     expect(err.code).toBe('bad-p2m-size')
+    expect(err.message).toContain('too large')
+  })
+
+  test('p2m_size 0 is refused at its offset, before anything else is read', async () => {
+    for (const guest of ['pv', 'hvm'] as const) {
+      for (const width of [64, 32] as const) {
+        const {bytes, map} = buildLegacyWithMap(smallSpec(guest, width, {p2mSize: 0, xl: {config: 'name = "z"\n'}}))
+        const err = await walkError(bytes, guest === 'hvm' ? {width, guest} : {})
+        expect(err.code).toBe('bad-p2m-size')
+        expect(err.message).toContain('p2m_size is 0')
+        expect(err.where.offset).toBe(map.image)
+      }
+    }
   })
 })
 
@@ -226,8 +328,8 @@ describe('extended info', () => {
     const {bytes, map} = buildLegacyWithMap(
       pv({blocks: [{id: 'xcnt', data: Buffer.from([0x50, 0x03, 0, 0])}, {id: 'extv'}, {id: 'vcpu', size: EXT_VCPU_64}]}),
     )
-    // Detection looks for `vcpu` as the first block, so this image needs the flags.
-    expect((await walkError(bytes)).code).not.toBe('unknown-extended-info-block')
+    // Detected as PV without flags: any known block id after the marker will do.
+    expect((await walk(bytes))[0]).toMatchObject({guest: 'pv', toolstackWidth: 64, guestFrom: 'detected'})
     const e = one(await walk(bytes, {width: 64, guest: 'pv'}), 'extended-info')[0]
     expect(e.blocks).toEqual([
       {id: 'xcnt', offset: map.extBlocks[0], size: 4},
@@ -255,12 +357,13 @@ describe('extended info', () => {
     expect(inside.where.offset).toBe(20)
   })
 
-  test('an unknown block is refused at its offset', async () => {
+  test('an unknown block is skipped with a warning naming it and its offset (the 4.5 restorer skips it)', async () => {
     const {bytes, map} = buildLegacyWithMap(pv({blocks: [{id: 'vcpu', size: EXT_VCPU_64}, {id: 'abcd', data: Buffer.alloc(4)}]}))
-    const err = await walkError(bytes)
-    expect(err.code).toBe('unknown-extended-info-block')
-    expect(err.where.offset).toBe(map.extBlocks[1])
-    expect(err.got).toBe('"abcd"')
+    const evs = await walk(bytes)
+    expect(one(evs, 'extended-info')[0]).toMatchObject({guestWidth: 8, extendedContext: false})
+    expect(one(evs, 'warning')).toEqual([
+      {kind: 'warning', offset: map.extBlocks[1], code: 'unknown-extended-info-block', message: expect.stringContaining(`unknown extended-info block "abcd" (4 bytes) at byte ${map.extBlocks[1]}`)},
+    ])
   })
 
   test('a vcpu block of any other size is refused', async () => {
@@ -271,10 +374,17 @@ describe('extended info', () => {
     }
   })
 
-  test('malformed extv and xcnt blocks, and no vcpu block, are refused', async () => {
+  test('an extv block with data is read as extv (data ignored, with a warning); a malformed xcnt block, and no vcpu block, are refused', async () => {
     const vcpu = {id: 'vcpu', size: EXT_VCPU_64}
-    expect((await walkError(buildLegacy(pv({blocks: [vcpu, {id: 'extv', data: Buffer.alloc(4)}]})))).code).toBe('bad-extv-block')
-    expect((await walkError(buildLegacy(pv({blocks: [vcpu, {id: 'xcnt', data: Buffer.alloc(8)}]})))).code).toBe('bad-xcnt-block')
+    const {bytes, map} = buildLegacyWithMap(pv({blocks: [vcpu, {id: 'extv', data: Buffer.alloc(4)}]}))
+    const evs = await walk(bytes)
+    expect(one(evs, 'extended-info')[0]).toMatchObject({extendedContext: true})
+    expect(one(evs, 'warning')).toEqual([{kind: 'warning', offset: map.extBlocks[1], code: 'extv-block-data', message: expect.stringContaining('carries 4 bytes')}])
+    for (const size of [0, 3, 8]) {
+      const err = await walkError(buildLegacy(pv({blocks: [vcpu, {id: 'xcnt', data: Buffer.alloc(size)}]})))
+      expect(err.code).toBe('bad-xcnt-block')
+      expect(err.message).toContain('the Xen 4.5 restorer reads 4 bytes whatever its size')
+    }
     expect((await walkError(buildLegacy(pv({blocks: [{id: 'extv'}]})), {width: 64, guest: 'pv'})).code).toBe('no-vcpu-block')
   })
 

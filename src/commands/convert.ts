@@ -52,7 +52,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     xl: Flags.boolean({char: 'x', description: 'the input starts with an xl header (detected anyway)'}),
     'skip-qemu': Flags.boolean({description: 'the HVM image has no qemu record after the HVM context'}),
     force: Flags.boolean({description: 'replace NEW if it exists (or write a block device); write the stream to a terminal'}),
-    verify: Flags.boolean({allowNo: true, description: 'check the stream with the v2 verifier as it is written (default: on when NEW is a file)'}),
+    verify: Flags.boolean({allowNo: true, description: 'check the stream with the v2 verifier as it is written, stopping at the first bad record (default: on, for every output; --no-verify turns it off)'}),
     verbose: Flags.boolean({char: 'v', description: 'list every record type written; with --in/--out, print the report (on stderr), which is left out otherwise'}),
     syslog: Flags.boolean({description: 'send warnings, errors and the -v report to syslog (ident xst, facility user) instead of stdout/stderr'}),
   }
@@ -88,7 +88,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
       xlHeader: flags.xl,
       force: flags.force,
       fdNumbers: helper,
-      verify: flags.verify ?? !(toStdout || (flags.out !== undefined && /^\d+$/.test(flags.out))),
+      verify: flags.verify ?? true,
       onWarning: (m) => this.note(m),
       onImage: helper && report ? (image) => this.line(`converting ${inName}: legacy ${image.guest.toUpperCase()}, ${image.toolstackWidth}-bit toolstack, to a ${format} stream on ${outName}`) : undefined,
       onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${output} was not written`}`),

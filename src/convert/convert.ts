@@ -3,7 +3,7 @@
 // succeeds; where it fails, we follow what the Xen 4.5 restorer did.
 import {FormatError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
-import type {ByteSink} from '../io/sink.js'
+import {type ByteSink, HoldingSink} from '../io/sink.js'
 import {
   DomainType,
   HvmParamEntry,
@@ -53,7 +53,16 @@ export interface ConvertSummary {
 
 export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: ConvertOptions): Promise<ConvertSummary> {
   const libxl = opts.format === 'libxl'
-  const out = new V2Writer(sink, opts.observer)
+  // Nothing reaches `sink` before the first page data: by then every defect
+  // of the image's start is known (p2m_size, extended info, p2m frames, and
+  // in a PV image without pages, the whole body), so an image refused for
+  // one of them leaves a stream output empty, not half-written. What is held
+  // is small (headers, the p2m frame list) except in an HVM image without
+  // pages, whose tail is held too, up to its qemu record. A defect found
+  // after that point cannot be un-written on a stream; the job says how many
+  // bytes went out.
+  const held = new HoldingSink(sink)
+  const out = new V2Writer(held, opts.observer)
   const warnings: string[] = []
   const warn = (m: string) => {
     warnings.push(m)
@@ -75,6 +84,8 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
   let guest: Guest = 'pv'
   let p2mSize = 0
   let headersWritten = false
+  // The online vcpus the tail holds (the last vcpu_info; without one, vcpu 0 only).
+  let vcpuInfo: {online: number[]; offset: number; index: number} | undefined
 
   const startLibxc = async (g: Guest) => {
     if (libxl) {
@@ -86,7 +97,10 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
   }
   const rec = (type: number, head: Buffer, bulk?: Buffer, release?: () => void) => out.record('libxc', type, head, bulk, release)
 
-  for await (const ev of walkLegacy(reader, opts) as AsyncGenerator<LegacyEvent>) {
+  // Xen's converter reads the qemu record into a libxl stream whatever
+  // --skip-qemu says: only a bare libxc stream can leave it out.
+  const walk: WalkOptions = {...opts, skipQemu: opts.skipQemu && !libxl}
+  for await (const ev of walkLegacy(reader, walk) as AsyncGenerator<LegacyEvent>) {
     switch (ev.kind) {
       case 'xl-header': {
         const raw = Buffer.from(ev.header.raw)
@@ -105,6 +119,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
         summary.input.guest = guest
         summary.input.toolstackWidth = width
         opts.onImage?.({guest, toolstackWidth: width})
+        if (opts.skipQemu && libxl && guest === 'hvm') warn('--skip-qemu does not apply to libxl output (nor does it in Xen\'s converter): the qemu record is read and becomes EMULATOR_CONTEXT')
         await startLibxc(guest)
         if (guest === 'hvm') await rec(Rec.STATIC_DATA_END, Buffer.alloc(0))
         break
@@ -130,6 +145,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
         PageDataHeader.put(head, 0, {count: n, reserved: 0})
         for (let i = 0, at = PageDataHeader.size; i < n; i++, at += PfnWord.size) PfnWord.put(head, at, ev.pfns[i], ev.types[i])
         const data = ev.dataPages ? await ev.data.read() : undefined
+        await held.open()
         // Once written, the page buffer goes back to the reader for the next batch.
         await rec(Rec.PAGE_DATA, head, data, data && (() => reader.recycle(data)))
         opts.onProgress?.(reader.offset)
@@ -143,13 +159,32 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
         if (d.chunk === 'hvm_param') hvmParams.push([d.param, d.value])
         else if (d.chunk === 'tsc_info') {
           await rec(Rec.X86_TSC_INFO, X86TscInfo.encode({mode: d.mode, khz: d.khz, nsec: d.nsec, incarnation: d.incarnation, reserved: 0}))
-        } else if (d.chunk === 'vcpu_info') summary.vcpus = d.online
-        else if (d.chunk === 'toolstack' && libxl) {
-          xenstore.push(...physmapPairs(decodeToolstack(d.data, width, ev.offset + 8, ev.index)))
+        } else if (d.chunk === 'vcpu_info') {
+          summary.vcpus = d.online
+          vcpuInfo = {online: d.online, offset: ev.offset, index: ev.index}
+        } else if (d.chunk === 'toolstack' && libxl) {
+          xenstore.push(...physmapPairs(decodeToolstack(d.data, width, ev.offset + 8, ev.index, warn)))
         }
         break
       }
       case 'end-of-body':
+        if (guest === 'pv') {
+          // What a v2 restorer refuses, known now, before the tail is written.
+          if (summary.pages.batches === 0) {
+            throw new FormatError(
+              'no-page-data',
+              'the PV image sends no pages (no page batch with a mapped entry) before its end chunk; a v2 stream must send PAGE_DATA before the vcpu state, and a restorer refuses it',
+              {offset: ev.offset, index: ev.index, indexKind: 'chunk', context: 'end'},
+            )
+          }
+          if (vcpuInfo && !vcpuInfo.online.includes(0)) {
+            throw new FormatError(
+              'vcpu0-offline',
+              `vcpu_info leaves vcpu 0 offline (online: ${vcpuInfo.online.join(',') || 'none'}); a v2 restorer needs vcpu 0's state and refuses a stream without it`,
+              {offset: vcpuInfo.offset, index: vcpuInfo.index, indexKind: 'chunk', context: 'vcpu_info'},
+            )
+          }
+        }
         if (hvmParams.length) await rec(Rec.HVM_PARAMS, hvmParamsBody(hvmParams))
         break
       case 'vcpu-context': {
@@ -173,11 +208,15 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
         )
         break
       case 'hvm-context':
+        if (ev.length === 0) {
+          throw new FormatError('empty-hvm-context', 'the HVM context is empty; a v2 stream must carry the HVM context blob, and a restorer refuses an empty HVM_CONTEXT', {offset: ev.offset, context: 'HVM context'}, 'at least 1 byte', '0')
+        }
         await rec(Rec.HVM_CONTEXT, await ev.data.read())
         await rec(Rec.END, Buffer.alloc(0))
         break
       case 'qemu-record':
         summary.qemu = {signature: ev.signature, bytes: 0}
+        await held.open()
         if (libxl) {
           await writeXenstore(out, xenstore)
           xenstore.length = 0

@@ -7,7 +7,7 @@ import {openOutput, type Output} from '../io/output.js'
 import {refuseGzip} from '../io/sniff.js'
 import type {Guest, ToolstackWidth} from '../legacy/events.js'
 import {FormatError} from '../errors.js'
-import {V2Verifier, type VerifyReport} from '../v2/verify/verifier.js'
+import {type Problem, V2Verifier, type VerifyReport} from '../v2/verify/verifier.js'
 import {convertLegacy, type ConvertSummary, type OutputFormat} from './convert.js'
 
 export interface ConvertJob {
@@ -21,7 +21,11 @@ export interface ConvertJob {
   force?: boolean
   /** Accept decimal descriptor numbers for input and output (--in/--out). */
   fdNumbers?: boolean
-  /** Check the stream with the v2 verifier as it is written; a stream that fails is not kept. */
+  /**
+   * Check the stream with the v2 verifier as it is written (the CLI's
+   * default): the first record that fails stops the conversion before it is
+   * written, and a file output is not kept.
+   */
   verify?: boolean
   onWarning?: (message: string) => void
   /** Input bytes done, and total when known. */
@@ -56,7 +60,14 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
     await refuseGzip(reader, 'convert')
     output = await openOutput(job.output, {force: job.force, input: source.identity, fdNumbers: job.fdNumbers})
     job.onStart?.({inputBytes: source.size, output: output.name})
-    const verifier = job.verify ? new V2Verifier() : undefined
+    // A record the verifier rejects is never written: the problem stops the conversion from inside the writer.
+    const verifier = job.verify
+      ? new V2Verifier({
+          onProblem: (p) => {
+            if (p.severity === 'error') throw streamInvalid(p)
+          },
+        })
+      : undefined
     const summary = await convertLegacy(reader, output.sink, {
       format: job.format,
       width: job.width,
@@ -70,20 +81,25 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
       onProgress: job.onProgress ? (at) => job.onProgress!(at, source.size) : undefined,
     })
     const report = verifier?.finish(output.sink.bytesWritten) ?? null
-    if (report && !report.valid) {
-      const first = report.errors[0]
-      throw new FormatError(
-        'converted-stream-invalid',
-        `the converted stream does not verify (${report.errors.length} error${report.errors.length === 1 ? '' : 's'}; first: output byte ${first?.offset}: ${first?.message}); nothing was written`,
-      )
-    }
     await output.commit()
     return {summary, verify: report}
   } catch (err) {
     output?.abort()
+    // A file output is gone; a descriptor may already have taken part of the
+    // stream, which no one can take back: say how much, so it is discarded.
+    const written = output && !output.atomic ? await output.sink.abandon() : 0
+    if (err instanceof FormatError) {
+      if (written > 0) err.notePartialOutput(output!.name, written)
+      else if (err.code === 'converted-stream-invalid') err.message += '; nothing was written'
+    }
     throw err
   } finally {
     for (const s of signals) process.off(s, onSignal)
     await reader.close()
   }
+}
+
+function streamInvalid(p: Problem): FormatError {
+  const where = p.layer && p.record ? ` (${p.layer}${typeof p.index === 'number' ? ` record ${p.index}` : ''}, ${p.record})` : ''
+  return new FormatError('converted-stream-invalid', `the converted stream does not verify: output byte ${p.offset}${where}: ${p.message}`)
 }

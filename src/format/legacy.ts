@@ -113,6 +113,8 @@ export const ChunkType = layout('chunk type', {type: i32le})
 
 /** Extended-info block header. */
 export const ExtInfoBlock = layout('extended-info block', {id: chars(4), size: u32le})
+/** The block ids a 4.5 saver wrote (the restorer skips any other). */
+export const EXT_INFO_IDS = ['vcpu', 'extv', 'xcnt'] as const
 
 /** Bounds on lengths read from an image, checked before allocating. */
 export const MAX_EXTENDED_INFO = 1 << 20

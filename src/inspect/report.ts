@@ -237,7 +237,7 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
             detail = `mode ${d.mode}, ${d.khz} kHz, incarnation ${d.incarnation}`
             break
           case 'toolstack': {
-            const entries = decodeToolstack(d.data, rep.image.toolstackWidth, ev.offset + 8, ev.index)
+            const entries = decodeToolstack(d.data, rep.image.toolstackWidth, ev.offset + 8, ev.index, warn)
             body.toolstack = {
               length: d.length,
               physmap: entries.map((e) => ({physOffset: hex(e.physOffset), startAddr: hex(e.startAddr), size: hex(e.size), name: e.name})),

@@ -16,6 +16,8 @@ import {FdSink} from './sink.js'
 export interface Output {
   readonly name: string
   readonly sink: FdSink
+  /** Nothing is visible until commit() (a file renamed into place); false for a descriptor, whose bytes are out once written. */
+  readonly atomic: boolean
   /** Make the result visible (rename into place); after this, abort() does nothing. */
   commit(): Promise<void>
   /** Throw the result away. Synchronous, idempotent, safe from a signal handler. */
@@ -25,6 +27,7 @@ export interface Output {
 /** Writes straight to an open descriptor (stdout, or one a toolstack handed over). */
 class FdOutput implements Output {
   readonly sink: FdSink
+  readonly atomic = false
   constructor(readonly name: string, fd: number) {
     this.sink = new FdSink(fd, name)
   }
@@ -39,6 +42,7 @@ class FdOutput implements Output {
  * nothing to rename over), closed when done, never removed.
  */
 class SpecialFileOutput implements Output {
+  readonly atomic = false
   readonly sink: FdSink
   private done = false
 
@@ -68,6 +72,7 @@ class SpecialFileOutput implements Output {
 
 class AtomicFileOutput implements Output {
   readonly sink: FdSink
+  readonly atomic = true
   private done = false
 
   constructor(readonly name: string, private readonly target: string, private readonly tmpPath: string, private readonly fd: number) {

@@ -162,6 +162,7 @@ export class FdSink implements ByteSink {
   private pendingBytes = 0
   private releases: Array<() => void> = []
   private accepted = 0
+  private delivered = 0
   private writer: Writer | undefined
   private inFlight: Promise<void> | undefined
   private failed: Error | undefined
@@ -174,6 +175,24 @@ export class FdSink implements ByteSink {
 
   get bytesWritten(): number {
     return this.accepted
+  }
+
+  /**
+   * Stop writing: what is pending is dropped (never written), the write in
+   * flight is waited for, and the number of bytes the descriptor took is
+   * returned. For an output that cannot be taken back (a pipe, a
+   * descriptor), so the caller can say how much of a bad stream went out.
+   */
+  async abandon(): Promise<number> {
+    const releases = this.releases
+    this.pending = []
+    this.pendingBytes = 0
+    this.releases = []
+    for (const r of releases) r()
+    try {
+      await this.settle()
+    } catch {}
+    return this.delivered
   }
 
   async write(buf: Uint8Array, release?: () => void): Promise<void> {
@@ -227,7 +246,11 @@ export class FdSink implements ByteSink {
       return
     }
     this.writer ??= this.open()
-    this.inFlight = this.writer.write(bufs).then(done, (err) => {
+    const bytes = bufs.reduce((n, b) => n + b.length, 0)
+    this.inFlight = this.writer.write(bufs).then(() => {
+      this.delivered += bytes
+      done()
+    }, (err) => {
       this.failed = outputSystemError(err, this.name)
       done()
     })
@@ -276,6 +299,42 @@ export class FdSink implements ByteSink {
       } catch {}
     }
     return new FsWriter(this.fd, st?.isFile() ?? false)
+  }
+}
+
+/**
+ * Holds what is written, by reference, until open(); then passes it on and
+ * writes straight through. A writer holds back a stream's first bytes until
+ * it knows the stream is worth starting: nothing held reaches the inner sink
+ * if open() is never called.
+ */
+export class HoldingSink implements ByteSink {
+  private held: Array<{buf: Uint8Array; release?: () => void}> | undefined = []
+  private n = 0
+
+  constructor(private readonly inner: ByteSink) {}
+
+  get bytesWritten(): number {
+    return this.n
+  }
+
+  async write(buf: Uint8Array, release?: () => void): Promise<void> {
+    this.n += buf.length
+    if (this.held) this.held.push({buf, release})
+    else await this.inner.write(buf, release)
+  }
+
+  /** Pass on what is held; write through from now on. */
+  async open(): Promise<void> {
+    const held = this.held
+    if (!held) return
+    this.held = undefined
+    for (const h of held) await this.inner.write(h.buf, h.release)
+  }
+
+  async flush(): Promise<void> {
+    await this.open()
+    await this.inner.flush()
   }
 }
 

@@ -15,9 +15,11 @@ export const TOOLSTACK_VERSION = 1
 
 /**
  * Decode toolstack data found at `offset`. A 64-bit toolstack wrote 4 bytes
- * of struct padding after each name; they are read and dropped.
+ * of struct padding after each name; they are read and dropped. Bytes after
+ * the last entry are ignored, as libxl ignores them (it checks only that the
+ * data is long enough); `warn` hears of them.
  */
-export function decodeToolstack(data: Buffer, width: ToolstackWidth, offset: number, chunkIndex?: number): PhysmapEntry[] {
+export function decodeToolstack(data: Buffer, width: ToolstackWidth, offset: number, chunkIndex?: number, warn?: (message: string, offset: number) => void): PhysmapEntry[] {
   const where = (at: number) => ({offset: offset + at, index: chunkIndex, indexKind: 'chunk', context: 'toolstack data'})
   if (data.length < ToolstackHeader.size) {
     throw new FormatError('bad-toolstack', 'toolstack data is shorter than its header', where(0), `at least ${ToolstackHeader.size} bytes`, `${data.length}`)
@@ -46,7 +48,7 @@ export function decodeToolstack(data: Buffer, width: ToolstackWidth, offset: num
     at = nameAt + e.nameLen + stray
   }
   if (at !== data.length) {
-    throw new FormatError('bad-toolstack', 'toolstack data has bytes after its last physmap entry', where(at), `${at} bytes`, `${data.length}`)
+    warn?.(`toolstack data at byte ${offset} has ${data.length - at} bytes after its last physmap entry; they were ignored, as libxl ignores them`, offset + at)
   }
   return entries
 }

@@ -38,7 +38,7 @@ import {
 } from '../format/legacy.js'
 import {hasXlHeader, readXlHeader} from '../xl/header.js'
 import {detectLegacy} from './detect.js'
-import type {ChunkDetail, ExtendedInfoEvent, Guest, LegacyEvent, ToolstackWidth} from './events.js'
+import type {ChunkDetail, ExtendedInfoEvent, Guest, LegacyEvent, ToolstackWidth, WarningEvent} from './events.js'
 import {Payload} from './payload.js'
 
 export interface WalkOptions {
@@ -98,13 +98,20 @@ class Walk {
     if (p2m > 0xffffffffn) {
       throw new FormatError('bad-p2m-size', 'p2m_size is too large for a legacy image', {offset: imageOffset}, 'below 2^32', p2m.toString())
     }
+    if (p2m === 0n) {
+      // No pfn can be below it: no memory, no p2m frame to list (the 4.5 restorer cannot restore it either).
+      throw new FormatError('bad-p2m-size', 'p2m_size is 0: the image describes a guest without memory', {offset: imageOffset}, 'at least 1', '0')
+    }
     this.p2mSize = Number(p2m)
     yield {kind: 'image', offset: imageOffset, toolstackWidth: det.width, guest: det.guest, widthFrom: det.widthFrom, guestFrom: det.guestFrom, p2mSize: this.p2mSize}
+    for (const w of det.warnings) yield {kind: 'warning', offset: imageOffset, code: w.code, message: w.message}
 
     if (this.guest === 'pv') {
-      this.ext = await this.extendedInfo()
-      yield this.ext
-      yield await this.p2mFrames(this.ext.guestWidth)
+      const {ext, warnings} = await this.extendedInfo()
+      this.ext = ext
+      yield ext
+      yield* warnings
+      yield await this.p2mFrames(ext.guestWidth)
     }
 
     yield* this.chunks()
@@ -141,7 +148,7 @@ class Walk {
 
   // ---- PV header -----------------------------------------------------------
 
-  private async extendedInfo(): Promise<ExtendedInfoEvent> {
+  private async extendedInfo(): Promise<{ext: ExtendedInfoEvent; warnings: WarningEvent[]}> {
     const r = this.r
     const offset = r.offset
     const marker = await this.ulong('extended-info marker')
@@ -153,10 +160,12 @@ class Walk {
     const total = await this.u32('extended-info length')
     r.checkLength(total, 'extended info', MAX_EXTENDED_INFO, 'MAX_EXTENDED_INFO', {offset: totalAt})
     const blocks: ExtendedInfoEvent['blocks'] = []
+    const warnings: WarningEvent[] = []
     let vcpuSize: number | undefined
     let extv = false
     let xsaveLength: number | undefined
     let used = 0
+    // Blocks come in any order (the 4.5 restorer loops over them by id).
     while (used < total) {
       const at = r.offset
       if (total - used < ExtInfoBlock.size) {
@@ -177,15 +186,29 @@ class Walk {
           await r.skip(size, 'extended-info vcpu block')
           break
         case 'extv':
-          if (size !== 0) throw new FormatError('bad-extv-block', 'extended-info extv block must be empty', {offset: at, context: 'extended info'}, '0', `${size}`)
+          // Its presence is the flag; the restorer reads and discards any bytes it carries.
+          if (size !== 0) {
+            warnings.push({kind: 'warning', offset: at, code: 'extv-block-data', message: `extended-info extv block at byte ${at} carries ${size} bytes; they were ignored, as the Xen 4.5 restorer ignores them`})
+            await r.skip(size, 'extended-info extv block')
+          }
           extv = true
           break
         case 'xcnt':
-          if (size !== 4) throw new FormatError('bad-xcnt-block', 'extended-info xcnt block must hold one u32', {offset: at, context: 'extended info'}, '4', `${size}`)
+          // The restorer reads 4 bytes but counts the whole block as read: any
+          // other size leaves it reading the p2m frame list from the wrong place.
+          if (size !== 4) {
+            throw new FormatError('bad-xcnt-block', 'extended-info xcnt block must hold one u32 (the Xen 4.5 restorer reads 4 bytes whatever its size, and would misread the rest of the image)', {offset: at, context: 'extended info'}, '4', `${size}`)
+          }
           xsaveLength = await this.u32('extended-info xcnt block')
           break
         default:
-          throw new FormatError('unknown-extended-info-block', `unknown extended-info block "${printable(id)}"`, {offset: at, context: 'extended info'}, 'vcpu, extv or xcnt', `"${printable(id)}"`)
+          warnings.push({
+            kind: 'warning',
+            offset: at,
+            code: 'unknown-extended-info-block',
+            message: `unknown extended-info block "${printable(id)}" (${size} bytes) at byte ${at} was skipped, as the Xen 4.5 restorer skips it`,
+          })
+          await r.skip(size, 'extended-info block')
       }
       used += size
     }
@@ -193,7 +216,7 @@ class Walk {
       throw new FormatError('no-vcpu-block', 'extended info has no vcpu block, so the guest width is unknown', {offset, context: 'extended info'})
     }
     const is64 = vcpuSize === EXT_VCPU_64
-    return {
+    const ext: ExtendedInfoEvent = {
       kind: 'extended-info',
       offset,
       totalLength: total,
@@ -204,6 +227,7 @@ class Walk {
       extendedContext: extv,
       xsaveLength,
     }
+    return {ext, warnings}
   }
 
   private async p2mFrames(guestWidth: 4 | 8): Promise<LegacyEvent> {
@@ -254,9 +278,13 @@ class Walk {
     const raw = await r.read(count * this.ulongSize, 'page batch pfn list')
     const pfns = new Uint32Array(count)
     const types = new Uint8Array(count)
-    // Duplicates: while the pfns only go up (as savers write them), none
-    // can repeat and no set is needed; the first step down starts one.
-    let seen: Set<number> | undefined
+    // Repeats: while the pfns only go up (as savers write them), none can
+    // repeat and nothing needs remembering; the first step down starts a
+    // map of the types each pfn came with. The same entry twice is an error
+    // (Xen's converter compares whole entries); the same pfn with another
+    // type is kept, as the 4.5 restorer applies both.
+    let seen: Map<number, number> | undefined
+    let retyped: {entry: number; pfn: number; count: number} | undefined
     let last = -1
     let kept = 0
     let dataPages = 0
@@ -265,7 +293,13 @@ class Walk {
       let entry: number
       if (this.ulongSize === 8) {
         if (raw.readUInt32LE(i * 8 + 4) !== 0) {
-          throw new FormatError('bad-pfn-entry', `page batch entry ${i} has bits above 31 set`, {offset: at, index: this.chunkIndex, indexKind: 'chunk', context: 'page batch'}, 'a 28-bit pfn and 4-bit type', '0x' + raw.readBigUInt64LE(i * 8).toString(16))
+          throw new FormatError(
+            'bad-pfn-entry',
+            `page batch entry ${i} has bits above 31 set: the Xen 4.5 restorer keeps them in the pfn, which is then out of range (Xen's converter drops them silently)`,
+            this.chunkWhere(at, 'page batch'),
+            'a 28-bit pfn and 4-bit type',
+            '0x' + raw.readBigUInt64LE(i * 8).toString(16),
+          )
         }
         entry = raw.readUInt32LE(i * 8)
       } else {
@@ -275,23 +309,46 @@ class Walk {
       const type = entry >>> PFINFO_TYPE_SHIFT
       const pfn = entry & PFINFO_PFN_MASK
       if (!isValidPageType(type)) {
-        throw new FormatError('bad-page-type', `page batch entry ${i} (pfn 0x${pfn.toString(16)}) has an undefined page type`, {offset: at, index: this.chunkIndex, indexKind: 'chunk', context: 'page batch'}, 'a type of 0-4 or 9-15', `${type}`)
+        throw new FormatError('bad-page-type', `page batch entry ${i} (pfn 0x${pfn.toString(16)}) has an undefined page type`, this.chunkWhere(at, 'page batch'), 'a type of 0-4 or 9-15', `${type}`)
       }
       if (pfn >= this.p2mSize) {
-        throw new FormatError('pfn-out-of-range', `page batch entry ${i} names pfn 0x${pfn.toString(16)}, beyond the guest's p2m_size`, {offset: at, index: this.chunkIndex, indexKind: 'chunk', context: 'page batch'}, `a pfn below 0x${this.p2mSize.toString(16)}`, `0x${pfn.toString(16)}`)
+        throw new FormatError(
+          'pfn-out-of-range',
+          `page batch entry ${i} names pfn 0x${pfn.toString(16)}, beyond the guest's p2m_size (the Xen 4.5 restorer refuses it: pfn out of range)`,
+          this.chunkWhere(at, 'page batch'),
+          `a pfn below 0x${this.p2mSize.toString(16)}`,
+          `0x${pfn.toString(16)}`,
+        )
       }
-      if (pfn <= last && !seen) seen = new Set(pfns.subarray(0, kept))
+      if (pfn <= last && !seen) {
+        seen = new Map()
+        for (let k = 0; k < kept; k++) seen.set(pfns[k], (seen.get(pfns[k]) ?? 0) | (1 << types[k]))
+      }
       if (seen) {
-        if (seen.has(pfn)) {
-          throw new FormatError('duplicate-pfn', `pfn 0x${pfn.toString(16)} appears twice in one page batch (entry ${i})`, {offset: at, index: this.chunkIndex, indexKind: 'chunk', context: 'page batch'}, 'each pfn once per batch', 'a duplicate')
+        const typesSeen = seen.get(pfn) ?? 0
+        if (typesSeen & (1 << type)) {
+          throw new FormatError('duplicate-pfn', `pfn 0x${pfn.toString(16)} appears twice in one page batch (entry ${i}), with the same type`, this.chunkWhere(at, 'page batch'), 'each entry once per batch', 'a duplicate')
         }
-        seen.add(pfn)
+        if (typesSeen !== 0) {
+          if (retyped) retyped.count++
+          else retyped = {entry: i, pfn, count: 1}
+        }
+        seen.set(pfn, typesSeen | (1 << type))
       }
       last = pfn
       pfns[kept] = pfn
       types[kept] = type
       kept++
       if (pageTypeHasData(type)) dataPages++
+    }
+    if (retyped) {
+      const more = retyped.count > 1 ? ` (and ${retyped.count - 1} more)` : ''
+      yield {
+        kind: 'warning',
+        offset: entriesAt + retyped.entry * this.ulongSize,
+        code: 'pfn-retyped-in-batch',
+        message: `page batch at byte ${offset} (chunk ${this.chunkIndex}) sends pfn 0x${retyped.pfn.toString(16)} again with another page type (entry ${retyped.entry})${more}; both entries were kept, as the Xen 4.5 restorer applies both`,
+      }
     }
     const dataAt = r.offset
     const dataLength = dataPages * PAGE_SIZE

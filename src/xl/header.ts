@@ -64,7 +64,7 @@ export async function readXlHeader(reader: ByteReader): Promise<XlHeaderInfo> {
   if (unknown) {
     throw new FormatError(
       'xl-unknown-mandatory-flag',
-      `xl header sets unknown mandatory flag bits 0x${unknown.toString(16)}, so the image cannot be read safely`,
+      `xl header sets unknown mandatory flag bits 0x${unknown.toString(16)}, so the image cannot be read safely (xl refuses to restore an image with a mandatory flag it does not know; Xen's converter copies the flags without looking)`,
       {offset: offset + XlHeader.offsets.mandatoryFlags, context: 'xl header'},
       `only bits 0x${XL_MANDATORY_KNOWN.toString(16)}`,
       '0x' + h.mandatoryFlags.toString(16),

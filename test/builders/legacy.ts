@@ -182,6 +182,8 @@ export type ChunkSpec =
       padded?: boolean
       /** Raw toolstack data, replacing version/count/physmap. */
       raw?: Buffer
+      /** Bytes after the last physmap entry (libxl checks only a minimum size). */
+      trailing?: Buffer
       /** The u32 length field (default: data length). */
       length?: number
     }
@@ -554,6 +556,7 @@ function toolstackData(c: Extract<ChunkSpec, {kind: 'toolstack'}>, width: Width)
     parts.push(PhysmapEntryHeader.encode({physOffset: p.physOffset, startAddr: p.startAddr, size: p.size, nameLen: p.nameLength ?? name.length}), name)
     if (padded) parts.push(p.pad ?? Buffer.alloc(4))
   }
+  if (c.trailing) parts.push(c.trailing)
   return Buffer.concat(parts)
 }
 
