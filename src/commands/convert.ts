@@ -1,11 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import {guestFlag, widthFlag} from '../cli/flags.js'
-import {type ConvertJob} from '../convert/job.js'
-import {renderConvert} from '../convert/render.js'
-import {runWithProgress, verifyLine} from '../cli/progress.js'
+import type {ConvertJob} from '../convert/job.js'
 import {UsageError} from '../errors.js'
-import {Syslog} from '../cli/syslog.js'
 
 export default class Convert extends XstCommand {
   static summary = 'Convert a legacy (Xen <= 4.5) image to a v2 stream that Xen 4.6+ restores'
@@ -59,7 +56,9 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
 
   async run(): Promise<unknown> {
     // Before parsing, so that a usage error goes to syslog too.
-    if (this.argv.includes('--syslog')) this.syslog = new Syslog()
+    // What run() needs is imported here, not at the top: every command's
+    // class loads on every run (see index.ts).
+    if (this.argv.includes('--syslog')) this.syslog = new (await import('../cli/syslog.js')).Syslog()
     const {args, flags} = await this.parse(Convert)
     const input = flags.in ?? args.old
     const output = flags.out ?? args.new
@@ -78,6 +77,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     const inName = input === '-' ? 'stdin' : fdName(input)
     const outName = toStdout ? 'stdout' : fdName(output)
 
+    const [{runWithProgress, verifyLine}, {renderConvert}] = await Promise.all([import('../cli/progress.js'), import('../convert/render.js')])
     const job: ConvertJob = {
       input,
       output,

@@ -1,11 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import {guestFlag, widthFlag} from '../cli/flags.js'
-import {ByteReader} from '../io/reader.js'
-import {refuseGzip} from '../io/sniff.js'
-import {openInput} from '../io/source.js'
-import {renderInspect} from '../inspect/render.js'
-import {inspectLegacy, type InspectReport} from '../inspect/report.js'
+import type {InspectReport} from '../inspect/report.js'
 
 export default class InspectLegacy extends XstCommand {
   static summary = 'Walk a legacy (Xen <= 4.5) save image and describe it'
@@ -32,6 +28,14 @@ Toolstack width and guest type are detected from the image; --width and --guest 
 
   async run(): Promise<{ok: true} & InspectReport> {
     const {args, flags} = await this.parse(InspectLegacy)
+    // Imported here, not at the top: every command's class loads on every run (see index.ts).
+    const [{ByteReader}, {refuseGzip}, {openInput}, {renderInspect}, {inspectLegacy}] = await Promise.all([
+      import('../io/reader.js'),
+      import('../io/sniff.js'),
+      import('../io/source.js'),
+      import('../inspect/render.js'),
+      import('../inspect/report.js'),
+    ])
     const reader = new ByteReader(openInput(args.image))
     try {
       await refuseGzip(reader, 'inspect-legacy')

@@ -1,10 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
-import {ByteReader} from '../io/reader.js'
-import {openInput} from '../io/source.js'
-import {verifyStream} from '../v2/reader.js'
-import {V2Verifier, type VerifyReport} from '../v2/verify/verifier.js'
-import {problemLine, RecordListing, verdictLine} from '../v2/verify/text.js'
+import type {VerifyReport} from '../v2/verify/verifier.js'
 
 export type VerifyResult = {ok: boolean; input: string; verdict: 'valid' | 'invalid'} & VerifyReport
 
@@ -40,6 +36,14 @@ Exit status: 0 valid (warnings allowed), 1 invalid (or a legacy image: convert i
 
   async run(): Promise<VerifyResult> {
     const {args, flags} = await this.parse(Verify)
+    // Imported here, not at the top: every command's class loads on every run (see index.ts).
+    const [{ByteReader}, {openInput}, {verifyStream}, {V2Verifier}, {problemLine, RecordListing, verdictLine}] = await Promise.all([
+      import('../io/reader.js'),
+      import('../io/source.js'),
+      import('../v2/reader.js'),
+      import('../v2/verify/verifier.js'),
+      import('../v2/verify/text.js'),
+    ])
     const name = args.image === '-' ? 'stdin' : args.image
     const listing = new RecordListing((l) => this.line(l))
     const verifier = new V2Verifier({

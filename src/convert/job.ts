@@ -7,7 +7,7 @@ import {openOutput, type Output} from '../io/output.js'
 import {refuseGzip} from '../io/sniff.js'
 import type {Guest, ToolstackWidth} from '../legacy/events.js'
 import {FormatError} from '../errors.js'
-import {type Problem, V2Verifier, type VerifyReport} from '../v2/verify/verifier.js'
+import type {Problem, VerifyReport} from '../v2/verify/verifier.js'
 import {convertLegacy, type ConvertSummary, type OutputFormat} from './convert.js'
 
 export interface ConvertJob {
@@ -61,8 +61,9 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
     output = await openOutput(job.output, {force: job.force, input: source.identity, fdNumbers: job.fdNumbers})
     job.onStart?.({inputBytes: source.size, output: output.name})
     // A record the verifier rejects is never written: the problem stops the conversion from inside the writer.
+    // The verifier is loaded only when it is used.
     const verifier = job.verify
-      ? new V2Verifier({
+      ? new (await import('../v2/verify/verifier.js')).V2Verifier({
           onProblem: (p) => {
             if (p.severity === 'error') throw streamInvalid(p)
           },
