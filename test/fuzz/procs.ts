@@ -4,7 +4,6 @@
 // is the measure of "nothing was allocated for a length that lies".
 import {spawnSync, spawn} from 'node:child_process'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {createRequire} from 'node:module'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
@@ -75,25 +74,23 @@ export function removeScratch(): void {
 }
 
 /**
- * The CLI run in a wrapper that writes `{"maxRSS": kilobytes}` on descriptor
- * 3 as it exits, so a test can bound the memory one command used.
+ * The CLI, as bin/run.js runs it, with a hook (node --import) that writes
+ * `{"maxRSS": kilobytes}` on descriptor 3 as the process exits, so a test
+ * can bound the memory one command used.
  */
 export async function runCliMeasured(args: string[], o: Parameters<typeof runNode>[1] = {}): Promise<ChildResult & {maxRssMiB: number}> {
   if (!wrapperPath) {
-    const oclif = pathToFileURL(createRequire(join(ROOT, 'package.json')).resolve('@oclif/core')).href
     wrapperPath = join(scratchDir('xst-wrapper-'), 'measured.mjs')
     writeFileSync(
       wrapperPath,
       `import {writeSync} from 'node:fs'
-const {execute} = await import(${JSON.stringify(oclif)})
 process.on('exit', () => {
   try { writeSync(3, JSON.stringify({maxRSS: process.resourceUsage().maxRSS})) } catch {}
 })
-await execute({dir: ${JSON.stringify(pathToFileURL(BIN).href)}, args: process.argv.slice(2)})
 `,
     )
   }
-  const r = await runNode([wrapperPath, ...args], {...o, fd3: true})
+  const r = await runNode(['--import', pathToFileURL(wrapperPath).href, BIN, ...args], {...o, fd3: true})
   let maxRssMiB = NaN
   try {
     maxRssMiB = JSON.parse(r.fd3).maxRSS / 1024
