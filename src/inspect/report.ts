@@ -118,6 +118,33 @@ class PfnSet {
     const s = this.seg(pfn >>> 16, true)!
     s[(pfn & 0xffff) >>> 3] |= 1 << (pfn & 7)
   }
+  /**
+   * Add pfns first .. first + n - 1, returning how many were there already:
+   * whole bytes of the bitmap at a time (a batch is usually one run).
+   */
+  testAndAddRun(first: number, n: number): number {
+    let had = 0
+    let pfn = first
+    const end = first + n
+    while (pfn < end) {
+      // Single bits up to a byte boundary (and at the end), whole bytes between.
+      if ((pfn & 7) !== 0 || end - pfn < 8) {
+        if (this.testAndAdd(pfn)) had++
+        pfn++
+        continue
+      }
+      const s = this.seg(pfn >>> 16, true)!
+      const segEnd = Math.min(end, ((pfn >>> 16) + 1) * 65536)
+      let at = (pfn & 0xffff) >>> 3
+      const stop = at + ((segEnd - pfn) >>> 3)
+      for (; at < stop; at++) {
+        had += POPCOUNT[s[at]]
+        s[at] = 0xff
+      }
+      pfn += (stop - ((pfn & 0xffff) >>> 3)) * 8
+    }
+    return had
+  }
   /** add(), returning whether the pfn was there already. */
   testAndAdd(pfn: number): boolean {
     const s = this.seg(pfn >>> 16, true)!
@@ -133,6 +160,13 @@ class PfnSet {
     this.last = undefined
   }
 }
+
+/** Bits set in each byte value. */
+const POPCOUNT = Uint8Array.from({length: 256}, (_, b) => {
+  let n = 0
+  for (let v = b; v; v >>= 1) n += v & 1
+  return n
+})
 
 /** Pages of each type in one batch (a scratch array reused from batch to batch). */
 const batchTypes = new Float64Array(16)
@@ -170,6 +204,27 @@ function tallyBatch(pfns: Uint32Array, types: Uint8Array, sent: PfnSet, order: n
     addAll(sent, pfns)
   }
   return resent
+}
+
+/** True when the batch is one run: pfns[i] = pfns[0] + i, all of type types[0]. */
+function isRun(pfns: Uint32Array, types: Uint8Array): boolean {
+  const n = pfns.length
+  if (n === 0 || pfns[n - 1] - pfns[0] !== n - 1) return false
+  const p0 = pfns[0]
+  const t0 = types[0]
+  for (let i = 1; i < n; i++) if (pfns[i] !== p0 + i || types[i] !== t0) return false
+  return true
+}
+
+/** tallyBatch for a run (see isRun). */
+function tallyRun(pfns: Uint32Array, types: Uint8Array, sent: PfnSet, order: number[], range: {first: number; last: number}): number {
+  const n = pfns.length
+  const type = types[0]
+  if (batchTypes[type] === 0) order.push(type)
+  batchTypes[type] += n
+  if (pfns[0] < range.first) range.first = pfns[0]
+  if (pfns[n - 1] > range.last) range.last = pfns[n - 1]
+  return sent.testAndAddRun(pfns[0], n)
 }
 
 function addAll(sent: PfnSet, pfns: Uint32Array): void {
@@ -262,7 +317,8 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
         const {pfns, types} = ev
         const order: number[] = []
         const range = {first: body.pfnRange?.first ?? Infinity, last: body.pfnRange?.last ?? -1}
-        const resent = tallyBatch(pfns, types, sent, order, range)
+        // A run (consecutive pfns, one type: most batches) is counted as one.
+        const resent = isRun(pfns, types) ? tallyRun(pfns, types, sent, order, range) : tallyBatch(pfns, types, sent, order, range)
         // tallyBatch added the pfns too; a new pass starts from this batch alone.
         if (resent) {
           sent.clear()

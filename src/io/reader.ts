@@ -67,8 +67,13 @@ export class ByteReader {
     return this.end - this.start
   }
 
-  /** Fill the window until it holds `n` bytes or the stream ends. */
-  private async fill(n: number): Promise<void> {
+  /**
+   * Fill the window until it holds `n` bytes or the stream ends. Returns a
+   * promise only when it has to wait: a source that reads synchronously (a
+   * file) is read at once, without a trip through the microtask queue per
+   * call (a 64 GiB image is ~50,000 small reads).
+   */
+  private fill(n: number): Promise<void> | undefined {
     if (n > WINDOW) throw new Error(`internal: window fill of ${n} bytes`)
     if (this.buffered >= n || this.eof) return
     if (this.start > 0 && this.start + n > WINDOW) {
@@ -76,18 +81,34 @@ export class ByteReader {
       this.end -= this.start
       this.start = 0
     }
+    if (!this.source.readSync) return this.fillAsync(n)
     while (this.buffered < n) {
-      const room = WINDOW - this.end
-      // A seekable source is read almost exactly: what follows a header is
-      // often skipped (page data, on a file), and reading ahead into it would
-      // cost more than the extra read calls (a 64 KiB read-ahead read 1 GiB
-      // of a 64 GiB image's page data to check its 128 MiB of pfn lists).
-      // At least SMALL_READ bytes, though: a v2 record header and a PAGE_DATA
-      // header come in one read. An exact stream must leave whatever follows
-      // the image unread. Only a pipe or socket fills the window (each read
-      // there is a wake-up).
-      const want = this.source.exact ? n - this.buffered : this.source.seekable ? Math.min(room, Math.max(n - this.buffered, SMALL_READ)) : room
-      const got = await this.source.read(this.window, this.end, want, this.pos + this.buffered, n - this.buffered)
+      const got = this.source.readSync(this.window, this.end, this.readSize(n), this.pos + this.buffered)
+      if (got === 0) {
+        this.eof = true
+        return
+      }
+      this.end += got
+    }
+  }
+
+  /** How much fill() asks the source for when the window needs `n` bytes. */
+  private readSize(n: number): number {
+    const room = WINDOW - this.end
+    // A seekable source is read almost exactly: what follows a header is
+    // often skipped (page data, on a file), and reading ahead into it would
+    // cost more than the extra read calls (a 64 KiB read-ahead read 1 GiB
+    // of a 64 GiB image's page data to check its 128 MiB of pfn lists).
+    // At least SMALL_READ bytes, though: a v2 record header and a PAGE_DATA
+    // header come in one read. An exact stream must leave whatever follows
+    // the image unread. Only a pipe or socket fills the window (each read
+    // there is a wake-up).
+    return this.source.exact ? n - this.buffered : this.source.seekable ? Math.min(room, Math.max(n - this.buffered, SMALL_READ)) : room
+  }
+
+  private async fillAsync(n: number): Promise<void> {
+    while (this.buffered < n) {
+      const got = await this.source.read(this.window, this.end, this.readSize(n), this.pos + this.buffered, n - this.buffered)
       if (got === 0) {
         this.eof = true
         return
@@ -98,7 +119,8 @@ export class ByteReader {
 
   /** Up to `n` next bytes without consuming them (fewer only at the end of the stream). */
   async peek(n: number): Promise<Buffer> {
-    await this.fill(n)
+    const wait = this.fill(n)
+    if (wait) await wait
     return this.window.subarray(this.start, this.start + Math.min(n, this.buffered))
   }
 
@@ -113,7 +135,8 @@ export class ByteReader {
    */
   async read(n: number, what: string): Promise<Buffer> {
     if (n <= this.buffered || n < DIRECT_READ) {
-      await this.fill(n)
+      const wait = this.fill(n)
+      if (wait) await wait
       if (this.buffered < n) this.truncated(what, n - this.buffered)
       const out = Buffer.from(this.window.subarray(this.start, this.start + n))
       this.consume(n)
@@ -138,9 +161,10 @@ export class ByteReader {
     }
     let have = fromWindow
     const startPos = this.pos - fromWindow
+    const readSync = this.source.readSync
     while (have < n) {
       if (this.eof) break
-      const got = await this.source.read(buf, offset + have, n - have, startPos + have, n - have)
+      const got = readSync ? readSync.call(this.source, buf, offset + have, n - have, startPos + have) : await this.source.read(buf, offset + have, n - have, startPos + have, n - have)
       if (got === 0) {
         this.eof = true
         break
@@ -172,7 +196,8 @@ export class ByteReader {
     let todo = n
     while (todo > 0) {
       if (this.buffered === 0) {
-        await this.fill(Math.min(todo, WINDOW))
+        const wait = this.fill(Math.min(todo, WINDOW))
+        if (wait) await wait
         if (this.buffered === 0) this.truncated(what, todo)
       }
       const k = Math.min(todo, this.buffered)

@@ -56,6 +56,26 @@ const scanned = {withData: 0, undefinedTypes: 0, maxPfn: 0}
  * function with one small loop, so it is optimized on its own.
  */
 function scanPfnWords(words: Uint32Array, count: number, bad: {reserved: number[]; type: number[]}): typeof scanned {
+  // Most records: every word of one defined type, no reserved bit, pfns
+  // below 2^32. Then only that is checked per word, and the highest pfn kept.
+  const top = words[1] & 0xfff00000
+  const flags0 = PAGE_TYPE_FLAGS[top >>> 28]
+  if (flags0 !== 0 && (top & 0x0ff00000) === 0) {
+    let maxLow = 0
+    let i = 0
+    for (; i < count; i++) {
+      if (words[2 * i + 1] !== top) break
+      const lo = words[2 * i]
+      if (lo > maxLow) maxLow = lo
+    }
+    if (i === count) {
+      byType[top >>> 28] += count
+      scanned.withData = flags0 & HAS_DATA ? count : 0
+      scanned.undefinedTypes = 0
+      scanned.maxPfn = maxLow
+      return scanned
+    }
+  }
   let withData = 0
   let undefinedTypes = 0
   let maxHigh = 0
