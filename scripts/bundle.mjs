@@ -42,6 +42,9 @@ async function bundle() {
     legalComments: 'none',
     // Names this build for its code cache (see bin/load.js).
     banner: {js: `// xst build ${randomUUID()}`},
+    // import.meta.url, for the modules that use it: the bundle's own URL.
+    inject: [path.join(ROOT, 'scripts', 'import-meta-url.mjs')],
+    define: {'import.meta.url': '__xstImportMetaUrl'},
   })
   // Warm-up in a child: it loads the bundle as bin/run.js does, runs the
   // commands below and writes the code cache as it exits.

@@ -153,10 +153,17 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
           words[3 + 2 * i] = types[i] << 28
         }
         wordsToLE(words, 2 + 2 * n)
-        const data = ev.dataPages ? await ev.data.read() : undefined
-        await held.open()
-        // Once written, the page buffer goes back to the reader for the next batch.
-        await rec(Rec.PAGE_DATA, head, data, data && (() => reader.recycle(data)))
+        if (held.opened) {
+          // The page contents go from the input to the output as cheaply as
+          // the two allow (the native addon moves them in the kernel).
+          await out.recordFrom('libxc', Rec.PAGE_DATA, head, ev.dataPages ? ev.data : undefined)
+        } else {
+          // The first batch is read whole before anything is written (see HoldingSink above).
+          const data = ev.dataPages ? await ev.data.read() : undefined
+          await held.open()
+          // Once written, the page buffer goes back to the reader for the next batch.
+          await rec(Rec.PAGE_DATA, head, data, data && (() => reader.recycle(data)))
+        }
         opts.onProgress?.(reader.offset)
         break
       }

@@ -5,6 +5,7 @@ import {ByteReader} from '../io/reader.js'
 import {openInput} from '../io/source.js'
 import {openOutput, type Output} from '../io/output.js'
 import {refuseGzip} from '../io/sniff.js'
+import {loadNative} from '../io/native.js'
 import type {Guest, ToolstackWidth} from '../legacy/events.js'
 import {FormatError} from '../errors.js'
 import type {Problem, VerifyReport} from '../v2/verify/verifier.js'
@@ -50,6 +51,8 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
   const reader = new ByteReader(source)
   let output: Output | undefined
   const onSignal = (sig: NodeJS.Signals) => {
+    // A pool thread of the native addon waiting on a pipe would hold up the exit.
+    loadNative()?.cancelAll()
     output?.abort()
     job.onSignal?.(sig)
     process.exit(SIGNAL_EXIT[sig] ?? 1)

@@ -2,7 +2,19 @@
 // the bytes they need; the reader knows the absolute offset at all times and
 // turns a short stream into a TruncatedError naming what was being read.
 import {FormatError, TruncatedError} from '../errors.js'
-import type {ByteSource} from './source.js'
+import type {ByteSource, TransferFrom} from './source.js'
+
+/** A sink the kernel can move bytes into from a descriptor (see ByteReader.transferTo). */
+export interface TransferSink {
+  /** Whether the kernel can move bytes from `from` into this sink (see transferFrom). */
+  canTransferFrom?(from: TransferFrom): boolean
+  /**
+   * Move `n` bytes from `from` into the sink, in order after what was
+   * written: the count moved, fewer only at the end of the input.
+   */
+  transferFrom?(from: TransferFrom, n: number): Promise<number>
+  write(buf: Uint8Array, release?: () => void): Promise<void>
+}
 
 /** Size of the read-ahead window used for small reads from a stream. */
 const WINDOW = 1 << 20
@@ -173,6 +185,41 @@ export class ByteReader {
     }
     this.pos = startPos + have
     if (have < n) this.truncated(what, n - have)
+  }
+
+  /** Whether transferTo(sink, ...) would move bytes in the kernel (else it returns false at once). */
+  canTransferTo(sink: TransferSink): boolean {
+    if (!sink.transferFrom || !sink.canTransferFrom || !this.source.transferFrom) return false
+    const from = this.source.transferFrom(this.pos + this.buffered)
+    return from !== undefined && sink.canTransferFrom(from)
+  }
+
+  /**
+   * Hand the next `n` bytes to `sink` without bringing them into JavaScript,
+   * where the source and sink can (the native addon: splice between a pipe
+   * and anything, copy_file_range between files). False when they cannot:
+   * nothing was consumed, and the caller reads and writes instead. What the
+   * window holds is written first; a stream that ends early is a
+   * TruncatedError, after what was there went to the sink.
+   */
+  async transferTo(sink: TransferSink, n: number, what: string): Promise<boolean> {
+    if (n <= 0 || !this.canTransferTo(sink)) return false
+    const fromWindow = Math.min(n, this.buffered)
+    const from = this.source.transferFrom!(this.pos + this.buffered)!
+    const startPos = this.pos
+    if (fromWindow > 0) {
+      const head = Buffer.from(this.window.subarray(this.start, this.start + fromWindow))
+      this.consume(fromWindow)
+      await sink.write(head)
+      if (fromWindow === n) return true
+    }
+    const moved = await sink.transferFrom!(from, n - fromWindow)
+    this.pos = startPos + fromWindow + moved
+    if (fromWindow + moved < n) {
+      this.eof = true
+      this.truncated(what, n - fromWindow - moved)
+    }
+    return true
   }
 
   /** Skip `n` bytes: by moving the position on a seekable source, by reading otherwise. */

@@ -8,7 +8,10 @@
 // waits.
 import * as fs from 'node:fs'
 import * as net from 'node:net'
+import * as os from 'node:os'
 import {outputSystemError} from '../errors.js'
+import {errnoError, loadNative, type Native, PIPE_SIZE, TRANSFER_COPY, TRANSFER_SPLICE} from './native.js'
+import type {TransferFrom} from './source.js'
 
 /** Pending small pieces are written once they add up to this... */
 const GATHER = 1 << 20
@@ -20,6 +23,10 @@ const BULK = 256 << 10
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 export interface ByteSink {
+  /** See FdSink.canTransferFrom: the kernel can move bytes from `from` into this sink. */
+  canTransferFrom?(from: TransferFrom): boolean
+  /** See FdSink.transferFrom. */
+  transferFrom?(from: TransferFrom, n: number): Promise<number>
   /**
    * Queue `buf` for writing, in order. The sink may hold on to `buf`
    * (without copying it) after this resolves, so the caller must not change
@@ -40,6 +47,10 @@ interface Writer {
   write(bufs: Uint8Array[]): Promise<void>
   /** Wait for any background work on what was written (rejects with its error). */
   drain?(): Promise<void>
+  /** What the descriptor is, for kernel transfers (see FdSink.transferFrom); absent: none. */
+  readonly kind?: 'file' | 'pipe'
+  /** Bytes that reached the descriptor other than through write() (a transfer). */
+  moved?(n: number): void
 }
 
 /** A regular file is pushed to its disk every this many bytes (see FsWriter). */
@@ -61,8 +72,16 @@ class FsWriter implements Writer {
   private unsynced = 0
   private syncing: Promise<void> | undefined
   private syncError: unknown
+  readonly kind: 'file' | undefined
 
-  constructor(private readonly fd: number, private readonly writeBehind: boolean) {}
+  constructor(private readonly fd: number, private readonly writeBehind: boolean) {
+    this.kind = writeBehind ? 'file' : undefined
+  }
+
+  moved(n: number): void {
+    this.unsynced += n
+    this.syncBehind()
+  }
 
   async write(bufs: Uint8Array[]): Promise<void> {
     if (this.syncError !== undefined) throw this.syncError
@@ -82,6 +101,10 @@ class FsWriter implements Writer {
       left = after(left, n)
       this.unsynced += n
     }
+    this.syncBehind()
+  }
+
+  private syncBehind(): void {
     if (this.writeBehind && this.unsynced >= WRITE_BEHIND && !this.syncing) {
       this.unsynced = 0
       this.syncing = new Promise<void>((resolve) =>
@@ -107,6 +130,36 @@ function after(bufs: Uint8Array[], n: number): Uint8Array[] {
   const rest = bufs.slice(i)
   if (n > 0) rest[0] = rest[0].subarray(n)
   return rest.filter((b) => b.length > 0)
+}
+
+/**
+ * A pipe, with the native addon: each write waits on a pool thread until the
+ * pipe took all of it (poll, then write; O_NONBLOCK set, so the thread never
+ * blocks where it cannot be cancelled), as a blocking write would, instead
+ * of a wake-up of the event loop per 64 KiB. The pipe is made 1 MiB
+ * (F_SETPIPE_SZ).
+ */
+const EAGAIN = os.constants.errno.EAGAIN
+
+class NativeWriter implements Writer {
+  readonly kind = 'pipe'
+  constructor(private readonly native: Native, private readonly fd: number) {
+    native.setNonBlocking(fd)
+    native.setPipeSize(fd, PIPE_SIZE)
+  }
+
+  async write(bufs: Uint8Array[]): Promise<void> {
+    for (let i = 0; i < bufs.length; i += 64) {
+      let group = bufs.slice(i, i + 64)
+      // What the pipe takes now goes at once; only the rest waits on a pool thread.
+      const r = this.native.tryWrite(this.fd, group)
+      if (r < 0 && r !== -EAGAIN) throw errnoError(-r, 'write')
+      if (r > 0) group = after(group, r)
+      if (group.length === 0) continue
+      const [, errno] = await this.native.write(this.fd, group)
+      if (errno) throw errnoError(errno, 'write')
+    }
+  }
 }
 
 /**
@@ -287,12 +340,66 @@ export class FdSink implements ByteSink {
     } catch {}
   }
 
+  /** Whether bytes from `from` can be moved into this sink by the kernel (see ByteReader.transferTo). */
+  canTransferFrom(from: TransferFrom): boolean {
+    if (!loadNative()) return false
+    const w = (this.writer ??= this.open())
+    // splice: one side a pipe; copy_file_range: file to file.
+    return (w.kind === 'pipe' && from.kind !== 'socket') || (w.kind === 'file' && from.kind !== 'socket')
+  }
+
+  /**
+   * Move `n` bytes from `from` to the descriptor, after everything written
+   * before: the count moved (fewer only at the end of the input).
+   */
+  async transferFrom(from: TransferFrom, n: number): Promise<number> {
+    const native = loadNative()!
+    await this.submit()
+    await this.settle()
+    const w = (this.writer ??= this.open())
+    const op = w.kind === 'file' && from.kind === 'file' ? TRANSFER_COPY : TRANSFER_SPLICE
+    let [moved, errno] = await native.transfer(op, from.fd, from.offset, this.fd, n)
+    if (errno && op === TRANSFER_COPY && moved === 0 && ['EXDEV', 'EINVAL', 'ENOSYS', 'EOPNOTSUPP'].includes(errnoError(errno, '').code!)) {
+      // copy_file_range between these two files is not possible: copy through a buffer.
+      ;[moved, errno] = await this.copyThrough(from, n)
+    }
+    this.accepted += moved
+    this.delivered += moved
+    w.moved?.(moved)
+    if (errno) {
+      const err = errnoError(errno, op === TRANSFER_COPY ? 'copy_file_range' : 'splice')
+      // A read error is the input's; anything else is the output's.
+      this.failed = outputSystemError(err, this.name)
+      throw this.failed
+    }
+    return moved
+  }
+
+  /** copy_file_range's stand-in: pread/read into a buffer, write. */
+  private async copyThrough(from: TransferFrom, n: number): Promise<[number, number]> {
+    const buf = Buffer.allocUnsafe(Math.min(n, 4 << 20))
+    let moved = 0
+    while (moved < n) {
+      const k = fs.readSync(from.fd, buf, 0, Math.min(buf.length, n - moved), from.offset < 0 ? null : from.offset + moved)
+      if (k === 0) break
+      try {
+        await this.writer!.write([buf.subarray(0, k)])
+      } catch (err) {
+        return [moved, -(err as NodeJS.ErrnoException).errno! || 5]
+      }
+      moved += k
+    }
+    return [moved, 0]
+  }
+
   private open(): Writer {
     if (this.socket) return new SocketWriter(this.socket)
     let st: fs.Stats | undefined
     try {
       st = fs.fstatSync(this.fd)
     } catch {}
+    const native = st?.isFIFO() ? loadNative() : undefined
+    if (native) return new NativeWriter(native, this.fd)
     if (st && (st.isFIFO() || st.isSocket())) {
       try {
         return new SocketWriter(this.fd)
@@ -322,6 +429,22 @@ export class HoldingSink implements ByteSink {
     this.n += buf.length
     if (this.held) this.held.push({buf, release})
     else await this.inner.write(buf, release)
+  }
+
+  /** True once open() was called: writes go through. */
+  get opened(): boolean {
+    return this.held === undefined
+  }
+
+  canTransferFrom(from: TransferFrom): boolean {
+    return this.opened && (this.inner.canTransferFrom?.(from) ?? false)
+  }
+
+  async transferFrom(from: TransferFrom, n: number): Promise<number> {
+    if (!this.opened || !this.inner.transferFrom) throw new Error('internal: transfer into a sink that cannot take one')
+    const moved = await this.inner.transferFrom(from, n)
+    this.n += moved
+    return moved
   }
 
   /** Pass on what is held; write through from now on. */

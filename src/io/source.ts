@@ -6,8 +6,10 @@
 // FdSource.read).
 import * as fs from 'node:fs'
 import * as net from 'node:net'
+import * as os from 'node:os'
 import {inputSystemError, UsageError} from '../errors.js'
 import {checkGivenDescriptor} from './descriptors.js'
+import {errnoError, loadNative, type Native, PIPE_SIZE} from './native.js'
 
 export interface ByteSource {
   /** Name for messages: a path, "stdin" or "fd N". */
@@ -32,7 +34,20 @@ export interface ByteSource {
    * memory): present only there. ByteReader then reads without awaiting.
    */
   readSync?(buf: Uint8Array, offset: number, length: number, position: number): number
+  /**
+   * Where the kernel can take bytes from directly (see ByteReader.transferTo):
+   * the descriptor, the file offset of stream position `position` (-1: the
+   * descriptor's own offset, or a pipe), and what it is. Only where the
+   * native addon can move them and no byte of the span was read already.
+   */
+  transferFrom?(position: number): TransferFrom | undefined
   close(): Promise<void>
+}
+
+export interface TransferFrom {
+  fd: number
+  offset: number
+  kind: 'file' | 'pipe' | 'socket'
 }
 
 function readAsync(fd: number, buf: Uint8Array, offset: number, length: number, position: number | null): Promise<number> {
@@ -155,6 +170,54 @@ class StreamReader {
 }
 
 /**
+ * A pipe or socket read by the native addon on a pool thread: exactly the
+ * bytes asked for (nothing taken ahead), and the descriptor's bytes can be
+ * moved by the kernel (splice) since none wait in JavaScript. A pipe is made
+ * 1 MiB (F_SETPIPE_SZ): fewer wake-ups, on both sides.
+ */
+const EAGAIN = os.constants.errno.EAGAIN
+
+class NativeStreamReader {
+  private inFlight: Promise<unknown> | undefined
+
+  constructor(private readonly native: Native, private readonly fd: number, fifo: boolean) {
+    if (fifo) native.setPipeSize(fd, PIPE_SIZE)
+  }
+
+  async read(buf: Uint8Array, offset: number, length: number, min: number): Promise<number> {
+    if (length === 0) return 0
+    min = Math.max(1, Math.min(min, length))
+    // What the pipe holds already is taken at once (most small reads: a
+    // header, a pfn list); only the rest waits on a pool thread.
+    let got = 0
+    while (got < min) {
+      const r = this.native.tryRead(this.fd, buf, offset + got, length - got)
+      if (r === 0) return got
+      if (r < 0) {
+        if (r === -EAGAIN) break
+        throw errnoError(-r, 'read')
+      }
+      got += r
+    }
+    if (got >= min) return got
+    const p = this.native.read(this.fd, buf, offset + got, length - got, min - got)
+    this.inFlight = p
+    const [n, errno] = await p
+    this.inFlight = undefined
+    if (errno) throw errnoError(errno, 'read')
+    return got + n
+  }
+
+  /** A read still waiting (the stream is closed early) is cancelled, so no pool thread stays blocked. */
+  async close(): Promise<void> {
+    const p = this.inFlight
+    if (!p) return
+    this.native.cancelAll()
+    await p.catch(() => {})
+  }
+}
+
+/**
  * How a descriptor is read:
  * - `positional`: a regular file, by pread from `base` (skips are free);
  * - `offset`: a regular file handed over by a caller, by read(2) at and
@@ -176,6 +239,9 @@ export class FdSource implements ByteSource {
   identity?: {dev: number; ino: number}
   private closed = false
   private stream: StreamReader | undefined
+  private nativeStream: NativeStreamReader | undefined
+  /** Set by the openers: a pipe (FIFO) rather than a socket. */
+  fifo = false
   /**
    * Take no byte from a pipe or socket that was not asked for, so whatever
    * follows the image stays there for the next reader (a toolstack's
@@ -233,6 +299,11 @@ export class FdSource implements ByteSource {
     }
     if (a.kind === 'stream') {
       try {
+        if (!this.stream && !this.nativeStream) {
+          const native = loadNative()
+          if (native) this.nativeStream = new NativeStreamReader(native, this.fd, this.fifo)
+        }
+        if (this.nativeStream) return await this.nativeStream.read(buf, offset, length, min)
         this.stream ??= new StreamReader(this.fd, this.exact ? 1 : SPARE)
         return await this.stream.read(buf, offset, length, min)
       } catch (err) {
@@ -253,9 +324,23 @@ export class FdSource implements ByteSource {
     }
   }
 
+  transferFrom(position: number): TransferFrom | undefined {
+    const a = this.access
+    if (!loadNative()) return undefined
+    if (a.kind === 'positional') return {fd: this.fd, offset: a.base + position, kind: 'file'}
+    if (a.kind === 'offset') return {fd: this.fd, offset: -1, kind: 'file'}
+    // A stream only when nothing of it waits in JavaScript (the native reader takes nothing ahead).
+    if (a.kind === 'stream' && !this.stream) {
+      this.nativeStream ??= new NativeStreamReader(loadNative()!, this.fd, this.fifo)
+      return {fd: this.fd, offset: -1, kind: this.fifo ? 'pipe' : 'socket'}
+    }
+    return undefined
+  }
+
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    await this.nativeStream?.close()
     if (this.stream) {
       // The socket owns the descriptor now: it closes it, or nobody does.
       this.stream.close(this.ownsFd)
@@ -296,6 +381,7 @@ export function openPathSource(path: string): FdSource {
   }
   const src = new FdSource(path, fd, true, st.isFile() ? {kind: 'positional', base: 0, fileSize: st.size} : {kind: isStreamStat(st) ? 'stream' : 'sequential'})
   src.identity = {dev: st.dev, ino: st.ino}
+  src.fifo = st.isFIFO()
   return src
 }
 
@@ -322,6 +408,7 @@ export function openFdSource(fd: number, name = fd === 0 ? 'stdin' : `fd ${fd}`,
   } else access = {kind: isStreamStat(st) ? 'stream' : 'sequential'}
   const src = new FdSource(name, fd, false, access)
   if (st.isFile()) src.identity = {dev: st.dev, ino: st.ino}
+  src.fifo = st.isFIFO()
   return src
 }
 

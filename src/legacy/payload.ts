@@ -3,6 +3,7 @@
 // otherwise the walker skips it (seeking, on a file).
 import {FormatError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
+import type {ByteSink} from '../io/sink.js'
 
 export class Payload {
   private used = false
@@ -45,6 +46,22 @@ export class Payload {
     if (this.length === undefined) return this.reader.pipeToEnd(sink)
     await this.reader.pipe(this.length, this.what, sink)
     return this.length
+  }
+
+  /** Whether transferTo(sink) can move the bytes in the kernel (the native addon). */
+  canTransferTo(sink: ByteSink): boolean {
+    return !this.used && this.length !== undefined && this.reader.offset === this.offset && this.reader.canTransferTo(sink)
+  }
+
+  /** All the bytes to `sink` without bringing them into JavaScript (after canTransferTo said yes). */
+  async transferTo(sink: ByteSink): Promise<void> {
+    this.take()
+    if (!(await this.reader.transferTo(sink, this.length!, this.what))) throw new Error(`internal: ${this.what} could not be transferred`)
+  }
+
+  /** Hand back a buffer read() returned, once it is written: the reader fills it again for the next batch. */
+  recycle(buf: Buffer): void {
+    this.reader.recycle(buf)
   }
 
   /** Called by the walker: skip whatever the consumer did not take. */

@@ -29,6 +29,17 @@ export interface StreamObserver {
 
 const ZERO_PAD = Buffer.alloc(8)
 
+/** Bytes of known length from the input (a legacy Payload). */
+export interface BulkSource {
+  readonly length: number | undefined
+  /** Whether transferTo can move them into `sink` in the kernel. */
+  canTransferTo(sink: ByteSink): boolean
+  transferTo(sink: ByteSink): Promise<void>
+  read(): Promise<Buffer>
+  /** Hand back a buffer read() returned, once written. */
+  recycle(buf: Buffer): void
+}
+
 export class V2Writer {
   private indexByLayer: Record<Layer, number> = {libxc: 0, libxl: 0}
   /** Records written, by layer and name-independent type number. */
@@ -94,6 +105,29 @@ export class V2Writer {
     for (let i = 0; i < pieces.length; i++) await this.sink.write(pieces[i], i === pieces.length - 1 ? release : undefined)
     if (pieces.length === 0) release?.()
     if (pad) await this.sink.write(ZERO_PAD.subarray(0, pad))
+  }
+
+  /**
+   * A record whose bulk comes from the input (page contents): `head`, then
+   * the bulk's bytes, moved from the input to the sink by the kernel where
+   * the two allow (the native addon), else read first (so a bulk cut short
+   * stops the record before any of it is written) and written.
+   */
+  async recordFrom(layer: Layer, type: number, head: Buffer, bulk: BulkSource | undefined): Promise<void> {
+    if (!bulk || bulk.canTransferTo(this.sink)) {
+      const length = head.length + (bulk?.length ?? 0)
+      this.observer?.record?.({layer, index: this.indexByLayer[layer]++, offset: this.offset, type, length, head})
+      const counts = this.counts[layer]
+      counts.set(type, (counts.get(type) ?? 0) + 1)
+      await this.sink.write(RecordHeader.encode({type, length}))
+      if (head.length) await this.sink.write(head)
+      if (bulk) await bulk.transferTo(this.sink)
+      const pad = paddingOf(length)
+      if (pad) await this.sink.write(ZERO_PAD.subarray(0, pad))
+      return
+    }
+    const data = await bulk.read()
+    await this.record(layer, type, head, data, () => bulk.recycle(data))
   }
 
   /**
