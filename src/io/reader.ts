@@ -129,6 +129,20 @@ export class ByteReader {
     }
   }
 
+  /**
+   * A hint that the next reads will probably take up to `n` bytes from
+   * here: on a seekable source whose window is empty, they come in one read
+   * now (the next page batch's type and pfn list after a batch's page data
+   * was skipped: one read call a batch instead of two). Does nothing
+   * elsewhere: an exact source never reads what it was not asked for, and a
+   * stream fills its window anyway.
+   */
+  prefetch(n: number): Promise<void> | undefined {
+    if (!this.source.seekable || this.source.exact || this.buffered > 0 || this.eof) return
+    const left = this.remaining
+    return this.fill(Math.min(n, WINDOW, left ?? n))
+  }
+
   /** Up to `n` next bytes without consuming them (fewer only at the end of the stream). */
   async peek(n: number): Promise<Buffer> {
     const wait = this.fill(n)

@@ -344,8 +344,10 @@ export class FdSink implements ByteSink {
   canTransferFrom(from: TransferFrom): boolean {
     if (!loadNative()) return false
     const w = (this.writer ??= this.open())
-    // splice: one side a pipe; copy_file_range: file to file.
-    return (w.kind === 'pipe' && from.kind !== 'socket') || (w.kind === 'file' && from.kind !== 'socket')
+    // splice: one side a pipe. (copy_file_range, file to file, is in the
+    // addon but not used: on ext4 without reflinks it copied a 1 GiB image
+    // in 1.29x Xen's time against 0.85x for read/write, in the same bench.)
+    return (w.kind === 'pipe' && from.kind !== 'socket') || (w.kind === 'file' && from.kind === 'pipe')
   }
 
   /**

@@ -473,6 +473,9 @@ class Walk {
       data,
     }
     await data.finish()
+    // Most often another batch follows: its type and pfn list in one read (on a file, when not converting).
+    const next = r.prefetch(4 + MAX_BATCH * this.ulongSize)
+    if (next) await next
   }
 
   private async chunkPayload(type: number, name: string, offset: number): Promise<ChunkDetail> {

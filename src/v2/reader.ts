@@ -57,7 +57,12 @@ export class V2RecordReader {
     const offset = r.offset
     const index = this.nextIndex[layer]++
     this.position = {layer, index}
-    const {type, length} = RecordHeader.get(await r.read(RecordHeader.size, `the header of ${layer} record ${index}`))
+    // The header is looked at where it is (no copy); a stream that ends inside it reads it as usual to say so.
+    let h = await r.peek(RecordHeader.size)
+    if (h.length < RecordHeader.size) h = await r.read(RecordHeader.size, `the header of ${layer} record ${index}`)
+    const type = h.readUInt32LE(0)
+    const length = h.readUInt32LE(4)
+    await r.skip(RecordHeader.size, 'record header')
     const name = recordName(layer, type)
     this.position.record = name
     const what = `${layer} record ${index} (${name})`
@@ -67,6 +72,11 @@ export class V2RecordReader {
     const head = prefix === 'page-data' ? await this.pageDataHead(length, what) : await r.read(prefix, what)
     await r.skip(length - head.length, what)
     const padding = await r.read(pad, what)
+    // After page data most often comes more: the next record's header, PAGE_DATA header and pfns in one read (on a file).
+    if (prefix === 'page-data') {
+      const next = r.prefetch(RecordHeader.size + PageDataHeader.size + 8 * 1024)
+      if (next) await next
+    }
     return {layer, index, offset, type, length, head, padding}
   }
 
@@ -80,14 +90,15 @@ export class V2RecordReader {
   private async pageDataHead(length: number, what: string): Promise<Buffer> {
     const r = this.reader
     if (length < PageDataHeader.size) return r.read(length, what)
-    const header = await r.read(PageDataHeader.size, what)
-    const {count} = PageDataHeader.get(header)
+    let header = await r.peek(PageDataHeader.size)
+    if (header.length < PageDataHeader.size) header = await r.read(PageDataHeader.size, what)
+    const count = header.readUInt32LE(PageDataHeader.offsets.count)
     const pfns = count > MAX_PAGE_DATA_PFNS ? 0 : Math.min(count, Math.floor((length - PageDataHeader.size) / 8))
     const size = PageDataHeader.size + 8 * pfns
     if (this.pageHead.length < size) this.pageHead = Buffer.allocUnsafeSlow(Math.max(size, 8 + 8 * 1024))
     const head = this.pageHead.subarray(0, size)
-    header.copy(head)
-    await r.readInto(head, PageDataHeader.size, 8 * pfns, what)
+    // Header and pfns together, straight into the reused buffer.
+    await r.readInto(head, 0, size, what)
     return head
   }
 }
