@@ -4,7 +4,7 @@ import type {ByteReader} from '../io/reader.js'
 import {NOT_CONVERTIBLE_CHUNKS, PAGE_TYPE_NAMES} from '../format/legacy.js'
 import type {LegacyEvent} from '../legacy/events.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
-import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
+import {isRunBatch, walkLegacy, type WalkOptions} from '../legacy/walker.js'
 import {hex} from '../text.js'
 
 export interface ChunkLine {
@@ -318,7 +318,7 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
         const order: number[] = []
         const range = {first: body.pfnRange?.first ?? Infinity, last: body.pfnRange?.last ?? -1}
         // A run (consecutive pfns, one type: most batches) is counted as one.
-        const resent = isRun(pfns, types) ? tallyRun(pfns, types, sent, order, range) : tallyBatch(pfns, types, sent, order, range)
+        const resent = isRunBatch(pfns) || isRun(pfns, types) ? tallyRun(pfns, types, sent, order, range) : tallyBatch(pfns, types, sent, order, range)
         // tallyBatch added the pfns too; a new pass starts from this batch alone.
         if (resent) {
           sent.clear()

@@ -98,6 +98,19 @@ class Slab {
 
 const scanned = {kept: 0, dataPages: 0}
 
+/** The pfns arrays of batches scanRun found to be one run (see isRunBatch). */
+const RUNS = new WeakSet<Uint32Array>()
+
+/**
+ * True when a page-batch event's pfns are one run, as the walker found
+ * them: pfns[i] = pfns[0] + i, all of type types[0] (most batches). A
+ * consumer may then take the batch whole instead of pfn by pfn. False says
+ * nothing (the batch may still be one).
+ */
+export function isRunBatch(pfns: Uint32Array): boolean {
+  return RUNS.has(pfns)
+}
+
 /**
  * The batch most savers write: no unmapped marker, consecutive pfns of one
  * defined type, all below p2m_size. Then each entry word is the first plus
@@ -112,13 +125,20 @@ function scanRun(words: Uint32Array, step: number, count: number, p2mSize: numbe
   const flags = PAGE_TYPE_FLAGS[type]
   // The marker itself, an undefined type, a pfn past p2m_size, or a run that would carry into the type bits.
   if (count === 0 || e0 === PFINFO_UNMAPPED || flags === 0 || pfn0 + count > p2mSize || pfn0 + count - 1 > PFINFO_PFN_MASK) return undefined
+  // Checked and filled in one pass (a batch that is not a run leaves pfns to the next scan).
   if (step === 2) {
-    for (let i = 0; i < count; i++) if (words[2 * i] !== e0 + i || words[2 * i + 1] !== 0) return undefined
+    for (let i = 0; i < count; i++) {
+      if (words[2 * i] !== e0 + i || words[2 * i + 1] !== 0) return undefined
+      pfns[i] = pfn0 + i
+    }
   } else {
-    for (let i = 0; i < count; i++) if (words[i] !== e0 + i) return undefined
+    for (let i = 0; i < count; i++) {
+      if (words[i] !== e0 + i) return undefined
+      pfns[i] = pfn0 + i
+    }
   }
-  for (let i = 0; i < count; i++) pfns[i] = pfn0 + i
   types.fill(type, 0, count)
+  RUNS.add(pfns)
   scanned.kept = count
   scanned.dataPages = flags & HAS_DATA ? count : 0
   return scanned
@@ -466,8 +486,8 @@ class Walk {
       offset,
       index: this.chunkIndex,
       count,
-      pfns: pfns.subarray(0, kept),
-      types: types.subarray(0, kept),
+      pfns: kept === count ? pfns : pfns.subarray(0, kept),
+      types: kept === count ? types : types.subarray(0, kept),
       dropped: count - kept,
       dataPages,
       data,
