@@ -8,6 +8,7 @@
 // waits.
 import * as fs from 'node:fs'
 import * as net from 'node:net'
+import * as tty from 'node:tty'
 import * as os from 'node:os'
 import {outputSystemError} from '../errors.js'
 import {errnoError, loadNative, type Native, PIPE_SIZE, TRANSFER_COPY, TRANSFER_SPLICE} from './native.js'
@@ -83,9 +84,25 @@ class FsWriter implements Writer {
     this.syncBehind()
   }
 
+  /** Write on the main thread (see FdSink.open): for a device that never makes a writer wait. */
+  sync = false
+
   async write(bufs: Uint8Array[]): Promise<void> {
     if (this.syncError !== undefined) throw this.syncError
     let left = bufs
+    while (this.sync && left.length) {
+      let n: number
+      try {
+        n = fs.writevSync(this.fd, left)
+      } catch (err) {
+        // A device in non-blocking mode that is full after all: the pool path below waits for it.
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err
+        this.sync = false
+        break
+      }
+      left = after(left, n)
+      this.unsynced += n
+    }
     while (left.length) {
       let n: number
       try {
@@ -407,7 +424,15 @@ export class FdSink implements ByteSink {
         return new SocketWriter(this.fd)
       } catch {}
     }
-    return new FsWriter(this.fd, st?.isFile() ?? false)
+    const w = new FsWriter(this.fd, st?.isFile() ?? false)
+    // A character device that is not a terminal (/dev/null) takes a write at
+    // once: written on the main thread, without a thread-pool round trip per
+    // batch (1 GiB to /dev/null: 0.88x -> 0.80x Xen's time). A terminal can
+    // stop its output (^S) and a file is slower to take 4 MiB: those stay
+    // on the pool, overlapping the next read (file -> file measured 0.83x
+    // async against 0.88x on the main thread).
+    if (st?.isCharacterDevice() && !tty.isatty(this.fd)) w.sync = true
+    return w
   }
 }
 
