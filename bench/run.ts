@@ -173,7 +173,9 @@ function convertRows(img: BenchImage, dir: string, xst: string, xen: string | un
     syncDisk()
   }
   const X = (id: string, label: string, line: string, extra: Partial<Row> = {}): Row => ({...base, id, label, line: xen ? line.replace('XEN', time + xen) : '', xst: false, skip: xen ? undefined : xenSkip, ...extra})
-  return [
+  // The issue's targets are for the 1 GiB image; on the others (start-up weighs more) the rows are shown, held to RSS only.
+  const held = img.name === 'pv-1g'
+  const rows: Row[] = [
     // file -> /dev/null: the converter's own cost.
     {...base, id: 'null-cat', label: 'cat IMAGE > /dev/null', line: `${time}cat ${IN} > /dev/null`, xst: false},
     X('null-xen', 'xen -i IMAGE -o /dev/null', `XEN -i ${IN} -o /dev/null ${guest}`, {cat: 'null-cat'}),
@@ -196,6 +198,8 @@ function convertRows(img: BenchImage, dir: string, xst: string, xen: string | un
     {...base, id: 'file-js', label: 'xst --in IMAGE --out OUT (JS)', line: `${xst} convert --in ${IN} --out ${OUT}`, env: JS, xst: true, xen: 'file-xen', cat: 'file-cat', target: {kind: 'ratio', to: 'file-xen', max: 1.0}, prep: prepOut},
     {...base, id: 'file-native', label: 'xst --in IMAGE --out OUT (native)', line: `${xst} convert --in ${IN} --out ${OUT}`, xst: true, xen: 'file-xen', cat: 'file-cat', prep: prepOut, skip: native},
   ]
+  if (!held) for (const r of rows) delete r.target
+  return rows
 }
 
 /** Start-up, on a tiny image. */
