@@ -9,7 +9,7 @@ import {BufferSource, ChunkedSource} from '../src/io/source.js'
 import {DomainHeader, ImageHeader, Rec} from '../src/v2/libxc/layout.js'
 import {RecordHeader} from '../src/v2/record.js'
 import {EmulatorHeader, LIBXL_OPT_LEGACY, LibxlHeader, LibxlRec} from '../src/v2/libxl/layout.js'
-import {XL_MAGIC, XlHeader} from '../src/format/xl.js'
+import {XL_MAGIC, XlHeader} from '../src/xl/layout.js'
 import {vectorBytes} from './helpers/fixtures.js'
 import {
   buildLegacy,

@@ -6,7 +6,7 @@ import {ByteReader} from '../src/io/reader.js'
 import {BufferSource, ChunkedSource} from '../src/io/source.js'
 import {walkLegacy, type WalkOptions} from '../src/legacy/walker.js'
 import {decodeToolstack, physmapPairs} from '../src/legacy/toolstack.js'
-import {Chunk, CHUNK_NAMES, HVM_PARAM_CHUNKS, MAX_TOOLSTACK, PAGE_SIZE, PFINFO_UNMAPPED} from '../src/format/legacy.js'
+import {Chunk, CHUNK_NAMES, HVM_PARAM_CHUNKS, MAX_TOOLSTACK, PAGE_SIZE, PFINFO_UNMAPPED} from '../src/legacy/layout.js'
 import {vectorBytes} from './helpers/fixtures.js'
 import {walk as walkWith, walkError as walkErrorWith, type Src} from './helpers/walk.js'
 import {

@@ -10,7 +10,7 @@
 import {FormatError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {chars, layout, type Token} from '../format/layout.js'
-import {XL_BYTEORDER, XL_MAGIC, XL_MANDATORY_STREAM_V2, XlHeader} from '../format/xl.js'
+import {XL_BYTEORDER, XL_MAGIC, XL_MANDATORY_STREAM_V2, XlHeader} from '../xl/layout.js'
 import {atomValue, children, head, parseXendSxp, type Sexp, SexpError} from './sexpr.js'
 
 export const XEND_SIGNATURE = 'LinuxGuestRecord'

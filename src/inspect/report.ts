@@ -1,7 +1,7 @@
 // Builds the inspect-legacy report from walker events. The text output and
 // the --json document are both renderings of this one object.
 import type {ByteReader} from '../io/reader.js'
-import {NOT_CONVERTIBLE_CHUNKS, PAGE_TYPE_NAMES} from '../format/legacy.js'
+import {NOT_CONVERTIBLE_CHUNKS, PAGE_TYPE_NAMES} from '../legacy/layout.js'
 import type {LegacyEvent} from '../legacy/events.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'

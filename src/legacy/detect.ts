@@ -39,7 +39,7 @@ import {
   MIN_CHUNK_ID,
   PFINFO_TYPE_SHIFT,
   PFINFO_UNMAPPED,
-} from '../format/legacy.js'
+} from './layout.js'
 import {LIBXL_MAGIC} from '../v2/libxl/layout.js'
 import type {Guest, ToolstackWidth} from './events.js'
 

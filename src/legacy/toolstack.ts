@@ -1,7 +1,7 @@
 // libxl's toolstack data (legacy chunk -18), version 1: the HVM physmap.
 // Each entry becomes three xenstore key/value pairs in the v2 stream.
 import {FormatError} from '../errors.js'
-import {PhysmapEntryHeader, ToolstackHeader} from '../format/legacy.js'
+import {PhysmapEntryHeader, ToolstackHeader} from './layout.js'
 import type {ToolstackWidth} from './events.js'
 
 export interface PhysmapEntry {

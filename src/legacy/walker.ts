@@ -35,7 +35,7 @@ import {
   TmemPoolHeader,
   TscInfoChunk,
   XsaveHeader,
-} from '../format/legacy.js'
+} from './layout.js'
 import {hasXlHeader, readXlHeader} from '../xl/header.js'
 import {detectLegacy} from './detect.js'
 import type {ChunkDetail, ExtendedInfoEvent, Guest, LegacyEvent, ToolstackWidth, WarningEvent} from './events.js'

@@ -11,7 +11,7 @@ import {
   XL_MANDATORY_STREAM_V2,
   XlHeader,
   xlFlagNames,
-} from '../format/xl.js'
+} from './layout.js'
 
 export interface XlHeaderInfo {
   offset: number

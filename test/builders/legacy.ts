@@ -32,8 +32,8 @@ import {
   ToolstackHeader,
   TscInfoChunk,
   XsaveHeader,
-} from '../../src/format/legacy.js'
-import {XL_BYTEORDER, XL_MAGIC, XL_MANDATORY_CONFIG_JSON, XlHeader} from '../../src/format/xl.js'
+} from '../../src/legacy/layout.js'
+import {XL_BYTEORDER, XL_MAGIC, XL_MANDATORY_CONFIG_JSON, XlHeader} from '../../src/xl/layout.js'
 
 // ---------------------------------------------------------------------------
 // Spec

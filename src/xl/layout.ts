@@ -1,5 +1,5 @@
 // xl save-file header (FORMAT.md §1): optional, in front of either format.
-import {chars, layout, u32le} from './layout.js'
+import {chars, layout, u32le} from '../format/layout.js'
 
 export const XL_MAGIC = 'Xen saved domain, xl format\n \0 \r'
 export const XL_BYTEORDER = 0x01020304

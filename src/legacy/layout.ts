@@ -2,7 +2,7 @@
 // saver (tools/libxc/xc_domain_save.c and xg_save_restore.h in Xen 4.5)
 // writes — p2m size, extended info, page batches and chunks, the PV and HVM
 // tails. Facts the v2 formats share with it are in x86.ts.
-import {chars, i32le, layout, u32le, u64le} from './layout.js'
+import {chars, i32le, layout, u32le, u64le} from '../format/layout.js'
 
 // Re-exported until the legacy code imports them from x86.ts.
 export {
@@ -18,7 +18,7 @@ export {
   QEMU_SIG_LEN,
   QEMU_SIG_REMUS,
   QEMU_SIG_REST,
-} from './x86.js'
+} from '../format/x86.js'
 
 /** Largest page batch the 4.5 saver writes. */
 export const MAX_BATCH = 1024
