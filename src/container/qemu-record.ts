@@ -7,7 +7,7 @@
 import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {type Token, u32be, u32le} from '../format/layout.js'
-import {QEMU_SIG_DM_0002, QEMU_SIG_REMUS, QEMU_SIG_REST} from '../legacy/layout.js'
+import {QEMU_SIG_DM_0002, QEMU_SIG_REMUS, QEMU_SIG_REST} from '../format/x86.js'
 
 export interface QemuRecordVariant {
   /** Stable name for reports and tests. */

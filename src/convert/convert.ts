@@ -18,8 +18,9 @@ import {
 import {REC_NAMES} from '../v2/libxc/records.js'
 import {EmulatorHeader, EmulatorId, LIBXL_OPT_LEGACY, LibxlRec} from '../v2/libxl/layout.js'
 import {LIBXL_REC_NAMES} from '../v2/libxl/records.js'
-import {HVM_PARAM_BUFIOREQ_PFN, HVM_PARAM_IOREQ_PFN, HVM_PARAM_STORE_PFN, NOT_CONVERTIBLE_CHUNKS} from '../legacy/layout.js'
+import {HvmParam} from '../format/x86.js'
 import {XL_MANDATORY_STREAM_V2, XlHeader} from '../xl/layout.js'
+import {NOT_CONVERTIBLE_CHUNKS} from '../legacy/chunks.js'
 import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
@@ -153,7 +154,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
       }
       case 'chunk': {
         const d = ev.detail
-        if (NOT_CONVERTIBLE_CHUNKS.has(ev.name)) {
+        if (NOT_CONVERTIBLE_CHUNKS.has(ev.type)) {
           throw new FormatError('not-convertible', `${ev.name} chunk cannot be converted: v2 streams have no equivalent`, {offset: ev.offset, index: ev.index, indexKind: 'chunk', context: ev.name})
         }
         if (d.chunk === 'hvm_param') hvmParams.push([d.param, d.value])
@@ -201,9 +202,9 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
         await rec(
           Rec.HVM_PARAMS,
           hvmParamsBody([
-            [HVM_PARAM_IOREQ_PFN, ev.ioreq],
-            [HVM_PARAM_BUFIOREQ_PFN, ev.bufioreq],
-            [HVM_PARAM_STORE_PFN, ev.store],
+            [HvmParam.IOREQ_PFN, ev.ioreq],
+            [HvmParam.BUFIOREQ_PFN, ev.bufioreq],
+            [HvmParam.STORE_PFN, ev.store],
           ]),
         )
         break

@@ -1,6 +1,6 @@
 // Text rendering of an inspect-legacy report: what the image is, a summary,
 // and with --verbose one line per chunk.
-import {PAGE_TYPE_NAMES} from '../legacy/layout.js'
+import {PAGE_TYPE_NAMES} from '../format/x86.js'
 import type {InspectReport} from './report.js'
 import {plural} from '../text.js'
 

@@ -26,20 +26,9 @@
 // not waited on.
 import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
-import {
-  Chunk,
-  EXT_INFO_IDS,
-  HVM_PARAM_CHUNKS,
-  isValidPageType,
-  MAX_BATCH,
-  MAX_EXTENDED_INFO,
-  MAX_HVM_CONTEXT,
-  MAX_TOOLSTACK,
-  MAX_VCPU_ID,
-  MIN_CHUNK_ID,
-  PFINFO_TYPE_SHIFT,
-  PFINFO_UNMAPPED,
-} from './layout.js'
+import {isValidPageType, MAX_VCPU_ID} from '../format/x86.js'
+import {HVM_PARAM_CHUNKS} from './chunks.js'
+import {Chunk, EXT_INFO_IDS, MAX_BATCH, MAX_EXTENDED_INFO, MAX_HVM_CONTEXT, MAX_TOOLSTACK, MIN_CHUNK_ID, PFINFO_TYPE_SHIFT, PFINFO_UNMAPPED} from './layout.js'
 import {LIBXL_MAGIC} from '../v2/libxl/layout.js'
 import type {Guest, ToolstackWidth} from './events.js'
 

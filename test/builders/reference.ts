@@ -9,7 +9,8 @@
 // vcpu_info, HVM parameters, toolstack, last_checkpoint, enable_verify_mode)
 // and reads the extended-info blocks as the 4.5 restorer does: by id, in any
 // order, ignoring the bytes of an extv block and any unknown block.
-import {CHUNK_NAMES, HVM_PARAM_CHUNKS} from '../../src/legacy/layout.js'
+import {HVM_PARAM_CHUNKS} from '../../src/legacy/chunks.js'
+import {CHUNK_NAMES} from '../../src/legacy/layout.js'
 import {
   BLOB_SEED,
   defaultSharedInfo,
