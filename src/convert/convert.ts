@@ -21,7 +21,7 @@ import {LIBXL_REC_NAMES} from '../v2/libxl/records.js'
 import {HvmParam} from '../format/x86.js'
 import {XL_MANDATORY_STREAM_V2, XlHeader} from '../xl/layout.js'
 import {NOT_CONVERTIBLE_CHUNKS} from '../legacy/chunks.js'
-import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'
+import {type Guest, type LegacyEvent, type ToolstackWidth, unhandledEvent} from '../legacy/events.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
 import {PfnWord} from '../v2/record.js'
@@ -188,6 +188,10 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
         }
         if (hvmParams.length) await rec(Rec.HVM_PARAMS, hvmParamsBody(hvmParams))
         break
+      case 'unmapped-pfns':
+        // Pfns the saver could not map: nothing to restore for them, and a
+        // v2 stream has no record of them (Xen's converter skips them too).
+        break
       case 'vcpu-context': {
         const type = {basic: Rec.X86_PV_VCPU_BASIC, extended: Rec.X86_PV_VCPU_EXTENDED, xsave: Rec.X86_PV_VCPU_XSAVE}[ev.part]
         await rec(type, Buffer.concat([VcpuHeader.encode({vcpuId: ev.vcpu, reserved: 0}), ev.data]))
@@ -253,6 +257,8 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
           await out.record('libxl', LibxlRec.END, Buffer.alloc(0))
         }
         break
+      default:
+        throw unhandledEvent(ev)
     }
   }
   if (!headersWritten) throw new Error('internal: walker ended without an image')

@@ -3,7 +3,7 @@
 import type {ByteReader} from '../io/reader.js'
 import {HVM_PARAM_NAMES, PAGE_TYPE_NAMES} from '../format/x86.js'
 import {NOT_CONVERTIBLE_CHUNKS} from '../legacy/chunks.js'
-import type {LegacyEvent} from '../legacy/events.js'
+import {type LegacyEvent, unhandledEvent} from '../legacy/events.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
 import {hex} from '../text.js'
@@ -237,6 +237,12 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
           case 'compressed_data':
             detail = `${d.length} bytes`
             break
+          case 'last_checkpoint':
+          case 'enable_compression':
+            // Counted in chunkCounts; nothing more to say.
+            break
+          default:
+            d satisfies never
         }
         if (NOT_CONVERTIBLE_CHUNKS.has(ev.type) && !body.notConvertible.includes(ev.name)) {
           body.notConvertible.push(ev.name)
@@ -296,6 +302,8 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
       case 'done':
         rep.bytes = ev.offset
         break
+      default:
+        throw unhandledEvent(ev)
     }
   }
   if (opts.verbose) rep.chunks = lines
