@@ -91,10 +91,12 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
       verify: flags.verify ?? true,
       onWarning: (m) => this.note(m),
       onImage: helper && report ? (image) => this.line(`converting ${inName}: legacy ${image.guest.toUpperCase()}, ${image.toolstackWidth}-bit toolstack, to a ${format} stream on ${outName}`) : undefined,
-      onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${output} was not written`}`),
     }
-    // The task list is for a person at a terminal running xst, not for a toolstack's helper.
-    const {summary, verify} = await runWithProgress(job, {enabled: !helper && Boolean(process.stderr.isTTY) && !this.jsonEnabled()})
+    const {summary, verify} = await runWithProgress(job, {
+      // The task list is for a person at a terminal running xst, not for a toolstack's helper.
+      enabled: !helper && Boolean(process.stderr.isTTY) && !this.jsonEnabled(),
+      onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${output} was not written`}`),
+    })
     if (report) for (const l of renderConvert(summary, inName, outName, job.verify ? verifyLine(verify) : null, flags.verbose)) this.line(l)
     for (const w of verify?.warnings ?? []) this.note(`converted stream: ${w.message}`)
     return {

@@ -1,6 +1,7 @@
 // A whole conversion as the CLI runs it: open the input, open the output
 // safely, convert, and make the output visible only when everything worked.
-// Interrupts (SIGINT, SIGTERM) remove the partial output before exiting.
+// Aborting it (the CLI does on an interrupt: src/cli/signals.ts) removes the
+// partial output at once.
 import {ByteReader} from '../io/reader.js'
 import {openInput} from '../io/source.js'
 import {openOutput, type Output} from '../io/output.js'
@@ -32,8 +33,12 @@ export interface ConvertJob {
   onProgress?: (done: number, total: number | undefined) => void
   onStart?: (info: {inputBytes: number | undefined; output: string}) => void
   onImage?: (image: {guest: Guest; toolstackWidth: ToolstackWidth}) => void
-  /** Called when a signal arrives, after the partial output is removed, before exiting. */
-  onSignal?: (signal: NodeJS.Signals) => void
+  /**
+   * When it aborts, the partial output is removed at once (synchronously,
+   * so that a signal handler can exit right after); the conversion itself
+   * is not stopped.
+   */
+  abort?: AbortSignal
 }
 
 export interface ConvertResult {
@@ -42,23 +47,17 @@ export interface ConvertResult {
   verify: VerifyReport | null
 }
 
-export const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = {SIGINT: 130, SIGTERM: 143, SIGHUP: 129}
-
 export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
   // On a stream, read exactly the image: the toolstack may go on using the descriptor.
   const source = openInput(job.input, {fdNumbers: job.fdNumbers, exact: true})
   const reader = new ByteReader(source)
   let output: Output | undefined
-  const onSignal = (sig: NodeJS.Signals) => {
-    output?.abort()
-    job.onSignal?.(sig)
-    process.exit(SIGNAL_EXIT[sig] ?? 1)
-  }
-  const signals = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]
-  for (const s of signals) process.on(s, onSignal)
+  const onAbort = () => output?.abort()
+  job.abort?.addEventListener('abort', onAbort)
   try {
     await refuseGzip(reader, 'convert')
     output = await openOutput(job.output, {force: job.force, input: source.identity, fdNumbers: job.fdNumbers})
+    if (job.abort?.aborted) output.abort()
     job.onStart?.({inputBytes: source.size, output: output.name})
     // A record the verifier rejects is never written: the problem stops the conversion from inside the writer.
     const verifier = job.verify
@@ -94,7 +93,7 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
     }
     throw err
   } finally {
-    for (const s of signals) process.off(s, onSignal)
+    job.abort?.removeEventListener('abort', onAbort)
     await reader.close()
   }
 }
