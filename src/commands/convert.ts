@@ -6,6 +6,7 @@ import {renderConvert} from '../convert/render.js'
 import {runWithProgress, verifyLine} from '../cli/progress.js'
 import {UsageError} from '../errors.js'
 import {Syslog} from '../cli/syslog.js'
+import {parseSpec, specName} from '../io/spec.js'
 
 export default class Convert extends XstCommand {
   static summary = 'Convert a legacy (Xen <= 4.5) image to a v2 stream that Xen 4.6+ restores'
@@ -71,12 +72,13 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     // (libxl leaves the helper xl's own), so any report goes to stderr.
     const helper = flags.in !== undefined || flags.out !== undefined
     const format = flags.format ?? (helper ? 'libxc' : 'libxl')
-    const toStdout = output === '-' || (flags.out !== undefined && output === '1')
+    const inSpec = parseSpec(input, {fdNumbers: helper})
+    const outSpec = parseSpec(output, {fdNumbers: helper})
+    const toStdout = outSpec.kind === 'std' || (outSpec.kind === 'fd' && outSpec.fd === 1)
     this.reportToStderr = toStdout || helper
     const report = !helper || flags.verbose
-    const fdName = (spec: string) => (helper && /^\d+$/.test(spec) ? `fd ${spec}` : spec)
-    const inName = input === '-' ? 'stdin' : fdName(input)
-    const outName = toStdout ? 'stdout' : fdName(output)
+    const inName = specName(inSpec, 'input')
+    const outName = toStdout ? 'stdout' : specName(outSpec, 'output')
 
     const job: ConvertJob = {
       input,

@@ -4,6 +4,7 @@ import {guestFlag, widthFlag} from '../cli/flags.js'
 import {ByteReader} from '../io/reader.js'
 import {refuseGzip} from '../io/sniff.js'
 import {openInput} from '../io/source.js'
+import {parseSpec, specName} from '../io/spec.js'
 import {renderInspect} from '../inspect/render.js'
 import {inspectLegacy, type InspectReport} from '../inspect/report.js'
 
@@ -35,7 +36,7 @@ Toolstack width and guest type are detected from the image; --width and --guest 
     const reader = new ByteReader(openInput(args.image))
     try {
       await refuseGzip(reader, 'inspect-legacy')
-      const rep = await inspectLegacy(reader, args.image === '-' ? 'stdin' : args.image, {
+      const rep = await inspectLegacy(reader, specName(parseSpec(args.image), 'input'), {
         width: flags.width ? (Number(flags.width) as 32 | 64) : undefined,
         guest: flags.guest,
         skipQemu: flags['skip-qemu'],

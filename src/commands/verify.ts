@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import {ByteReader} from '../io/reader.js'
 import {openInput} from '../io/source.js'
+import {parseSpec, specName} from '../io/spec.js'
 import {verifyStream} from '../v2/reader.js'
 import {V2Verifier, type VerifyReport} from '../v2/verify/verifier.js'
 import {problemLine, RecordListing, verdictLine} from '../v2/verify/text.js'
@@ -40,7 +41,7 @@ Exit status: 0 valid (warnings allowed), 1 invalid (or a legacy image: convert i
 
   async run(): Promise<VerifyResult> {
     const {args, flags} = await this.parse(Verify)
-    const name = args.image === '-' ? 'stdin' : args.image
+    const name = specName(parseSpec(args.image), 'input')
     const listing = new RecordListing((l) => this.line(l))
     const verifier = new V2Verifier({
       maxErrors: flags['max-errors'],
