@@ -4,6 +4,7 @@
 // listr2 is only loaded when it is used, to keep start-up fast.
 import {runConvertJob, type ConvertJob, type ConvertResult} from '../convert/job.js'
 import {formatBytes} from '../convert/render.js'
+import {plural} from '../text.js'
 import {exitOnSignals} from './signals.js'
 
 interface Deferred<T> {
@@ -196,5 +197,5 @@ async function withTaskList(job: ConvertJob, onClose: (close: () => void) => voi
 export function verifyLine(report: ConvertResult['verify']): string {
   if (!report) return 'not checked'
   const w = report.warnings.length
-  return `valid v2 stream (checked as written${w ? `, ${w} warning${w === 1 ? '' : 's'}` : ''})`
+  return `valid v2 stream (checked as written${w ? `, ${plural(w, 'warning')}` : ''})`
 }

@@ -6,6 +6,7 @@
 import {FormatError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {bytes, chars, layout, u32le} from '../format/layout.js'
+import {hex} from '../text.js'
 
 export const LIBVIRT_MAGIC = 'libvirt-xml\n \0 \r'
 /** A legacy (Xen <= 4.5) stream follows. */
@@ -79,7 +80,7 @@ export async function readLibvirtHeader(reader: ByteReader): Promise<LibvirtHead
       'libvirt domain XML does not end in a NUL within xml_len',
       {offset: xmlAt + xmlBytes.length - 1, context: 'libvirt header'},
       '0x00',
-      '0x' + xmlBytes[xmlBytes.length - 1].toString(16).padStart(2, '0'),
+      hex(xmlBytes[xmlBytes.length - 1], 2),
     )
   }
   // libvirt parses up to the first NUL.

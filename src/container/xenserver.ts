@@ -11,6 +11,7 @@ import {FormatError, UsageError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {chars, layout, u64le} from '../format/layout.js'
 import {Payload} from '../legacy/payload.js'
+import {hex} from '../text.js'
 import {head, parseSexplib, type Sexp, SexpError, sexplibAtom} from './sexpr.js'
 
 export const XENSERVER_LEGACY_SIGNATURE = 'XenSavedDomain\n'
@@ -142,10 +143,10 @@ export async function readSectionHeader(reader: ByteReader): Promise<SectionHead
   if (!s) {
     throw new FormatError(
       'xenserver-unknown-section',
-      `unknown XenServer section type 0x${h.type.toString(16)}`,
+      `unknown XenServer section type ${hex(h.type)}`,
       {offset: offset + SectionHeader.offsets.type, context: 'XenServer section header'},
-      SECTION_TYPES.map((t) => '0x' + t.type.toString(16)).join(', '),
-      '0x' + h.type.toString(16),
+      SECTION_TYPES.map((t) => hex(t.type)).join(', '),
+      hex(h.type),
     )
   }
   let length = 0

@@ -25,6 +25,7 @@ import {type Guest, type LegacyEvent, type ToolstackWidth, unhandledEvent} from 
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
 import {PfnWord} from '../v2/record.js'
+import {hex} from '../text.js'
 import {type StreamObserver, V2Writer} from '../v2/writer.js'
 
 export type OutputFormat = 'libxl' | 'libxc'
@@ -286,6 +287,6 @@ async function writeXenstore(out: V2Writer, pairs: Array<[string, string]>): Pro
 
 function namedCounts(counts: Map<number, number>, names: Record<number, string>): Record<string, number> {
   const o: Record<string, number> = {}
-  for (const [t, n] of counts) o[names[t] ?? `0x${t.toString(16)}`] = n
+  for (const [t, n] of counts) o[names[t] ?? hex(t)] = n
   return o
 }

@@ -1,5 +1,6 @@
 // Text rendering of a conversion summary.
 import type {ConvertSummary} from './convert.js'
+import {plural} from '../text.js'
 
 export function formatBytes(n: number): string {
   const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB']
@@ -27,7 +28,7 @@ export function renderConvert(s: ConvertSummary, input: string, output: string, 
     L.push(pad('libxc') + Object.entries(s.records.libxc).map(([n, c]) => `${n} ${c}`).join(', '))
     if (s.output.format === 'libxl') L.push(pad('libxl') + Object.entries(s.records.libxl).map(([n, c]) => `${n} ${c}`).join(', '))
   }
-  L.push(pad('pages') + `${s.pages.total} (${s.pages.withData} with data) in ${s.pages.batches} PAGE_DATA record${s.pages.batches === 1 ? '' : 's'}; ${s.pages.dropped} unmapped entries dropped`)
+  L.push(pad('pages') + `${s.pages.total} (${s.pages.withData} with data) in ${plural(s.pages.batches, 'PAGE_DATA record')}; ${s.pages.dropped} unmapped entries dropped`)
   L.push(pad('vcpus') + (s.vcpus.length ? `${s.vcpus.length} (${s.vcpus.join(',')})` : 'none recorded'))
   if (s.qemu) L.push(pad('qemu') + `${s.qemu.signature}, ${s.qemu.bytes} bytes`)
   if (verified !== null) L.push(pad('verify') + verified)

@@ -2,7 +2,7 @@
 // and with --verbose one line per chunk.
 import {PAGE_TYPE_NAMES} from '../format/x86.js'
 import type {InspectReport} from './report.js'
-import {plural} from '../text.js'
+import {hex, plural} from '../text.js'
 
 
 const pad = (label: string) => ('  ' + label).padEnd(20)
@@ -45,7 +45,7 @@ export function renderInspect(rep: InspectReport): string[] {
     .map(([t, n]) => `${t} ${n}`)
     .join(', ')
   L.push(pad('pages') + `${b.pages.total}${types ? ` (${types})` : ''}, ${b.pages.withData} with data, ${b.pages.dropped} dropped`)
-  if (b.pfnRange) L.push(pad('pfn range') + `0x${b.pfnRange.first.toString(16)}-0x${b.pfnRange.last.toString(16)}`)
+  if (b.pfnRange) L.push(pad('pfn range') + `${hex(b.pfnRange.first)}-${hex(b.pfnRange.last)}`)
   L.push(pad('passes') + `${b.passes} (${b.pagesResent} pages re-sent); verify mode ${b.verifyMode ? 'on' : 'off'}`)
   if (b.vcpuInfo) L.push(pad('vcpus') + `${b.vcpuInfo.online.length} online (max id ${b.vcpuInfo.maxVcpuId}): ${ranges(b.vcpuInfo.online)}`)
   else L.push(pad('vcpus') + 'no vcpu_info chunk')
