@@ -1,4 +1,5 @@
-// libvirt's libxl-driver save image (FORMAT.md §6): a 64-byte header, the
+// libvirt's libxl-driver save image (libvirt's src/libxl/libxl_conf.h and
+// libxl_domain.c): a 64-byte header, the
 // domain XML, then the stream with no xl header. `virsh save` and
 // `managedsave` write it. Version 1 claims a legacy stream, version 2 a
 // libxl v2 stream; libvirt before 2016 wrote 1 over either, so the version
@@ -131,8 +132,9 @@ export function encodeLibvirtHeader(h: {version: number; xml: string | Buffer}):
 
 /**
  * The header a conversion writes: the input's header and XML unchanged
- * except for the version (FORMAT.md §6: keep the XML, write version 2;
- * a version-1 header over a v2 stream is repaired the same way).
+ * except for the version (the XML is kept, the version becomes 2, which
+ * libvirt writes over a libxl v2 stream; a version-1 header over a v2
+ * stream is repaired the same way).
  */
 export function withLibvirtVersion(headerBytes: Buffer, version: number): Buffer {
   const out = Buffer.from(headerBytes)

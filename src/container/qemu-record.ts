@@ -1,5 +1,6 @@
 // The device-model (qemu) record that follows the HVM tail of a legacy
-// stream (FORMAT.md §2, §6). Toolstacks disagree on its framing: the
+// stream (after the HVM context; a container may frame it its own way).
+// Toolstacks disagree on its framing: the
 // signature, whether a length follows and in which byte order. Each framing
 // is declared once here as a variant; a container says which variants it
 // accepts and the one reader below reads "a qemu record header at this

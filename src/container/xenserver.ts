@@ -1,4 +1,5 @@
-// XenServer (xapi / xenopsd) suspend images (FORMAT.md §6).
+// XenServer (xapi / xenopsd) suspend images, as xenopsd's
+// lib/suspend_image.ml and xc/domain.ml write and read them.
 //
 // Legacy (`XenSavedDomain\n`): the signature, a legacy stream with no xl
 // header, then for HVM a qemu record (see qemu-record.ts for its variants).
@@ -297,8 +298,8 @@ export function xenopsTimeNow(env: NodeJS.ProcessEnv = process.env, now: () => D
 }
 
 /**
- * The body of a new Xenops record, in the form FORMAT.md §6 gives and the
- * conformance images hold: `((time "20150312T10:11:12Z")(word_size 64))`.
+ * The body of a new Xenops record, in the form the conformance images
+ * hold: `((time "20150312T10:11:12Z")(word_size 64))`.
  * (xenopsd itself leaves the time unquoted, since it needs no quotes;
  * Sexplib reads both the same.)
  */
@@ -307,7 +308,7 @@ export function encodeXenopsRecord(r: {time: string; wordSize: number}): Buffer 
   return Buffer.from(`((time ${sexplibAtom(r.time, true)})(word_size ${r.wordSize}))`, 'latin1')
 }
 
-/** The word size a conversion writes into a new Xenops record (FORMAT.md §6). */
+/** The word size a conversion writes into a new Xenops record: the v2 stream it describes is the same for every saver. */
 export const CONVERTED_WORD_SIZE = 64
 
 /** A whole Xenops section (header and body) holding `body`. */

@@ -1,6 +1,10 @@
-// Legacy -> v2 conversion (FORMAT.md §5), driven by the legacy walker. The
-// output is byte-identical to Xen's convert-legacy-stream where that tool
-// succeeds; where it fails, we follow what the Xen 4.5 restorer did.
+// Legacy -> v2 conversion, driven by the legacy walker: each part of the
+// image becomes the records Xen's docs/specs/libxc-migration-stream.pandoc
+// ("Layout") orders for its guest type, in a libxl stream
+// (libxl-migration-stream.pandoc) whose header says it was converted, or
+// bare. The output is byte-identical to Xen's convert-legacy-stream where
+// that tool succeeds; where it fails, we follow what the Xen 4.5 restorer
+// did.
 import {FormatError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {type ByteSink, HoldingSink} from '../io/sink.js'

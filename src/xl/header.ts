@@ -1,5 +1,5 @@
-// Reading the optional xl save-file header (FORMAT.md §1) in front of a
-// legacy or v2 stream. Shared by every command.
+// Reading the optional xl save-file header (layout.ts) in front of a legacy
+// or v2 stream. Shared by every command.
 import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {hex} from '../text.js'
