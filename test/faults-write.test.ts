@@ -84,9 +84,9 @@ describe.concurrent('disk full', () => {
     expectFailure(r, 1, /stdout: no space left/)
   })
 
-  it('a full filesystem (a 1 MiB tmpfs): exit 1, "no space left on device", nothing left on it', async () => {
+  it('a full filesystem (a 1 MiB tmpfs): exit 1, "no space left on device", nothing left on it', async ({skip}) => {
     const mnt = mountTmpfs('size=1m')
-    if (!mnt) return // mounting needs CAP_SYS_ADMIN; the file size limit above covers the path
+    if (!mnt) return skip('mounting a tmpfs needs CAP_SYS_ADMIN; the file size limit above covers the path')
     const {input} = setup()
     const r = await runCli(['convert', input, join(mnt, 'out.v2')], {timeoutMs: LIMIT})
     expectFailure(r, 1, /no space left on device/)
@@ -104,14 +104,14 @@ describe.concurrent('output directory not writable', () => {
     expect(readdirSync(dir)).toEqual(['in.legacy'])
   })
 
-  it('an immutable directory (chattr +i, which binds root too): exit 2, permission denied', async () => {
+  it('an immutable directory (chattr +i, which binds root too): exit 2, permission denied', async ({skip}) => {
     const {dir, input} = setup()
     const target = join(dir, 'locked')
     mkdirSync(target)
     try {
       execFileSync('chattr', ['+i', target], {stdio: 'ignore'})
     } catch {
-      return // no chattr, or a filesystem without the attribute
+      skip('no chattr, or a filesystem without the immutable attribute')
     }
     try {
       const r = await runCli(['convert', input, join(target, 'out.v2')], {timeoutMs: LIMIT})
@@ -122,23 +122,23 @@ describe.concurrent('output directory not writable', () => {
     }
   })
 
-  it('a directory the user may not write (as nobody when running as root): exit 2, permission denied', async () => {
+  it('a directory the user may not write (as nobody when running as root): exit 2, permission denied', async ({skip}) => {
     const {dir, input} = setup()
     chmodSync(dir, 0o755)
     chmodSync(input, 0o644)
     const home = scratchDir()
     chmodSync(home, 0o777)
     const prefix = unprivileged(home)
-    if (prefix === null) return // root, and no way to drop privileges here: chattr +i and the ro mount stand in
+    if (prefix === null) return skip('root, and no way to drop privileges here: chattr +i and the ro mount stand in')
     if (prefix.length === 0) chmodSync(dir, 0o555)
     const r = await runCli(['convert', input, join(dir, 'out.v2')], {timeoutMs: LIMIT, argv0: prefix.length ? prefix : undefined, env: {HOME: home}})
     expectFailure(r, 2, /out\.v2: cannot write here: permission denied$/)
     expect(readdirSync(dir)).toEqual(['in.legacy'])
   })
 
-  it('a read-only filesystem (a tmpfs mounted ro): exit 2, permission denied', async () => {
+  it('a read-only filesystem (a tmpfs mounted ro): exit 2, permission denied', async ({skip}) => {
     const mnt = mountTmpfs('ro,size=1m')
-    if (!mnt) return
+    if (!mnt) return skip('mounting a tmpfs needs CAP_SYS_ADMIN')
     const {input} = setup()
     const r = await runCli(['convert', input, join(mnt, 'out.v2')], {timeoutMs: LIMIT})
     expectFailure(r, 2, /cannot write here: permission denied$/)
@@ -146,10 +146,10 @@ describe.concurrent('output directory not writable', () => {
 })
 
 describe('the output on another filesystem than the temp dir', () => {
-  it('the temporary file is written beside the target (so the rename is atomic), not in TMPDIR', async () => {
+  it('the temporary file is written beside the target (so the rename is atomic), not in TMPDIR', async ({skip}) => {
     const shm = '/dev/shm'
     const tmp = scratchDir()
-    if (!existsSync(shm) || statSync(shm).dev === statSync(tmp).dev) return // no second filesystem here
+    if (!existsSync(shm) || statSync(shm).dev === statSync(tmp).dev) return skip(`no second filesystem here (${shm} is the temp dir's)`)
     // The target directory on /dev/shm (scratch directories live in the OS temp dir).
     const target = join(shm, `xst-test-${process.pid}-${Date.now()}`)
     mkdirSync(target)
