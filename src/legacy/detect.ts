@@ -1,7 +1,8 @@
 // Telling what a legacy image is from its first bytes: toolstack width and
 // guest type. A legacy image has no magic and no version; Xen's
-// docs/specs/libxc-migration-stream.pandoc ("Legacy Images (x86 only)") only tells it
-// from a v2 stream, whose first 8 bytes are all ones (p2m_size never is).
+// docs/specs/libxc-migration-stream.pandoc ("Legacy Images (x86 only)")
+// only tells it from a v2 stream, whose first 8 bytes are all ones
+// (p2m_size never is).
 //
 // Each of the four layouts (PV or HVM, 32- or 64-bit toolstack) is tried on
 // the first bytes and given a level (see Reading) by how far the bytes bear
