@@ -49,7 +49,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     format: Flags.option({
       char: 'f',
       options: ['libxl', 'libxc'] as const,
-      description: "output stream format; default libxl with OLD NEW (libxc in a XenServer image), libxc with --in/--out (as Xen's convert-legacy-stream)",
+      description: "output stream format; default libxl with OLD NEW, libxc with --in/--out (as Xen's convert-legacy-stream), and libxc in a XenServer image",
     })(),
     container: Flags.option({
       options: CONTAINER_CHOICES,

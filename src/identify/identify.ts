@@ -6,10 +6,10 @@
 import {containerDomainName, type ContainerSummary, containerSummary} from '../container/describe.js'
 import {sniff, SNIFF_LENGTH} from '../container/identify.js'
 import {libvirtVersionDefect} from '../container/libvirt.js'
-import {closeImage, type OpenedImage, openImage, type StreamKind, streamKindAt} from '../container/open.js'
+import {closeImage, CONTAINER_LABELS, type ContainerKind, type OpenedImage, openImage, type StreamKind, streamKindAt} from '../container/open.js'
 import {untilStream} from '../container/sections.js'
 import {walkSections} from '../container/xenserver.js'
-import {FormatError} from '../errors.js'
+import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'
 import {walkLegacy} from '../legacy/walker.js'
@@ -39,6 +39,13 @@ export interface Identified {
   note: string | null
   /** The defect that made it 'damaged' or 'not a Xen image'. */
   error: null | {code: string; message: string; offset: number | null}
+}
+
+const SNIFFED_CONTAINERS: Partial<Record<string, ContainerKind>> = {
+  libvirt: 'libvirt',
+  'xenserver-legacy': 'xenserver-legacy',
+  'xenserver-structured': 'xenserver-structured',
+  xend: 'xend',
 }
 
 /** Most records looked at after the libxc headers for X86_PV_INFO (it comes first in every writer's stream). */
@@ -108,7 +115,12 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     if (!(err instanceof FormatError)) throw err
     // Nothing marks it as Xen's (no magic, no container, no legacy layout got as far as its guest type): not an image.
     out.verdict = recognised || out.guest !== null ? 'damaged' : 'not a Xen image'
-    out.error = {code: err.code, message: err.message, offset: err.offset ?? null}
+    out.error = {code: err.code, message: err.message, offset: err instanceof TruncatedError ? err.endOffset : (err.offset ?? null)}
+    // A container whose header could not be read is still named, by its magic.
+    if (!out.container && SNIFFED_CONTAINERS[first.kind]) {
+      const kind = SNIFFED_CONTAINERS[first.kind]!
+      out.container = {kind, label: CONTAINER_LABELS[kind], compressed: false}
+    }
   } finally {
     if (img) await closeImage(img)
   }
