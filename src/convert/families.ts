@@ -62,6 +62,9 @@ export const FAMILY_LABELS: Record<OutputFamily, string> = {
 /** Bound on the sections before a Libxc_legacy section, which are held in memory until the output starts. */
 export const MAX_SECTIONS_BEFORE_STREAM = 64 << 20
 
+/** "a libvirt ...", "an xend ...". */
+const aContainer = (kind: keyof typeof CONTAINER_LABELS) => `${/^(xend|xl|no )/.test(CONTAINER_LABELS[kind]) ? 'an' : 'a'} ${CONTAINER_LABELS[kind]}`.replace(/^an no /, 'no ')
+
 /** An xl domain config to embed in a new xl header (convert --config). */
 export interface XlConfig {
   text: string
@@ -152,7 +155,7 @@ export function planConversion(p: PreparedInput, req: FamilyRequest): Plan {
   const keep: Record<typeof c.kind, OutputFamily> = {none: 'bare', libvirt: 'libvirt', 'xenserver-legacy': 'xenserver', 'xenserver-structured': 'xenserver', xend: 'xl'}
   const family: OutputFamily = req.container === 'keep' ? keep[c.kind] : req.container
   const format: OutputFormat = req.format ?? (family === 'xenserver' || req.helper ? 'libxc' : 'libxl')
-  const asked = req.container === 'keep' ? `a ${CONTAINER_LABELS[c.kind]} (--container keep)` : `--container ${req.container}`
+  const asked = req.container === 'keep' ? `${aContainer(c.kind)} input (--container keep)` : `--container ${req.container}`
 
   if (family === 'xenserver' && format === 'libxl') {
     throw new UsageError(`${asked}: a XenServer image holds a libxc stream in its Libxc section (xenopsd refuses a Libxl section); drop --format libxl, or choose another --container`, 'container-format')
@@ -164,7 +167,7 @@ export function planConversion(p: PreparedInput, req: FamilyRequest): Plan {
     throw new UsageError(`${asked}: xl restore reads a libxl stream behind an xl header (STREAMv2); a libxc stream there cannot be restored; drop --format libxc, or use --container none`, 'container-format')
   }
   if (family === 'libvirt' && c.kind !== 'libvirt') {
-    throw new UsageError(`--container libvirt: a libvirt image carries the domain XML, which only a libvirt input has (this is a ${CONTAINER_LABELS[c.kind]})`, 'container-needs-xml')
+    throw new UsageError(`--container libvirt: a libvirt image carries the domain XML, which only a libvirt input has (this is ${aContainer(c.kind)})`, 'container-needs-xml')
   }
   if (req.config && !(family === 'xl' && !(c.kind === 'none' && p.stream === 'xl'))) {
     throw new UsageError('--config embeds a domain config in a new xl header: it applies only when the output is an xl save file xst writes the header of (an xend input, or --container xl over an input without an xl header)', 'config-not-applicable')
@@ -287,6 +290,7 @@ export async function runFamily(p: PreparedInput, plan: Plan, req: FamilyRequest
       }
       after = p.structured ? () => restOfStructured(p, sink, notes) : () => sink.write(encodeSectionHeader('End_of_image'))
       if (!p.structured) notes.push('a new Xenops section holds the save time and word_size 64 (SOURCE_DATE_EPOCH sets the time)')
+      else notes.push('the Libxc_legacy section became a Libxc section (the converted stream) and a Qemu_trad section (its qemu record); every other section is copied unchanged, in order')
       break
     }
   }
