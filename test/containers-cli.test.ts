@@ -180,6 +180,9 @@ describe('verify: what each defective image is refused for', () => {
     const r = await runXst(['verify', '--json', tempFile('in.img', image)])
     expect(r.code, r.stdout).toBe(0)
     expect(JSON.parse(r.stdout).container.afterEnd).toBe(17)
+    const t = await runXst(['verify', tempFile('in.img', image)])
+    expect(t.code).toBe(0)
+    expect(t.stdout).toMatch(/^.*in\.img \(XenServer structured suspend image; 17 bytes after End_of_image, not checked\): valid — /)
   })
 
   it('several images: one verdict line each, exit 1 if any is invalid', async () => {

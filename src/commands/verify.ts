@@ -106,7 +106,9 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
       await input.close()
     }
     listing.flush()
-    const words = report.container ? containerWords(report.container) : ''
+    let words = report.container ? containerWords(report.container) : ''
+    // Not part of the image, so not an error; but said, since a VDI's tail may be something else's data.
+    if (report.container?.afterEnd) words += `; ${report.container.afterEnd} bytes after End_of_image, not checked`
     this.line(verdictLine(words ? `${name} (${words})` : name, report))
     return {ok: report.valid, input: name, verdict: report.valid ? 'valid' : 'invalid', ...report}
   }
