@@ -25,7 +25,7 @@ import {LIBXL_REC_NAMES} from '../v2/libxl/records.js'
 import {HvmParam} from '../format/x86.js'
 import {XL_MANDATORY_STREAM_V2, XlHeader} from '../xl/layout.js'
 import {NOT_CONVERTIBLE_CHUNKS} from '../legacy/chunks.js'
-import {type Guest, type LegacyEvent, type ToolstackWidth, unhandledEvent} from '../legacy/events.js'
+import {type Guest, type LegacyEvent, type QemuRecordEvent, type ToolstackWidth, unhandledEvent} from '../legacy/events.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
 import {PfnWord} from '../v2/record.js'
@@ -44,10 +44,26 @@ export interface ConvertOptions extends WalkOptions {
   onImage?: (image: {guest: Guest; toolstackWidth: ToolstackWidth}) => void
   /** Called for each warning as it arises. */
   onWarning?: (message: string) => void
+  /**
+   * A container's bytes before the stream (a libvirt or xl header, a
+   * XenServer signature and sections): written first and held back with
+   * the stream's first bytes; not part of the stream the observer is shown.
+   */
+  prefix?: Buffer
+  /** Leave the input's xl header out of the output (the output's container stands in its place). */
+  omitXlHeader?: boolean
+  /**
+   * Put the qemu record where the output's container wants it instead of
+   * into the stream: called with the record once the stream's END is
+   * written; `raw` writes bytes outside the stream, `tail` bytes after it
+   * (shown to the observer as such). Returns the qemu state bytes written.
+   */
+  onQemuRecord?: (record: QemuRecordEvent, out: {raw(b: Buffer): Promise<void>; tail(b: Buffer): Promise<void>}) => Promise<number>
 }
 
 export interface ConvertSummary {
-  input: {guest: Guest; toolstackWidth: ToolstackWidth; xlHeader: boolean; bytes: number; domainName: string | null}
+  /** toolstackWidth: null when no legacy stream was read (a v2 stream copied into a new container). */
+  input: {guest: Guest; toolstackWidth: ToolstackWidth | null; xlHeader: boolean; bytes: number; domainName: string | null}
   output: {format: OutputFormat; bytes: number}
   records: {libxc: Record<string, number>; libxl: Record<string, number>}
   pages: {total: number; withData: number; dropped: number; batches: number}
@@ -68,6 +84,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
   // after that point cannot be un-written on a stream; the job says how many
   // bytes went out.
   const held = new HoldingSink(sink)
+  if (opts.prefix) await held.write(opts.prefix)
   const out = new V2Writer(held, opts.observer)
   const warnings: string[] = []
   const warn = (m: string) => {
@@ -109,13 +126,14 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
   for await (const ev of walkLegacy(reader, walk) as AsyncGenerator<LegacyEvent>) {
     switch (ev.kind) {
       case 'xl-header': {
+        summary.input.xlHeader = true
+        summary.input.domainName = ev.header.config?.name ?? null
+        if (opts.omitXlHeader) break
         const raw = Buffer.from(ev.header.raw)
         const mandatoryFlags = libxl ? ev.header.mandatoryFlags | XL_MANDATORY_STREAM_V2 : ev.header.mandatoryFlags
         XlHeader.fields.mandatoryFlags.put(raw, XlHeader.offsets.mandatoryFlags, mandatoryFlags)
         opts.observer?.xlHeader?.({...ev.header, raw, mandatoryFlags, streamV2: libxl})
         await out.raw(raw)
-        summary.input.xlHeader = true
-        summary.input.domainName = ev.header.config?.name ?? null
         break
       }
       case 'image':
@@ -227,7 +245,9 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
       case 'qemu-record':
         summary.qemu = {signature: ev.signature, bytes: 0}
         await held.open()
-        if (libxl) {
+        if (opts.onQemuRecord) {
+          summary.qemu.bytes = await opts.onQemuRecord(ev, {raw: (b) => out.raw(b), tail: (b) => out.tail(b)})
+        } else if (libxl) {
           await writeXenstore(out, xenstore)
           xenstore.length = 0
           const head = EmulatorHeader.encode({emulatorId: EmulatorId.UNKNOWN, index: 0})

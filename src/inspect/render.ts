@@ -61,7 +61,7 @@ export function renderInspect(rep: InspectReport): string[] {
     L.push(pad('pv tail') + `${t.unmappedPfns} unmapped pfns; ${t.vcpus.length} vcpu contexts (${parts}, ${t.vcpus.reduce((n, v) => n + v.bytes, 0)} bytes); shared info ${t.sharedInfoOffset !== null ? 'present' : 'missing'}`)
   } else if (t?.kind === 'hvm') {
     if (t.magicPfns) L.push(pad('hvm tail') + `ioreq ${t.magicPfns.ioreq}, bufioreq ${t.magicPfns.bufioreq}, store ${t.magicPfns.store}; HVM context ${t.hvmContext?.length ?? 0} bytes`)
-    if (t.qemu) L.push(pad('qemu record') + `${t.qemu.signature}, ${t.qemu.length ?? 'unknown'} bytes`)
+    if (t.qemu) L.push(pad('qemu record') + `${/^[\x20-\x7e]*$/.test(t.qemu.signature) ? t.qemu.signature : JSON.stringify(t.qemu.signature)}, ${t.qemu.length ?? 'unknown'} bytes`)
     else L.push(pad('qemu record') + (t.qemuAbsent === 'skipped' ? 'not expected (--skip-qemu)' : 'none (image ends after the HVM context)'))
   }
   L.push(pad('trailing bytes') + (rep.trailing ? `${rep.trailing.length} at byte ${rep.trailing.offset}` : 'none'))

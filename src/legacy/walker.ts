@@ -27,6 +27,7 @@ import {
   PFINFO_UNMAPPED,
   XsaveHeader,
 } from './layout.js'
+import {BARE_LEGACY_QEMU_RECORDS, type QemuRecordVariant, readQemuRecordHeader} from '../container/qemu-record.js'
 import {Payload} from './payload.js'
 
 export interface WalkOptions {
@@ -44,6 +45,18 @@ export interface WalkOptions {
    * open after the image, and the migration protocol goes on on it.
    */
   stopAtEnd?: boolean
+  /**
+   * The framings of the device-model (qemu) record after the HVM tail that
+   * the container around the stream writes (src/container/qemu-record.ts);
+   * default: what a bare stream or one behind an xl header may hold.
+   */
+  qemuRecords?: readonly QemuRecordVariant[]
+  /**
+   * Stop right after the image (its qemu record included), on any source:
+   * what follows belongs to the container (XenServer sections after a
+   * Libxc_legacy stream) and is left unread for its caller.
+   */
+  stopAtImageEnd?: boolean
 }
 
 /** Largest p2m frame list read into memory (a 16 TiB PV guest needs 32 MiB). */
@@ -107,7 +120,7 @@ class Walk {
     else yield* this.hvmTail()
 
     const trailingAt = r.offset
-    if (r.seekable || !this.opts.stopAtEnd) {
+    if (!this.opts.stopAtImageEnd && (r.seekable || !this.opts.stopAtEnd)) {
       const trailing = await r.skipToEnd()
       if (trailing > 0) yield {kind: 'trailing', offset: trailingAt, length: trailing}
     }
@@ -330,33 +343,13 @@ class Walk {
       yield {kind: 'no-qemu-record', offset: qemuAt, reason: 'skipped'}
       return
     }
-    if (await r.atEnd()) {
+    const q = await readQemuRecordHeader(r, this.opts.qemuRecords ?? BARE_LEGACY_QEMU_RECORDS)
+    if (!q) {
       yield {kind: 'no-qemu-record', offset: qemuAt, reason: 'eof'}
       return
     }
-    const sigBytes = await r.read(QEMU_SIG_LEN, 'qemu record signature')
-    const sig = sigBytes.toString('latin1')
-    if (sig === QEMU_SIG_DM_0002 || sig === QEMU_SIG_REMUS) {
-      const lenBytes = await r.read(4, 'qemu record length')
-      const qlen = lenBytes.readUInt32LE(0)
-      r.checkLength(qlen, 'qemu record', 0xffffffff, 'u32', {offset: qemuAt + QEMU_SIG_LEN})
-      const data = new Payload(r, r.offset, qlen, 'qemu record', MAX_QEMU_IN_MEMORY)
-      yield {kind: 'qemu-record', offset: qemuAt, signature: sig, length: qlen, header: Buffer.concat([sigBytes, lenBytes]), data}
-      await data.finish()
-      return
-    }
-    if (sig === QEMU_SIG_REST) {
-      const data = new Payload(r, r.offset, r.remaining, 'qemu record', MAX_QEMU_IN_MEMORY)
-      yield {kind: 'qemu-record', offset: qemuAt, signature: sig, length: r.remaining, header: sigBytes, data}
-      await data.finish()
-      return
-    }
-    throw new FormatError(
-      'unknown-qemu-signature',
-      'unknown device-model record signature after the HVM context',
-      {offset: qemuAt, context: 'qemu record'},
-      `${QEMU_SIG_DM_0002}, ${QEMU_SIG_REMUS} or ${QEMU_SIG_REST}`,
-      `"${printable(sig)}"`,
-    )
+    const data = new Payload(r, q.dataOffset, q.length, 'qemu record', MAX_QEMU_IN_MEMORY)
+    yield {kind: 'qemu-record', offset: qemuAt, signature: q.variant.signature, length: q.length, header: q.header, data}
+    await data.finish()
   }
 }

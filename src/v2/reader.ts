@@ -6,7 +6,6 @@
 // left (when known) before anything is allocated for it.
 import {FormatError, TruncatedError} from '../errors.js'
 import {ByteReader} from '../io/reader.js'
-import {isGzip, gzipError} from '../io/sniff.js'
 import {BufferSource} from '../io/source.js'
 import {detectLegacy} from '../legacy/detect.js'
 import {ImageHeader, LIBXC_HEADERS_SIZE, MAX_PAGE_DATA_PFNS, PageDataHeader} from './libxc/layout.js'
@@ -81,6 +80,11 @@ export class V2RecordReader {
 export interface VerifyStreamOptions {
   /** Read the stream as this format instead of detecting it. */
   format?: Layer
+  /**
+   * Stop after the libxc END: what follows belongs to a container around
+   * the stream (the next XenServer section), not to the stream.
+   */
+  stopAtEnd?: boolean
 }
 
 /**
@@ -89,19 +93,32 @@ export interface VerifyStreamOptions {
  * (an I/O error) is thrown.
  */
 export async function verifyStream(reader: ByteReader, verifier: V2Verifier, opts: VerifyStreamOptions = {}): Promise<VerifyReport> {
+  await checkStream(reader, verifier, opts)
+  return verifier.finish(reader.offset)
+}
+
+/**
+ * Show `verifier` the stream at the reader's position, without finishing
+ * its report (a container may hold more to check). Returns false when a
+ * defect stopped the walk (it is in the verifier's report).
+ */
+export async function checkStream(reader: ByteReader, verifier: V2Verifier, opts: VerifyStreamOptions = {}): Promise<boolean> {
   const records = new V2RecordReader(reader)
   try {
     await drive(records, verifier, opts)
+    return true
   } catch (err) {
     if (!(err instanceof FormatError)) throw err
     verifier.fatal(err, records.position)
+    return false
   }
-  return verifier.finish(reader.offset)
 }
 
 async function drive(records: V2RecordReader, verifier: V2Verifier, opts: VerifyStreamOptions): Promise<void> {
   const r = records.reader
-  if (await r.atEnd()) throw new FormatError('empty-input', 'the input is empty', {offset: 0})
+  if (await r.atEnd()) {
+    throw r.offset === 0 ? new FormatError('empty-input', 'the input is empty', {offset: 0}) : new FormatError('no-stream', 'no stream follows the container header', {offset: r.offset})
+  }
   if (await hasXlHeader(r)) {
     records.position = {layer: 'xl', record: 'xl header'}
     verifier.xlHeader(await readXlHeader(r))
@@ -125,6 +142,7 @@ async function drive(records: V2RecordReader, verifier: V2Verifier, opts: Verify
         verifier.record(await records.record('libxl'))
         break
       case 'tail':
+        if (opts.stopAtEnd) return
         return tail(records, verifier)
       default:
         return
@@ -133,14 +151,14 @@ async function drive(records: V2RecordReader, verifier: V2Verifier, opts: Verify
 }
 
 /**
- * Why a stream that is not v2 cannot be checked: gzip is named, a legacy
- * image is sent to `xst convert` only when a legacy layout fits its first
- * bytes, and anything else is said to be neither.
+ * Why a stream that is not v2 cannot be checked: a legacy image is sent to
+ * `xst convert` only when a legacy layout fits its first bytes, and
+ * anything else is said to be neither. (gzip never gets here: it is read
+ * through before the stream is looked at.)
  */
 async function notV2(r: ByteReader): Promise<FormatError> {
   const offset = r.offset
   const head = await r.peek(LEGACY_DETECT_BYTES)
-  if (isGzip(head)) return gzipError('verify', offset)
   let legacy = false
   try {
     // On a copy of the bytes: the reader stays where it is.
