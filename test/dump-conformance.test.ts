@@ -191,8 +191,16 @@ describe('a file, a pipe and small windows give the same dumps', () => {
       delete process.env.XST_DUMP_WINDOW_PFNS
     }
     expect(windowed.summary.method).toBe('windows')
-    const r = windowed.summary.pages.pfnRange!
-    expect(windowed.summary.passes).toBe(1 + Math.ceil((r.last - r.first + 1) / 5))
+    // Windows start at the next pfn with data: count them from the stream's pfns.
+    let windows = 0
+    let end = -1
+    for (const pfn of [...v2Pages(c.reference).keys()].sort((a, b) => a - b)) {
+      if (pfn >= end) {
+        windows++
+        end = pfn + 5
+      }
+    }
+    expect(windowed.summary.passes).toBe(1 + windows)
     expect(readFileSync(windowed.out).equals(elf)).toBe(true)
   })
 

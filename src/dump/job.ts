@@ -149,12 +149,12 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
         method = 'windows'
         scan = await scanImage(image, scanOpts)
         const pages = scan.facts.pages
-        const first = pages.first ?? 0
-        const span = pages.last === undefined ? 0 : pages.last - first + 1
+        const span = pages.last === undefined ? 0 : pages.last - pages.first! + 1
         const size = Math.max(1, Math.min(windowPfns(), span))
         const window = new OffsetWindow(size)
+        // Each window starts at a pfn with data, so a sparse guest costs no pass over an empty stretch.
         windows = []
-        for (let lo = first; lo < first + span; lo += size) windows.push([lo, lo + size])
+        for (let lo = pages.nextAt(0); lo !== undefined; lo = pages.nextAt(lo + size)) windows.push([lo, lo + size])
         prepare = async (lo) => {
           window.reset(lo)
           await locatePages(image, window, progress('locate', source.size))

@@ -83,6 +83,12 @@ export class PfnBitmap {
     return k * CHUNK_BYTES
   }
 
+  /** The lowest set pfn at or above `pfn`, if any. */
+  nextAt(pfn: number): number | undefined {
+    for (const [s] of this.runs(pfn, Infinity)) return s
+    return undefined
+  }
+
   /**
    * The runs of consecutive set pfns in [lo, hi), ascending, as [start, end)
    * pairs. Missing chunks and whole zero or all-ones bytes are stepped over
