@@ -62,7 +62,7 @@ export interface DumpSummary {
     format: DumpFormat
     /** Size of CORE (a raw dump's holes included). */
     bytes: number
-    /** Bytes actually written (a raw dump's holes are not). */
+    /** Bytes of CORE that hold data: all of it, but for a raw file's holes. */
     written: number
     /** ELF: the sections, as readelf -S lists them. */
     sections: Section[] | null
@@ -137,7 +137,8 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
       scan = await scanImage(image, {...scanOpts, placer})
       job.onScanned?.(scan.input, scan.facts.pages.count)
       placer.truncate(rawSize(scan))
-      written = placer.written
+      // What holds data: one page per pfn (re-sent copies overwrote theirs); the rest are holes.
+      written = scan.facts.pages.count * PAGE_SIZE
       bytes = rawSize(scan)
     } else {
       // Pages come from the input file itself, or from a spool.

@@ -38,7 +38,7 @@ export function renderDump(s: DumpSummary): string[] {
     if (s.input.guest === 'pv') L.push(pad('p2m') + 'gmfn = pfn: the saved page tables hold pfns, the machine frames are not in the image')
   } else {
     const holes = s.output.bytes - s.output.written
-    L.push(pad('output') + `${s.output.bytes} bytes (${formatBytes(s.output.bytes)})${holes > 0 ? `, ${s.output.written} written, the rest holes` : ''}`)
+    L.push(pad('output') + `${s.output.bytes} bytes (${formatBytes(s.output.bytes)})${holes > 0 ? `, ${s.output.written} of them data, the rest holes (a sparse file)` : ''}`)
   }
   return L
 }
