@@ -85,7 +85,7 @@ class HeaderOnlyReader extends ByteReader {
  * announces before the record's bytes arrive) to the placer, however the
  * writer splits its writes.
  */
-class ConvertedTap implements ByteSink {
+export class ConvertedTap implements ByteSink {
   private n = 0
   private cur: {start: number; end: number; pfns: Float64Array} | undefined
   private staging = Buffer.alloc(PAGE_SIZE)
