@@ -4,6 +4,10 @@
 // blobs are skipped, which on a file is a seek, so a large image is checked
 // without reading its memory. Every length is checked against the bytes
 // left (when known) before anything is allocated for it.
+//
+// A caller that needs more of some bodies than the checks do (dump-core:
+// page contents, vcpu contexts) passes a body hook, which may read on into
+// the body before the rest is skipped; verify passes none.
 import {FormatError, TruncatedError} from '../errors.js'
 import {ByteReader} from '../io/reader.js'
 import {BufferSource} from '../io/source.js'
@@ -26,13 +30,32 @@ const MAX_PADDED_LENGTH = 2 ** 32 + 8
 /** Where the reader is, for a message about a stream that breaks there. */
 export type ReadPosition = Omit<Location, 'offset'>
 
+/** A record as a body hook sees it: its body prefix read, the reader at the first byte after it. */
+export interface BodyInfo {
+  layer: Layer
+  index: number
+  offset: number
+  type: number
+  length: number
+  head: Buffer
+  /** How the reader names the record in a truncation message. */
+  what: string
+}
+
+/**
+ * Called for every record once its prefix is read; it may read up to the
+ * rest of the body (length - head.length bytes) from `reader`. Whatever it
+ * leaves is skipped, as without a hook.
+ */
+export type BodyHook = (rec: BodyInfo, reader: ByteReader) => Promise<void>
+
 /** Reads v2 records, giving each the body prefix the checks need. */
 export class V2RecordReader {
   private readonly nextIndex: Record<Layer, number> = {libxc: 0, libxl: 0}
   /** The header or record being read. */
   position: ReadPosition = {}
 
-  constructor(readonly reader: ByteReader) {}
+  constructor(readonly reader: ByteReader, private readonly onBody?: BodyHook) {}
 
   /** The libxc image and domain headers; returns [image, domain, offset]. */
   async libxcHeaders(): Promise<[Buffer, Buffer, number]> {
@@ -61,7 +84,14 @@ export class V2RecordReader {
     r.checkLength(length + pad, what, MAX_PADDED_LENGTH, 'a record length', {offset, index, indexKind: `${layer} record`})
     const prefix = bodyPrefix(layer, type, length)
     const head = prefix === 'page-data' ? await this.pageDataHead(length, what) : await r.read(prefix, what)
-    await r.skip(length - head.length, what)
+    let taken = 0
+    if (this.onBody) {
+      const at = r.offset
+      await this.onBody({layer, index, offset, type, length, head, what}, r)
+      taken = r.offset - at
+      if (taken < 0 || taken > length - head.length) throw new Error(`internal: a body hook read ${taken} bytes of ${what}, which has ${length - head.length} left`)
+    }
+    await r.skip(length - head.length - taken, what)
     const padding = await r.read(pad, what)
     return {layer, index, offset, type, length, head, padding}
   }
@@ -85,6 +115,8 @@ export interface VerifyStreamOptions {
    * the stream (the next XenServer section), not to the stream.
    */
   stopAtEnd?: boolean
+  /** Shown every record's body before it is skipped (see BodyHook). */
+  onBody?: BodyHook
 }
 
 /**
@@ -103,7 +135,7 @@ export async function verifyStream(reader: ByteReader, verifier: V2Verifier, opt
  * defect stopped the walk (it is in the verifier's report).
  */
 export async function checkStream(reader: ByteReader, verifier: V2Verifier, opts: VerifyStreamOptions = {}): Promise<boolean> {
-  const records = new V2RecordReader(reader)
+  const records = new V2RecordReader(reader, opts.onBody)
   try {
     await drive(records, verifier, opts)
     return true
