@@ -6,6 +6,9 @@
 // hands over a reader positioned at the stream it holds, and everything
 // here works from that reader's position (a file's later passes seek back
 // to it; a gzip stream is not seekable, so it is read once, like a pipe).
+import {type Container, openImage} from '../container/open.js'
+import {BARE_LEGACY_QEMU_RECORDS, type QemuRecordVariant} from '../container/qemu-record.js'
+import {FormatError} from '../errors.js'
 import {ByteReader} from '../io/reader.js'
 import type {ByteSource} from '../io/source.js'
 import {XL_MAGIC, XL_MANDATORY_STREAM_V2, XlHeader} from '../xl/layout.js'
@@ -24,6 +27,12 @@ export interface DumpImage {
   start: number
   /** The image can be read again: the passes after the first seek over page data. */
   seekable: boolean
+  /** The container the image sits in ({kind: 'none'} for a bare image). */
+  container: Container
+  /** The qemu record framings that container writes after a legacy HVM tail. */
+  qemuRecords: readonly QemuRecordVariant[]
+  /** The input was gzip: read once, as from a pipe. */
+  gzip: boolean
 }
 
 /**
@@ -34,7 +43,15 @@ export interface DumpImage {
  * libxl stream follows, but a libxc stream may also follow an xl header
  * without it.
  */
-export async function openImageForDump(reader: ByteReader): Promise<DumpImage> {
+export async function openImageForDump(input: ByteReader): Promise<DumpImage> {
+  // The container (libvirt, XenServer legacy, xend) and gzip are read through
+  // first: the reader it hands back is positioned at the stream inside.
+  const opened = await openImage(input)
+  if (opened.container.kind === 'xenserver-structured') {
+    throw new FormatError('dump-unsupported-container', 'dump-core does not read XenServer structured images yet: convert or verify it, or dump the libxc stream of its Libxc section', {offset: 0})
+  }
+  const reader = opened.reader
+  const gzip = opened.gzip !== undefined
   const start = reader.offset
   let skip = 0
   let xlSaysV2 = false
@@ -53,7 +70,8 @@ export async function openImageForDump(reader: ByteReader): Promise<DumpImage> {
     const head = (await reader.peek(skip + ImageHeader.size)).subarray(skip)
     kind = detectV2(Buffer.from(head), xlSaysV2) === 'legacy' ? 'legacy' : 'v2'
   }
-  return {kind, reader, source: reader.source, start, seekable: reader.seekable}
+  const qemuRecords = opened.container.kind === 'none' ? BARE_LEGACY_QEMU_RECORDS : opened.qemuRecords
+  return {kind, reader, source: reader.source, start, seekable: reader.seekable && !gzip, container: opened.container, qemuRecords, gzip}
 }
 
 /** A fresh reader at the image's first byte, for a pass after the first (seekable images only). */

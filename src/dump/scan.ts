@@ -158,6 +158,9 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
   const reader = image.seekable && !o.placer ? await reopen(image, (s) => new HeaderOnlyReader(s)) : image.reader
   const summary = await convertLegacy(reader, tap, {
     format: 'libxl',
+    qemuRecords: image.qemuRecords,
+    // What follows the image in a container is not the image's.
+    stopAtImageEnd: image.container.kind !== 'none',
     observer,
     onWarning: (m) => {
       warnings.push(m)
@@ -288,7 +291,7 @@ export function scanImage(image: DumpImage, o: ScanOptions = {}): Promise<ScanRe
 export async function locatePages(image: DumpImage, window: OffsetWindow, onProgress?: (offset: number) => void): Promise<void> {
   const reader = await reopen(image)
   if (image.kind === 'legacy') {
-    for await (const ev of walkLegacy(reader)) {
+    for await (const ev of walkLegacy(reader, {qemuRecords: image.qemuRecords, stopAtImageEnd: image.container.kind !== 'none'})) {
       if (ev.kind !== 'page-batch') continue
       let at = ev.data.offset
       for (let i = 0; i < ev.pfns.length; i++) {
