@@ -52,8 +52,8 @@ export interface ElfInput {
   /** PV guest word size in bytes (4 or 8); decides where the version note keeps the page size. */
   guestWidth?: 4 | 8
   nrPages: number
-  /** .xen_prstatus entries, in vcpu order (each PRSTATUS_ENTRY_SIZE bytes). */
-  prstatus: Buffer[]
+  /** .xen_prstatus entries (PRSTATUS_ENTRY_SIZE bytes each, written by the caller after `front`). */
+  nrVcpus: number
   sharedInfo?: Buffer
   /** What the image says (a native v2 stream's domain header); null for a converted or legacy image. */
   xenVersion: {major: number; minor: number} | null
@@ -69,8 +69,10 @@ export interface Section {
 }
 
 export interface ElfPlan {
-  /** Everything before .xen_pages: headers, notes, contexts, padding. */
-  head: Buffer
+  /** The file up to .xen_prstatus: ELF header, section headers, notes. */
+  front: Buffer
+  /** After the nrVcpus .xen_prstatus entries, up to .xen_pages: the shared-info page, zeros to a page boundary. */
+  back: Buffer
   pagesOffset: number
   /** Bytes per .xen_p2m / .xen_pfn entry. */
   indexEntrySize: number
@@ -89,7 +91,7 @@ function note(type: number, desc: Buffer): Buffer {
 export function xenNotes(o: ElfInput): Buffer {
   const header = DumpcoreHeaderDesc.encode({
     magic: o.guest === 'pv' ? XC_CORE_MAGIC : XC_CORE_MAGIC_HVM,
-    nrVcpus: BigInt(o.prstatus.length),
+    nrVcpus: BigInt(o.nrVcpus),
     nrPages: BigInt(o.nrPages),
     pageSize: BigInt(PAGE_SIZE),
   })
@@ -122,12 +124,12 @@ export function planElf(o: ElfInput): ElfPlan {
   const shinfo = pv && o.sharedInfo !== undefined
   const shnum = shinfo ? 7 : 6
   const notes = xenNotes(o)
-  const prstatus = Buffer.concat(o.prstatus)
+  const prstatusSize = o.nrVcpus * PRSTATUS_ENTRY_SIZE
   let at = ElfHeader.size + shnum * SectionHeader.size
   const notesAt = at
   at += notes.length
   const prstatusAt = at
-  at += prstatus.length
+  at += prstatusSize
   const shinfoAt = at
   if (shinfo) at += PAGE_SIZE
   const pad = (PAGE_SIZE - (at % PAGE_SIZE)) % PAGE_SIZE
@@ -159,7 +161,7 @@ export function planElf(o: ElfInput): ElfPlan {
   const strtabSize = 1 + ['.shstrtab', '.note.Xen', '.xen_prstatus', ...(shinfo ? ['.xen_shared_info'] : []), '.xen_pages', pv ? '.xen_p2m' : '.xen_pfn'].reduce((n, s) => n + s.length + 1, 0)
   add('.shstrtab', SHT_STRTAB, strtabAt, strtabSize, 0, 0)
   add('.note.Xen', SHT_NOTE, notesAt, notes.length, 0, 0)
-  add('.xen_prstatus', SHT_PROGBITS, prstatusAt, prstatus.length, 8, PRSTATUS_ENTRY_SIZE)
+  add('.xen_prstatus', SHT_PROGBITS, prstatusAt, prstatusSize, 8, PRSTATUS_ENTRY_SIZE)
   if (shinfo) add('.xen_shared_info', SHT_PROGBITS, shinfoAt, PAGE_SIZE, 8, PAGE_SIZE)
   add('.xen_pages', SHT_PROGBITS, pagesOffset, o.nrPages * PAGE_SIZE, PAGE_SIZE, PAGE_SIZE)
   add(pv ? '.xen_p2m' : '.xen_pfn', SHT_PROGBITS, indexOffset, o.nrPages * indexEntrySize, 8, indexEntrySize)
@@ -188,9 +190,10 @@ export function planElf(o: ElfInput): ElfPlan {
     shnum,
     shstrndx: 1,
   })
-  const head = Buffer.concat([ehdr, ...shdrs, notes, prstatus, shinfo ? o.sharedInfo! : Buffer.alloc(0), Buffer.alloc(pad)])
-  if (head.length !== pagesOffset) throw new Error('internal: ELF head size')
-  return {head, pagesOffset, indexEntrySize, indexOffset, strtab, size: strtabAt + strtab.length, sections}
+  const front = Buffer.concat([ehdr, ...shdrs, notes])
+  const back = Buffer.concat([shinfo ? o.sharedInfo! : Buffer.alloc(0), Buffer.alloc(pad)])
+  if (front.length + prstatusSize + back.length !== pagesOffset) throw new Error('internal: ELF head size')
+  return {front, back, pagesOffset, indexEntrySize, indexOffset, strtab, size: strtabAt + strtab.length, sections}
 }
 
 /** The .xen_p2m / .xen_pfn entries for the pfns of `pages`, ascending, in buffers of up to 64 Ki entries. */

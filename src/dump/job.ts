@@ -10,16 +10,16 @@
 //                         stays a hole.
 //   input a file          a first pass over the headers only (page data is
 //                         seeked over) finds the pfns; then, window by
-//                         window, a header pass notes where each pfn's last
-//                         copy is and the pages are copied out in pfn order
-//                         (an ELF dump, or a raw dump to a pipe with zeros
-//                         between pages).
+//                         window (2 Mi pages each, however spread), a header
+//                         pass notes where each page's last copy is and the
+//                         pages are copied out in pfn order (an ELF dump, or
+//                         a raw dump to a pipe with zeros between pages).
 //   input a pipe          the pages go to a spool beside CORE (raw layout,
 //                         sparse, already unlinked), from which the dump is
 //                         then written in pfn order.
 //
 // Memory stays flat whatever the guest's size: a bitmap of the pfns (32 KiB
-// per GiB of guest memory), one window of offsets (32 MiB), 1 MiB buffers.
+// per GiB of guest memory), one window (at most 32 MiB), 1 MiB buffers.
 import * as path from 'node:path'
 import {SIGNAL_EXIT} from '../cli/signals.js'
 import {PAGE_SIZE} from '../format/x86.js'
@@ -29,9 +29,9 @@ import {openInput} from '../io/source.js'
 import {indexChunks, planElf, type Section} from './elf.js'
 import {openImageForDump} from './input.js'
 import {emitPages, FilePlacer, Spool} from './pages.js'
-import {OffsetWindow, windowPfns} from './pfns.js'
+import {PageWindow, windowPfns} from './pfns.js'
 import {locatePages, type ScanInput, type ScanResult, scanImage} from './scan.js'
-import {pvPrstatus} from './vcpu.js'
+import {hvmPrstatus, pvPrstatus} from './vcpu.js'
 
 export type DumpFormat = 'elf' | 'raw'
 
@@ -81,20 +81,22 @@ export interface DumpSummary {
 /** The vcpus whose registers the image holds, ascending. */
 function vcpuIds(scan: ScanResult): number[] {
   const f = scan.facts
-  const ids = scan.input.guest === 'pv' ? [...f.pvContexts.keys()] : [...(f.hvm?.contexts.keys() ?? [])]
+  const ids = scan.input.guest === 'pv' ? [...f.pvContexts.keys()] : [...(f.hvm?.cpus.keys() ?? [])]
   return ids.sort((a, b) => a - b)
 }
 
-/** The .xen_prstatus entries, in vcpu order. */
-function prstatusEntries(scan: ScanResult, warn: (m: string) => void): Buffer[] {
+/** The .xen_prstatus entries, in vcpu order, each made as it is written (up to 4096 of 5168 bytes). */
+function* prstatusEntries(scan: ScanResult): Generator<Buffer> {
   const f = scan.facts
-  if (scan.input.guest === 'pv') return vcpuIds(scan).map((id) => pvPrstatus(f.pvContexts.get(id)!))
-  if (!f.hvm) {
-    warn('the image has no HVM context, so the dump holds no vcpu registers')
-    return []
-  }
-  if (f.hvm.problem) warn(`${f.hvm.problem}${f.hvm.contexts.size ? '' : '; the dump holds no vcpu registers'}`)
-  return vcpuIds(scan).map((id) => f.hvm!.contexts.get(id)!)
+  for (const id of vcpuIds(scan)) yield scan.input.guest === 'pv' ? pvPrstatus(f.pvContexts.get(id)!) : hvmPrstatus(f.hvm!.cpus.get(id)!)
+}
+
+/** Say so when an HVM image gives no (or not all) vcpu registers. */
+function warnHvmRegisters(scan: ScanResult, warn: (m: string) => void): void {
+  const hvm = scan.facts.hvm
+  if (scan.input.guest !== 'hvm') return
+  if (!hvm) warn('the image has no HVM context, so the dump holds no vcpu registers')
+  else if (hvm.problem) warn(`${hvm.problem}${hvm.cpus.size ? '' : '; the dump holds no vcpu registers'}`)
 }
 
 export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
@@ -142,7 +144,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
       bytes = rawSize(scan)
     } else {
       // Pages come from the input file itself, or from a spool.
-      let windows: Array<[number, number]>
+      let windows: Iterable<[number, number]>
       let prepare: ((lo: number, hi: number) => Promise<void>) | undefined
       let locate: (pfn: number) => number
       let read: (buf: Buffer, off: number, len: number, position: number) => Promise<number> | number
@@ -150,14 +152,12 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
         method = 'windows'
         scan = await scanImage(image, scanOpts)
         const pages = scan.facts.pages
-        const span = pages.last === undefined ? 0 : pages.last - pages.first! + 1
-        const size = Math.max(1, Math.min(windowPfns(), span))
-        const window = new OffsetWindow(size)
-        // Each window starts at a pfn with data, so a sparse guest costs no pass over an empty stretch.
-        windows = []
-        for (let lo = pages.nextAt(0); lo !== undefined; lo = pages.nextAt(lo + size)) windows.push([lo, lo + size])
-        prepare = async (lo) => {
-          window.reset(lo)
+        const window = new PageWindow(Math.max(1, Math.min(windowPfns(), pages.count)))
+        // Windows are loaded one at a time, as the writing reaches them.
+        windows = (function* () {
+          for (let from = 0; window.load(pages, from); from = window.end) yield [window.first, window.end] as [number, number]
+        })()
+        prepare = async () => {
           await locatePages(image, window, progress('locate', source.size))
           passes++
         }
@@ -177,11 +177,14 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
       const pages = scan.facts.pages
       const onPages = progress('write', pages.count)
       if (job.format === 'elf') {
-        const prstatus = prstatusEntries(scan, warn)
+        warnHvmRegisters(scan, warn)
+        const nrVcpus = vcpuIds(scan).length
         const guestWidth = scan.input.guestWidth === 32 ? 4 : scan.input.guestWidth === 64 ? 8 : undefined
-        const plan = planElf({guest: scan.input.guest, guestWidth, nrPages: pages.count, prstatus, sharedInfo: scan.facts.sharedInfo, xenVersion: scan.xenVersion})
+        const plan = planElf({guest: scan.input.guest, guestWidth, nrPages: pages.count, nrVcpus, sharedInfo: scan.facts.sharedInfo, xenVersion: scan.xenVersion})
         const start = sink.bytesWritten
-        await sink.write(plan.head)
+        await sink.write(plan.front)
+        for (const entry of prstatusEntries(scan)) await sink.write(entry)
+        await sink.write(plan.back)
         await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: false, onPages})
         for (const chunk of indexChunks(pages, scan.input.guest)) await sink.write(chunk)
         await sink.write(plan.strtab)

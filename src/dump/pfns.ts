@@ -5,9 +5,10 @@
 //   the guest uses (32 KiB per GiB; 32 MiB for a 1 TiB guest), not the
 //   largest pfn a stream names. It also counts the pfns and knows the
 //   lowest and highest.
-// - OffsetWindow: for the pfns of one window, the input offset of each
-//   pfn's last copy (a Float64Array; offsets are below 2^53). A guest larger
-//   than one window is written window by window, one header pass each.
+// - PageWindow: for the pages of one window (the next so many pfns with
+//   data), the input offset of each one's last copy (Float64Arrays; offsets
+//   are below 2^53). A guest larger than one window is written window by
+//   window, one header pass each.
 import {FormatError} from '../errors.js'
 import {hex} from '../text.js'
 
@@ -18,8 +19,8 @@ const CHUNK_SHIFT = 15
 const CHUNK_PFNS = 1 << CHUNK_SHIFT
 const CHUNK_BYTES = CHUNK_PFNS / 8
 
-/** Default pfns per window: 4 Mi pfns (16 GiB of guest memory) in a 32 MiB Float64Array. */
-export const DEFAULT_WINDOW_PFNS = 1 << 22
+/** Default pages per window: 2 Mi (8 GiB of guest memory), in 16 MiB of offsets and, for a window with gaps, 16 MiB of pfns. */
+export const DEFAULT_WINDOW_PFNS = 1 << 21
 
 /** Pfns per window: XST_DUMP_WINDOW_PFNS (tests use small windows to exercise several), else the default. */
 export function windowPfns(): number {
@@ -131,33 +132,77 @@ export class PfnBitmap {
   }
 }
 
-/** Input offsets of the last copy of each pfn in [lo, lo + size): offset + 1, 0 for none. */
-export class OffsetWindow {
-  readonly offsets: Float64Array
-  lo = 0
+/**
+ * The input offsets of the last copies of a window's pages: the next (up
+ * to) `capacity` pfns with data, whatever their spread, so the number of
+ * windows, and of header passes, follows the number of pages, never the
+ * address space. A window of consecutive pfns is indexed by pfn; one with
+ * gaps also keeps its pfns, sorted, and finds a pfn's slot by binary search.
+ */
+export class PageWindow {
+  private readonly offsets: Float64Array
+  private pfns: Float64Array | undefined
+  private n = 0
+  private dense = true
+  first = 0
+  last = -1
 
-  constructor(readonly size: number) {
-    this.offsets = new Float64Array(size)
+  constructor(readonly capacity: number) {
+    this.offsets = new Float64Array(capacity)
   }
 
-  /** Start a window at `lo`; the offsets of the last one are forgotten. */
-  reset(lo: number): void {
-    this.lo = lo
-    this.offsets.fill(0)
+  /** Take the next pfns of `pages` at or above `from`; false when there are none. */
+  load(pages: PfnBitmap, from: number): boolean {
+    this.offsets.fill(0, 0, this.n)
+    this.n = 0
+    this.dense = true
+    for (const [s, e] of pages.runs(from, Infinity)) {
+      if (this.n === 0) this.first = s
+      else if (this.dense) {
+        // A gap: keep the pfns from here on (the ones so far run from `first`).
+        this.dense = false
+        this.pfns ??= new Float64Array(this.capacity)
+        for (let i = 0; i < this.n; i++) this.pfns[i] = this.first + i
+      }
+      const take = Math.min(e - s, this.capacity - this.n)
+      if (!this.dense) for (let i = 0; i < take; i++) this.pfns![this.n + i] = s + i
+      this.n += take
+      this.last = s + take - 1
+      if (this.n === this.capacity) break
+    }
+    return this.n > 0
   }
 
-  get hi(): number {
-    return this.lo + this.size
+  /** The pfns the window holds lie in [first, end). */
+  get end(): number {
+    return this.last + 1
   }
 
-  /** A copy of `pfn` at input offset `at` (a later copy replaces an earlier one). */
+  private slot(pfn: number): number {
+    if (pfn < this.first || pfn > this.last) return -1
+    if (this.dense) return pfn - this.first
+    const list = this.pfns!
+    let lo = 0
+    let hi = this.n - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1
+      const v = list[mid]
+      if (v === pfn) return mid
+      if (v < pfn) lo = mid + 1
+      else hi = mid - 1
+    }
+    return -1
+  }
+
+  /** A copy of `pfn` at input offset `at` (a later copy replaces an earlier one); pfns outside the window are ignored. */
   set(pfn: number, at: number): void {
-    const i = pfn - this.lo
-    if (i >= 0 && i < this.size) this.offsets[i] = at + 1
+    const i = this.slot(pfn)
+    if (i >= 0) this.offsets[i] = at + 1
   }
 
   /** Input offset of the last copy of `pfn`, or -1. */
   get(pfn: number): number {
-    return this.offsets[pfn - this.lo] - 1
+    const i = this.slot(pfn)
+    return i < 0 ? -1 : this.offsets[i] - 1
   }
 }

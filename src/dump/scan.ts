@@ -26,7 +26,7 @@ import {plural} from '../text.js'
 import {GuestFacts, pageDataPfns, wantsBody} from './facts.js'
 import {type DumpImage, reopen} from './input.js'
 import {PAGES_PER_IO, type PagePlacer} from './pages.js'
-import type {OffsetWindow} from './pfns.js'
+import type {PageWindow} from './pfns.js'
 
 export interface ScanInput {
   /** 'legacy' or the v2 stream's outer format. */
@@ -256,7 +256,7 @@ async function scanV2(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
       o.onProgress?.(r.offset)
     } else if (wantsBody(rec.type, rec.length)) {
       const rest = await r.read(rec.length - rec.head.length, rec.what)
-      facts.body(rec.type, Buffer.concat([rec.head, rest]))
+      facts.body(rec.type, rec.head.length ? Buffer.concat([rec.head, rest]) : rest)
     }
   }
   let report: VerifyReport
@@ -288,7 +288,7 @@ export function scanImage(image: DumpImage, o: ScanOptions = {}): Promise<ScanRe
  * A header pass over a seekable image: for each pfn in the window, the
  * input offset of its last copy.
  */
-export async function locatePages(image: DumpImage, window: OffsetWindow, onProgress?: (offset: number) => void): Promise<void> {
+export async function locatePages(image: DumpImage, window: PageWindow, onProgress?: (offset: number) => void): Promise<void> {
   const reader = await reopen(image)
   if (image.kind === 'legacy') {
     for await (const ev of walkLegacy(reader, {qemuRecords: image.qemuRecords, stopAtImageEnd: image.container.kind !== 'none'})) {

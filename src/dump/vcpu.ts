@@ -77,44 +77,48 @@ export function hvmPrstatus(cpuRecord: Buffer): Buffer {
 }
 
 export interface HvmVcpus {
-  /** vcpu id -> its .xen_prstatus entry. */
-  contexts: Map<number, Buffer>
+  /** vcpu id -> its CPU save record, cut to the fields a dump takes (hvmPrstatus makes the entry). */
+  cpus: Map<number, Buffer>
   /** Why some or all of the context could not be read, if so. */
   problem?: string
 }
 
 /**
- * The vcpu contexts an HVM context blob holds. The blob is read as far as
- * it is a well-formed list of save records: a header record with Xen's
- * magic first, then records whose lengths stay inside the blob, up to the
- * END record. CPU records shorter than the fields a dump takes, or for a
- * vcpu id beyond Xen's limit, are left out; a later record for the same
- * vcpu replaces an earlier one.
+ * The CPU records an HVM context blob holds. The blob is read as far as it
+ * is a well-formed list of save records: a header record with Xen's magic
+ * first, then records whose lengths stay inside the blob, up to the END
+ * record. CPU records shorter than the fields a dump takes, or for a vcpu
+ * id beyond Xen's limit, are left out; a later record for the same vcpu
+ * replaces an earlier one. Only the fields a dump takes are kept (952 bytes
+ * a vcpu); the 5168-byte entries are made as they are written.
  */
 export function hvmVcpus(blob: Buffer): HvmVcpus {
-  const contexts = new Map<number, Buffer>()
+  const cpus = new Map<number, Buffer>()
   const D = HvmSaveDescriptor.size
-  if (blob.length < D + HvmSaveHeader.size) return {contexts, problem: `the HVM context (${blob.length} bytes) is too short to hold an HVM save header`}
+  if (blob.length < D + HvmSaveHeader.size) return {cpus, problem: `the HVM context (${blob.length} bytes) is too short to hold an HVM save header`}
   const first = HvmSaveDescriptor.get(blob, 0)
   const magic = blob.readUInt32LE(D)
   if (first.typecode !== HvmSaveType.HEADER || magic !== HVM_FILE_MAGIC) {
-    return {contexts, problem: `the HVM context does not start with an HVM save header (type ${HvmSaveType.HEADER}, magic ${hex(HVM_FILE_MAGIC)}); got type ${first.typecode}, magic ${hex(magic)}`}
+    return {cpus, problem: `the HVM context does not start with an HVM save header (type ${HvmSaveType.HEADER}, magic ${hex(HVM_FILE_MAGIC)}); got type ${first.typecode}, magic ${hex(magic)}`}
   }
   const skipped: string[] = []
+  let more = 0
+  const skip = (why: string) => (skipped.length < 3 ? skipped.push(why) : more++)
   let at = 0
   for (;;) {
-    if (at + D > blob.length) return {contexts, problem: `the HVM context ends at byte ${blob.length} without an END save record`}
+    if (at + D > blob.length) return {cpus, problem: `the HVM context ends at byte ${blob.length} without an END save record`}
     const d = HvmSaveDescriptor.get(blob, at)
     if (d.typecode === HvmSaveType.END) break
     if (d.length > blob.length - at - D) {
-      return {contexts, problem: `HVM save record type ${d.typecode} at context byte ${at} is ${d.length} bytes, past the end of the context (${blob.length} bytes)`}
+      return {cpus, problem: `HVM save record type ${d.typecode} at context byte ${at} is ${d.length} bytes, past the end of the context (${blob.length} bytes)`}
     }
     if (d.typecode === HvmSaveType.CPU) {
-      if (d.length < HvmCpuPrefix.size) skipped.push(`vcpu ${d.instance}: CPU record of ${d.length} bytes, shorter than ${HvmCpuPrefix.size}`)
-      else if (d.instance > MAX_VCPU_ID) skipped.push(`CPU record for vcpu ${d.instance}, beyond vcpu ${MAX_VCPU_ID}`)
-      else contexts.set(d.instance, hvmPrstatus(blob.subarray(at + D, at + D + d.length)))
+      if (d.length < HvmCpuPrefix.size) skip(`vcpu ${d.instance}: CPU record of ${d.length} bytes, shorter than ${HvmCpuPrefix.size}`)
+      else if (d.instance > MAX_VCPU_ID) skip(`CPU record for vcpu ${d.instance}, beyond vcpu ${MAX_VCPU_ID}`)
+      else cpus.set(d.instance, Buffer.from(blob.subarray(at + D, at + D + HvmCpuPrefix.size)))
     }
     at += D + d.length
   }
-  return skipped.length ? {contexts, problem: `left out of the dump: ${skipped.join('; ')}`} : {contexts}
+  if (more) skipped.push(`${more} more`)
+  return skipped.length ? {cpus, problem: `left out of the dump: ${skipped.join('; ')}`} : {cpus}
 }
