@@ -338,7 +338,8 @@ describe('convert --container, --config, --gzip', () => {
       expect(out!.toString('latin1', 0, 32)).toMatch(start)
       await expectVerifies(out!, `${name} ${args.join(' ')}`)
     }
-  })
+    // Many conversions one after another: allow for a loaded machine.
+  }, 240_000)
 
   it('--container none --format libxc from a XenServer image: the qemu record in the form a bare libxc stream has', async () => {
     const {r, out} = await convertFile(containerBytes('xenserver-legacy-hvm32.img.gz'), ['--container', 'none', '--format', 'libxc'])

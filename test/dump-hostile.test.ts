@@ -13,7 +13,8 @@ import {PageDataHeader, Rec} from '../src/v2/libxc/layout.js'
 import {buildLegacy, QEMU_SIG_DM_0002, smallSpec} from './builders/legacy.js'
 import {hvmStream, pfnWord, pvStream, rec} from './builders/v2.js'
 import {PAGE} from './helpers/dump.js'
-import {errorLines, hasStackTrace, removeScratch, runCliMeasured, scratchDir} from './fuzz/procs.js'
+import {errorLines, hasStackTrace, runCliMeasured} from './fuzz/procs.js'
+import {tempDir} from './helpers/cli.js'
 
 const MAX_RSS_MIB = 150
 const U32_MAX = 0xffffffff
@@ -50,7 +51,7 @@ function pagesAt(pfns: number[]) {
 const SPREAD = Array.from({length: 1024}, (_, i) => i * 2 ** 20 + (i % 7))
 
 beforeAll(async () => {
-  dir = scratchDir('xst-dump-hostile-')
+  dir = tempDir('xst-dump-hostile-')
   const hugeCount = pvStream().edit(Rec.PAGE_DATA, (r) => PageDataHeader.put(r.head, 0, {count: U32_MAX, reserved: 0}))
   const cases: Record<string, Buffer> = {
     'v2 PAGE_DATA length 2^32-1': (await pvStream().edit(Rec.PAGE_DATA, (r) => (r.length = U32_MAX)).build()).bytes,
@@ -68,7 +69,6 @@ beforeAll(async () => {
   }
 }, 60_000)
 
-afterAll(removeScratch)
 
 /** dump-core in the measuring wrapper, IMAGE fed through `cat |` when `pipe`. */
 async function run(name: string, args: string[], pipe = true) {
@@ -91,7 +91,7 @@ describe('hostile lengths and counts: refused from a pipe, one line, within the 
     ['legacy HVM context length 64 MiB - 1', /stream ends at byte \d+ inside HVM context/],
     ['legacy qemu record length 2^32-1', /stream ends at byte \d+ inside qemu record/],
   ])('%s', async (name, message) => {
-    const out = scratchDir('xst-dump-hostile-out-')
+    const out = tempDir('xst-dump-hostile-out-')
     for (const format of ['elf', 'raw']) {
       const r = await run(name, ['-f', format, '-', join(out, 'core')])
       expect(r.code, r.stderr).toBe(1)
@@ -104,7 +104,7 @@ describe('hostile lengths and counts: refused from a pipe, one line, within the 
 
 describe('large but lawful: dumped within the memory limit', () => {
   it('an HVM context with a CPU record for each of 4096 vcpus', async () => {
-    const out = join(scratchDir('xst-dump-hostile-out-'), 'core')
+    const out = join(tempDir('xst-dump-hostile-out-'), 'core')
     const r = await run('HVM context with CPU records for 4096 vcpus, each twice', ['--json', '-', out])
     expect(r.code, r.stderr).toBe(0)
     expect(JSON.parse(r.stdout).vcpus.count).toBe(4096)
@@ -112,7 +112,7 @@ describe('large but lawful: dumped within the memory limit', () => {
   })
 
   it('pages strewn over 4 TiB of address space: raw sparse from a pipe, ELF from a pipe and from a file (one window for them all)', async () => {
-    const d = scratchDir('xst-dump-hostile-out-')
+    const d = tempDir('xst-dump-hostile-out-')
     const raw = await run('pages strewn over 4 TiB', ['--json', '-f', 'raw', '-', join(d, 'raw')])
     expect(raw.code, raw.stderr).toBe(0)
     expect(statSync(join(d, 'raw')).size).toBe((SPREAD[SPREAD.length - 1] + 1) * PAGE)

@@ -15,7 +15,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {largeImageSpec, pageBytes, writeLegacy} from './builders/legacy.js'
 import {BIN} from './helpers/cli.js'
 import {PAGE} from './helpers/dump.js'
-import {removeScratch, runCliMeasured, scratchDir} from './fuzz/procs.js'
+import {runCliMeasured} from './fuzz/procs.js'
+import {tempDir} from './helpers/cli.js'
 
 const MAX_RSS_MIB = 150
 const IMAGE_BYTES = 320 << 20
@@ -25,7 +26,7 @@ let image: string
 let pages: number
 
 beforeAll(async () => {
-  dir = scratchDir('xst-dump-mem-')
+  dir = tempDir('xst-dump-mem-')
   image = join(dir, 'big.legacy')
   const fd = openSync(image, 'w')
   try {
@@ -39,7 +40,6 @@ beforeAll(async () => {
   pages = largeImageSpec({guest: 'pv', bytes: IMAGE_BYTES}).p2mSize as number
 }, 120_000)
 
-afterAll(removeScratch)
 
 /** The dump CLI in the measuring wrapper, forked by a shell (never exec'd: see above), pipes where asked. */
 async function measured(script: string, args: string[], env: Record<string, string> = {}) {
@@ -107,7 +107,7 @@ describe('interrupted part way', () => {
     ['SIGINT', 130, 'elf'],
     ['SIGTERM', 143, 'raw'],
   ] as const)('%s while a pipe is read (%s exit, %s): no output, no partial file, no spool', async (sig, code, format) => {
-    const outDir = scratchDir('xst-dump-int-')
+    const outDir = tempDir('xst-dump-int-')
     const child = spawn(process.execPath, [BIN, 'dump-core', '-f', format, '-', join(outDir, 'guest.out')], {stdio: ['pipe', 'ignore', 'pipe']})
     let stderr = ''
     child.stderr!.on('data', (d) => (stderr += d))
