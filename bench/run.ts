@@ -1,12 +1,19 @@
 // xst benchmark: `npm run bench [-- options]`. Not a test: it measures, it
 // asserts nothing. See `--help`.
+//
+// Every xst row is compared with Xen's own converter doing the same thing
+// (bench/xen.ts; rows skipped when XEN_SCRIPTS is not set) and with cat/dd
+// doing the same I/O. Rows run in rounds (each row once per round, in
+// order), and a ratio is the median of the per-round ratios: a machine that
+// slows down for a while slows both sides of a ratio alike.
 import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {ensureImages, ensureTinyImage, LARGE_IMAGES, type BenchImage} from './images.js'
+import {ensureImages, ensureSparseImages, ensureTinyImage, LARGE_IMAGES, SPARSE_NAME, type BenchImage} from './images.js'
 import {findGnuTime, median, Runner, sh} from './measure.js'
+import {findXen} from './xen.js'
 
 const ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)))
 const BIN = path.join(ROOT, 'bin', 'run.js')
@@ -14,14 +21,17 @@ const MB = 1e6
 
 const HELP = `usage: npm run bench -- [options]
 
-  --runs N        timed runs per row, the median is reported (default 3, at least 1)
-  --only NAMES    comma-separated images to run: ${LARGE_IMAGES.map((i) => i.name).join(', ')} (default all)
-  --rows IDS      comma-separated rows to run (e.g. convert-file,inspect-pipe; their baselines come along)
+  --runs N        rounds per group, the median is reported (default 5, at least 1)
+  --only NAMES    comma-separated images: ${[...LARGE_IMAGES.map((i) => i.name), SPARSE_NAME].join(', ')}
+                  (default: ${[...LARGE_IMAGES.filter((i) => i.byDefault).map((i) => i.name), SPARSE_NAME].join(', ')})
+  --rows IDS      comma-separated rows to run (e.g. pipe-js,null-js; the rows they are compared with come along)
   --no-startup    leave out the start-up rows
   --json [FILE]   write the results as JSON to FILE, or to stdout (the table then goes to stderr)
   --dir DIR       image cache (default $XST_BENCH_DIR or ${path.join(os.tmpdir(), 'xst-bench')})
   --clean         remove the image cache and exit
-  --help          this text`
+  --help          this text
+
+Xen's converter: set XEN_SCRIPTS to a Xen tree's tools/python (see bench/xen.ts).`
 
 interface Args {
   runs: number
@@ -34,7 +44,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = {runs: 3, startup: true, dir: process.env.XST_BENCH_DIR || path.join(os.tmpdir(), 'xst-bench'), clean: false}
+  const a: Args = {runs: 5, startup: true, dir: process.env.XST_BENCH_DIR || path.join(os.tmpdir(), 'xst-bench'), clean: false}
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2)
     const value = () => inline ?? argv[++i]
@@ -70,7 +80,7 @@ function parseArgs(argv: string[]): Args {
     }
   }
   if (a.only) {
-    const names = LARGE_IMAGES.map((i) => i.name)
+    const names = [...LARGE_IMAGES.map((i) => i.name), SPARSE_NAME]
     const bad = a.only.filter((n) => !names.includes(n))
     if (bad.length) {
       process.stderr.write(`bench: unknown image ${bad.join(', ')} (have ${names.join(', ')})\n`)
@@ -80,28 +90,30 @@ function parseArgs(argv: string[]): Args {
   return a
 }
 
-type Target = {kind: 'ratio'; max: number} | {kind: 'seconds'; max: number}
+/** What a row is held to: a ratio to another row of its group, or seconds. */
+type Target = {kind: 'ratio'; to: string; max: number} | {kind: 'seconds'; max: number}
 
 interface Row {
   image: string
-  /** Stable key for comparing runs: e.g. convert-file. */
+  /** Stable key for comparing runs: e.g. pipe-js. */
   id: string
   /** The command as shown in the table. */
   label: string
   line: string
-  /** Bytes the command reads, for MB/s (a function when known only after an earlier row). */
-  bytes: number | (() => number)
-  /** Row id (same image) this one is compared with. */
-  baseline?: string
+  /** Extra environment (XST_NO_NATIVE=1 for the JavaScript rows). */
+  env?: Record<string, string>
+  /** Bytes of input, for MB/s. */
+  bytes: number
+  /** Rows (same group) shown as ratios: Xen's converter and cat/dd doing the same. */
+  xen?: string
+  cat?: string
   target?: Target
-  /** A measured xst command: its RSS is held to the ceiling. */
+  /** An xst command: its peak RSS is held to the ceiling. */
   xst: boolean
   /** Before each run (untimed). */
   prep?: () => void
   /** Skip with this reason instead of running. */
   skip?: string
-  /** Reads OUT, the output convert left. */
-  readsOut?: boolean
 }
 
 interface RowResult {
@@ -109,74 +121,110 @@ interface RowResult {
   id: string
   command: string
   bytes: number
-  runs: number[]
+  /** Wall seconds per round (null: failed or skipped that round). */
+  runs: Array<number | null>
   seconds: number | null
+  best: number | null
   mbPerSecond: number | null
-  baseline: string | null
-  ratio: number | null
+  xen: string | null
+  xXen: number | null
+  cat: string | null
+  xCat: number | null
   rssBytes: number | null
-  /** User + system CPU seconds of the xst process (median run), less noisy than wall time on a busy machine. */
+  /** User + system CPU seconds of the node processes (median run). */
   cpuSeconds: number | null
   target: string | null
   met: boolean | null
   note?: string
 }
 
-const RSS_CEILING = 150 * MB
-
-function syncDisk(): void {
-  spawnSync('sync')
-}
+const RSS_CEILING = 100 * MB
 
 function rm(...files: string[]): void {
   for (const f of files) fs.rmSync(f, {force: true})
 }
 
-function rowsFor(img: BenchImage, dir: string, xst: string, time: string, verify: string | undefined): Row[] {
-  const out = path.join(dir, `${img.name}.v2`)
-  const copy = path.join(dir, `${img.name}.copy`)
+function syncDisk(): void {
+  spawnSync('sync')
+}
+
+/** Is the native addon there (built at install)? */
+function nativeMissing(): string | undefined {
+  const r = spawnSync(process.execPath, ['-e', `import(${JSON.stringify(path.join(ROOT, 'dist', 'io', 'native.js'))}).then((m) => process.exit(m.loadNative() ? 0 : 3))`], {encoding: 'utf8'})
+  return r.status === 0 ? undefined : 'native addon not built (npm install builds it where a compiler is found)'
+}
+
+const JS = {XST_NO_NATIVE: '1'}
+
+/**
+ * The conversion rows for one image: each way a toolstack runs the
+ * converter (helper interface: --in/--out, a bare libxc stream, as libxl
+ * and xenopsd run it), done by Xen's converter, by xst in plain JavaScript
+ * and with the native addon, and by cat/dd moving the same bytes.
+ */
+function convertRows(img: BenchImage, dir: string, xst: string, xen: string | undefined, xenSkip: string | undefined, time: string, native: string | undefined): Row[] {
   const IN = sh(img.path)
+  const out = path.join(dir, `${img.name}.out`)
   const OUT = sh(out)
-  const outBytes = () => (fs.existsSync(out) ? fs.statSync(out).size : img.bytes)
+  const guest = `-w 64 -g ${img.guest}`
+  const base = {image: img.name, bytes: img.bytes}
   const prepOut = () => {
     rm(out)
     syncDisk()
   }
-  const base = {image: img.name, bytes: img.bytes}
-  const rows: Row[] = [
-    {...base, id: 'copy', label: 'cat IMAGE > OUT', line: `${time}cat ${IN} > ${sh(copy)}`, xst: false, prep: () => (rm(copy), syncDisk())},
-    {...base, id: 'copy-user', label: 'dd if=IMAGE of=OUT bs=4M', line: `${time}dd if=${IN} of=${sh(copy)} bs=4M status=none`, xst: false, baseline: 'copy', prep: () => (rm(copy), syncDisk())},
-    {...base, id: 'copy-fsync', label: 'cat IMAGE > OUT; sync OUT', line: `${time}cat ${IN} > ${sh(copy)} && sync ${sh(copy)}`, xst: false, baseline: 'copy', prep: () => (rm(copy), syncDisk())},
-    {...base, id: 'read', label: 'cat IMAGE > /dev/null', line: `${time}cat ${IN} > /dev/null`, xst: false},
-    {...base, id: 'pipe', label: 'cat IMAGE | cat > /dev/null', line: `cat ${IN} | ${time}cat > /dev/null`, xst: false, baseline: 'read'},
-    {...base, id: 'convert-file', label: 'xst convert IMAGE OUT', line: `${xst} convert ${IN} ${OUT}`, xst: true, baseline: 'copy', target: {kind: 'ratio', max: 1.2}, prep: prepOut},
-    {...base, id: 'convert-pipe', label: 'cat IMAGE | xst convert - - > OUT', line: `cat ${IN} | ${xst} convert - - > ${OUT}`, xst: true, baseline: 'copy', target: {kind: 'ratio', max: 1.5}, prep: prepOut},
-    {...base, id: 'inspect-file', label: 'xst inspect-legacy IMAGE', line: `${xst} inspect-legacy ${IN}`, xst: true, baseline: 'read', target: {kind: 'seconds', max: 0.5}},
-    {...base, id: 'inspect-pipe', label: 'cat IMAGE | xst inspect-legacy -', line: `cat ${IN} | ${xst} inspect-legacy -`, xst: true, baseline: 'read', target: {kind: 'ratio', max: 1.2}},
-    // The rows below read OUT, which convert-pipe left behind.
-    {...base, id: 'read-out', label: 'cat OUT > /dev/null', line: `${time}cat ${OUT} > /dev/null`, xst: false, readsOut: true},
-    {...base, id: 'pipe-out', label: 'cat OUT | cat > /dev/null', line: `cat ${OUT} | ${time}cat > /dev/null`, xst: false, baseline: 'read-out', readsOut: true},
-    {...base, id: 'verify-file', label: 'xst verify OUT', line: `${xst} verify ${OUT}`, xst: true, baseline: 'read-out', target: {kind: 'seconds', max: 0.5}, skip: verify, readsOut: true},
-    {...base, id: 'verify-pipe', label: 'cat OUT | xst verify -', line: `cat ${OUT} | ${xst} verify -`, xst: true, baseline: 'read-out', target: {kind: 'ratio', max: 1.2}, skip: verify, readsOut: true},
+  const X = (id: string, label: string, line: string, extra: Partial<Row> = {}): Row => ({...base, id, label, line: xen ? line.replace('XEN', time + xen) : '', xst: false, skip: xen ? undefined : xenSkip, ...extra})
+  return [
+    // file -> /dev/null: the converter's own cost.
+    {...base, id: 'null-cat', label: 'cat IMAGE > /dev/null', line: `${time}cat ${IN} > /dev/null`, xst: false},
+    X('null-xen', 'xen -i IMAGE -o /dev/null', `XEN -i ${IN} -o /dev/null ${guest}`, {cat: 'null-cat'}),
+    {...base, id: 'null-js', label: 'xst --in IMAGE --out /dev/null (JS)', line: `${xst} convert --in ${IN} --out /dev/null`, env: JS, xst: true, xen: 'null-xen', cat: 'null-cat', target: {kind: 'ratio', to: 'null-xen', max: 0.9}},
+    {...base, id: 'null-native', label: 'xst --in IMAGE --out /dev/null (native)', line: `${xst} convert --in ${IN} --out /dev/null`, xst: true, xen: 'null-xen', cat: 'null-cat', skip: native},
+    // pipe -> pipe: what libxl and xenopsd do.
+    {...base, id: 'pipe-cat', label: 'cat IMAGE | cat | cat > /dev/null', line: `cat ${IN} | ${time}cat | cat > /dev/null`, xst: false},
+    X('pipe-xen', 'cat IMAGE | xen -i 0 -o 1 | cat', `cat ${IN} | XEN -i 0 -o 1 ${guest} | cat > /dev/null`, {cat: 'pipe-cat'}),
+    {...base, id: 'pipe-js', label: 'cat IMAGE | xst --in 0 --out 1 | cat (JS)', line: `cat ${IN} | ${xst} convert --in 0 --out 1 | cat > /dev/null`, env: JS, xst: true, xen: 'pipe-xen', cat: 'pipe-cat', target: {kind: 'ratio', to: 'pipe-xen', max: 1.0}},
+    {...base, id: 'pipe-native', label: 'cat IMAGE | xst --in 0 --out 1 | cat (native)', line: `cat ${IN} | ${xst} convert --in 0 --out 1 | cat > /dev/null`, xst: true, xen: 'pipe-xen', cat: 'pipe-cat', target: {kind: 'ratio', to: 'pipe-xen', max: 0.6}, skip: native},
+    // file -> pipe.
+    {...base, id: 'fpipe-cat', label: 'cat IMAGE | cat > /dev/null', line: `cat ${IN} | ${time}cat > /dev/null`, xst: false},
+    X('fpipe-xen', 'xen -i IMAGE -o 1 | cat', `XEN -i ${IN} -o 1 ${guest} | cat > /dev/null`, {cat: 'fpipe-cat'}),
+    {...base, id: 'fpipe-js', label: 'xst --in IMAGE --out 1 | cat (JS)', line: `${xst} convert --in ${IN} --out 1 | cat > /dev/null`, env: JS, xst: true, xen: 'fpipe-xen', cat: 'fpipe-cat'},
+    {...base, id: 'fpipe-native', label: 'xst --in IMAGE --out 1 | cat (native)', line: `${xst} convert --in ${IN} --out 1 | cat > /dev/null`, xst: true, xen: 'fpipe-xen', cat: 'fpipe-cat', target: {kind: 'ratio', to: 'fpipe-xen', max: 0.6}, skip: native},
+    // file -> file, on disk when done (xst: fsync before the rename; the others: sync).
+    {...base, id: 'file-cat', label: 'cat IMAGE > OUT; sync OUT', line: `${time}cat ${IN} > ${OUT} && sync ${OUT}`, xst: false, prep: prepOut},
+    {...base, id: 'file-dd', label: 'dd if=IMAGE of=OUT bs=4M conv=fsync', line: `${time}dd if=${IN} of=${OUT} bs=4M conv=fsync status=none`, xst: false, prep: prepOut},
+    X('file-xen', 'xen -i IMAGE -o OUT; sync OUT', `XEN -i ${IN} -o ${OUT} ${guest} && sync ${OUT}`, {cat: 'file-cat', prep: prepOut}),
+    {...base, id: 'file-js', label: 'xst --in IMAGE --out OUT (JS)', line: `${xst} convert --in ${IN} --out ${OUT}`, env: JS, xst: true, xen: 'file-xen', cat: 'file-cat', target: {kind: 'ratio', to: 'file-xen', max: 1.0}, prep: prepOut},
+    {...base, id: 'file-native', label: 'xst --in IMAGE --out OUT (native)', line: `${xst} convert --in ${IN} --out ${OUT}`, xst: true, xen: 'file-xen', cat: 'file-cat', prep: prepOut, skip: native},
   ]
-  // MB/s of the rows that read OUT is over OUT's size, known once it exists.
-  for (const r of rows) if (r.readsOut) r.bytes = outBytes
-  return rows
 }
 
-function startupRows(tinyV2: string, xst: string, verify: string | undefined): Row[] {
-  const base = {image: 'tiny', bytes: fs.statSync(tinyV2).size}
+/** Start-up, on a tiny image. */
+function startupRows(tinyLegacy: string, tinyV2: string, dir: string, xst: string, xen: string | undefined, xenSkip: string | undefined, time: string): Row[] {
+  const base = {image: 'tiny', bytes: fs.statSync(tinyLegacy).size}
+  const out = path.join(dir, 'tiny.out')
   return [
     {...base, id: 'node', label: 'node -e 0', line: `${sh(process.execPath)} -e 0`, xst: false},
-    {...base, id: 'version', label: 'xst --version', line: `${xst} --version`, xst: true, baseline: 'node', target: {kind: 'seconds', max: 0.4}},
-    {...base, id: 'verify-tiny', label: 'xst verify TINY', line: `${xst} verify ${sh(tinyV2)}`, xst: true, baseline: 'node', target: {kind: 'seconds', max: 0.4}, skip: verify},
+    {...base, id: 'version', label: 'xst --version', line: `${xst} --version`, xst: true, cat: 'node', target: {kind: 'ratio', to: 'node', max: 1.6}},
+    {...base, id: 'verify-tiny', label: 'xst verify TINY', line: `${xst} verify ${sh(tinyV2)}`, xst: true, cat: 'node', target: {kind: 'ratio', to: 'node', max: 2}},
+    {...base, id: 'convert-tiny-xen', label: 'xen -i TINY -o OUT', line: xen ? `${time}${xen} -i ${sh(tinyLegacy)} -o ${sh(out)} -w 64 -g pv` : '', xst: false, skip: xen ? undefined : xenSkip, cat: 'node', prep: () => rm(out)},
+    {...base, id: 'convert-tiny', label: 'xst --in TINY --out OUT', line: `${xst} convert --in ${sh(tinyLegacy)} --out ${sh(out)}`, xst: true, xen: 'convert-tiny-xen', cat: 'node', prep: () => rm(out)},
   ]
 }
 
-function describeTarget(t: Target | undefined, row: Row): string | null {
-  if (!t) return row.xst ? `RSS <= ${RSS_CEILING / MB} MB` : null
-  const main = t.kind === 'seconds' ? `< ${t.max} s` : `<= ${t.max} x ${row.baseline}`
-  return `${main}, RSS <= ${RSS_CEILING / MB} MB`
+/** inspect-legacy and verify of the sparse 64 GiB images: only pfn lists are read. */
+function sparseRows(legacy: BenchImage, v2: BenchImage, xst: string): Row[] {
+  return [
+    {image: SPARSE_NAME, id: 'inspect-sparse', label: 'xst inspect-legacy IMAGE', line: `${xst} inspect-legacy ${sh(legacy.path)}`, bytes: legacy.bytes, xst: true, target: {kind: 'seconds', max: 0.5}},
+    {image: SPARSE_NAME, id: 'verify-sparse', label: 'xst verify V2', line: `${xst} verify ${sh(v2.path)}`, bytes: v2.bytes, xst: true, target: {kind: 'seconds', max: 0.5}},
+  ]
+}
+
+function describeTarget(row: Row): string | null {
+  const rss = `RSS <= ${RSS_CEILING / MB} MB`
+  const t = row.target
+  if (!t) return row.xst ? rss : null
+  const main = t.kind === 'seconds' ? `< ${t.max} s` : `<= ${t.max} x ${t.to}`
+  return `${main}, ${rss}`
 }
 
 function emptyResult(row: Row): RowResult {
@@ -184,24 +232,33 @@ function emptyResult(row: Row): RowResult {
     image: row.image,
     id: row.id,
     command: row.label,
-    bytes: 0,
+    bytes: row.bytes,
     runs: [],
     seconds: null,
+    best: null,
     mbPerSecond: null,
-    baseline: row.baseline ?? null,
-    ratio: null,
+    xen: row.xen ?? null,
+    xXen: null,
+    cat: row.cat ?? null,
+    xCat: null,
     rssBytes: null,
     cpuSeconds: null,
-    target: describeTarget(row.target, row),
+    target: describeTarget(row),
     met: null,
   }
 }
 
-/**
- * Run a group of rows `runs` times in rounds (each row once per round, in
- * order), so a machine that slows down for a while slows every row alike
- * instead of the few that happened to run then.
- */
+/** Median over the rounds where both rows ran, of a's time / b's time. */
+function ratioOf(a: RowResult, b: RowResult | undefined): number | null {
+  if (!b) return null
+  const r: number[] = []
+  a.runs.forEach((s, i) => {
+    const t = b.runs[i]
+    if (s !== null && t !== null && t !== undefined && t > 0) r.push(s / t)
+  })
+  return r.length ? median(r) : null
+}
+
 async function measureGroup(runner: Runner, rows: Row[], runs: number, log: (m: string) => void): Promise<RowResult[]> {
   const results = rows.map(emptyResult)
   const samples = rows.map(() => ({rss: 0, cpu: [] as number[]}))
@@ -214,12 +271,16 @@ async function measureGroup(runner: Runner, rows: Row[], runs: number, log: (m: 
   for (let round = 0; round < runs; round++) {
     for (const [i, row] of rows.entries()) {
       const res = results[i]
-      if (row.skip || res.note) continue
+      if (row.skip || (res.note && res.runs.every((s) => s === null))) {
+        res.runs.push(null)
+        continue
+      }
       row.prep?.()
-      const r = await runner.run(row.line)
+      const r = await runner.run(row.line, row.env)
       if (r.code !== 0) {
         res.note = `exit ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`
         log(`  ${row.image} ${row.label}: failed (${res.note})`)
+        res.runs.push(null)
         continue
       }
       res.runs.push(r.seconds)
@@ -230,12 +291,10 @@ async function measureGroup(runner: Runner, rows: Row[], runs: number, log: (m: 
   }
   for (const [i, row] of rows.entries()) {
     const res = results[i]
-    if (res.note) {
-      res.runs = []
-      continue
-    }
-    res.bytes = typeof row.bytes === 'function' ? row.bytes() : row.bytes
-    res.seconds = median(res.runs)
+    const ok = res.runs.filter((s): s is number => s !== null)
+    if (!ok.length || res.note?.startsWith('exit')) continue
+    res.seconds = median(ok)
+    res.best = Math.min(...ok)
     res.mbPerSecond = res.bytes / MB / res.seconds
     res.rssBytes = samples[i].rss || null
     if (samples[i].cpu.length) res.cpuSeconds = median(samples[i].cpu)
@@ -243,12 +302,17 @@ async function measureGroup(runner: Runner, rows: Row[], runs: number, log: (m: 
   for (const [i, row] of rows.entries()) {
     const res = results[i]
     if (res.seconds === null) continue
-    const base = row.baseline ? results.find((b) => b.id === row.baseline) : undefined
-    if (base?.seconds) res.ratio = res.seconds / base.seconds
+    const find = (id: string | undefined) => (id ? results.find((b) => b.id === id && b.seconds !== null) : undefined)
+    res.xXen = ratioOf(res, find(row.xen))
+    res.xCat = ratioOf(res, find(row.cat))
     if (row.xst || row.target) {
-      let met = res.rssBytes !== null && res.rssBytes <= RSS_CEILING
-      if (row.target?.kind === 'seconds') met &&= res.seconds < row.target.max
-      if (row.target?.kind === 'ratio') met &&= res.ratio !== null && res.ratio <= row.target.max
+      let met = !row.xst || (res.rssBytes !== null && res.rssBytes <= RSS_CEILING)
+      const t = row.target
+      if (t?.kind === 'seconds') met &&= res.seconds < t.max
+      if (t?.kind === 'ratio') {
+        const r = ratioOf(res, find(t.to))
+        met = r === null ? false : met && r <= t.max
+      }
       res.met = met
     }
   }
@@ -263,12 +327,14 @@ function machine(dir: string) {
   }
   const df = cmd('df', ['-PT', dir])?.split('\n')[1]?.split(/\s+/)
   const head = cmd('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])
-  const dirty = cmd('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no', '--', 'src'])
+  const dirty = cmd('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no', '--', 'src', 'native'])
   return {
     nproc: os.availableParallelism?.() ?? cpus.length,
     cpu: cpus[0]?.model ?? 'unknown',
     memoryBytes: os.totalmem(),
+    load: os.loadavg(),
     node: process.version,
+    python: cmd(process.env.XEN_PYTHON || 'python3', ['--version']),
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     disk: df ? {device: df[0], fsType: df[1], dir} : {dir},
     gnuTime: findGnuTime() !== null,
@@ -281,22 +347,22 @@ function fmt(n: number | null, digits: number): string {
 }
 
 function table(results: RowResult[]): string {
-  const head = ['image', 'command', 'median s', 'best s', 'MB/s', 'x base', 'base', 'cpu s', 'peak RSS MB', 'target', '']
+  const head = ['image', 'command', 'median s', 'best s', 'MB/s', 'x xen', 'x cat', 'cpu s', 'RSS MB', 'target', '']
   const body = results.map((r) => [
     r.image,
     r.command,
-    r.note && r.seconds === null ? (r.note.startsWith('exit') ? 'failed' : 'n/a') : fmt(r.seconds, 3),
-    r.runs.length ? Math.min(...r.runs).toFixed(3) : '-',
+    r.seconds === null ? (r.note?.startsWith('exit') ? 'failed' : 'n/a') : fmt(r.seconds, 3),
+    fmt(r.best, 3),
     r.seconds === null || r.image === 'tiny' ? '-' : fmt(r.mbPerSecond, 0),
-    fmt(r.ratio, 2),
-    r.baseline ?? '',
+    fmt(r.xXen, 2),
+    fmt(r.xCat, 2),
     fmt(r.cpuSeconds, 2),
     fmt(r.rssBytes === null ? null : r.rssBytes / MB, 0),
     r.target ?? '',
-    r.met === null ? (r.note && r.seconds === null ? r.note : '') : r.met ? 'met' : 'MISSED',
+    r.met === null ? (r.seconds === null && r.note ? r.note : '') : r.met ? 'met' : 'MISSED',
   ])
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)))
-  const numeric = new Set([2, 3, 4, 5, 7, 8])
+  const numeric = new Set([2, 3, 4, 5, 6, 7, 8])
   const line = (cells: string[]) =>
     cells
       .map((c, i) => (i === cells.length - 1 ? c : numeric.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
@@ -312,22 +378,15 @@ function table(results: RowResult[]): string {
   return out.join('\n')
 }
 
-/**
- * The rows asked for with --rows, with the rows they are compared with, and
- * the convert row that leaves OUT behind for the rows that read it.
- */
+/** The rows asked for with --rows, with the rows they are compared with. */
 function pick(rows: Row[], ids: string[] | undefined): Row[] {
   if (!ids) return rows
   const want = new Set(ids)
-  if (rows.some((r) => want.has(r.id) && r.readsOut) && !want.has('convert-file')) want.add('convert-pipe')
-  for (const r of rows) if (want.has(r.id) && r.baseline) want.add(r.baseline)
+  for (const r of rows) {
+    if (!want.has(r.id)) continue
+    for (const d of [r.xen, r.cat, r.target?.kind === 'ratio' ? r.target.to : undefined]) if (d) want.add(d)
+  }
   return rows.filter((r) => want.has(r.id))
-}
-
-/** Why verify rows cannot run, or undefined when `xst verify` is there. */
-function verifyMissing(): string | undefined {
-  if (fs.existsSync(path.join(ROOT, 'dist', 'commands', 'verify.js'))) return undefined
-  return 'xst verify not available in this build'
 }
 
 async function main(): Promise<void> {
@@ -341,42 +400,53 @@ async function main(): Promise<void> {
   const say = (m: string) => (toStdout ? process.stderr : process.stdout).write(m + '\n')
   const log = (m: string) => process.stderr.write(m + '\n')
 
-  const images = await ensureImages(args.dir, args.only, log)
+  const images = await ensureImages(args.dir, args.only?.filter((n) => n !== SPARSE_NAME), log)
+  const sparse = !args.only || args.only.includes(SPARSE_NAME) ? await ensureSparseImages(args.dir, BIN, log) : undefined
   const tiny = await ensureTinyImage(args.dir, log)
   const xst = `${sh(process.execPath)} ${sh(BIN)}`
+  const found = findXen()
+  const xen = 'command' in found ? found.command : undefined
+  const xenSkip = 'skip' in found ? found.skip : undefined
+  if (xenSkip) log(`note: Xen's converter: ${xenSkip}; its rows are skipped`)
+  const native = nativeMissing()
+  if (native) log(`note: ${native}; the native rows are skipped`)
   const runner = new Runner()
   const time = runner.timePrefix
-  const verify = verifyMissing()
-  if (verify) log(`note: ${verify}; verify rows are skipped`)
   if (!time) log('note: GNU time not found; peak RSS is reported for the node processes only')
 
   const results: RowResult[] = []
   try {
-    // The tiny v2 image for the start-up rows.
     const tinyV2 = path.join(args.dir, 'tiny.v2')
     rm(tinyV2)
     const made = await runner.run(`${xst} convert ${sh(tiny)} ${sh(tinyV2)}`)
     if (made.code !== 0) throw new Error(`could not convert the tiny image: ${made.stderr}`)
     if (args.startup) {
       log('start-up')
-      results.push(...(await measureGroup(runner, pick(startupRows(tinyV2, xst, verify), args.rows), Math.max(args.runs, 5), log)))
+      results.push(...(await measureGroup(runner, pick(startupRows(tiny, tinyV2, args.dir, xst, xen, xenSkip, time), args.rows), Math.max(args.runs, 11), log)))
     }
-
+    if (sparse) {
+      log(`${SPARSE_NAME} (sparse)`)
+      // Read the pfn lists once, so the first timed row does not pay for the disk.
+      await runner.run(`${xst} verify ${sh(sparse.v2.path)} && ${xst} inspect-legacy ${sh(sparse.legacy.path)}`)
+      results.push(...(await measureGroup(runner, pick(sparseRows(sparse.legacy, sparse.v2, xst), args.rows), Math.max(args.runs, 5), log)))
+    }
     for (const img of images) {
       log(`${img.name} (${(img.bytes / 2 ** 30).toFixed(2)} GiB)`)
       // Warm the page cache so the first timed row does not pay for the disk.
       await runner.run(`cat ${sh(img.path)} > /dev/null`)
-      results.push(...(await measureGroup(runner, pick(rowsFor(img, args.dir, xst, time, verify), args.rows), args.runs, log)))
-      rm(path.join(args.dir, `${img.name}.v2`), path.join(args.dir, `${img.name}.copy`))
+      results.push(...(await measureGroup(runner, pick(convertRows(img, args.dir, xst, xen, xenSkip, time, native), args.rows), args.runs, log)))
+      rm(path.join(args.dir, `${img.name}.out`))
     }
   } finally {
     runner.close()
+    rm(path.join(args.dir, 'tiny.out'))
   }
 
   const report = {
     tool: 'xst bench',
     date: new Date().toISOString(),
     machine: machine(args.dir),
+    xenScripts: 'scripts' in found ? found.scripts : null,
     runsPerRow: args.runs,
     images: images.map((i) => ({name: i.name, guest: i.guest, bytes: i.bytes})),
     rssCeilingBytes: RSS_CEILING,
@@ -385,8 +455,9 @@ async function main(): Promise<void> {
   const m = report.machine
   say('')
   say(
-    `xst bench: ${m.nproc} cpus (${m.cpu}), ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB RAM, node ${m.node}, ` +
-      `${m.disk.fsType ?? '?'} on ${m.disk.device ?? '?'}, commit ${m.commit ?? '?'}; median of ${args.runs} runs (start-up: ${Math.max(args.runs, 5)})`,
+    `xst bench: ${m.nproc} cpus (${m.cpu}), ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB RAM, load ${m.load.map((l) => l.toFixed(1)).join(' ')}, ` +
+      `node ${m.node}, ${m.python ?? 'no python3'}, ${m.disk.fsType ?? '?'} on ${m.disk.device ?? '?'}, commit ${m.commit ?? '?'}; ` +
+      `median of ${args.runs} rounds (start-up: ${Math.max(args.runs, 11)}); x xen / x cat: median of per-round ratios`,
   )
   say('')
   say(table(results))

@@ -1,9 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import {guestFlag, widthFlag} from '../cli/flags.js'
-import {type ConvertJob} from '../convert/job.js'
-import {renderConvert} from '../convert/render.js'
-import {runWithProgress, verifyLine} from '../cli/progress.js'
+import type {ConvertJob} from '../convert/job.js'
 import {UsageError} from '../errors.js'
 import {Syslog} from '../cli/syslog.js'
 import {parseSpec, specName} from '../io/spec.js'
@@ -73,7 +71,9 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
 
   async run(): Promise<unknown> {
     // Before parsing, so that a usage error goes to syslog too.
-    if (this.argv.includes('--syslog')) this.syslog = new Syslog()
+    // What run() needs is imported here, not at the top: every command's
+    // class loads on every run (see index.ts).
+    if (this.argv.includes('--syslog')) this.syslog = new (await import('../cli/syslog.js')).Syslog()
     const {args, flags} = await this.parse(Convert)
     const input = flags.in ?? args.old
     const output = flags.out ?? args.new
@@ -92,6 +92,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     const inName = specName(inSpec, 'input')
     const outName = toStdout ? 'stdout' : specName(outSpec, 'output')
 
+    const [{runWithProgress, verifyLine}, {renderConvert}] = await Promise.all([import('../cli/progress.js'), import('../convert/render.js')])
     let config
     if (flags.config !== undefined) {
       let text: string

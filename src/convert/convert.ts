@@ -30,6 +30,7 @@ import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
 import {PfnWord} from '../v2/record.js'
 import {hex} from '../text.js'
+import {wordsToLE} from '../io/words.js'
 import {type StreamObserver, V2Writer} from '../v2/writer.js'
 
 export type OutputFormat = 'libxl' | 'libxc'
@@ -165,9 +166,18 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
         summary.pages.batches++
         summary.pages.total += n
         summary.pages.withData += ev.dataPages
-        const head = Buffer.allocUnsafe(PageDataHeader.size + n * 8)
-        PageDataHeader.put(head, 0, {count: n, reserved: 0})
-        for (let i = 0, at = PageDataHeader.size; i < n; i++, at += PfnWord.size) PfnWord.put(head, at, ev.pfns[i], ev.types[i])
+        // Header and pfn words as u32s (aligned: allocUnsafeSlow is not a pool slice).
+        // A legacy pfn has 28 bits: the word's high half is just the type.
+        const head = Buffer.allocUnsafeSlow(PageDataHeader.size + n * 8)
+        const words = new Uint32Array(head.buffer, head.byteOffset, 2 + 2 * n)
+        words[0] = n
+        words[1] = 0
+        const {pfns, types} = ev
+        for (let i = 0; i < n; i++) {
+          words[2 + 2 * i] = pfns[i]
+          words[3 + 2 * i] = types[i] << 28
+        }
+        wordsToLE(words, 2 + 2 * n)
         const data = ev.dataPages ? await ev.data.read() : undefined
         await held.open()
         // Once written, the page buffer goes back to the reader for the next batch.

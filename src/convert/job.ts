@@ -83,8 +83,9 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
     const gzip = job.gzip ? new GzipSink(output.sink) : undefined
     const sink: ByteSink = gzip ?? output.sink
     // A record the verifier rejects is never written: the problem stops the conversion from inside the writer.
+    // The verifier is loaded only when it is used.
     const verifier = job.verify
-      ? new V2Verifier({
+      ? new (await import('../v2/verify/verifier.js')).V2Verifier({
           onProblem: (p) => {
             if (p.severity === 'error') throw streamInvalid(p)
           },

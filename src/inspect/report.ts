@@ -80,18 +80,138 @@ export interface HvmTail {
 /** Pfns sent so far in the current pass, stored sparsely (64 Ki pfns a segment). */
 class PfnSet {
   private segs = new Map<number, Uint8Array>()
+  /** The segment last looked up (pfns come in runs): no map lookup per pfn within it. */
+  private lastKey = -1
+  private last: Uint8Array | undefined
+  private seg(key: number, create: boolean): Uint8Array | undefined {
+    if (key === this.lastKey) return this.last
+    let s = this.segs.get(key)
+    if (!s && create) this.segs.set(key, (s = new Uint8Array(8192)))
+    if (s) {
+      this.lastKey = key
+      this.last = s
+    }
+    return s
+  }
   has(pfn: number): boolean {
-    const s = this.segs.get(pfn >>> 16)
+    const s = this.seg(pfn >>> 16, false)
     return s !== undefined && (s[(pfn & 0xffff) >>> 3] & (1 << (pfn & 7))) !== 0
   }
   add(pfn: number): void {
-    let s = this.segs.get(pfn >>> 16)
-    if (!s) this.segs.set(pfn >>> 16, (s = new Uint8Array(8192)))
+    const s = this.seg(pfn >>> 16, true)!
     s[(pfn & 0xffff) >>> 3] |= 1 << (pfn & 7)
+  }
+  /**
+   * Add pfns first .. first + n - 1, returning how many were there already:
+   * whole bytes of the bitmap at a time (a batch is usually one run).
+   */
+  testAndAddRun(first: number, n: number): number {
+    let had = 0
+    let pfn = first
+    const end = first + n
+    while (pfn < end) {
+      // Single bits up to a byte boundary (and at the end), whole bytes between.
+      if ((pfn & 7) !== 0 || end - pfn < 8) {
+        if (this.testAndAdd(pfn)) had++
+        pfn++
+        continue
+      }
+      const s = this.seg(pfn >>> 16, true)!
+      const segEnd = Math.min(end, ((pfn >>> 16) + 1) * 65536)
+      let at = (pfn & 0xffff) >>> 3
+      const stop = at + ((segEnd - pfn) >>> 3)
+      for (; at < stop; at++) {
+        had += POPCOUNT[s[at]]
+        s[at] = 0xff
+      }
+      pfn += (stop - ((pfn & 0xffff) >>> 3)) * 8
+    }
+    return had
+  }
+  /** add(), returning whether the pfn was there already. */
+  testAndAdd(pfn: number): boolean {
+    const s = this.seg(pfn >>> 16, true)!
+    const at = (pfn & 0xffff) >>> 3
+    const bit = 1 << (pfn & 7)
+    const had = s[at] & bit
+    s[at] |= bit
+    return had !== 0
   }
   clear(): void {
     this.segs.clear()
+    this.lastKey = -1
+    this.last = undefined
   }
+}
+
+/** Bits set in each byte value. */
+const POPCOUNT = Uint8Array.from({length: 256}, (_, b) => {
+  let n = 0
+  for (let v = b; v; v >>= 1) n += v & 1
+  return n
+})
+
+/** Pages of each type in one batch (a scratch array reused from batch to batch). */
+const batchTypes = new Float64Array(16)
+
+/**
+ * One batch's pfns: counts by type into batchTypes (each type's first
+ * appearance pushed on `order`), the range widened, how many were sent
+ * before in this pass, and every pfn added to `sent`. Plain functions, so
+ * the loops are optimized on their own rather than inside inspectLegacy's
+ * event loop.
+ */
+function tallyBatch(pfns: Uint32Array, types: Uint8Array, sent: PfnSet, order: number[], range: {first: number; last: number}): number {
+  let first = range.first
+  let last = range.last
+  let prev = -1
+  let ascending = true
+  for (let i = 0; i < pfns.length; i++) {
+    const pfn = pfns[i]
+    const type = types[i]
+    if (batchTypes[type]++ === 0) order.push(type)
+    if (pfn < first) first = pfn
+    if (pfn > last) last = pfn
+    if (pfn <= prev) ascending = false
+    prev = pfn
+  }
+  range.first = first
+  range.last = last
+  let resent = 0
+  if (ascending) {
+    // No pfn twice in the batch: look each up and add it in one go.
+    for (let i = 0; i < pfns.length; i++) if (sent.testAndAdd(pfns[i])) resent++
+  } else {
+    // A pfn again with another type: only what came before the batch counts.
+    for (let i = 0; i < pfns.length; i++) if (sent.has(pfns[i])) resent++
+    addAll(sent, pfns)
+  }
+  return resent
+}
+
+/** True when the batch is one run: pfns[i] = pfns[0] + i, all of type types[0]. */
+function isRun(pfns: Uint32Array, types: Uint8Array): boolean {
+  const n = pfns.length
+  if (n === 0 || pfns[n - 1] - pfns[0] !== n - 1) return false
+  const p0 = pfns[0]
+  const t0 = types[0]
+  for (let i = 1; i < n; i++) if (pfns[i] !== p0 + i || types[i] !== t0) return false
+  return true
+}
+
+/** tallyBatch for a run (see isRun). */
+function tallyRun(pfns: Uint32Array, types: Uint8Array, sent: PfnSet, order: number[], range: {first: number; last: number}): number {
+  const n = pfns.length
+  const type = types[0]
+  if (batchTypes[type] === 0) order.push(type)
+  batchTypes[type] += n
+  if (pfns[0] < range.first) range.first = pfns[0]
+  if (pfns[n - 1] > range.last) range.last = pfns[n - 1]
+  return sent.testAndAddRun(pfns[0], n)
+}
+
+function addAll(sent: PfnSet, pfns: Uint32Array): void {
+  for (let i = 0; i < pfns.length; i++) sent.add(pfns[i])
 }
 
 export async function inspectLegacy(reader: ByteReader, name: string, opts: WalkOptions & {verbose?: boolean; onWarning?: (m: string) => void} = {}): Promise<InspectReport> {
@@ -175,27 +295,32 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
         body.pages.withData += ev.dataPages
         body.pages.dropped += ev.dropped
         let newPass = false
-        for (let i = 0; i < ev.pfns.length; i++) {
-          const pfn = ev.pfns[i]
-          const t = PAGE_TYPE_NAMES[ev.types[i]]
-          body.pages.byType[t] = (body.pages.byType[t] ?? 0) + 1
-          if (!body.pfnRange) body.pfnRange = {first: pfn, last: pfn}
-          else {
-            if (pfn < body.pfnRange.first) body.pfnRange.first = pfn
-            if (pfn > body.pfnRange.last) body.pfnRange.last = pfn
-          }
-          if (sent.has(pfn)) {
-            body.pagesResent++
-            newPass = true
-          }
+        // Per pfn only typed-array work: counts by type (named, in the order
+        // the types first appear, after the loop), the pfn range, repeats.
+        const {pfns, types} = ev
+        const order: number[] = []
+        const range = {first: body.pfnRange?.first ?? Infinity, last: body.pfnRange?.last ?? -1}
+        // A run (consecutive pfns, one type: most batches) is counted as one.
+        const resent = isRun(pfns, types) ? tallyRun(pfns, types, sent, order, range) : tallyBatch(pfns, types, sent, order, range)
+        // tallyBatch added the pfns too; a new pass starts from this batch alone.
+        if (resent) {
+          sent.clear()
+          addAll(sent, pfns)
+        }
+        const {first, last} = range
+        for (const type of order) {
+          const t = PAGE_TYPE_NAMES[type]
+          body.pages.byType[t] = (body.pages.byType[t] ?? 0) + batchTypes[type]
+          batchTypes[type] = 0
+        }
+        if (pfns.length) body.pfnRange = {first, last}
+        if (resent) {
+          body.pagesResent += resent
+          newPass = true
         }
         // A pfn sent again means the saver started another pass over memory.
-        if (newPass || body.passes === 0) {
-          if (newPass) sent.clear()
-          body.passes++
-        }
-        for (const pfn of ev.pfns) sent.add(pfn)
-        line({index: ev.index, offset: ev.offset, what: 'page batch', size: null, detail: `${ev.count} entries, ${ev.dataPages} with data${ev.dropped ? `, ${ev.dropped} dropped` : ''}`})
+        if (newPass || body.passes === 0) body.passes++
+        if (opts.verbose) line({index: ev.index, offset: ev.offset, what: 'page batch', size: null, detail: `${ev.count} entries, ${ev.dataPages} with data${ev.dropped ? `, ${ev.dropped} dropped` : ''}`})
         break
       }
       case 'chunk': {

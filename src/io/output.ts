@@ -8,7 +8,6 @@ import * as fs from 'node:fs'
 import * as net from 'node:net'
 import * as path from 'node:path'
 import * as tty from 'node:tty'
-import tmp from 'tmp'
 import {OutputError, outputSystemError, UsageError} from '../errors.js'
 import {checkGivenDescriptor} from './descriptors.js'
 import {parseSpec} from './spec.js'
@@ -162,6 +161,8 @@ export async function openOutput(spec: string, opts: OpenOutputOptions = {}): Pr
   const dir = path.dirname(target)
   let tmpFile: {name: string; fd: number}
   try {
+    // Loaded only when a temporary file is made.
+    const {default: tmp} = await import('tmp')
     tmpFile = tmp.fileSync({tmpdir: dir, prefix: `.${path.basename(target)}.`, postfix: '.xst-partial', mode: existing ? existing.mode & 0o7777 : 0o600})
   } catch (err) {
     throw outputSystemError(err, spec)

@@ -4,19 +4,19 @@
 import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteSource} from './source.js'
 
-/** Size of the read-ahead window used for small reads. */
+/** Size of the read-ahead window used for small reads from a stream. */
 const WINDOW = 1 << 20
-/**
- * Read-ahead on a seekable source. Small, because the next thing a walker
- * does after a few header bytes is often a seek over page data.
- */
-const SEEKABLE_READ_AHEAD = 64 << 10
+/** Least bytes read at once from a seekable source (see fill). */
+const SMALL_READ = 16
 /** Reads at least this large bypass the window and go straight into the caller's buffer. */
 const DIRECT_READ = 64 << 10
 /** Chunk size used when a skip has to read and discard (pipes). */
 const DISCARD_CHUNK = 4 << 20
-/** Large buffers kept for reuse (see recycle). */
-const SPARE_BUFFERS = 4
+/**
+ * Large buffers kept for reuse (see recycle): one being written while the
+ * next batch is read into the other.
+ */
+const SPARE_BUFFERS = 2
 
 export class ByteReader {
   private window: Buffer = Buffer.allocUnsafe(WINDOW)
@@ -67,8 +67,13 @@ export class ByteReader {
     return this.end - this.start
   }
 
-  /** Fill the window until it holds `n` bytes or the stream ends. */
-  private async fill(n: number): Promise<void> {
+  /**
+   * Fill the window until it holds `n` bytes or the stream ends. Returns a
+   * promise only when it has to wait: a source that reads synchronously (a
+   * file) is read at once, without a trip through the microtask queue per
+   * call (a 64 GiB image is ~50,000 small reads).
+   */
+  private fill(n: number): Promise<void> | undefined {
     if (n > WINDOW) throw new Error(`internal: window fill of ${n} bytes`)
     if (this.buffered >= n || this.eof) return
     if (this.start > 0 && this.start + n > WINDOW) {
@@ -76,15 +81,34 @@ export class ByteReader {
       this.end -= this.start
       this.start = 0
     }
+    if (!this.source.readSync) return this.fillAsync(n)
     while (this.buffered < n) {
-      const room = WINDOW - this.end
-      // An exact stream must leave whatever follows the image unread: no read-ahead.
-      const want = this.source.exact && !this.source.seekable
-        ? n - this.buffered
-        : this.source.seekable
-          ? Math.min(room, Math.max(n - this.buffered, SEEKABLE_READ_AHEAD))
-          : room
-      const got = await this.source.read(this.window, this.end, want, this.pos + this.buffered, n - this.buffered)
+      const got = this.source.readSync(this.window, this.end, this.readSize(n), this.pos + this.buffered)
+      if (got === 0) {
+        this.eof = true
+        return
+      }
+      this.end += got
+    }
+  }
+
+  /** How much fill() asks the source for when the window needs `n` bytes. */
+  private readSize(n: number): number {
+    const room = WINDOW - this.end
+    // A seekable source is read almost exactly: what follows a header is
+    // often skipped (page data, on a file), and reading ahead into it would
+    // cost more than the extra read calls (a 64 KiB read-ahead read 1 GiB
+    // of a 64 GiB image's page data to check its 128 MiB of pfn lists).
+    // At least SMALL_READ bytes, though: a v2 record header and a PAGE_DATA
+    // header come in one read. An exact stream must leave whatever follows
+    // the image unread. Only a pipe or socket fills the window (each read
+    // there is a wake-up).
+    return this.source.exact ? n - this.buffered : this.source.seekable ? Math.min(room, Math.max(n - this.buffered, SMALL_READ)) : room
+  }
+
+  private async fillAsync(n: number): Promise<void> {
+    while (this.buffered < n) {
+      const got = await this.source.read(this.window, this.end, this.readSize(n), this.pos + this.buffered, n - this.buffered)
       if (got === 0) {
         this.eof = true
         return
@@ -95,7 +119,8 @@ export class ByteReader {
 
   /** Up to `n` next bytes without consuming them (fewer only at the end of the stream). */
   async peek(n: number): Promise<Buffer> {
-    await this.fill(n)
+    const wait = this.fill(n)
+    if (wait) await wait
     return this.window.subarray(this.start, this.start + Math.min(n, this.buffered))
   }
 
@@ -110,7 +135,8 @@ export class ByteReader {
    */
   async read(n: number, what: string): Promise<Buffer> {
     if (n <= this.buffered || n < DIRECT_READ) {
-      await this.fill(n)
+      const wait = this.fill(n)
+      if (wait) await wait
       if (this.buffered < n) this.truncated(what, n - this.buffered)
       const out = Buffer.from(this.window.subarray(this.start, this.start + n))
       this.consume(n)
@@ -118,25 +144,35 @@ export class ByteReader {
     }
     // Large read: copy what the window holds, then read the rest in place.
     const out = this.bufferFor(n)
-    let have = this.buffered
-    this.window.copy(out, 0, this.start, this.end)
-    const startPos = this.pos
-    this.start = this.end = 0
+    await this.readInto(out, 0, n, what)
+    return out
+  }
+
+  /**
+   * Exactly `n` bytes into `buf` at `offset`: what the window holds is
+   * copied, the rest is read from the source straight into `buf` (one read
+   * call on a file, no copy).
+   */
+  async readInto(buf: Uint8Array, offset: number, n: number, what: string): Promise<void> {
+    const fromWindow = Math.min(n, this.buffered)
+    if (fromWindow > 0) {
+      buf.set(this.window.subarray(this.start, this.start + fromWindow), offset)
+      this.consume(fromWindow)
+    }
+    let have = fromWindow
+    const startPos = this.pos - fromWindow
+    const readSync = this.source.readSync
     while (have < n) {
       if (this.eof) break
-      const got = await this.source.read(out, have, n - have, startPos + have, n - have)
+      const got = readSync ? readSync.call(this.source, buf, offset + have, n - have, startPos + have) : await this.source.read(buf, offset + have, n - have, startPos + have, n - have)
       if (got === 0) {
         this.eof = true
         break
       }
       have += got
     }
-    if (have < n) {
-      this.pos = startPos + have
-      this.truncated(what, n - have)
-    }
-    this.pos = startPos + n
-    return out
+    this.pos = startPos + have
+    if (have < n) this.truncated(what, n - have)
   }
 
   /** Skip `n` bytes: by moving the position on a seekable source, by reading otherwise. */
@@ -160,7 +196,8 @@ export class ByteReader {
     let todo = n
     while (todo > 0) {
       if (this.buffered === 0) {
-        await this.fill(Math.min(todo, WINDOW))
+        const wait = this.fill(Math.min(todo, WINDOW))
+        if (wait) await wait
         if (this.buffered === 0) this.truncated(what, todo)
       }
       const k = Math.min(todo, this.buffered)

@@ -29,6 +29,7 @@ import {
 } from './layout.js'
 import {BARE_LEGACY_QEMU_RECORDS, type QemuRecordVariant, readQemuRecordHeader} from '../container/qemu-record.js'
 import {Payload} from './payload.js'
+import {wordsFromLE} from '../io/words.js'
 
 export interface WalkOptions {
   /** Toolstack width, when the caller knows better than detection. */
@@ -62,6 +63,100 @@ export interface WalkOptions {
 /** Largest p2m frame list read into memory (a 16 TiB PV guest needs 32 MiB). */
 export const MAX_P2M_FRAME_BYTES = 64 << 20
 
+/** Per page type (0-15), for the page batch loop: defined (VALID), followed by a page of contents (HAS_DATA). */
+const VALID = 1
+const HAS_DATA = 2
+const PAGE_TYPE_FLAGS = Uint8Array.from({length: 16}, (_, t) => (isValidPageType(t) ? VALID | (pageTypeHasData(t) ? HAS_DATA : 0) : 0))
+
+/**
+ * The arrays of pfns and types each page-batch event carries, carved out of
+ * 1 MiB blocks: a consumer may keep them, so they are not reused, but one
+ * allocation serves ~200 batches instead of two per batch (each a zeroed
+ * backing store and external memory for the GC to account: ~40 ms and much
+ * of the GC time of inspecting a 64 GiB image's 16384 batches).
+ */
+class Slab {
+  private block = new ArrayBuffer(0)
+  private used = 0
+  private take(bytes: number): number {
+    if (this.used + bytes > this.block.byteLength) {
+      this.block = new ArrayBuffer(Math.max(1 << 20, bytes))
+      this.used = 0
+    }
+    const at = this.used
+    this.used += (bytes + 7) & ~7
+    return at
+  }
+  u32(n: number): Uint32Array {
+    const at = this.take(n * 4)
+    return new Uint32Array(this.block, at, n)
+  }
+  u8(n: number): Uint8Array {
+    const at = this.take(n)
+    return new Uint8Array(this.block, at, n)
+  }
+}
+
+const scanned = {kept: 0, dataPages: 0}
+
+/**
+ * The batch most savers write: no unmapped marker, consecutive pfns of one
+ * defined type, all below p2m_size. Then each entry word is the first plus
+ * its index (type in the top bits, pfn below), so one comparison a word
+ * checks all of it. Fills `pfns` and `types`; undefined when the batch is
+ * anything else.
+ */
+function scanRun(words: Uint32Array, step: number, count: number, p2mSize: number, pfns: Uint32Array, types: Uint8Array): typeof scanned | undefined {
+  const e0 = words[0]
+  const pfn0 = e0 & PFINFO_PFN_MASK
+  const type = e0 >>> PFINFO_TYPE_SHIFT
+  const flags = PAGE_TYPE_FLAGS[type]
+  // The marker itself, an undefined type, a pfn past p2m_size, or a run that would carry into the type bits.
+  if (count === 0 || e0 === PFINFO_UNMAPPED || flags === 0 || pfn0 + count > p2mSize || pfn0 + count - 1 > PFINFO_PFN_MASK) return undefined
+  if (step === 2) {
+    for (let i = 0; i < count; i++) if (words[2 * i] !== e0 + i || words[2 * i + 1] !== 0) return undefined
+  } else {
+    for (let i = 0; i < count; i++) if (words[i] !== e0 + i) return undefined
+  }
+  for (let i = 0; i < count; i++) pfns[i] = pfn0 + i
+  types.fill(type, 0, count)
+  scanned.kept = count
+  scanned.dataPages = flags & HAS_DATA ? count : 0
+  return scanned
+}
+
+/**
+ * A page batch's pfn list as savers write it: every entry an unmapped marker
+ * or a defined type with a pfn below p2m_size, no bits above 31, the pfns
+ * ascending (so none repeats). Fills `pfns` and `types` with the mapped
+ * entries and returns their count and data pages; undefined as soon as
+ * an entry is anything else. A plain function with one small loop, so it is
+ * optimized on its own (in the walker's generator the same loop ran at
+ * ~18 ns an entry).
+ */
+function scanAscending(words: Uint32Array, step: number, count: number, p2mSize: number, pfns: Uint32Array, types: Uint8Array): typeof scanned | undefined {
+  let last = -1
+  let kept = 0
+  let dataPages = 0
+  for (let i = 0; i < count; i++) {
+    if (step === 2 && words[i * 2 + 1] !== 0) return undefined
+    const entry = words[i * step]
+    if (entry === PFINFO_UNMAPPED) continue
+    const type = entry >>> PFINFO_TYPE_SHIFT
+    const pfn = entry & PFINFO_PFN_MASK
+    const flags = PAGE_TYPE_FLAGS[type]
+    if (flags === 0 || pfn >= p2mSize || pfn <= last) return undefined
+    last = pfn
+    pfns[kept] = pfn
+    types[kept] = type
+    kept++
+    if (flags & HAS_DATA) dataPages++
+  }
+  scanned.kept = kept
+  scanned.dataPages = dataPages
+  return scanned
+}
+
 export async function* walkLegacy(reader: ByteReader, opts: WalkOptions = {}): AsyncGenerator<LegacyEvent> {
   const w = new Walk(reader, opts)
   yield* w.run()
@@ -75,6 +170,10 @@ class Walk {
   private chunkIndex = 0
   private ext?: ExtendedInfoEvent
   private online: number[] | undefined
+  /** The page batch pfn list being checked (reused from batch to batch). */
+  private pfnWords: Uint32Array | undefined
+  /** Where each batch's pfns and types are kept. */
+  private readonly slab = new Slab()
 
   constructor(private readonly r: ByteReader, private readonly opts: WalkOptions) {}
 
@@ -187,9 +286,14 @@ class Walk {
       throw new FormatError('batch-too-large', `page batch of ${count} pages`, this.chunkWhere(offset, 'page batch'), `at most ${MAX_BATCH}`, `${count}`)
     }
     const entriesAt = r.offset
-    const raw = await r.read(count * this.word.size, 'page batch pfn list')
-    const pfns = new Uint32Array(count)
-    const types = new Uint8Array(count)
+    // The pfn list, read exactly (nothing of the page data after it) into
+    // 32-bit words: a 64-bit entry is two words, low then high.
+    const words = (this.pfnWords ??= new Uint32Array(MAX_BATCH * 2))
+    await r.readInto(new Uint8Array(words.buffer, 0, count * this.word.size), 0, count * this.word.size, 'page batch pfn list')
+    wordsFromLE(words, (count * this.word.size) / 4)
+    const step = this.word.size / 4
+    const pfns = this.slab.u32(count)
+    const types = this.slab.u8(count)
     // Repeats: while the pfns only go up (as savers write them), none can
     // repeat and nothing needs remembering; the first step down starts a
     // map of the types each pfn came with. The same entry twice is an error
@@ -200,33 +304,34 @@ class Walk {
     let last = -1
     let kept = 0
     let dataPages = 0
-    // Entries are words, but read as u32 halves rather than through the word
-    // token: a bigint per entry would cost more than the rest of the loop.
-    const wide = this.word.size === 8
-    for (let i = 0; i < count; i++) {
+    const p2mSize = this.p2mSize
+    // The batch as savers write it takes the fast path; any other (and
+    // every defect) goes through the loop below, which says what it is.
+    const fast = scanRun(words, step, count, p2mSize, pfns, types) ?? scanAscending(words, step, count, p2mSize, pfns, types)
+    if (fast) {
+      kept = fast.kept
+      dataPages = fast.dataPages
+    }
+    for (let i = fast ? count : 0; i < count; i++) {
       const at = entriesAt + i * this.word.size
-      let entry: number
-      if (wide) {
-        if (raw.readUInt32LE(i * 8 + 4) !== 0) {
-          throw new FormatError(
-            'bad-pfn-entry',
-            `page batch entry ${i} has bits above 31 set: the Xen 4.5 restorer keeps them in the pfn, which is then out of range (Xen's converter drops them silently)`,
-            this.chunkWhere(at, 'page batch'),
-            'a 28-bit pfn and 4-bit type',
-            hex(raw.readBigUInt64LE(i * 8)),
-          )
-        }
-        entry = raw.readUInt32LE(i * 8)
-      } else {
-        entry = raw.readUInt32LE(i * 4)
+      const entry = words[i * step]
+      if (step === 2 && words[i * 2 + 1] !== 0) {
+        throw new FormatError(
+          'bad-pfn-entry',
+          `page batch entry ${i} has bits above 31 set: the Xen 4.5 restorer keeps them in the pfn, which is then out of range (Xen's converter drops them silently)`,
+          this.chunkWhere(at, 'page batch'),
+          'a 28-bit pfn and 4-bit type',
+          hex((BigInt(words[i * 2 + 1]) << 32n) | BigInt(entry)),
+        )
       }
       if (entry === PFINFO_UNMAPPED) continue
       const type = entry >>> PFINFO_TYPE_SHIFT
       const pfn = entry & PFINFO_PFN_MASK
-      if (!isValidPageType(type)) {
+      const flags = PAGE_TYPE_FLAGS[type]
+      if (flags === 0) {
         throw new FormatError('bad-page-type', `page batch entry ${i} (pfn ${hex(pfn)}) has an undefined page type`, this.chunkWhere(at, 'page batch'), 'a type of 0-4 or 9-15', `${type}`)
       }
-      if (pfn >= this.p2mSize) {
+      if (pfn >= p2mSize) {
         throw new FormatError(
           'pfn-out-of-range',
           `page batch entry ${i} names pfn ${hex(pfn)}, beyond the guest's p2m_size (the Xen 4.5 restorer refuses it: pfn out of range)`,
@@ -254,7 +359,7 @@ class Walk {
       pfns[kept] = pfn
       types[kept] = type
       kept++
-      if (pageTypeHasData(type)) dataPages++
+      if (flags & HAS_DATA) dataPages++
     }
     if (retyped) {
       const more = retyped.count > 1 ? ` (and ${retyped.count - 1} more)` : ''

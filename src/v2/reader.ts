@@ -54,6 +54,8 @@ export class V2RecordReader {
   private readonly nextIndex: Record<Layer, number> = {libxc: 0, libxl: 0}
   /** The header or record being read. */
   position: ReadPosition = {}
+  /** Where PAGE_DATA heads are read (see pageDataHead). */
+  private pageHead: Buffer = Buffer.alloc(0)
 
   constructor(readonly reader: ByteReader, private readonly onBody?: BodyHook) {}
 
@@ -71,6 +73,7 @@ export class V2RecordReader {
     return [await this.reader.read(LibxlHeader.size, 'the libxl header'), offset]
   }
 
+  /** The next record; a PAGE_DATA record's head is valid until the next call (see pageDataHead). */
   async record(layer: Layer): Promise<RecordInfo> {
     const r = this.reader
     const offset = r.offset
@@ -96,14 +99,25 @@ export class V2RecordReader {
     return {layer, index, offset, type, length, head, padding}
   }
 
-  /** PAGE_DATA header and pfns: as many pfns as the count says and the body holds. */
+  /**
+   * PAGE_DATA header and pfns: as many pfns as the count says and the body
+   * holds, read exactly (nothing of the page data after them), the pfn words
+   * straight into a buffer (4-byte aligned, so the checks read them as a
+   * Uint32Array). The buffer is reused: a PAGE_DATA record's head is valid
+   * until the next record is read.
+   */
   private async pageDataHead(length: number, what: string): Promise<Buffer> {
     const r = this.reader
     if (length < PageDataHeader.size) return r.read(length, what)
     const header = await r.read(PageDataHeader.size, what)
     const {count} = PageDataHeader.get(header)
     const pfns = count > MAX_PAGE_DATA_PFNS ? 0 : Math.min(count, Math.floor((length - PageDataHeader.size) / 8))
-    return Buffer.concat([header, await r.read(8 * pfns, what)])
+    const size = PageDataHeader.size + 8 * pfns
+    if (this.pageHead.length < size) this.pageHead = Buffer.allocUnsafeSlow(Math.max(size, 8 + 8 * 1024))
+    const head = this.pageHead.subarray(0, size)
+    header.copy(head)
+    await r.readInto(head, PageDataHeader.size, 8 * pfns, what)
+    return head
   }
 }
 

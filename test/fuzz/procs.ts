@@ -14,8 +14,9 @@ import {BIN, type RunOptions, type RunResult, runNode, tempDir} from '../helpers
 let wrapperPath: string | undefined
 
 /**
- * The CLI run in a wrapper that writes `{"maxRSS": kilobytes}` on descriptor
- * 3 as it exits, so a test can bound the memory one command used.
+ * The CLI, as bin/run.js runs it, with a hook (node --import) that writes
+ * `{"maxRSS": kilobytes}` on descriptor 3 as the process exits, so a test
+ * can bound the memory one command used.
  */
 export async function runCliMeasured(args: string[], o: RunOptions = {}): Promise<RunResult & {maxRssMiB: number}> {
   if (!wrapperPath) {
@@ -24,15 +25,13 @@ export async function runCliMeasured(args: string[], o: RunOptions = {}): Promis
     writeFileSync(
       wrapperPath,
       `import {writeSync} from 'node:fs'
-const {execute} = await import(${JSON.stringify(oclif)})
 process.on('exit', () => {
   try { writeSync(3, JSON.stringify({maxRSS: process.resourceUsage().maxRSS})) } catch {}
 })
-await execute({dir: ${JSON.stringify(pathToFileURL(BIN).href)}, args: process.argv.slice(2)})
 `,
     )
   }
-  const r = await runNode([wrapperPath, ...args], {...o, fd3: true})
+  const r = await runNode(['--import', pathToFileURL(wrapperPath).href, BIN, ...args], {...o, fd3: true})
   let maxRssMiB = NaN
   try {
     maxRssMiB = JSON.parse(r.fd3).maxRSS / 1024

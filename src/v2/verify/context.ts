@@ -131,6 +131,11 @@ export class VerifyContext {
     return {offset: rec.offset, layer: rec.layer, index: rec.index, name: recordName(rec.layer, rec.type), length: rec.length, detail}
   }
 
+  /** True when someone takes the record notes (see note). */
+  get listening(): boolean {
+    return this.opts.onRecord !== undefined
+  }
+
   note(n: RecordNote): void {
     this.opts.onRecord?.(n)
   }

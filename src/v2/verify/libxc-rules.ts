@@ -20,9 +20,15 @@ import {
 import {EXT_VCPU_32, EXT_VCPU_64, EXTENDED_VCPU_CONTEXT_SIZE, MAX_VCPU_ID, PAGE_SIZE, PAGE_TYPE_NAMES, pageTypeHasData} from '../../format/x86.js'
 import {PfnWord, type RecordInfo, type RecordKind} from '../record.js'
 import {hex, plural} from '../../text.js'
+import {u32Words} from '../../io/words.js'
 import type {Checked, VerifyContext} from './context.js'
 
 type RecName = keyof typeof Rec
+
+/** Per page type (0-15): defined (VALID), followed by a page of contents (HAS_DATA). */
+const VALID = 1
+const HAS_DATA = 2
+const PAGE_TYPE_FLAGS = Uint8Array.from({length: 16}, (_, t) => (PAGE_TYPE_NAMES[t] === undefined ? 0 : VALID | (pageTypeHasData(t) ? HAS_DATA : 0)))
 
 /** "X86_PV_INFO" -> "x86-pv-info", for problem codes. */
 const codeName = (name: string) => name.toLowerCase().replace(/_/g, '-')
@@ -37,6 +43,64 @@ function requirePv(v: VerifyContext, rec: RecordInfo, kind: RecordKind, need: Re
 function requireStaticDataEnd(v: VerifyContext, rec: RecordInfo, kind: RecordKind): void {
   if (v.lx.version !== 3 || v.lx.staticDataEnd > 0) return
   v.once(`needs:${Rec.STATIC_DATA_END}`, 'order-static-data-end', `${kind.name} before STATIC_DATA_END: a version 3 stream ends its static data before any memory or p2m`, v.at(rec))
+}
+
+/** Pfns of each type in one record (scratch, emptied after each). */
+const byType = new Float64Array(16)
+const scanned = {withData: 0, undefinedTypes: 0, maxPfn: 0}
+
+/**
+ * One PAGE_DATA record's pfn words (two u32 halves each, see PfnWord):
+ * counts by type into byType, the words with reserved bits or an undefined
+ * type into `bad`, the pages with data and the highest pfn. A plain
+ * function with one small loop, so it is optimized on its own.
+ */
+function scanPfnWords(words: Uint32Array, count: number, bad: {reserved: number[]; type: number[]}): typeof scanned {
+  // Most records: every word of one defined type, no reserved bit, pfns
+  // below 2^32. Then only that is checked per word, and the highest pfn kept.
+  const top = words[1] & 0xfff00000
+  const flags0 = PAGE_TYPE_FLAGS[top >>> 28]
+  if (flags0 !== 0 && (top & 0x0ff00000) === 0) {
+    let maxLow = 0
+    let i = 0
+    for (; i < count; i++) {
+      if (words[2 * i + 1] !== top) break
+      const lo = words[2 * i]
+      if (lo > maxLow) maxLow = lo
+    }
+    if (i === count) {
+      byType[top >>> 28] += count
+      scanned.withData = flags0 & HAS_DATA ? count : 0
+      scanned.undefinedTypes = 0
+      scanned.maxPfn = maxLow
+      return scanned
+    }
+  }
+  let withData = 0
+  let undefinedTypes = 0
+  let maxHigh = 0
+  let maxLow = 0
+  for (let i = 0; i < count; i++) {
+    const lo = words[2 * i]
+    const hi = words[2 * i + 1]
+    const type = hi >>> 28
+    byType[type]++
+    if (hi & 0x0ff00000) bad.reserved.push(i)
+    const flags = PAGE_TYPE_FLAGS[type]
+    if (flags === 0) {
+      bad.type.push(i)
+      undefinedTypes++
+    } else if (flags & HAS_DATA) withData++
+    const high = hi & 0xfffff
+    if (high > maxHigh || (high === maxHigh && lo > maxLow)) {
+      maxHigh = high
+      maxLow = lo
+    }
+  }
+  scanned.withData = withData
+  scanned.undefinedTypes = undefinedTypes
+  scanned.maxPfn = maxHigh * 2 ** 32 + maxLow
+  return scanned
 }
 
 export function pageData(v: VerifyContext, rec: RecordInfo, kind: RecordKind): Checked | void {
@@ -62,21 +126,19 @@ export function pageData(v: VerifyContext, rec: RecordInfo, kind: RecordKind): C
   }
   if (rec.head.length < pfnBytes) throw new Error(`internal: PAGE_DATA record ${rec.index} was shown without its pfns`)
 
-  let withData = 0
-  let undefinedTypes = 0
   const bad = {reserved: [] as number[], type: [] as number[], range: [] as number[]}
   const end = lx.guest === 'pv' ? lx.p2mEndPfn : undefined
   const wordAt = (i: number) => PageDataHeader.size + PfnWord.size * i
-  for (let i = 0; i < count; i++) {
-    const o = wordAt(i)
-    const type = PfnWord.type(rec.head, o)
-    if (PfnWord.reserved(rec.head, o)) bad.reserved.push(i)
-    if (PAGE_TYPE_NAMES[type] === undefined) {
-      bad.type.push(i)
-      undefinedTypes++
-    } else if (pageTypeHasData(type)) withData++
-    if (end !== undefined && PfnWord.pfn(rec.head, o) > end) bad.range.push(i)
-    lx.pages.byType.set(type, (lx.pages.byType.get(type) ?? 0) + 1)
+  // Each pfn word as two u32 halves over the record's bytes (see PfnWord):
+  // no call and no object per pfn.
+  const words = u32Words(rec.head, PageDataHeader.size, count * 2)
+  const {withData, undefinedTypes, maxPfn} = scanPfnWords(words, count, bad)
+  if (end !== undefined && maxPfn > end) {
+    for (let i = 0; i < count; i++) if ((words[2 * i + 1] & 0xfffff) * 2 ** 32 + words[2 * i] > end) bad.range.push(i)
+  }
+  for (let t = 0; t < 16; t++) {
+    if (byType[t]) lx.pages.byType.set(t, (lx.pages.byType.get(t) ?? 0) + byType[t])
+    byType[t] = 0
   }
   lx.pages.pfns += count
   lx.pages.withData += withData

@@ -199,8 +199,11 @@ export class V2Verifier implements StreamObserver {
     const found = kind.check(c, rec, kind) ?? {}
     if (libxc && !c.lx.firstIndex.has(rec.type)) c.lx.firstIndex.set(rec.type, rec.index)
     if (found.next) this.next = found.next
-    const note = c.noteFor(rec, found.detail ?? '')
-    c.note(found.pages ? {...note, pages: found.pages} : note)
+    // Only a listing (--verbose) takes the notes: none is made otherwise (one per record of a large image).
+    if (c.listening) {
+      const note = c.noteFor(rec, found.detail ?? '')
+      c.note(found.pages ? {...note, pages: found.pages} : note)
+    }
   }
 
   private checkPadding(rec: RecordInfo): void {
