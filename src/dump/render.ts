@@ -1,20 +1,9 @@
 // Text rendering of a dump's summary.
 import {formatBytes} from '../convert/render.js'
-import {hex, plural} from '../text.js'
+import {hex, plural, ranges} from '../text.js'
 import type {DumpSummary} from './job.js'
 
 const pad = (label: string) => ('  ' + label).padEnd(12)
-
-function ranges(ids: number[]): string {
-  const out: string[] = []
-  for (let i = 0; i < ids.length; ) {
-    let j = i
-    while (j + 1 < ids.length && ids[j + 1] === ids[j] + 1) j++
-    out.push(i === j ? `${ids[i]}` : `${ids[i]}-${ids[j]}`)
-    i = j + 1
-  }
-  return out.join(',')
-}
 
 export function describeInput(s: Omit<DumpSummary['input'], 'path'>): string {
   const what = s.kind === 'legacy' ? 'legacy' : `${s.kind} v2`

@@ -2,21 +2,10 @@
 // and with --verbose one line per chunk.
 import {PAGE_TYPE_NAMES} from '../format/x86.js'
 import type {InspectReport} from './report.js'
-import {hex, plural} from '../text.js'
+import {hex, plural, ranges} from '../text.js'
 
 
 const pad = (label: string) => ('  ' + label).padEnd(20)
-
-function ranges(ids: number[]): string {
-  const out: string[] = []
-  for (let i = 0; i < ids.length; ) {
-    let j = i
-    while (j + 1 < ids.length && ids[j + 1] === ids[j] + 1) j++
-    out.push(i === j ? `${ids[i]}` : `${ids[i]}-${ids[j]}`)
-    i = j + 1
-  }
-  return out.join(',')
-}
 
 export function renderInspect(rep: InspectReport): string[] {
   const L: string[] = []
