@@ -1,6 +1,7 @@
 // Errors are data: every problem with an image carries where it is (byte
 // offset, chunk or record index) and what was expected, so the CLI can print
 // one precise line and pick the exit code without looking at a stack.
+import {plural} from './text.js'
 
 /** Exit codes shared by every command. */
 export const EXIT_BAD_INPUT = 1
@@ -36,7 +37,7 @@ export class XstError extends Error {
   /** Say, in the one line, that `bytes` of this invalid stream were already written to `output`. */
   notePartialOutput(output: string, bytes: number): this {
     this.partialOutput = {output, bytes}
-    this.message += `; ${bytes} ${bytes === 1 ? 'byte was' : 'bytes were'} written to ${output} before the defect was found; the stream is invalid: discard it`
+    this.message += `; ${plural(bytes, 'byte was', 'bytes were')} written to ${output} before the defect was found; the stream is invalid: discard it`
     return this
   }
 

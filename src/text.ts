@@ -5,3 +5,18 @@ export const plural = (n: number, one: string, many = one + 's'): string => `${n
 
 /** 0x-prefixed hex, zero-padded to `width` digits. */
 export const hex = (n: number | bigint, width = 0): string => '0x' + n.toString(16).padStart(width, '0')
+
+/** Odd bytes of an id or signature shown as escapes (\xNN). */
+export const printable = (s: string): string => s.replace(/[^\x20-\x7e]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'))
+
+/** Ascending ids as runs: [0, 1, 2, 5] is "0-2,5". */
+export function ranges(ids: number[]): string {
+  const out: string[] = []
+  for (let i = 0; i < ids.length; ) {
+    let j = i
+    while (j + 1 < ids.length && ids[j + 1] === ids[j] + 1) j++
+    out.push(i === j ? `${ids[i]}` : `${ids[i]}-${ids[j]}`)
+    i = j + 1
+  }
+  return out.join(',')
+}

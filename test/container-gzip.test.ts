@@ -9,6 +9,7 @@ import {ByteReader} from '../src/io/reader.js'
 import {BufferSource, type ByteSource, ChunkedSource} from '../src/io/source.js'
 import {walkLegacy} from '../src/legacy/walker.js'
 import {containerBytes, rejection, SOURCE_KINDS, type SourceKind} from './helpers/containers.js'
+import {CountingSource} from './helpers/sources.js'
 
 /** Deterministic bytes that do not compress. */
 function noise(n: number, seed = 1): Buffer {
@@ -23,35 +24,12 @@ function noise(n: number, seed = 1): Buffer {
   return b
 }
 
-/** Counts what is read from the source under the gzip one. */
-class Counting implements ByteSource {
-  bytesRead = 0
-  closed = false
-  constructor(private readonly inner: ByteSource) {}
-  get name() {
-    return 'counted'
-  }
-  get seekable() {
-    return this.inner.seekable
-  }
-  get size() {
-    return this.inner.size
-  }
-  async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    const n = await this.inner.read(buf, offset, length, position)
-    this.bytesRead += n
-    return n
-  }
-  async close() {
-    this.closed = true
-  }
+/** The source under the gzip one, counting what is read from it. */
+function inner(data: Buffer, kind: SourceKind): CountingSource {
+  return new CountingSource(kind === 'file' ? new BufferSource(data) : new ChunkedSource(data, 1000), 'counted')
 }
 
-function inner(data: Buffer, kind: SourceKind): Counting {
-  return new Counting(kind === 'file' ? new BufferSource(data) : new ChunkedSource(data, 1000))
-}
-
-function gzReader(data: Buffer, kind: SourceKind = 'file'): {reader: ByteReader; gz: GzipSource; src: Counting} {
+function gzReader(data: Buffer, kind: SourceKind = 'file'): {reader: ByteReader; gz: GzipSource; src: CountingSource} {
   const src = inner(data, kind)
   const gz = new GzipSource(src)
   return {reader: new ByteReader(gz), gz, src}

@@ -8,13 +8,13 @@ import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 import {gzipSync} from 'node:zlib'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {beforeAll, describe, expect, it} from 'vitest'
 import {encodeLibvirtHeader, LibvirtHeader} from '../src/container/libvirt.js'
 import {encodeQemuRecordHeader, QEMU_XENSERVER} from '../src/container/qemu-record.js'
 import {encodeSectionHeader, encodeStructuredSignature, encodeXenopsSection, SectionHeader} from '../src/container/xenserver.js'
 import {encodeXendHeader, XendHeader} from '../src/container/xend.js'
 import {ROOT} from './helpers/fixtures.js'
-import {removeScratch, runNode, scratchDir} from './fuzz/procs.js'
+import {runNode, tempDir} from './helpers/cli.js'
 
 const MAX_RSS_MIB = 150
 const U32_MAX = 0xffffffff
@@ -112,7 +112,7 @@ let results: Result[] = []
 let peakMiB = 0
 
 beforeAll(async () => {
-  const dir = scratchDir('xst-container-hostile-')
+  const dir = tempDir('xst-container-hostile-')
   const manifest = CASES.map(([name, read, bytes], i) => {
     const file = join(dir, `case-${i}.img`)
     writeFileSync(file, bytes)
@@ -127,8 +127,6 @@ beforeAll(async () => {
   peakMiB = doc.maxRssMiB
   if (process.env.XST_HOSTILE_DEBUG) for (const x of results) console.log(x.name, x.how, x.error?.code, x.error?.message)
 }, 60_000)
-
-afterAll(removeScratch)
 
 describe('hostile container lengths, in a fresh node (built dist/)', () => {
   it('every case ran from a file and a pipe', () => {

@@ -9,13 +9,14 @@ import {BufferSource, ChunkedSource} from '../src/io/source.js'
 import {DomainHeader, ImageHeader, Rec} from '../src/v2/libxc/layout.js'
 import {RecordHeader} from '../src/v2/record.js'
 import {EmulatorHeader, LIBXL_OPT_LEGACY, LibxlHeader, LibxlRec} from '../src/v2/libxl/layout.js'
-import {XL_MAGIC, XlHeader} from '../src/format/xl.js'
+import {XL_MAGIC, XlHeader} from '../src/xl/layout.js'
 import {vectorBytes} from './helpers/fixtures.js'
 import {
   buildLegacy,
   buildLegacyWithMap,
   defaultSharedInfo,
   fillBytes,
+  HVM_PARAM_CHUNK_NAMES,
   type LegacySpec,
   pageBytes,
   type PhysmapSpec,
@@ -299,19 +300,8 @@ describe('HVM', () => {
   })
 
   test('every HVM parameter chunk goes into one HVM_PARAMS record, in stream order', async () => {
-    const names = [
-      'hvm_nr_ioreq_server_pages',
-      'hvm_ident_pt',
-      'hvm_vm86_tss',
-      'hvm_console_pfn',
-      'hvm_acpi_ioports_location',
-      'hvm_viridian',
-      'hvm_generation_id_addr',
-      'hvm_paging_ring_pfn',
-      'hvm_monitor_ring_pfn',
-      'hvm_sharing_ring_pfn',
-      'hvm_ioreq_server_pfn',
-    ] as const
+    // The last one first: stream order, not chunk-id or parameter order.
+    const names = [HVM_PARAM_CHUNK_NAMES[HVM_PARAM_CHUNK_NAMES.length - 1], ...HVM_PARAM_CHUNK_NAMES.slice(0, -1)]
     const s = hvm({chunks: names.map((chunk, i) => ({kind: 'hvm_param' as const, chunk, value: BigInt(100 + i)}))})
     const {parsed} = await convert(buildLegacy(s), 'libxc')
     const params = ofType(parsed.libxc, Rec.HVM_PARAMS)

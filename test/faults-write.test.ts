@@ -10,9 +10,9 @@ import {join} from 'node:path'
 import {once} from 'node:events'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {vectorBytes} from './helpers/fixtures.js'
-import {BIN} from './helpers/cli.js'
+import {BIN, runNode, type RunResult, runXst, tempDir} from './helpers/cli.js'
 import {largeImageSpec, legacyPieces} from './builders/legacy.js'
-import {type ChildResult, errorLines, hasStackTrace, removeScratch, runCli, runNode, scratchDir, unprivileged} from './fuzz/procs.js'
+import {errorLines, hasStackTrace, unprivileged} from './fuzz/procs.js'
 
 const LIMIT = 30_000
 const MULTIPASS = vectorBytes('legacy', 'pv64-multipass.legacy.gz') // 2.4 MB in, 2.4 MB out
@@ -26,12 +26,11 @@ afterAll(() => {
       rmdirSync(m)
     } catch {}
   }
-  removeScratch()
 })
 
 /** A tmpfs mounted at a new directory, or undefined where mounting is not allowed. */
 function mountTmpfs(options: string): string | undefined {
-  const dir = scratchDir('xst-mnt-')
+  const dir = tempDir('xst-mnt-')
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir], {stdio: 'ignore'})
   } catch {
@@ -41,7 +40,7 @@ function mountTmpfs(options: string): string | undefined {
   return dir
 }
 
-function expectFailure(r: ChildResult, code: number, text: RegExp): void {
+function expectFailure(r: RunResult, code: number, text: RegExp): void {
   expect(r.timedOut).toBe(false)
   expect(r.code, r.stderr).toBe(code)
   expect(hasStackTrace(r.stderr)).toBe(false)
@@ -53,7 +52,7 @@ function expectFailure(r: ChildResult, code: number, text: RegExp): void {
 
 /** A directory holding the input and, optionally, an existing target. */
 function setup(existing?: string): {dir: string; input: string; out: string} {
-  const dir = scratchDir()
+  const dir = tempDir()
   const input = join(dir, 'in.legacy')
   writeFileSync(input, MULTIPASS)
   const out = join(dir, 'out.v2')
@@ -84,11 +83,11 @@ describe.concurrent('disk full', () => {
     expectFailure(r, 1, /stdout: no space left/)
   })
 
-  it('a full filesystem (a 1 MiB tmpfs): exit 1, "no space left on device", nothing left on it', async () => {
+  it('a full filesystem (a 1 MiB tmpfs): exit 1, "no space left on device", nothing left on it', async ({skip}) => {
     const mnt = mountTmpfs('size=1m')
-    if (!mnt) return // mounting needs CAP_SYS_ADMIN; the file size limit above covers the path
+    if (!mnt) return skip('mounting a tmpfs needs CAP_SYS_ADMIN; the file size limit above covers the path')
     const {input} = setup()
-    const r = await runCli(['convert', input, join(mnt, 'out.v2')], {timeoutMs: LIMIT})
+    const r = await runXst(['convert', input, join(mnt, 'out.v2')], {timeoutMs: LIMIT})
     expectFailure(r, 1, /no space left on device/)
     expect(readdirSync(mnt)).toEqual([])
   })
@@ -98,23 +97,23 @@ describe.concurrent('output directory not writable', () => {
   it('its parent is a regular file: exit 2, nothing written', async () => {
     // Regression: ENOTDIR was "write failed: ENOTDIR ... .out.v2.<random>.xst-partial" with exit 1.
     const {dir, input} = setup()
-    const r = await runCli(['convert', input, join(input, 'out.v2')], {timeoutMs: LIMIT})
+    const r = await runXst(['convert', input, join(input, 'out.v2')], {timeoutMs: LIMIT})
     expectFailure(r, 2, /in\.legacy\/out\.v2: the directory does not exist$/)
     expect(r.stderr).not.toContain('xst-partial')
     expect(readdirSync(dir)).toEqual(['in.legacy'])
   })
 
-  it('an immutable directory (chattr +i, which binds root too): exit 2, permission denied', async () => {
+  it('an immutable directory (chattr +i, which binds root too): exit 2, permission denied', async ({skip}) => {
     const {dir, input} = setup()
     const target = join(dir, 'locked')
     mkdirSync(target)
     try {
       execFileSync('chattr', ['+i', target], {stdio: 'ignore'})
     } catch {
-      return // no chattr, or a filesystem without the attribute
+      skip('no chattr, or a filesystem without the immutable attribute')
     }
     try {
-      const r = await runCli(['convert', input, join(target, 'out.v2')], {timeoutMs: LIMIT})
+      const r = await runXst(['convert', input, join(target, 'out.v2')], {timeoutMs: LIMIT})
       expectFailure(r, 2, /locked\/out\.v2: cannot write here: permission denied$/)
       expect(readdirSync(target)).toEqual([])
     } finally {
@@ -122,34 +121,34 @@ describe.concurrent('output directory not writable', () => {
     }
   })
 
-  it('a directory the user may not write (as nobody when running as root): exit 2, permission denied', async () => {
+  it('a directory the user may not write (as nobody when running as root): exit 2, permission denied', async ({skip}) => {
     const {dir, input} = setup()
     chmodSync(dir, 0o755)
     chmodSync(input, 0o644)
-    const home = scratchDir()
+    const home = tempDir()
     chmodSync(home, 0o777)
     const prefix = unprivileged(home)
-    if (prefix === null) return // root, and no way to drop privileges here: chattr +i and the ro mount stand in
+    if (prefix === null) return skip('root, and no way to drop privileges here: chattr +i and the ro mount stand in')
     if (prefix.length === 0) chmodSync(dir, 0o555)
-    const r = await runCli(['convert', input, join(dir, 'out.v2')], {timeoutMs: LIMIT, argv0: prefix.length ? prefix : undefined, env: {HOME: home}})
+    const r = await runXst(['convert', input, join(dir, 'out.v2')], {timeoutMs: LIMIT, argv0: prefix.length ? prefix : undefined, env: {HOME: home}})
     expectFailure(r, 2, /out\.v2: cannot write here: permission denied$/)
     expect(readdirSync(dir)).toEqual(['in.legacy'])
   })
 
-  it('a read-only filesystem (a tmpfs mounted ro): exit 2, permission denied', async () => {
+  it('a read-only filesystem (a tmpfs mounted ro): exit 2, permission denied', async ({skip}) => {
     const mnt = mountTmpfs('ro,size=1m')
-    if (!mnt) return
+    if (!mnt) return skip('mounting a tmpfs needs CAP_SYS_ADMIN')
     const {input} = setup()
-    const r = await runCli(['convert', input, join(mnt, 'out.v2')], {timeoutMs: LIMIT})
+    const r = await runXst(['convert', input, join(mnt, 'out.v2')], {timeoutMs: LIMIT})
     expectFailure(r, 2, /cannot write here: permission denied$/)
   })
 })
 
 describe('the output on another filesystem than the temp dir', () => {
-  it('the temporary file is written beside the target (so the rename is atomic), not in TMPDIR', async () => {
+  it('the temporary file is written beside the target (so the rename is atomic), not in TMPDIR', async ({skip}) => {
     const shm = '/dev/shm'
-    const tmp = scratchDir()
-    if (!existsSync(shm) || statSync(shm).dev === statSync(tmp).dev) return // no second filesystem here
+    const tmp = tempDir()
+    if (!existsSync(shm) || statSync(shm).dev === statSync(tmp).dev) return skip(`no second filesystem here (${shm} is the temp dir's)`)
     // The target directory on /dev/shm (scratch directories live in the OS temp dir).
     const target = join(shm, `xst-test-${process.pid}-${Date.now()}`)
     mkdirSync(target)
@@ -212,7 +211,7 @@ describe.concurrent('stdout closed early by its reader', () => {
     ['inspect-legacy', '--verbose'],
     ['verify', '--verbose'],
   ])('%s %s | head -c 100: no stack trace, no hang', async (cmd, flag) => {
-    const dir = scratchDir()
+    const dir = tempDir()
     // Many small batches, so the listing is longer than a pipe buffer.
     const input = join(dir, cmd === 'verify' ? 'in.v2' : 'in.legacy')
     writeFileSync(input, cmd === 'verify' ? vectorBytes('legacy', 'pv64-many-vcpus.libxl.v2.gz') : MULTIPASS)
@@ -239,7 +238,7 @@ describe('interrupted half way through a large image', () => {
     ['SIGTERM', 143, undefined],
   ] as const) {
     it(`${signal}: exit ${exit}, the large partial file removed, ${existing ? 'the existing target untouched' : 'no target'}`, async () => {
-      const dir = scratchDir()
+      const dir = tempDir()
       const out = join(dir, 'out.v2')
       if (existing) writeFileSync(out, existing)
       const child = spawn(process.execPath, [BIN, 'convert', ...(existing ? ['--force'] : []), '-', out], {stdio: ['pipe', 'pipe', 'pipe']})

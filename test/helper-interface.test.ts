@@ -320,7 +320,7 @@ describe('helper interface: format default and output, as Xen\'s helper', () => 
 
   it('--help says what the defaults are, and its helper examples run as typed', async () => {
     const help = await runXst(['convert', '--help'])
-    expect(help.stdout).toMatch(/default libxl with OLD NEW, libxc\s+with --in\/--out/)
+    expect(help.stdout).toMatch(/default libxl with OLD NEW,\s+libxc\s+with --in\/--out/)
     expect(help.stdout).toMatch(/without --format it writes a bare libxc stream/)
     expect(help.stdout).not.toContain('--in 5')
     const examples = Convert.examples.filter((e) => typeof e !== 'string' && e.command.includes('--in 3')) as Array<{description: string; command: string}>

@@ -6,18 +6,17 @@
 import {execFileSync, spawn} from 'node:child_process'
 import {chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {afterAll, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 import {vectorBytes} from './helpers/fixtures.js'
-import {type ChildResult, errorLines, hasStackTrace, removeScratch, runCli, scratchDir, unprivileged} from './fuzz/procs.js'
-
-afterAll(removeScratch)
+import {type RunResult, runXst, tempDir} from './helpers/cli.js'
+import {errorLines, hasStackTrace, unprivileged} from './fuzz/procs.js'
 
 const LIMIT = 20_000
 const PV = vectorBytes('legacy', 'pv64-xl.legacy.gz')
 const V2 = vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
 
 /** The one line a failing command prints (verify prints its problems on stderr and a verdict on stdout). */
-function expectOneLine(r: ChildResult, cmd: string, code: number, text: RegExp): void {
+function expectOneLine(r: RunResult, cmd: string, code: number, text: RegExp): void {
   expect(r.timedOut, `xst ${cmd} did not finish`).toBe(false)
   expect(r.code, r.stderr + r.stdout).toBe(code)
   expect(hasStackTrace(r.stderr + r.stdout)).toBe(false)
@@ -34,54 +33,54 @@ function expectOneLine(r: ChildResult, cmd: string, code: number, text: RegExp):
 }
 
 /** Run a command the way it reads `input`, with a fresh output path for convert. */
-function run(cmd: 'inspect-legacy' | 'verify' | 'convert', input: string, o: Parameters<typeof runCli>[1] = {}): Promise<ChildResult> {
-  const args = cmd === 'convert' ? [cmd, input, join(scratchDir('xst-out-'), 'out.v2')] : [cmd, input]
-  return runCli(args, {timeoutMs: LIMIT, ...o})
+function run(cmd: 'inspect-legacy' | 'verify' | 'convert', input: string, o: Parameters<typeof runXst>[1] = {}): Promise<RunResult> {
+  const args = cmd === 'convert' ? [cmd, input, join(tempDir('xst-out-'), 'out.v2')] : [cmd, input]
+  return runXst(args, {timeoutMs: LIMIT, ...o})
 }
 
 const COMMANDS = ['inspect-legacy', 'verify', 'convert'] as const
 
 describe.concurrent('paths that name no readable image', () => {
   it.each(COMMANDS)('%s: a directory is a usage error (exit 2)', async (cmd) => {
-    const dir = scratchDir()
+    const dir = tempDir()
     expectOneLine(await run(cmd, dir), cmd, 2, /is a directory, not an image/)
   })
 
   it.each(COMMANDS)('%s: a path through a regular file is a missing file (exit 2)', async (cmd) => {
     // Regression: ENOTDIR was "cannot read: ENOTDIR: not a directory, open ..." with exit 1.
-    const file = join(scratchDir(), 'plain')
+    const file = join(tempDir(), 'plain')
     writeFileSync(file, PV)
     expectOneLine(await run(cmd, join(file, 'image')), cmd, 2, /plain\/image: no such file$/)
   })
 
-  it('a file root cannot read (a write-only /proc/sys entry) is refused: permission denied (exit 2)', async () => {
+  it('a file root cannot read (a write-only /proc/sys entry) is refused: permission denied (exit 2)', async ({skip}) => {
     const f = '/proc/sys/vm/compact_memory'
-    if (!existsSync(f)) return // not on this kernel; the next test covers permission denied
+    if (!existsSync(f)) return skip(`no ${f} on this kernel; the next test covers permission denied`)
     expectOneLine(await run('inspect-legacy', f), 'inspect-legacy', 2, /permission denied/)
   })
 
-  it('a file without read permission, as an unprivileged user: permission denied (exit 2)', async () => {
+  it('a file without read permission, as an unprivileged user: permission denied (exit 2)', async ({skip}) => {
     // Tests run as root here, where file modes do not stop a read: drop to
     // nobody with setpriv when running as root, else the mode does it.
-    const dir = scratchDir()
+    const dir = tempDir()
     chmodSync(dir, 0o755)
     const file = join(dir, 'secret.legacy')
     writeFileSync(file, PV, {mode: 0o600})
     chmodSync(file, 0o000)
-    const home = scratchDir()
+    const home = tempDir()
     chmodSync(home, 0o777)
     const prefix = unprivileged(home)
-    if (prefix === null) return // no way to drop privileges here; the /proc/sys case stands in
+    if (prefix === null) return skip('no way to drop privileges here; the /proc/sys case stands in')
     for (const cmd of COMMANDS) {
       const args = cmd === 'convert' ? [cmd, file, join(home, 'out.v2')] : [cmd, file]
-      const r = await runCli(args, {timeoutMs: LIMIT, env: {HOME: home}, argv0: prefix.length ? prefix : undefined})
+      const r = await runXst(args, {timeoutMs: LIMIT, env: {HOME: home}, argv0: prefix.length ? prefix : undefined})
       expectOneLine(r, cmd, 2, /secret\.legacy: permission denied$/)
     }
     expect(readdirSync(home)).toEqual([])
   })
 
-  it('a read that fails (EIO from /proc/self/mem) is a one-line read error (exit 1)', async () => {
-    if (!existsSync('/proc/self/mem')) return
+  it('a read that fails (EIO from /proc/self/mem) is a one-line read error (exit 1)', async ({skip}) => {
+    if (!existsSync('/proc/self/mem')) return skip('no /proc/self/mem here')
     expectOneLine(await run('inspect-legacy', '/proc/self/mem'), 'inspect-legacy', 1, /\/proc\/self\/mem: cannot read: EIO/)
   })
 })
@@ -101,19 +100,19 @@ describe.concurrent('endless and random devices', () => {
   })
 
   it.each(COMMANDS)('%s - with /dev/null on stdin: the stream ends at byte 0', async (cmd) => {
-    const args = cmd === 'convert' ? [cmd, '-', join(scratchDir('xst-out-'), 'out.v2')] : [cmd, '-']
-    const r = await runCli(args, {timeoutMs: LIMIT, input: Buffer.alloc(0)})
+    const args = cmd === 'convert' ? [cmd, '-', join(tempDir('xst-out-'), 'out.v2')] : [cmd, '-']
+    const r = await runXst(args, {timeoutMs: LIMIT, input: Buffer.alloc(0)})
     expectOneLine(r, cmd, 1, cmd === 'verify' ? /the input is empty/ : /stream ends at byte 0 inside/)
   })
 })
 
 describe.concurrent('a FIFO whose writer goes away early', () => {
   /** Start `xst args` on a new FIFO, then write `bytes` into it and close it. */
-  async function throughFifo(args: (fifo: string) => string[], bytes: Buffer): Promise<ChildResult> {
-    const dir = scratchDir()
+  async function throughFifo(args: (fifo: string) => string[], bytes: Buffer): Promise<RunResult> {
+    const dir = tempDir()
     const fifo = join(dir, 'fifo')
     execFileSync('mkfifo', [fifo])
-    const result = runCli(args(fifo), {timeoutMs: LIMIT})
+    const result = runXst(args(fifo), {timeoutMs: LIMIT})
     // The writer: a child (opening a FIFO blocks until the reader opens it).
     const writer = spawn('sh', ['-c', 'cat > "$1"', 'sh', fifo], {stdio: ['pipe', 'ignore', 'ignore']})
     writer.stdin.on('error', () => {})
@@ -127,7 +126,7 @@ describe.concurrent('a FIFO whose writer goes away early', () => {
   })
 
   it('convert: a legacy image cut inside its pages; no output is left', async () => {
-    const out = join(scratchDir(), 'out')
+    const out = join(tempDir(), 'out')
     mkdirSync(out)
     const r = await throughFifo((f) => ['convert', f, join(out, 'new.v2')], PV.subarray(0, 200_000))
     expectOneLine(r, 'convert', 1, /stream ends at byte 200000 inside page data/)

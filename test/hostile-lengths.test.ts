@@ -7,13 +7,14 @@
 import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {beforeAll, describe, expect, it} from 'vitest'
 import {DomainType, PageDataHeader, Rec, X86PvP2mFramesHeader} from '../src/v2/libxc/layout.js'
 import {LibxlRec} from '../src/v2/libxl/layout.js'
 import {ROOT} from './helpers/fixtures.js'
 import {buildLegacy, type LegacySpec, QEMU_SIG_DM_0002, smallSpec} from './builders/legacy.js'
 import {hvmParams, hvmStream, libxlStream, pageData, pfnWord, pvStream, rec, Stream, withXlHeader} from './builders/v2.js'
-import {errorLines, hasStackTrace, removeScratch, runCliMeasured, runNode, scratchDir} from './fuzz/procs.js'
+import {runNode, tempDir} from './helpers/cli.js'
+import {errorLines, hasStackTrace, runCliMeasured} from './fuzz/procs.js'
 
 const MAX_RSS_MIB = 150
 const U32_MAX = 0xffffffff
@@ -152,7 +153,7 @@ let results: ChildCase[] = []
 let peakMiB = 0
 
 beforeAll(async () => {
-  dir = scratchDir()
+  dir = tempDir()
   const manifest: Array<{name: string; kind: 'legacy' | 'v2'; file: string}> = []
   legacyCases.forEach(([name, spec], i) => {
     const file = join(dir, `legacy-${i}.img`)
@@ -175,8 +176,6 @@ beforeAll(async () => {
   peakMiB = doc.maxRssMiB
   if (process.env.XST_HOSTILE_DEBUG) for (const r of results) console.log(r.name, r.what, r.how, r.error?.code ?? r.report?.codes.join(','), Math.round(r.maxRssMiB), r.error?.message ?? r.report?.messages[0])
 }, 60_000)
-
-afterAll(removeScratch)
 
 describe('hostile lengths, in process (a fresh node per batch)', () => {
   it('every case ran', () => {

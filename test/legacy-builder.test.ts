@@ -6,7 +6,8 @@ import {ByteReader} from '../src/io/reader.js'
 import {BufferSource, ChunkedSource} from '../src/io/source.js'
 import {walkLegacy} from '../src/legacy/walker.js'
 import type {LegacyEvent} from '../src/legacy/events.js'
-import {MAX_BATCH, PAGE_SIZE} from '../src/format/legacy.js'
+import {PAGE_SIZE} from '../src/format/x86.js'
+import {MAX_BATCH} from '../src/legacy/layout.js'
 import {legacyVectors, vectorBytes} from './helpers/fixtures.js'
 import {
   buildLegacy,

@@ -2,7 +2,7 @@
 // info, the p2m frame list, the PV and HVM tails, trailing bytes.
 import {describe, expect, test} from 'vitest'
 import {TruncatedError} from '../src/errors.js'
-import {EXT_VCPU_32, EXT_VCPU_64} from '../src/format/legacy.js'
+import {EXT_VCPU_32, EXT_VCPU_64} from '../src/format/x86.js'
 import {ByteReader} from '../src/io/reader.js'
 import {BufferSource} from '../src/io/source.js'
 import type {LegacyEvent} from '../src/legacy/events.js'

@@ -9,6 +9,7 @@ import {LIBXL_IDENT, LIBXL_MAGIC} from '../src/v2/libxl/layout.js'
 import {verifyStream} from '../src/v2/reader.js'
 import {V2Verifier} from '../src/v2/verify/verifier.js'
 import {hvmStream, libxlStream, pages, pvStream, rawLibxcHeaders, Stream, verifyBytes, withXlHeader, xlHeader} from './builders/v2.js'
+import {CountingSource} from './helpers/sources.js'
 
 describe('detectV2', () => {
   const b = (...parts: Array<string | number[]>) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))))
@@ -97,16 +98,6 @@ describe('truncation anywhere is reported where the stream ends, from a file and
   })
 })
 
-/** A file-like source that counts the bytes actually read from it. */
-class CountingSource extends BufferSource {
-  bytesRead = 0
-  override async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    const n = await super.read(buf, offset, length, position)
-    this.bytesRead += n
-    return n
-  }
-}
-
 describe('page data is skipped, not read', () => {
   it('on a seekable source most of the stream is never read', async () => {
     const s = new Stream([{kind: 'libxc-headers', domainType: 2, raw: rawLibxcHeaders({type: 2})}])
@@ -114,7 +105,7 @@ describe('page data is skipped, not read', () => {
     for (let i = 0; i < 8; i++) s.append(pages(i * 1024, 1024))
     s.append(...hvmStream().parts.slice(hvmStream().find(Rec.X86_TSC_INFO)))
     const bytes = (await s.build()).bytes
-    const src = new CountingSource(bytes)
+    const src = new CountingSource(new BufferSource(bytes))
     const report = await verifyStream(new ByteReader(src), new V2Verifier())
     expect(report.valid, JSON.stringify(report.errors)).toBe(true)
     expect(report.summary.pages.pfns).toBe(8192)

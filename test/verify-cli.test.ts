@@ -175,7 +175,8 @@ describe('verify: input and output', () => {
     const bytes = vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
     const r = await runXst(['verify', tempFile('x.v2', bytes), '--json'])
     const doc = JSON.parse(r.stdout)
-    expect(Object.keys(doc)).toEqual(['ok', 'input', 'verdict', 'valid', 'errors', 'warnings', 'stopped', 'summary'])
+    expect(Object.keys(doc)).toEqual(['ok', 'input', 'verdict', 'valid', 'errors', 'warnings', 'stopped', 'summary', 'container'])
+    expect(doc.container).toEqual({kind: 'none', label: 'no container', compressed: false})
     expect(doc.summary).toEqual({
       format: 'libxl',
       xlHeader: {flags: ['stream-v2'], optionalDataLength: expect.any(Number), domainName: 'web01'},

@@ -103,17 +103,12 @@ export function usageMessage(err: Error & {args?: Array<{name?: string; descript
 
 const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1)
 
-function isParseError(err: unknown): err is Error {
-  if (!(err instanceof Error)) return false
-  const name = err.constructor?.name ?? ''
-  return (
-    name.endsWith('ParseError') ||
-    name === 'RequiredArgsError' ||
-    name === 'UnexpectedArgsError' ||
-    name === 'NonExistentFlagsError' ||
-    name === 'FlagInvalidOptionError' ||
-    name === 'ArgInvalidOptionError' ||
-    name === 'FailedFlagValidationError' ||
-    name === 'CLIError'
-  )
+/**
+ * A usage error from oclif: every parse and validation error (a bad flag
+ * value, a missing or unexpected argument, an unknown flag) is a CLIError.
+ * ExitError is one too, but is let through before this is asked; a command
+ * module that fails to load is a bug in xst, not a usage error.
+ */
+function isParseError(err: unknown): err is Errors.CLIError {
+  return err instanceof Errors.CLIError && !(err instanceof Errors.ModuleLoadError)
 }

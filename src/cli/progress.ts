@@ -4,6 +4,8 @@
 // listr2 is only loaded when it is used, to keep start-up fast.
 import {runConvertJob, type ConvertJob, type ConvertResult} from '../convert/job.js'
 import {formatBytes} from '../convert/render.js'
+import {plural} from '../text.js'
+import {exitOnSignals} from './signals.js'
 
 interface Deferred<T> {
   promise: Promise<T>
@@ -29,14 +31,34 @@ function terminalColumns(): number {
   return process.stderr.columns || 80
 }
 
+export interface ProgressOptions {
+  /** Draw the task list (the caller enables it only when stderr is a terminal). */
+  enabled: boolean
+  /** Called on an interrupt, once the partial output is removed and the list closed; the process then exits. */
+  onSignal?: (signal: NodeJS.Signals) => void
+}
+
 /**
- * Run `job` with a task list on stderr (the caller enables it only when
- * stderr is a terminal). The conversion's own outcome is returned or thrown
- * as is: a failure is never left pending while the list draws (which Node
- * would report as an unhandled rejection, with a stack trace).
+ * Run `job`, with a task list on stderr when enabled. An interrupt removes
+ * the partial output, closes the list, calls `onSignal` and exits (see
+ * signals.ts). The conversion's own outcome is returned or thrown as is: a
+ * failure is never left pending while the list draws (which Node would
+ * report as an unhandled rejection, with a stack trace).
  */
-export async function runWithProgress(job: ConvertJob, opts: {enabled: boolean}): Promise<ConvertResult> {
-  if (!opts.enabled) return runConvertJob(job)
+export async function runWithProgress(job: ConvertJob, opts: ProgressOptions): Promise<ConvertResult> {
+  const abort = new AbortController()
+  let closeList = () => {}
+  const onSignal = (signal: NodeJS.Signals) => {
+    abort.abort()
+    closeList()
+    opts.onSignal?.(signal)
+  }
+  const abortable: ConvertJob = {...job, abort: abort.signal}
+  return exitOnSignals(onSignal, () => (opts.enabled ? withTaskList(abortable, (close) => (closeList = close)) : runConvertJob(abortable)))
+}
+
+/** Run `job` under a listr2 task list; `onClose` is given what closes the list early (on an interrupt). */
+async function withTaskList(job: ConvertJob, onClose: (close: () => void) => void): Promise<ConvertResult> {
   const {Listr, DefaultRenderer, ListrLogger, ListrTaskState, ProcessOutput} = await import('listr2')
 
   // listr2 picks its renderer by whether *stdout* is a terminal, draws to
@@ -100,20 +122,24 @@ export async function runWithProgress(job: ConvertJob, opts: {enabled: boolean})
       } else progressText = `${formatBytes(at)}, ${rate}`
       job.onProgress?.(at, size)
     },
-    onSignal: (sig) => {
-      // The process exits right after this: close the list (marking what was
-      // running as failed, showing the cursor again) before the message.
-      for (const t of list?.tasks ?? []) if (t.isPending()) t.state$ = ListrTaskState.FAILED
-      try {
-        renderer?.end()
-      } catch {}
-      job.onSignal?.(sig)
-    },
   }
+  // On an interrupt the process exits right after this: close the list
+  // (marking what was running as failed, showing the cursor again) before
+  // the message.
+  onClose(() => {
+    for (const t of list?.tasks ?? []) if (t.isPending()) t.state$ = ListrTaskState.FAILED
+    try {
+      renderer?.end()
+    } catch {}
+  })
   const conversion = runConvertJob(wrapped)
   // Handled here, at once; the caller gets the same outcome from `conversion` below.
   conversion.then(
-    (s) => done.resolve(s),
+    (s) => {
+      // A v2 stream copied into a new container is never "detected" as a legacy image.
+      started.resolve('a v2 stream, copied into its new container')
+      done.resolve(s)
+    },
     (e) => {
       opened.reject(e)
       started.reject(e)
@@ -175,5 +201,5 @@ export async function runWithProgress(job: ConvertJob, opts: {enabled: boolean})
 export function verifyLine(report: ConvertResult['verify']): string {
   if (!report) return 'not checked'
   const w = report.warnings.length
-  return `valid v2 stream (checked as written${w ? `, ${w} warning${w === 1 ? '' : 's'}` : ''})`
+  return `valid v2 stream (checked as written${w ? `, ${plural(w, 'warning')}` : ''})`
 }

@@ -3,9 +3,13 @@ import {XstCommand} from '../cli/base.js'
 import {guestFlag, widthFlag} from '../cli/flags.js'
 import type {ConvertJob} from '../convert/job.js'
 import {UsageError} from '../errors.js'
+import {Syslog} from '../cli/syslog.js'
+import {parseSpec, specName} from '../io/spec.js'
+import {CONTAINER_CHOICES, xlConfigFrom} from '../convert/families.js'
+import {readFileSync} from 'node:fs'
 
 export default class Convert extends XstCommand {
-  static summary = 'Convert a legacy (Xen <= 4.5) image to a v2 stream that Xen 4.6+ restores'
+  static summary = 'Convert a legacy (Xen <= 4.5) image to a v2 stream that Xen 4.6+ restores, keeping its container'
   static description = `Rewrites OLD, an image saved by Xen 4.5 or earlier, as NEW: a v2 libxl stream (what \`xl restore\` reads; the default) or a bare libxc stream (--format libxc), with the "legacy converted" bit set. The output is byte-identical to Xen's convert-legacy-stream where that tool succeeds. Toolstack width and guest type are detected.
 
 NEW is written to a temporary file beside it and renamed into place only when the whole stream has been written and flushed; on any error or interrupt NEW is left untouched. An existing NEW is only replaced with --force, and never when it is OLD itself. A symlink NEW stays a link: the file it names is the one written. A FIFO, socket or character device (such as /dev/null) is written in place, without --force; a block device needs --force.
@@ -14,12 +18,16 @@ With - for NEW, the stream goes to stdout, but not to a terminal unless --force 
 
 Use - for OLD to read stdin and - for NEW to write stdout.
 
+Containers: OLD may be wrapped by a toolstack and compressed; NEW keeps the family (--container keep): a libvirt save image (virsh save) becomes a version 2 libvirt image holding the libxl stream (a version 1 header over a v2 stream is repaired: the version rewritten, the stream copied byte for byte); a XenServer legacy or structured image becomes a structured image (signature, Xenops, Libxc with a libxc stream, Qemu_trad with the qemu state, End_of_image; other sections copied in order; SOURCE_DATE_EPOCH sets a new Xenops record's time); an xend (xm save) file becomes an xl save file (STREAMv2; --config FILE embeds an xl domain config, JSON when the file parses as JSON). --container xl|libvirt|xenserver|none chooses another family where that can be restored. A gzip-compressed OLD is read through; NEW is uncompressed unless --gzip is given.
+
 xst can stand in for Xen's conversion helper (convert-legacy-stream), run by libxl (LIBXL_CONVERT_HELPER) and by XenServer's xenopsd: --in/--out take a path, - or a descriptor number the caller passed, and -x/--xl, --guest-type, --skip-qemu, --syslog and -v are accepted. With --in/--out xst behaves as that helper: without --format it writes a bare libxc stream (with OLD NEW the default stays libxl); it prints nothing on success (-v reports on stderr); and it reads an inherited descriptor from its current offset (where the caller stopped reading) and leaves that offset exactly at the end of the image, so the caller reads on from there (xenopsd reads the qemu record that follows).`
 
   static examples = [
     {description: 'Convert an old xl save file for xl restore', command: '<%= config.bin %> <%= command.id %> old.save new.save'},
     {description: 'A bare libxc stream, JSON summary', command: '<%= config.bin %> <%= command.id %> --format libxc --json old.save new.libxc'},
-    {description: 'Through pipes', command: 'zcat old.save.gz | <%= config.bin %> <%= command.id %> - - > new.save'},
+    {description: 'Through pipes', command: 'cat old.save | <%= config.bin %> <%= command.id %> - - > new.save'},
+    {description: 'A compressed libvirt image: a libvirt image again (version 2), compressed', command: '<%= config.bin %> <%= command.id %> --gzip web01.save.gz web01.v2.save.gz'},
+    {description: 'An xend file, with an xl config embedded for xl restore', command: '<%= config.bin %> <%= command.id %> --config web01.cfg web01.xm-save web01.save'},
     {
       description: 'As libxl runs its helper (here the shell opens descriptors 3 and 4)',
       command: '<%= config.bin %> <%= command.id %> --in 3 --out 4 --width 64 --guest hvm --format libxl 3<old.save 4>new.save',
@@ -40,8 +48,15 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     format: Flags.option({
       char: 'f',
       options: ['libxl', 'libxc'] as const,
-      description: "output stream format; default libxl with OLD NEW, libxc with --in/--out (as Xen's convert-legacy-stream)",
+      description: "output stream format; default libxl with OLD NEW, libxc with --in/--out (as Xen's convert-legacy-stream), and libxc in a XenServer image",
     })(),
+    container: Flags.option({
+      options: CONTAINER_CHOICES,
+      default: 'keep' as const,
+      description: "the output's container: keep the input's family, an xl save file, a libvirt image, a XenServer structured image, or none (the stream alone)",
+    })(),
+    config: Flags.string({description: 'an xl domain config file to embed in the new xl header (xend input, or --container xl); JSON when it parses as JSON'}),
+    gzip: Flags.boolean({description: 'gzip-compress the output'}),
     width: widthFlag('w'),
     guest: guestFlag('g', ['guest-type']),
     in: Flags.string({char: 'i', description: 'input: a path, - or a descriptor number (instead of OLD)'}),
@@ -69,19 +84,35 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     // and silent on success; stdout and the terminal belong to the caller
     // (libxl leaves the helper xl's own), so any report goes to stderr.
     const helper = flags.in !== undefined || flags.out !== undefined
-    const format = flags.format ?? (helper ? 'libxc' : 'libxl')
-    const toStdout = output === '-' || (flags.out !== undefined && output === '1')
+    const inSpec = parseSpec(input, {fdNumbers: helper})
+    const outSpec = parseSpec(output, {fdNumbers: helper})
+    const toStdout = outSpec.kind === 'std' || (outSpec.kind === 'fd' && outSpec.fd === 1)
     this.reportToStderr = toStdout || helper
     const report = !helper || flags.verbose
-    const fdName = (spec: string) => (helper && /^\d+$/.test(spec) ? `fd ${spec}` : spec)
-    const inName = input === '-' ? 'stdin' : fdName(input)
-    const outName = toStdout ? 'stdout' : fdName(output)
+    const inName = specName(inSpec, 'input')
+    const outName = toStdout ? 'stdout' : specName(outSpec, 'output')
 
     const [{runWithProgress, verifyLine}, {renderConvert}] = await Promise.all([import('../cli/progress.js'), import('../convert/render.js')])
+    let config
+    if (flags.config !== undefined) {
+      let text: string
+      try {
+        text = readFileSync(flags.config, 'utf8')
+      } catch (err) {
+        throw new UsageError(`--config ${flags.config}: cannot read it (${(err as NodeJS.ErrnoException).code ?? err})`, 'bad-config')
+      }
+      config = xlConfigFrom(text)
+    }
+    // What the helper line says; a XenServer family is libxc too, which is what a helper writes anyway.
+    const format = flags.format ?? (helper ? 'libxc' : 'libxl')
     const job: ConvertJob = {
       input,
       output,
-      format,
+      format: flags.format,
+      container: flags.container,
+      config,
+      gzip: flags.gzip,
+      helper,
       width: flags.width ? (Number(flags.width) as 32 | 64) : undefined,
       guest: flags.guest,
       skipQemu: flags['skip-qemu'],
@@ -91,17 +122,22 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
       verify: flags.verify ?? true,
       onWarning: (m) => this.note(m),
       onImage: helper && report ? (image) => this.line(`converting ${inName}: legacy ${image.guest.toUpperCase()}, ${image.toolstackWidth}-bit toolstack, to a ${format} stream on ${outName}`) : undefined,
-      onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${output} was not written`}`),
     }
-    // The task list is for a person at a terminal running xst, not for a toolstack's helper.
-    const {summary, verify} = await runWithProgress(job, {enabled: !helper && Boolean(process.stderr.isTTY) && !this.jsonEnabled()})
-    if (report) for (const l of renderConvert(summary, inName, outName, job.verify ? verifyLine(verify) : null, flags.verbose)) this.line(l)
+    const {summary, verify, container, notes, written} = await runWithProgress(job, {
+      // The task list is for a person at a terminal running xst, not for a toolstack's helper.
+      enabled: !helper && Boolean(process.stderr.isTTY) && !this.jsonEnabled(),
+      onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${output} was not written`}`),
+    })
+    if (report) {
+      for (const l of renderConvert(summary, inName, outName, job.verify ? verifyLine(verify) : null, flags.verbose, {container, notes, written})) this.line(l)
+    }
     for (const w of verify?.warnings ?? []) this.note(`converted stream: ${w.message}`)
     return {
       ok: true,
       ...summary,
-      input: {path: inName, ...summary.input},
-      output: {path: outName, ...summary.output},
+      input: {path: inName, ...summary.input, container: container.input},
+      output: {path: outName, ...summary.output, container: container.output.family, written: written.bytes, gzip: written.gzip},
+      notes,
       verify: verify ? {valid: verify.valid, errors: verify.errors, warnings: verify.warnings, stopped: verify.stopped, summary: verify.summary} : null,
       warnings: this.warnings,
     }

@@ -9,13 +9,17 @@
 // any command, so a command imports what its run() needs inside run()
 // (`await import(...)`), not at the top of the module.
 import Convert from './convert.js'
+import DumpCore from './dump-core.js'
 import Help from './help.js'
+import Identify from './identify.js'
 import InspectLegacy from './inspect-legacy.js'
 import Verify from './verify.js'
 
 export const COMMANDS = {
   convert: Convert,
+  'dump-core': DumpCore,
   help: Help,
+  identify: Identify,
   'inspect-legacy': InspectLegacy,
   verify: Verify,
 }

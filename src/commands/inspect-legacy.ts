@@ -1,18 +1,25 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import {guestFlag, widthFlag} from '../cli/flags.js'
+import {type ContainerSummary, renderContainer} from '../container/describe.js'
+import {closeImage, openImage} from '../container/open.js'
+import {ByteReader} from '../io/reader.js'
+import {openInput} from '../io/source.js'
+import {parseSpec, specName} from '../io/spec.js'
+import {inspectImage} from '../inspect/image.js'
+import {renderInspect} from '../inspect/render.js'
 import type {InspectReport} from '../inspect/report.js'
 
 export default class InspectLegacy extends XstCommand {
   static summary = 'Walk a legacy (Xen <= 4.5) save image and describe it'
-  static description = `Reads an image written by Xen 4.5 or earlier (xl save, xm save, live migration) and reports what it holds: the xl header and domain name, guest type and width, toolstack width, pages, every chunk, and the PV or HVM tail.
+  static description = `Reads an image written by Xen 4.5 or earlier (xl save, xm save, virsh save, XenServer suspend, live migration) and reports what it holds: the container around the stream (libvirt, XenServer legacy or structured, xend; gzip-compressed or not) with what its header says (the domain name, an xend config's memory), the xl header and domain name, guest type and width, toolstack width, pages, every chunk, and the PV or HVM tail.
 
-Toolstack width and guest type are detected from the image; --width and --guest override detection. On a file, page data is skipped by seeking, so large images are inspected in well under a second. Exit status: 0 well-formed, 1 the image is bad (one line names the defect and its byte offset), 2 usage error.`
+Toolstack width and guest type are detected from the image; --width and --guest override detection. Offsets are into the decompressed image. On a file, page data is skipped by seeking, so large images are inspected in well under a second (a gzip input is decompressed as it is read). Exit status: 0 well-formed, 1 the image is bad (one line names the defect and its byte offset), 2 usage error.`
 
   static examples = [
     {description: 'Describe a saved image', command: '<%= config.bin %> <%= command.id %> guest.save'},
     {description: 'One line per chunk with its byte offset', command: '<%= config.bin %> <%= command.id %> --verbose guest.save'},
-    {description: 'Read from a pipe, JSON out', command: 'zcat guest.save.gz | <%= config.bin %> <%= command.id %> - --json'},
+    {description: 'A compressed libvirt image, JSON out', command: '<%= config.bin %> <%= command.id %> --json /var/lib/libvirt/libxl/save/web01.save.gz'},
   ]
 
   static args = {
@@ -26,30 +33,27 @@ Toolstack width and guest type are detected from the image; --width and --guest 
     verbose: Flags.boolean({char: 'v', description: 'one line per chunk with its byte offset'}),
   }
 
-  async run(): Promise<{ok: true} & InspectReport> {
+  async run(): Promise<{ok: true; container: ContainerSummary} & InspectReport> {
     const {args, flags} = await this.parse(InspectLegacy)
-    // Imported here, not at the top: every command's class loads on every run (see index.ts).
-    const [{ByteReader}, {refuseGzip}, {openInput}, {renderInspect}, {inspectLegacy}] = await Promise.all([
-      import('../io/reader.js'),
-      import('../io/sniff.js'),
-      import('../io/source.js'),
-      import('../inspect/render.js'),
-      import('../inspect/report.js'),
-    ])
-    const reader = new ByteReader(openInput(args.image))
+    const input = new ByteReader(openInput(args.image))
     try {
-      await refuseGzip(reader, 'inspect-legacy')
-      const rep = await inspectLegacy(reader, args.image === '-' ? 'stdin' : args.image, {
-        width: flags.width ? (Number(flags.width) as 32 | 64) : undefined,
-        guest: flags.guest,
-        skipQemu: flags['skip-qemu'],
-        verbose: flags.verbose,
-        onWarning: (m) => this.note(m),
-      })
-      for (const l of renderInspect(rep)) this.line(l)
-      return {ok: true, ...rep}
+      const img = await openImage(input)
+      try {
+        const {container, report} = await inspectImage(img, specName(parseSpec(args.image), 'input'), {
+          width: flags.width ? (Number(flags.width) as 32 | 64) : undefined,
+          guest: flags.guest,
+          skipQemu: flags['skip-qemu'],
+          verbose: flags.verbose,
+          onWarning: (m) => this.note(m),
+        })
+        const lines = renderInspect(report)
+        for (const l of [lines[0], ...renderContainer(container), ...lines.slice(1)]) this.line(l)
+        return {ok: true, container, ...report}
+      } finally {
+        await closeImage(img)
+      }
     } finally {
-      await reader.close()
+      await input.close()
     }
   }
 }

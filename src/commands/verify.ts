@@ -1,27 +1,38 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
-import type {VerifyReport} from '../v2/verify/verifier.js'
+import {type ContainerSummary, containerWords} from '../container/describe.js'
+import {closeImage, type OpenedImage, openImage} from '../container/open.js'
+import {verifyImage} from '../container/verify.js'
+import {FormatError, XstError} from '../errors.js'
+import {ByteReader} from '../io/reader.js'
+import {openInput} from '../io/source.js'
+import {parseSpec, specName} from '../io/spec.js'
+import {V2Verifier, type VerifyReport} from '../v2/verify/verifier.js'
+import {problemLine, RecordListing, verdictLine} from '../v2/verify/text.js'
 
-export type VerifyResult = {ok: boolean; input: string; verdict: 'valid' | 'invalid'} & VerifyReport
+export type VerifyResult = {ok: boolean; input: string; verdict: 'valid' | 'invalid'} & VerifyReport & {container: ContainerSummary | null}
 
 export default class Verify extends XstCommand {
-  static summary = 'Check a v2 save image (libxc or libxl stream), reporting every problem'
-  static description = `Checks a Xen 4.6+ domain image: a libxc stream (version 2 or 3), or a libxl stream with the libxc stream inside it, either optionally behind an xl header. The format is detected from the first bytes; --format overrides that.
+  static summary = 'Check v2 save images (libxc or libxl streams, in any container), reporting every problem'
+  static description = `Checks a Xen 4.6+ domain image: a libxc stream (version 2 or 3), or a libxl stream with the libxc stream inside it, behind an xl header, inside a libvirt save image or a XenServer structured suspend image, or none of these; gzip-compressed or not. The container and the stream format are detected from the first bytes; --format overrides the stream's.
 
-Every header and record is checked against the format and against the ordering the restorer relies on, and every problem found is reported with its byte offset, record index and record type. Optional records (type bit 31) are skipped with a warning, as the spec allows. On a file, page data is skipped by seeking, so a large image is checked in well under a second.
+Every header and record is checked against the format and against the ordering the restorer relies on, and every problem found is reported with its byte offset, record index and record type (offsets are into the decompressed image). Optional records (type bit 31) are skipped with a warning, as the spec allows. The container is checked too: a libvirt header's version must match the stream it holds; a XenServer image's sections are read (each body bounded by its length), its Xenops record parsed, its Libxc stream verified, and it must end with End_of_image (bytes after that are counted, not checked). On a file, page data is skipped by seeking, so a large image is checked in well under a second.
 
-Each error and warning is a line on stderr ("error: ..." / "warning: ..."); the verdict line (and with --verbose the record listing) goes to stdout.
+Several images may be given: each gets its own verdict line. Each error and warning is a line on stderr ("error: ..." / "warning: ..."; prefixed by the file's name when there are several); the verdict lines (and with --verbose the record listing) go to stdout.
 
-Exit status: 0 valid (warnings allowed), 1 invalid (or a legacy image: convert it with \`xst convert\`), 2 usage error.`
+Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy image: convert it with \`xst convert\`), 2 usage error.`
 
   static examples = [
     {description: 'Check a saved image', command: '<%= config.bin %> <%= command.id %> guest.save'},
+    {description: 'Several at once, one verdict line each', command: '<%= config.bin %> <%= command.id %> /var/lib/libvirt/libxl/save/*.save'},
     {description: 'One line per record', command: '<%= config.bin %> <%= command.id %> --verbose guest.save'},
     {description: 'Check a stream as it arrives on a pipe, JSON out', command: 'xst convert old.save - | <%= config.bin %> <%= command.id %> - --json'},
   ]
 
+  static strict = false
+
   static args = {
-    image: Args.string({required: true, description: 'image file, or - for stdin'}),
+    image: Args.string({required: true, description: 'image file(s), or - for stdin'}),
   }
 
   static flags = {
@@ -30,40 +41,76 @@ Exit status: 0 valid (warnings allowed), 1 invalid (or a legacy image: convert i
       default: 'auto' as const,
       description: 'read the stream as this format instead of detecting it',
     })(),
-    'max-errors': Flags.integer({min: 1, description: 'stop after this many errors'}),
+    'max-errors': Flags.integer({min: 1, description: 'stop after this many errors (per image)'}),
     verbose: Flags.boolean({char: 'v', description: 'one line per header and record (runs of PAGE_DATA squashed into one)'}),
   }
 
-  async run(): Promise<VerifyResult> {
-    const {args, flags} = await this.parse(Verify)
-    // Imported here, not at the top: every command's class loads on every run (see index.ts).
-    const [{ByteReader}, {openInput}, {verifyStream}, {V2Verifier}, {problemLine, RecordListing, verdictLine}] = await Promise.all([
-      import('../io/reader.js'),
-      import('../io/source.js'),
-      import('../v2/reader.js'),
-      import('../v2/verify/verifier.js'),
-      import('../v2/verify/text.js'),
-    ])
-    const name = args.image === '-' ? 'stdin' : args.image
+  async run(): Promise<VerifyResult | {ok: boolean; results: Array<VerifyResult | {ok: false; input: string; verdict: 'error'; error: Record<string, unknown>}>}> {
+    const {argv, flags} = await this.parse(Verify)
+    const files = argv as string[]
+    if (files.length === 1) {
+      const result = await this.verifyOne(files[0], flags, false)
+      if (!result.ok) process.exitCode = 1
+      return result
+    }
+    const results: Array<VerifyResult | {ok: false; input: string; verdict: 'error'; error: Record<string, unknown>}> = []
+    let code = 0
+    for (const file of files) {
+      const name = specName(parseSpec(file), 'input')
+      try {
+        const r = await this.verifyOne(file, flags, true)
+        results.push(r)
+        if (!r.ok) code = Math.max(code, 1)
+      } catch (err) {
+        if (!(err instanceof XstError)) throw err
+        // One image that cannot be read does not stop the others.
+        this.diag(`xst verify: ${name}: ${err.message}`)
+        results.push({ok: false, input: name, verdict: 'error', error: err.toJSON()})
+        code = Math.max(code, err.exitCode)
+      }
+    }
+    process.exitCode = code
+    return {ok: code === 0, results}
+  }
+
+  private async verifyOne(file: string, flags: {format: 'auto' | 'libxc' | 'libxl'; 'max-errors'?: number; verbose: boolean}, several: boolean): Promise<VerifyResult> {
+    const name = specName(parseSpec(file), 'input')
     const listing = new RecordListing((l) => this.line(l))
     const verifier = new V2Verifier({
       maxErrors: flags['max-errors'],
       onProblem: (p) => {
         listing.flush()
-        this.diag(problemLine(p))
+        this.diag((several ? `${name}: ` : '') + problemLine(p))
       },
       onRecord: flags.verbose ? (n) => listing.add(n) : undefined,
     })
-    const reader = new ByteReader(openInput(args.image))
-    let report: VerifyReport
+    const input = new ByteReader(openInput(file))
+    let report: VerifyReport & {container: ContainerSummary | null}
     try {
-      report = await verifyStream(reader, verifier, {format: flags.format === 'auto' ? undefined : flags.format})
+      let img: OpenedImage | undefined
+      try {
+        img = await openImage(input)
+      } catch (err) {
+        // A container defect found while opening is the image's verdict, not the command's failure.
+        if (!(err instanceof FormatError)) throw err
+        verifier.fatal(err)
+      }
+      if (!img) report = {...verifier.finish(input.offset), container: null}
+      else {
+        try {
+          report = await verifyImage(img, verifier, {format: flags.format === 'auto' ? undefined : flags.format})
+        } finally {
+          await closeImage(img)
+        }
+      }
     } finally {
-      await reader.close()
+      await input.close()
     }
     listing.flush()
-    this.line(verdictLine(name, report))
-    if (!report.valid) process.exitCode = 1
+    let words = report.container ? containerWords(report.container) : ''
+    // Not part of the image, so not an error; but said, since a VDI's tail may be something else's data.
+    if (report.container?.afterEnd) words += `; ${report.container.afterEnd} bytes after End_of_image, not checked`
+    this.line(verdictLine(words ? `${name} (${words})` : name, report))
     return {ok: report.valid, input: name, verdict: report.valid ? 'valid' : 'invalid', ...report}
   }
 }

@@ -3,7 +3,7 @@
 // is a legacy stream or not an image at all: src/legacy/detect.ts tells).
 // A pure function over peeked bytes; the magics come from the modules that
 // read each container.
-import {XL_MAGIC} from '../format/xl.js'
+import {XL_MAGIC} from '../xl/layout.js'
 import {isGzip} from '../io/gzip-source.js'
 import {LIBVIRT_MAGIC} from './libvirt.js'
 import {XENSERVER_LEGACY_SIGNATURE, XENSERVER_STRUCTURED_SIGNATURE} from './xenserver.js'

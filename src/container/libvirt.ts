@@ -1,4 +1,5 @@
-// libvirt's libxl-driver save image (FORMAT.md §6): a 64-byte header, the
+// libvirt's libxl-driver save image (libvirt's src/libxl/libxl_conf.h and
+// libxl_domain.c): a 64-byte header, the
 // domain XML, then the stream with no xl header. `virsh save` and
 // `managedsave` write it. Version 1 claims a legacy stream, version 2 a
 // libxl v2 stream; libvirt before 2016 wrote 1 over either, so the version
@@ -6,6 +7,7 @@
 import {FormatError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {bytes, chars, layout, u32le} from '../format/layout.js'
+import {hex} from '../text.js'
 
 export const LIBVIRT_MAGIC = 'libvirt-xml\n \0 \r'
 /** A legacy (Xen <= 4.5) stream follows. */
@@ -79,7 +81,7 @@ export async function readLibvirtHeader(reader: ByteReader): Promise<LibvirtHead
       'libvirt domain XML does not end in a NUL within xml_len',
       {offset: xmlAt + xmlBytes.length - 1, context: 'libvirt header'},
       '0x00',
-      '0x' + xmlBytes[xmlBytes.length - 1].toString(16).padStart(2, '0'),
+      hex(xmlBytes[xmlBytes.length - 1], 2),
     )
   }
   // libvirt parses up to the first NUL.
@@ -130,8 +132,9 @@ export function encodeLibvirtHeader(h: {version: number; xml: string | Buffer}):
 
 /**
  * The header a conversion writes: the input's header and XML unchanged
- * except for the version (FORMAT.md §6: keep the XML, write version 2;
- * a version-1 header over a v2 stream is repaired the same way).
+ * except for the version (the XML is kept, the version becomes 2, which
+ * libvirt writes over a libxl v2 stream; a version-1 header over a v2
+ * stream is repaired the same way).
  */
 export function withLibvirtVersion(headerBytes: Buffer, version: number): Buffer {
   const out = Buffer.from(headerBytes)

@@ -1,5 +1,6 @@
 // The device-model (qemu) record that follows the HVM tail of a legacy
-// stream (FORMAT.md §2, §6). Toolstacks disagree on its framing: the
+// stream (after the HVM context; a container may frame it its own way).
+// Toolstacks disagree on its framing: the
 // signature, whether a length follows and in which byte order. Each framing
 // is declared once here as a variant; a container says which variants it
 // accepts and the one reader below reads "a qemu record header at this
@@ -7,7 +8,7 @@
 import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {type Token, u32be, u32le} from '../format/layout.js'
-import {QEMU_SIG_DM_0002, QEMU_SIG_REMUS, QEMU_SIG_REST} from '../format/legacy.js'
+import {QEMU_SIG_DM_0002, QEMU_SIG_REMUS, QEMU_SIG_REST} from '../format/x86.js'
 
 export interface QemuRecordVariant {
   /** Stable name for reports and tests. */

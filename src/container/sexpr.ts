@@ -10,6 +10,7 @@
 // handled as latin1, one character per byte, so offsets are byte offsets).
 // Both are iterative with a nesting bound, so hostile text cannot exhaust
 // the stack.
+import {hex} from '../text.js'
 
 export interface SexpAtom {
   kind: 'atom'
@@ -291,7 +292,7 @@ export function parseXendSxp(text: string): SxpParse {
       while (i < n && !SXP_SPACE.has(text[i]) && !SXP_SEPARATORS.has(text[i]) && text[i] !== '#') i++
       t.add({kind: 'atom', value: text.slice(start, i), quoted: false, offset: start})
     } else {
-      throw new SexpError(`character 0x${c.charCodeAt(0).toString(16).padStart(2, '0')} cannot start a value`, i)
+      throw new SexpError(`character ${hex(c.charCodeAt(0), 2)} cannot start a value`, i)
     }
   }
   if (!done()) {

@@ -1,6 +1,7 @@
-// xend `xm save` files (Xen <= 4.4; FORMAT.md §6): `LinuxGuestRecord`, an
-// i32 big-endian length, the domain config as SXP text, then a legacy
-// stream with no xl header; for HVM, after the HVM tail, the 21-byte
+// xend `xm save` files (Xen <= 4.4; tools/python/xen/xend/XendCheckpoint.py
+// writes them): `LinuxGuestRecord`, an i32 big-endian length, the domain
+// config as SXP text, then a legacy stream with no xl header; for HVM,
+// after the HVM tail, the 21-byte
 // `QemuDeviceModelRecord` signature and qemu state to the end of the file
 // (the QEMU_TO_END variant in qemu-record.ts).
 //
@@ -10,7 +11,7 @@
 import {FormatError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {chars, layout, type Token} from '../format/layout.js'
-import {XL_BYTEORDER, XL_MAGIC, XL_MANDATORY_STREAM_V2, XlHeader} from '../format/xl.js'
+import {XL_BYTEORDER, XL_MAGIC, XL_MANDATORY_STREAM_V2, XlHeader} from '../xl/layout.js'
 import {atomValue, children, head, parseXendSxp, type Sexp, SexpError} from './sexpr.js'
 
 export const XEND_SIGNATURE = 'LinuxGuestRecord'
@@ -127,8 +128,9 @@ export function encodeXendHeader(configText: string): Buffer {
 }
 
 /**
- * The xl save-file header a conversion of an xend file writes (FORMAT.md
- * §6): mandatory flags = STREAMv2 only, no optional flags, no optional data.
+ * The xl save-file header a conversion of an xend file writes (xl restore
+ * needs one): mandatory flags = STREAMv2 only, no optional flags, no
+ * optional data (the SXP config is not an xl config).
  */
 export function xlHeaderForXend(): Buffer {
   return XlHeader.encode({magic: XL_MAGIC, byteorder: XL_BYTEORDER, mandatoryFlags: XL_MANDATORY_STREAM_V2, optionalFlags: 0, optionalDataLen: 0})

@@ -1,4 +1,5 @@
-// XenServer (xapi / xenopsd) suspend images (FORMAT.md §6).
+// XenServer (xapi / xenopsd) suspend images, as xenopsd's
+// lib/suspend_image.ml and xc/domain.ml write and read them.
 //
 // Legacy (`XenSavedDomain\n`): the signature, a legacy stream with no xl
 // header, then for HVM a qemu record (see qemu-record.ts for its variants).
@@ -11,6 +12,7 @@ import {FormatError, UsageError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {chars, layout, u64le} from '../format/layout.js'
 import {Payload} from '../legacy/payload.js'
+import {hex} from '../text.js'
 import {head, parseSexplib, type Sexp, SexpError, sexplibAtom} from './sexpr.js'
 
 export const XENSERVER_LEGACY_SIGNATURE = 'XenSavedDomain\n'
@@ -142,10 +144,10 @@ export async function readSectionHeader(reader: ByteReader): Promise<SectionHead
   if (!s) {
     throw new FormatError(
       'xenserver-unknown-section',
-      `unknown XenServer section type 0x${h.type.toString(16)}`,
+      `unknown XenServer section type ${hex(h.type)}`,
       {offset: offset + SectionHeader.offsets.type, context: 'XenServer section header'},
-      SECTION_TYPES.map((t) => '0x' + t.type.toString(16)).join(', '),
-      '0x' + h.type.toString(16),
+      SECTION_TYPES.map((t) => hex(t.type)).join(', '),
+      hex(h.type),
     )
   }
   let length = 0
@@ -296,8 +298,8 @@ export function xenopsTimeNow(env: NodeJS.ProcessEnv = process.env, now: () => D
 }
 
 /**
- * The body of a new Xenops record, in the form FORMAT.md §6 gives and the
- * conformance images hold: `((time "20150312T10:11:12Z")(word_size 64))`.
+ * The body of a new Xenops record, in the form the conformance images
+ * hold: `((time "20150312T10:11:12Z")(word_size 64))`.
  * (xenopsd itself leaves the time unquoted, since it needs no quotes;
  * Sexplib reads both the same.)
  */
@@ -306,7 +308,7 @@ export function encodeXenopsRecord(r: {time: string; wordSize: number}): Buffer 
   return Buffer.from(`((time ${sexplibAtom(r.time, true)})(word_size ${r.wordSize}))`, 'latin1')
 }
 
-/** The word size a conversion writes into a new Xenops record (FORMAT.md §6). */
+/** The word size a conversion writes into a new Xenops record: the v2 stream it describes is the same for every saver. */
 export const CONVERTED_WORD_SIZE = 64
 
 /** A whole Xenops section (header and body) holding `body`. */

@@ -1,6 +1,10 @@
-// Legacy -> v2 conversion (FORMAT.md §5), driven by the legacy walker. The
-// output is byte-identical to Xen's convert-legacy-stream where that tool
-// succeeds; where it fails, we follow what the Xen 4.5 restorer did.
+// Legacy -> v2 conversion, driven by the legacy walker: each part of the
+// image becomes the records Xen's docs/specs/libxc-migration-stream.pandoc
+// ("Layout") orders for its guest type, in a libxl stream
+// (libxl-migration-stream.pandoc) whose header says it was converted, or
+// bare. The output is byte-identical to Xen's convert-legacy-stream where
+// that tool succeeds; where it fails, we follow what the Xen 4.5 restorer
+// did.
 import {FormatError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {type ByteSink, HoldingSink} from '../io/sink.js'
@@ -18,11 +22,14 @@ import {
 import {REC_NAMES} from '../v2/libxc/records.js'
 import {EmulatorHeader, EmulatorId, LIBXL_OPT_LEGACY, LibxlRec} from '../v2/libxl/layout.js'
 import {LIBXL_REC_NAMES} from '../v2/libxl/records.js'
-import {HVM_PARAM_BUFIOREQ_PFN, HVM_PARAM_IOREQ_PFN, HVM_PARAM_STORE_PFN, NOT_CONVERTIBLE_CHUNKS} from '../format/legacy.js'
-import {XL_MANDATORY_STREAM_V2, XlHeader} from '../format/xl.js'
-import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'
+import {HvmParam} from '../format/x86.js'
+import {XL_MANDATORY_STREAM_V2, XlHeader} from '../xl/layout.js'
+import {NOT_CONVERTIBLE_CHUNKS} from '../legacy/chunks.js'
+import {type Guest, type LegacyEvent, type QemuRecordEvent, type ToolstackWidth, unhandledEvent} from '../legacy/events.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
+import {PfnWord} from '../v2/record.js'
+import {hex} from '../text.js'
 import {wordsToLE} from '../io/words.js'
 import {type StreamObserver, V2Writer} from '../v2/writer.js'
 
@@ -38,10 +45,26 @@ export interface ConvertOptions extends WalkOptions {
   onImage?: (image: {guest: Guest; toolstackWidth: ToolstackWidth}) => void
   /** Called for each warning as it arises. */
   onWarning?: (message: string) => void
+  /**
+   * A container's bytes before the stream (a libvirt or xl header, a
+   * XenServer signature and sections): written first and held back with
+   * the stream's first bytes; not part of the stream the observer is shown.
+   */
+  prefix?: Buffer
+  /** Leave the input's xl header out of the output (the output's container stands in its place). */
+  omitXlHeader?: boolean
+  /**
+   * Put the qemu record where the output's container wants it instead of
+   * into the stream: called with the record once the stream's END is
+   * written; `raw` writes bytes outside the stream, `tail` bytes after it
+   * (shown to the observer as such). Returns the qemu state bytes written.
+   */
+  onQemuRecord?: (record: QemuRecordEvent, out: {raw(b: Buffer): Promise<void>; tail(b: Buffer): Promise<void>}) => Promise<number>
 }
 
 export interface ConvertSummary {
-  input: {guest: Guest; toolstackWidth: ToolstackWidth; xlHeader: boolean; bytes: number; domainName: string | null}
+  /** toolstackWidth: null when no legacy stream was read (a v2 stream copied into a new container). */
+  input: {guest: Guest; toolstackWidth: ToolstackWidth | null; xlHeader: boolean; bytes: number; domainName: string | null}
   output: {format: OutputFormat; bytes: number}
   records: {libxc: Record<string, number>; libxl: Record<string, number>}
   pages: {total: number; withData: number; dropped: number; batches: number}
@@ -62,6 +85,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
   // after that point cannot be un-written on a stream; the job says how many
   // bytes went out.
   const held = new HoldingSink(sink)
+  if (opts.prefix) await held.write(opts.prefix)
   const out = new V2Writer(held, opts.observer)
   const warnings: string[] = []
   const warn = (m: string) => {
@@ -103,13 +127,14 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
   for await (const ev of walkLegacy(reader, walk) as AsyncGenerator<LegacyEvent>) {
     switch (ev.kind) {
       case 'xl-header': {
+        summary.input.xlHeader = true
+        summary.input.domainName = ev.header.config?.name ?? null
+        if (opts.omitXlHeader) break
         const raw = Buffer.from(ev.header.raw)
         const mandatoryFlags = libxl ? ev.header.mandatoryFlags | XL_MANDATORY_STREAM_V2 : ev.header.mandatoryFlags
         XlHeader.fields.mandatoryFlags.put(raw, XlHeader.offsets.mandatoryFlags, mandatoryFlags)
         opts.observer?.xlHeader?.({...ev.header, raw, mandatoryFlags, streamV2: libxl})
         await out.raw(raw)
-        summary.input.xlHeader = true
-        summary.input.domainName = ev.header.config?.name ?? null
         break
       }
       case 'image':
@@ -169,7 +194,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
       }
       case 'chunk': {
         const d = ev.detail
-        if (NOT_CONVERTIBLE_CHUNKS.has(ev.name)) {
+        if (NOT_CONVERTIBLE_CHUNKS.has(ev.type)) {
           throw new FormatError('not-convertible', `${ev.name} chunk cannot be converted: v2 streams have no equivalent`, {offset: ev.offset, index: ev.index, indexKind: 'chunk', context: ev.name})
         }
         if (d.chunk === 'hvm_param') hvmParams.push([d.param, d.value])
@@ -203,6 +228,10 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
         }
         if (hvmParams.length) await rec(Rec.HVM_PARAMS, hvmParamsBody(hvmParams))
         break
+      case 'unmapped-pfns':
+        // Pfns the saver could not map: nothing to restore for them, and a
+        // v2 stream has no record of them (Xen's converter skips them too).
+        break
       case 'vcpu-context': {
         const type = {basic: Rec.X86_PV_VCPU_BASIC, extended: Rec.X86_PV_VCPU_EXTENDED, xsave: Rec.X86_PV_VCPU_XSAVE}[ev.part]
         await rec(type, Buffer.concat([VcpuHeader.encode({vcpuId: ev.vcpu, reserved: 0}), ev.data]))
@@ -217,9 +246,9 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
         await rec(
           Rec.HVM_PARAMS,
           hvmParamsBody([
-            [HVM_PARAM_IOREQ_PFN, ev.ioreq],
-            [HVM_PARAM_BUFIOREQ_PFN, ev.bufioreq],
-            [HVM_PARAM_STORE_PFN, ev.store],
+            [HvmParam.IOREQ_PFN, ev.ioreq],
+            [HvmParam.BUFIOREQ_PFN, ev.bufioreq],
+            [HvmParam.STORE_PFN, ev.store],
           ]),
         )
         break
@@ -233,7 +262,9 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
       case 'qemu-record':
         summary.qemu = {signature: ev.signature, bytes: 0}
         await held.open()
-        if (libxl) {
+        if (opts.onQemuRecord) {
+          summary.qemu.bytes = await opts.onQemuRecord(ev, {raw: (b) => out.raw(b), tail: (b) => out.tail(b)})
+        } else if (libxl) {
           await writeXenstore(out, xenstore)
           xenstore.length = 0
           const head = EmulatorHeader.encode({emulatorId: EmulatorId.UNKNOWN, index: 0})
@@ -268,6 +299,8 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
           await out.record('libxl', LibxlRec.END, Buffer.alloc(0))
         }
         break
+      default:
+        throw unhandledEvent(ev)
     }
   }
   if (!headersWritten) throw new Error('internal: walker ended without an image')
@@ -295,6 +328,6 @@ async function writeXenstore(out: V2Writer, pairs: Array<[string, string]>): Pro
 
 function namedCounts(counts: Map<number, number>, names: Record<number, string>): Record<string, number> {
   const o: Record<string, number> = {}
-  for (const [t, n] of counts) o[names[t] ?? `0x${t.toString(16)}`] = n
+  for (const [t, n] of counts) o[names[t] ?? hex(t)] = n
   return o
 }

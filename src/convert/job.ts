@@ -1,20 +1,33 @@
 // A whole conversion as the CLI runs it: open the input, open the output
 // safely, convert, and make the output visible only when everything worked.
-// Interrupts (SIGINT, SIGTERM) remove the partial output before exiting.
+// Aborting it (the CLI does on an interrupt: src/cli/signals.ts) removes the
+// partial output at once.
 import {ByteReader} from '../io/reader.js'
 import {openInput} from '../io/source.js'
 import {openOutput, type Output} from '../io/output.js'
-import {refuseGzip} from '../io/sniff.js'
-import {loadNative} from '../io/native.js'
+import {GzipSink} from '../io/gzip-sink.js'
+import {cancelNative} from '../io/native.js'
+import type {ByteSink} from '../io/sink.js'
 import type {Guest, ToolstackWidth} from '../legacy/events.js'
 import {FormatError} from '../errors.js'
-import type {Problem, VerifyReport} from '../v2/verify/verifier.js'
-import {convertLegacy, type ConvertSummary, type OutputFormat} from './convert.js'
+import {closeImage, type OpenedImage, openImage} from '../container/open.js'
+import {type Problem, V2Verifier, type VerifyReport} from '../v2/verify/verifier.js'
+import type {ConvertSummary, OutputFormat} from './convert.js'
+import {type ContainerChoice, type FamilyResult, planConversion, prepareInput, runFamily, type XlConfig} from './families.js'
 
 export interface ConvertJob {
   input: string
   output: string
-  format: OutputFormat
+  /** --format; when absent the output's family decides (libxc for XenServer and for a helper, libxl otherwise). */
+  format?: OutputFormat
+  /** --container (default keep: the input's family). */
+  container?: ContainerChoice
+  /** An xl domain config for a new xl header (--config). */
+  config?: XlConfig
+  /** gzip the output (--gzip). */
+  gzip?: boolean
+  /** Run as a toolstack's helper (--in/--out). */
+  helper?: boolean
   width?: ToolstackWidth
   guest?: Guest
   skipQemu?: boolean
@@ -33,36 +46,47 @@ export interface ConvertJob {
   onProgress?: (done: number, total: number | undefined) => void
   onStart?: (info: {inputBytes: number | undefined; output: string}) => void
   onImage?: (image: {guest: Guest; toolstackWidth: ToolstackWidth}) => void
-  /** Called when a signal arrives, after the partial output is removed, before exiting. */
-  onSignal?: (signal: NodeJS.Signals) => void
+  /**
+   * When it aborts, the partial output is removed at once (synchronously,
+   * so that a signal handler can exit right after); the conversion itself
+   * is not stopped.
+   */
+  abort?: AbortSignal
 }
 
 export interface ConvertResult {
   summary: ConvertSummary
   /** The verifier's report on the written stream, when verify was asked for. */
   verify: VerifyReport | null
+  container: FamilyResult['container']
+  notes: string[]
+  /** The output as written: bytes (after gzip, when --gzip), and whether it is compressed. */
+  written: {bytes: number; gzip: boolean}
 }
-
-export const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = {SIGINT: 130, SIGTERM: 143, SIGHUP: 129}
 
 export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
   // On a stream, read exactly the image: the toolstack may go on using the descriptor.
   const source = openInput(job.input, {fdNumbers: job.fdNumbers, exact: true})
   const reader = new ByteReader(source)
   let output: Output | undefined
-  const onSignal = (sig: NodeJS.Signals) => {
+  const onAbort = () => {
     // A pool thread of the native addon waiting on a pipe would hold up the exit.
-    loadNative()?.cancelAll()
+    cancelNative()
     output?.abort()
-    job.onSignal?.(sig)
-    process.exit(SIGNAL_EXIT[sig] ?? 1)
   }
-  const signals = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]
-  for (const s of signals) process.on(s, onSignal)
+  job.abort?.addEventListener('abort', onAbort)
+  let img: OpenedImage | undefined
   try {
-    await refuseGzip(reader, 'convert')
+    // Everything about the input that can be known before writing is known before the output is opened.
+    img = await openImage(reader)
+    const prepared = await prepareInput(img)
+    const request = {container: job.container ?? 'keep', format: job.format, helper: job.helper ?? false, config: job.config}
+    const plan = planConversion(prepared, request)
     output = await openOutput(job.output, {force: job.force, input: source.identity, fdNumbers: job.fdNumbers})
+    if (job.abort?.aborted) output.abort()
     job.onStart?.({inputBytes: source.size, output: output.name})
+    const gzip = job.gzip ? new GzipSink(output.sink) : undefined
+    const sink: ByteSink = gzip ?? output.sink
     // A record the verifier rejects is never written: the problem stops the conversion from inside the writer.
     // The verifier is loaded only when it is used.
     const verifier = job.verify
@@ -72,21 +96,22 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
           },
         })
       : undefined
-    const summary = await convertLegacy(reader, output.sink, {
-      format: job.format,
+    const result = await runFamily(prepared, plan, request, sink, {
       width: job.width,
       guest: job.guest,
       skipQemu: job.skipQemu,
       xlHeader: job.xlHeader,
       stopAtEnd: true,
-      observer: verifier,
+      verifier,
       onWarning: job.onWarning,
       onImage: job.onImage,
       onProgress: job.onProgress ? (at) => job.onProgress!(at, source.size) : undefined,
     })
-    const report = verifier?.finish(output.sink.bytesWritten) ?? null
+    const report = job.verify ? (result.report ?? verifier?.finish(result.summary.output.bytes) ?? null) : null
+    await gzip?.finish()
     await output.commit()
-    return {summary, verify: report}
+    if (gzip) result.notes.push('the output is gzip-compressed (so it is not byte-identical to an uncompressed conversion; gunzip it for that)')
+    return {summary: result.summary, verify: report, container: result.container, notes: result.notes, written: {bytes: output.sink.bytesWritten, gzip: gzip !== undefined}}
   } catch (err) {
     output?.abort()
     // A file output is gone; a descriptor may already have taken part of the
@@ -98,7 +123,8 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
     }
     throw err
   } finally {
-    for (const s of signals) process.off(s, onSignal)
+    job.abort?.removeEventListener('abort', onAbort)
+    if (img) await closeImage(img)
     await reader.close()
   }
 }

@@ -1,5 +1,8 @@
 // Text rendering of a conversion summary.
 import type {ConvertSummary} from './convert.js'
+import {plural} from '../text.js'
+import {containerWords} from '../container/describe.js'
+import type {FamilyResult} from './families.js'
 
 export function formatBytes(n: number): string {
   const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB']
@@ -12,24 +15,37 @@ export function formatBytes(n: number): string {
   return u === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[u]}`
 }
 
-export function renderConvert(s: ConvertSummary, input: string, output: string, verified: string | null, verbose = false): string[] {
+export interface ContainerFacts {
+  container: FamilyResult['container']
+  notes: string[]
+  written: {bytes: number; gzip: boolean}
+}
+
+export function renderConvert(s: ConvertSummary, input: string, output: string, verified: string | null, verbose = false, c?: ContainerFacts): string[] {
   const L: string[] = []
   const pad = (label: string) => ('  ' + label).padEnd(12)
   const xc = Object.values(s.records.libxc).reduce((a, b) => a + b, 0)
   const xl = Object.values(s.records.libxl).reduce((a, b) => a + b, 0)
-  L.push(`converted ${input} -> ${output} (${s.output.format} v2 stream, legacy-converted)`)
+  const copied = s.input.toolstackWidth === null
+  L.push(`${copied ? 'copied' : 'converted'} ${input} -> ${output} (${s.output.format} v2 stream${copied ? '' : ', legacy-converted'})`)
+  const inWords = c ? containerWords(c.container.input) : ''
+  if (c && (inWords || c.container.output.family !== 'bare')) L.push(pad('container') + `${inWords || 'none'} -> ${c.container.output.label}${c.written.gzip ? ', gzip-compressed' : ''}`)
+  const domain = s.input.domainName ?? (c?.container.input.libvirt?.domainName || c?.container.input.xend?.domainName) ?? null
   L.push(
     pad('input') +
-      `legacy ${s.input.guest.toUpperCase()}, ${s.input.toolstackWidth}-bit toolstack, ${s.input.xlHeader ? `xl header${s.input.domainName ? ` (domain "${s.input.domainName}")` : ''}` : 'no xl header'}, ${s.input.bytes} bytes`,
+      (copied ? `libxl v2 stream, ${s.input.guest.toUpperCase()}` : `legacy ${s.input.guest.toUpperCase()}, ${s.input.toolstackWidth}-bit toolstack`) +
+      `, ${s.input.xlHeader ? 'xl header' : 'no xl header'}${domain ? ` (domain "${domain}")` : ''}, ${s.input.bytes} bytes`,
   )
-  L.push(pad('output') + `${s.output.bytes} bytes: ${xc} libxc records${s.output.format === 'libxl' ? `, ${xl} libxl records` : ''}`)
+  const total = c && c.written.bytes !== s.output.bytes ? ` (${c.written.bytes} bytes written${c.written.gzip ? ', compressed' : ' with the container'})` : ''
+  L.push(pad('output') + `${s.output.bytes} bytes: ${xc} libxc records${s.output.format === 'libxl' ? `, ${xl} libxl records` : ''}${total}`)
   if (verbose) {
     L.push(pad('libxc') + Object.entries(s.records.libxc).map(([n, c]) => `${n} ${c}`).join(', '))
     if (s.output.format === 'libxl') L.push(pad('libxl') + Object.entries(s.records.libxl).map(([n, c]) => `${n} ${c}`).join(', '))
   }
-  L.push(pad('pages') + `${s.pages.total} (${s.pages.withData} with data) in ${s.pages.batches} PAGE_DATA record${s.pages.batches === 1 ? '' : 's'}; ${s.pages.dropped} unmapped entries dropped`)
+  L.push(pad('pages') + `${s.pages.total} (${s.pages.withData} with data) in ${plural(s.pages.batches, 'PAGE_DATA record')}; ${s.pages.dropped} unmapped entries dropped`)
   L.push(pad('vcpus') + (s.vcpus.length ? `${s.vcpus.length} (${s.vcpus.join(',')})` : 'none recorded'))
-  if (s.qemu) L.push(pad('qemu') + `${s.qemu.signature}, ${s.qemu.bytes} bytes`)
+  if (s.qemu) L.push(pad('qemu') + `${/^[\x20-\x7e]*$/.test(s.qemu.signature) ? s.qemu.signature : JSON.stringify(s.qemu.signature)}, ${s.qemu.bytes} bytes`)
   if (verified !== null) L.push(pad('verify') + verified)
+  for (const n of c?.notes ?? []) L.push(pad('note') + n)
   return L
 }

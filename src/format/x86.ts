@@ -3,7 +3,8 @@
 // word carry the same 4-bit values; Xen's
 // docs/specs/libxc-migration-stream.pandoc, "PAGE_DATA"), the vcpu limits
 // and context sizes, and the signatures of the device-model (qemu) record
-// that follows an HVM image.
+// that follows an HVM image, and the HVM parameters a legacy image carries.
+import {namesOf} from './layout.js'
 
 export const PAGE_SIZE = 4096
 
@@ -50,3 +51,28 @@ export const QEMU_SIG_DM_0002 = 'DeviceModelRecord0002'
 export const QEMU_SIG_REMUS = 'RemusDeviceModelState'
 /** Followed by qemu state to the end of the image. */
 export const QEMU_SIG_REST = 'QemuDeviceModelRecord'
+
+/**
+ * The HVM parameters a legacy image carries (body chunks and the magic pfns
+ * of its tail), by their index in Xen's public hvm/params.h: a v2
+ * HVM_PARAMS record carries the same indices.
+ */
+export const HvmParam = {
+  STORE_PFN: 1,
+  IOREQ_PFN: 5,
+  BUFIOREQ_PFN: 6,
+  VIRIDIAN: 9,
+  IDENT_PT: 12,
+  VM86_TSS: 15,
+  CONSOLE_PFN: 17,
+  ACPI_IOPORTS_LOCATION: 19,
+  PAGING_RING_PFN: 27,
+  MONITOR_RING_PFN: 28,
+  SHARING_RING_PFN: 29,
+  IOREQ_SERVER_PFN: 32,
+  NR_IOREQ_SERVER_PAGES: 33,
+  VM_GENERATION_ID_ADDR: 34,
+} as const
+
+/** HVM parameter names by index ("store_pfn", "viridian", ...). */
+export const HVM_PARAM_NAMES = namesOf(HvmParam, (key) => key.toLowerCase())

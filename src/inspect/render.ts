@@ -1,22 +1,11 @@
 // Text rendering of an inspect-legacy report: what the image is, a summary,
 // and with --verbose one line per chunk.
-import {PAGE_TYPE_NAMES} from '../format/legacy.js'
+import {PAGE_TYPE_NAMES} from '../format/x86.js'
 import type {InspectReport} from './report.js'
-import {plural} from '../text.js'
+import {hex, plural, ranges} from '../text.js'
 
 
 const pad = (label: string) => ('  ' + label).padEnd(20)
-
-function ranges(ids: number[]): string {
-  const out: string[] = []
-  for (let i = 0; i < ids.length; ) {
-    let j = i
-    while (j + 1 < ids.length && ids[j + 1] === ids[j] + 1) j++
-    out.push(i === j ? `${ids[i]}` : `${ids[i]}-${ids[j]}`)
-    i = j + 1
-  }
-  return out.join(',')
-}
 
 export function renderInspect(rep: InspectReport): string[] {
   const L: string[] = []
@@ -45,7 +34,7 @@ export function renderInspect(rep: InspectReport): string[] {
     .map(([t, n]) => `${t} ${n}`)
     .join(', ')
   L.push(pad('pages') + `${b.pages.total}${types ? ` (${types})` : ''}, ${b.pages.withData} with data, ${b.pages.dropped} dropped`)
-  if (b.pfnRange) L.push(pad('pfn range') + `0x${b.pfnRange.first.toString(16)}-0x${b.pfnRange.last.toString(16)}`)
+  if (b.pfnRange) L.push(pad('pfn range') + `${hex(b.pfnRange.first)}-${hex(b.pfnRange.last)}`)
   L.push(pad('passes') + `${b.passes} (${b.pagesResent} pages re-sent); verify mode ${b.verifyMode ? 'on' : 'off'}`)
   if (b.vcpuInfo) L.push(pad('vcpus') + `${b.vcpuInfo.online.length} online (max id ${b.vcpuInfo.maxVcpuId}): ${ranges(b.vcpuInfo.online)}`)
   else L.push(pad('vcpus') + 'no vcpu_info chunk')
@@ -61,7 +50,7 @@ export function renderInspect(rep: InspectReport): string[] {
     L.push(pad('pv tail') + `${t.unmappedPfns} unmapped pfns; ${t.vcpus.length} vcpu contexts (${parts}, ${t.vcpus.reduce((n, v) => n + v.bytes, 0)} bytes); shared info ${t.sharedInfoOffset !== null ? 'present' : 'missing'}`)
   } else if (t?.kind === 'hvm') {
     if (t.magicPfns) L.push(pad('hvm tail') + `ioreq ${t.magicPfns.ioreq}, bufioreq ${t.magicPfns.bufioreq}, store ${t.magicPfns.store}; HVM context ${t.hvmContext?.length ?? 0} bytes`)
-    if (t.qemu) L.push(pad('qemu record') + `${t.qemu.signature}, ${t.qemu.length ?? 'unknown'} bytes`)
+    if (t.qemu) L.push(pad('qemu record') + `${/^[\x20-\x7e]*$/.test(t.qemu.signature) ? t.qemu.signature : JSON.stringify(t.qemu.signature)}, ${t.qemu.length ?? 'unknown'} bytes`)
     else L.push(pad('qemu record') + (t.qemuAbsent === 'skipped' ? 'not expected (--skip-qemu)' : 'none (image ends after the HVM context)'))
   }
   L.push(pad('trailing bytes') + (rep.trailing ? `${rep.trailing.length} at byte ${rep.trailing.offset}` : 'none'))

@@ -1,8 +1,9 @@
 // Builds the inspect-legacy report from walker events. The text output and
 // the --json document are both renderings of this one object.
 import type {ByteReader} from '../io/reader.js'
-import {NOT_CONVERTIBLE_CHUNKS, PAGE_TYPE_NAMES} from '../format/legacy.js'
-import type {LegacyEvent} from '../legacy/events.js'
+import {HVM_PARAM_NAMES, PAGE_TYPE_NAMES} from '../format/x86.js'
+import {NOT_CONVERTIBLE_CHUNKS} from '../legacy/chunks.js'
+import {type LegacyEvent, unhandledEvent} from '../legacy/events.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {isRunBatch, walkLegacy, type WalkOptions} from '../legacy/walker.js'
 import {hex} from '../text.js'
@@ -75,24 +76,6 @@ export interface HvmTail {
   qemu: null | {offset: number; signature: string; length: number | null}
   qemuAbsent: null | 'eof' | 'skipped'
 }
-
-const HVM_PARAM_NAMES: Record<number, string> = {
-  1: 'store_pfn',
-  5: 'ioreq_pfn',
-  6: 'bufioreq_pfn',
-  9: 'viridian',
-  12: 'ident_pt',
-  15: 'vm86_tss',
-  17: 'console_pfn',
-  19: 'acpi_ioports_location',
-  27: 'paging_ring_pfn',
-  28: 'monitor_ring_pfn',
-  29: 'sharing_ring_pfn',
-  32: 'ioreq_server_pfn',
-  33: 'nr_ioreq_server_pages',
-  34: 'vm_generation_id_addr',
-}
-
 
 /** Pfns sent so far in the current pass, stored sparsely (64 Ki pfns a segment). */
 class PfnSet {
@@ -379,8 +362,14 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
           case 'compressed_data':
             detail = `${d.length} bytes`
             break
+          case 'last_checkpoint':
+          case 'enable_compression':
+            // Counted in chunkCounts; nothing more to say.
+            break
+          default:
+            d satisfies never
         }
-        if (NOT_CONVERTIBLE_CHUNKS.has(ev.name) && !body.notConvertible.includes(ev.name)) {
+        if (NOT_CONVERTIBLE_CHUNKS.has(ev.type) && !body.notConvertible.includes(ev.name)) {
           body.notConvertible.push(ev.name)
           // Inspecting it is fine; converting it is not: say so before anyone tries.
           warn(`byte ${ev.offset}, chunk ${ev.index}: the image holds a ${ev.name} chunk, which v2 streams have no equivalent for: it cannot be converted (xst convert will refuse it)`)
@@ -438,6 +427,8 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
       case 'done':
         rep.bytes = ev.offset
         break
+      default:
+        throw unhandledEvent(ev)
     }
   }
   if (opts.verbose) rep.chunks = lines

@@ -50,6 +50,11 @@ export function loadNative(): Native | undefined {
   return loaded ?? undefined
 }
 
+/** Ends every wait of the addon, if it was loaded (before exiting on a signal). */
+export function cancelNative(): void {
+  if (loaded) loaded.cancelAll()
+}
+
 /** The Node-style error for an errno the addon returned. */
 export function errnoError(errno: number, syscall: string): NodeJS.ErrnoException {
   const code = Object.entries(os.constants.errno).find(([, n]) => n === errno)?.[0] ?? `E${errno}`

@@ -10,6 +10,7 @@ import * as path from 'node:path'
 import * as tty from 'node:tty'
 import {OutputError, outputSystemError, UsageError} from '../errors.js'
 import {checkGivenDescriptor} from './descriptors.js'
+import {parseSpec} from './spec.js'
 import {FdSink} from './sink.js'
 
 export interface Output {
@@ -125,12 +126,13 @@ function refuseTerminal(fd: number, force: boolean | undefined): void {
 }
 
 export async function openOutput(spec: string, opts: OpenOutputOptions = {}): Promise<Output> {
-  if (spec === '-') {
+  const given = parseSpec(spec, opts)
+  if (given.kind === 'std') {
     refuseTerminal(1, opts.force)
     return new FdOutput('stdout', 1)
   }
-  if (opts.fdNumbers && /^\d+$/.test(spec)) {
-    const fd = Number(spec)
+  if (given.kind === 'fd') {
+    const fd = given.fd
     checkGivenDescriptor(fd)
     let st: fs.Stats
     try {

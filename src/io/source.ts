@@ -10,6 +10,7 @@ import * as os from 'node:os'
 import {inputSystemError, UsageError} from '../errors.js'
 import {checkGivenDescriptor} from './descriptors.js'
 import {errnoError, loadNative, type Native, PIPE_SIZE} from './native.js'
+import {parseSpec} from './spec.js'
 
 export interface ByteSource {
   /** Name for messages: a path, "stdin" or "fd N". */
@@ -413,16 +414,16 @@ export function openFdSource(fd: number, name = fd === 0 ? 'stdin' : `fd ${fd}`,
 }
 
 /**
- * "-" is stdin, a decimal number given as an fd flag is that descriptor
- * (which the caller must have passed: see descriptors.ts), anything else a
- * path. `exact`: read no byte past the image from a descriptor, and leave a
+ * What `spec` names (spec.ts): stdin, a descriptor the caller must have
+ * passed (see descriptors.ts), or a path. `exact`: read no byte past the image from a descriptor, and leave a
  * file descriptor's offset right after it.
  */
 export function openInput(spec: string, opts: {fdNumbers?: boolean; exact?: boolean} = {}): FdSource {
   let src: FdSource
-  if (spec === '-') src = openFdSource(0, 'stdin', {exact: opts.exact})
-  else if (opts.fdNumbers && /^\d+$/.test(spec)) {
-    const fd = Number(spec)
+  const given = parseSpec(spec, opts)
+  if (given.kind === 'std') src = openFdSource(0, 'stdin', {exact: opts.exact})
+  else if (given.kind === 'fd') {
+    const fd = given.fd
     checkGivenDescriptor(fd)
     src = openFdSource(fd, undefined, {exact: opts.exact})
   } else src = openPathSource(spec)

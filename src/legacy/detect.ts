@@ -1,5 +1,8 @@
-// Telling what a legacy image is from its first bytes (FORMAT.md §2,
-// "Telling a legacy image apart"): toolstack width and guest type.
+// Telling what a legacy image is from its first bytes: toolstack width and
+// guest type. A legacy image has no magic and no version; Xen's
+// docs/specs/libxc-migration-stream.pandoc ("Legacy Images (x86 only)")
+// only tells it from a v2 stream, whose first 8 bytes are all ones
+// (p2m_size never is).
 //
 // Each of the four layouts (PV or HVM, 32- or 64-bit toolstack) is tried on
 // the first bytes and given a level (see Reading) by how far the bytes bear
@@ -26,20 +29,9 @@
 // not waited on.
 import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
-import {
-  Chunk,
-  EXT_INFO_IDS,
-  HVM_PARAM_CHUNKS,
-  isValidPageType,
-  MAX_BATCH,
-  MAX_EXTENDED_INFO,
-  MAX_HVM_CONTEXT,
-  MAX_TOOLSTACK,
-  MAX_VCPU_ID,
-  MIN_CHUNK_ID,
-  PFINFO_TYPE_SHIFT,
-  PFINFO_UNMAPPED,
-} from '../format/legacy.js'
+import {isValidPageType, MAX_VCPU_ID} from '../format/x86.js'
+import {HVM_PARAM_CHUNKS} from './chunks.js'
+import {Chunk, EXT_INFO_IDS, MAX_BATCH, MAX_EXTENDED_INFO, MAX_HVM_CONTEXT, MAX_TOOLSTACK, MIN_CHUNK_ID, PFINFO_TYPE_SHIFT, PFINFO_UNMAPPED} from './layout.js'
 import {LIBXL_MAGIC} from '../v2/libxl/layout.js'
 import type {Guest, ToolstackWidth} from './events.js'
 

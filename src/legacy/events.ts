@@ -186,3 +186,11 @@ export type LegacyEvent =
   | TrailingEvent
   | WarningEvent
   | DoneEvent
+
+/**
+ * The default of a switch over every event kind, in each consumer: an event
+ * kind added to LegacyEvent and not handled there fails to compile.
+ */
+export function unhandledEvent(ev: never): Error {
+  return new Error(`internal: legacy event "${(ev as LegacyEvent).kind}" not handled`)
+}

@@ -20,10 +20,6 @@ export class Payload {
     private readonly maxInMemory: number,
   ) {}
 
-  get consumed(): boolean {
-    return this.used
-  }
-
   /** All the bytes, in one buffer. */
   async read(): Promise<Buffer> {
     this.take()

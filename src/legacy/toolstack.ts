@@ -1,7 +1,8 @@
 // libxl's toolstack data (legacy chunk -18), version 1: the HVM physmap.
 // Each entry becomes three xenstore key/value pairs in the v2 stream.
 import {FormatError} from '../errors.js'
-import {PhysmapEntryHeader, ToolstackHeader} from '../format/legacy.js'
+import {hex} from '../text.js'
+import {PhysmapEntryHeader, ToolstackHeader} from './layout.js'
 import type {ToolstackWidth} from './events.js'
 
 export interface PhysmapEntry {
@@ -41,7 +42,7 @@ export function decodeToolstack(data: Buffer, width: ToolstackWidth, offset: num
       throw new FormatError('bad-toolstack', `physmap entry ${i} name runs past the toolstack data`, where(at + PhysmapEntryHeader.offsets.nameLen), `at most ${Math.max(0, data.length - nameAt - stray)}`, `${e.nameLen}`)
     }
     if (e.nameLen === 0 || data[nameAt + e.nameLen - 1] !== 0) {
-      throw new FormatError('physmap-name-not-nul', `physmap entry ${i} name is not NUL-terminated`, where(nameAt), 'a NUL as the last name byte', e.nameLen === 0 ? 'an empty name' : `0x${data[nameAt + e.nameLen - 1].toString(16).padStart(2, '0')}`)
+      throw new FormatError('physmap-name-not-nul', `physmap entry ${i} name is not NUL-terminated`, where(nameAt), 'a NUL as the last name byte', e.nameLen === 0 ? 'an empty name' : hex(data[nameAt + e.nameLen - 1], 2))
     }
     const name = data.toString('latin1', nameAt, nameAt + e.nameLen - 1)
     entries.push({physOffset: e.physOffset, startAddr: e.startAddr, size: e.size, name})

@@ -1,44 +1,33 @@
-// The legacy walker: reads a Xen <= 4.5 save image (FORMAT.md §1-2) and
-// yields typed events in stream order. inspect-legacy and convert both run
-// on it. Large spans (page contents, HVM context, qemu state) are handed out
-// as Payloads the consumer may read; whatever it leaves is skipped.
+// The legacy walker: reads a Xen <= 4.5 save image (an optional xl header,
+// p2m_size, for PV the extended info and p2m frame list, the body's chunks,
+// then the PV or HVM tail) and yields typed events in stream order.
+// inspect-legacy and convert both run on it. Large spans (page contents, HVM
+// context, qemu state) are handed out as Payloads the consumer may read;
+// whatever it leaves is skipped.
 import {FormatError} from '../errors.js'
+import {type Token, ulong} from '../format/layout.js'
+import {EXTENDED_VCPU_CONTEXT_SIZE, isValidPageType, PAGE_SIZE, pageTypeHasData, QEMU_SIG_DM_0002, QEMU_SIG_LEN, QEMU_SIG_REMUS, QEMU_SIG_REST} from '../format/x86.js'
 import type {ByteReader} from '../io/reader.js'
+import {hex, printable} from '../text.js'
+import {hasXlHeader, readXlHeader} from '../xl/header.js'
+import {chunkKind} from './chunks.js'
+import {detectLegacy} from './detect.js'
+import type {ExtendedInfoEvent, Guest, LegacyEvent, ToolstackWidth} from './events.js'
+import {readExtendedInfo} from './extended-info.js'
 import {
   Chunk,
-  CHUNK_NAMES,
-  EXT_VCPU_32,
-  EXT_VCPU_64,
-  EXTENDED_VCPU_CONTEXT_SIZE,
-  ExtInfoBlock,
-  HVM_PARAM_CHUNKS,
   HvmMagicPfns,
-  HvmParamChunk,
-  isValidPageType,
   MAX_BATCH,
-  MAX_EXTENDED_INFO,
   MAX_HVM_CONTEXT,
   MAX_QEMU_IN_MEMORY,
-  MAX_TOOLSTACK,
-  MAX_VCPU_ID,
   MAX_XSAVE_SIZE,
-  PAGE_SIZE,
-  pageTypeHasData,
+  MIN_CHUNK_ID,
   PFINFO_PFN_MASK,
   PFINFO_TYPE_SHIFT,
   PFINFO_UNMAPPED,
-  QEMU_SIG_DM_0002,
-  QEMU_SIG_LEN,
-  QEMU_SIG_REMUS,
-  QEMU_SIG_REST,
-  TmemHeader,
-  TmemPoolHeader,
-  TscInfoChunk,
   XsaveHeader,
-} from '../format/legacy.js'
-import {hasXlHeader, readXlHeader} from '../xl/header.js'
-import {detectLegacy} from './detect.js'
-import type {ChunkDetail, ExtendedInfoEvent, Guest, LegacyEvent, ToolstackWidth, WarningEvent} from './events.js'
+} from './layout.js'
+import {BARE_LEGACY_QEMU_RECORDS, type QemuRecordVariant, readQemuRecordHeader} from '../container/qemu-record.js'
 import {Payload} from './payload.js'
 import {wordsFromLE} from '../io/words.js'
 
@@ -57,6 +46,18 @@ export interface WalkOptions {
    * open after the image, and the migration protocol goes on on it.
    */
   stopAtEnd?: boolean
+  /**
+   * The framings of the device-model (qemu) record after the HVM tail that
+   * the container around the stream writes (src/container/qemu-record.ts);
+   * default: what a bare stream or one behind an xl header may hold.
+   */
+  qemuRecords?: readonly QemuRecordVariant[]
+  /**
+   * Stop right after the image (its qemu record included), on any source:
+   * what follows belongs to the container (XenServer sections after a
+   * Libxc_legacy stream) and is left unread for its caller.
+   */
+  stopAtImageEnd?: boolean
 }
 
 /** Largest p2m frame list read into memory (a 16 TiB PV guest needs 32 MiB). */
@@ -182,8 +183,8 @@ export async function* walkLegacy(reader: ByteReader, opts: WalkOptions = {}): A
 }
 
 class Walk {
-  private width: ToolstackWidth = 64
-  private ulongSize: 4 | 8 = 8
+  /** The saving toolstack's `unsigned long`. */
+  private word: Token<bigint> = ulong(8)
   private guest: Guest = 'pv'
   private p2mSize = 0
   private chunkIndex = 0
@@ -210,10 +211,9 @@ class Walk {
 
     const imageOffset = r.offset
     const det = await detectLegacy(r, {width: this.opts.width, guest: this.opts.guest})
-    this.width = det.width
-    this.ulongSize = det.width === 64 ? 8 : 4
+    this.word = ulong(det.width === 64 ? 8 : 4)
     this.guest = det.guest
-    const p2m = await this.ulong('p2m_size')
+    const p2m = this.word.get(await r.read(this.word.size, 'p2m_size'), 0)
     if (p2m > 0xffffffffn) {
       throw new FormatError('bad-p2m-size', 'p2m_size is too large for a legacy image', {offset: imageOffset}, 'below 2^32', p2m.toString())
     }
@@ -226,7 +226,7 @@ class Walk {
     for (const w of det.warnings) yield {kind: 'warning', offset: imageOffset, code: w.code, message: w.message}
 
     if (this.guest === 'pv') {
-      const {ext, warnings} = await this.extendedInfo()
+      const {ext, warnings} = await readExtendedInfo(r, this.word)
       this.ext = ext
       yield ext
       yield* warnings
@@ -239,7 +239,7 @@ class Walk {
     else yield* this.hvmTail()
 
     const trailingAt = r.offset
-    if (r.seekable || !this.opts.stopAtEnd) {
+    if (!this.opts.stopAtImageEnd && (r.seekable || !this.opts.stopAtEnd)) {
       const trailing = await r.skipToEnd()
       if (trailing > 0) yield {kind: 'trailing', offset: trailingAt, length: trailing}
     }
@@ -247,11 +247,6 @@ class Walk {
   }
 
   // ---- small readers -------------------------------------------------------
-
-  private async ulong(what: string): Promise<bigint> {
-    const b = await this.r.read(this.ulongSize, what)
-    return this.ulongSize === 8 ? b.readBigUInt64LE(0) : BigInt(b.readUInt32LE(0))
-  }
 
   private async u32(what: string): Promise<number> {
     return (await this.r.read(4, what)).readUInt32LE(0)
@@ -267,100 +262,16 @@ class Walk {
 
   // ---- PV header -----------------------------------------------------------
 
-  private async extendedInfo(): Promise<{ext: ExtendedInfoEvent; warnings: WarningEvent[]}> {
-    const r = this.r
-    const offset = r.offset
-    const marker = await this.ulong('extended-info marker')
-    const allOnes = this.ulongSize === 8 ? 0xffffffffffffffffn : 0xffffffffn
-    if (marker !== allOnes) {
-      throw new FormatError('no-extended-info', 'a PV image must have an extended-info block after p2m_size', {offset, context: 'extended info'}, 'marker of all ones', '0x' + marker.toString(16))
-    }
-    const totalAt = r.offset
-    const total = await this.u32('extended-info length')
-    r.checkLength(total, 'extended info', MAX_EXTENDED_INFO, 'MAX_EXTENDED_INFO', {offset: totalAt})
-    const blocks: ExtendedInfoEvent['blocks'] = []
-    const warnings: WarningEvent[] = []
-    let vcpuSize: number | undefined
-    let extv = false
-    let xsaveLength: number | undefined
-    let used = 0
-    // Blocks come in any order (the 4.5 restorer loops over them by id).
-    while (used < total) {
-      const at = r.offset
-      if (total - used < ExtInfoBlock.size) {
-        throw new FormatError('extended-info-length', 'extended-info length ends inside a block header', {offset: at, context: 'extended info'}, `a multiple of whole blocks (${total} bytes)`, `${total - used} stray bytes`)
-      }
-      const {id, size} = ExtInfoBlock.get(await r.read(ExtInfoBlock.size, 'extended-info block header'))
-      used += ExtInfoBlock.size
-      if (size > total - used) {
-        throw new FormatError('extended-info-length', `extended-info block "${printable(id)}" runs past the extended-info length`, {offset: at, context: 'extended info'}, `at most ${total - used} bytes`, `${size}`)
-      }
-      blocks.push({id, offset: at, size})
-      switch (id) {
-        case 'vcpu':
-          if (size !== EXT_VCPU_64 && size !== EXT_VCPU_32) {
-            throw new FormatError('bad-vcpu-block', 'extended-info vcpu block size gives no known guest', {offset: at, context: 'extended info'}, '0x1430 (64-bit guest) or 0xaf0 (32-bit guest)', '0x' + size.toString(16))
-          }
-          vcpuSize = size
-          await r.skip(size, 'extended-info vcpu block')
-          break
-        case 'extv':
-          // Its presence is the flag; the restorer reads and discards any bytes it carries.
-          if (size !== 0) {
-            warnings.push({kind: 'warning', offset: at, code: 'extv-block-data', message: `extended-info extv block at byte ${at} carries ${size} bytes; they were ignored, as the Xen 4.5 restorer ignores them`})
-            await r.skip(size, 'extended-info extv block')
-          }
-          extv = true
-          break
-        case 'xcnt':
-          // The restorer reads 4 bytes but counts the whole block as read: any
-          // other size leaves it reading the p2m frame list from the wrong place.
-          if (size !== 4) {
-            throw new FormatError('bad-xcnt-block', 'extended-info xcnt block must hold one u32 (the Xen 4.5 restorer reads 4 bytes whatever its size, and would misread the rest of the image)', {offset: at, context: 'extended info'}, '4', `${size}`)
-          }
-          xsaveLength = await this.u32('extended-info xcnt block')
-          break
-        default:
-          warnings.push({
-            kind: 'warning',
-            offset: at,
-            code: 'unknown-extended-info-block',
-            message: `unknown extended-info block "${printable(id)}" (${size} bytes) at byte ${at} was skipped, as the Xen 4.5 restorer skips it`,
-          })
-          await r.skip(size, 'extended-info block')
-      }
-      used += size
-    }
-    if (vcpuSize === undefined) {
-      throw new FormatError('no-vcpu-block', 'extended info has no vcpu block, so the guest width is unknown', {offset, context: 'extended info'})
-    }
-    const is64 = vcpuSize === EXT_VCPU_64
-    const ext: ExtendedInfoEvent = {
-      kind: 'extended-info',
-      offset,
-      totalLength: total,
-      blocks,
-      guestWidth: is64 ? 8 : 4,
-      ptLevels: is64 ? 4 : 3,
-      vcpuContextSize: vcpuSize,
-      extendedContext: extv,
-      xsaveLength,
-    }
-    return {ext, warnings}
-  }
-
   private async p2mFrames(guestWidth: 4 | 8): Promise<LegacyEvent> {
     const r = this.r
     const offset = r.offset
     const perFrame = PAGE_SIZE / guestWidth
     const count = Math.ceil(this.p2mSize / perFrame)
-    const bytes = count * this.ulongSize
+    const bytes = count * this.word.size
     r.checkLength(bytes, 'p2m frame list', MAX_P2M_FRAME_BYTES, 'MAX_P2M_FRAME_BYTES', {offset})
     const raw = await r.read(bytes, 'p2m frame list')
     const frames = new BigUint64Array(count)
-    for (let i = 0; i < count; i++) {
-      frames[i] = this.ulongSize === 8 ? raw.readBigUInt64LE(i * 8) : BigInt(raw.readUInt32LE(i * 4))
-    }
+    for (let i = 0; i < count; i++) frames[i] = this.word.get(raw, i * this.word.size)
     return {kind: 'p2m-frames', offset, frames}
   }
 
@@ -379,12 +290,13 @@ class Walk {
         yield* this.pageBatch(offset, type)
         continue
       }
-      const name = CHUNK_NAMES[type]
-      if (name === undefined) {
-        throw new FormatError('unknown-chunk', `unknown chunk type ${type}`, this.chunkWhere(offset), 'a page batch (1..1024), 0, or -1..-20', `${type}`)
+      const kind = chunkKind(type)
+      if (kind === undefined) {
+        throw new FormatError('unknown-chunk', `unknown chunk type ${type}`, this.chunkWhere(offset), `a page batch (1..${MAX_BATCH}), 0, or -1..${MIN_CHUNK_ID}`, `${type}`)
       }
-      const detail = await this.chunkPayload(type, name, offset)
-      yield {kind: 'chunk', offset, index: this.chunkIndex, type, name, size: r.offset - offset, detail}
+      const detail = await kind.read({r, word: this.word, guest: this.guest, kind, offset, index: this.chunkIndex})
+      if (detail.chunk === 'vcpu_info') this.online = detail.online
+      yield {kind: 'chunk', offset, index: this.chunkIndex, type, name: kind.name, size: r.offset - offset, detail}
     }
   }
 
@@ -397,9 +309,9 @@ class Walk {
     // The pfn list, read exactly (nothing of the page data after it) into
     // 32-bit words: a 64-bit entry is two words, low then high.
     const words = (this.pfnWords ??= new Uint32Array(MAX_BATCH * 2))
-    await r.readInto(new Uint8Array(words.buffer, 0, count * this.ulongSize), 0, count * this.ulongSize, 'page batch pfn list')
-    wordsFromLE(words, (count * this.ulongSize) / 4)
-    const step = this.ulongSize / 4
+    await r.readInto(new Uint8Array(words.buffer, 0, count * this.word.size), 0, count * this.word.size, 'page batch pfn list')
+    wordsFromLE(words, (count * this.word.size) / 4)
+    const step = this.word.size / 4
     const pfns = this.slab.u32(count)
     const types = this.slab.u8(count)
     // Repeats: while the pfns only go up (as savers write them), none can
@@ -421,7 +333,7 @@ class Walk {
       dataPages = fast.dataPages
     }
     for (let i = fast ? count : 0; i < count; i++) {
-      const at = entriesAt + i * this.ulongSize
+      const at = entriesAt + i * this.word.size
       const entry = words[i * step]
       if (step === 2 && words[i * 2 + 1] !== 0) {
         throw new FormatError(
@@ -429,7 +341,7 @@ class Walk {
           `page batch entry ${i} has bits above 31 set: the Xen 4.5 restorer keeps them in the pfn, which is then out of range (Xen's converter drops them silently)`,
           this.chunkWhere(at, 'page batch'),
           'a 28-bit pfn and 4-bit type',
-          '0x' + ((BigInt(words[i * 2 + 1]) << 32n) | BigInt(entry)).toString(16),
+          hex((BigInt(words[i * 2 + 1]) << 32n) | BigInt(entry)),
         )
       }
       if (entry === PFINFO_UNMAPPED) continue
@@ -437,15 +349,15 @@ class Walk {
       const pfn = entry & PFINFO_PFN_MASK
       const flags = PAGE_TYPE_FLAGS[type]
       if (flags === 0) {
-        throw new FormatError('bad-page-type', `page batch entry ${i} (pfn 0x${pfn.toString(16)}) has an undefined page type`, this.chunkWhere(at, 'page batch'), 'a type of 0-4 or 9-15', `${type}`)
+        throw new FormatError('bad-page-type', `page batch entry ${i} (pfn ${hex(pfn)}) has an undefined page type`, this.chunkWhere(at, 'page batch'), 'a type of 0-4 or 9-15', `${type}`)
       }
       if (pfn >= p2mSize) {
         throw new FormatError(
           'pfn-out-of-range',
-          `page batch entry ${i} names pfn 0x${pfn.toString(16)}, beyond the guest's p2m_size (the Xen 4.5 restorer refuses it: pfn out of range)`,
+          `page batch entry ${i} names pfn ${hex(pfn)}, beyond the guest's p2m_size (the Xen 4.5 restorer refuses it: pfn out of range)`,
           this.chunkWhere(at, 'page batch'),
-          `a pfn below 0x${this.p2mSize.toString(16)}`,
-          `0x${pfn.toString(16)}`,
+          `a pfn below ${hex(this.p2mSize)}`,
+          hex(pfn),
         )
       }
       if (pfn <= last && !seen) {
@@ -455,7 +367,7 @@ class Walk {
       if (seen) {
         const typesSeen = seen.get(pfn) ?? 0
         if (typesSeen & (1 << type)) {
-          throw new FormatError('duplicate-pfn', `pfn 0x${pfn.toString(16)} appears twice in one page batch (entry ${i}), with the same type`, this.chunkWhere(at, 'page batch'), 'each entry once per batch', 'a duplicate')
+          throw new FormatError('duplicate-pfn', `pfn ${hex(pfn)} appears twice in one page batch (entry ${i}), with the same type`, this.chunkWhere(at, 'page batch'), 'each entry once per batch', 'a duplicate')
         }
         if (typesSeen !== 0) {
           if (retyped) retyped.count++
@@ -473,9 +385,9 @@ class Walk {
       const more = retyped.count > 1 ? ` (and ${retyped.count - 1} more)` : ''
       yield {
         kind: 'warning',
-        offset: entriesAt + retyped.entry * this.ulongSize,
+        offset: entriesAt + retyped.entry * this.word.size,
         code: 'pfn-retyped-in-batch',
-        message: `page batch at byte ${offset} (chunk ${this.chunkIndex}) sends pfn 0x${retyped.pfn.toString(16)} again with another page type (entry ${retyped.entry})${more}; both entries were kept, as the Xen 4.5 restorer applies both`,
+        message: `page batch at byte ${offset} (chunk ${this.chunkIndex}) sends pfn ${hex(retyped.pfn)} again with another page type (entry ${retyped.entry})${more}; both entries were kept, as the Xen 4.5 restorer applies both`,
       }
     }
     const dataAt = r.offset
@@ -494,99 +406,8 @@ class Walk {
     }
     await data.finish()
     // Most often another batch follows: its type and pfn list in one read (on a file, when not converting).
-    const next = r.prefetch(4 + MAX_BATCH * this.ulongSize)
+    const next = r.prefetch(4 + MAX_BATCH * this.word.size)
     if (next) await next
-  }
-
-  private async chunkPayload(type: number, name: string, offset: number): Promise<ChunkDetail> {
-    const r = this.r
-    const param = HVM_PARAM_CHUNKS[type]
-    if (param !== undefined) {
-      if (this.guest === 'pv') {
-        throw new FormatError('hvm-chunk-in-pv', `HVM chunk ${name} in a PV image`, this.chunkWhere(offset, name), 'no HVM parameter chunks in a PV image', name)
-      }
-      const {value} = HvmParamChunk.get(await r.read(HvmParamChunk.size, name))
-      return {chunk: 'hvm_param', param, value}
-    }
-    switch (type) {
-      case Chunk.ENABLE_VERIFY_MODE:
-        return {chunk: 'enable_verify_mode'}
-      case Chunk.LAST_CHECKPOINT:
-        return {chunk: 'last_checkpoint'}
-      case Chunk.ENABLE_COMPRESSION:
-        return {chunk: 'enable_compression'}
-      case Chunk.VCPU_INFO: {
-        const maxAt = r.offset
-        const maxId = await this.i32('vcpu_info max id')
-        if (maxId < 0 || maxId > MAX_VCPU_ID) {
-          throw new FormatError('bad-vcpu-info', 'vcpu_info max vcpu id out of range', {offset: maxAt, index: this.chunkIndex, indexKind: 'chunk', context: name}, `0..${MAX_VCPU_ID}`, `${maxId}`)
-        }
-        const words = Math.floor(maxId / 64) + 1
-        const map = await r.read(words * 8, 'vcpu_info bitmap')
-        const online: number[] = []
-        for (let id = 0; id <= maxId; id++) {
-          if (map[id >> 3] & (1 << (id & 7))) online.push(id)
-        }
-        this.online = online
-        return {chunk: 'vcpu_info', maxVcpuId: maxId, online}
-      }
-      case Chunk.TSC_INFO: {
-        const t = TscInfoChunk.get(await r.read(TscInfoChunk.size, name))
-        return {chunk: 'tsc_info', mode: t.mode, nsec: t.nsec, khz: t.khz, incarnation: t.incarnation}
-      }
-      case Chunk.TOOLSTACK: {
-        const lenAt = r.offset
-        const length = await this.u32('toolstack length')
-        r.checkLength(length, 'toolstack chunk', MAX_TOOLSTACK, 'MAX_TOOLSTACK', {offset: lenAt, index: this.chunkIndex, indexKind: 'chunk'})
-        return {chunk: 'toolstack', length, data: await r.read(length, 'toolstack chunk')}
-      }
-      case Chunk.COMPRESSED_DATA: {
-        const lenAt = r.offset
-        const size = await this.ulong('compressed_data length')
-        if (size > BigInt(Number.MAX_SAFE_INTEGER)) {
-          throw new FormatError('length-too-large', 'compressed_data length is not a usable number', {offset: lenAt, index: this.chunkIndex, indexKind: 'chunk', context: name})
-        }
-        await r.skip(Number(size), 'compressed_data')
-        return {chunk: 'compressed_data', length: Number(size)}
-      }
-      case Chunk.TMEM:
-        return this.tmem()
-      case Chunk.TMEM_EXTRA: {
-        let entries = 0
-        for (;;) {
-          const poolId = await this.u32('tmem_extra pool id')
-          if (poolId === 0xffffffff) break
-          await r.skip(28, 'tmem_extra entry')
-          entries++
-        }
-        return {chunk: 'tmem_extra', entries}
-      }
-    }
-    throw new Error(`internal: chunk ${type} has a name but no reader`)
-  }
-
-  /** Walk tmem pools: the layout is knowable, the contents are not convertible. */
-  private async tmem(): Promise<ChunkDetail> {
-    const r = this.r
-    const h = TmemHeader.get(await r.read(TmemHeader.size, 'tmem header'))
-    let pools = 0
-    let pages = 0
-    let pageBytes = 0
-    for (;;) {
-      const poolId = await this.u32('tmem pool id')
-      if (poolId === 0xffffffff) break
-      const pool = TmemPoolHeader.get(await r.read(TmemPoolHeader.size, 'tmem pool header'))
-      pools++
-      const pageSize = 2 ** (((pool.flags >>> 24) & 0xf) + 12)
-      for (let i = 0; i < pool.nPages; i++) {
-        const oid = await r.read(24, 'tmem page oid')
-        if (oid.every((b) => b === 0xff)) break
-        await r.skip(4 + pageSize, 'tmem page')
-        pages++
-        pageBytes += pageSize
-      }
-    }
-    return {chunk: 'tmem', version: h.version, pools, pages, pageBytes}
   }
 
   // ---- tails ---------------------------------------------------------------
@@ -596,7 +417,7 @@ class Walk {
     const ext = this.ext!
     const unmappedAt = r.offset
     const n = await this.u32('unmapped pfn count')
-    await r.skip(n * this.ulongSize, 'unmapped pfn list')
+    await r.skip(n * this.word.size, 'unmapped pfn list')
     yield {kind: 'unmapped-pfns', offset: unmappedAt, count: n}
 
     let online = this.online
@@ -650,39 +471,13 @@ class Walk {
       yield {kind: 'no-qemu-record', offset: qemuAt, reason: 'skipped'}
       return
     }
-    if (await r.atEnd()) {
+    const q = await readQemuRecordHeader(r, this.opts.qemuRecords ?? BARE_LEGACY_QEMU_RECORDS)
+    if (!q) {
       yield {kind: 'no-qemu-record', offset: qemuAt, reason: 'eof'}
       return
     }
-    const sigBytes = await r.read(QEMU_SIG_LEN, 'qemu record signature')
-    const sig = sigBytes.toString('latin1')
-    if (sig === QEMU_SIG_DM_0002 || sig === QEMU_SIG_REMUS) {
-      const lenBytes = await r.read(4, 'qemu record length')
-      const qlen = lenBytes.readUInt32LE(0)
-      r.checkLength(qlen, 'qemu record', 0xffffffff, 'u32', {offset: qemuAt + QEMU_SIG_LEN})
-      const data = new Payload(r, r.offset, qlen, 'qemu record', MAX_QEMU_IN_MEMORY)
-      yield {kind: 'qemu-record', offset: qemuAt, signature: sig, length: qlen, header: Buffer.concat([sigBytes, lenBytes]), data}
-      await data.finish()
-      return
-    }
-    if (sig === QEMU_SIG_REST) {
-      const data = new Payload(r, r.offset, r.remaining, 'qemu record', MAX_QEMU_IN_MEMORY)
-      yield {kind: 'qemu-record', offset: qemuAt, signature: sig, length: r.remaining, header: sigBytes, data}
-      await data.finish()
-      return
-    }
-    throw new FormatError(
-      'unknown-qemu-signature',
-      'unknown device-model record signature after the HVM context',
-      {offset: qemuAt, context: 'qemu record'},
-      `${QEMU_SIG_DM_0002}, ${QEMU_SIG_REMUS} or ${QEMU_SIG_REST}`,
-      `"${printable(sig)}"`,
-    )
+    const data = new Payload(r, q.dataOffset, q.length, 'qemu record', MAX_QEMU_IN_MEMORY)
+    yield {kind: 'qemu-record', offset: qemuAt, signature: q.variant.signature, length: q.length, header: q.header, data}
+    await data.finish()
   }
 }
-
-/** Show odd bytes of an id or signature as escapes. */
-function printable(s: string): string {
-  return s.replace(/[^\x20-\x7e]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'))
-}
-

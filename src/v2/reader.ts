@@ -4,9 +4,12 @@
 // blobs are skipped, which on a file is a seek, so a large image is checked
 // without reading its memory. Every length is checked against the bytes
 // left (when known) before anything is allocated for it.
+//
+// A caller that needs more of some bodies than the checks do (dump-core:
+// page contents, vcpu contexts) passes a body hook, which may read on into
+// the body before the rest is skipped; verify passes none.
 import {FormatError, TruncatedError} from '../errors.js'
 import {ByteReader} from '../io/reader.js'
-import {isGzip, gzipError} from '../io/sniff.js'
 import {BufferSource} from '../io/source.js'
 import {detectLegacy} from '../legacy/detect.js'
 import {ImageHeader, LIBXC_HEADERS_SIZE, MAX_PAGE_DATA_PFNS, PageDataHeader} from './libxc/layout.js'
@@ -27,6 +30,25 @@ const MAX_PADDED_LENGTH = 2 ** 32 + 8
 /** Where the reader is, for a message about a stream that breaks there. */
 export type ReadPosition = Omit<Location, 'offset'>
 
+/** A record as a body hook sees it: its body prefix read, the reader at the first byte after it. */
+export interface BodyInfo {
+  layer: Layer
+  index: number
+  offset: number
+  type: number
+  length: number
+  head: Buffer
+  /** How the reader names the record in a truncation message. */
+  what: string
+}
+
+/**
+ * Called for every record once its prefix is read; it may read up to the
+ * rest of the body (length - head.length bytes) from `reader`. Whatever it
+ * leaves is skipped, as without a hook.
+ */
+export type BodyHook = (rec: BodyInfo, reader: ByteReader) => Promise<void>
+
 /** Reads v2 records, giving each the body prefix the checks need. */
 export class V2RecordReader {
   private readonly nextIndex: Record<Layer, number> = {libxc: 0, libxl: 0}
@@ -35,7 +57,7 @@ export class V2RecordReader {
   /** Where PAGE_DATA heads are read (see pageDataHead). */
   private pageHead: Buffer = Buffer.alloc(0)
 
-  constructor(readonly reader: ByteReader) {}
+  constructor(readonly reader: ByteReader, private readonly onBody?: BodyHook) {}
 
   /** The libxc image and domain headers; returns [image, domain, offset]. */
   async libxcHeaders(): Promise<[Buffer, Buffer, number]> {
@@ -70,7 +92,14 @@ export class V2RecordReader {
     r.checkLength(length + pad, what, MAX_PADDED_LENGTH, 'a record length', {offset, index, indexKind: `${layer} record`})
     const prefix = bodyPrefix(layer, type, length)
     const head = prefix === 'page-data' ? await this.pageDataHead(length, what) : await r.read(prefix, what)
-    await r.skip(length - head.length, what)
+    let taken = 0
+    if (this.onBody) {
+      const at = r.offset
+      await this.onBody({layer, index, offset, type, length, head, what}, r)
+      taken = r.offset - at
+      if (taken < 0 || taken > length - head.length) throw new Error(`internal: a body hook read ${taken} bytes of ${what}, which has ${length - head.length} left`)
+    }
+    await r.skip(length - head.length - taken, what)
     const padding = await r.read(pad, what)
     // After page data most often comes more: the next record's header, PAGE_DATA header and pfns in one read (on a file).
     if (prefix === 'page-data') {
@@ -106,6 +135,13 @@ export class V2RecordReader {
 export interface VerifyStreamOptions {
   /** Read the stream as this format instead of detecting it. */
   format?: Layer
+  /**
+   * Stop after the libxc END: what follows belongs to a container around
+   * the stream (the next XenServer section), not to the stream.
+   */
+  stopAtEnd?: boolean
+  /** Shown every record's body before it is skipped (see BodyHook). */
+  onBody?: BodyHook
 }
 
 /**
@@ -114,19 +150,32 @@ export interface VerifyStreamOptions {
  * (an I/O error) is thrown.
  */
 export async function verifyStream(reader: ByteReader, verifier: V2Verifier, opts: VerifyStreamOptions = {}): Promise<VerifyReport> {
-  const records = new V2RecordReader(reader)
+  await checkStream(reader, verifier, opts)
+  return verifier.finish(reader.offset)
+}
+
+/**
+ * Show `verifier` the stream at the reader's position, without finishing
+ * its report (a container may hold more to check). Returns false when a
+ * defect stopped the walk (it is in the verifier's report).
+ */
+export async function checkStream(reader: ByteReader, verifier: V2Verifier, opts: VerifyStreamOptions = {}): Promise<boolean> {
+  const records = new V2RecordReader(reader, opts.onBody)
   try {
     await drive(records, verifier, opts)
+    return true
   } catch (err) {
     if (!(err instanceof FormatError)) throw err
     verifier.fatal(err, records.position)
+    return false
   }
-  return verifier.finish(reader.offset)
 }
 
 async function drive(records: V2RecordReader, verifier: V2Verifier, opts: VerifyStreamOptions): Promise<void> {
   const r = records.reader
-  if (await r.atEnd()) throw new FormatError('empty-input', 'the input is empty', {offset: 0})
+  if (await r.atEnd()) {
+    throw r.offset === 0 ? new FormatError('empty-input', 'the input is empty', {offset: 0}) : new FormatError('no-stream', 'no stream follows the container header', {offset: r.offset})
+  }
   if (await hasXlHeader(r)) {
     records.position = {layer: 'xl', record: 'xl header'}
     verifier.xlHeader(await readXlHeader(r))
@@ -150,6 +199,7 @@ async function drive(records: V2RecordReader, verifier: V2Verifier, opts: Verify
         verifier.record(await records.record('libxl'))
         break
       case 'tail':
+        if (opts.stopAtEnd) return
         return tail(records, verifier)
       default:
         return
@@ -158,14 +208,14 @@ async function drive(records: V2RecordReader, verifier: V2Verifier, opts: Verify
 }
 
 /**
- * Why a stream that is not v2 cannot be checked: gzip is named, a legacy
- * image is sent to `xst convert` only when a legacy layout fits its first
- * bytes, and anything else is said to be neither.
+ * Why a stream that is not v2 cannot be checked: a legacy image is sent to
+ * `xst convert` only when a legacy layout fits its first bytes, and
+ * anything else is said to be neither. (gzip never gets here: it is read
+ * through before the stream is looked at.)
  */
 async function notV2(r: ByteReader): Promise<FormatError> {
   const offset = r.offset
   const head = await r.peek(LEGACY_DETECT_BYTES)
-  if (isGzip(head)) return gzipError('verify', offset)
   let legacy = false
   try {
     // On a copy of the bytes: the reader stays where it is.

@@ -1,7 +1,8 @@
-// Reading the optional xl save-file header (FORMAT.md §1) in front of a
-// legacy or v2 stream. Shared by every command.
+// Reading the optional xl save-file header (layout.ts) in front of a legacy
+// or v2 stream. Shared by every command.
 import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
+import {hex} from '../text.js'
 import {
   MAX_XL_OPTIONAL_DATA,
   XL_BYTEORDER,
@@ -11,7 +12,7 @@ import {
   XL_MANDATORY_STREAM_V2,
   XlHeader,
   xlFlagNames,
-} from '../format/xl.js'
+} from './layout.js'
 
 export interface XlHeaderInfo {
   offset: number
@@ -57,17 +58,17 @@ export async function readXlHeader(reader: ByteReader): Promise<XlHeaderInfo> {
       be ? 'xl header was written by a big-endian host; xst reads little-endian images only' : 'xl header byte-order mark is wrong',
       {offset: offset + XlHeader.offsets.byteorder, context: 'xl header'},
       '0x01020304',
-      '0x' + h.byteorder.toString(16).padStart(8, '0'),
+      hex(h.byteorder, 8),
     )
   }
   const unknown = h.mandatoryFlags & ~XL_MANDATORY_KNOWN
   if (unknown) {
     throw new FormatError(
       'xl-unknown-mandatory-flag',
-      `xl header sets unknown mandatory flag bits 0x${unknown.toString(16)}, so the image cannot be read safely (xl refuses to restore an image with a mandatory flag it does not know; Xen's converter copies the flags without looking)`,
+      `xl header sets unknown mandatory flag bits ${hex(unknown)}, so the image cannot be read safely (xl refuses to restore an image with a mandatory flag it does not know; Xen's converter copies the flags without looking)`,
       {offset: offset + XlHeader.offsets.mandatoryFlags, context: 'xl header'},
-      `only bits 0x${XL_MANDATORY_KNOWN.toString(16)}`,
-      '0x' + h.mandatoryFlags.toString(16),
+      `only bits ${hex(XL_MANDATORY_KNOWN)}`,
+      hex(h.mandatoryFlags),
     )
   }
   reader.checkLength(h.optionalDataLen, 'xl optional data', MAX_XL_OPTIONAL_DATA, 'MAX_XL_OPTIONAL_DATA', {offset: offset + XlHeader.offsets.optionalDataLen})

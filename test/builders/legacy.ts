@@ -6,34 +6,34 @@
 // can compile it (no test-framework imports).
 import {ulong} from '../../src/format/layout.js'
 import {
-  Chunk,
-  CHUNK_NAMES,
-  ChunkType,
   EXT_VCPU_32,
   EXT_VCPU_64,
   EXTENDED_VCPU_CONTEXT_SIZE,
-  ExtInfoBlock,
-  HVM_PARAM_CHUNKS,
-  HvmMagicPfns,
-  HvmParamChunk,
-  MAX_BATCH,
   PAGE_SIZE,
   pageTypeHasData,
-  PFINFO_PFN_MASK,
-  PFINFO_TYPE_SHIFT,
-  PFINFO_UNMAPPED,
-  PhysmapEntryHeader,
   QEMU_SIG_DM_0002,
   QEMU_SIG_LEN,
   QEMU_SIG_REMUS,
   QEMU_SIG_REST,
+} from '../../src/format/x86.js'
+import {
+  Chunk,
+  ChunkType,
+  ExtInfoBlock,
+  HvmMagicPfns,
+  HvmParamChunk,
+  MAX_BATCH,
+  PFINFO_PFN_MASK,
+  PFINFO_TYPE_SHIFT,
+  PFINFO_UNMAPPED,
+  PhysmapEntryHeader,
   TmemHeader,
   TmemPoolHeader,
   ToolstackHeader,
   TscInfoChunk,
   XsaveHeader,
-} from '../../src/format/legacy.js'
-import {XL_BYTEORDER, XL_MAGIC, XL_MANDATORY_CONFIG_JSON, XlHeader} from '../../src/format/xl.js'
+} from '../../src/legacy/layout.js'
+import {XL_BYTEORDER, XL_MAGIC, XL_MANDATORY_CONFIG_JSON, XlHeader} from '../../src/xl/layout.js'
 
 // ---------------------------------------------------------------------------
 // Spec
@@ -118,18 +118,21 @@ export interface PageRunChunk {
   type?: number
 }
 
-export type HvmParamName =
-  | 'hvm_ident_pt'
-  | 'hvm_vm86_tss'
-  | 'hvm_console_pfn'
-  | 'hvm_acpi_ioports_location'
-  | 'hvm_viridian'
-  | 'hvm_generation_id_addr'
-  | 'hvm_paging_ring_pfn'
-  | 'hvm_monitor_ring_pfn'
-  | 'hvm_sharing_ring_pfn'
-  | 'hvm_ioreq_server_pfn'
-  | 'hvm_nr_ioreq_server_pages'
+/** The chunks that carry one HVM parameter, by name, from id -3 down to -20 (the tests' one list of them). */
+export const HVM_PARAM_CHUNK_NAMES = [
+  'hvm_ident_pt',
+  'hvm_vm86_tss',
+  'hvm_console_pfn',
+  'hvm_acpi_ioports_location',
+  'hvm_viridian',
+  'hvm_generation_id_addr',
+  'hvm_paging_ring_pfn',
+  'hvm_monitor_ring_pfn',
+  'hvm_sharing_ring_pfn',
+  'hvm_ioreq_server_pfn',
+  'hvm_nr_ioreq_server_pages',
+] as const
+export type HvmParamName = (typeof HVM_PARAM_CHUNK_NAMES)[number]
 
 export interface PhysmapSpec {
   physOffset: bigint
@@ -438,8 +441,9 @@ function u64(v: bigint): Buffer {
 
 function hvmParamType(chunk: HvmParamName | number): number {
   if (typeof chunk === 'number') return chunk
-  for (const [t, name] of Object.entries(CHUNK_NAMES)) if (name === chunk) return Number(t)
-  throw new Error(`builder: unknown HVM param chunk ${chunk}`)
+  const type = (Chunk as Record<string, number>)[chunk.toUpperCase()]
+  if (type === undefined) throw new Error(`builder: unknown HVM param chunk ${chunk}`)
+  return type
 }
 
 /** Largest piece a blob is written in. */
@@ -860,4 +864,4 @@ export function smallSpec(guest: GuestKind, width: Width = 64, over: Partial<Leg
   }
 }
 
-export {EXT_VCPU_32, EXT_VCPU_64, HVM_PARAM_CHUNKS, QEMU_SIG_DM_0002, QEMU_SIG_REMUS, QEMU_SIG_REST}
+export {EXT_VCPU_32, EXT_VCPU_64, QEMU_SIG_DM_0002, QEMU_SIG_REMUS, QEMU_SIG_REST}

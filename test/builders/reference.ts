@@ -1,5 +1,6 @@
 // What converting a builder-made legacy image must write, worked out from
-// its spec by FORMAT.md §5 and what Xen's convert-legacy-stream does, without
+// its spec (records in the order Xen's libxc-migration-stream.pandoc,
+// "Layout", gives) and what Xen's convert-legacy-stream does, without
 // src/convert: a second, plain account of the conversion that tests compare
 // xst's bytes with. Every byte is laid out here by hand (headers big-endian
 // where the spec says so), from the builder's deterministic contents; only
@@ -9,7 +10,8 @@
 // vcpu_info, HVM parameters, toolstack, last_checkpoint, enable_verify_mode)
 // and reads the extended-info blocks as the 4.5 restorer does: by id, in any
 // order, ignoring the bytes of an extv block and any unknown block.
-import {CHUNK_NAMES, HVM_PARAM_CHUNKS} from '../../src/format/legacy.js'
+import {HVM_PARAM_CHUNKS} from '../../src/legacy/chunks.js'
+import {CHUNK_NAMES} from '../../src/legacy/layout.js'
 import {
   BLOB_SEED,
   defaultSharedInfo,
@@ -21,7 +23,7 @@ import {
 } from './legacy.js'
 
 const PAGE = 4096
-/** HVM parameter index by chunk name (the format's own table, FORMAT.md §2). */
+/** HVM parameter index by chunk name (the chunk table's own, src/legacy/chunks.ts). */
 const HVM_PARAM_INDEX: Record<string, number> = Object.fromEntries(Object.entries(HVM_PARAM_CHUNKS).map(([type, param]) => [CHUNK_NAMES[Number(type)], param]))
 
 const u32 = (v: number) => {

@@ -24,7 +24,7 @@ import {
 } from '../../src/v2/libxc/layout.js'
 import {EmulatorHeader, LIBXL_IDENT, LIBXL_OPT_LEGACY, LIBXL_VERSION, LibxlHeader, LibxlRec} from '../../src/v2/libxl/layout.js'
 import {EXT_VCPU_32, EXT_VCPU_64, PAGE_SIZE, pageTypeHasData} from '../../src/format/x86.js'
-import {XL_BYTEORDER, XL_MAGIC, XlHeader} from '../../src/format/xl.js'
+import {XL_BYTEORDER, XL_MAGIC, XlHeader} from '../../src/xl/layout.js'
 import {ByteReader} from '../../src/io/reader.js'
 import {MemorySink} from '../../src/io/sink.js'
 import {BufferSource, ChunkedSource} from '../../src/io/source.js'

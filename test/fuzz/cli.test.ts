@@ -6,15 +6,14 @@
 import fc from 'fast-check'
 import {existsSync, readdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {beforeAll, describe, expect, it} from 'vitest'
 import {vectorBytes} from '../helpers/fixtures.js'
 import {buildLegacy, smallSpec} from '../builders/legacy.js'
 import {describeMutations, FUZZ_RUNS, type ImageLayout, LONG, legacyLayout, mutate, mutations, params, reportCases, TEST_TIMEOUT, v2Layout} from './harness.js'
-import {errorLines, hasStackTrace, removeScratch, runCli, scratchDir} from './procs.js'
+import {runXst, tempDir} from '../helpers/cli.js'
+import {errorLines, hasStackTrace} from './procs.js'
 
 reportCases('cli')
-afterAll(removeScratch)
-
 interface Base {
   name: string
   bytes: Buffer
@@ -46,16 +45,16 @@ describe('mutated images through the CLI', {timeout: LONG ? TEST_TIMEOUT : 120_0
         const b = bases[i]
         const input = mutate(b.bytes, ms)
         const label = `${b.name} + ${describeMutations(ms)}`
-        const dir = scratchDir('xst-clifuzz-')
+        const dir = tempDir('xst-clifuzz-')
         const file = join(dir, 'in.img')
         writeFileSync(file, input)
         const out = join(dir, 'out.v2')
         const j = json ? ['--json'] : []
         // The three commands at once; convert reads stdin, the others the file.
         const [inspect, verify, convert] = await Promise.all([
-          runCli(['inspect-legacy', ...j, file], {timeoutMs: 30_000}),
-          runCli(['verify', ...j, file], {timeoutMs: 30_000}),
-          runCli(['convert', ...j, '-', out], {timeoutMs: 30_000, input}),
+          runXst(['inspect-legacy', ...j, file], {timeoutMs: 30_000}),
+          runXst(['verify', ...j, file], {timeoutMs: 30_000}),
+          runXst(['convert', ...j, '-', out], {timeoutMs: 30_000, input}),
         ])
         for (const [cmd, r] of [
           ['inspect-legacy', inspect],

@@ -9,7 +9,7 @@ import {
   buildLegacy,
   type ChunkSpec,
   type EntrySpec,
-  type HvmParamName,
+  HVM_PARAM_CHUNK_NAMES,
   type LegacySpec,
   type TmemPageSpec,
   QEMU_SIG_DM_0002,
@@ -19,20 +19,6 @@ import {
 import {checkReport, convert, expectClean, inspect, params, reportCases, TEST_TIMEOUT, verify} from './harness.js'
 
 reportCases('legacy-sequences')
-
-const HVM_PARAMS: HvmParamName[] = [
-  'hvm_ident_pt',
-  'hvm_vm86_tss',
-  'hvm_console_pfn',
-  'hvm_acpi_ioports_location',
-  'hvm_viridian',
-  'hvm_generation_id_addr',
-  'hvm_paging_ring_pfn',
-  'hvm_monitor_ring_pfn',
-  'hvm_sharing_ring_pfn',
-  'hvm_ioreq_server_pfn',
-  'hvm_nr_ioreq_server_pages',
-]
 
 const u32 = fc.oneof(fc.nat({max: 64}), fc.constantFrom(0x7fffffff, 0x80000000, 0xffffffff), fc.nat({max: 0xffffffff}))
 const u64 = fc.bigInt({min: 0n, max: (1n << 64n) - 1n})
@@ -69,7 +55,7 @@ function anyChunk(p2m: number): fc.Arbitrary<ChunkSpec> {
       ),
       weight: 2,
     },
-    {arbitrary: fc.record({kind: fc.constant('hvm_param' as const), chunk: fc.constantFrom(...HVM_PARAMS), value: u64}), weight: 2},
+    {arbitrary: fc.record({kind: fc.constant('hvm_param' as const), chunk: fc.constantFrom(...HVM_PARAM_CHUNK_NAMES), value: u64}), weight: 2},
     {arbitrary: fc.record({kind: fc.constant('tsc_info' as const), mode: fc.nat({max: 3}), khz: u32}), weight: 1},
     {
       arbitrary: fc.record(
@@ -203,7 +189,7 @@ const goodSpec: fc.Arbitrary<LegacySpec> = fc
       {arbitrary: fc.constant({kind: 'enable_verify_mode' as const}), weight: 1},
       ...(h.guest === 'hvm'
         ? [
-            {arbitrary: fc.record({kind: fc.constant('hvm_param' as const), chunk: fc.constantFrom(...HVM_PARAMS), value: u64}) as fc.Arbitrary<ChunkSpec>, weight: 2},
+            {arbitrary: fc.record({kind: fc.constant('hvm_param' as const), chunk: fc.constantFrom(...HVM_PARAM_CHUNK_NAMES), value: u64}) as fc.Arbitrary<ChunkSpec>, weight: 2},
             {
               arbitrary: fc.record({
                 kind: fc.constant('toolstack' as const),

@@ -9,15 +9,14 @@
 // or temporary file left behind.
 import {existsSync, readdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {beforeAll, describe, expect, it} from 'vitest'
 import {TruncatedError} from '../../src/errors.js'
 import {legacyVectors, v2Vectors, vectorBytes} from '../helpers/fixtures.js'
 import {convert, countCases, cutPoints, expectClean, type ImageLayout, inspect, legacyLayout, LONG, reportCases, sampleCuts, TEST_TIMEOUT, v2Layout, verify} from './harness.js'
-import {errorLines, hasStackTrace, removeScratch, runCli, scratchDir} from './procs.js'
+import {runXst, tempDir} from '../helpers/cli.js'
+import {errorLines, hasStackTrace} from './procs.js'
 
 reportCases('truncation')
-afterAll(removeScratch)
-
 interface Image {
   file: string
   bytes: Buffer
@@ -180,12 +179,12 @@ describe.concurrent('cut images through `xst convert`', () => {
   it.each(sample.map(([f, at], i) => [i, f, at] as const))('cut %i of %s: exit 1 with the cut in one line, nothing left behind', async (i, file, at) => {
     const img = legacy.find((x) => x.file === file)!
     const cut = at(img)
-    const dir = scratchDir('xst-cut-')
+    const dir = tempDir('xst-cut-')
     const input = join(dir, 'cut.legacy')
     writeFileSync(input, img.bytes.subarray(0, cut))
     const out = join(dir, 'out.v2')
     const fromStdin = i % 2 === 1
-    const r = await runCli(fromStdin ? ['convert', '-', out] : ['convert', input, out], {input: fromStdin ? img.bytes.subarray(0, cut) : undefined, timeoutMs: 30_000})
+    const r = await runXst(fromStdin ? ['convert', '-', out] : ['convert', input, out], {input: fromStdin ? img.bytes.subarray(0, cut) : undefined, timeoutMs: 30_000})
     expect(r.timedOut).toBe(false)
     expect(r.code, r.stderr).toBe(1)
     expect(hasStackTrace(r.stderr)).toBe(false)

@@ -5,7 +5,7 @@
 // "Domain Header").
 import {DOMAIN_TYPE_NAMES, DomainHeader, DomainType, IHDR_IDENT, IHDR_MARKER, IHDR_OPT_BIG_ENDIAN, IHDR_OPT_RESERVED, ImageHeader} from '../libxc/layout.js'
 import {LIBXL_IDENT, LIBXL_OPT_BIG_ENDIAN, LIBXL_OPT_LEGACY, LIBXL_OPT_RESERVED, LIBXL_VERSION, LibxlHeader} from '../libxl/layout.js'
-import {XL_MANDATORY_STREAM_V2, XlHeader, xlFlagNames} from '../../format/xl.js'
+import {XL_MANDATORY_STREAM_V2, XlHeader, xlFlagNames} from '../../xl/layout.js'
 import type {XlHeaderInfo} from '../../xl/header.js'
 import type {Layer} from '../record.js'
 import {hex} from '../../text.js'

@@ -228,6 +228,15 @@ export class V2Verifier implements StreamObserver {
     if (t.head && head && t.head.length < TAIL_HEAD_BYTES) t.head = Buffer.concat([t.head, head.subarray(0, TAIL_HEAD_BYTES - t.head.length)])
   }
 
+  /**
+   * A defect of the container around the stream (a libvirt version that
+   * does not match the stream, a XenServer section a restore refuses): an
+   * error, or a warning, that does not stop checking the stream.
+   */
+  containerProblem(err: FormatError, severity: Problem['severity'] = 'error'): void {
+    this.c.push({severity, code: err.code, message: err.detail, offset: err instanceof TruncatedError ? err.endOffset : (err.where.offset ?? this.lastOffset), record: err.where.context})
+  }
+
   /** A problem that stops the walk (truncation, a length that cannot be followed, not a v2 stream). */
   fatal(err: FormatError, where: Omit<Location, 'offset'> = {}): void {
     const offset = err instanceof TruncatedError ? err.endOffset : (err.where.offset ?? this.lastOffset)

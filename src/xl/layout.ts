@@ -1,5 +1,10 @@
-// xl save-file header (FORMAT.md §1): optional, in front of either format.
-import {chars, layout, u32le} from './layout.js'
+// The xl save-file header: what `xl save` writes in front of either format
+// (optional: other toolstacks write none). A 32-byte magic, a byte-order
+// mark, mandatory flags (bit 0: the config is JSON; bit 1: a v2 stream
+// follows; any other bit must stop a reader), optional flags, and the length
+// of the optional data that follows: a u32 config length and the domain
+// config.
+import {chars, layout, u32le} from '../format/layout.js'
 
 export const XL_MAGIC = 'Xen saved domain, xl format\n \0 \r'
 export const XL_BYTEORDER = 0x01020304

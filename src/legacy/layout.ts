@@ -1,24 +1,9 @@
 // Legacy (Xen <= 4.5) save format: constants and layouts of what the 4.5
 // saver (tools/libxc/xc_domain_save.c and xg_save_restore.h in Xen 4.5)
 // writes — p2m size, extended info, page batches and chunks, the PV and HVM
-// tails. Facts the v2 formats share with it are in x86.ts.
-import {chars, i32le, layout, u32le, u64le} from './layout.js'
-
-// Re-exported until the legacy code imports them from x86.ts.
-export {
-  EXT_VCPU_32,
-  EXT_VCPU_64,
-  EXTENDED_VCPU_CONTEXT_SIZE,
-  isValidPageType,
-  MAX_VCPU_ID,
-  PAGE_SIZE,
-  PAGE_TYPE_NAMES,
-  pageTypeHasData,
-  QEMU_SIG_DM_0002,
-  QEMU_SIG_LEN,
-  QEMU_SIG_REMUS,
-  QEMU_SIG_REST,
-} from './x86.js'
+// tails. Facts the v2 formats share with it are in ../format/x86.ts; what
+// each chunk holds and how it is read is in chunks.ts.
+import {chars, i32le, layout, namesOf, u32le, u64le} from '../format/layout.js'
 
 /** Largest page batch the 4.5 saver writes. */
 export const MAX_BATCH = 1024
@@ -29,7 +14,7 @@ export const PFINFO_PFN_MASK = 0x0fffffff
 /** An entry equal to this is a page the saver could not map: dropped. */
 export const PFINFO_UNMAPPED = 0xf0000000
 
-/** Negative chunk ids. */
+/** Chunk ids: 0 ends the body, a positive id is a page batch of that many pages, a negative one is metadata. */
 export const Chunk = {
   END: 0,
   ENABLE_VERIFY_MODE: -1,
@@ -54,54 +39,11 @@ export const Chunk = {
   HVM_NR_IOREQ_SERVER_PAGES: -20,
 } as const
 
-export const CHUNK_NAMES: Record<number, string> = {
-  [Chunk.END]: 'end',
-  [Chunk.ENABLE_VERIFY_MODE]: 'enable_verify_mode',
-  [Chunk.VCPU_INFO]: 'vcpu_info',
-  [Chunk.HVM_IDENT_PT]: 'hvm_ident_pt',
-  [Chunk.HVM_VM86_TSS]: 'hvm_vm86_tss',
-  [Chunk.TMEM]: 'tmem',
-  [Chunk.TMEM_EXTRA]: 'tmem_extra',
-  [Chunk.TSC_INFO]: 'tsc_info',
-  [Chunk.HVM_CONSOLE_PFN]: 'hvm_console_pfn',
-  [Chunk.LAST_CHECKPOINT]: 'last_checkpoint',
-  [Chunk.HVM_ACPI_IOPORTS_LOCATION]: 'hvm_acpi_ioports_location',
-  [Chunk.HVM_VIRIDIAN]: 'hvm_viridian',
-  [Chunk.COMPRESSED_DATA]: 'compressed_data',
-  [Chunk.ENABLE_COMPRESSION]: 'enable_compression',
-  [Chunk.HVM_GENERATION_ID_ADDR]: 'hvm_generation_id_addr',
-  [Chunk.HVM_PAGING_RING_PFN]: 'hvm_paging_ring_pfn',
-  [Chunk.HVM_MONITOR_RING_PFN]: 'hvm_monitor_ring_pfn',
-  [Chunk.HVM_SHARING_RING_PFN]: 'hvm_sharing_ring_pfn',
-  [Chunk.TOOLSTACK]: 'toolstack',
-  [Chunk.HVM_IOREQ_SERVER_PFN]: 'hvm_ioreq_server_pfn',
-  [Chunk.HVM_NR_IOREQ_SERVER_PAGES]: 'hvm_nr_ioreq_server_pages',
-}
+/** Chunk names by id ("end", "vcpu_info", "hvm_ident_pt", ...). */
+export const CHUNK_NAMES = namesOf(Chunk, (key) => key.toLowerCase())
 
-export const MIN_CHUNK_ID = -20
-
-/** Chunks whose contents have no v2 equivalent (tmem pages, Remus compression). */
-export const NOT_CONVERTIBLE_CHUNKS: ReadonlySet<string> = new Set(['tmem', 'tmem_extra', 'compressed_data', 'enable_compression'])
-
-/** Chunks that carry one HVM parameter, and the parameter index each becomes. */
-export const HVM_PARAM_CHUNKS: Record<number, number> = {
-  [Chunk.HVM_IDENT_PT]: 12,
-  [Chunk.HVM_VM86_TSS]: 15,
-  [Chunk.HVM_CONSOLE_PFN]: 17,
-  [Chunk.HVM_ACPI_IOPORTS_LOCATION]: 19,
-  [Chunk.HVM_VIRIDIAN]: 9,
-  [Chunk.HVM_GENERATION_ID_ADDR]: 34,
-  [Chunk.HVM_PAGING_RING_PFN]: 27,
-  [Chunk.HVM_MONITOR_RING_PFN]: 28,
-  [Chunk.HVM_SHARING_RING_PFN]: 29,
-  [Chunk.HVM_IOREQ_SERVER_PFN]: 32,
-  [Chunk.HVM_NR_IOREQ_SERVER_PAGES]: 33,
-}
-
-/** HVM params of the magic pfns in the HVM tail, in the order they are stored. */
-export const HVM_PARAM_IOREQ_PFN = 5
-export const HVM_PARAM_BUFIOREQ_PFN = 6
-export const HVM_PARAM_STORE_PFN = 1
+/** The lowest metadata chunk id a 4.5 saver writes. */
+export const MIN_CHUNK_ID = Math.min(...Object.values(Chunk))
 
 /** Payload of an HVM-parameter chunk (after the i32 type). */
 export const HvmParamChunk = layout('hvm param chunk', {pad: u32le, value: u64le})

@@ -1,0 +1,56 @@
+import {Args} from '@oclif/core'
+import {XstCommand} from '../cli/base.js'
+import {XstError} from '../errors.js'
+import {type Identified, identify} from '../identify/identify.js'
+import {identifyLine} from '../identify/render.js'
+import {ByteReader} from '../io/reader.js'
+import {openInput} from '../io/source.js'
+
+type Unreadable = {input: string; verdict: 'unreadable'; error: Record<string, unknown>}
+
+export default class Identify extends XstCommand {
+  static summary = 'Say what each image is: container, stream format, guest, and whether it needs converting'
+  static description = `What file(1) would say about a Xen save image if it knew Xen: for each IMAGE, one line with its container (libvirt, XenServer legacy or structured, xend, an xl header; gzip-compressed or not), the stream's format and version, the guest type and width, the saving toolstack's width (legacy streams), the domain name when the container or xl header gives one, the file's size, and a verdict: "needs conversion" (xst convert makes it restorable), "v2, restorable", "damaged" (its headers are defective) or "not a Xen image".
+
+Only headers and the first records are read (never page data), so each file takes milliseconds whatever its size; nothing is verified (that is xst verify's and xst inspect-legacy's job).
+
+Exit status: 0 when every IMAGE is a Xen image that needs conversion or is restorable, 1 otherwise, 2 usage error.`
+
+  static examples = [
+    {description: 'Every save file in a directory', command: '<%= config.bin %> <%= command.id %> /var/lib/xen/save/*'},
+    {description: 'As JSON', command: '<%= config.bin %> <%= command.id %> --json guest.save'},
+  ]
+
+  static strict = false
+
+  static args = {
+    image: Args.string({required: true, description: 'image file(s), or - for stdin'}),
+  }
+
+  async run(): Promise<{ok: boolean; images: Array<Identified | Unreadable>}> {
+    const {argv} = await this.parse(Identify)
+    const images: Array<Identified | Unreadable> = []
+    let code = 0
+    for (const file of argv as string[]) {
+      const name = file === '-' ? 'stdin' : file
+      let reader: ByteReader | undefined
+      try {
+        reader = new ByteReader(openInput(file))
+        const x = await identify(reader, name)
+        images.push(x)
+        this.line(identifyLine(x))
+        if (x.verdict !== 'needs conversion' && x.verdict !== 'v2, restorable') code = Math.max(code, 1)
+      } catch (err) {
+        if (!(err instanceof XstError)) throw err
+        // One file that cannot be read does not stop the others.
+        this.diag(`xst identify: ${err.message}`)
+        images.push({input: name, verdict: 'unreadable', error: err.toJSON()})
+        code = Math.max(code, err.exitCode)
+      } finally {
+        await reader?.close()
+      }
+    }
+    process.exitCode = code
+    return {ok: code === 0, images}
+  }
+}

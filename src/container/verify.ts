@@ -1,0 +1,101 @@
+// `xst verify` on an opened image: the v2 stream inside whatever container
+// holds it, and the container's own rules (FORMAT.md §6):
+//
+// - libvirt: the header's version must match the stream that follows;
+// - XenServer structured: every section is read (sized bodies bounded by
+//   their lengths), the Xenops record parsed, the Libxc section's stream
+//   verified up to its END, and End_of_image required; sections a restore
+//   refuses are errors; bytes after End_of_image are counted, not checked;
+// - anything holding a legacy stream is sent to `xst convert`.
+import {FormatError} from '../errors.js'
+import type {Layer} from '../v2/record.js'
+import {checkStream} from '../v2/reader.js'
+import type {V2Verifier, VerifyReport} from '../v2/verify/verifier.js'
+import {type ContainerSummary, containerSummary, xenopsSummary} from './describe.js'
+import {libvirtVersionDefect} from './libvirt.js'
+import {drainGzip, type OpenedImage} from './open.js'
+import {parseXenopsRecord, walkSections} from './xenserver.js'
+
+export interface VerifyImageOptions {
+  format?: Layer
+}
+
+export type ImageVerifyReport = VerifyReport & {container: ContainerSummary}
+
+export async function verifyImage(img: OpenedImage, verifier: V2Verifier, opts: VerifyImageOptions = {}): Promise<ImageVerifyReport> {
+  const container = containerSummary(img)
+  const r = img.reader
+  let ok: boolean
+  const c = img.container
+  if (c.kind === 'xenserver-structured') {
+    ok = await structured(img, verifier, opts, container)
+  } else {
+    if (c.kind === 'libvirt' && (img.stream === 'libxl' || img.stream === 'libxc')) {
+      const defect = libvirtVersionDefect(c.header, img.stream)
+      if (defect) verifier.containerProblem(defect)
+    }
+    ok = await checkStream(r, verifier, opts)
+  }
+  if (ok && !verifier.done) {
+    try {
+      await drainGzip(img)
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err
+      verifier.fatal(err)
+    }
+  }
+  return {...verifier.finish(r.offset), container}
+}
+
+async function structured(img: OpenedImage, verifier: V2Verifier, opts: VerifyImageOptions, summary: ContainerSummary): Promise<boolean> {
+  const r = img.reader
+  const sections = summary.sections!
+  let libxc = 0
+  const walk = walkSections(r)
+  try {
+    for (;;) {
+      const step = await walk.next()
+      if (step.done) break
+      const s = step.value
+      const name = s.section.name
+      const where = {offset: s.offset, context: `${name} section`}
+      sections.push({name, offset: s.offset, length: s.section.body === 'sized' ? s.length : null})
+      switch (s.section.body) {
+        case 'sized':
+          if (name === 'Xenops') {
+            try {
+              summary.xenops = xenopsSummary(parseXenopsRecord(await s.body!.read(), s.bodyOffset))
+            } catch (err) {
+              if (!(err instanceof FormatError)) throw err
+              verifier.containerProblem(err)
+            }
+          } else if (s.section.refusedByRestore) {
+            verifier.containerProblem(new FormatError('xenserver-refused-section', `a ${name} section (${s.section.what}): xenopsd refuses to restore an image holding one`, where))
+          }
+          break
+        case 'libxc-stream':
+          if (libxc++) throw new FormatError('xenserver-second-libxc', 'a second Libxc section: an image holds one memory image', where)
+          if (!(await checkStream(r, verifier, {...opts, stopAtEnd: true}))) return false
+          break
+        case 'legacy-stream':
+          throw new FormatError('legacy-image', 'the Libxc_legacy section holds a legacy (Xen <= 4.5) stream; convert the image with `xst convert`', where)
+        case 'libxl-stream':
+          throw new FormatError('xenserver-refused-section', `a ${name} section: xenopsd refuses to restore an image holding one (and its end cannot be found to check what follows)`, where)
+        case 'opaque-stream':
+          throw new FormatError('xenserver-opaque-section', `a ${name} section (${s.section.what}) is in a format of its own whose end xst cannot find, so nothing after it can be checked`, where)
+        case 'none':
+          break
+      }
+      if (verifier.done) return false
+    }
+    if (libxc === 0) {
+      throw new FormatError('xenserver-no-libxc', 'the image has no Libxc section: it holds no memory image', {offset: r.offset, context: 'XenServer sections'})
+    }
+    summary.afterEnd = await r.skipToEnd()
+  } catch (err) {
+    if (!(err instanceof FormatError)) throw err
+    verifier.fatal(err)
+    return false
+  }
+  return true
+}

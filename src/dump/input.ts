@@ -1,0 +1,83 @@
+// Opening an image for a dump: is it a legacy image or a v2 stream, and can
+// it be read again (a second pass over a file) or only once (a pipe)?
+//
+// This is the one place a dump's input is opened. A container (libvirt,
+// XenServer, xend, gzip) is unwrapped in front of it: the unwrapping step
+// hands over a reader positioned at the stream it holds, and everything
+// here works from that reader's position (a file's later passes seek back
+// to it; a gzip stream is not seekable, so it is read once, like a pipe).
+import {type Container, openImage} from '../container/open.js'
+import {BARE_LEGACY_QEMU_RECORDS, type QemuRecordVariant} from '../container/qemu-record.js'
+import {FormatError} from '../errors.js'
+import {ByteReader} from '../io/reader.js'
+import type {ByteSource} from '../io/source.js'
+import {XL_MAGIC, XL_MANDATORY_STREAM_V2, XlHeader} from '../xl/layout.js'
+import {ImageHeader} from '../v2/libxc/layout.js'
+import {detectV2} from '../v2/detect.js'
+
+/** How far past an xl header detection may look (the reader's window is 1 MiB). */
+const PEEK_LIMIT = 512 << 10
+
+export interface DumpImage {
+  kind: 'legacy' | 'v2'
+  /** The reader the first pass uses, at the image's first byte. */
+  reader: ByteReader
+  source: ByteSource
+  /** Offset of the image's first byte in `source`. */
+  start: number
+  /** The image can be read again: the passes after the first seek over page data. */
+  seekable: boolean
+  /** The container the image sits in ({kind: 'none'} for a bare image). */
+  container: Container
+  /** The qemu record framings that container writes after a legacy HVM tail. */
+  qemuRecords: readonly QemuRecordVariant[]
+  /** The input was gzip: read once, as from a pipe. */
+  gzip: boolean
+}
+
+/**
+ * Look at the first bytes of the image at `reader`'s position (without
+ * consuming them) and say what it is. Anything that is not a v2 stream is
+ * taken for a legacy image, whose walker then says what is wrong with it,
+ * as convert does. An xl header is looked past: its STREAMv2 flag says a
+ * libxl stream follows, but a libxc stream may also follow an xl header
+ * without it.
+ */
+export async function openImageForDump(input: ByteReader): Promise<DumpImage> {
+  // The container (libvirt, XenServer legacy, xend) and gzip are read through
+  // first: the reader it hands back is positioned at the stream inside.
+  const opened = await openImage(input)
+  if (opened.container.kind === 'xenserver-structured') {
+    throw new FormatError('dump-unsupported-container', 'dump-core does not read XenServer structured images yet: convert or verify it, or dump the libxc stream of its Libxc section', {offset: 0})
+  }
+  const reader = opened.reader
+  const gzip = opened.gzip !== undefined
+  const start = reader.offset
+  let skip = 0
+  let xlSaysV2 = false
+  const magic = await reader.peek(XL_MAGIC.length)
+  if (magic.length === XL_MAGIC.length && magic.toString('latin1') === XL_MAGIC) {
+    const fixed = await reader.peek(XlHeader.size)
+    if (fixed.length === XlHeader.size) {
+      const h = XlHeader.get(fixed)
+      xlSaysV2 = (h.mandatoryFlags & XL_MANDATORY_STREAM_V2) !== 0
+      skip = XlHeader.size + h.optionalDataLen <= PEEK_LIMIT ? XlHeader.size + h.optionalDataLen : -1
+    } else skip = -1
+  }
+  let kind: DumpImage['kind']
+  if (skip < 0) kind = xlSaysV2 ? 'v2' : 'legacy'
+  else {
+    const head = (await reader.peek(skip + ImageHeader.size)).subarray(skip)
+    kind = detectV2(Buffer.from(head), xlSaysV2) === 'legacy' ? 'legacy' : 'v2'
+  }
+  const qemuRecords = opened.container.kind === 'none' ? BARE_LEGACY_QEMU_RECORDS : opened.qemuRecords
+  return {kind, reader, source: reader.source, start, seekable: reader.seekable && !gzip, container: opened.container, qemuRecords, gzip}
+}
+
+/** A fresh reader at the image's first byte, for a pass after the first (seekable images only). */
+export async function reopen(image: DumpImage, make: (s: ByteSource) => ByteReader = (s) => new ByteReader(s)): Promise<ByteReader> {
+  if (!image.seekable) throw new Error('internal: a second pass over an input that cannot be read again')
+  const r = make(image.source)
+  await r.skip(image.start, 'the container in front of the image')
+  return r
+}

@@ -1,0 +1,221 @@
+// A whole dump as the CLI runs it: open the input and the output, read the
+// image, write the dump, and make it visible only when everything worked.
+//
+// How the pages get to the output depends on what can be read twice and
+// written out of order:
+//
+//   raw, CORE a file      one pass; each page is written at pfn × 4096 as it
+//                         comes (a later copy overwrites an earlier one) and
+//                         the size set at the end: what was never written
+//                         stays a hole.
+//   input a file          a first pass over the headers only (page data is
+//                         seeked over) finds the pfns; then, window by
+//                         window (2 Mi pages each, however spread), a header
+//                         pass notes where each page's last copy is and the
+//                         pages are copied out in pfn order (an ELF dump, or
+//                         a raw dump to a pipe with zeros between pages).
+//   input a pipe          the pages go to a spool beside CORE (raw layout,
+//                         sparse, already unlinked), from which the dump is
+//                         then written in pfn order.
+//
+// Memory stays flat whatever the guest's size: a bitmap of the pfns (32 KiB
+// per GiB of guest memory), one window (at most 32 MiB), 1 MiB buffers.
+import * as path from 'node:path'
+import {SIGNAL_EXIT} from '../cli/signals.js'
+import {PAGE_SIZE} from '../format/x86.js'
+import {openOutput, type Output} from '../io/output.js'
+import {ByteReader} from '../io/reader.js'
+import {openInput} from '../io/source.js'
+import {indexChunks, planElf, type Section} from './elf.js'
+import {openImageForDump} from './input.js'
+import {emitPages, FilePlacer, Spool} from './pages.js'
+import {PageWindow, windowPfns} from './pfns.js'
+import {locatePages, type ScanInput, type ScanResult, scanImage} from './scan.js'
+import {hvmPrstatus, pvPrstatus} from './vcpu.js'
+
+export type DumpFormat = 'elf' | 'raw'
+
+export interface DumpProgress {
+  /** read: the first pass; locate: a window's header pass; write: pages written. */
+  phase: 'read' | 'locate' | 'write'
+  done: number
+  total: number | undefined
+}
+
+export interface DumpJob {
+  input: string
+  output: string
+  format: DumpFormat
+  force?: boolean
+  onWarning?: (message: string) => void
+  onProgress?: (p: DumpProgress) => void
+  /** Called once the image is read and checked, before the dump is written. */
+  onScanned?: (input: ScanInput, pages: number) => void
+  /** Called when a signal arrives, after the partial output is removed, before exiting. */
+  onSignal?: (signal: NodeJS.Signals) => void
+}
+
+export interface DumpSummary {
+  input: ScanInput & {path: string}
+  output: {
+    path: string
+    format: DumpFormat
+    /** Size of CORE (a raw dump's holes included). */
+    bytes: number
+    /** Bytes of CORE that hold data: all of it, but for a raw file's holes. */
+    written: number
+    /** ELF: the sections, as readelf -S lists them. */
+    sections: Section[] | null
+  }
+  pages: {count: number; copies: number; pfnRange: {first: number; last: number} | null}
+  vcpus: {count: number; ids: number[]}
+  /** The Xen version note's version: from a native v2 stream, zeros (null) otherwise. */
+  xenVersion: {major: number; minor: number} | null
+  /** How the pages were moved: positional writes, header passes over the input, or a spool. */
+  method: 'positional' | 'windows' | 'spool'
+  /** Passes over the input's headers (the first included). */
+  passes: number
+  warnings: string[]
+}
+
+/** The vcpus whose registers the image holds, ascending. */
+function vcpuIds(scan: ScanResult): number[] {
+  const f = scan.facts
+  const ids = scan.input.guest === 'pv' ? [...f.pvContexts.keys()] : [...(f.hvm?.cpus.keys() ?? [])]
+  return ids.sort((a, b) => a - b)
+}
+
+/** The .xen_prstatus entries, in vcpu order, each made as it is written (up to 4096 of 5168 bytes). */
+function* prstatusEntries(scan: ScanResult): Generator<Buffer> {
+  const f = scan.facts
+  for (const id of vcpuIds(scan)) yield scan.input.guest === 'pv' ? pvPrstatus(f.pvContexts.get(id)!) : hvmPrstatus(f.hvm!.cpus.get(id)!)
+}
+
+/** Say so when an HVM image gives no (or not all) vcpu registers. */
+function warnHvmRegisters(scan: ScanResult, warn: (m: string) => void): void {
+  const hvm = scan.facts.hvm
+  if (scan.input.guest !== 'hvm') return
+  if (!hvm) warn('the image has no HVM context, so the dump holds no vcpu registers')
+  else if (hvm.problem) warn(`${hvm.problem}${hvm.cpus.size ? '' : '; the dump holds no vcpu registers'}`)
+}
+
+export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
+  const source = openInput(job.input)
+  const reader = new ByteReader(source)
+  let output: Output | undefined
+  let spool: Spool | undefined
+  const onSignal = (sig: NodeJS.Signals) => {
+    output?.abort()
+    spool?.close()
+    job.onSignal?.(sig)
+    process.exit(SIGNAL_EXIT[sig] ?? 1)
+  }
+  const signals = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]
+  for (const s of signals) process.on(s, onSignal)
+  const warnings: string[] = []
+  const warn = (m: string) => {
+    warnings.push(m)
+    job.onWarning?.(m)
+  }
+  const progress = (phase: DumpProgress['phase'], total: number | undefined) => (done: number) => job.onProgress?.({phase, done, total})
+  try {
+    output = await openOutput(job.output, {force: job.force, input: source.identity})
+    const toFile = job.output !== '-'
+    const sink = output.sink
+    const image = await openImageForDump(reader)
+    const scanOpts = {onWarning: warn, onProgress: progress('read', source.size)}
+    let scan: ScanResult
+    let method: DumpSummary['method']
+    let passes = 1
+    let written = 0
+    let sections: Section[] | null = null
+    let bytes: number
+
+    const rawSize = (s: ScanResult) => (s.facts.pages.last === undefined ? 0 : (s.facts.pages.last + 1) * PAGE_SIZE)
+
+    if (job.format === 'raw' && toFile) {
+      method = 'positional'
+      const placer = new FilePlacer(sink.fd, output.name)
+      scan = await scanImage(image, {...scanOpts, placer})
+      job.onScanned?.(scan.input, scan.facts.pages.count)
+      placer.truncate(rawSize(scan))
+      // What holds data: one page per pfn (re-sent copies overwrote theirs); the rest are holes.
+      written = scan.facts.pages.count * PAGE_SIZE
+      bytes = rawSize(scan)
+    } else {
+      // Pages come from the input file itself, or from a spool.
+      let windows: Iterable<[number, number]>
+      let prepare: ((lo: number, hi: number) => Promise<void>) | undefined
+      let locate: (pfn: number) => number
+      let read: (buf: Buffer, off: number, len: number, position: number) => Promise<number> | number
+      if (image.seekable) {
+        method = 'windows'
+        scan = await scanImage(image, scanOpts)
+        const pages = scan.facts.pages
+        const window = new PageWindow(Math.max(1, Math.min(windowPfns(), pages.count)))
+        // Windows are loaded one at a time, as the writing reaches them.
+        windows = (function* () {
+          for (let from = 0; window.load(pages, from); from = window.end) yield [window.first, window.end] as [number, number]
+        })()
+        prepare = async () => {
+          await locatePages(image, window, progress('locate', source.size))
+          passes++
+        }
+        locate = (pfn) => window.get(pfn)
+        read = (buf, off, len, position) => source.read(buf, off, len, position)
+      } else {
+        method = 'spool'
+        spool = Spool.create(toFile ? path.dirname(path.resolve(job.output)) : undefined)
+        scan = await scanImage(image, {...scanOpts, placer: spool})
+        spool.truncate(rawSize(scan))
+        const s = spool
+        windows = [[0, Infinity]]
+        locate = (pfn) => pfn * PAGE_SIZE
+        read = (buf, off, len, position) => s.read(buf, off, len, position)
+      }
+      job.onScanned?.(scan.input, scan.facts.pages.count)
+      const pages = scan.facts.pages
+      const onPages = progress('write', pages.count)
+      if (job.format === 'elf') {
+        warnHvmRegisters(scan, warn)
+        const nrVcpus = vcpuIds(scan).length
+        const guestWidth = scan.input.guestWidth === 32 ? 4 : scan.input.guestWidth === 64 ? 8 : undefined
+        const plan = planElf({guest: scan.input.guest, guestWidth, nrPages: pages.count, nrVcpus, sharedInfo: scan.facts.sharedInfo, xenVersion: scan.xenVersion})
+        const start = sink.bytesWritten
+        await sink.write(plan.front)
+        for (const entry of prstatusEntries(scan)) await sink.write(entry)
+        await sink.write(plan.back)
+        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: false, onPages})
+        for (const chunk of indexChunks(pages, scan.input.guest)) await sink.write(chunk)
+        await sink.write(plan.strtab)
+        if (sink.bytesWritten - start !== plan.size) throw new Error(`internal: the ELF dump is ${sink.bytesWritten - start} bytes, planned ${plan.size}`)
+        sections = plan.sections
+        bytes = plan.size
+      } else {
+        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: true, onPages})
+        bytes = rawSize(scan)
+      }
+      written = bytes
+    }
+    await output.commit()
+    const f = scan.facts
+    const ids = vcpuIds(scan)
+    return {
+      input: {path: job.input === '-' ? 'stdin' : job.input, ...scan.input},
+      output: {path: toFile ? job.output : 'stdout', format: job.format, bytes, written, sections},
+      pages: {count: f.pages.count, copies: f.copies, pfnRange: f.pages.first === undefined ? null : {first: f.pages.first, last: f.pages.last!}},
+      vcpus: {count: ids.length, ids},
+      xenVersion: scan.xenVersion,
+      method,
+      passes,
+      warnings,
+    }
+  } catch (err) {
+    output?.abort()
+    throw err
+  } finally {
+    spool?.close()
+    for (const s of signals) process.off(s, onSignal)
+    await reader.close()
+  }
+}

@@ -1,0 +1,33 @@
+// Text rendering of a dump's summary.
+import {formatBytes} from '../convert/render.js'
+import {hex, plural, ranges} from '../text.js'
+import type {DumpSummary} from './job.js'
+
+const pad = (label: string) => ('  ' + label).padEnd(12)
+
+export function describeInput(s: Omit<DumpSummary['input'], 'path'>): string {
+  const what = s.kind === 'legacy' ? 'legacy' : `${s.kind} v2`
+  const guest = s.guest === 'pv' ? `PV${s.guestWidth ? ` (${s.guestWidth}-bit guest)` : ''}` : 'HVM'
+  const xl = s.xlHeader ? `, xl header${s.domainName ? ` (domain "${s.domainName}")` : ''}` : ''
+  return `${what} ${guest} image${xl}`
+}
+
+export function renderDump(s: DumpSummary): string[] {
+  const L: string[] = []
+  const format = s.output.format === 'elf' ? 'ELF xen dump-core' : 'raw, page N at byte N x 4096'
+  L.push(`dumped ${s.input.path} -> ${s.output.path} (${format})`)
+  L.push(pad('input') + `${describeInput(s.input)}, ${s.input.bytes} bytes`)
+  const range = s.pages.pfnRange ? ` (pfns ${hex(s.pages.pfnRange.first)}-${hex(s.pages.pfnRange.last)})` : ''
+  const resent = s.pages.copies - s.pages.count
+  L.push(pad('pages') + `${plural(s.pages.count, 'page')}${range}${resent ? `; ${plural(resent, 'older copy', 'older copies')} replaced by later ones` : ''}`)
+  L.push(pad('vcpus') + (s.vcpus.count ? `${s.vcpus.count} (${ranges(s.vcpus.ids)})` : 'no registers in the image'))
+  if (s.output.format === 'elf') {
+    const names = (s.output.sections ?? []).map((x) => x.name).filter((n) => n !== '.shstrtab')
+    L.push(pad('output') + `${s.output.bytes} bytes (${formatBytes(s.output.bytes)}): ${names.join(', ')}`)
+    if (s.input.guest === 'pv') L.push(pad('p2m') + 'gmfn = pfn: the saved page tables hold pfns, the machine frames are not in the image')
+  } else {
+    const holes = s.output.bytes - s.output.written
+    L.push(pad('output') + `${s.output.bytes} bytes (${formatBytes(s.output.bytes)})${holes > 0 ? `, ${s.output.written} of them data, the rest holes (a sparse file)` : ''}`)
+  }
+  return L
+}

@@ -1,0 +1,186 @@
+// `xst identify`: what file(1) would say about an image if it knew Xen.
+// Only the container's header and the stream's first headers and records
+// are read (never page data), so a file takes milliseconds whatever its
+// size. Nothing is verified: a defect deeper in is for verify and
+// inspect-legacy to find.
+import {containerDomainName, type ContainerSummary, containerSummary} from '../container/describe.js'
+import {sniff, SNIFF_LENGTH} from '../container/identify.js'
+import {libvirtVersionDefect} from '../container/libvirt.js'
+import {closeImage, CONTAINER_LABELS, type ContainerKind, type OpenedImage, openImage, type StreamKind, streamKindAt} from '../container/open.js'
+import {untilStream} from '../container/sections.js'
+import {walkSections} from '../container/xenserver.js'
+import {FormatError, TruncatedError} from '../errors.js'
+import type {ByteReader} from '../io/reader.js'
+import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'
+import {walkLegacy} from '../legacy/walker.js'
+import {DomainHeader, DomainType, ImageHeader, Rec, X86PvInfo} from '../v2/libxc/layout.js'
+import {LibxlHeader, LibxlRec} from '../v2/libxl/layout.js'
+import {V2RecordReader} from '../v2/reader.js'
+import {RecordHeader} from '../v2/record.js'
+import {readXlHeader} from '../xl/header.js'
+
+export type Verdict = 'needs conversion' | 'v2, restorable' | 'not a Xen image' | 'damaged'
+
+export interface Identified {
+  input: string
+  /** Bytes of the input as given (compressed, when gzip); null when unknown (a pipe). */
+  size: number | null
+  container: ContainerSummary | null
+  xlHeader: boolean
+  stream: null | {format: 'legacy' | 'libxc' | 'libxl'; libxcVersion: number | null; libxlVersion: number | null}
+  guest: Guest | null
+  /** The guest's word size (PV; an HVM guest's is not in its image headers). */
+  guestWidth: 32 | 64 | null
+  /** The saving toolstack's word size (legacy streams). */
+  toolstackWidth: ToolstackWidth | null
+  domainName: string | null
+  verdict: Verdict
+  /** Why the verdict, when it is not plain. */
+  note: string | null
+  /** The defect that made it 'damaged' or 'not a Xen image'. */
+  error: null | {code: string; message: string; offset: number | null}
+}
+
+const SNIFFED_CONTAINERS: Partial<Record<string, ContainerKind>> = {
+  libvirt: 'libvirt',
+  'xenserver-legacy': 'xenserver-legacy',
+  'xenserver-structured': 'xenserver-structured',
+  xend: 'xend',
+}
+
+/** Most records looked at after the libxc headers for X86_PV_INFO (it comes first in every writer's stream). */
+const FIRST_RECORDS = 8
+
+export async function identify(input: ByteReader, name: string): Promise<Identified> {
+  const out: Identified = {
+    input: name,
+    size: input.source.size ?? null,
+    container: null,
+    xlHeader: false,
+    stream: null,
+    guest: null,
+    guestWidth: null,
+    toolstackWidth: null,
+    domainName: null,
+    verdict: 'not a Xen image',
+    note: null,
+    error: null,
+  }
+  const first = sniff(Buffer.from(await input.peek(SNIFF_LENGTH)))
+  // Is the input recognisably a Xen image (or a container of one) before anything is read?
+  let recognised = first.kind !== 'unknown-or-legacy' && first.kind !== 'empty'
+  let img: OpenedImage | undefined
+  try {
+    img = await openImage(input)
+    out.container = containerSummary(img)
+    const c = img.container
+    out.domainName = containerDomainName(c) ?? null
+    if (c.kind !== 'none') recognised = true
+    let stream: StreamKind | undefined = img.stream
+    if (c.kind === 'xenserver-structured') {
+      const s = await untilStream(walkSections(img.reader), out.container)
+      if (s.section.body === 'libxc-stream') stream = await streamKindAt(img.reader)
+      else if (s.section.body === 'legacy-stream') stream = 'legacy'
+      else throw new FormatError('xenserver-no-memory-image', `the first stream section is ${s.section.name}, which xenopsd ${s.section.refusedByRestore ? 'refuses' : 'cannot restore a memory image from'}`, {offset: s.offset})
+    }
+    if (stream === 'xl') {
+      // Behind an xl header: the header says little about what follows; the bytes do.
+      const h = await readXlHeader(img.reader)
+      out.xlHeader = true
+      out.domainName ??= h.config?.name ?? null
+      recognised = true
+      stream = await streamKindAt(img.reader)
+    }
+    if (stream === 'libxc' || stream === 'libxl') {
+      recognised = true
+      await v2Facts(img.reader, stream, out)
+      out.verdict = 'v2, restorable'
+      if (c.kind === 'libvirt') {
+        const defect = libvirtVersionDefect(c.header, stream)
+        if (defect && stream === 'libxl') {
+          out.verdict = 'needs conversion'
+          out.note = `the libvirt header says version ${c.header.version} over a libxl v2 stream; \`xst convert\` rewrites the version`
+        } else if (defect) {
+          out.verdict = 'damaged'
+          out.error = {code: defect.code, message: defect.message, offset: defect.offset ?? null}
+        }
+      }
+    } else if (stream === 'empty') {
+      throw new FormatError('no-stream', c.kind === 'none' ? 'the input is empty' : 'no stream follows the container header', {offset: img.reader.offset})
+    } else {
+      await legacyFacts(img, out)
+      out.verdict = 'needs conversion'
+    }
+  } catch (err) {
+    if (!(err instanceof FormatError)) throw err
+    // Nothing marks it as Xen's (no magic, no container, no legacy layout got as far as its guest type): not an image.
+    out.verdict = recognised || out.guest !== null ? 'damaged' : 'not a Xen image'
+    out.error = {code: err.code, message: err.message, offset: err instanceof TruncatedError ? err.endOffset : (err.offset ?? null)}
+    // A container whose header could not be read is still named, by its magic.
+    if (!out.container && SNIFFED_CONTAINERS[first.kind]) {
+      const kind = SNIFFED_CONTAINERS[first.kind]!
+      out.container = {kind, label: CONTAINER_LABELS[kind], compressed: false}
+    }
+  } finally {
+    if (img) await closeImage(img)
+  }
+  return out
+}
+
+/** Guest, widths and the xl header's facts from the first events of a walk of the legacy stream (no page data). */
+async function legacyFacts(img: OpenedImage, out: Identified): Promise<void> {
+  const walk = walkLegacy(img.reader, {qemuRecords: img.qemuRecords, stopAtImageEnd: true}) as AsyncGenerator<LegacyEvent>
+  try {
+    for await (const ev of walk) {
+      if (ev.kind === 'xl-header') {
+        out.xlHeader = true
+        out.domainName ??= ev.header.config?.name ?? null
+      } else if (ev.kind === 'image') {
+        out.stream = {format: 'legacy', libxcVersion: null, libxlVersion: null}
+        out.guest = ev.guest
+        out.toolstackWidth = ev.toolstackWidth
+        if (ev.guest === 'hvm') return
+      } else if (ev.kind === 'extended-info') {
+        out.guestWidth = ev.guestWidth === 8 ? 64 : 32
+        return
+      }
+    }
+  } finally {
+    await walk.return(undefined)
+  }
+}
+
+/** Versions, guest type and (PV) guest width from the v2 headers and the first records. */
+async function v2Facts(r: ByteReader, format: 'libxc' | 'libxl', out: Identified): Promise<void> {
+  const records = new V2RecordReader(r)
+  out.stream = {format, libxcVersion: null, libxlVersion: null}
+  if (format === 'libxl') {
+    const [h] = await records.libxlHeader()
+    out.stream.libxlVersion = LibxlHeader.get(h).version
+    // The libxc stream starts after LIBXC_CONTEXT, the first libxl record a writer sends.
+    for (let i = 0; ; i++) {
+      if (i === FIRST_RECORDS) return
+      const rec = await records.record('libxl')
+      if (rec.type === LibxlRec.LIBXC_CONTEXT) break
+      if (rec.type === LibxlRec.END) return
+    }
+  }
+  const [ih, dh] = await records.libxcHeaders()
+  out.stream.libxcVersion = ImageHeader.get(ih).version
+  const type = DomainHeader.get(dh).type
+  out.guest = type === DomainType.X86_PV ? 'pv' : type === DomainType.X86_HVM ? 'hvm' : null
+  if (out.guest !== 'pv') return
+  for (let i = 0; i < FIRST_RECORDS; i++) {
+    const head = await r.peek(RecordHeader.size)
+    if (head.length < RecordHeader.size) return
+    const {type: t} = RecordHeader.get(head)
+    // Page data is where identify stops reading.
+    if (t === Rec.PAGE_DATA || t === Rec.END) return
+    const rec = await records.record('libxc')
+    if (t === Rec.X86_PV_INFO && rec.head.length >= X86PvInfo.size) {
+      const w = X86PvInfo.get(rec.head).guestWidth
+      out.guestWidth = w === 8 ? 64 : w === 4 ? 32 : null
+      return
+    }
+  }
+}

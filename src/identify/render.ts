@@ -1,0 +1,25 @@
+// One line per image for `xst identify`, as file(1) gives one per file.
+import type {Identified} from './identify.js'
+
+export function identifyLine(x: Identified): string {
+  const parts: string[] = []
+  const c = x.container
+  if (c?.compressed) parts.push('gzip-compressed')
+  if (c && c.kind !== 'none') parts.push(c.label + (c.libvirt ? ` version ${c.libvirt.version}` : ''))
+  if (x.xlHeader) parts.push('xl save file')
+  if (x.stream) {
+    const s = x.stream
+    if (s.format === 'legacy') parts.push('legacy (Xen <= 4.5) stream')
+    else if (s.format === 'libxl') parts.push(`libxl v${s.libxlVersion ?? '?'} stream${s.libxcVersion !== null ? ` (libxc v${s.libxcVersion})` : ''}`)
+    else parts.push(`libxc v${s.libxcVersion ?? '?'} stream`)
+  }
+  if (x.guest) parts.push(`${x.guest.toUpperCase()}${x.guestWidth ? ` ${x.guestWidth}-bit` : ''} guest`)
+  if (x.toolstackWidth) parts.push(`${x.toolstackWidth}-bit toolstack`)
+  if (x.domainName) parts.push(`domain "${x.domainName}"`)
+  if (x.size !== null) parts.push(`${x.size} bytes`)
+  let verdict: string = x.verdict
+  if (x.verdict === 'damaged' && x.error) verdict = `damaged: ${x.error.message}`
+  else if (x.verdict === 'not a Xen image' && x.error && x.error.code !== 'undetectable') verdict = `not a Xen image (${x.error.message})`
+  if (x.note) verdict += ` (${x.note})`
+  return `${x.input}: ${parts.length ? parts.join(', ') + ': ' : ''}${verdict}`
+}

@@ -1,0 +1,20 @@
+// What an input or output argument names: "-" is the standard stream (stdin
+// for an input, stdout for an output); where descriptor numbers are accepted
+// (--in/--out, as a toolstack passes them: see descriptors.ts) a decimal
+// number is that open descriptor; anything else is a path. The one place
+// this rule is written.
+
+export type Spec = {kind: 'std'} | {kind: 'fd'; fd: number} | {kind: 'path'; path: string}
+
+export function parseSpec(text: string, opts: {fdNumbers?: boolean} = {}): Spec {
+  if (text === '-') return {kind: 'std'}
+  if (opts.fdNumbers && /^\d+$/.test(text)) return {kind: 'fd', fd: Number(text)}
+  return {kind: 'path', path: text}
+}
+
+/** How messages name it: "stdin" or "stdout", "fd N", or the path as given. */
+export function specName(spec: Spec, role: 'input' | 'output'): string {
+  if (spec.kind === 'std') return role === 'input' ? 'stdin' : 'stdout'
+  if (spec.kind === 'fd') return `fd ${spec.fd}`
+  return spec.path
+}
