@@ -4,6 +4,7 @@
 // working help; and one rule for every command: diagnostics (errors and
 // warnings) on stderr, the report or JSON on stdout, JSON with a top-level ok.
 import {randomBytes} from 'node:crypto'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {describe, expect, it} from 'vitest'
@@ -186,5 +187,20 @@ describe('one rule for every command: diagnostics on stderr, the report or JSON 
     expect(Object.keys(docs.verify)[0]).toBe('ok')
     expect({inspect: docs.inspect.ok, convert: docs.convert.ok, verify: docs.verify.ok}).toEqual({inspect: true, convert: true, verify: true})
     expect({verify: docs.verifyBad.ok, inspect: docs.inspectBad.ok, convert: docs.convertBad.ok}).toEqual({verify: false, inspect: false, convert: false})
+  })
+})
+
+describe('a developer shell (NODE_ENV=development or test)', () => {
+  // oclif treats those as "run the TypeScript sources": it used to find our
+  // tsconfig.json and load the TypeScript compiler at every start (twice the CPU).
+  it.each(['development', 'test'])('NODE_ENV=%s: converts as usual, without loading a TypeScript toolchain', async (env) => {
+    const dir = tempDir()
+    const watch = join(dir, 'watch.cjs')
+    writeFileSync(watch, `process.on('exit', () => { const ts = Object.keys(require.cache).filter((p) => /node_modules\\/(typescript|ts-node|tsx)\\//.test(p)); require('fs').writeSync(2, 'toolchain:' + JSON.stringify(ts) + '\\n') })\n`)
+    const out = join(dir, 'out.v2')
+    const r = await runXst(['convert', tempFile('in.save', PV()), out], {env: {NODE_ENV: env, NODE_OPTIONS: `--require ${watch}`}})
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toBe('toolchain:[]\n')
+    expect(readFileSync(out).equals(PV_LIBXL())).toBe(true)
   })
 })
