@@ -151,7 +151,7 @@ describe.each(kinds)('ByteReader over %s', (kind) => {
     const r = new ByteReader(src(small))
     await r.read(290, 'x')
     const err = await truncation(r.read(16, 'shared info page'))
-    expect(err.endOffset).toBe(300)
+    expect(err.offset).toBe(300)
     expect(err.code).toBe('truncated')
     expect(err.message).toContain('stream ends at byte 300 inside shared info page')
     expect(err.message).toContain('6 more bytes needed')
@@ -162,7 +162,7 @@ describe.each(kinds)('ByteReader over %s', (kind) => {
     const r = new ByteReader(src())
     await r.read(10, 'x')
     const err = await truncation(r.read(6 << 20, 'page data'))
-    expect(err.endOffset).toBe(DATA.length)
+    expect(err.offset).toBe(DATA.length)
     expect(err.message).toContain(`stream ends at byte ${DATA.length} inside page data`)
     expect(err.message).toContain(`${(6 << 20) + 10 - DATA.length} more bytes needed`)
   })
@@ -171,7 +171,7 @@ describe.each(kinds)('ByteReader over %s', (kind) => {
     const r = new ByteReader(src(small))
     await r.read(10, 'x')
     const err = await truncation(r.skip(1000, 'HVM context'))
-    expect(err.endOffset).toBe(300)
+    expect(err.offset).toBe(300)
     expect(err.message).toContain('inside HVM context')
   })
 
@@ -180,7 +180,7 @@ describe.each(kinds)('ByteReader over %s', (kind) => {
     expect(await r.atEnd()).toBe(true)
     expect((await r.peek(8)).length).toBe(0)
     const err = await truncation(r.read(4, 'p2m_size'))
-    expect(err.endOffset).toBe(0)
+    expect(err.offset).toBe(0)
   })
 
   test('checkLength refuses unusable and oversized lengths before anything is read', async () => {
@@ -221,7 +221,7 @@ describe.each(kinds)('ByteReader over %s', (kind) => {
         t = err
       }
       expect(t).toBeInstanceOf(TruncatedError)
-      expect(t.endOffset).toBe(300)
+      expect(t.offset).toBe(300)
     } else {
       expect(() => r.checkLength(281, 'HVM context', 1000, 'MAX', where)).not.toThrow()
     }

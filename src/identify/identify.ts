@@ -9,7 +9,7 @@ import {libvirtVersionDefect} from '../container/libvirt.js'
 import {closeImage, CONTAINER_LABELS, type ContainerKind, type OpenedImage, openImage, type StreamKind, streamKindAt} from '../container/open.js'
 import {untilStream} from '../container/sections.js'
 import {walkSections} from '../container/xenserver.js'
-import {FormatError, TruncatedError} from '../errors.js'
+import {type ErrorCode, FormatError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'
 import {walkLegacy} from '../legacy/walker.js'
@@ -38,7 +38,7 @@ export interface Identified {
   /** Why the verdict, when it is not plain. */
   note: string | null
   /** The defect that made it 'damaged' or 'not a Xen image'. */
-  error: null | {code: string; message: string; offset: number | null}
+  error: null | {code: ErrorCode; message: string; offset: number | null}
 }
 
 const SNIFFED_CONTAINERS: Partial<Record<string, ContainerKind>> = {
@@ -115,7 +115,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     if (!(err instanceof FormatError)) throw err
     // Nothing marks it as Xen's (no magic, no container, no legacy layout got as far as its guest type): not an image.
     out.verdict = recognised || out.guest !== null ? 'damaged' : 'not a Xen image'
-    out.error = {code: err.code, message: err.message, offset: err instanceof TruncatedError ? err.endOffset : (err.offset ?? null)}
+    out.error = {code: err.code, message: err.message, offset: err.offset ?? null}
     // A container whose header could not be read is still named, by its magic.
     if (!out.container && SNIFFED_CONTAINERS[first.kind]) {
       const kind = SNIFFED_CONTAINERS[first.kind]!

@@ -281,7 +281,7 @@ export class ByteReader {
         piece = await this.read(k, what)
       } catch (err) {
         // Say how much of the whole span is missing, not of this piece.
-        if (err instanceof TruncatedError) throw new TruncatedError(err.endOffset, what, end - err.endOffset)
+        if (err instanceof TruncatedError) throw new TruncatedError(err.offset, what, end - err.offset)
         throw err
       }
       await sink(piece)
@@ -331,10 +331,14 @@ export class ByteReader {
    */
   checkLength(n: number, what: string, max: number, maxName: string, where: {offset: number; index?: number; indexKind?: string}): void {
     if (!Number.isSafeInteger(n) || n < 0) {
-      throw new FormatError('bad-length', `${what} length is not a usable number`, {...where, context: what}, 'a length', String(n))
+      throw new FormatError('bad-length', `${what} length is not a usable number`, {...where, context: what, expected: 'a length', got: String(n)})
     }
     if (n > max) {
-      throw new FormatError('length-too-large', `${what} length ${n} exceeds ${maxName} (${max})`, {...where, context: what}, `at most ${max}`, String(n))
+      throw new FormatError(
+        'length-too-large',
+        `${what} length ${n} exceeds ${maxName} (${max})`,
+        {...where, context: what, expected: `at most ${max}`, got: String(n)},
+      )
     }
     const left = this.remaining
     if (left !== undefined && n > left) {

@@ -49,7 +49,11 @@ const flag = (chunk: 'enable_verify_mode' | 'last_checkpoint' | 'enable_compress
 async function hvmParam(c: ChunkReading): Promise<ChunkDetail> {
   const name = c.kind.name
   if (c.guest === 'pv') {
-    throw new FormatError('hvm-chunk-in-pv', `HVM chunk ${name} in a PV image`, where(c, c.offset), 'no HVM parameter chunks in a PV image', name)
+    throw new FormatError(
+      'hvm-chunk-in-pv',
+      `HVM chunk ${name} in a PV image`,
+      {...where(c, c.offset), expected: 'no HVM parameter chunks in a PV image', got: name},
+    )
   }
   const {value} = HvmParamChunk.get(await c.r.read(HvmParamChunk.size, name))
   return {chunk: 'hvm_param', param: c.kind.hvmParam!, value}
@@ -60,7 +64,7 @@ async function vcpuInfo(c: ChunkReading): Promise<ChunkDetail> {
   const maxAt = c.r.offset
   const maxId = (await c.r.read(4, 'vcpu_info max id')).readInt32LE(0)
   if (maxId < 0 || maxId > MAX_VCPU_ID) {
-    throw new FormatError('bad-vcpu-info', 'vcpu_info max vcpu id out of range', where(c, maxAt), `0..${MAX_VCPU_ID}`, `${maxId}`)
+    throw new FormatError('bad-vcpu-info', 'vcpu_info max vcpu id out of range', {...where(c, maxAt), expected: `0..${MAX_VCPU_ID}`, got: `${maxId}`})
   }
   const words = Math.floor(maxId / 64) + 1
   const map = await c.r.read(words * 8, 'vcpu_info bitmap')

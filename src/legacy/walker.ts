@@ -215,11 +215,15 @@ class Walk {
     this.guest = det.guest
     const p2m = this.word.get(await r.read(this.word.size, 'p2m_size'), 0)
     if (p2m > 0xffffffffn) {
-      throw new FormatError('bad-p2m-size', 'p2m_size is too large for a legacy image', {offset: imageOffset}, 'below 2^32', p2m.toString())
+      throw new FormatError('bad-p2m-size', 'p2m_size is too large for a legacy image', {offset: imageOffset, expected: 'below 2^32', got: p2m.toString()})
     }
     if (p2m === 0n) {
       // No pfn can be below it: no memory, no p2m frame to list (the 4.5 restorer cannot restore it either).
-      throw new FormatError('bad-p2m-size', 'p2m_size is 0: the image describes a guest without memory', {offset: imageOffset}, 'at least 1', '0')
+      throw new FormatError(
+        'bad-p2m-size',
+        'p2m_size is 0: the image describes a guest without memory',
+        {offset: imageOffset, expected: 'at least 1', got: '0'},
+      )
     }
     this.p2mSize = Number(p2m)
     yield {kind: 'image', offset: imageOffset, toolstackWidth: det.width, guest: det.guest, widthFrom: det.widthFrom, guestFrom: det.guestFrom, p2mSize: this.p2mSize}
@@ -292,7 +296,11 @@ class Walk {
       }
       const kind = chunkKind(type)
       if (kind === undefined) {
-        throw new FormatError('unknown-chunk', `unknown chunk type ${type}`, this.chunkWhere(offset), `a page batch (1..${MAX_BATCH}), 0, or -1..${MIN_CHUNK_ID}`, `${type}`)
+        throw new FormatError(
+          'unknown-chunk',
+          `unknown chunk type ${type}`,
+          {...this.chunkWhere(offset), expected: `a page batch (1..${MAX_BATCH}), 0, or -1..${MIN_CHUNK_ID}`, got: `${type}`},
+        )
       }
       const detail = await kind.read({r, word: this.word, guest: this.guest, kind, offset, index: this.chunkIndex})
       if (detail.chunk === 'vcpu_info') this.online = detail.online
@@ -303,7 +311,11 @@ class Walk {
   private async *pageBatch(offset: number, count: number): AsyncGenerator<LegacyEvent> {
     const r = this.r
     if (count > MAX_BATCH) {
-      throw new FormatError('batch-too-large', `page batch of ${count} pages`, this.chunkWhere(offset, 'page batch'), `at most ${MAX_BATCH}`, `${count}`)
+      throw new FormatError(
+        'batch-too-large',
+        `page batch of ${count} pages`,
+        {...this.chunkWhere(offset, 'page batch'), expected: `at most ${MAX_BATCH}`, got: `${count}`},
+      )
     }
     const entriesAt = r.offset
     // The pfn list, read exactly (nothing of the page data after it) into
@@ -339,9 +351,7 @@ class Walk {
         throw new FormatError(
           'bad-pfn-entry',
           `page batch entry ${i} has bits above 31 set: the Xen 4.5 restorer keeps them in the pfn, which is then out of range (Xen's converter drops them silently)`,
-          this.chunkWhere(at, 'page batch'),
-          'a 28-bit pfn and 4-bit type',
-          hex((BigInt(words[i * 2 + 1]) << 32n) | BigInt(entry)),
+          {...this.chunkWhere(at, 'page batch'), expected: 'a 28-bit pfn and 4-bit type', got: hex((BigInt(words[i * 2 + 1]) << 32n) | BigInt(entry))},
         )
       }
       if (entry === PFINFO_UNMAPPED) continue
@@ -349,15 +359,17 @@ class Walk {
       const pfn = entry & PFINFO_PFN_MASK
       const flags = PAGE_TYPE_FLAGS[type]
       if (flags === 0) {
-        throw new FormatError('bad-page-type', `page batch entry ${i} (pfn ${hex(pfn)}) has an undefined page type`, this.chunkWhere(at, 'page batch'), 'a type of 0-4 or 9-15', `${type}`)
+        throw new FormatError(
+          'bad-page-type',
+          `page batch entry ${i} (pfn ${hex(pfn)}) has an undefined page type`,
+          {...this.chunkWhere(at, 'page batch'), expected: 'a type of 0-4 or 9-15', got: `${type}`},
+        )
       }
       if (pfn >= p2mSize) {
         throw new FormatError(
           'pfn-out-of-range',
           `page batch entry ${i} names pfn ${hex(pfn)}, beyond the guest's p2m_size (the Xen 4.5 restorer refuses it: pfn out of range)`,
-          this.chunkWhere(at, 'page batch'),
-          `a pfn below ${hex(this.p2mSize)}`,
-          hex(pfn),
+          {...this.chunkWhere(at, 'page batch'), expected: `a pfn below ${hex(this.p2mSize)}`, got: hex(pfn)},
         )
       }
       if (pfn <= last && !seen) {
@@ -367,7 +379,11 @@ class Walk {
       if (seen) {
         const typesSeen = seen.get(pfn) ?? 0
         if (typesSeen & (1 << type)) {
-          throw new FormatError('duplicate-pfn', `pfn ${hex(pfn)} appears twice in one page batch (entry ${i}), with the same type`, this.chunkWhere(at, 'page batch'), 'each entry once per batch', 'a duplicate')
+          throw new FormatError(
+            'duplicate-pfn',
+            `pfn ${hex(pfn)} appears twice in one page batch (entry ${i}), with the same type`,
+            {...this.chunkWhere(at, 'page batch'), expected: 'each entry once per batch', got: 'a duplicate'},
+          )
         }
         if (typesSeen !== 0) {
           if (retyped) retyped.count++
@@ -442,7 +458,11 @@ class Walk {
         const h = XsaveHeader.get(await r.read(XsaveHeader.size, `vcpu ${vcpu} xsave header`))
         const max = Math.max(0, ext.xsaveLength - XsaveHeader.size)
         if (h.size > BigInt(max)) {
-          throw new FormatError('bad-xsave-size', `vcpu ${vcpu} xsave area is larger than the xcnt block allows`, {offset: at + 8, context: 'xsave'}, `at most ${max}`, h.size.toString())
+          throw new FormatError(
+            'bad-xsave-size',
+            `vcpu ${vcpu} xsave area is larger than the xcnt block allows`,
+            {offset: at + 8, context: 'xsave', expected: `at most ${max}`, got: h.size.toString()},
+          )
         }
         const size = Number(h.size)
         r.checkLength(size, `vcpu ${vcpu} xsave area`, MAX_XSAVE_SIZE, 'MAX_XSAVE_SIZE', {offset: at + 8})
