@@ -2,6 +2,7 @@
 // (ChunkedSource: no size, no seeking, short reads).
 import {describe, expect, test} from 'vitest'
 import {FormatError, TruncatedError} from '../src/errors.js'
+import {bytes, layout, u16le, u32le, ulong} from '../src/format/layout.js'
 import {ByteReader} from '../src/io/reader.js'
 import {BufferSource, type ByteSource, ChunkedSource} from '../src/io/source.js'
 import {fillBytes} from './builders/legacy.js'
@@ -64,6 +65,25 @@ describe.each(kinds)('ByteReader over %s', (kind) => {
     expect(tail.equals(small.subarray(290))).toBe(true)
     expect(r.offset).toBe(290)
     expect(await r.atEnd()).toBe(false)
+  })
+
+  test('readLayout decodes a layout or a token and moves on; peekLayout decodes without consuming', async () => {
+    const Pair = layout('pair', {a: u32le, b: u16le, tag: bytes(2)})
+    const r = new ByteReader(src(small))
+    expect(await r.peekLayout(Pair)).toEqual(Pair.get(small, 0))
+    expect(r.offset).toBe(0)
+    const first = await r.readLayout(Pair, 'pair')
+    expect(first).toEqual(Pair.get(small, 0))
+    expect(await r.readLayout(ulong(4), 'word')).toBe(BigInt(small.readUInt32LE(Pair.size)))
+    expect(r.offset).toBe(Pair.size + 4)
+    await r.peek(100) // the window moves on: what readLayout returned is no view of it
+    expect(first.tag.equals(small.subarray(6, 8))).toBe(true)
+    await r.skip(300 - r.offset - 4, 'x')
+    expect(await r.peekLayout(Pair)).toBeUndefined()
+    expect(r.offset).toBe(296)
+    const err = await truncation(r.readLayout(Pair, 'pair header'))
+    expect(err.offset).toBe(300)
+    expect(err.message).toBe('stream ends at byte 300 inside pair header (4 more bytes needed)')
   })
 
   test('the remaining byte count is known only for a sized source', async () => {

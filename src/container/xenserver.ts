@@ -141,7 +141,7 @@ export async function readSectionHeader(reader: ByteReader): Promise<SectionHead
       {offset, context: 'XenServer sections', expected: 'a section header', got: 'the end of the image'},
     )
   }
-  const h = SectionHeader.get(await reader.read(SectionHeader.size, 'XenServer section header'))
+  const h = await reader.readLayout(SectionHeader, 'XenServer section header')
   const s = sectionType(h.type)
   if (!s) {
     throw new FormatError(

@@ -171,9 +171,9 @@ async function v2Facts(r: ByteReader, format: 'libxc' | 'libxl', out: Identified
   out.guest = type === DomainType.X86_PV ? 'pv' : type === DomainType.X86_HVM ? 'hvm' : null
   if (out.guest !== 'pv') return
   for (let i = 0; i < FIRST_RECORDS; i++) {
-    const head = await r.peek(RecordHeader.size)
-    if (head.length < RecordHeader.size) return
-    const {type: t} = RecordHeader.get(head)
+    const head = await r.peekLayout(RecordHeader)
+    if (!head) return
+    const t = head.type
     // Page data is where identify stops reading.
     if (t === Rec.PAGE_DATA || t === Rec.END) return
     const rec = await records.record('libxc')

@@ -3,7 +3,7 @@
 // fill the length exactly. The vcpu block's size gives the guest's width;
 // extv and xcnt say what else each vcpu's state holds in the tail.
 import {FormatError} from '../errors.js'
-import type {Token} from '../format/layout.js'
+import {type Token, u32le} from '../format/layout.js'
 import {EXT_VCPU_32, EXT_VCPU_64} from '../format/x86.js'
 import type {ByteReader} from '../io/reader.js'
 import {hex, printable} from '../text.js'
@@ -13,7 +13,7 @@ import {ExtInfoBlock, MAX_EXTENDED_INFO} from './layout.js'
 /** Read the extended info at the reader's offset; `word` is the toolstack's `unsigned long`. */
 export async function readExtendedInfo(r: ByteReader, word: Token<bigint>): Promise<{ext: ExtendedInfoEvent; warnings: WarningEvent[]}> {
   const offset = r.offset
-  const marker = word.get(await r.read(word.size, 'extended-info marker'), 0)
+  const marker = await r.readLayout(word, 'extended-info marker')
   const allOnes = (1n << BigInt(word.size * 8)) - 1n
   if (marker !== allOnes) {
     throw new FormatError(
@@ -23,7 +23,7 @@ export async function readExtendedInfo(r: ByteReader, word: Token<bigint>): Prom
     )
   }
   const totalAt = r.offset
-  const total = (await r.read(4, 'extended-info length')).readUInt32LE(0)
+  const total = await r.readLayout(u32le, 'extended-info length')
   r.checkLength(total, 'extended info', MAX_EXTENDED_INFO, 'MAX_EXTENDED_INFO', {offset: totalAt})
   const blocks: ExtendedInfoEvent['blocks'] = []
   const warnings: WarningEvent[] = []
@@ -41,7 +41,7 @@ export async function readExtendedInfo(r: ByteReader, word: Token<bigint>): Prom
         {offset: at, context: 'extended info', expected: `a multiple of whole blocks (${total} bytes)`, got: `${total - used} stray bytes`},
       )
     }
-    const {id, size} = ExtInfoBlock.get(await r.read(ExtInfoBlock.size, 'extended-info block header'))
+    const {id, size} = await r.readLayout(ExtInfoBlock, 'extended-info block header')
     used += ExtInfoBlock.size
     if (size > total - used) {
       throw new FormatError(
@@ -81,7 +81,7 @@ export async function readExtendedInfo(r: ByteReader, word: Token<bigint>): Prom
             {offset: at, context: 'extended info', expected: '4', got: `${size}`},
           )
         }
-        xsaveLength = (await r.read(4, 'extended-info xcnt block')).readUInt32LE(0)
+        xsaveLength = await r.readLayout(u32le, 'extended-info xcnt block')
         break
       default:
         warnings.push({

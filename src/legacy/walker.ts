@@ -5,7 +5,7 @@
 // context, qemu state) are handed out as Payloads the consumer may read;
 // whatever it leaves is skipped.
 import {FormatError} from '../errors.js'
-import {type Token, ulong} from '../format/layout.js'
+import {i32le, type Token, u32le, ulong} from '../format/layout.js'
 import {EXTENDED_VCPU_CONTEXT_SIZE, isValidPageType, PAGE_SIZE, pageTypeHasData, QEMU_SIG_DM_0002, QEMU_SIG_LEN, QEMU_SIG_REMUS, QEMU_SIG_REST} from '../format/x86.js'
 import type {ByteReader} from '../io/reader.js'
 import {hex, printable} from '../text.js'
@@ -213,7 +213,7 @@ class Walk {
     const det = await detectLegacy(r, {width: this.opts.width, guest: this.opts.guest})
     this.word = ulong(det.width === 64 ? 8 : 4)
     this.guest = det.guest
-    const p2m = this.word.get(await r.read(this.word.size, 'p2m_size'), 0)
+    const p2m = await r.readLayout(this.word, 'p2m_size')
     if (p2m > 0xffffffffn) {
       throw new FormatError('bad-p2m-size', 'p2m_size is too large for a legacy image', {offset: imageOffset, expected: 'below 2^32', got: p2m.toString()})
     }
@@ -250,16 +250,7 @@ class Walk {
     yield {kind: 'done', offset: r.offset}
   }
 
-  // ---- small readers -------------------------------------------------------
-
-  private async u32(what: string): Promise<number> {
-    return (await this.r.read(4, what)).readUInt32LE(0)
-  }
-
-  private async i32(what: string): Promise<number> {
-    return (await this.r.read(4, what)).readInt32LE(0)
-  }
-
+  /** Where in the image, for an error in the chunk being read. */
   private chunkWhere(offset: number, name?: string) {
     return {offset, index: this.chunkIndex, indexKind: 'chunk', context: name}
   }
@@ -285,7 +276,7 @@ class Walk {
     const r = this.r
     for (;; this.chunkIndex++) {
       const offset = r.offset
-      const type = await this.i32('chunk type')
+      const type = await this.r.readLayout(i32le, 'chunk type')
       if (type === Chunk.END) {
         yield {kind: 'end-of-body', offset, index: this.chunkIndex}
         return
@@ -432,7 +423,7 @@ class Walk {
     const r = this.r
     const ext = this.ext!
     const unmappedAt = r.offset
-    const n = await this.u32('unmapped pfn count')
+    const n = await this.r.readLayout(u32le, 'unmapped pfn count')
     await r.skip(n * this.word.size, 'unmapped pfn list')
     yield {kind: 'unmapped-pfns', offset: unmappedAt, count: n}
 
@@ -455,7 +446,7 @@ class Walk {
       }
       if (ext.xsaveLength !== undefined) {
         at = r.offset
-        const h = XsaveHeader.get(await r.read(XsaveHeader.size, `vcpu ${vcpu} xsave header`))
+        const h = await r.readLayout(XsaveHeader, `vcpu ${vcpu} xsave header`)
         const max = Math.max(0, ext.xsaveLength - XsaveHeader.size)
         if (h.size > BigInt(max)) {
           throw new FormatError(
@@ -476,11 +467,11 @@ class Walk {
   private async *hvmTail(): AsyncGenerator<LegacyEvent> {
     const r = this.r
     const pfnsAt = r.offset
-    const m = HvmMagicPfns.get(await r.read(HvmMagicPfns.size, 'HVM magic pfns'))
+    const m = await r.readLayout(HvmMagicPfns, 'HVM magic pfns')
     yield {kind: 'hvm-magic-pfns', offset: pfnsAt, ioreq: m.ioreq, bufioreq: m.bufioreq, store: m.store}
 
     const ctxAt = r.offset
-    const len = await this.u32('HVM context length')
+    const len = await this.r.readLayout(u32le, 'HVM context length')
     r.checkLength(len, 'HVM context', MAX_HVM_CONTEXT, 'MAX_HVM_CONTEXT', {offset: ctxAt})
     const ctx = new Payload(r, r.offset, len, 'HVM context', MAX_HVM_CONTEXT)
     yield {kind: 'hvm-context', offset: ctxAt, length: len, data: ctx}
