@@ -1,4 +1,4 @@
-// The libvirt libxl-driver save header (FORMAT.md §6): read from the
+// The libvirt libxl-driver save header (README, "Containers"): read from the
 // conformance images, written back byte for byte, and every defect typed.
 import {describe, expect, test} from 'vitest'
 import {

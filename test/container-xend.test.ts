@@ -1,4 +1,4 @@
-// xend `xm save` files (FORMAT.md §6): header and SXP config over the
+// xend `xm save` files (README, "Containers"): header and SXP config over the
 // conformance images, the trailing qemu record of HVM images, the xl
 // header a conversion writes, and every header defect typed.
 import {describe, expect, test} from 'vitest'

@@ -1,4 +1,4 @@
-// XenServer suspend images (FORMAT.md §6): the legacy signature and its
+// XenServer suspend images (README, "Containers"): the legacy signature and its
 // qemu record, the structured image's sections and the Xenops record, over
 // the conformance images; section headers and Xenops bodies written and
 // read back; hostile lengths; truncation at every byte of the headers.
@@ -250,7 +250,7 @@ describe('section headers', () => {
   const header = (type: bigint, length: bigint) => SectionHeader.encode({type, length})
   const T = (name: string) => BigInt(section(name).type)
 
-  test('one table: every type once, names and bodies as FORMAT.md gives them', () => {
+  test('one table: every type once, names and bodies as xenopsd writes them', () => {
     expect(SECTION_TYPES.map((s) => [s.name, s.type.toString(16), s.body, s.refusedByRestore])).toEqual([
       ['Xenops', 'f', 'sized', false],
       ['Libxc', 'f0', 'libxc-stream', false],
