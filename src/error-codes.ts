@@ -5,7 +5,8 @@
 // (scripts/error-codes-readme.mjs writes that section; a test checks it).
 //
 // Errors and verifier problems share one list because a problem can become
-// an error: dump-core and convert fail with the verifier's first problem.
+// an error: dump-core refuses a v2 stream with the code of the first
+// problem the verifier finds in it.
 
 export const ERROR_CODES = {
   // The command line, paths and descriptors (exit code 2).
@@ -111,7 +112,7 @@ export const ERROR_CODES = {
   'converted-stream-invalid': 'the stream xst converted does not verify (a bug in xst, or a defect the converter let through)',
   'stream-invalid': 'the v2 stream to be copied out of a container does not verify',
 
-  // The v2 stream: headers, framing and order (verify; also the first problem convert or dump-core fails with).
+  // The v2 stream: headers, framing and order.
   'bad-marker': 'the image header marker is not all ones',
   'bad-ident': 'the libxl or libxc header ident is wrong',
   'unknown-version': 'the libxl or libxc stream version is unknown',
