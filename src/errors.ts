@@ -1,7 +1,10 @@
 // Errors are data: every problem with an image carries where it is (byte
 // offset, chunk or record index) and what was expected, so the CLI can print
 // one precise line and pick the exit code without looking at a stack.
+import type {ErrorCode} from './error-codes.js'
 import {plural} from './text.js'
+
+export type {ErrorCode} from './error-codes.js'
 
 /** Exit codes shared by every command. */
 export const EXIT_BAD_INPUT = 1
@@ -21,13 +24,13 @@ export interface Where {
 /** Base of every error xst raises on purpose. */
 export class XstError extends Error {
   readonly exitCode: number
-  /** Short stable identifier, e.g. "duplicate-pfn"; part of --json output. */
-  readonly code: string
+  /** Short stable identifier, e.g. "duplicate-pfn"; part of --json output (see error-codes.ts). */
+  readonly code: ErrorCode
 
   /** Bytes of a stream output that went out before this error stopped a conversion (they cannot be taken back). */
   partialOutput?: {output: string; bytes: number}
 
-  constructor(code: string, message: string, exitCode: number) {
+  constructor(code: ErrorCode, message: string, exitCode: number) {
     super(message)
     this.name = new.target.name
     this.code = code
@@ -58,6 +61,13 @@ export function describeWhere(where: Where): string {
   return parts.join(', ')
 }
 
+/** Where a format error is, and what the format wants there instead of what the input holds. */
+export interface FormatErrorDetails extends Where {
+  expected?: string
+  /** What the input holds; said as "something else" when only `expected` is known. */
+  got?: string
+}
+
 /** The input image breaks its format. Exit code 1. */
 export class FormatError extends XstError {
   readonly where: Where
@@ -65,7 +75,7 @@ export class FormatError extends XstError {
   readonly got?: string
   readonly detail: string
 
-  constructor(code: string, detail: string, where: Where = {}, expected?: string, got?: string) {
+  constructor(code: ErrorCode, detail: string, {expected, got, ...where}: FormatErrorDetails = {}) {
     const ex = expected !== undefined ? `: expected ${expected}, got ${got ?? 'something else'}` : ''
     const at = describeWhere(where)
     super(code, `${at ? at + ': ' : ''}${detail}${ex}`, EXIT_BAD_INPUT)
@@ -93,39 +103,37 @@ export class FormatError extends XstError {
   }
 }
 
-/** The input ends before the format says it may. */
+/** The input ends before the format says it may; `offset` is the byte at which it ended. */
 export class TruncatedError extends FormatError {
-  /** Byte at which the input ended. */
-  readonly endOffset: number
-
   constructor(endOffset: number, inside: string, needed: number) {
-    super('truncated', `stream ends at byte ${endOffset} inside ${inside} (${needed} more bytes needed)`, {})
-    this.endOffset = endOffset
+    super('truncated', `stream ends at byte ${endOffset} inside ${inside} (${needed} more bytes needed)`, {offset: endOffset})
+    // The detail already says where the input ended: no "byte N: " in front of it.
+    this.message = this.detail
   }
 
-  override toJSON(): Record<string, unknown> {
-    return {...super.toJSON(), offset: this.endOffset}
+  override get offset(): number {
+    return this.where.offset!
   }
 }
 
 /** Bad command line, unusable path, or refusal to do something unsafe. Exit code 2. */
 export class UsageError extends XstError {
-  constructor(message: string, code = 'usage') {
+  constructor(message: string, code: ErrorCode = 'usage') {
     super(code, message, EXIT_USAGE)
   }
 }
 
 /** Writing the output failed (disk full, closed pipe...). Exit code 1. */
 export class OutputError extends XstError {
-  constructor(message: string, code = 'output') {
+  constructor(message: string, code: ErrorCode) {
     super(code, message, EXIT_BAD_INPUT)
   }
 }
 
 /** Reading the input failed for a reason other than its content. Exit code 1. */
 export class InputError extends XstError {
-  constructor(message: string, code = 'input', exitCode = EXIT_BAD_INPUT) {
-    super(code, message, exitCode)
+  constructor(message: string, code: ErrorCode) {
+    super(code, message, EXIT_BAD_INPUT)
   }
 }
 

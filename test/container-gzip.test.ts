@@ -91,7 +91,7 @@ describe.each(SOURCE_KINDS)('over a %s', (kind) => {
     const {reader} = gzReader(gzipSync(Buffer.from('short')), kind)
     const err = await rejection(reader.read(10, 'header'))
     expect(err).toBeInstanceOf(TruncatedError)
-    expect((err as TruncatedError).endOffset).toBe(5)
+    expect((err as TruncatedError).offset).toBe(5)
   })
 
   test('on a reader that has already peeked the first bytes (sniffing a pipe)', async () => {

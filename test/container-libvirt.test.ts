@@ -1,4 +1,4 @@
-// The libvirt libxl-driver save header (FORMAT.md §6): read from the
+// The libvirt libxl-driver save header (README, "Containers"): read from the
 // conformance images, written back byte for byte, and every defect typed.
 import {describe, expect, test} from 'vitest'
 import {
@@ -78,7 +78,7 @@ describe('libvirt vectors', () => {
     test.each(SOURCE_KINDS)('a header cut at any byte is a truncation (%s)', async (kind) => {
       for (let cut = 0; cut < 64 + 89; cut++) {
         const err = await truncation(readLibvirtHeader(readerOver(data.subarray(0, cut), kind)))
-        expect(err.endOffset).toBe(cut)
+        expect(err.offset).toBe(cut)
       }
     })
   })
@@ -116,7 +116,7 @@ describe('libvirt header defects', () => {
 
   test.each(SOURCE_KINDS)('xml_len past the end of the image (%s)', async (kind) => {
     const err = await truncation(readLibvirtHeader(readerOver(withField('xmlLength', 1000), kind)))
-    expect(err.endOffset).toBe(good.length)
+    expect(err.offset).toBe(good.length)
     expect(err.message).toMatch(/inside libvirt domain XML/)
   })
 

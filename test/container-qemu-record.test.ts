@@ -80,7 +80,7 @@ describe.each(SOURCE_KINDS)('qemu record header over a %s', (kind) => {
     const bytes = record(QEMU_XENSERVER)
     for (let cut = PREFIX.length + 1; cut < PREFIX.length + 22 + 4; cut++) {
       const err = await truncation(at(bytes.subarray(0, cut), XENSERVER_LEGACY_QEMU_RECORDS))
-      expect(err.endOffset).toBe(cut)
+      expect(err.offset).toBe(cut)
     }
   })
 
@@ -88,7 +88,7 @@ describe.each(SOURCE_KINDS)('qemu record header over a %s', (kind) => {
     const bytes = Buffer.concat([PREFIX, encodeQemuRecordHeader(QEMU_XENSERVER, 0xffffffff), blob])
     if (kind === 'file') {
       const err = await truncation(at(bytes, XENSERVER_LEGACY_QEMU_RECORDS))
-      expect(err.endOffset).toBe(bytes.length)
+      expect(err.offset).toBe(bytes.length)
     } else {
       const {h} = await at(bytes, XENSERVER_LEGACY_QEMU_RECORDS)
       expect(h!.length).toBe(0xffffffff)

@@ -1,4 +1,4 @@
-// xend `xm save` files (FORMAT.md §6): header and SXP config over the
+// xend `xm save` files (README, "Containers"): header and SXP config over the
 // conformance images, the trailing qemu record of HVM images, the xl
 // header a conversion writes, and every header defect typed.
 import {describe, expect, test} from 'vitest'
@@ -64,7 +64,7 @@ describe('xend vectors', () => {
     test.each(SOURCE_KINDS)('a header cut at any byte is a truncation (%s)', async (kind) => {
       for (let cut = 0; cut < 20 + CONFIG.length; cut++) {
         const err = await truncation(readXendHeader(readerOver(data.subarray(0, cut), kind)))
-        expect(err.endOffset).toBe(cut)
+        expect(err.offset).toBe(cut)
       }
     })
   })
@@ -99,7 +99,7 @@ describe('xend header defects', () => {
 
   test.each(SOURCE_KINDS)('length past the end of the image (%s)', async (kind) => {
     const b = withLength(CONFIG.length + 10)
-    expect((await truncation(readXendHeader(readerOver(b, kind)))).endOffset).toBe(b.length)
+    expect((await truncation(readXendHeader(readerOver(b, kind)))).offset).toBe(b.length)
   })
 
   test.each([

@@ -1,4 +1,4 @@
-// XenServer suspend images (FORMAT.md §6): the legacy signature and its
+// XenServer suspend images (README, "Containers"): the legacy signature and its
 // qemu record, the structured image's sections and the Xenops record, over
 // the conformance images; section headers and Xenops bodies written and
 // read back; hostile lengths; truncation at every byte of the headers.
@@ -177,7 +177,7 @@ describe('XenServer structured images', () => {
         const err = (await rejection(run)) as FormatError
         expect(err).toBeInstanceOf(FormatError)
         expect(err.code).toBe(want.defect.code)
-        expect(err instanceof TruncatedError ? err.endOffset : err.offset).toBe(want.defect.offset)
+        expect(err.offset).toBe(want.defect.offset)
         expect(v.valid).toBe(false)
         expect(v.expect.verify).toBe(1)
       }
@@ -240,7 +240,7 @@ describe('XenServer structured images', () => {
         expect((err as FormatError).offset).toBe(cut)
       } else {
         expect(err).toBeInstanceOf(TruncatedError)
-        expect((err as TruncatedError).endOffset).toBe(cut)
+        expect((err as TruncatedError).offset).toBe(cut)
       }
     }
   })
@@ -250,7 +250,7 @@ describe('section headers', () => {
   const header = (type: bigint, length: bigint) => SectionHeader.encode({type, length})
   const T = (name: string) => BigInt(section(name).type)
 
-  test('one table: every type once, names and bodies as FORMAT.md gives them', () => {
+  test('one table: every type once, names and bodies as xenopsd writes them', () => {
     expect(SECTION_TYPES.map((s) => [s.name, s.type.toString(16), s.body, s.refusedByRestore])).toEqual([
       ['Xenops', 'f', 'sized', false],
       ['Libxc', 'f0', 'libxc-stream', false],
@@ -305,7 +305,7 @@ describe('section headers', () => {
     const image = Buffer.concat([encodeStructuredSignature(), header(T('Qemu_trad'), 0xffffffffn), big])
     const err = (await rejection(sections(readerOver(image, kind)))) as TruncatedError
     expect(err).toBeInstanceOf(TruncatedError)
-    expect(err.endOffset).toBe(image.length)
+    expect(err.offset).toBe(image.length)
   })
 
   test('End_of_image ends the walk; bytes after it are not read', async () => {
@@ -327,7 +327,7 @@ describe('section headers', () => {
   test('signature: wrong, or cut', async () => {
     await formatError(readXenServerSignature(readerOver(Buffer.from('XenSavedDomv3-\n...'))), 'xenserver-bad-signature', 0)
     for (let cut = 0; cut < 15; cut++) {
-      expect((await truncation(readXenServerSignature(readerOver(Buffer.from(XENSERVER_STRUCTURED_SIGNATURE).subarray(0, cut))))).endOffset).toBe(cut)
+      expect((await truncation(readXenServerSignature(readerOver(Buffer.from(XENSERVER_STRUCTURED_SIGNATURE).subarray(0, cut))))).offset).toBe(cut)
     }
   })
 })

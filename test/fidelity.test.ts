@@ -9,7 +9,8 @@
 //   Defects known before the first page data leave stdout empty; later ones
 //   say how many bytes went out.
 // - Images the restorer accepts though they are odd convert, with a
-//   warning, to the bytes FORMAT.md §5 gives (test/builders/reference.ts).
+//   warning, to the bytes test/builders/reference.ts lays out (the record
+//   order of Xen's docs/specs/libxc-migration-stream.pandoc, "Layout").
 // - The flags libxl passes (its own width) do not override what the image says.
 import {spawn} from 'node:child_process'
 import {writeFileSync} from 'node:fs'

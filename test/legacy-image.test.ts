@@ -207,10 +207,10 @@ describe('detection', () => {
   test('an empty or tiny input is a truncation', async () => {
     const empty = await walkError(Buffer.alloc(0))
     expect(empty).toBeInstanceOf(TruncatedError)
-    expect((empty as TruncatedError).endOffset).toBe(0)
+    expect((empty as TruncatedError).offset).toBe(0)
     const tiny = await walkError(Buffer.from([0x41, 0x41, 0x41, 0x41, 0x41]))
     expect(tiny).toBeInstanceOf(TruncatedError)
-    expect((tiny as TruncatedError).endOffset).toBe(5)
+    expect((tiny as TruncatedError).offset).toBe(5)
   })
 
   test('p2m_size at or above 2^32 is refused', async () => {
@@ -297,7 +297,7 @@ describe('xl header', () => {
     for (const src of ['file', 'pipe'] as const) {
       const err = await walkError(bytes, {}, src)
       expect(err).toBeInstanceOf(TruncatedError)
-      expect((err as TruncatedError).endOffset).toBe(200)
+      expect((err as TruncatedError).offset).toBe(200)
     }
   })
 
@@ -541,7 +541,7 @@ describe('HVM tail', () => {
     for (const src of ['file', 'pipe'] as const) {
       const err = await walkError(bytes, {}, src)
       expect(err).toBeInstanceOf(TruncatedError)
-      expect((err as TruncatedError).endOffset).toBe(bytes.length)
+      expect((err as TruncatedError).offset).toBe(bytes.length)
       expect(err.message).toContain('qemu record')
     }
   })
@@ -560,7 +560,7 @@ describe('HVM tail', () => {
     const {bytes} = hvm({context: 16, contextLength: 1 << 20, qemu: null})
     const err = await walkError(bytes)
     expect(err).toBeInstanceOf(TruncatedError)
-    expect((err as TruncatedError).endOffset).toBe(bytes.length)
+    expect((err as TruncatedError).offset).toBe(bytes.length)
   })
 })
 

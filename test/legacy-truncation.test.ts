@@ -111,7 +111,7 @@ describe.each([
         continue
       }
       const err = await walkResult(bytes.subarray(0, cut), src)
-      if (!(err instanceof TruncatedError) || err.endOffset !== cut || !err.message.includes(`stream ends at byte ${cut} inside `)) {
+      if (!(err instanceof TruncatedError) || err.offset !== cut || !err.message.includes(`stream ends at byte ${cut} inside `)) {
         wrong.push(`cut ${cut}: ${err ? `${err.code}: ${err.message}` : 'accepted'}`)
       }
     }
@@ -125,7 +125,7 @@ describe('the error names the part being read', () => {
     const cut = at(map)
     const err = await walkResult(bytes.subarray(0, cut), src)
     expect(err).toBeInstanceOf(TruncatedError)
-    expect((err as TruncatedError).endOffset).toBe(cut)
+    expect((err as TruncatedError).offset).toBe(cut)
     return /inside (.*) \(\d+ more bytes? needed\)/.exec(err!.message)![1]
   }
 
@@ -171,7 +171,7 @@ describe('the error names the part being read', () => {
     for (const src of ['file', 'pipe'] as const) {
       const err = await walkResult(bytes, src)
       expect(err).toBeInstanceOf(TruncatedError)
-      expect((err as TruncatedError).endOffset).toBe(bytes.length)
+      expect((err as TruncatedError).offset).toBe(bytes.length)
       expect(err!.message).toContain('inside page data')
     }
   })

@@ -2,6 +2,7 @@
 // (ChunkedSource: no size, no seeking, short reads).
 import {describe, expect, test} from 'vitest'
 import {FormatError, TruncatedError} from '../src/errors.js'
+import {bytes, layout, u16le, u32le, ulong} from '../src/format/layout.js'
 import {ByteReader} from '../src/io/reader.js'
 import {BufferSource, type ByteSource, ChunkedSource} from '../src/io/source.js'
 import {fillBytes} from './builders/legacy.js'
@@ -64,6 +65,25 @@ describe.each(kinds)('ByteReader over %s', (kind) => {
     expect(tail.equals(small.subarray(290))).toBe(true)
     expect(r.offset).toBe(290)
     expect(await r.atEnd()).toBe(false)
+  })
+
+  test('readLayout decodes a layout or a token and moves on; peekLayout decodes without consuming', async () => {
+    const Pair = layout('pair', {a: u32le, b: u16le, tag: bytes(2)})
+    const r = new ByteReader(src(small))
+    expect(await r.peekLayout(Pair)).toEqual(Pair.get(small, 0))
+    expect(r.offset).toBe(0)
+    const first = await r.readLayout(Pair, 'pair')
+    expect(first).toEqual(Pair.get(small, 0))
+    expect(await r.readLayout(ulong(4), 'word')).toBe(BigInt(small.readUInt32LE(Pair.size)))
+    expect(r.offset).toBe(Pair.size + 4)
+    await r.peek(100) // the window moves on: what readLayout returned is no view of it
+    expect(first.tag.equals(small.subarray(6, 8))).toBe(true)
+    await r.skip(300 - r.offset - 4, 'x')
+    expect(await r.peekLayout(Pair)).toBeUndefined()
+    expect(r.offset).toBe(296)
+    const err = await truncation(r.readLayout(Pair, 'pair header'))
+    expect(err.offset).toBe(300)
+    expect(err.message).toBe('stream ends at byte 300 inside pair header (4 more bytes needed)')
   })
 
   test('the remaining byte count is known only for a sized source', async () => {
@@ -151,7 +171,7 @@ describe.each(kinds)('ByteReader over %s', (kind) => {
     const r = new ByteReader(src(small))
     await r.read(290, 'x')
     const err = await truncation(r.read(16, 'shared info page'))
-    expect(err.endOffset).toBe(300)
+    expect(err.offset).toBe(300)
     expect(err.code).toBe('truncated')
     expect(err.message).toContain('stream ends at byte 300 inside shared info page')
     expect(err.message).toContain('6 more bytes needed')
@@ -162,7 +182,7 @@ describe.each(kinds)('ByteReader over %s', (kind) => {
     const r = new ByteReader(src())
     await r.read(10, 'x')
     const err = await truncation(r.read(6 << 20, 'page data'))
-    expect(err.endOffset).toBe(DATA.length)
+    expect(err.offset).toBe(DATA.length)
     expect(err.message).toContain(`stream ends at byte ${DATA.length} inside page data`)
     expect(err.message).toContain(`${(6 << 20) + 10 - DATA.length} more bytes needed`)
   })
@@ -171,7 +191,7 @@ describe.each(kinds)('ByteReader over %s', (kind) => {
     const r = new ByteReader(src(small))
     await r.read(10, 'x')
     const err = await truncation(r.skip(1000, 'HVM context'))
-    expect(err.endOffset).toBe(300)
+    expect(err.offset).toBe(300)
     expect(err.message).toContain('inside HVM context')
   })
 
@@ -180,7 +200,7 @@ describe.each(kinds)('ByteReader over %s', (kind) => {
     expect(await r.atEnd()).toBe(true)
     expect((await r.peek(8)).length).toBe(0)
     const err = await truncation(r.read(4, 'p2m_size'))
-    expect(err.endOffset).toBe(0)
+    expect(err.offset).toBe(0)
   })
 
   test('checkLength refuses unusable and oversized lengths before anything is read', async () => {
@@ -221,7 +241,7 @@ describe.each(kinds)('ByteReader over %s', (kind) => {
         t = err
       }
       expect(t).toBeInstanceOf(TruncatedError)
-      expect(t.endOffset).toBe(300)
+      expect(t.offset).toBe(300)
     } else {
       expect(() => r.checkLength(281, 'HVM context', 1000, 'MAX', where)).not.toThrow()
     }

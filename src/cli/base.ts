@@ -4,7 +4,7 @@
 // report or the JSON document on stdout (stderr when stdout carries the
 // converted stream). Every JSON document has a top-level "ok".
 import {Command, Errors} from '@oclif/core'
-import {EXIT_USAGE, XstError} from '../errors.js'
+import {type ErrorCode, EXIT_USAGE, XstError} from '../errors.js'
 import type {Priority, Syslog} from './syslog.js'
 
 export abstract class XstCommand extends Command {
@@ -62,12 +62,12 @@ export abstract class XstCommand extends Command {
     } else if (isParseError(err)) {
       code = EXIT_USAGE
       const message = usageMessage(err)
-      json = {code: 'usage', message}
+      json = {code: 'usage' satisfies ErrorCode, message}
       text = `${message}\nSee: xst ${this.id} --help`
     } else {
       const e = err as Error
       code = EXIT_USAGE
-      json = {code: 'internal', message: String(e?.message ?? e)}
+      json = {code: 'internal' satisfies ErrorCode, message: String(e?.message ?? e)}
       text = `internal error (a bug in xst, please report it): ${e?.message ?? e}`
       if (process.env.XST_DEBUG) text += '\n' + (e?.stack ?? '')
     }

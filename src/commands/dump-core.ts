@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
+import {exitOnSignals} from '../cli/signals.js'
 import {type DumpJob} from '../dump/job.js'
 import {runDumpWithProgress} from '../dump/progress.js'
 import {renderDump} from '../dump/render.js'
@@ -34,15 +35,22 @@ An image convert or verify would refuse is refused here too (exit 1, nothing wri
     const {args, flags} = await this.parse(DumpCore)
     const toStdout = args.core === '-'
     this.reportToStderr = toStdout
+    const abort = new AbortController()
     const job: DumpJob = {
       input: args.image,
       output: args.core,
       format: flags.format,
       force: flags.force,
       onWarning: (m) => this.note(m),
-      onSignal: (sig) => process.stderr.write(`xst dump-core: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${args.core} was not written`}\n`),
+      abort: abort.signal,
     }
-    const summary = await runDumpWithProgress(job, {enabled: Boolean(process.stderr.isTTY) && !this.jsonEnabled()})
+    // An interrupt removes the partial output (the job does, on abort), says so, and exits 128 + the signal.
+    const onSignal = (sig: NodeJS.Signals) => {
+      abort.abort()
+      process.stderr.write(`xst dump-core: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${args.core} was not written`}\n`)
+    }
+    const enabled = Boolean(process.stderr.isTTY) && !this.jsonEnabled()
+    const summary = await exitOnSignals(onSignal, () => runDumpWithProgress(job, {enabled}))
     for (const l of renderDump(summary)) this.line(l)
     return {ok: true, ...summary, warnings: this.warnings}
   }

@@ -1,7 +1,7 @@
-// Containers around the streams (FORMAT.md §6): one module per container
-// (layout, reader, writer), the qemu record variants they accept, the
-// s-expression readers their text needs, and the sniffer that tells them
-// apart. gzip is an io concern: src/io/gzip-source.ts.
+// Containers around the streams (listed in the README's "Containers"
+// section): one module per container (layout, reader, writer), the qemu
+// record variants they accept, the s-expression readers their text needs,
+// and the sniffer that tells them apart. gzip is an io concern: src/io/gzip-source.ts.
 export * from './identify.js'
 export * from './libvirt.js'
 export * from './qemu-record.js'

@@ -58,19 +58,25 @@ export async function readLibvirtHeader(reader: ByteReader): Promise<LibvirtHead
   const h = LibvirtHeader.get(fixed)
   const at = (field: keyof typeof LibvirtHeader.offsets) => offset + LibvirtHeader.offsets[field]
   if (h.magic !== LIBVIRT_MAGIC) {
-    throw new FormatError('libvirt-bad-magic', 'not a libvirt save image: the magic is wrong', {offset, context: 'libvirt header'}, JSON.stringify(LIBVIRT_MAGIC), JSON.stringify(h.magic))
+    throw new FormatError(
+      'libvirt-bad-magic',
+      'not a libvirt save image: the magic is wrong',
+      {offset, context: 'libvirt header', expected: JSON.stringify(LIBVIRT_MAGIC), got: JSON.stringify(h.magic)},
+    )
   }
   if (!LIBVIRT_VERSIONS.includes(h.version)) {
     throw new FormatError(
       'libvirt-unknown-version',
       `libvirt save header version ${h.version} is not one xst knows`,
-      {offset: at('version'), context: 'libvirt header'},
-      `${LIBVIRT_VERSION_LEGACY} or ${LIBVIRT_VERSION_V2}`,
-      String(h.version),
+      {offset: at('version'), context: 'libvirt header', expected: `${LIBVIRT_VERSION_LEGACY} or ${LIBVIRT_VERSION_V2}`, got: String(h.version)},
     )
   }
   if (h.xmlLength === 0) {
-    throw new FormatError('libvirt-xml-empty', 'libvirt save header has no domain XML (xml_len is 0)', {offset: at('xmlLength'), context: 'libvirt header'}, 'at least 1', '0')
+    throw new FormatError(
+      'libvirt-xml-empty',
+      'libvirt save header has no domain XML (xml_len is 0)',
+      {offset: at('xmlLength'), context: 'libvirt header', expected: 'at least 1', got: '0'},
+    )
   }
   reader.checkLength(h.xmlLength, 'libvirt domain XML', MAX_LIBVIRT_XML, 'MAX_LIBVIRT_XML', {offset: at('xmlLength')})
   const xmlAt = reader.offset
@@ -79,9 +85,7 @@ export async function readLibvirtHeader(reader: ByteReader): Promise<LibvirtHead
     throw new FormatError(
       'libvirt-xml-not-terminated',
       'libvirt domain XML does not end in a NUL within xml_len',
-      {offset: xmlAt + xmlBytes.length - 1, context: 'libvirt header'},
-      '0x00',
-      hex(xmlBytes[xmlBytes.length - 1], 2),
+      {offset: xmlAt + xmlBytes.length - 1, context: 'libvirt header', expected: '0x00', got: hex(xmlBytes[xmlBytes.length - 1], 2)},
     )
   }
   // libvirt parses up to the first NUL.
@@ -115,9 +119,7 @@ export function libvirtVersionDefect(info: LibvirtHeaderInfo, stream: 'legacy' |
     'libvirt-version-mismatch',
     `version ${info.version} claims a ${info.claims} stream, but a ${stream} stream follows` +
       (expected === undefined ? ' (libvirt reads neither version over a bare libxc stream)' : ''),
-    {offset: info.offset + LibvirtHeader.offsets.version, context: 'libvirt header'},
-    expected === undefined ? 'a legacy or libxl stream' : `version ${expected}`,
-    `version ${info.version}`,
+    {offset: info.offset + LibvirtHeader.offsets.version, context: 'libvirt header', expected: expected === undefined ? 'a legacy or libxl stream' : `version ${expected}`, got: `version ${info.version}`},
   )
 }
 

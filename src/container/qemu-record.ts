@@ -97,9 +97,7 @@ export async function readQemuRecordHeader(reader: ByteReader, variants: readonl
   throw new FormatError(
     'unknown-qemu-signature',
     'unknown device-model record signature after the HVM context',
-    {offset, context: 'qemu record'},
-    ordered.map((v) => JSON.stringify(v.signature)).join(' or '),
-    `"${printable(shown)}"`,
+    {offset, context: 'qemu record', expected: ordered.map((v) => JSON.stringify(v.signature)).join(' or '), got: `"${printable(shown)}"`},
   )
 }
 

@@ -1,5 +1,5 @@
 // `xst verify` on an opened image: the v2 stream inside whatever container
-// holds it, and the container's own rules (FORMAT.md §6):
+// holds it, and the container's own rules (README, "Containers"):
 //
 // - libvirt: the header's version must match the stream that follows;
 // - XenServer structured: every section is read (sized bodies bounded by

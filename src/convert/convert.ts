@@ -254,7 +254,11 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
         break
       case 'hvm-context':
         if (ev.length === 0) {
-          throw new FormatError('empty-hvm-context', 'the HVM context is empty; a v2 stream must carry the HVM context blob, and a restorer refuses an empty HVM_CONTEXT', {offset: ev.offset, context: 'HVM context'}, 'at least 1 byte', '0')
+          throw new FormatError(
+            'empty-hvm-context',
+            'the HVM context is empty; a v2 stream must carry the HVM context blob, and a restorer refuses an empty HVM_CONTEXT',
+            {offset: ev.offset, context: 'HVM context', expected: 'at least 1 byte', got: '0'},
+          )
         }
         await rec(Rec.HVM_CONTEXT, await ev.data.read())
         await rec(Rec.END, Buffer.alloc(0))

@@ -1,7 +1,8 @@
 // How each container family's output is assembled around the converted
-// stream (FORMAT.md §6). The conversion itself (convert.ts) knows nothing
-// of containers: it is given the bytes to write before the stream, whether
-// to leave out the input's xl header, and where the qemu record goes.
+// stream (the README's "Containers" section). The conversion itself
+// (convert.ts) knows nothing of containers: it is given the bytes to write
+// before the stream, whether to leave out the input's xl header, and where
+// the qemu record goes.
 //
 //   input                      default output (--container keep)
 //   bare stream / xl header    the same, as today (the xl header kept)

@@ -57,9 +57,8 @@ export async function openImageForDump(input: ByteReader): Promise<DumpImage> {
   let xlSaysV2 = false
   const magic = await reader.peek(XL_MAGIC.length)
   if (magic.length === XL_MAGIC.length && magic.toString('latin1') === XL_MAGIC) {
-    const fixed = await reader.peek(XlHeader.size)
-    if (fixed.length === XlHeader.size) {
-      const h = XlHeader.get(fixed)
+    const h = await reader.peekLayout(XlHeader)
+    if (h) {
       xlSaysV2 = (h.mandatoryFlags & XL_MANDATORY_STREAM_V2) !== 0
       skip = XlHeader.size + h.optionalDataLen <= PEEK_LIMIT ? XlHeader.size + h.optionalDataLen : -1
     } else skip = -1

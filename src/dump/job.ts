@@ -1,5 +1,7 @@
 // A whole dump as the CLI runs it: open the input and the output, read the
 // image, write the dump, and make it visible only when everything worked.
+// Aborting it (the CLI does on an interrupt: src/cli/signals.ts) removes the
+// partial output at once.
 //
 // How the pages get to the output depends on what can be read twice and
 // written out of order:
@@ -21,8 +23,8 @@
 // Memory stays flat whatever the guest's size: a bitmap of the pfns (32 KiB
 // per GiB of guest memory), one window (at most 32 MiB), 1 MiB buffers.
 import * as path from 'node:path'
-import {SIGNAL_EXIT} from '../cli/signals.js'
 import {PAGE_SIZE} from '../format/x86.js'
+import {cancelNative} from '../io/native.js'
 import {openOutput, type Output} from '../io/output.js'
 import {ByteReader} from '../io/reader.js'
 import {openInput} from '../io/source.js'
@@ -51,8 +53,12 @@ export interface DumpJob {
   onProgress?: (p: DumpProgress) => void
   /** Called once the image is read and checked, before the dump is written. */
   onScanned?: (input: ScanInput, pages: number) => void
-  /** Called when a signal arrives, after the partial output is removed, before exiting. */
-  onSignal?: (signal: NodeJS.Signals) => void
+  /**
+   * When it aborts, the partial output is removed at once (synchronously,
+   * so that a signal handler can exit right after); the dump itself is not
+   * stopped.
+   */
+  abort?: AbortSignal
 }
 
 export interface DumpSummary {
@@ -104,14 +110,12 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
   const reader = new ByteReader(source)
   let output: Output | undefined
   let spool: Spool | undefined
-  const onSignal = (sig: NodeJS.Signals) => {
+  const onAbort = () => {
+    // A pool thread of the native addon waiting on a pipe would hold up the exit.
+    cancelNative()
     output?.abort()
-    spool?.close()
-    job.onSignal?.(sig)
-    process.exit(SIGNAL_EXIT[sig] ?? 1)
   }
-  const signals = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]
-  for (const s of signals) process.on(s, onSignal)
+  job.abort?.addEventListener('abort', onAbort)
   const warnings: string[] = []
   const warn = (m: string) => {
     warnings.push(m)
@@ -120,6 +124,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
   const progress = (phase: DumpProgress['phase'], total: number | undefined) => (done: number) => job.onProgress?.({phase, done, total})
   try {
     output = await openOutput(job.output, {force: job.force, input: source.identity})
+    if (job.abort?.aborted) output.abort()
     const toFile = job.output !== '-'
     const sink = output.sink
     const image = await openImageForDump(reader)
@@ -215,7 +220,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
     throw err
   } finally {
     spool?.close()
-    for (const s of signals) process.off(s, onSignal)
+    job.abort?.removeEventListener('abort', onAbort)
     await reader.close()
   }
 }

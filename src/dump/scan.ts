@@ -11,7 +11,7 @@
 //
 // A window pass (files only) reads the headers again and notes, for each
 // pfn of a window, where in the input its last copy is.
-import {FormatError} from '../errors.js'
+import {type ErrorCode, FormatError} from '../errors.js'
 import {PAGE_SIZE, pageTypeHasData} from '../format/x86.js'
 import {convertLegacy} from '../convert/convert.js'
 import {ByteReader} from '../io/reader.js'
@@ -194,7 +194,7 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
 }
 
 /** The verifier's problems that do not stop a dump: pages beyond the p2m are still the guest's pages. */
-const DUMPABLE_DESPITE = new Set(['pfn-out-of-range'])
+const DUMPABLE_DESPITE = new Set<ErrorCode>(['pfn-out-of-range'])
 
 function refuseInvalid(report: VerifyReport, warn: (m: string) => void): void {
   for (const p of report.errors.filter((e) => DUMPABLE_DESPITE.has(e.code))) {

@@ -9,7 +9,7 @@ import {libvirtVersionDefect} from '../container/libvirt.js'
 import {closeImage, CONTAINER_LABELS, type ContainerKind, type OpenedImage, openImage, type StreamKind, streamKindAt} from '../container/open.js'
 import {untilStream} from '../container/sections.js'
 import {walkSections} from '../container/xenserver.js'
-import {FormatError, TruncatedError} from '../errors.js'
+import {type ErrorCode, FormatError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'
 import {walkLegacy} from '../legacy/walker.js'
@@ -38,7 +38,7 @@ export interface Identified {
   /** Why the verdict, when it is not plain. */
   note: string | null
   /** The defect that made it 'damaged' or 'not a Xen image'. */
-  error: null | {code: string; message: string; offset: number | null}
+  error: null | {code: ErrorCode; message: string; offset: number | null}
 }
 
 const SNIFFED_CONTAINERS: Partial<Record<string, ContainerKind>> = {
@@ -115,7 +115,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     if (!(err instanceof FormatError)) throw err
     // Nothing marks it as Xen's (no magic, no container, no legacy layout got as far as its guest type): not an image.
     out.verdict = recognised || out.guest !== null ? 'damaged' : 'not a Xen image'
-    out.error = {code: err.code, message: err.message, offset: err instanceof TruncatedError ? err.endOffset : (err.offset ?? null)}
+    out.error = {code: err.code, message: err.message, offset: err.offset ?? null}
     // A container whose header could not be read is still named, by its magic.
     if (!out.container && SNIFFED_CONTAINERS[first.kind]) {
       const kind = SNIFFED_CONTAINERS[first.kind]!
@@ -171,9 +171,9 @@ async function v2Facts(r: ByteReader, format: 'libxc' | 'libxl', out: Identified
   out.guest = type === DomainType.X86_PV ? 'pv' : type === DomainType.X86_HVM ? 'hvm' : null
   if (out.guest !== 'pv') return
   for (let i = 0; i < FIRST_RECORDS; i++) {
-    const head = await r.peek(RecordHeader.size)
-    if (head.length < RecordHeader.size) return
-    const {type: t} = RecordHeader.get(head)
+    const head = await r.peekLayout(RecordHeader)
+    if (!head) return
+    const t = head.type
     // Page data is where identify stops reading.
     if (t === Rec.PAGE_DATA || t === Rec.END) return
     const rec = await records.record('libxc')

@@ -5,7 +5,8 @@ import {HVM_PARAM_NAMES, PAGE_TYPE_NAMES} from '../format/x86.js'
 import {NOT_CONVERTIBLE_CHUNKS} from '../legacy/chunks.js'
 import {type LegacyEvent, unhandledEvent} from '../legacy/events.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
-import {isRunBatch, walkLegacy, type WalkOptions} from '../legacy/walker.js'
+import {isRunBatch} from '../legacy/batch-scan.js'
+import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
 import {hex} from '../text.js'
 
 export interface ChunkLine {

@@ -1,9 +1,9 @@
-// A byte source that reads another one through gzip (FORMAT.md §6:
-// operators keep save files compressed). Decompressed as a stream with
-// Node's zlib, in constant memory and with no temporary file: compressed
-// input is fed one piece at a time, and only when the reader has used up
-// what the previous piece gave (zlib itself stops inflating while its
-// output is not taken). Not seekable, size unknown: the ByteReader reads
+// A byte source that reads another one through gzip (operators keep save
+// files compressed; see the README's "Containers" section). Decompressed as
+// a stream with Node's zlib, in constant memory and with no temporary file:
+// compressed input is fed one piece at a time, and only when the reader has
+// used up what the previous piece gave (zlib itself stops inflating while
+// its output is not taken). Not seekable, size unknown: the ByteReader reads
 // and discards to skip.
 //
 // Concatenated gzip members are read as one stream, as gunzip does.

@@ -16,6 +16,12 @@ export interface TransferSink {
   write(buf: Uint8Array, release?: () => void): Promise<void>
 }
 
+/** Something of a fixed size the reader can decode: a layout, or a token (format/layout.ts). */
+export interface Decodable<T> {
+  readonly size: number
+  get(buf: Buffer, off: number): T
+}
+
 /** Size of the read-ahead window used for small reads from a stream. */
 const WINDOW = 1 << 20
 /** Least bytes read at once from a seekable source (see fill). */
@@ -143,11 +149,22 @@ export class ByteReader {
     return this.fill(Math.min(n, WINDOW, left ?? n))
   }
 
-  /** Up to `n` next bytes without consuming them (fewer only at the end of the stream). */
+  /**
+   * Up to `n` next bytes without consuming them (fewer only at the end of
+   * the stream). The buffer is a view of the reader's window, not a copy:
+   * the next read, skip or peek may overwrite it, so copy what must outlive
+   * that (or decode it with peekLayout).
+   */
   async peek(n: number): Promise<Buffer> {
     const wait = this.fill(n)
     if (wait) await wait
     return this.window.subarray(this.start, this.start + Math.min(n, this.buffered))
+  }
+
+  /** The next `l.size` bytes decoded by `l`, without consuming them; undefined when the stream ends first. */
+  async peekLayout<T>(l: Decodable<T>): Promise<T | undefined> {
+    const head = await this.peek(l.size)
+    return head.length < l.size ? undefined : l.get(head, 0)
   }
 
   /** True when no byte is left. */
@@ -172,6 +189,23 @@ export class ByteReader {
     const out = this.bufferFor(n)
     await this.readInto(out, 0, n, what)
     return out
+  }
+
+  /**
+   * The next `l.size` bytes, decoded by `l` (a layout, or a token such as
+   * the toolstack's `ulong`). `what` names them for the truncation message,
+   * as for read().
+   */
+  async readLayout<T>(l: Decodable<T>, what: string): Promise<T> {
+    // Decoded where they are in the window: the tokens copy what they
+    // return (numbers, strings, copied bytes), so nothing refers to it after.
+    if (l.size >= DIRECT_READ) return l.get(await this.read(l.size, what), 0)
+    const wait = this.fill(l.size)
+    if (wait) await wait
+    if (this.buffered < l.size) this.truncated(what, l.size - this.buffered)
+    const value = l.get(this.window, this.start)
+    this.consume(l.size)
+    return value
   }
 
   /**
@@ -281,7 +315,7 @@ export class ByteReader {
         piece = await this.read(k, what)
       } catch (err) {
         // Say how much of the whole span is missing, not of this piece.
-        if (err instanceof TruncatedError) throw new TruncatedError(err.endOffset, what, end - err.endOffset)
+        if (err instanceof TruncatedError) throw new TruncatedError(err.offset, what, end - err.offset)
         throw err
       }
       await sink(piece)
@@ -331,10 +365,14 @@ export class ByteReader {
    */
   checkLength(n: number, what: string, max: number, maxName: string, where: {offset: number; index?: number; indexKind?: string}): void {
     if (!Number.isSafeInteger(n) || n < 0) {
-      throw new FormatError('bad-length', `${what} length is not a usable number`, {...where, context: what}, 'a length', String(n))
+      throw new FormatError('bad-length', `${what} length is not a usable number`, {...where, context: what, expected: 'a length', got: String(n)})
     }
     if (n > max) {
-      throw new FormatError('length-too-large', `${what} length ${n} exceeds ${maxName} (${max})`, {...where, context: what}, `at most ${max}`, String(n))
+      throw new FormatError(
+        'length-too-large',
+        `${what} length ${n} exceeds ${maxName} (${max})`,
+        {...where, context: what, expected: `at most ${max}`, got: String(n)},
+      )
     }
     const left = this.remaining
     if (left !== undefined && n > left) {

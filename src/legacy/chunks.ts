@@ -4,7 +4,7 @@
 // every metadata chunk through it; inspect and convert ask it what a chunk
 // is; the name maps and sets below are derived from it.
 import {FormatError} from '../errors.js'
-import type {Token} from '../format/layout.js'
+import {i32le, type Token, u32le} from '../format/layout.js'
 import {HvmParam, MAX_VCPU_ID} from '../format/x86.js'
 import type {ByteReader} from '../io/reader.js'
 import type {ChunkDetail, Guest} from './events.js'
@@ -38,7 +38,6 @@ function where(c: ChunkReading, offset: number, named = true) {
   return {offset, index: c.index, indexKind: 'chunk', ...(named ? {context: c.kind.name} : {})}
 }
 
-const u32 = async (r: ByteReader, what: string) => (await r.read(4, what)).readUInt32LE(0)
 const LIST_END = 0xffffffff
 
 // ---- readers -----------------------------------------------------------------
@@ -49,18 +48,22 @@ const flag = (chunk: 'enable_verify_mode' | 'last_checkpoint' | 'enable_compress
 async function hvmParam(c: ChunkReading): Promise<ChunkDetail> {
   const name = c.kind.name
   if (c.guest === 'pv') {
-    throw new FormatError('hvm-chunk-in-pv', `HVM chunk ${name} in a PV image`, where(c, c.offset), 'no HVM parameter chunks in a PV image', name)
+    throw new FormatError(
+      'hvm-chunk-in-pv',
+      `HVM chunk ${name} in a PV image`,
+      {...where(c, c.offset), expected: 'no HVM parameter chunks in a PV image', got: name},
+    )
   }
-  const {value} = HvmParamChunk.get(await c.r.read(HvmParamChunk.size, name))
+  const {value} = await c.r.readLayout(HvmParamChunk, name)
   return {chunk: 'hvm_param', param: c.kind.hvmParam!, value}
 }
 
 /** The highest vcpu id, then a bitmap of the online vcpus in 64-bit words. */
 async function vcpuInfo(c: ChunkReading): Promise<ChunkDetail> {
   const maxAt = c.r.offset
-  const maxId = (await c.r.read(4, 'vcpu_info max id')).readInt32LE(0)
+  const maxId = await c.r.readLayout(i32le, 'vcpu_info max id')
   if (maxId < 0 || maxId > MAX_VCPU_ID) {
-    throw new FormatError('bad-vcpu-info', 'vcpu_info max vcpu id out of range', where(c, maxAt), `0..${MAX_VCPU_ID}`, `${maxId}`)
+    throw new FormatError('bad-vcpu-info', 'vcpu_info max vcpu id out of range', {...where(c, maxAt), expected: `0..${MAX_VCPU_ID}`, got: `${maxId}`})
   }
   const words = Math.floor(maxId / 64) + 1
   const map = await c.r.read(words * 8, 'vcpu_info bitmap')
@@ -72,14 +75,14 @@ async function vcpuInfo(c: ChunkReading): Promise<ChunkDetail> {
 }
 
 async function tscInfo(c: ChunkReading): Promise<ChunkDetail> {
-  const t = TscInfoChunk.get(await c.r.read(TscInfoChunk.size, c.kind.name))
+  const t = await c.r.readLayout(TscInfoChunk, c.kind.name)
   return {chunk: 'tsc_info', mode: t.mode, nsec: t.nsec, khz: t.khz, incarnation: t.incarnation}
 }
 
 /** A u32 length and that many bytes of libxl's data (decoded by toolstack.ts). */
 async function toolstack(c: ChunkReading): Promise<ChunkDetail> {
   const lenAt = c.r.offset
-  const length = await u32(c.r, 'toolstack length')
+  const length = await c.r.readLayout(u32le, 'toolstack length')
   c.r.checkLength(length, 'toolstack chunk', MAX_TOOLSTACK, 'MAX_TOOLSTACK', where(c, lenAt, false))
   return {chunk: 'toolstack', length, data: await c.r.read(length, 'toolstack chunk')}
 }
@@ -87,7 +90,7 @@ async function toolstack(c: ChunkReading): Promise<ChunkDetail> {
 /** A word-sized length and that many bytes of Remus's compressed pages (skipped). */
 async function compressedData(c: ChunkReading): Promise<ChunkDetail> {
   const lenAt = c.r.offset
-  const size = c.word.get(await c.r.read(c.word.size, 'compressed_data length'), 0)
+  const size = await c.r.readLayout(c.word, 'compressed_data length')
   if (size > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new FormatError('length-too-large', 'compressed_data length is not a usable number', where(c, lenAt))
   }
@@ -98,14 +101,14 @@ async function compressedData(c: ChunkReading): Promise<ChunkDetail> {
 /** Walk tmem pools: the layout is knowable, the contents are not convertible. */
 async function tmem(c: ChunkReading): Promise<ChunkDetail> {
   const r = c.r
-  const h = TmemHeader.get(await r.read(TmemHeader.size, 'tmem header'))
+  const h = await r.readLayout(TmemHeader, 'tmem header')
   let pools = 0
   let pages = 0
   let pageBytes = 0
   for (;;) {
-    const poolId = await u32(r, 'tmem pool id')
+    const poolId = await r.readLayout(u32le, 'tmem pool id')
     if (poolId === LIST_END) break
-    const pool = TmemPoolHeader.get(await r.read(TmemPoolHeader.size, 'tmem pool header'))
+    const pool = await r.readLayout(TmemPoolHeader, 'tmem pool header')
     pools++
     const pageSize = 2 ** (((pool.flags >>> 24) & 0xf) + 12)
     for (let i = 0; i < pool.nPages; i++) {
@@ -123,7 +126,7 @@ async function tmem(c: ChunkReading): Promise<ChunkDetail> {
 async function tmemExtra(c: ChunkReading): Promise<ChunkDetail> {
   let entries = 0
   for (;;) {
-    const poolId = await u32(c.r, 'tmem_extra pool id')
+    const poolId = await c.r.readLayout(u32le, 'tmem_extra pool id')
     if (poolId === LIST_END) break
     await c.r.skip(28, 'tmem_extra entry')
     entries++

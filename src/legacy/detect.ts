@@ -33,7 +33,7 @@ import {isValidPageType, MAX_VCPU_ID} from '../format/x86.js'
 import {HVM_PARAM_CHUNKS} from './chunks.js'
 import {Chunk, EXT_INFO_IDS, MAX_BATCH, MAX_EXTENDED_INFO, MAX_HVM_CONTEXT, MAX_TOOLSTACK, MIN_CHUNK_ID, PFINFO_TYPE_SHIFT, PFINFO_UNMAPPED} from './layout.js'
 import {LIBXL_MAGIC} from '../v2/libxl/layout.js'
-import type {Guest, ToolstackWidth} from './events.js'
+import type {Guest, LegacyWarningCode, ToolstackWidth} from './events.js'
 
 const XENF = 'XENF'
 
@@ -48,7 +48,7 @@ export interface Detected {
   widthFrom: 'detected' | 'flag'
   guestFrom: 'detected' | 'flag'
   /** Flags the image overruled, one message each. */
-  warnings: Array<{code: string; message: string}>
+  warnings: Array<{code: LegacyWarningCode; message: string}>
 }
 
 /** What a stream starting with these bytes is, if it is a v2 stream. */

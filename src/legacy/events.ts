@@ -156,10 +156,29 @@ export interface TrailingEvent {
   length: number
 }
 
+/**
+ * What a warning event is about. These reach the commands' output as text
+ * only (their --json has warnings as messages), so they are not in the
+ * error-code catalogue; the union keeps them to a known few all the same.
+ */
+export type LegacyWarningCode =
+  /** --width was given and the image says otherwise. */
+  | 'width-overruled'
+  /** --guest was given and the image says otherwise. */
+  | 'guest-overruled'
+  /** An extended-info extv block carries bytes (ignored, as the restorer does). */
+  | 'extv-block-data'
+  /** An extended-info block of an unknown id (skipped, as the restorer does). */
+  | 'unknown-extended-info-block'
+  /** A page batch sends one pfn twice with different types (both kept). */
+  | 'pfn-retyped-in-batch'
+  /** A PV image without vcpu_info: vcpu 0 is taken as the only one online. */
+  | 'no-vcpu-info'
+
 export interface WarningEvent {
   kind: 'warning'
   offset: number
-  code: string
+  code: LegacyWarningCode
   message: string
 }
 

@@ -5,10 +5,10 @@
 // context, qemu state) are handed out as Payloads the consumer may read;
 // whatever it leaves is skipped.
 import {FormatError} from '../errors.js'
-import {type Token, ulong} from '../format/layout.js'
-import {EXTENDED_VCPU_CONTEXT_SIZE, isValidPageType, PAGE_SIZE, pageTypeHasData, QEMU_SIG_DM_0002, QEMU_SIG_LEN, QEMU_SIG_REMUS, QEMU_SIG_REST} from '../format/x86.js'
+import {i32le, type Token, u32le, ulong} from '../format/layout.js'
+import {EXTENDED_VCPU_CONTEXT_SIZE, PAGE_SIZE} from '../format/x86.js'
 import type {ByteReader} from '../io/reader.js'
-import {hex, printable} from '../text.js'
+import {hex} from '../text.js'
 import {hasXlHeader, readXlHeader} from '../xl/header.js'
 import {chunkKind} from './chunks.js'
 import {detectLegacy} from './detect.js'
@@ -28,6 +28,7 @@ import {
   XsaveHeader,
 } from './layout.js'
 import {BARE_LEGACY_QEMU_RECORDS, type QemuRecordVariant, readQemuRecordHeader} from '../container/qemu-record.js'
+import {HAS_DATA, PAGE_TYPE_FLAGS, scanAscending, scanRun, Slab} from './batch-scan.js'
 import {Payload} from './payload.js'
 import {wordsFromLE} from '../io/words.js'
 
@@ -62,120 +63,6 @@ export interface WalkOptions {
 
 /** Largest p2m frame list read into memory (a 16 TiB PV guest needs 32 MiB). */
 export const MAX_P2M_FRAME_BYTES = 64 << 20
-
-/** Per page type (0-15), for the page batch loop: defined (VALID), followed by a page of contents (HAS_DATA). */
-const VALID = 1
-const HAS_DATA = 2
-const PAGE_TYPE_FLAGS = Uint8Array.from({length: 16}, (_, t) => (isValidPageType(t) ? VALID | (pageTypeHasData(t) ? HAS_DATA : 0) : 0))
-
-/**
- * The arrays of pfns and types each page-batch event carries, carved out of
- * 1 MiB blocks: a consumer may keep them, so they are not reused, but one
- * allocation serves ~200 batches instead of two per batch (each a zeroed
- * backing store and external memory for the GC to account: ~40 ms and much
- * of the GC time of inspecting a 64 GiB image's 16384 batches).
- */
-class Slab {
-  private block = new ArrayBuffer(0)
-  private used = 0
-  private take(bytes: number): number {
-    if (this.used + bytes > this.block.byteLength) {
-      this.block = new ArrayBuffer(Math.max(1 << 20, bytes))
-      this.used = 0
-    }
-    const at = this.used
-    this.used += (bytes + 7) & ~7
-    return at
-  }
-  u32(n: number): Uint32Array {
-    const at = this.take(n * 4)
-    return new Uint32Array(this.block, at, n)
-  }
-  u8(n: number): Uint8Array {
-    const at = this.take(n)
-    return new Uint8Array(this.block, at, n)
-  }
-}
-
-const scanned = {kept: 0, dataPages: 0}
-
-/** The pfns arrays of batches scanRun found to be one run (see isRunBatch). */
-const RUNS = new WeakSet<Uint32Array>()
-
-/**
- * True when a page-batch event's pfns are one run, as the walker found
- * them: pfns[i] = pfns[0] + i, all of type types[0] (most batches). A
- * consumer may then take the batch whole instead of pfn by pfn. False says
- * nothing (the batch may still be one).
- */
-export function isRunBatch(pfns: Uint32Array): boolean {
-  return RUNS.has(pfns)
-}
-
-/**
- * The batch most savers write: no unmapped marker, consecutive pfns of one
- * defined type, all below p2m_size. Then each entry word is the first plus
- * its index (type in the top bits, pfn below), so one comparison a word
- * checks all of it. Fills `pfns` and `types`; undefined when the batch is
- * anything else.
- */
-function scanRun(words: Uint32Array, step: number, count: number, p2mSize: number, pfns: Uint32Array, types: Uint8Array): typeof scanned | undefined {
-  const e0 = words[0]
-  const pfn0 = e0 & PFINFO_PFN_MASK
-  const type = e0 >>> PFINFO_TYPE_SHIFT
-  const flags = PAGE_TYPE_FLAGS[type]
-  // The marker itself, an undefined type, a pfn past p2m_size, or a run that would carry into the type bits.
-  if (count === 0 || e0 === PFINFO_UNMAPPED || flags === 0 || pfn0 + count > p2mSize || pfn0 + count - 1 > PFINFO_PFN_MASK) return undefined
-  // Checked and filled in one pass (a batch that is not a run leaves pfns to the next scan).
-  if (step === 2) {
-    for (let i = 0; i < count; i++) {
-      if (words[2 * i] !== e0 + i || words[2 * i + 1] !== 0) return undefined
-      pfns[i] = pfn0 + i
-    }
-  } else {
-    for (let i = 0; i < count; i++) {
-      if (words[i] !== e0 + i) return undefined
-      pfns[i] = pfn0 + i
-    }
-  }
-  types.fill(type, 0, count)
-  RUNS.add(pfns)
-  scanned.kept = count
-  scanned.dataPages = flags & HAS_DATA ? count : 0
-  return scanned
-}
-
-/**
- * A page batch's pfn list as savers write it: every entry an unmapped marker
- * or a defined type with a pfn below p2m_size, no bits above 31, the pfns
- * ascending (so none repeats). Fills `pfns` and `types` with the mapped
- * entries and returns their count and data pages; undefined as soon as
- * an entry is anything else. A plain function with one small loop, so it is
- * optimized on its own (in the walker's generator the same loop ran at
- * ~18 ns an entry).
- */
-function scanAscending(words: Uint32Array, step: number, count: number, p2mSize: number, pfns: Uint32Array, types: Uint8Array): typeof scanned | undefined {
-  let last = -1
-  let kept = 0
-  let dataPages = 0
-  for (let i = 0; i < count; i++) {
-    if (step === 2 && words[i * 2 + 1] !== 0) return undefined
-    const entry = words[i * step]
-    if (entry === PFINFO_UNMAPPED) continue
-    const type = entry >>> PFINFO_TYPE_SHIFT
-    const pfn = entry & PFINFO_PFN_MASK
-    const flags = PAGE_TYPE_FLAGS[type]
-    if (flags === 0 || pfn >= p2mSize || pfn <= last) return undefined
-    last = pfn
-    pfns[kept] = pfn
-    types[kept] = type
-    kept++
-    if (flags & HAS_DATA) dataPages++
-  }
-  scanned.kept = kept
-  scanned.dataPages = dataPages
-  return scanned
-}
 
 export async function* walkLegacy(reader: ByteReader, opts: WalkOptions = {}): AsyncGenerator<LegacyEvent> {
   const w = new Walk(reader, opts)
@@ -213,13 +100,17 @@ class Walk {
     const det = await detectLegacy(r, {width: this.opts.width, guest: this.opts.guest})
     this.word = ulong(det.width === 64 ? 8 : 4)
     this.guest = det.guest
-    const p2m = this.word.get(await r.read(this.word.size, 'p2m_size'), 0)
+    const p2m = await r.readLayout(this.word, 'p2m_size')
     if (p2m > 0xffffffffn) {
-      throw new FormatError('bad-p2m-size', 'p2m_size is too large for a legacy image', {offset: imageOffset}, 'below 2^32', p2m.toString())
+      throw new FormatError('bad-p2m-size', 'p2m_size is too large for a legacy image', {offset: imageOffset, expected: 'below 2^32', got: p2m.toString()})
     }
     if (p2m === 0n) {
       // No pfn can be below it: no memory, no p2m frame to list (the 4.5 restorer cannot restore it either).
-      throw new FormatError('bad-p2m-size', 'p2m_size is 0: the image describes a guest without memory', {offset: imageOffset}, 'at least 1', '0')
+      throw new FormatError(
+        'bad-p2m-size',
+        'p2m_size is 0: the image describes a guest without memory',
+        {offset: imageOffset, expected: 'at least 1', got: '0'},
+      )
     }
     this.p2mSize = Number(p2m)
     yield {kind: 'image', offset: imageOffset, toolstackWidth: det.width, guest: det.guest, widthFrom: det.widthFrom, guestFrom: det.guestFrom, p2mSize: this.p2mSize}
@@ -246,16 +137,7 @@ class Walk {
     yield {kind: 'done', offset: r.offset}
   }
 
-  // ---- small readers -------------------------------------------------------
-
-  private async u32(what: string): Promise<number> {
-    return (await this.r.read(4, what)).readUInt32LE(0)
-  }
-
-  private async i32(what: string): Promise<number> {
-    return (await this.r.read(4, what)).readInt32LE(0)
-  }
-
+  /** Where in the image, for an error in the chunk being read. */
   private chunkWhere(offset: number, name?: string) {
     return {offset, index: this.chunkIndex, indexKind: 'chunk', context: name}
   }
@@ -281,7 +163,7 @@ class Walk {
     const r = this.r
     for (;; this.chunkIndex++) {
       const offset = r.offset
-      const type = await this.i32('chunk type')
+      const type = await this.r.readLayout(i32le, 'chunk type')
       if (type === Chunk.END) {
         yield {kind: 'end-of-body', offset, index: this.chunkIndex}
         return
@@ -292,7 +174,11 @@ class Walk {
       }
       const kind = chunkKind(type)
       if (kind === undefined) {
-        throw new FormatError('unknown-chunk', `unknown chunk type ${type}`, this.chunkWhere(offset), `a page batch (1..${MAX_BATCH}), 0, or -1..${MIN_CHUNK_ID}`, `${type}`)
+        throw new FormatError(
+          'unknown-chunk',
+          `unknown chunk type ${type}`,
+          {...this.chunkWhere(offset), expected: `a page batch (1..${MAX_BATCH}), 0, or -1..${MIN_CHUNK_ID}`, got: `${type}`},
+        )
       }
       const detail = await kind.read({r, word: this.word, guest: this.guest, kind, offset, index: this.chunkIndex})
       if (detail.chunk === 'vcpu_info') this.online = detail.online
@@ -303,7 +189,11 @@ class Walk {
   private async *pageBatch(offset: number, count: number): AsyncGenerator<LegacyEvent> {
     const r = this.r
     if (count > MAX_BATCH) {
-      throw new FormatError('batch-too-large', `page batch of ${count} pages`, this.chunkWhere(offset, 'page batch'), `at most ${MAX_BATCH}`, `${count}`)
+      throw new FormatError(
+        'batch-too-large',
+        `page batch of ${count} pages`,
+        {...this.chunkWhere(offset, 'page batch'), expected: `at most ${MAX_BATCH}`, got: `${count}`},
+      )
     }
     const entriesAt = r.offset
     // The pfn list, read exactly (nothing of the page data after it) into
@@ -339,9 +229,7 @@ class Walk {
         throw new FormatError(
           'bad-pfn-entry',
           `page batch entry ${i} has bits above 31 set: the Xen 4.5 restorer keeps them in the pfn, which is then out of range (Xen's converter drops them silently)`,
-          this.chunkWhere(at, 'page batch'),
-          'a 28-bit pfn and 4-bit type',
-          hex((BigInt(words[i * 2 + 1]) << 32n) | BigInt(entry)),
+          {...this.chunkWhere(at, 'page batch'), expected: 'a 28-bit pfn and 4-bit type', got: hex((BigInt(words[i * 2 + 1]) << 32n) | BigInt(entry))},
         )
       }
       if (entry === PFINFO_UNMAPPED) continue
@@ -349,15 +237,17 @@ class Walk {
       const pfn = entry & PFINFO_PFN_MASK
       const flags = PAGE_TYPE_FLAGS[type]
       if (flags === 0) {
-        throw new FormatError('bad-page-type', `page batch entry ${i} (pfn ${hex(pfn)}) has an undefined page type`, this.chunkWhere(at, 'page batch'), 'a type of 0-4 or 9-15', `${type}`)
+        throw new FormatError(
+          'bad-page-type',
+          `page batch entry ${i} (pfn ${hex(pfn)}) has an undefined page type`,
+          {...this.chunkWhere(at, 'page batch'), expected: 'a type of 0-4 or 9-15', got: `${type}`},
+        )
       }
       if (pfn >= p2mSize) {
         throw new FormatError(
           'pfn-out-of-range',
           `page batch entry ${i} names pfn ${hex(pfn)}, beyond the guest's p2m_size (the Xen 4.5 restorer refuses it: pfn out of range)`,
-          this.chunkWhere(at, 'page batch'),
-          `a pfn below ${hex(this.p2mSize)}`,
-          hex(pfn),
+          {...this.chunkWhere(at, 'page batch'), expected: `a pfn below ${hex(this.p2mSize)}`, got: hex(pfn)},
         )
       }
       if (pfn <= last && !seen) {
@@ -367,7 +257,11 @@ class Walk {
       if (seen) {
         const typesSeen = seen.get(pfn) ?? 0
         if (typesSeen & (1 << type)) {
-          throw new FormatError('duplicate-pfn', `pfn ${hex(pfn)} appears twice in one page batch (entry ${i}), with the same type`, this.chunkWhere(at, 'page batch'), 'each entry once per batch', 'a duplicate')
+          throw new FormatError(
+            'duplicate-pfn',
+            `pfn ${hex(pfn)} appears twice in one page batch (entry ${i}), with the same type`,
+            {...this.chunkWhere(at, 'page batch'), expected: 'each entry once per batch', got: 'a duplicate'},
+          )
         }
         if (typesSeen !== 0) {
           if (retyped) retyped.count++
@@ -416,7 +310,7 @@ class Walk {
     const r = this.r
     const ext = this.ext!
     const unmappedAt = r.offset
-    const n = await this.u32('unmapped pfn count')
+    const n = await this.r.readLayout(u32le, 'unmapped pfn count')
     await r.skip(n * this.word.size, 'unmapped pfn list')
     yield {kind: 'unmapped-pfns', offset: unmappedAt, count: n}
 
@@ -439,10 +333,14 @@ class Walk {
       }
       if (ext.xsaveLength !== undefined) {
         at = r.offset
-        const h = XsaveHeader.get(await r.read(XsaveHeader.size, `vcpu ${vcpu} xsave header`))
+        const h = await r.readLayout(XsaveHeader, `vcpu ${vcpu} xsave header`)
         const max = Math.max(0, ext.xsaveLength - XsaveHeader.size)
         if (h.size > BigInt(max)) {
-          throw new FormatError('bad-xsave-size', `vcpu ${vcpu} xsave area is larger than the xcnt block allows`, {offset: at + 8, context: 'xsave'}, `at most ${max}`, h.size.toString())
+          throw new FormatError(
+            'bad-xsave-size',
+            `vcpu ${vcpu} xsave area is larger than the xcnt block allows`,
+            {offset: at + 8, context: 'xsave', expected: `at most ${max}`, got: h.size.toString()},
+          )
         }
         const size = Number(h.size)
         r.checkLength(size, `vcpu ${vcpu} xsave area`, MAX_XSAVE_SIZE, 'MAX_XSAVE_SIZE', {offset: at + 8})
@@ -456,11 +354,11 @@ class Walk {
   private async *hvmTail(): AsyncGenerator<LegacyEvent> {
     const r = this.r
     const pfnsAt = r.offset
-    const m = HvmMagicPfns.get(await r.read(HvmMagicPfns.size, 'HVM magic pfns'))
+    const m = await r.readLayout(HvmMagicPfns, 'HVM magic pfns')
     yield {kind: 'hvm-magic-pfns', offset: pfnsAt, ioreq: m.ioreq, bufioreq: m.bufioreq, store: m.store}
 
     const ctxAt = r.offset
-    const len = await this.u32('HVM context length')
+    const len = await this.r.readLayout(u32le, 'HVM context length')
     r.checkLength(len, 'HVM context', MAX_HVM_CONTEXT, 'MAX_HVM_CONTEXT', {offset: ctxAt})
     const ctx = new Payload(r, r.offset, len, 'HVM context', MAX_HVM_CONTEXT)
     yield {kind: 'hvm-context', offset: ctxAt, length: len, data: ctx}

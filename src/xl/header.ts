@@ -56,9 +56,7 @@ export async function readXlHeader(reader: ByteReader): Promise<XlHeaderInfo> {
     throw new FormatError(
       be ? 'xl-big-endian' : 'xl-byteorder',
       be ? 'xl header was written by a big-endian host; xst reads little-endian images only' : 'xl header byte-order mark is wrong',
-      {offset: offset + XlHeader.offsets.byteorder, context: 'xl header'},
-      '0x01020304',
-      hex(h.byteorder, 8),
+      {offset: offset + XlHeader.offsets.byteorder, context: 'xl header', expected: '0x01020304', got: hex(h.byteorder, 8)},
     )
   }
   const unknown = h.mandatoryFlags & ~XL_MANDATORY_KNOWN
@@ -66,9 +64,7 @@ export async function readXlHeader(reader: ByteReader): Promise<XlHeaderInfo> {
     throw new FormatError(
       'xl-unknown-mandatory-flag',
       `xl header sets unknown mandatory flag bits ${hex(unknown)}, so the image cannot be read safely (xl refuses to restore an image with a mandatory flag it does not know; Xen's converter copies the flags without looking)`,
-      {offset: offset + XlHeader.offsets.mandatoryFlags, context: 'xl header'},
-      `only bits ${hex(XL_MANDATORY_KNOWN)}`,
-      hex(h.mandatoryFlags),
+      {offset: offset + XlHeader.offsets.mandatoryFlags, context: 'xl header', expected: `only bits ${hex(XL_MANDATORY_KNOWN)}`, got: hex(h.mandatoryFlags)},
     )
   }
   reader.checkLength(h.optionalDataLen, 'xl optional data', MAX_XL_OPTIONAL_DATA, 'MAX_XL_OPTIONAL_DATA', {offset: offset + XlHeader.offsets.optionalDataLen})
@@ -90,7 +86,11 @@ function parseConfig(optional: Buffer, json: boolean, offset: number): DomainCon
   if (optional.length < 4) return undefined
   const len = optional.readUInt32LE(0)
   if (len > optional.length - 4) {
-    throw new FormatError('xl-config-length', 'xl domain config is longer than the optional data holding it', {offset, context: 'xl header'}, `at most ${optional.length - 4} bytes`, `${len}`)
+    throw new FormatError(
+      'xl-config-length',
+      'xl domain config is longer than the optional data holding it',
+      {offset, context: 'xl header', expected: `at most ${optional.length - 4} bytes`, got: `${len}`},
+    )
   }
   const text = optional.toString('utf8', 4, 4 + len).replace(/\0+$/, '')
   return {format: json ? 'json' : 'xl', length: len, text, name: json ? jsonName(text) : xlName(text)}

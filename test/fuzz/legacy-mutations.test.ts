@@ -100,7 +100,7 @@ function checkError(o: Outcome<unknown>, input: Buffer): void {
   const e = o.error
   if (e instanceof TruncatedError) {
     // A stream that ends early ends where the input does.
-    expect(e.endOffset, e.message).toBe(input.length)
+    expect(e.offset, e.message).toBe(input.length)
     expect(e.message).toContain(`stream ends at byte ${input.length} inside `)
   } else if (e instanceof FormatError && e.offset !== undefined) {
     expect(e.offset, e.message).toBeGreaterThanOrEqual(0)

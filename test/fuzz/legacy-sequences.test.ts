@@ -234,7 +234,7 @@ describe('random legacy images from the builder', {timeout: TEST_TIMEOUT}, () =>
         expect(pipe.ok).toBe(file.ok)
         for (const o of [file, pipe]) {
           if (o.ok) continue
-          if (o.error instanceof TruncatedError) expect(o.error.endOffset).toBe(bytes.length)
+          if (o.error instanceof TruncatedError) expect(o.error.offset).toBe(bytes.length)
           else if (o.error instanceof FormatError && o.error.offset !== undefined) expect(o.error.offset).toBeLessThanOrEqual(bytes.length)
         }
         for (const format of ['libxc', 'libxl'] as const) {

@@ -103,7 +103,7 @@ describe('legacy conformance images cut at every byte of their structure and eve
           continue
         }
         if (r.ok) wrong.push(`cut ${cut}: accepted`)
-        else if (!(r.error instanceof TruncatedError) || r.error.endOffset !== cut || !r.error.message.includes(`stream ends at byte ${cut} inside `)) wrong.push(`cut ${cut}: ${r.error.message}`)
+        else if (!(r.error instanceof TruncatedError) || r.error.offset !== cut || !r.error.message.includes(`stream ends at byte ${cut} inside `)) wrong.push(`cut ${cut}: ${r.error.message}`)
       }
     }
     countCases(n, wrong.length)

@@ -14,7 +14,7 @@ function row(name: keyof typeof LibxlRec, check: Check, facts: Facts = {}): Reco
   return {type: LibxlRec[name], name, prefix: 0, guest: 'both', v3Only: false, empty: false, check, ...facts}
 }
 
-const emulatorHeader = {bytes: EmulatorHeader.size, what: 'emulator header', code: 'record-size'}
+const emulatorHeader = {bytes: EmulatorHeader.size, what: 'emulator header', code: 'record-size'} as const
 
 export const LIBXL_RECORDS = new RecordTable<Check>([
   row('END', rules.end, {empty: true}),

@@ -2,6 +2,7 @@
 // and where problems and listing lines go. V2Verifier owns one and moves it
 // through the stream; the rules (headers.ts, libxc-rules.ts, libxl-rules.ts,
 // tail.ts) read it and report through it.
+import type {ErrorCode} from '../../errors.js'
 import type {Layer, RecordInfo, RecordKind} from '../record.js'
 import {recordName} from '../tables.js'
 import type {Expecting, Location, Problem, RecordNote, StopReason, VerifierOptions} from './verifier.js'
@@ -78,16 +79,16 @@ export class VerifyContext {
 
   constructor(private readonly opts: VerifierOptions = {}) {}
 
-  error(code: string, message: string, at: Location): void {
+  error(code: ErrorCode, message: string, at: Location): void {
     this.push({severity: 'error', code, message, ...at})
   }
 
-  warn(code: string, message: string, at: Location): void {
+  warn(code: ErrorCode, message: string, at: Location): void {
     this.push({severity: 'warning', code, message, ...at})
   }
 
   /** Report a rule once, however many records break it. */
-  once(key: string, code: string, message: string, at: Location): void {
+  once(key: string, code: ErrorCode, message: string, at: Location): void {
     if (this.reportedKeys.has(key)) return
     this.reportedKeys.add(key)
     this.error(code, message, at)

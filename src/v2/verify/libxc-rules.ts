@@ -17,6 +17,7 @@ import {
   X86PvP2mFramesHeader,
   X86TscInfo,
 } from '../libxc/layout.js'
+import type {ErrorCode} from '../../errors.js'
 import {EXT_VCPU_32, EXT_VCPU_64, EXTENDED_VCPU_CONTEXT_SIZE, MAX_VCPU_ID, PAGE_SIZE, PAGE_TYPE_NAMES, pageTypeHasData} from '../../format/x86.js'
 import {PfnWord, type RecordInfo, type RecordKind} from '../record.js'
 import {hex, plural} from '../../text.js'
@@ -30,13 +31,26 @@ const VALID = 1
 const HAS_DATA = 2
 const PAGE_TYPE_FLAGS = Uint8Array.from({length: 16}, (_, t) => (PAGE_TYPE_NAMES[t] === undefined ? 0 : VALID | (pageTypeHasData(t) ? HAS_DATA : 0)))
 
-/** "X86_PV_INFO" -> "x86-pv-info", for problem codes. */
-const codeName = (name: string) => name.toLowerCase().replace(/_/g, '-')
+/** The records a PV record may need before it, and the code of a record that comes before them. */
+const ORDER_CODES = {
+  X86_PV_INFO: 'order-x86-pv-info',
+  X86_PV_P2M_FRAMES: 'order-x86-pv-p2m-frames',
+  PAGE_DATA: 'order-page-data',
+} as const satisfies Partial<Record<RecName, ErrorCode>>
+
+/** The records END checks were sent, and the code of a stream without one. */
+const MISSING_CODES = {
+  STATIC_DATA_END: 'missing-static-data-end',
+  X86_PV_INFO: 'missing-x86-pv-info',
+  X86_PV_P2M_FRAMES: 'missing-x86-pv-p2m-frames',
+  SHARED_INFO: 'missing-shared-info',
+  HVM_CONTEXT: 'missing-hvm-context',
+} as const satisfies Partial<Record<RecName, ErrorCode>>
 
 /** PV ordering: `rec` needs a record of type `need` before it. */
-function requirePv(v: VerifyContext, rec: RecordInfo, kind: RecordKind, need: RecName, why: string): void {
+function requirePv(v: VerifyContext, rec: RecordInfo, kind: RecordKind, need: keyof typeof ORDER_CODES, why: string): void {
   if (v.lx.guest !== 'pv' || v.lx.seen(Rec[need])) return
-  v.once(`needs:${Rec[need]}`, `order-${codeName(need)}`, `${kind.name} before any ${need}: ${why}`, v.at(rec))
+  v.once(`needs:${Rec[need]}`, ORDER_CODES[need], `${kind.name} before any ${need}: ${why}`, v.at(rec))
 }
 
 /** v3: memory and the p2m come after STATIC_DATA_END. */
@@ -349,9 +363,9 @@ export function policy(entry: number, one: string, many?: string) {
 export function end(v: VerifyContext, rec: RecordInfo): Checked {
   const lx = v.lx
   const endAt = v.at(rec)
-  const missing = (name: RecName, why: string) => {
+  const missing = (name: keyof typeof MISSING_CODES, why: string) => {
     if (lx.seen(Rec[name]) || v.reported(`needs:${Rec[name]}`)) return
-    v.error(`missing-${codeName(name)}`, `the stream has no ${name} record: ${why}`, endAt)
+    v.error(MISSING_CODES[name], `the stream has no ${name} record: ${why}`, endAt)
   }
   if (lx.version === 3) missing('STATIC_DATA_END', 'a version 3 stream has exactly one')
   if (lx.guest === 'pv') {

@@ -8,8 +8,7 @@
 // This file is the state machine: which header or layer comes next. What a
 // header or record must hold is checked by headers.ts and by the check of
 // the record's row in its layer's table (libxc-rules.ts, libxl-rules.ts).
-import type {FormatError} from '../../errors.js'
-import {TruncatedError} from '../../errors.js'
+import type {ErrorCode, FormatError} from '../../errors.js'
 import type {XlHeaderInfo} from '../../xl/header.js'
 import {REC_LENGTH_MAX} from '../libxc/layout.js'
 import {type Layer, REC_OPTIONAL, type RecordInfo} from '../record.js'
@@ -23,8 +22,8 @@ import {checkTail, TAIL_HEAD_BYTES, type TailBytes} from './tail.js'
 
 export interface Problem {
   severity: 'error' | 'warning'
-  /** Stable identifier, e.g. "page-data-size". */
-  code: string
+  /** Stable identifier, e.g. "page-data-size" (see error-codes.ts). */
+  code: ErrorCode
   message: string
   /** Absolute byte offset of the offending field or record. */
   offset: number
@@ -234,12 +233,12 @@ export class V2Verifier implements StreamObserver {
    * error, or a warning, that does not stop checking the stream.
    */
   containerProblem(err: FormatError, severity: Problem['severity'] = 'error'): void {
-    this.c.push({severity, code: err.code, message: err.detail, offset: err instanceof TruncatedError ? err.endOffset : (err.where.offset ?? this.lastOffset), record: err.where.context})
+    this.c.push({severity, code: err.code, message: err.detail, offset: err.where.offset ?? this.lastOffset, record: err.where.context})
   }
 
   /** A problem that stops the walk (truncation, a length that cannot be followed, not a v2 stream). */
   fatal(err: FormatError, where: Omit<Location, 'offset'> = {}): void {
-    const offset = err instanceof TruncatedError ? err.endOffset : (err.where.offset ?? this.lastOffset)
+    const offset = err.where.offset ?? this.lastOffset
     this.c.push({severity: 'error', code: err.code, message: err.detail, offset, ...where})
     this.c.stop('fatal')
   }

@@ -1,0 +1,46 @@
+// The error-code catalogue: the README lists exactly its codes (they are
+// promised stable in --json), and every code in it is one xst reports.
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {describe, expect, it} from 'vitest'
+import {ERROR_CODES} from '../src/error-codes.js'
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+function readmeTable(): Array<[string, string]> {
+  const text = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
+  const section = text.slice(text.indexOf('<!-- error-codes: begin'), text.indexOf('<!-- error-codes: end -->'))
+  return [...section.matchAll(/^\| `([^`]+)` \| (.*) \|$/gm)].map((m) => [m[1], m[2]])
+}
+
+function sourceFiles(dir: string): string[] {
+  return fs.readdirSync(dir, {withFileTypes: true}).flatMap((e) => {
+    const p = path.join(dir, e.name)
+    return e.isDirectory() ? sourceFiles(p) : p.endsWith('.ts') ? [p] : []
+  })
+}
+
+describe('error codes', () => {
+  it('the README lists every code of the catalogue with its meaning, in its order (node scripts/error-codes-readme.mjs rewrites the table)', () => {
+    expect(readmeTable()).toEqual(Object.entries(ERROR_CODES))
+  })
+
+  it('codes are short kebab-case words and meanings one line', () => {
+    for (const [code, meaning] of Object.entries(ERROR_CODES)) {
+      expect(code).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/)
+      expect(meaning).not.toMatch(/\n|\|/)
+      expect(meaning.length).toBeGreaterThan(10)
+    }
+  })
+
+  it('every code in the catalogue is reported somewhere in src/ (no entry outlives its last use)', () => {
+    const src = path.join(root, 'src')
+    const text = sourceFiles(src)
+      .filter((f) => !f.endsWith('error-codes.ts'))
+      .map((f) => fs.readFileSync(f, 'utf8'))
+      .join('\n')
+    const unused = Object.keys(ERROR_CODES).filter((code) => !text.includes(`'${code}'`))
+    expect(unused).toEqual([])
+  })
+})
