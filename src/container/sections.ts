@@ -14,7 +14,7 @@ export async function untilStream(walk: AsyncGenerator<StructuredSection>, summa
     summary.sections!.push({name: s.section.name, offset: s.offset, length: s.section.body === 'sized' ? s.length : null})
     if (s.section.name === 'Xenops') summary.xenops = xenopsSummary(parseXenopsRecord(await s.body!.read(), s.bodyOffset))
     if (s.section.body !== 'sized') {
-      if (s.section.body === 'none') throw new FormatError('xenserver-no-stream', 'the XenServer image ends (End_of_image) before any memory image section', {offset: s.offset, context: 'XenServer sections'})
+      if (s.section.body === 'none') throw new FormatError('xenserver-no-stream', 'the XenServer image ends (End_of_image) before any memory image section', {offset: s.offset, context: 'End_of_image section'})
       return s
     }
   }
