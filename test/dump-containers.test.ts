@@ -1,12 +1,22 @@
 // dump-core reads the containers the other commands read (libvirt, XenServer
-// legacy, xend, gzip): the dump of a wrapped image is the dump of the stream
-// it wraps, which the test takes from the vector's expected conversion.
+// legacy and structured, xend, gzip): the dump of a wrapped image is the
+// dump of the stream it wraps, which the test takes from the vector's
+// expected conversion. A XenServer structured image's dumps are also held
+// to the pages the test finds itself in the v2 stream of its Libxc section
+// (or of the conversion of its Libxc_legacy section), and its defects are
+// refused the way convert and verify refuse them.
 import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {gzipSync} from 'node:zlib'
 import {describe, expect, it} from 'vitest'
+import {encodeSectionHeader, encodeStructuredSignature, encodeXenopsSection, SectionHeader} from '../src/container/xenserver.js'
+import {buildLegacy, type LegacySpec, smallSpec} from './builders/legacy.js'
+import {referenceConversion} from './builders/reference.js'
 import {runXst, tempDir} from './helpers/cli.js'
 import {containerBytes} from './helpers/containers.js'
+import {dataExtents, filesystemHasHoles, hasPython, hasReadelf, headerNote, PAGE, parseCore, readelf, v2Copies, v2Pages} from './helpers/dump.js'
 import {hasStackTrace} from './fuzz/procs.js'
+import {locateV2} from './helpers/v2-walk.js'
 
 // [the wrapped image, a file holding the same guest's stream (the vector's expected conversion)]
 const PAIRS: Array<[string, string]> = [
@@ -42,15 +52,254 @@ describe.concurrent('dump-core through containers', () => {
     expect(piped.code, piped.stderr).toBe(0)
     expect(readFileSync(join(dir, 'piped.raw')).equals(readFileSync(`${a}.raw`))).toBe(true)
   })
+})
 
-  it('a XenServer structured image is refused with one line, nothing left', async () => {
-    const dir = tempDir('xst-dump-containers-')
-    const file = join(dir, 'image')
-    writeFileSync(file, containerBytes('xenserver-v2-native-hvm64.img.gz'))
-    const r = await runXst(['dump-core', file, join(dir, 'core')])
-    expect(r.code).toBe(1)
-    expect(hasStackTrace(r.stdout + r.stderr)).toBe(false)
-    expect(r.stderr.trim()).toMatch(/^xst dump-core: byte 0: dump-core does not read XenServer structured images yet/)
-    expect(readdirSync(dir)).toEqual(['image'])
+// ---------------------------------------------------------------------------
+// XenServer structured images
+
+const XENOPS = encodeXenopsSection(Buffer.from('((time "20150312T10:11:12Z")(word_size 64))'))
+const SIGNATURE_LENGTH = 15
+
+/** A structured image: signature, Xenops, then `parts` (section headers and bodies) as given. */
+const structured = (...parts: Buffer[]) => Buffer.concat([encodeStructuredSignature(), XENOPS, ...parts])
+const sized = (name: string, body: Buffer) => Buffer.concat([encodeSectionHeader(name, body.length), body])
+
+/**
+ * The stream of a structured image's Libxc section, found by hand: 16-byte
+ * headers {u64 type, u64 length}, sized bodies stepped over, the stream from
+ * the Libxc header up to and including its END record.
+ */
+function libxcSectionStream(image: Buffer): Buffer {
+  for (let at = SIGNATURE_LENGTH; at + 16 <= image.length; ) {
+    const type = Number(image.readBigUInt64LE(at))
+    if (type === 0xf0) {
+      const stream = image.subarray(at + 16)
+      const end = locateV2(stream).find((r) => r.layer === 'libxc' && r.type === 0)
+      if (!end) throw new Error('test: the Libxc stream has no END')
+      return stream.subarray(0, end.offset + 8)
+    }
+    if (type === 0xffff || type === 0xf2) break
+    at += 16 + Number(image.readBigUInt64LE(at + 8))
+  }
+  throw new Error('test: no Libxc section')
+}
+
+/** A PV guest whose pfns 2 and 5 are sent twice. */
+const PV_SPEC: LegacySpec = (() => {
+  const spec = smallSpec('pv')
+  const last = spec.chunks.pop()!
+  spec.chunks.push({kind: 'pages', entries: [2, 5]}, last)
+  return spec
+})()
+
+/** Its libxc stream, the second copies of pfns 2 and 5 given other contents (the last copy must win). */
+const pvLibxc = (() => {
+  let cached: Buffer | undefined
+  return () => {
+    if (cached) return cached
+    const b = Buffer.from(referenceConversion(PV_SPEC, 'libxc'))
+    const resent = locateV2(b).filter((r) => r.layer === 'libxc' && r.type === 1).at(-1)!
+    // PAGE_DATA body: u32 count, u32 reserved, count pfn words, the pages.
+    expect(b.readUInt32LE(resent.offset + 8)).toBe(2)
+    b.fill(0xab, resent.offset + 8 + 8 + 2 * 8, resent.offset + 8 + resent.length)
+    return (cached = b)
+  }
+})()
+
+interface StructuredCase {
+  name: string
+  image: () => Buffer
+  /** The v2 stream whose PAGE_DATA records say what the dump holds. */
+  reference: () => Buffer
+  guest: 'pv' | 'hvm'
+  kind: 'legacy' | 'libxc'
+  /** The image's length up to End_of_image (what follows is not the image's). */
+  length: (image: Buffer) => number
+}
+
+const whole = (b: Buffer) => b.length
+const STRUCTURED: StructuredCase[] = [
+  {
+    name: 'xenserver-v2-native-hvm64 (Libxc, v2 stream)',
+    image: () => containerBytes('xenserver-v2-native-hvm64.img.gz'),
+    reference: () => libxcSectionStream(containerBytes('xenserver-v2-native-hvm64.img.gz')),
+    guest: 'hvm',
+    kind: 'libxc',
+    length: whole,
+  },
+  {
+    name: 'xenserver-v2-libxc-legacy-hvm64 (Libxc_legacy, legacy stream)',
+    image: () => containerBytes('xenserver-v2-libxc-legacy-hvm64.img.gz'),
+    // Its expected conversion: the same image with a Libxc section.
+    reference: () => libxcSectionStream(containerBytes('xenserver-v2-libxc-legacy-hvm64.expected.gz')),
+    guest: 'hvm',
+    kind: 'legacy',
+    length: whole,
+  },
+  {
+    name: 'xenserver-v2-libxc-legacy-hvm64 converted (Libxc, the conversion)',
+    image: () => containerBytes('xenserver-v2-libxc-legacy-hvm64.expected.gz'),
+    reference: () => libxcSectionStream(containerBytes('xenserver-v2-libxc-legacy-hvm64.expected.gz')),
+    guest: 'hvm',
+    kind: 'libxc',
+    length: whole,
+  },
+  {
+    name: 'built PV (Libxc_legacy, pages re-sent; Varstored after; bytes after End_of_image)',
+    image: () => Buffer.concat([structured(encodeSectionHeader('Libxc_legacy'), buildLegacy(PV_SPEC), sized('Varstored', Buffer.alloc(100, 7)), encodeSectionHeader('End_of_image')), Buffer.alloc(17, 0xee)]),
+    reference: () => referenceConversion(PV_SPEC, 'libxc'),
+    guest: 'pv',
+    kind: 'legacy',
+    length: (b) => b.length - 17,
+  },
+  {
+    name: 'built PV (Libxc, pages re-sent; Varstored after)',
+    image: () => structured(encodeSectionHeader('Libxc'), pvLibxc(), sized('Varstored', Buffer.alloc(100, 7)), encodeSectionHeader('End_of_image')),
+    reference: pvLibxc,
+    guest: 'pv',
+    kind: 'libxc',
+    length: whole,
+  },
+]
+
+function expectRaw(raw: Buffer, file: string, ref: Map<number, Buffer>, dir: string): void {
+  const max = Math.max(-1, ...ref.keys())
+  // The stream's pages at pfn × 4096, zeros everywhere else.
+  const expected = Buffer.alloc((max + 1) * PAGE)
+  for (const [pfn, page] of ref) page.copy(expected, pfn * PAGE)
+  expect(raw.length).toBe(expected.length)
+  expect(raw.equals(expected)).toBe(true)
+  if (hasPython && filesystemHasHoles(dir)) {
+    const stray: number[] = []
+    for (const [s, e] of dataExtents(file)) for (let at = s; at < e; at += PAGE) if (!ref.has(Math.floor(at / PAGE))) stray.push(Math.floor(at / PAGE))
+    expect(stray, 'pfns stored as data though the stream has no page for them').toEqual([])
+  }
+}
+
+function expectElf(elf: Buffer, file: string, ref: Map<number, Buffer>, guest: 'pv' | 'hvm'): void {
+  const core = parseCore(elf)
+  expect(core.type).toBe(4) // ET_CORE
+  expect(core.index).toEqual([...ref.keys()].sort((a, b) => a - b))
+  expect([...ref].filter(([pfn, page]) => !core.pages.get(pfn)!.equals(page)).map(([pfn]) => pfn), 'pfns whose page differs').toEqual([])
+  if (guest === 'pv') expect(core.gmfns).toEqual(core.index)
+  const h = headerNote(core)
+  expect(h.magic).toBe(guest === 'pv' ? 0xf00febedn : 0xf00febeen)
+  expect(h.nrPages).toBe(ref.size)
+  expect(h.nrVcpus).toBe(core.prstatus.length)
+  if (hasReadelf) {
+    const r = readelf(file)
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stderr).toBe('')
+    expect(r.stdout).not.toMatch(/warning|error/i)
+  }
+}
+
+describe.concurrent('dump-core on XenServer structured images', () => {
+  it.for(STRUCTURED.map((c) => c.name))('%s: the pages of its memory image, from a file and a pipe', async (name, {expect}) => {
+    const c = STRUCTURED.find((x) => x.name === name)!
+    const dir = tempDir('xst-dump-structured-')
+    const image = c.image()
+    const ref = v2Pages(c.reference())
+    expect(ref.size).toBeGreaterThan(0)
+    const file = join(dir, 'in.img')
+    writeFileSync(file, image)
+    const bare = join(dir, 'bare.v2')
+    writeFileSync(bare, c.reference())
+    const dumps: Record<string, Buffer> = {}
+    for (const format of ['raw', 'elf'] as const) {
+      const out = join(dir, `core.${format}`)
+      const r = await runXst(['dump-core', '--json', '--format', format, file, out])
+      expect(r.code, r.stderr).toBe(0)
+      const d = (dumps[format] = readFileSync(out))
+      if (format === 'raw') expectRaw(d, out, ref, dir)
+      else expectElf(d, out, ref, c.guest)
+      const doc = JSON.parse(r.stdout)
+      expect(doc).toMatchObject({
+        ok: true,
+        input: {path: file, kind: c.kind, guest: c.guest, bytes: c.length(image)},
+        output: {path: out, format, bytes: d.length},
+        pages: {count: ref.size, copies: v2Copies(c.reference()), pfnRange: {first: Math.min(...ref.keys()), last: Math.max(...ref.keys())}},
+        method: format === 'raw' ? 'positional' : 'windows',
+      })
+      // The bare stream the section holds (or the conversion of it) gives the same dump.
+      const fromBare = await runXst(['dump-core', '--format', format, bare, `${bare}.${format}`])
+      expect(fromBare.code, fromBare.stderr).toBe(0)
+      expect(readFileSync(`${bare}.${format}`).equals(d), `${format}: differs from the bare stream's dump`).toBe(true)
+    }
+    // From a pipe (the ELF through the spool), plain and gzipped: the same bytes.
+    for (const [how, input] of [['pipe', image], ['gzip pipe', gzipSync(image)]] as const) {
+      for (const format of ['raw', 'elf'] as const) {
+        const out = join(dir, `piped.${format}`)
+        const r = await runXst(['dump-core', '--json', '--force', '--format', format, '-', out], {input})
+        expect(r.code, r.stderr).toBe(0)
+        expect(readFileSync(out).equals(dumps[format]), `${how} ${format}: differs from the file's dump`).toBe(true)
+        const doc = JSON.parse(r.stdout)
+        expect(doc.input).toMatchObject({path: 'stdin', kind: c.kind, bytes: c.length(image)})
+        expect(doc.method).toBe(format === 'raw' ? 'positional' : 'spool')
+      }
+    }
+    // Small windows: one header pass of the Libxc/Libxc_legacy stream per window, the same ELF.
+    const windowed = await runXst(['dump-core', '--json', '--force', file, join(dir, 'win.elf')], {env: {XST_DUMP_WINDOW_PFNS: '5'}})
+    expect(windowed.code, windowed.stderr).toBe(0)
+    expect(JSON.parse(windowed.stdout).passes).toBe(1 + Math.ceil(ref.size / 5))
+    expect(readFileSync(join(dir, 'win.elf')).equals(dumps.elf)).toBe(true)
+    expect(readdirSync(dir).filter((f) => /xst-(partial|spool)/.test(f))).toEqual([])
+  })
+
+  const legacy = () => buildLegacy(PV_SPEC)
+  const libxc = pvLibxc
+  const native = () => containerBytes('xenserver-v2-native-hvm64.img.gz')
+  const end = encodeSectionHeader('End_of_image')
+  /** [what, the image, the command whose refusal dump-core's must match] */
+  const BAD: Array<[string, () => Buffer, 'convert' | 'inspect-legacy' | 'verify']> = [
+    ['Xenops not an s-expression', () => Buffer.concat([encodeStructuredSignature(), encodeXenopsSection(Buffer.from('((time "x")(word_size 64)')), encodeSectionHeader('Libxc_legacy'), legacy(), end]), 'convert'],
+    ['signature cut short', () => encodeStructuredSignature().subarray(0, 9), 'convert'],
+    ['section header cut short', () => Buffer.concat([structured(), SectionHeader.encode({type: 0xf2n, length: 0n}).subarray(0, 9)]), 'convert'],
+    ['unknown section type', () => structured(SectionHeader.encode({type: 0x777n, length: 0n}), end), 'convert'],
+    ['End_of_image before any memory image', () => structured(end), 'convert'],
+    ['no section after the Xenops', () => structured(), 'convert'],
+    ['a Libxl section first', () => structured(encodeSectionHeader('Libxl'), libxc(), end), 'convert'],
+    ['Libxc_legacy stream cut short', () => structured(encodeSectionHeader('Libxc_legacy'), legacy().subarray(0, 30000)), 'convert'],
+    ['Libxc_legacy, then no End_of_image', () => structured(encodeSectionHeader('Libxc_legacy'), legacy()), 'convert'],
+    ['Libxc_legacy, then a Varstored longer than the file', () => structured(encodeSectionHeader('Libxc_legacy'), legacy(), SectionHeader.encode({type: 0xf11n, length: 5000n}), Buffer.alloc(100)), 'convert'],
+    ['Libxc_legacy, then a Demu section', () => structured(encodeSectionHeader('Libxc_legacy'), legacy(), encodeSectionHeader('Demu'), end), 'inspect-legacy'],
+    ['Libxc_legacy holding a v2 stream', () => structured(encodeSectionHeader('Libxc_legacy'), libxc(), end), 'convert'],
+    ['Libxc stream cut inside PAGE_DATA', () => native().subarray(0, 200000), 'verify'],
+    ['Libxc holding a legacy stream', () => structured(encodeSectionHeader('Libxc'), legacy(), end), 'verify'],
+    ['bad-xenserver-v2-no-end', () => containerBytes('bad-xenserver-v2-no-end.img.gz'), 'verify'],
+    ['bad-xenserver-v2-qemu-past-eof', () => containerBytes('bad-xenserver-v2-qemu-past-eof.img.gz'), 'verify'],
+    ['bad-xenserver-v2-unknown-header', () => containerBytes('bad-xenserver-v2-unknown-header.img.gz'), 'verify'],
+  ]
+
+  it.for(BAD)('%s: one line, exit 1, nothing left (a file, a pipe)', async ([, bytes, like], {expect}) => {
+    const dir = tempDir('xst-dump-structured-bad-')
+    const input = bytes()
+    const file = join(dir, 'in.img')
+    writeFileSync(file, input)
+    const lines: string[] = []
+    for (const [format, from] of [['elf', file], ['raw', '-']] as const) {
+      const r = await runXst(['dump-core', '--format', format, from, join(dir, 'core')], {input: from === '-' ? input : undefined})
+      expect(r.code, r.stderr).toBe(1)
+      expect(hasStackTrace(r.stdout + r.stderr)).toBe(false)
+      const got = r.stderr.trim().split('\n')
+      expect(got, r.stderr).toHaveLength(1)
+      expect(got[0]).toMatch(/^xst dump-core: /)
+      lines.push(got[0].replace(/^xst dump-core: /, ''))
+      expect(readdirSync(dir)).toEqual(['in.img'])
+    }
+    // Whichever way it is read, the same refusal.
+    expect(new Set(lines).size, lines.join('\n')).toBe(1)
+    const other = await runXst(like === 'verify' ? ['verify', file] : like === 'convert' ? ['convert', file, join(dir, 'out')] : ['inspect-legacy', file])
+    expect(other.code).toBe(1)
+    if (like === 'verify') {
+      // verify lists its findings its own way ("error: byte N: message"); the words are the same.
+      const found = /^error: (?:byte (\d+): )?(.*)$/m.exec(other.stdout + other.stderr)
+      expect(found, other.stdout + other.stderr).not.toBeNull()
+      if (found![1]) expect(lines[0]).toMatch(new RegExp(`^byte ${found![1]}\\b`))
+      expect(lines[0]).toContain(found![2])
+    } else {
+      expect(lines[0]).toBe(other.stderr.trim().replace(new RegExp(`^xst ${like}: `), ''))
+    }
+    expect(readdirSync(dir)).toEqual(['in.img'])
   })
 })

@@ -26,6 +26,7 @@ import {readXlHeader} from '../xl/header.js'
 import {type ContainerSummary, containerSummary, guestClaimWarning} from '../container/describe.js'
 import {libvirtVersionDefect, withLibvirtVersion, LIBVIRT_VERSION_V2} from '../container/libvirt.js'
 import {CONTAINER_LABELS, drainGzip, type OpenedImage} from '../container/open.js'
+import {unreadableStreamSection} from '../container/sections.js'
 import {BARE_LEGACY_QEMU_RECORDS, encodeQemuRecordHeader, QEMU_DM_0002} from '../container/qemu-record.js'
 import {
   CONVERTED_WORD_SIZE,
@@ -137,7 +138,7 @@ export async function prepareInput(img: OpenedImage): Promise<PreparedInput> {
       case 'none':
         throw new FormatError('xenserver-no-stream', 'the XenServer image ends (End_of_image) before any memory image section', where)
       default:
-        throw new FormatError('xenserver-refused-section', `a ${s.section.name} section (${s.section.what}) before the memory image: ${s.section.refusedByRestore ? 'xenopsd refuses it, and ' : ''}xst cannot find its end`, where)
+        throw unreadableStreamSection(s)
     }
   }
 }

@@ -6,9 +6,15 @@
 // hands over a reader positioned at the stream it holds, and everything
 // here works from that reader's position (a file's later passes seek back
 // to it; a gzip stream is not seekable, so it is read once, like a pipe).
+// A XenServer structured image is walked section by section to its memory
+// image (a Libxc or Libxc_legacy section), whose stream is then dumped like
+// any other; the sections after it are read once the first pass has read
+// the stream (afterStream).
+import {type ContainerSummary, containerSummary} from '../container/describe.js'
 import {type Container, openImage} from '../container/open.js'
 import {BARE_LEGACY_QEMU_RECORDS, type QemuRecordVariant} from '../container/qemu-record.js'
-import {FormatError} from '../errors.js'
+import {restOfSections, unreadableStreamSection, untilStream} from '../container/sections.js'
+import {walkSections} from '../container/xenserver.js'
 import {ByteReader} from '../io/reader.js'
 import type {ByteSource} from '../io/source.js'
 import {XL_MAGIC, XL_MANDATORY_STREAM_V2, XlHeader} from '../xl/layout.js'
@@ -33,6 +39,12 @@ export interface DumpImage {
   qemuRecords: readonly QemuRecordVariant[]
   /** The input was gzip: read once, as from a pipe. */
   gzip: boolean
+  /**
+   * A XenServer structured image: the stream is a section's, with more
+   * sections after it (a v2 stream stops at its END), and the sections read
+   * so far.
+   */
+  structured?: ContainerSummary
 }
 
 /**
@@ -47,11 +59,18 @@ export async function openImageForDump(input: ByteReader): Promise<DumpImage> {
   // The container (libvirt, XenServer legacy, xend) and gzip are read through
   // first: the reader it hands back is positioned at the stream inside.
   const opened = await openImage(input)
-  if (opened.container.kind === 'xenserver-structured') {
-    throw new FormatError('dump-unsupported-container', 'dump-core does not read XenServer structured images yet: convert or verify it, or dump the libxc stream of its Libxc section', {offset: 0})
-  }
   const reader = opened.reader
   const gzip = opened.gzip !== undefined
+  const qemuRecords = opened.container.kind === 'none' ? BARE_LEGACY_QEMU_RECORDS : opened.qemuRecords
+  const image = {reader, source: reader.source, seekable: reader.seekable && !gzip, container: opened.container, qemuRecords, gzip}
+  if (opened.container.kind === 'xenserver-structured') {
+    const structured = containerSummary(opened)
+    const s = await untilStream(walkSections(reader), structured)
+    // The section says what its stream is; the walker or the verifier says what is wrong with it.
+    if (s.section.body === 'libxc-stream') return {...image, kind: 'v2', start: reader.offset, structured}
+    if (s.section.body === 'legacy-stream') return {...image, kind: 'legacy', start: reader.offset, structured}
+    throw unreadableStreamSection(s)
+  }
   const start = reader.offset
   let skip = 0
   let xlSaysV2 = false
@@ -69,8 +88,22 @@ export async function openImageForDump(input: ByteReader): Promise<DumpImage> {
     const head = (await reader.peek(skip + ImageHeader.size)).subarray(skip)
     kind = detectV2(Buffer.from(head), xlSaysV2) === 'legacy' ? 'legacy' : 'v2'
   }
-  const qemuRecords = opened.container.kind === 'none' ? BARE_LEGACY_QEMU_RECORDS : opened.qemuRecords
-  return {kind, reader, source: reader.source, start, seekable: reader.seekable && !gzip, container: opened.container, qemuRecords, gzip}
+  return {...image, kind, start}
+}
+
+/**
+ * What follows the stream in its container, read by the first pass once it
+ * has read the stream with `reader`: a structured image's sections, to
+ * End_of_image, and whatever the input holds after it (a gzip input's check
+ * runs at its end). Returns the image's length, End_of_image included; the
+ * stream's end for the other containers, which are not read further.
+ */
+export async function afterStream(image: DumpImage, reader: ByteReader): Promise<number> {
+  if (!image.structured) return reader.offset
+  await restOfSections(walkSections(reader), image.structured)
+  const end = reader.offset
+  image.structured.afterEnd = await reader.skipToEnd()
+  return end
 }
 
 /** A fresh reader at the image's first byte, for a pass after the first (seekable images only). */

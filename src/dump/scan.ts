@@ -24,7 +24,7 @@ import type {StreamObserver} from '../v2/writer.js'
 import {type VerifyReport, V2Verifier} from '../v2/verify/verifier.js'
 import {plural} from '../text.js'
 import {GuestFacts, pageDataPfns, wantsBody} from './facts.js'
-import {type DumpImage, reopen} from './input.js'
+import {afterStream, type DumpImage, reopen} from './input.js'
 import {PAGES_PER_IO, type PagePlacer} from './pages.js'
 import type {PageWindow} from './pfns.js'
 
@@ -177,6 +177,7 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
       `the converted stream does not verify (${plural(report.errors.length, 'error')}; first: output byte ${first?.offset}: ${first?.message}); nothing was written`,
     )
   }
+  const bytes = await afterStream(image, reader)
   const s = report.summary
   return {
     input: {
@@ -185,7 +186,7 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
       guestWidth: s.guestWidth,
       xlHeader: summary.input.xlHeader,
       domainName: summary.input.domainName,
-      bytes: summary.input.bytes,
+      bytes,
     },
     facts,
     xenVersion: null,
@@ -261,7 +262,8 @@ async function scanV2(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
   }
   let report: VerifyReport
   try {
-    report = await verifyStream(reader, new V2Verifier(), {onBody: hook})
+    // In a Libxc section the stream ends at its END: the next section follows.
+    report = await verifyStream(reader, new V2Verifier(), {onBody: hook, stopAtEnd: image.structured !== undefined})
   } catch (err) {
     throw err instanceof Stop ? err.error : err
   }
@@ -272,8 +274,9 @@ async function scanV2(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
     throw new FormatError('not-x86', `the stream is of a ${s.guestType ?? 'unknown'} guest; xst dumps x86 guests only`, {offset: 0})
   }
   const xen = s.xenVersion && s.xenVersion.major !== 0 ? s.xenVersion : null
+  const bytes = await afterStream(image, reader)
   return {
-    input: {kind: s.format ?? 'libxc', guest, guestWidth: s.guestWidth, xlHeader: s.xlHeader !== null, domainName: s.xlHeader?.domainName ?? null, bytes: reader.offset},
+    input: {kind: s.format ?? 'libxc', guest, guestWidth: s.guestWidth, xlHeader: s.xlHeader !== null, domainName: s.xlHeader?.domainName ?? null, bytes},
     facts,
     xenVersion: xen,
     warnings,
@@ -311,6 +314,6 @@ export async function locatePages(image: DumpImage, window: PageWindow, onProgre
     for (let k = 0; k < pfns.length; k++) window.set(pfns[k], at + k * PAGE_SIZE)
     onProgress?.(at)
   }
-  const report = await verifyStream(reader, new V2Verifier(), {onBody: hook})
+  const report = await verifyStream(reader, new V2Verifier(), {onBody: hook, stopAtEnd: image.structured !== undefined})
   if (report.stopped === 'fatal') throw new FormatError('input-changed', 'the image read differently the second time; was it changed while xst read it?')
 }

@@ -5,8 +5,8 @@
 import {type ContainerSummary, containerSummary, guestClaimWarning} from '../container/describe.js'
 import {libvirtVersionDefect} from '../container/libvirt.js'
 import {drainGzip, type OpenedImage} from '../container/open.js'
-import {untilStream} from '../container/sections.js'
-import {type StructuredSection, walkSections} from '../container/xenserver.js'
+import {restOfSections, untilStream} from '../container/sections.js'
+import {walkSections} from '../container/xenserver.js'
 import {FormatError} from '../errors.js'
 import type {WalkOptions} from '../legacy/walker.js'
 import {inspectLegacy, type InspectReport} from './report.js'
@@ -50,17 +50,4 @@ export async function inspectImage(img: OpenedImage, name: string, opts: Inspect
   await drainGzip(img)
   report.warnings.push(...own)
   return {container, report}
-}
-
-/** Read the sections after the stream to End_of_image, listing them. */
-async function restOfSections(walk: AsyncGenerator<StructuredSection>, summary: ContainerSummary): Promise<void> {
-  for (;;) {
-    const step = await walk.next()
-    if (step.done) return
-    const s = step.value
-    summary.sections!.push({name: s.section.name, offset: s.offset, length: s.section.body === 'sized' ? s.length : null})
-    if (s.section.body !== 'sized' && s.section.body !== 'none') {
-      throw new FormatError('xenserver-stream-after', `a ${s.section.name} section after the memory image: its end cannot be found here, so the rest of the image cannot be read`, {offset: s.offset, context: `${s.section.name} section`})
-    }
-  }
 }
