@@ -46,7 +46,6 @@ export const ERROR_CODES = {
   'already-v2': 'a v2 stream where a legacy image is needed: there is nothing to convert',
   'not-convertible': 'a legacy chunk that v2 streams have no equivalent for',
   'not-x86': 'the stream is of a guest that is not x86; xst dumps x86 guests only',
-  'dump-unsupported-container': 'dump-core does not read this container',
   'bad-length': 'a length field does not hold a usable number',
   'length-too-large': 'a length field is over the limit xst holds in memory or checks',
 
