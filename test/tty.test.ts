@@ -179,3 +179,40 @@ describe.skipIf(!hasScript)('at a terminal: verify and inspect-legacy', () => {
   })
 })
 
+
+// dump-core draws its task list the way convert does (src/cli/task-list.ts).
+const DUMP_TASK_LINE = /^\S (Read image|Write dump)\b/
+
+describe.skipIf(!hasScript)('at a terminal: dump-core', () => {
+  it('a good dump draws the task list on the terminal; a log behind > gets only the report', async () => {
+    const dir = setup()
+    const r = await runTty(`${xstLine(['dump-core', 'good.legacy', 'guest.core'])} > log`, {cwd: dir})
+    expect(r.code, r.text).toBe(0)
+    expect(r.text).toMatch(/✔ Read image: legacy PV /)
+    expect(r.text).toMatch(/✔ Write dump: .* \(elf\) in [\d.]+ s/)
+    // A terminal without a size (script gives 0 columns) still gets whole lines, not a letter a line.
+    expect(lines(r.text).every((l) => l.length > 1)).toBe(true)
+    expect(r.raw.lastIndexOf('\x1b[?25h')).toBeGreaterThan(r.raw.lastIndexOf('\x1b[?25l'))
+    const log = readFileSync(join(dir, 'log'), 'utf8')
+    expect(log).toMatch(/^dumped good.legacy -> guest.core \(ELF xen dump-core\)\n/)
+    expect(log).not.toMatch(TASK_MARK)
+    expect(log).not.toMatch(/Read image|Write dump|\x1b/)
+    expect(statSync(join(dir, 'guest.core')).size).toBeGreaterThan(4096)
+  })
+
+  it('an existing CORE: exit 2, the one line alone (no task list); a bad image: exit 1, one line, nothing left', async () => {
+    const dir = setup()
+    writeFileSync(join(dir, 'guest.core'), 'precious')
+    const r = await runTty(xstLine(['dump-core', 'good.legacy', 'guest.core']), {cwd: dir})
+    expect(r.code, r.text).toBe(2)
+    expect(lines(r.text)).toEqual(['xst dump-core: guest.core: already exists; use --force to replace it'])
+    expect(readFileSync(join(dir, 'guest.core'), 'utf8')).toBe('precious')
+    writeFileSync(join(dir, 'bad.legacy'), vectorBytes('legacy', 'bad-duplicate-pfn-in-batch.legacy.gz'))
+    const bad = await runTty(xstLine(['dump-core', 'bad.legacy', 'bad.core']), {cwd: dir})
+    expect(bad.code, bad.text).toBe(1)
+    expect(hasStackTrace(bad.text)).toBe(false)
+    const messages = lines(bad.text).filter((l) => !DUMP_TASK_LINE.test(l))
+    expect(messages, bad.text).toEqual([expect.stringMatching(/^xst dump-core: byte \d+, chunk \d+, page batch: pfn .* appears twice/)])
+    expect(readdirSync(dir).sort()).toEqual(['bad.legacy', 'good.legacy', 'guest.core'])
+  })
+})

@@ -6,30 +6,7 @@ import {runConvertJob, type ConvertJob, type ConvertResult} from '../convert/job
 import {formatBytes} from '../convert/render.js'
 import {plural} from '../text.js'
 import {exitOnSignals} from './signals.js'
-
-interface Deferred<T> {
-  promise: Promise<T>
-  resolve(v: T): void
-  reject(e: unknown): void
-}
-function deferred<T>(): Deferred<T> {
-  let resolve!: (v: T) => void
-  let reject!: (e: unknown) => void
-  const promise = new Promise<T>((a, b) => {
-    resolve = a
-    reject = b
-  })
-  promise.catch(() => {})
-  return {promise, resolve, reject}
-}
-
-/**
- * The width the task list may use: the terminal's (stderr's), or 80 when it
- * reports none (a terminal of 0 columns, as `script` gives without a size).
- */
-function terminalColumns(): number {
-  return process.stderr.columns || 80
-}
+import {byteProgress, deferred, drawTaskList, type Step, ticking} from './task-list.js'
 
 export interface ProgressOptions {
   /** Draw the task list (the caller enables it only when stderr is a terminal). */
@@ -57,45 +34,8 @@ export async function runWithProgress(job: ConvertJob, opts: ProgressOptions): P
   return exitOnSignals(onSignal, () => (opts.enabled ? withTaskList(abortable, (close) => (closeList = close)) : runConvertJob(abortable)))
 }
 
-/** Run `job` under a listr2 task list; `onClose` is given what closes the list early (on an interrupt). */
+/** Run `job` under a task list; `onClose` is given what closes the list early (on an interrupt). */
 async function withTaskList(job: ConvertJob, onClose: (close: () => void) => void): Promise<ConvertResult> {
-  const {Listr, DefaultRenderer, ListrLogger, ListrTaskState, ProcessOutput} = await import('listr2')
-
-  // listr2 picks its renderer by whether *stdout* is a terminal, draws to
-  // stdout, and wraps lines to stdout's width. The list belongs on stderr
-  // (stdout is for the report, and may be a log file), so: a renderer that
-  // does not ask about stdout, a logger whose two outputs are both stderr,
-  // and lines fitted to stderr's width.
-  let renderer: InstanceType<typeof DefaultRenderer> | undefined
-  class StderrRenderer extends DefaultRenderer {
-    static override nonTTY = true
-    constructor(...a: ConstructorParameters<typeof DefaultRenderer>) {
-      super(...a)
-      renderer = this
-    }
-    protected override format(message: string, icon: string, level: number): string[] {
-      // DefaultRenderer reads process.stdout.columns here and nowhere else.
-      const own = Object.getOwnPropertyDescriptor(process.stdout, 'columns')
-      Object.defineProperty(process.stdout, 'columns', {value: terminalColumns(), configurable: true, writable: true})
-      try {
-        return super.format(message, icon, level)
-      } finally {
-        if (own) Object.defineProperty(process.stdout, 'columns', own)
-        else delete (process.stdout as {columns?: number}).columns
-      }
-    }
-  }
-  // What the list is drawn on: stderr, with a usable size. log-update cuts
-  // the list to `rows` lines and wraps it at `columns`, and a terminal that
-  // reports 0x0 would get nothing drawn at all. Its writes bypass the
-  // buffering below (the original write, taken before listr2 replaces it).
-  const screen = {write: process.stderr.write.bind(process.stderr), isTTY: true, columns: terminalColumns(), rows: process.stderr.rows || 24}
-  // Anything else written to stderr while the list is drawn (warnings) is
-  // held by listr2 and printed below the list when it is done.
-  const processOutput = new ProcessOutput(screen as unknown as NodeJS.WriteStream, process.stderr)
-  const logger = new ListrLogger({useIcons: true, processOutput})
-
-  let list: InstanceType<typeof Listr> | undefined
   const opened = deferred<void>()
   const started = deferred<string>()
   const done = deferred<ConvertResult>()
@@ -112,26 +52,10 @@ async function withTaskList(job: ConvertJob, onClose: (close: () => void) => voi
       job.onImage?.(image)
     },
     onProgress: (at, size) => {
-      const secs = Math.max(0.001, (Date.now() - t0) / 1000)
-      const rate = `${formatBytes(at / secs)}/s`
-      if (size) {
-        const pct = Math.min(100, (at / size) * 100)
-        const width = 30
-        const fill = Math.round((pct / 100) * width)
-        progressText = `[${'#'.repeat(fill)}${'-'.repeat(width - fill)}] ${pct.toFixed(0)}% ${formatBytes(at)} / ${formatBytes(size)}, ${rate}`
-      } else progressText = `${formatBytes(at)}, ${rate}`
+      progressText = byteProgress(at, size, t0)
       job.onProgress?.(at, size)
     },
   }
-  // On an interrupt the process exits right after this: close the list
-  // (marking what was running as failed, showing the cursor again) before
-  // the message.
-  onClose(() => {
-    for (const t of list?.tasks ?? []) if (t.isPending()) t.state$ = ListrTaskState.FAILED
-    try {
-      renderer?.end()
-    } catch {}
-  })
   const conversion = runConvertJob(wrapped)
   // Handled here, at once; the caller gets the same outcome from `conversion` below.
   conversion.then(
@@ -149,51 +73,18 @@ async function withTaskList(job: ConvertJob, onClose: (close: () => void) => voi
   // A failure before the output is open (no such input, NEW exists, NEW is
   // OLD) is a usage error: reported alone, without a task list.
   if (!(await opened.promise.then(() => true, () => false))) return conversion
-  list = new Listr(
-    [
-      {
-        title: 'Detect image',
-        task: async (_ctx, task) => {
-          task.title = `Detect image: ${await started.promise}`
-        },
-      },
-      {
-        title: 'Convert',
-        task: async (_ctx, task) => {
-          const timer = setInterval(() => {
-            if (progressText) task.output = progressText
-          }, 100)
-          try {
-            const {summary: s} = await done.promise
-            task.title = `Convert: ${formatBytes(s.input.bytes)} -> ${formatBytes(s.output.bytes)} (${s.output.format}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`
-          } finally {
-            clearInterval(timer)
-          }
-        },
-        rendererOptions: {outputBar: 1},
-      },
-      ...(job.verify
-        ? [
-            {
-              title: 'Verify',
-              task: async (_ctx: unknown, task: {title: string}) => {
-                const {verify} = await done.promise
-                task.title = `Verify: ${verifyLine(verify)}`
-              },
-            },
-          ]
-        : []),
-    ],
+  const steps: Step[] = [
+    {title: 'Detect image', run: async () => `Detect image: ${await started.promise}`},
     {
-      concurrent: false,
-      exitOnError: true,
-      registerSignalListeners: false,
-      renderer: StderrRenderer,
-      rendererOptions: {collapseErrors: true, showErrorMessage: false, logger},
+      title: 'Convert',
+      run: async (setOutput) => {
+        const {summary: s} = await ticking(done.promise, () => progressText && setOutput(progressText))
+        return `Convert: ${formatBytes(s.input.bytes)} -> ${formatBytes(s.output.bytes)} (${s.output.format}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`
+      },
     },
-  )
-  // The list fails when the conversion does; the error itself comes from `conversion`.
-  await list.run().catch(() => {})
+  ]
+  if (job.verify) steps.push({title: 'Verify', run: async () => `Verify: ${verifyLine((await done.promise).verify)}`})
+  await drawTaskList(steps, onClose)
   return conversion
 }
 

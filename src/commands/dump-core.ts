@@ -1,8 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
-import {exitOnSignals} from '../cli/signals.js'
 import {type DumpJob} from '../dump/job.js'
-import {runDumpWithProgress} from '../dump/progress.js'
+import {runDumpWithProgress} from '../cli/dump-progress.js'
 import {renderDump} from '../dump/render.js'
 
 export default class DumpCore extends XstCommand {
@@ -35,22 +34,19 @@ An image convert or verify would refuse is refused here too (exit 1, nothing wri
     const {args, flags} = await this.parse(DumpCore)
     const toStdout = args.core === '-'
     this.reportToStderr = toStdout
-    const abort = new AbortController()
     const job: DumpJob = {
       input: args.image,
       output: args.core,
       format: flags.format,
       force: flags.force,
       onWarning: (m) => this.note(m),
-      abort: abort.signal,
     }
-    // An interrupt removes the partial output (the job does, on abort), says so, and exits 128 + the signal.
+    // An interrupt removes the partial output, says so, and exits 128 + the signal.
     const onSignal = (sig: NodeJS.Signals) => {
-      abort.abort()
       process.stderr.write(`xst dump-core: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${args.core} was not written`}\n`)
     }
     const enabled = Boolean(process.stderr.isTTY) && !this.jsonEnabled()
-    const summary = await exitOnSignals(onSignal, () => runDumpWithProgress(job, {enabled}))
+    const summary = await runDumpWithProgress(job, {enabled, onSignal})
     for (const l of renderDump(summary)) this.line(l)
     return {ok: true, ...summary, warnings: this.warnings}
   }

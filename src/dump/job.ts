@@ -51,6 +51,8 @@ export interface DumpJob {
   force?: boolean
   onWarning?: (message: string) => void
   onProgress?: (p: DumpProgress) => void
+  /** Called once the output is open (every usage check has passed). */
+  onStart?: (info: {output: string}) => void
   /** Called once the image is read and checked, before the dump is written. */
   onScanned?: (input: ScanInput, pages: number) => void
   /**
@@ -125,6 +127,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
   try {
     output = await openOutput(job.output, {force: job.force, input: source.identity})
     if (job.abort?.aborted) output.abort()
+    job.onStart?.({output: output.name})
     const toFile = job.output !== '-'
     const sink = output.sink
     const image = await openImageForDump(reader)
