@@ -5,26 +5,16 @@
 import {formatBytes} from '../convert/render.js'
 import {describeInput} from '../dump/render.js'
 import {type DumpJob, type DumpProgress, type DumpSummary, runDumpJob} from '../dump/job.js'
-import {exitOnSignals} from './signals.js'
-import {byteProgress, deferred, drawTaskList, progressBar, ticking} from './task-list.js'
-import type {ProgressOptions} from './progress.js'
+import {byteProgress, deferred, drawTaskList, progressBar, type ProgressOptions, runInterruptible, ticking} from './task-list.js'
 
 function progressLine(p: DumpProgress, since: number): string {
   if (p.phase === 'write') return p.total ? `${progressBar(p.done, p.total)} ${p.done} / ${p.total} pages` : `${p.done} pages`
   return (p.phase === 'locate' ? 'finding pages: ' : '') + byteProgress(p.done, p.total, since)
 }
 
-/** Run `job`, with a task list on stderr when enabled; see runWithProgress (progress.ts) for interrupts. */
-export async function runDumpWithProgress(job: DumpJob, opts: ProgressOptions): Promise<DumpSummary> {
-  const abort = new AbortController()
-  let closeList = () => {}
-  const onSignal = (signal: NodeJS.Signals) => {
-    abort.abort()
-    closeList()
-    opts.onSignal?.(signal)
-  }
-  const abortable: DumpJob = {...job, abort: abort.signal}
-  return exitOnSignals(onSignal, () => (opts.enabled ? withTaskList(abortable, (close) => (closeList = close)) : runDumpJob(abortable)))
+/** Run a dump, with a task list on stderr when enabled; see runInterruptible (task-list.ts). */
+export function runDumpWithProgress(job: DumpJob, opts: ProgressOptions): Promise<DumpSummary> {
+  return runInterruptible(job, opts, runDumpJob, withTaskList)
 }
 
 async function withTaskList(job: DumpJob, onClose: (close: () => void) => void): Promise<DumpSummary> {

@@ -5,33 +5,12 @@
 import {runConvertJob, type ConvertJob, type ConvertResult} from '../convert/job.js'
 import {formatBytes} from '../convert/render.js'
 import {plural} from '../text.js'
-import {exitOnSignals} from './signals.js'
-import {byteProgress, deferred, drawTaskList, type Step, ticking} from './task-list.js'
+import {byteProgress, deferred, drawTaskList, type ProgressOptions, runInterruptible, type Step, ticking} from './task-list.js'
 
-export interface ProgressOptions {
-  /** Draw the task list (the caller enables it only when stderr is a terminal). */
-  enabled: boolean
-  /** Called on an interrupt, once the partial output is removed and the list closed; the process then exits. */
-  onSignal?: (signal: NodeJS.Signals) => void
-}
 
-/**
- * Run `job`, with a task list on stderr when enabled. An interrupt removes
- * the partial output, closes the list, calls `onSignal` and exits (see
- * signals.ts). The conversion's own outcome is returned or thrown as is: a
- * failure is never left pending while the list draws (which Node would
- * report as an unhandled rejection, with a stack trace).
- */
-export async function runWithProgress(job: ConvertJob, opts: ProgressOptions): Promise<ConvertResult> {
-  const abort = new AbortController()
-  let closeList = () => {}
-  const onSignal = (signal: NodeJS.Signals) => {
-    abort.abort()
-    closeList()
-    opts.onSignal?.(signal)
-  }
-  const abortable: ConvertJob = {...job, abort: abort.signal}
-  return exitOnSignals(onSignal, () => (opts.enabled ? withTaskList(abortable, (close) => (closeList = close)) : runConvertJob(abortable)))
+/** Run a conversion, with a task list on stderr when enabled; see runInterruptible. */
+export function runWithProgress(job: ConvertJob, opts: ProgressOptions): Promise<ConvertResult> {
+  return runInterruptible(job, opts, runConvertJob, withTaskList)
 }
 
 /** Run `job` under a task list; `onClose` is given what closes the list early (on an interrupt). */

@@ -3,6 +3,7 @@
 // and may be a log file (`xst convert OLD NEW > log`). listr2 is only loaded
 // when a list is drawn, to keep start-up fast.
 import {formatBytes} from '../convert/render.js'
+import {exitOnSignals} from './signals.js'
 
 export interface Deferred<T> {
   promise: Promise<T>
@@ -132,4 +133,36 @@ export async function ticking<T>(work: Promise<T>, update: () => void): Promise<
   } finally {
     clearInterval(timer)
   }
+}
+
+export interface ProgressOptions {
+  /** Draw the task list (the caller enables it only when stderr is a terminal). */
+  enabled: boolean
+  /** Called on an interrupt, once the partial output is removed and the list closed; the process then exits. */
+  onSignal?: (signal: NodeJS.Signals) => void
+}
+
+/**
+ * Run a job (a conversion, a dump) as the CLI does: under a task list when
+ * enabled (`listed`), quietly otherwise (`plain`). An interrupt aborts the
+ * job (which removes its partial output), closes the list, calls
+ * `onSignal` and exits (signals.ts). The job's own outcome is returned or
+ * thrown as is: a failure is never left pending while the list draws
+ * (which Node would report as an unhandled rejection, with a stack trace).
+ */
+export function runInterruptible<J extends {abort?: AbortSignal}, R>(
+  job: J,
+  opts: ProgressOptions,
+  plain: (job: J) => Promise<R>,
+  listed: (job: J, onClose: (close: () => void) => void) => Promise<R>,
+): Promise<R> {
+  const abort = new AbortController()
+  let closeList = () => {}
+  const onSignal = (signal: NodeJS.Signals) => {
+    abort.abort()
+    closeList()
+    opts.onSignal?.(signal)
+  }
+  const abortable: J = {...job, abort: abort.signal}
+  return exitOnSignals(onSignal, () => (opts.enabled ? listed(abortable, (close) => (closeList = close)) : plain(abortable)))
 }
