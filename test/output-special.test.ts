@@ -3,13 +3,13 @@
 // place and never replaced; a symlink is followed and stays a symlink; a
 // block device is only written with --force.
 import {execFileSync, spawnSync} from 'node:child_process'
-import {createReadStream, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
+import {chmodSync, createReadStream, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {once} from 'node:events'
 import * as net from 'node:net'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {vectorBytes} from './helpers/fixtures.js'
-import {runXst, tempDir} from './helpers/cli.js'
+import {BIN, runNode, runXst, tempDir} from './helpers/cli.js'
 
 const PV = () => vectorBytes('legacy', 'pv64-xl.legacy.gz')
 const PV_LIBXL = () => vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
@@ -172,7 +172,8 @@ describe('convert: a symlink as NEW', () => {
     expect(lstatSync(link).isSymbolicLink()).toBe(true)
     expect(lstatSync(join(dir, 'middle')).isSymbolicLink()).toBe(true)
     expect(readFileSync(join(dir, 'final.v2')).equals(PV_LIBXL())).toBe(true)
-    expect(statSync(join(dir, 'final.v2')).mode & 0o777).toBe(0o600)
+    // A new file, with the input's mode (see 'the mode of a file written').
+    expect(statSync(join(dir, 'final.v2')).mode & 0o777).toBe(statSync(join(dir, 'in.legacy')).mode & 0o666 & ~process.umask())
   })
 
   it('a link to a FIFO: the FIFO is written, not replaced', async () => {
@@ -211,5 +212,46 @@ describe('convert: a symlink as NEW', () => {
       expect(r.stderr).toContain('is the input file')
     }
     expect(readFileSync(join(dir, 'in.legacy')).equals(PV())).toBe(true)
+  })
+})
+
+describe('the mode of a file written', () => {
+  /** xst under `umask MASK`, as a shell with that umask runs it. */
+  const underUmask = (mask: string, args: string[], input?: Buffer) =>
+    runNode([BIN, ...args], {argv0: ['sh', '-c', `umask ${mask}; exec "$@"`, 'sh', process.execPath], input})
+  const mode = (p: string) => statSync(p).mode & 0o7777
+
+  it('a new NEW or CORE takes the input file\'s read/write bits, less the umask (as cp does)', async () => {
+    const dir = setup()
+    const input = join(dir, 'in.legacy')
+    chmodSync(input, 0o640)
+    const c = await underUmask('022', ['convert', input, join(dir, 'new.v2')])
+    expect(c.code, c.stderr).toBe(0)
+    expect(mode(join(dir, 'new.v2'))).toBe(0o640)
+    chmodSync(input, 0o755)
+    const d = await underUmask('022', ['dump-core', input, join(dir, 'guest.core')])
+    expect(d.code, d.stderr).toBe(0)
+    expect(mode(join(dir, 'guest.core'))).toBe(0o644)
+    const m = await underUmask('077', ['convert', input, join(dir, 'masked.v2')])
+    expect(m.code, m.stderr).toBe(0)
+    expect(mode(join(dir, 'masked.v2'))).toBe(0o600)
+  })
+
+  it('from a pipe: owner-only (0600), whatever the umask allows', async () => {
+    const dir = setup()
+    const r = await underUmask('022', ['convert', '-', join(dir, 'new.v2')], PV())
+    expect(r.code, r.stderr).toBe(0)
+    expect(mode(join(dir, 'new.v2'))).toBe(0o600)
+  })
+
+  it('--force keeps the mode of the file it replaces, whatever the umask', async () => {
+    const dir = setup()
+    const out = join(dir, 'new.v2')
+    writeFileSync(out, 'old')
+    chmodSync(out, 0o664)
+    const r = await underUmask('077', ['convert', '--force', join(dir, 'in.legacy'), out])
+    expect(r.code, r.stderr).toBe(0)
+    expect(mode(out)).toBe(0o664)
+    expect(readFileSync(out).equals(PV_LIBXL())).toBe(true)
   })
 })

@@ -107,8 +107,8 @@ class AtomicFileOutput implements Output {
 export interface OpenOutputOptions {
   /** Replace an existing target; write a binary stream to a terminal. */
   force?: boolean
-  /** The input's identity, so the output can never be the input. */
-  input?: {dev: number; ino: number}
+  /** The input's identity, so the output can never be the input; its mode, when a regular file, is what a new output gets. */
+  input?: {dev: number; ino: number; mode?: number}
   /** Accept a decimal number as a descriptor the caller passed (see descriptors.ts). */
   fdNumbers?: boolean
 }
@@ -163,7 +163,14 @@ export async function openOutput(spec: string, opts: OpenOutputOptions = {}): Pr
   try {
     // Loaded only when a temporary file is made.
     const {default: tmp} = await import('tmp')
-    tmpFile = tmp.fileSync({tmpdir: dir, prefix: `.${path.basename(target)}.`, postfix: '.xst-partial', mode: existing ? existing.mode & 0o7777 : 0o600})
+    // The output holds the same guest memory as the input, so a new file is
+    // never more readable than the input: it gets the input file's read and
+    // write bits less the umask (as cp gives a copy), and owner-only when
+    // the input is a pipe (nothing says who may read it). A file replaced
+    // with --force keeps its own mode, umask or not.
+    const mode = existing ? existing.mode & 0o7777 : (opts.input?.mode ?? 0o600) & 0o666
+    tmpFile = tmp.fileSync({tmpdir: dir, prefix: `.${path.basename(target)}.`, postfix: '.xst-partial', mode})
+    if (existing) fs.fchmodSync(tmpFile.fd, mode)
   } catch (err) {
     throw outputSystemError(err, spec)
   }

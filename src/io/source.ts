@@ -77,7 +77,8 @@ export class FdSource implements ByteSource {
   readonly seekable: boolean
   readonly size: number | undefined
   /** Device and inode, so an output can be checked against the input. */
-  identity?: {dev: number; ino: number}
+  /** Which file this is (a regular file also gives its permission bits, which a new output takes). */
+  identity?: {dev: number; ino: number; mode?: number}
   private closed = false
   private stream: StreamReader | undefined
   private nativeStream: NativeStreamReader | undefined
@@ -221,7 +222,7 @@ export function openPathSource(path: string): FdSource {
     throw new UsageError(`${path}: is a directory, not an image`, 'is-directory')
   }
   const src = new FdSource(path, fd, true, st.isFile() ? {kind: 'positional', base: 0, fileSize: st.size} : {kind: isStreamStat(st) ? 'stream' : 'sequential'})
-  src.identity = {dev: st.dev, ino: st.ino}
+  src.identity = {dev: st.dev, ino: st.ino, mode: st.isFile() ? st.mode & 0o7777 : undefined}
   src.fifo = st.isFIFO()
   return src
 }
@@ -248,7 +249,7 @@ export function openFdSource(fd: number, name = fd === 0 ? 'stdin' : `fd ${fd}`,
     else access = pos !== undefined ? {kind: 'positional', base: pos, fileSize: st.size} : {kind: 'sequential'}
   } else access = {kind: isStreamStat(st) ? 'stream' : 'sequential'}
   const src = new FdSource(name, fd, false, access)
-  if (st.isFile()) src.identity = {dev: st.dev, ino: st.ino}
+  if (st.isFile()) src.identity = {dev: st.dev, ino: st.ino, mode: st.mode & 0o7777}
   src.fifo = st.isFIFO()
   return src
 }
