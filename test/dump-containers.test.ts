@@ -87,8 +87,9 @@ function libxcSectionStream(image: Buffer): Buffer {
 /** A PV guest whose pfns 2 and 5 are sent twice. */
 const PV_SPEC: LegacySpec = (() => {
   const spec = smallSpec('pv')
-  const last = spec.chunks.pop()!
-  spec.chunks.push({kind: 'pages', entries: [2, 5]}, last)
+  const chunks = spec.chunks!
+  const last = chunks.pop()!
+  chunks.push({kind: 'pages', entries: [2, 5]}, last)
   return spec
 })()
 

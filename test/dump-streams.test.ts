@@ -81,7 +81,7 @@ function hvmContextBlob(cpus: Cpu[]): Buffer {
   const header = Buffer.alloc(24)
   header.writeUInt32LE(0x54381286, 0)
   header.writeUInt32LE(1, 4)
-  const parts = [desc(1, 0, 24), header]
+  const parts: Buffer[] = [desc(1, 0, 24), header]
   for (const c of cpus) {
     const r = cpuRecord(c)
     parts.push(desc(2, c.id, r.length), r)

@@ -14,6 +14,7 @@ import {
   buildLegacyWithMap,
   defaultSharedInfo,
   fillBytes,
+  type ChunkSpec,
   type LegacySpec,
   smallSpec,
   vcpuContextBytes,
@@ -182,7 +183,7 @@ describe('detection', () => {
 
   test('an HVM reading is followed through metadata chunks (vcpu_info, toolstack) to the page batch that confirms it', async () => {
     for (const width of [32, 64] as const) {
-      const chunks = [{kind: 'vcpu_info', online: [0]}, {kind: 'toolstack', physmap: []}, {kind: 'tsc_info'}, {kind: 'pages', range: {start: 0, count: 2}}] as const
+      const chunks: ChunkSpec[] = [{kind: 'vcpu_info', online: [0]}, {kind: 'toolstack', physmap: []}, {kind: 'tsc_info'}, {kind: 'pages', range: {start: 0, count: 2}}]
       const bytes = buildLegacy({width, guest: 'hvm', p2mSize: 8, chunks: [...chunks], hvm: {qemu: null}})
       const evs = await walk(bytes, {width: width === 64 ? 32 : 64})
       expect(evs[0]).toMatchObject({toolstackWidth: width, guest: 'hvm', widthFrom: 'detected'})
