@@ -158,6 +158,20 @@ describe('verify: what each defective image is refused for', () => {
     expect(r.stderr).toMatch(line)
   })
 
+  // The stream inside was checked to its END; only what follows it is wrong,
+  // so the verdict does not say the rest of the stream went unchecked.
+  it('a defect after the stream: the stream counts as checked whole', async () => {
+    const file = tempFile('in.img', containerBytes('bad-xenserver-v2-no-end.img.gz'))
+    const r = await runXst(['verify', file])
+    expect(r.stdout.trim()).toMatch(/: INVALID — 1 error, 0 warnings \(libxc v3 stream, x86 HVM, converted from a legacy image\)$/)
+    const j = JSON.parse((await runXst(['verify', '--json', file])).stdout)
+    expect(j.stopped).toBeNull()
+    expect(j.errors.map((e: {code: string}) => e.code)).toEqual(['xenserver-no-end'])
+    // Cut inside the stream, the verdict says so.
+    const cut = await runXst(['verify', tempFile('cut.img', containerBytes('bad-xenserver-v2-no-end.img.gz').subarray(0, 200_000))])
+    expect(cut.stdout.trim()).toMatch(/; the rest of the stream could not be checked$/)
+  })
+
   it('a container holding a legacy stream is sent to convert', async () => {
     for (const name of ['libvirt-v1-pv64', 'xend-hvm64', 'xenserver-legacy-pv32', 'xenserver-v2-libxc-legacy-hvm64']) {
       const r = await runXst(['verify', tempFile('in.img', containerBytes(`${name}.img.gz`))])

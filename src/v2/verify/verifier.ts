@@ -240,7 +240,10 @@ export class V2Verifier implements StreamObserver {
   fatal(err: FormatError, where: Omit<Location, 'offset'> = {}): void {
     const offset = err.where.offset ?? this.lastOffset
     this.c.push({severity: 'error', code: err.code, message: err.detail, offset, ...where})
-    this.c.stop('fatal')
+    // After the stream's END (a container defect behind it, a gzip trailer)
+    // the stream itself was checked whole: nothing of it was cut short.
+    if (this.next !== 'tail' && this.next !== 'done') this.c.stop('fatal')
+    else this.next = 'done'
   }
 
   /** End of checking: the report. `endOffset` is where the stream ended, if known. */
