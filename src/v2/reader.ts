@@ -30,14 +30,8 @@ const MAX_PADDED_LENGTH = 2 ** 32 + 8
 /** Where the reader is, for a message about a stream that breaks there. */
 export type ReadPosition = Omit<Location, 'offset'>
 
-/** A record as a body hook sees it: its body prefix read, the reader at the first byte after it. */
-export interface BodyInfo {
-  layer: Layer
-  index: number
-  offset: number
-  type: number
-  length: number
-  head: Buffer
+/** A record as a body hook sees it (what the verifier is shown of it), the reader at the first byte after its prefix. */
+export interface BodyInfo extends Pick<RecordInfo, 'layer' | 'index' | 'offset' | 'type' | 'length' | 'head'> {
   /** How the reader names the record in a truncation message. */
   what: string
 }
