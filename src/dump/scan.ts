@@ -24,7 +24,7 @@ import type {StreamObserver} from '../v2/writer.js'
 import {type VerifyReport, V2Verifier} from '../v2/verify/verifier.js'
 import {plural} from '../text.js'
 import {GuestFacts, pageDataPfns, wantsBody} from './facts.js'
-import {afterStream, type DumpImage, reopen} from './input.js'
+import {afterStream, type DumpImage, legacyWalk, reopen} from './input.js'
 import {PAGES_PER_IO, type PagePlacer} from './pages.js'
 import type {PageWindow} from './pfns.js'
 
@@ -158,9 +158,7 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
   const reader = image.seekable && !o.placer ? await reopen(image, (s) => new HeaderOnlyReader(s)) : image.reader
   const summary = await convertLegacy(reader, tap, {
     format: 'libxl',
-    qemuRecords: image.qemuRecords,
-    // What follows the image in a container is not the image's.
-    stopAtImageEnd: image.container.kind !== 'none',
+    ...legacyWalk(image),
     observer,
     onWarning: (m) => {
       warnings.push(m)
@@ -263,7 +261,7 @@ async function scanV2(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
   let report: VerifyReport
   try {
     // In a Libxc section the stream ends at its END: the next section follows.
-    report = await verifyStream(reader, new V2Verifier(), {onBody: hook, stopAtEnd: image.structured !== undefined})
+    report = await verifyStream(reader, new V2Verifier(), {onBody: hook, stopAtEnd: image.structured})
   } catch (err) {
     throw err instanceof Stop ? err.error : err
   }
@@ -294,7 +292,7 @@ export function scanImage(image: DumpImage, o: ScanOptions = {}): Promise<ScanRe
 export async function locatePages(image: DumpImage, window: PageWindow, onProgress?: (offset: number) => void): Promise<void> {
   const reader = await reopen(image)
   if (image.kind === 'legacy') {
-    for await (const ev of walkLegacy(reader, {qemuRecords: image.qemuRecords, stopAtImageEnd: image.container.kind !== 'none'})) {
+    for await (const ev of walkLegacy(reader, legacyWalk(image))) {
       if (ev.kind !== 'page-batch') continue
       let at = ev.data.offset
       for (let i = 0; i < ev.pfns.length; i++) {
@@ -314,6 +312,6 @@ export async function locatePages(image: DumpImage, window: PageWindow, onProgre
     for (let k = 0; k < pfns.length; k++) window.set(pfns[k], at + k * PAGE_SIZE)
     onProgress?.(at)
   }
-  const report = await verifyStream(reader, new V2Verifier(), {onBody: hook, stopAtEnd: image.structured !== undefined})
+  const report = await verifyStream(reader, new V2Verifier(), {onBody: hook, stopAtEnd: image.structured})
   if (report.stopped === 'fatal') throw new FormatError('input-changed', 'the image read differently the second time; was it changed while xst read it?')
 }
