@@ -471,6 +471,11 @@ describe.concurrent('dump-core names the container', () => {
       expect(conv.code, conv.stderr).toBe(0)
       const words = conv.stdout.split('\n').find((l) => l.startsWith('  container '))
       expect(words?.replace(/^ {2}container +/, '').replace(/ -> .*$/, '')).toBe(line?.replace(/^ {2}container +/, ''))
+      // And what the container claims of the guest, against the stream, is warned of as convert warns of it.
+      const claims = (lines: string[]) => lines.filter((l) => /config says the guest/.test(l))
+      const said = claims(conv.stderr.split('\n')).map((l) => l.replace(/^warning: /, ''))
+      expect(said).toHaveLength(name === 'xend, legacy HVM' ? 1 : 0)
+      expect(claims(JSON.parse(json.stdout).warnings)).toEqual(said)
     }
   })
 })

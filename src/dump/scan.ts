@@ -13,6 +13,7 @@
 // pfn of a window, where in the input its last copy is.
 import {type ErrorCode, FormatError} from '../errors.js'
 import {PAGE_SIZE, pageTypeHasData} from '../format/x86.js'
+import {guestClaimWarning} from '../container/describe.js'
 import {convertLegacy} from '../convert/convert.js'
 import {ByteReader} from '../io/reader.js'
 import type {ByteSink} from '../io/sink.js'
@@ -139,6 +140,10 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
   const verifier = new V2Verifier()
   const tap = new ConvertedTap(o.placer)
   const warnings: string[] = []
+  const warn = (m: string) => {
+    warnings.push(m)
+    o.onWarning?.(m)
+  }
   const observer: StreamObserver = {
     xlHeader: (info) => verifier.xlHeader(info),
     libxlHeader: (h, at) => verifier.libxlHeader(h, at),
@@ -160,9 +165,11 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
     format: 'libxl',
     ...legacyWalk(image),
     observer,
-    onWarning: (m) => {
-      warnings.push(m)
-      o.onWarning?.(m)
+    onWarning: warn,
+    // What the container claims of the guest, against what the stream is, as convert warns of it.
+    onImage: (img) => {
+      const claim = guestClaimWarning(image.opened.container, img.guest)
+      if (claim) warn(claim)
     },
     onProgress: o.onProgress,
   })
