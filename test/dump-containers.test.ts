@@ -7,8 +7,8 @@
 // refused the way convert and verify refuse them.
 import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {gzipSync} from 'node:zlib'
-import {describe, expect, it} from 'vitest'
+import {gunzipSync, gzipSync} from 'node:zlib'
+import {describe, expect, type ExpectStatic, it} from 'vitest'
 import {encodeSectionHeader, encodeStructuredSignature, encodeXenopsSection, SectionHeader} from '../src/container/xenserver.js'
 import {buildLegacy, type LegacySpec, smallSpec} from './builders/legacy.js'
 import {referenceConversion} from './builders/reference.js'
@@ -302,5 +302,181 @@ describe.concurrent('dump-core on XenServer structured images', () => {
       expect(lines[0]).toBe(other.stderr.trim().replace(new RegExp(`^xst ${like}: `), ''))
     }
     expect(readdirSync(dir)).toEqual(['in.img'])
+  })
+})
+
+// ---------------------------------------------------------------------------
+// The end of the input: gzip's check, and bytes after the image
+
+/** Every container family: the image uncompressed, and which command's refusal (or warning) dump-core's must match. */
+interface Family {
+  name: string
+  image: () => Buffer
+  /** convert for a legacy stream; verify for a v2 stream, which convert declines as already v2. */
+  like: 'convert' | 'verify'
+  /** The command whose JSON container summary dump-core's must equal. */
+  describedBy: 'inspect-legacy' | 'verify'
+  /**
+   * Bytes after the image: refused (after a v2 stream's END, as verify
+   * refuses them), counted (after a structured image's End_of_image), or
+   * warned of (after a legacy image, as convert warns).
+   */
+  after: 'refused' | 'counted' | 'warned'
+}
+
+const FAMILIES: Family[] = [
+  {name: 'bare legacy PV', image: () => buildLegacy(PV_SPEC), like: 'convert', describedBy: 'inspect-legacy', after: 'warned'},
+  // The vector is an xl image gzipped; its own bytes are the xl image.
+  {name: 'xl header, legacy PV', image: () => gunzipSync(containerBytes('gzip-xl-pv64.img.gz')), like: 'convert', describedBy: 'inspect-legacy', after: 'warned'},
+  {name: 'libvirt v1, legacy PV', image: () => containerBytes('libvirt-v1-pv64.img.gz'), like: 'convert', describedBy: 'inspect-legacy', after: 'warned'},
+  {name: 'libvirt v1, legacy HVM', image: () => containerBytes('libvirt-v1-hvm64.img.gz'), like: 'convert', describedBy: 'inspect-legacy', after: 'warned'},
+  {name: 'xend, legacy PV', image: () => containerBytes('xend-pv64.img.gz'), like: 'convert', describedBy: 'inspect-legacy', after: 'warned'},
+  {name: 'xend, legacy HVM', image: () => containerBytes('xend-hvm64.img.gz'), like: 'convert', describedBy: 'inspect-legacy', after: 'warned'},
+  {name: 'XenServer legacy, PV', image: () => containerBytes('xenserver-legacy-pv32.img.gz'), like: 'convert', describedBy: 'inspect-legacy', after: 'warned'},
+  {name: 'XenServer legacy, HVM', image: () => containerBytes('xenserver-legacy-hvm32.img.gz'), like: 'convert', describedBy: 'inspect-legacy', after: 'warned'},
+  {name: 'XenServer structured, Libxc_legacy', image: () => containerBytes('xenserver-v2-libxc-legacy-hvm64.img.gz'), like: 'convert', describedBy: 'inspect-legacy', after: 'counted'},
+  {name: 'XenServer structured, Libxc', image: () => containerBytes('xenserver-v2-native-hvm64.img.gz'), like: 'verify', describedBy: 'verify', after: 'counted'},
+  {name: 'libvirt v2, libxl', image: () => containerBytes('libvirt-v2-hvm64.img.gz'), like: 'verify', describedBy: 'verify', after: 'refused'},
+]
+
+/**
+ * gzip stored (level 0): the compressed input is as long as the image and
+ * fed to zlib in several pieces; the damage is in the trailer alone, which
+ * zlib checks only once the data before it is inflated (a cut trailer, only
+ * once told the input has ended: after the image, nothing asks for that
+ * unless the input is read on to its end).
+ */
+const stored = (b: Buffer) => gzipSync(b, {level: 0})
+const DAMAGED: Array<[string, (g: Buffer) => Buffer]> = [
+  ['CRC corrupted', (g) => Buffer.concat([g.subarray(0, g.length - 8), Buffer.from([g[g.length - 8] ^ 0xff]), g.subarray(g.length - 7)])],
+  ['cut inside the trailer', (g) => g.subarray(0, g.length - 3)],
+]
+
+/** The refusal (one line, exit 1, nothing left) of dump-core, the same from a file and a pipe, as ELF and raw. */
+async function dumpRefusal(dir: string, input: Buffer, expect: ExpectStatic): Promise<string> {
+  const file = join(dir, 'in.img')
+  writeFileSync(file, input)
+  const lines: string[] = []
+  for (const format of ['elf', 'raw'] as const) {
+    for (const from of [file, '-']) {
+      const r = await runXst(['dump-core', '--format', format, from, join(dir, 'core')], {input: from === '-' ? input : undefined})
+      expect(r.code, `${format} ${from}: ${r.stderr}`).toBe(1)
+      expect(hasStackTrace(r.stdout + r.stderr)).toBe(false)
+      const got = r.stderr.trim().split('\n').filter((l) => !l.startsWith('warning: '))
+      expect(got, r.stderr).toHaveLength(1)
+      expect(got[0]).toMatch(/^xst dump-core: /)
+      lines.push(got[0].replace(/^xst dump-core: /, ''))
+      expect(readdirSync(dir)).toEqual(['in.img'])
+    }
+  }
+  expect(new Set(lines).size, lines.join('\n')).toBe(1)
+  return lines[0]
+}
+
+/** dump-core's line matches the refusal `like` gives the same input. */
+async function expectRefusedLike(line: string, like: 'convert' | 'verify', file: string, dir: string, expect: ExpectStatic): Promise<void> {
+  if (like === 'convert') {
+    const other = await runXst(['convert', file, join(dir, 'out')])
+    expect(other.code).toBe(1)
+    const refusal = other.stderr.trim().split('\n').filter((l) => !l.startsWith('warning: '))
+    expect(refusal).toEqual([`xst convert: ${line}`])
+    return
+  }
+  // verify lists its findings its own way ("error: byte N, layer record I (TYPE): message"); the words are the same.
+  const other = await runXst(['verify', file])
+  expect(other.code).toBe(1)
+  const found = /^error: (?:byte (\d+)(?:, (\w+ record \d+) \((\w+)\))?: )?(.*)$/m.exec(other.stdout + other.stderr)
+  expect(found, other.stdout + other.stderr).not.toBeNull()
+  const [, at, record, type, message] = found!
+  if (at) expect(line).toMatch(new RegExp(`^byte ${at}\\b`))
+  if (record) expect(line).toContain(`${record}, ${type}`)
+  expect(line).toContain(message)
+}
+
+describe.concurrent('dump-core reads the input to its end', () => {
+  const cases = FAMILIES.flatMap((f) => DAMAGED.map(([how]) => [f.name, how] as [string, string]))
+  it.for(cases)('gzipped %s, %s: refused as the other commands refuse it', async ([name, how], {expect}) => {
+    const f = FAMILIES.find((x) => x.name === name)!
+    const damage = DAMAGED.find(([h]) => h === how)![1]
+    const dir = tempDir('xst-dump-gzip-end-')
+    const input = damage(stored(f.image()))
+    const line = await dumpRefusal(dir, input, expect)
+    expect(line).toMatch(how === 'CRC corrupted' ? /gzip data is corrupt at compressed byte \d+ \(incorrect data check\)/ : /gzip stream ends at compressed byte \d+ before its end/)
+    await expectRefusedLike(line, f.like, join(dir, 'in.img'), dir, expect)
+    expect(readdirSync(dir)).toEqual(['in.img'])
+  })
+
+  it.for(FAMILIES.map((f) => f.name))('%s with bytes after it: what convert (or verify) says', async (name, {expect}) => {
+    const f = FAMILIES.find((x) => x.name === name)!
+    const dir = tempDir('xst-dump-after-end-')
+    const input = Buffer.concat([f.image(), Buffer.alloc(17, 0xee)])
+    const file = join(dir, 'in.img')
+    writeFileSync(file, input)
+    if (f.after === 'refused') {
+      // A v2 stream's END is its end: verify refuses what follows, and so does dump-core.
+      await expectRefusedLike(await dumpRefusal(dir, input, expect), 'verify', file, dir, expect)
+      return
+    }
+    if (f.after === 'counted') {
+      // After End_of_image: not the image's; counted, as inspect-legacy and verify count them.
+      const other = await runXst([f.describedBy, '--json', file])
+      expect(JSON.parse(other.stdout).container.afterEnd).toBe(17)
+    }
+    // After a legacy image, convert warns of the bytes and goes on (an xend HVM image's qemu state runs to
+    // the end of the file, so there they are qemu state, and nothing is said).
+    const conv = f.after === 'warned' ? await runXst(['convert', file, join(dir, 'out')]) : undefined
+    if (conv) expect(conv.code, conv.stderr).toBe(0)
+    if (conv) expect(conv.stderr.split('\n').filter((l) => /after the end of the image/.test(l))).toHaveLength(name === 'xend, legacy HVM' ? 0 : 1)
+    const after = (lines: string[]) => lines.filter((l) => /after the end of the image/.test(l))
+    for (const format of ['elf', 'raw'] as const) {
+      for (const from of [file, '-']) {
+        const out = join(dir, `core.${format}`)
+        const r = await runXst(['dump-core', '--json', '--force', '--format', format, from, out], {input: from === '-' ? input : undefined})
+        expect(r.code, r.stderr).toBe(0)
+        const doc = JSON.parse(r.stdout)
+        if (conv) expect(after(doc.warnings)).toEqual(after(conv.stderr.split('\n')).map((l) => l.replace(/^warning: /, '')))
+        if (f.after === 'counted') expect(doc.input.container.afterEnd).toBe(17)
+      }
+    }
+  })
+})
+
+describe.concurrent('dump-core names the container', () => {
+  const cases = FAMILIES.flatMap((f) => [[f.name, false] as [string, boolean], [f.name, true] as [string, boolean]])
+  it.for(cases)('%s (gzip: %s): in the text and in --json, as the other commands describe it', async ([name, gz], {expect}) => {
+    const f = FAMILIES.find((x) => x.name === name)!
+    const dir = tempDir('xst-dump-container-')
+    const file = join(dir, 'in.img')
+    writeFileSync(file, gz ? gzipSync(f.image()) : f.image())
+    const [json, text, other] = await Promise.all([
+      runXst(['dump-core', '--json', '--format', 'raw', file, join(dir, 'a.raw')]),
+      runXst(['dump-core', '--format', 'raw', file, join(dir, 'b.raw')]),
+      runXst([f.describedBy, '--json', file]),
+    ])
+    expect(json.code, json.stderr).toBe(0)
+    expect(text.code, text.stderr).toBe(0)
+    const container = JSON.parse(json.stdout).input.container
+    // The one summary (src/container/describe.ts) inspect-legacy and verify report.
+    expect(container).toEqual(JSON.parse(other.stdout).container)
+    expect(container.compressed).toBe(gz)
+    const line = text.stdout.split('\n').find((l) => l.startsWith('  container '))
+    if (container.kind === 'none' && !gz) {
+      expect(line).toBeUndefined()
+      return
+    }
+    const label = {libvirt: `libvirt libxl-driver save image (version ${container.libvirt?.version})`, xend: 'xend (xm save) image', 'xenserver-legacy': 'XenServer legacy suspend image', 'xenserver-structured': 'XenServer structured suspend image', none: ''}[container.kind as string]
+    expect(line?.replace(/^ {2}container +/, '')).toBe(gz ? `gzip-compressed${label ? ` ${label}` : ''}` : label)
+    // convert words the same container the same way ("container  WORDS -> OUTPUT").
+    if (f.like === 'convert') {
+      const conv = await runXst(['convert', file, join(dir, 'out')])
+      expect(conv.code, conv.stderr).toBe(0)
+      const words = conv.stdout.split('\n').find((l) => l.startsWith('  container '))
+      expect(words?.replace(/^ {2}container +/, '').replace(/ -> .*$/, '')).toBe(line?.replace(/^ {2}container +/, ''))
+      // And what the container claims of the guest, against the stream, is warned of as convert warns of it.
+      const claims = (lines: string[]) => lines.filter((l) => /config says the guest/.test(l))
+      const said = claims(conv.stderr.split('\n')).map((l) => l.replace(/^warning: /, ''))
+      expect(said).toHaveLength(name === 'xend, legacy HVM' ? 1 : 0)
+      expect(claims(JSON.parse(json.stdout).warnings)).toEqual(said)
+    }
   })
 })

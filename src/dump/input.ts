@@ -10,8 +10,12 @@
 // image (a Libxc or Libxc_legacy section), whose stream is then dumped like
 // any other; the sections after it are read once the first pass has read
 // the stream (afterStream).
+//
+// The first pass reads the input to its end, as convert does: a gzip
+// input's length and CRC are checked only there, and what follows the image
+// is reported (or refused) the way convert and verify report it.
 import {type ContainerSummary, containerSummary} from '../container/describe.js'
-import {type Container, openImage} from '../container/open.js'
+import {drainGzip, type OpenedImage, openImage} from '../container/open.js'
 import {BARE_LEGACY_QEMU_RECORDS, type QemuRecordVariant} from '../container/qemu-record.js'
 import {restOfSections, unreadableStreamSection, untilStream} from '../container/sections.js'
 import {walkSections} from '../container/xenserver.js'
@@ -33,18 +37,24 @@ export interface DumpImage {
   start: number
   /** The image can be read again: the passes after the first seek over page data. */
   seekable: boolean
-  /** The container the image sits in ({kind: 'none'} for a bare image). */
-  container: Container
+  /** The input as opened: its container, and the gzip layer if any. */
+  opened: OpenedImage
+  /**
+   * The container the image sits in (kind 'none' for a bare image), as
+   * every command reports it; a structured image's sections as far as read.
+   */
+  container: ContainerSummary
   /** The qemu record framings that container writes after a legacy HVM tail. */
   qemuRecords: readonly QemuRecordVariant[]
   /** The input was gzip: read once, as from a pipe. */
   gzip: boolean
   /**
    * A XenServer structured image: the stream is a section's, with more
-   * sections after it (a v2 stream stops at its END), and the sections read
-   * so far.
+   * sections after it, so the stream is read to its end only (a legacy
+   * image's qemu record, a v2 stream's END) and the sections after it by
+   * afterStream.
    */
-  structured?: ContainerSummary
+  structured: boolean
 }
 
 /**
@@ -62,13 +72,14 @@ export async function openImageForDump(input: ByteReader): Promise<DumpImage> {
   const reader = opened.reader
   const gzip = opened.gzip !== undefined
   const qemuRecords = opened.container.kind === 'none' ? BARE_LEGACY_QEMU_RECORDS : opened.qemuRecords
-  const image = {reader, source: reader.source, seekable: reader.seekable && !gzip, container: opened.container, qemuRecords, gzip}
-  if (opened.container.kind === 'xenserver-structured') {
-    const structured = containerSummary(opened)
-    const s = await untilStream(walkSections(reader), structured)
+  const container = containerSummary(opened)
+  const structured = opened.container.kind === 'xenserver-structured'
+  const image = {reader, source: reader.source, seekable: reader.seekable && !gzip, opened, container, qemuRecords, gzip, structured}
+  if (structured) {
+    const s = await untilStream(walkSections(reader), container)
     // The section says what its stream is; the walker or the verifier says what is wrong with it.
-    if (s.section.body === 'libxc-stream') return {...image, kind: 'v2', start: reader.offset, structured}
-    if (s.section.body === 'legacy-stream') return {...image, kind: 'legacy', start: reader.offset, structured}
+    if (s.section.body === 'libxc-stream') return {...image, kind: 'v2', start: reader.offset}
+    if (s.section.body === 'legacy-stream') return {...image, kind: 'legacy', start: reader.offset}
     throw unreadableStreamSection(s)
   }
   const start = reader.offset
@@ -92,17 +103,31 @@ export async function openImageForDump(input: ByteReader): Promise<DumpImage> {
 }
 
 /**
+ * How the first pass and the header passes walk a legacy image, as convert
+ * walks it: on to the input's end (trailing bytes are reported), but for a
+ * structured image's stream, whose next section follows it.
+ */
+export function legacyWalk(image: DumpImage): {qemuRecords: readonly QemuRecordVariant[]; stopAtImageEnd: boolean} {
+  return {qemuRecords: image.qemuRecords, stopAtImageEnd: image.structured}
+}
+
+/**
  * What follows the stream in its container, read by the first pass once it
  * has read the stream with `reader`: a structured image's sections, to
- * End_of_image, and whatever the input holds after it (a gzip input's check
- * runs at its end). Returns the image's length, End_of_image included; the
- * stream's end for the other containers, which are not read further.
+ * End_of_image, and whatever the input holds after it. Everything else was
+ * read to its end with the stream; a gzip input is read on to its end here
+ * in any case, as convert does (drainGzip), so its check runs before
+ * anything is written. Returns the image's length (End_of_image included).
  */
 export async function afterStream(image: DumpImage, reader: ByteReader): Promise<number> {
-  if (!image.structured) return reader.offset
-  await restOfSections(walkSections(reader), image.structured)
+  if (!image.structured) {
+    // A gzip input is never seekable: `reader` is the opened image's own.
+    await drainGzip(image.opened)
+    return reader.offset
+  }
+  await restOfSections(walkSections(reader), image.container)
   const end = reader.offset
-  image.structured.afterEnd = await reader.skipToEnd()
+  image.container.afterEnd = await reader.skipToEnd()
   return end
 }
 

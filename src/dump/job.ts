@@ -23,6 +23,7 @@
 // Memory stays flat whatever the guest's size: a bitmap of the pfns (32 KiB
 // per GiB of guest memory), one window (at most 32 MiB), 1 MiB buffers.
 import * as path from 'node:path'
+import type {ContainerSummary} from '../container/describe.js'
 import {PAGE_SIZE} from '../format/x86.js'
 import {cancelNative} from '../io/native.js'
 import {openOutput, type Output} from '../io/output.js'
@@ -64,7 +65,8 @@ export interface DumpJob {
 }
 
 export interface DumpSummary {
-  input: ScanInput & {path: string}
+  /** The container is the one summary every command reports (src/container/describe.ts). */
+  input: ScanInput & {path: string; container: ContainerSummary}
   output: {
     path: string
     format: DumpFormat
@@ -209,7 +211,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
     const f = scan.facts
     const ids = vcpuIds(scan)
     return {
-      input: {path: job.input === '-' ? 'stdin' : job.input, ...scan.input},
+      input: {path: job.input === '-' ? 'stdin' : job.input, ...scan.input, container: image.container},
       output: {path: toFile ? job.output : 'stdout', format: job.format, bytes, written, sections},
       pages: {count: f.pages.count, copies: f.copies, pfnRange: f.pages.first === undefined ? null : {first: f.pages.first, last: f.pages.last!}},
       vcpus: {count: ids.length, ids},

@@ -1,14 +1,18 @@
 // Text rendering of a dump's summary.
+import {containerWords} from '../container/describe.js'
 import {formatBytes} from '../convert/render.js'
 import {hex, plural, ranges} from '../text.js'
 import type {DumpSummary} from './job.js'
+import type {ScanInput} from './scan.js'
 
 const pad = (label: string) => ('  ' + label).padEnd(12)
 
-export function describeInput(s: Omit<DumpSummary['input'], 'path'>): string {
+/** The image in a few words; `domain` is the container's name for it, when the xl header gives none. */
+export function describeInput(s: ScanInput, domain?: string | null): string {
   const what = s.kind === 'legacy' ? 'legacy' : `${s.kind} v2`
   const guest = s.guest === 'pv' ? `PV${s.guestWidth ? ` (${s.guestWidth}-bit guest)` : ''}` : 'HVM'
-  const xl = s.xlHeader ? `, xl header${s.domainName ? ` (domain "${s.domainName}")` : ''}` : ''
+  const name = s.domainName ?? domain
+  const xl = s.xlHeader ? `, xl header${name ? ` (domain "${name}")` : ''}` : name ? `, domain "${name}"` : ''
   return `${what} ${guest} image${xl}`
 }
 
@@ -16,7 +20,11 @@ export function renderDump(s: DumpSummary): string[] {
   const L: string[] = []
   const format = s.output.format === 'elf' ? 'ELF xen dump-core' : 'raw, page N at byte N x 4096'
   L.push(`dumped ${s.input.path} -> ${s.output.path} (${format})`)
-  L.push(pad('input') + `${describeInput(s.input)}, ${s.input.bytes} bytes`)
+  // As convert names it: only when there is a container or gzip around the stream.
+  const c = s.input.container
+  const words = containerWords(c)
+  if (words) L.push(pad('container') + words + (c.afterEnd ? `; ${c.afterEnd} bytes after End_of_image (not part of the image)` : ''))
+  L.push(pad('input') + `${describeInput(s.input, c.libvirt?.domainName ?? c.xend?.domainName)}, ${s.input.bytes} bytes`)
   const range = s.pages.pfnRange ? ` (pfns ${hex(s.pages.pfnRange.first)}-${hex(s.pages.pfnRange.last)})` : ''
   const resent = s.pages.copies - s.pages.count
   L.push(pad('pages') + `${plural(s.pages.count, 'page')}${range}${resent ? `; ${plural(resent, 'older copy', 'older copies')} replaced by later ones` : ''}`)

@@ -13,6 +13,7 @@
 // pfn of a window, where in the input its last copy is.
 import {type ErrorCode, FormatError} from '../errors.js'
 import {PAGE_SIZE, pageTypeHasData} from '../format/x86.js'
+import {guestClaimWarning} from '../container/describe.js'
 import {convertLegacy} from '../convert/convert.js'
 import {ByteReader} from '../io/reader.js'
 import type {ByteSink} from '../io/sink.js'
@@ -24,7 +25,7 @@ import type {StreamObserver} from '../v2/writer.js'
 import {type VerifyReport, V2Verifier} from '../v2/verify/verifier.js'
 import {plural} from '../text.js'
 import {GuestFacts, pageDataPfns, wantsBody} from './facts.js'
-import {afterStream, type DumpImage, reopen} from './input.js'
+import {afterStream, type DumpImage, legacyWalk, reopen} from './input.js'
 import {PAGES_PER_IO, type PagePlacer} from './pages.js'
 import type {PageWindow} from './pfns.js'
 
@@ -139,6 +140,10 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
   const verifier = new V2Verifier()
   const tap = new ConvertedTap(o.placer)
   const warnings: string[] = []
+  const warn = (m: string) => {
+    warnings.push(m)
+    o.onWarning?.(m)
+  }
   const observer: StreamObserver = {
     xlHeader: (info) => verifier.xlHeader(info),
     libxlHeader: (h, at) => verifier.libxlHeader(h, at),
@@ -158,13 +163,13 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
   const reader = image.seekable && !o.placer ? await reopen(image, (s) => new HeaderOnlyReader(s)) : image.reader
   const summary = await convertLegacy(reader, tap, {
     format: 'libxl',
-    qemuRecords: image.qemuRecords,
-    // What follows the image in a container is not the image's.
-    stopAtImageEnd: image.container.kind !== 'none',
+    ...legacyWalk(image),
     observer,
-    onWarning: (m) => {
-      warnings.push(m)
-      o.onWarning?.(m)
+    onWarning: warn,
+    // What the container claims of the guest, against what the stream is, as convert warns of it.
+    onImage: (img) => {
+      const claim = guestClaimWarning(image.opened.container, img.guest)
+      if (claim) warn(claim)
     },
     onProgress: o.onProgress,
   })
@@ -263,7 +268,7 @@ async function scanV2(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
   let report: VerifyReport
   try {
     // In a Libxc section the stream ends at its END: the next section follows.
-    report = await verifyStream(reader, new V2Verifier(), {onBody: hook, stopAtEnd: image.structured !== undefined})
+    report = await verifyStream(reader, new V2Verifier(), {onBody: hook, stopAtEnd: image.structured})
   } catch (err) {
     throw err instanceof Stop ? err.error : err
   }
@@ -294,7 +299,7 @@ export function scanImage(image: DumpImage, o: ScanOptions = {}): Promise<ScanRe
 export async function locatePages(image: DumpImage, window: PageWindow, onProgress?: (offset: number) => void): Promise<void> {
   const reader = await reopen(image)
   if (image.kind === 'legacy') {
-    for await (const ev of walkLegacy(reader, {qemuRecords: image.qemuRecords, stopAtImageEnd: image.container.kind !== 'none'})) {
+    for await (const ev of walkLegacy(reader, legacyWalk(image))) {
       if (ev.kind !== 'page-batch') continue
       let at = ev.data.offset
       for (let i = 0; i < ev.pfns.length; i++) {
@@ -314,6 +319,6 @@ export async function locatePages(image: DumpImage, window: PageWindow, onProgre
     for (let k = 0; k < pfns.length; k++) window.set(pfns[k], at + k * PAGE_SIZE)
     onProgress?.(at)
   }
-  const report = await verifyStream(reader, new V2Verifier(), {onBody: hook, stopAtEnd: image.structured !== undefined})
+  const report = await verifyStream(reader, new V2Verifier(), {onBody: hook, stopAtEnd: image.structured})
   if (report.stopped === 'fatal') throw new FormatError('input-changed', 'the image read differently the second time; was it changed while xst read it?')
 }
