@@ -189,6 +189,13 @@ describe('verify: what each defective image is refused for', () => {
     expect(doc.container.sections.map((s: {name: string}) => s.name)).toEqual(['Xenops', 'Libxc', 'Qemu_trad', 'Varstored', 'End_of_image'])
   })
 
+  it('convert --json names the container the same way, Xenops record included', async () => {
+    const dir = tempDir()
+    const r = await runXst(['convert', '--json', tempFile('in.img', containerBytes('xenserver-v2-libxc-legacy-hvm64.img.gz')), join(dir, 'out.img')])
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout).input.container).toMatchObject({kind: 'xenserver-structured', xenops: {time: '20150312T10:11:12Z', wordSize: 64}})
+  })
+
   it('bytes after End_of_image are reported, not an error', async () => {
     const image = Buffer.concat([containerBytes('xenserver-v2-native-hvm64.img.gz'), Buffer.from('the rest of a VDI')])
     const r = await runXst(['verify', '--json', tempFile('in.img', image)])

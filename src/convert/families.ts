@@ -23,7 +23,7 @@ import type {Guest} from '../legacy/events.js'
 import {checkStream} from '../v2/reader.js'
 import {V2Verifier, type VerifyReport} from '../v2/verify/verifier.js'
 import {readXlHeader} from '../xl/header.js'
-import {type ContainerSummary, containerSummary, guestClaimWarning} from '../container/describe.js'
+import {type ContainerSummary, containerSummary, guestClaimWarning, xenopsSummary} from '../container/describe.js'
 import {libvirtVersionDefect, withLibvirtVersion, LIBVIRT_VERSION_V2} from '../container/libvirt.js'
 import {CONTAINER_LABELS, drainGzip, type OpenedImage} from '../container/open.js'
 import {unreadableStreamSection} from '../container/sections.js'
@@ -127,7 +127,8 @@ export async function prepareInput(img: OpenedImage): Promise<PreparedInput> {
           throw new FormatError('length-too-large', `the sections before the memory image add up to more than MAX_SECTIONS_BEFORE_STREAM (${MAX_SECTIONS_BEFORE_STREAM}) bytes, which xst holds in memory`, where)
         }
         const body = await s.body!.read()
-        if (s.section.name === 'Xenops') parseXenopsRecord(body, s.bodyOffset)
+        // Checked (a broken record is refused) and shown, as the other commands show it.
+        if (s.section.name === 'Xenops') container.xenops = xenopsSummary(parseXenopsRecord(body, s.bodyOffset))
         before.push(sectionHeaderBytes(s), body)
         break
       }
