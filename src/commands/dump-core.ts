@@ -1,8 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
-import {type DumpJob} from '../dump/job.js'
-import {runDumpWithProgress} from '../dump/progress.js'
-import {renderDump} from '../dump/render.js'
+import type {DumpJob} from '../dump/job.js'
 
 export default class DumpCore extends XstCommand {
   static summary = "Write the guest memory a save image holds as a core file (Xen's dump-core ELF) or a raw memory image"
@@ -42,6 +40,8 @@ An image convert or verify would refuse is refused here too (exit 1, nothing wri
       onWarning: (m) => this.note(m),
       onSignal: (sig) => process.stderr.write(`xst dump-core: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${args.core} was not written`}\n`),
     }
+    // Imported here, not at the top: every command's class loads on every run (see index.ts).
+    const [{runDumpWithProgress}, {renderDump}] = await Promise.all([import('../dump/progress.js'), import('../dump/render.js')])
     const summary = await runDumpWithProgress(job, {enabled: Boolean(process.stderr.isTTY) && !this.jsonEnabled()})
     for (const l of renderDump(summary)) this.line(l)
     return {ok: true, ...summary, warnings: this.warnings}
