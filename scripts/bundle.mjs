@@ -50,6 +50,16 @@ async function bundle() {
   const {build} = await import('esbuild')
   const {BUNDLE, CODE_CACHE} = await import(pathToFileURL(path.join(ROOT, 'bin', 'load.js')).href)
   fs.rmSync(CODE_CACHE, {force: true})
+  // What bin/run.js runs before loading the CLI (see src/io/start-descriptors.ts).
+  await build({
+    entryPoints: [path.join(ROOT, 'src', 'io', 'start-descriptors.ts')],
+    outfile: path.join(ROOT, 'dist', 'start-descriptors.cjs'),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    logLevel: 'warning',
+  })
   await build({
     entryPoints: [path.join(ROOT, 'src', 'cli', 'entry.ts')],
     outfile: BUNDLE,
@@ -82,16 +92,15 @@ async function bundle() {
 
 /** Run the commands whose code should be in the cache, in this process, then exit (which writes the cache). */
 async function warm() {
-  const {loadBundle} = await import(pathToFileURL(path.join(ROOT, 'bin', 'load.js')).href)
+  const {loadBundle, ROOT: root} = await import(pathToFileURL(path.join(ROOT, 'bin', 'load.js')).href)
   const {execute} = loadBundle({writeCache: true})
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xst-warm-'))
   try {
     const legacy = path.join(dir, 'image.legacy')
     const v2 = path.join(dir, 'image.v2')
     fs.writeFileSync(legacy, gunzipSync(fs.readFileSync(path.join(ROOT, 'fixtures', 'conformance', 'legacy', 'pv64-xl.legacy.gz'))))
-    const bin = pathToFileURL(path.join(ROOT, 'bin', 'run.js')).href
     for (const args of [['--version'], ['inspect-legacy', legacy], ['convert', legacy, v2], ['verify', v2]]) {
-      await execute({dir: bin, args})
+      await execute({dir: root, args})
       if (process.exitCode) throw new Error(`warm-up: xst ${args.join(' ')} exited ${process.exitCode}`)
     }
   } finally {
