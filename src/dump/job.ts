@@ -23,6 +23,7 @@
 import * as path from 'node:path'
 import {SIGNAL_EXIT} from '../cli/signals.js'
 import {PAGE_SIZE} from '../format/x86.js'
+import {cancelNative} from '../io/native.js'
 import {openOutput, type Output} from '../io/output.js'
 import {ByteReader} from '../io/reader.js'
 import {openInput} from '../io/source.js'
@@ -105,6 +106,8 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
   let output: Output | undefined
   let spool: Spool | undefined
   const onSignal = (sig: NodeJS.Signals) => {
+    // A pool thread of the native addon waiting on a pipe would hold up the exit.
+    cancelNative()
     output?.abort()
     spool?.close()
     job.onSignal?.(sig)
