@@ -1,12 +1,12 @@
 // Running one shell command line and measuring it: wall time from spawn to
 // exit, and the peak RSS of every node process in it (reported by
-// rss-hook.js through NODE_OPTIONS) and, when GNU time is installed, of the
+// rss-hook.cjs through NODE_OPTIONS) and, when GNU time is installed, of the
 // other programs the line wraps in `time` (cat).
 import {spawn, spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import {pathToFileURL, fileURLToPath} from 'node:url'
+import {fileURLToPath} from 'node:url'
 
 export interface RunResult {
   seconds: number
@@ -18,7 +18,8 @@ export interface RunResult {
   stderr: string
 }
 
-const HOOK = pathToFileURL(fileURLToPath(new URL('./rss-hook.js', import.meta.url))).href
+// Not compiled: bench/rss-hook.cjs beside this file's source (this runs from dist-bench/bench/).
+const HOOK = fileURLToPath(new URL('../../bench/rss-hook.cjs', import.meta.url))
 
 let gnuTime: string | null | undefined
 
@@ -54,7 +55,7 @@ export class Runner {
   /** Run `line` with /bin/sh, stdout and stdin as the line redirects them (else /dev/null). */
   run(line: string, env: Record<string, string> = {}): Promise<RunResult> {
     for (const f of [this.nodeRss, this.otherRss]) fs.rmSync(f, {force: true})
-    const nodeOptions = [process.env.NODE_OPTIONS ?? '', `--import=${HOOK}`].join(' ').trim()
+    const nodeOptions = [process.env.NODE_OPTIONS ?? '', `--require=${JSON.stringify(HOOK)}`].join(' ').trim()
     return new Promise((resolve, reject) => {
       const t0 = process.hrtime.bigint()
       const child = spawn('/bin/sh', ['-c', line], {

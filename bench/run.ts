@@ -180,7 +180,7 @@ function convertRows(img: BenchImage, dir: string, xst: string, xen: string | un
     {...base, id: 'null-cat', label: 'cat IMAGE > /dev/null', line: `${time}cat ${IN} > /dev/null`, xst: false},
     X('null-xen', 'xen -i IMAGE -o /dev/null', `XEN -i ${IN} -o /dev/null ${guest}`, {cat: 'null-cat'}),
     {...base, id: 'null-js', label: 'xst --in IMAGE --out /dev/null (JS)', line: `${xst} convert --in ${IN} --out /dev/null`, env: JS, xst: true, xen: 'null-xen', cat: 'null-cat', target: {kind: 'ratio', to: 'null-xen', max: 0.9}},
-    {...base, id: 'null-native', label: 'xst --in IMAGE --out /dev/null (native)', line: `${xst} convert --in ${IN} --out /dev/null`, xst: true, xen: 'null-xen', cat: 'null-cat', skip: native},
+    {...base, id: 'null-native', label: 'xst --in IMAGE --out /dev/null (native)', line: `${xst} convert --in ${IN} --out /dev/null`, xst: true, xen: 'null-xen', cat: 'null-cat', target: {kind: 'ratio', to: 'null-xen', max: 0.9}, skip: native},
     // pipe -> pipe: what libxl and xenopsd do.
     {...base, id: 'pipe-cat', label: 'cat IMAGE | cat | cat > /dev/null', line: `cat ${IN} | ${time}cat | cat > /dev/null`, xst: false},
     X('pipe-xen', 'cat IMAGE | xen -i 0 -o 1 | cat', `cat ${IN} | XEN -i 0 -o 1 ${guest} | cat > /dev/null`, {cat: 'pipe-cat'}),
@@ -196,7 +196,11 @@ function convertRows(img: BenchImage, dir: string, xst: string, xen: string | un
     {...base, id: 'file-dd', label: 'dd if=IMAGE of=OUT bs=4M conv=fsync', line: `${time}dd if=${IN} of=${OUT} bs=4M conv=fsync status=none`, xst: false, prep: prepOut},
     X('file-xen', 'xen -i IMAGE -o OUT; sync OUT', `XEN -i ${IN} -o ${OUT} ${guest} && sync ${OUT}`, {cat: 'file-cat', prep: prepOut}),
     {...base, id: 'file-js', label: 'xst --in IMAGE --out OUT (JS)', line: `${xst} convert --in ${IN} --out ${OUT}`, env: JS, xst: true, xen: 'file-xen', cat: 'file-cat', target: {kind: 'ratio', to: 'file-xen', max: 1.0}, prep: prepOut},
-    {...base, id: 'file-native', label: 'xst --in IMAGE --out OUT (native)', line: `${xst} convert --in ${IN} --out ${OUT}`, xst: true, xen: 'file-xen', cat: 'file-cat', prep: prepOut, skip: native},
+    {...base, id: 'file-native', label: 'xst --in IMAGE --out OUT (native)', line: `${xst} convert --in ${IN} --out ${OUT}`, xst: true, xen: 'file-xen', cat: 'file-cat', target: {kind: 'ratio', to: 'file-xen', max: 1.0}, prep: prepOut, skip: native},
+    // dump-core (no Xen counterpart): held to RSS; from a pipe the pages go through a spool file.
+    {...base, id: 'dump-elf', label: 'xst dump-core IMAGE OUT', line: `${xst} dump-core ${IN} ${OUT}`, xst: true, cat: 'file-cat', prep: prepOut},
+    {...base, id: 'dump-raw', label: 'xst dump-core --format raw IMAGE OUT', line: `${xst} dump-core --format raw ${IN} ${OUT}`, xst: true, cat: 'file-cat', prep: prepOut},
+    {...base, id: 'dump-pipe', label: 'cat IMAGE | xst dump-core - OUT', line: `cat ${IN} | ${xst} dump-core - ${OUT}`, xst: true, cat: 'file-cat', prep: prepOut},
   ]
   if (!held) for (const r of rows) delete r.target
   return rows
@@ -210,6 +214,8 @@ function startupRows(tinyLegacy: string, tinyV2: string, dir: string, xst: strin
     {...base, id: 'node', label: 'node -e 0', line: `${sh(process.execPath)} -e 0`, xst: false},
     {...base, id: 'version', label: 'xst --version', line: `${xst} --version`, xst: true, cat: 'node', target: {kind: 'ratio', to: 'node', max: 1.6}},
     {...base, id: 'verify-tiny', label: 'xst verify TINY', line: `${xst} verify ${sh(tinyV2)}`, xst: true, cat: 'node', target: {kind: 'ratio', to: 'node', max: 2}},
+    {...base, id: 'inspect-tiny', label: 'xst inspect-legacy TINY', line: `${xst} inspect-legacy ${sh(tinyLegacy)}`, xst: true, cat: 'node'},
+    {...base, id: 'identify-tiny', label: 'xst identify TINY', line: `${xst} identify ${sh(tinyLegacy)}`, xst: true, cat: 'node'},
     {...base, id: 'convert-tiny-xen', label: 'xen -i TINY -o OUT', line: xen ? `${time}${xen} -i ${sh(tinyLegacy)} -o ${sh(out)} -w 64 -g pv` : '', xst: false, skip: xen ? undefined : xenSkip, cat: 'node', prep: () => rm(out)},
     {...base, id: 'convert-tiny', label: 'xst --in TINY --out OUT', line: `${xst} convert --in ${sh(tinyLegacy)} --out ${sh(out)}`, xst: true, xen: 'convert-tiny-xen', cat: 'node', prep: () => rm(out)},
   ]

@@ -3,9 +3,8 @@ import {XstCommand} from '../cli/base.js'
 import {guestFlag, widthFlag} from '../cli/flags.js'
 import type {ConvertJob} from '../convert/job.js'
 import {UsageError} from '../errors.js'
-import {Syslog} from '../cli/syslog.js'
 import {parseSpec, specName} from '../io/spec.js'
-import {CONTAINER_CHOICES, xlConfigFrom} from '../convert/families.js'
+import {CONTAINER_CHOICES} from '../convert/choices.js'
 import {readFileSync} from 'node:fs'
 
 export default class Convert extends XstCommand {
@@ -101,7 +100,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
       } catch (err) {
         throw new UsageError(`--config ${flags.config}: cannot read it (${(err as NodeJS.ErrnoException).code ?? err})`, 'bad-config')
       }
-      config = xlConfigFrom(text)
+      config = (await import('../convert/families.js')).xlConfigFrom(text)
     }
     // What the helper line says; a XenServer family is libxc too, which is what a helper writes anyway.
     const format = flags.format ?? (helper ? 'libxc' : 'libxl')

@@ -1,8 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
-import {type DumpJob} from '../dump/job.js'
-import {runDumpWithProgress} from '../cli/dump-progress.js'
-import {renderDump} from '../dump/render.js'
+import type {DumpJob} from '../dump/job.js'
 
 export default class DumpCore extends XstCommand {
   static summary = "Write the guest memory a save image holds as a core file (Xen's dump-core ELF) or a raw memory image"
@@ -45,8 +43,9 @@ An image convert or verify would refuse is refused here too (exit 1, nothing wri
     const onSignal = (sig: NodeJS.Signals) => {
       process.stderr.write(`xst dump-core: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${args.core} was not written`}\n`)
     }
-    const enabled = Boolean(process.stderr.isTTY) && !this.jsonEnabled()
-    const summary = await runDumpWithProgress(job, {enabled, onSignal})
+    // Imported here, not at the top: every command's class loads on every run (see index.ts).
+    const [{runDumpWithProgress}, {renderDump}] = await Promise.all([import('../cli/dump-progress.js'), import('../dump/render.js')])
+    const summary = await runDumpWithProgress(job, {enabled: Boolean(process.stderr.isTTY) && !this.jsonEnabled(), onSignal})
     for (const l of renderDump(summary)) this.line(l)
     return {ok: true, ...summary, warnings: this.warnings}
   }

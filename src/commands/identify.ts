@@ -1,10 +1,8 @@
 import {Args} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import {XstError} from '../errors.js'
-import {type Identified, identify} from '../identify/identify.js'
-import {identifyLine} from '../identify/render.js'
-import {ByteReader} from '../io/reader.js'
-import {openInput} from '../io/source.js'
+import type {Identified} from '../identify/identify.js'
+import type {ByteReader} from '../io/reader.js'
 
 type Unreadable = {input: string; verdict: 'unreadable'; error: Record<string, unknown>}
 
@@ -29,6 +27,13 @@ Exit status: 0 when every IMAGE is a Xen image that needs conversion or is resto
 
   async run(): Promise<{ok: boolean; images: Array<Identified | Unreadable>}> {
     const {argv} = await this.parse(Identify)
+    // Imported here, not at the top: every command's class loads on every run (see index.ts).
+    const [{identify}, {identifyLine}, {ByteReader}, {openInput}] = await Promise.all([
+      import('../identify/identify.js'),
+      import('../identify/render.js'),
+      import('../io/reader.js'),
+      import('../io/source.js'),
+    ])
     const images: Array<Identified | Unreadable> = []
     let code = 0
     for (const file of argv as string[]) {

@@ -1,13 +1,14 @@
 // Every command, for oclif's explicit command strategy (package.json
 // oclif.commands: {"strategy": "explicit", "target":
-// "./dist/commands/index.js", "identifier": "COMMANDS"}): oclif imports this
-// one module instead of searching dist/commands for files.
+// "./dist/xst.cjs", "identifier": "COMMANDS"}; the bundle re-exports this
+// table, see src/cli/entry.ts): oclif reads it instead of searching
+// dist/commands for files.
 //
 // To add a command: import its class here and add one entry (key = the
 // command id) below, then `npm run build` (which regenerates the manifest).
 // Keep command modules light: the class and its flags load with every run of
 // any command, so a command imports what its run() needs inside run()
-// (`await import(...)`), not at the top of the module.
+// (`await import(...)`), not at the top of the module; `import type` is free.
 import Convert from './convert.js'
 import DumpCore from './dump-core.js'
 import Help from './help.js'

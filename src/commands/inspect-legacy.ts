@@ -1,13 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import {guestFlag, widthFlag} from '../cli/flags.js'
-import {type ContainerSummary, renderContainer} from '../container/describe.js'
-import {closeImage, openImage} from '../container/open.js'
-import {ByteReader} from '../io/reader.js'
-import {openInput} from '../io/source.js'
+import type {ContainerSummary} from '../container/describe.js'
 import {parseSpec, specName} from '../io/spec.js'
-import {inspectImage} from '../inspect/image.js'
-import {renderInspect} from '../inspect/render.js'
 import type {InspectReport} from '../inspect/report.js'
 
 export default class InspectLegacy extends XstCommand {
@@ -35,6 +30,15 @@ Toolstack width and guest type are detected from the image; --width and --guest 
 
   async run(): Promise<{ok: true; container: ContainerSummary} & InspectReport> {
     const {args, flags} = await this.parse(InspectLegacy)
+    // Imported here, not at the top: every command's class loads on every run (see index.ts).
+    const [{renderContainer}, {closeImage, openImage}, {ByteReader}, {openInput}, {inspectImage}, {renderInspect}] = await Promise.all([
+      import('../container/describe.js'),
+      import('../container/open.js'),
+      import('../io/reader.js'),
+      import('../io/source.js'),
+      import('../inspect/image.js'),
+      import('../inspect/render.js'),
+    ])
     const input = new ByteReader(openInput(args.image))
     try {
       const img = await openImage(input)

@@ -1,14 +1,28 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
-import {type ContainerSummary, containerWords} from '../container/describe.js'
-import {closeImage, type OpenedImage, openImage} from '../container/open.js'
-import {verifyImage} from '../container/verify.js'
+import type {ContainerSummary} from '../container/describe.js'
+import type {OpenedImage} from '../container/open.js'
 import {FormatError, XstError} from '../errors.js'
-import {ByteReader} from '../io/reader.js'
-import {openInput} from '../io/source.js'
 import {parseSpec, specName} from '../io/spec.js'
-import {V2Verifier, type VerifyReport} from '../v2/verify/verifier.js'
-import {problemLine, RecordListing, verdictLine} from '../v2/verify/text.js'
+import type {VerifyReport} from '../v2/verify/verifier.js'
+
+/**
+ * What verifying needs, imported when a verify runs: every command's class
+ * loads on every run of any command (see index.ts), so the verifier and the
+ * container code stay out of other commands' start-up.
+ */
+async function verifyModules() {
+  const [{containerWords}, {closeImage, openImage}, {verifyImage}, {ByteReader}, {openInput}, {V2Verifier}, {problemLine, RecordListing, verdictLine}] = await Promise.all([
+    import('../container/describe.js'),
+    import('../container/open.js'),
+    import('../container/verify.js'),
+    import('../io/reader.js'),
+    import('../io/source.js'),
+    import('../v2/verify/verifier.js'),
+    import('../v2/verify/text.js'),
+  ])
+  return {containerWords, closeImage, openImage, verifyImage, ByteReader, openInput, V2Verifier, problemLine, RecordListing, verdictLine}
+}
 
 export type VerifyResult = {ok: boolean; input: string; verdict: 'valid' | 'invalid'} & VerifyReport & {container: ContainerSummary | null}
 
@@ -74,6 +88,7 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
   }
 
   private async verifyOne(file: string, flags: {format: 'auto' | 'libxc' | 'libxl'; 'max-errors'?: number; verbose: boolean}, several: boolean): Promise<VerifyResult> {
+    const {closeImage, containerWords, ByteReader, openImage, openInput, problemLine, RecordListing, V2Verifier, verdictLine, verifyImage} = await verifyModules()
     const name = specName(parseSpec(file), 'input')
     const listing = new RecordListing((l) => this.line(l))
     const verifier = new V2Verifier({

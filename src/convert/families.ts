@@ -41,10 +41,9 @@ import {
   xenopsTimeNow,
 } from '../container/xenserver.js'
 import {convertLegacy, type ConvertOptions, type ConvertSummary, type OutputFormat} from './convert.js'
+import type {ContainerChoice} from './choices.js'
 
-/** What --container asks for. */
-export type ContainerChoice = 'keep' | 'xl' | 'libvirt' | 'xenserver' | 'none'
-export const CONTAINER_CHOICES: readonly ContainerChoice[] = ['keep', 'xl', 'libvirt', 'xenserver', 'none']
+export type {ContainerChoice}
 
 /**
  * The output's family: `bare` is a bare stream input written as before
