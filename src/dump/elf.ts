@@ -196,11 +196,18 @@ export function planElf(o: ElfInput): ElfPlan {
   return {front, back, pagesOffset, indexEntrySize, indexOffset, strtab, size: strtabAt + strtab.length, sections}
 }
 
-/** The .xen_p2m / .xen_pfn entries for the pfns of `pages`, ascending, in buffers of up to 64 Ki entries. */
-export function* indexChunks(pages: PfnBitmap, guest: 'pv' | 'hvm'): Generator<Buffer> {
+/**
+ * The .xen_p2m / .xen_pfn entries for the pfns of `pages`, ascending, in
+ * buffers of up to 64 Ki entries. A buffer the caller puts back in `spare`
+ * (once its sink has released it) is filled again: a 64 GiB guest's index
+ * is 256 MiB, which as fresh buffers piled up as garbage faster than the
+ * collector returned it.
+ */
+export function* indexChunks(pages: PfnBitmap, guest: 'pv' | 'hvm', spare: Buffer[] = []): Generator<Buffer> {
   const size = guest === 'pv' ? P2mEntry.size : PfnEntry.size
   const per = 1 << 16
-  let buf = Buffer.allocUnsafe(per * size)
+  const next = () => spare.pop() ?? Buffer.allocUnsafe(per * size)
+  let buf = next()
   let n = 0
   const TWO_32 = 2 ** 32
   for (const [s, e] of pages.runs(0, Infinity)) {
@@ -217,7 +224,7 @@ export function* indexChunks(pages: PfnBitmap, guest: 'pv' | 'hvm'): Generator<B
       }
       if (++n === per) {
         yield buf
-        buf = Buffer.allocUnsafe(per * size)
+        buf = next()
         n = 0
       }
     }

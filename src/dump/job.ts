@@ -196,7 +196,8 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
         for (const entry of prstatusEntries(scan)) await sink.write(entry)
         await sink.write(plan.back)
         await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: false, onPages})
-        for (const chunk of indexChunks(pages, scan.input.guest)) await sink.write(chunk)
+        const spare: Buffer[] = []
+        for (const chunk of indexChunks(pages, scan.input.guest, spare)) await sink.write(chunk, () => spare.push(chunk))
         await sink.write(plan.strtab)
         if (sink.bytesWritten - start !== plan.size) throw new Error(`internal: the ELF dump is ${sink.bytesWritten - start} bytes, planned ${plan.size}`)
         sections = plan.sections
