@@ -578,3 +578,32 @@ describe('trailing bytes', () => {
     }
   })
 })
+
+describe('transientBatches', () => {
+  // Two batches of different pfns; with the option the second batch's arrays
+  // take the first's memory (its values are gone), without it each keeps its own.
+  const bytes = buildLegacy({width: 64, guest: 'pv', p2mSize: 16, chunks: [{kind: 'pages', range: {start: 0, count: 4}}, {kind: 'pages', range: {start: 8, count: 4}}]})
+  const batches = async (transientBatches: boolean) => {
+    const kept: {pfns: Uint32Array; copy: number[]}[] = []
+    for await (const ev of walkLegacy(new ByteReader(new BufferSource(bytes)), {transientBatches})) {
+      if (ev.kind === 'page-batch') kept.push({pfns: ev.pfns, copy: [...ev.pfns]})
+    }
+    return kept
+  }
+
+  test('off (the default): every batch keeps its own pfns', async () => {
+    const [a, b] = await batches(false)
+    expect(a.copy).toEqual([0, 1, 2, 3])
+    expect(b.copy).toEqual([8, 9, 10, 11])
+    expect([...a.pfns]).toEqual([0, 1, 2, 3])
+  })
+
+  test('on: the same pfns are seen batch by batch, and the memory is reused', async () => {
+    const [a, b] = await batches(true)
+    expect(a.copy).toEqual([0, 1, 2, 3])
+    expect(b.copy).toEqual([8, 9, 10, 11])
+    expect(a.pfns.buffer).toBe(b.pfns.buffer)
+    expect(a.pfns.byteOffset).toBe(b.pfns.byteOffset)
+    expect([...a.pfns]).toEqual([8, 9, 10, 11])
+  })
+})

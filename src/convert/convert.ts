@@ -123,7 +123,9 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
 
   // Xen's converter reads the qemu record into a libxl stream whatever
   // --skip-qemu says: only a bare libxc stream can leave it out.
-  const walk: WalkOptions = {...opts, skipQemu: opts.skipQemu && !libxl}
+  // A batch's pfns and types are copied into its PAGE_DATA header at once,
+  // so the walker may reuse their memory for the next batch.
+  const walk: WalkOptions = {...opts, skipQemu: opts.skipQemu && !libxl, transientBatches: true}
   for await (const ev of walkLegacy(reader, walk) as AsyncGenerator<LegacyEvent>) {
     switch (ev.kind) {
       case 'xl-header': {

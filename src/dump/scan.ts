@@ -299,7 +299,8 @@ export function scanImage(image: DumpImage, o: ScanOptions = {}): Promise<ScanRe
 export async function locatePages(image: DumpImage, window: PageWindow, onProgress?: (offset: number) => void): Promise<void> {
   const reader = await reopen(image)
   if (image.kind === 'legacy') {
-    for await (const ev of walkLegacy(reader, legacyWalk(image))) {
+    // Each batch is done with before the next: its arrays can be reused.
+    for await (const ev of walkLegacy(reader, {...legacyWalk(image), transientBatches: true})) {
       if (ev.kind !== 'page-batch') continue
       let at = ev.data.offset
       for (let i = 0; i < ev.pfns.length; i++) {

@@ -252,7 +252,8 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
   const sent = new PfnSet()
   const body = rep.body
 
-  for await (const ev of walkLegacy(reader, opts) as AsyncGenerator<LegacyEvent>) {
+  // Every event is tallied before the next is asked for: batch arrays can be reused.
+  for await (const ev of walkLegacy(reader, {...opts, transientBatches: true}) as AsyncGenerator<LegacyEvent>) {
     switch (ev.kind) {
       case 'xl-header': {
         const h = ev.header

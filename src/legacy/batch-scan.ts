@@ -15,7 +15,8 @@ export const PAGE_TYPE_FLAGS = Uint8Array.from({length: 16}, (_, t) => (isValidP
 
 /**
  * The arrays of pfns and types each page-batch event carries, carved out of
- * 1 MiB blocks: a consumer may keep them, so they are not reused, but one
+ * 1 MiB blocks: a consumer may keep them, so they are not reused (unless it
+ * says it does not keep them: WalkOptions.transientBatches), but one
  * allocation serves ~200 batches instead of two per batch (each a zeroed
  * backing store and external memory for the GC to account: ~40 ms and much
  * of the GC time of inspecting a 64 GiB image's 16384 batches).
@@ -31,6 +32,10 @@ export class Slab {
     const at = this.used
     this.used += (bytes + 7) & ~7
     return at
+  }
+  /** Start over in the current block: the caller is done with every array handed out so far. */
+  reset(): void {
+    this.used = 0
   }
   u32(n: number): Uint32Array {
     const at = this.take(n * 4)
