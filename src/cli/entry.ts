@@ -11,4 +11,4 @@ import {settings} from '@oclif/core'
 settings.enableAutoTranspile = false
 
 export {execute} from '@oclif/core'
-export {COMMANDS} from '../commands/index.js'
+export {COMMANDS} from './commands.js'

@@ -71,7 +71,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
   async run(): Promise<unknown> {
     // Before parsing, so that a usage error goes to syslog too.
     // What run() needs is imported here, not at the top: every command's
-    // class loads on every run (see index.ts).
+    // class loads on every run (see src/cli/commands.ts).
     if (this.argv.includes('--syslog')) this.syslog = new (await import('../cli/syslog.js')).Syslog()
     const {args, flags} = await this.parse(Convert)
     const input = flags.in ?? args.old

@@ -43,7 +43,7 @@ An image convert or verify would refuse is refused here too (exit 1, nothing wri
     const onSignal = (sig: NodeJS.Signals) => {
       process.stderr.write(`xst dump-core: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${args.core} was not written`}\n`)
     }
-    // Imported here, not at the top: every command's class loads on every run (see index.ts).
+    // Imported here, not at the top: every command's class loads on every run (see src/cli/commands.ts).
     const [{runDumpWithProgress}, {renderDump}] = await Promise.all([import('../cli/dump-progress.js'), import('../dump/render.js')])
     const summary = await runDumpWithProgress(job, {enabled: Boolean(process.stderr.isTTY) && !this.jsonEnabled(), onSignal})
     for (const l of renderDump(summary)) this.line(l)

@@ -27,7 +27,7 @@ Exit status: 0 when every IMAGE is a Xen image that needs conversion or is resto
 
   async run(): Promise<{ok: boolean; images: Array<Identified | Unreadable>}> {
     const {argv} = await this.parse(Identify)
-    // Imported here, not at the top: every command's class loads on every run (see index.ts).
+    // Imported here, not at the top: every command's class loads on every run (see src/cli/commands.ts).
     const [{identify}, {identifyLine}, {ByteReader}, {openInput}] = await Promise.all([
       import('../identify/identify.js'),
       import('../identify/render.js'),

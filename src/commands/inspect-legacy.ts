@@ -30,7 +30,7 @@ Toolstack width and guest type are detected from the image; --width and --guest 
 
   async run(): Promise<{ok: true; container: ContainerSummary} & InspectReport> {
     const {args, flags} = await this.parse(InspectLegacy)
-    // Imported here, not at the top: every command's class loads on every run (see index.ts).
+    // Imported here, not at the top: every command's class loads on every run (see src/cli/commands.ts).
     const [{renderContainer}, {closeImage, openImage}, {ByteReader}, {openInput}, {inspectImage}, {renderInspect}] = await Promise.all([
       import('../container/describe.js'),
       import('../container/open.js'),

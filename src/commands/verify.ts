@@ -8,7 +8,7 @@ import type {VerifyReport} from '../v2/verify/verifier.js'
 
 /**
  * What verifying needs, imported when a verify runs: every command's class
- * loads on every run of any command (see index.ts), so the verifier and the
+ * loads on every run of any command (see src/cli/commands.ts), so the verifier and the
  * container code stay out of other commands' start-up.
  */
 async function verifyModules() {

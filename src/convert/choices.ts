@@ -1,6 +1,6 @@
 // What --container accepts. Apart from families.ts so that the convert
 // command's flag table does not load the container code (every command's
-// class loads on every run; see src/commands/index.ts).
+// class loads on every run; see src/cli/commands.ts).
 
 /** What --container asks for. */
 export type ContainerChoice = 'keep' | 'xl' | 'libvirt' | 'xenserver' | 'none'
