@@ -11,7 +11,7 @@ import {vectorBytes} from '../helpers/fixtures.js'
 import {buildLegacy, smallSpec} from '../builders/legacy.js'
 import {describeMutations, FUZZ_RUNS, type ImageLayout, LONG, legacyLayout, mutate, mutations, params, reportCases, TEST_TIMEOUT, v2Layout} from './harness.js'
 import {runXst, tempDir} from '../helpers/cli.js'
-import {errorLines, hasStackTrace} from './procs.js'
+import {expectCleanRun} from './procs.js'
 
 reportCases('cli')
 interface Base {
@@ -60,25 +60,7 @@ describe('mutated images through the CLI', {timeout: LONG ? TEST_TIMEOUT : 120_0
           ['inspect-legacy', inspect],
           ['verify', verify],
           ['convert', convert],
-        ] as const) {
-          const what = `${label}: xst ${cmd}${json ? ' --json' : ''}`
-          expect(r.timedOut, `${what}: hung`).toBe(false)
-          expect([0, 1], `${what}: exit ${r.code}: ${r.stderr}`).toContain(r.code)
-          expect(hasStackTrace(r.stdout + r.stderr), `${what}: ${r.stderr}`).toBe(false)
-          if (json) {
-            // stdout is one JSON document, success or not.
-            const doc = JSON.parse(r.stdout)
-            if (cmd === 'verify') expect(doc.verdict).toBe(r.code === 0 ? 'valid' : 'invalid')
-            else expect(doc.ok === false, what).toBe(r.code === 1)
-            if (r.code === 1 && cmd !== 'verify') expect(typeof doc.error.message, what).toBe('string')
-          } else if (r.code === 1 && cmd !== 'verify') {
-            const lines = errorLines(r.stderr)
-            expect(lines, `${what}: ${r.stderr}`).toHaveLength(1)
-            expect(lines[0].startsWith(`xst ${cmd}: `), what).toBe(true)
-          } else if (r.code === 1) {
-            expect(r.stdout, what).toMatch(/INVALID/)
-          }
-        }
+        ] as const) expectCleanRun(cmd, r, json, label)
         // convert: the target exists exactly when it succeeded; no temporary file either way.
         expect(existsSync(out), `${label}: convert exit ${convert.code}`).toBe(convert.code === 0)
         expect(readdirSync(dir).filter((f) => f.endsWith('.xst-partial'))).toEqual([])

@@ -14,7 +14,7 @@ import {ByteReader} from '../../src/io/reader.js'
 import {BufferSource} from '../../src/io/source.js'
 import {containerBytes} from '../helpers/containers.js'
 import {describeMutations, FUZZ_RUNS, type ImageLayout, LONG, legacyLayout, mutate, mutations, params, reportCases, TEST_TIMEOUT, v2Layout} from './harness.js'
-import {errorLines, hasStackTrace} from './procs.js'
+import {expectCleanRun} from './procs.js'
 import {runXst, tempDir} from '../helpers/cli.js'
 
 reportCases('containers')
@@ -105,24 +105,7 @@ describe('mutated container images through the CLI', {timeout: LONG ? TEST_TIMEO
           ['inspect-legacy', inspect],
           ['verify', verify],
           ['convert', convert],
-        ] as const) {
-          const what = `${label}: xst ${cmd}${json ? ' --json' : ''}`
-          expect(r.timedOut, `${what}: hung`).toBe(false)
-          expect([0, 1], `${what}: exit ${r.code}: ${r.stderr}`).toContain(r.code)
-          expect(hasStackTrace(r.stdout + r.stderr), `${what}: ${r.stderr}`).toBe(false)
-          if (json) {
-            const doc = JSON.parse(r.stdout)
-            expect(doc.ok, what).toBe(r.code === 0)
-          } else if (r.code === 1 && (cmd === 'inspect-legacy' || cmd === 'convert')) {
-            const lines = errorLines(r.stderr)
-            expect(lines, `${what}: ${r.stderr}`).toHaveLength(1)
-            expect(lines[0].startsWith(`xst ${cmd}: `), what).toBe(true)
-          } else if (r.code === 1 && cmd === 'verify') {
-            expect(r.stdout, what).toMatch(/INVALID/)
-          } else if (cmd === 'identify') {
-            expect(r.stdout.trim().split('\n'), what).toHaveLength(1)
-          }
-        }
+        ] as const) expectCleanRun(cmd, r, json, label)
         expect(existsSync(out), `${label}: convert exit ${convert.code}: ${convert.stderr}`).toBe(convert.code === 0)
         expect(readdirSync(dir).filter((f) => f.endsWith('.xst-partial'))).toEqual([])
       }),

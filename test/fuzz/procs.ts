@@ -8,6 +8,7 @@ import {writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
+import {expect} from 'vitest'
 import {ROOT} from '../helpers/fixtures.js'
 import {BIN, type RunOptions, type RunResult, runNode, tempDir} from '../helpers/cli.js'
 
@@ -47,6 +48,35 @@ export function hasStackTrace(text: string): boolean {
 /** stderr without warning lines: what is left must be one line naming the problem. */
 export function errorLines(stderr: string): string[] {
   return stderr.split('\n').filter((l) => l !== '' && !l.startsWith('warning: '))
+}
+
+/**
+ * What every command run on a mutated image must show, whatever the bytes:
+ * exit 0 or 1 (never 2: the paths are fine), no hang, no stack trace.
+ * --json: one document whose `ok` says the exit (verify's verdict too; a
+ * failure's error has a message). Text: a failure is one line `xst CMD: ...`
+ * (verify: its verdict says INVALID); identify gives one line per image.
+ */
+export function expectCleanRun(cmd: 'identify' | 'inspect-legacy' | 'verify' | 'convert', r: RunResult, json: boolean, label: string): void {
+  const what = `${label}: xst ${cmd}${json ? ' --json' : ''}`
+  expect(r.timedOut, `${what}: hung`).toBe(false)
+  expect([0, 1], `${what}: exit ${r.code}: ${r.stderr}`).toContain(r.code)
+  expect(hasStackTrace(r.stdout + r.stderr), `${what}: ${r.stderr}`).toBe(false)
+  if (json) {
+    // stdout is one JSON document, success or not.
+    const doc = JSON.parse(r.stdout)
+    expect(doc.ok, what).toBe(r.code === 0)
+    if (cmd === 'verify') expect(doc.verdict, what).toBe(r.code === 0 ? 'valid' : 'invalid')
+    else if (r.code === 1 && cmd !== 'identify') expect(typeof doc.error.message, what).toBe('string')
+  } else if (cmd === 'identify') {
+    expect(r.stdout.trim().split('\n'), what).toHaveLength(1)
+  } else if (r.code === 1 && cmd === 'verify') {
+    expect(r.stdout, what).toMatch(/INVALID/)
+  } else if (r.code === 1) {
+    const lines = errorLines(r.stderr)
+    expect(lines, `${what}: ${r.stderr}`).toHaveLength(1)
+    expect(lines[0].startsWith(`xst ${cmd}: `), what).toBe(true)
+  }
 }
 
 let nobody: string[] | null | undefined
