@@ -10,6 +10,8 @@ import {readdirSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {PageDataHeader, Rec} from '../src/v2/libxc/layout.js'
+import {HvmSaveType} from '../src/dump/layouts.js'
+import {hvmContext} from './builders/hvm-context.js'
 import {buildLegacy, QEMU_SIG_DM_0002, smallSpec} from './builders/legacy.js'
 import {hvmStream, pfnWord, pvStream, rec} from './builders/v2.js'
 import {PAGE} from './helpers/dump.js'
@@ -24,20 +26,10 @@ const files: Record<string, string> = {}
 
 /** An HVM context: the save header, a 1024-byte CPU record for each vcpu (twice over), END. */
 function manyCpus(n: number): Buffer {
-  const d = (type: number, instance: number, length: number) => {
-    const b = Buffer.alloc(8)
-    b.writeUInt16LE(type, 0)
-    b.writeUInt16LE(instance, 2)
-    b.writeUInt32LE(length, 4)
-    return b
-  }
-  const header = Buffer.alloc(24)
-  header.writeUInt32LE(0x54381286, 0)
-  const parts = [d(1, 0, 24), header]
   const cpu = Buffer.alloc(1024, 0x3c)
-  for (let round = 0; round < 2; round++) for (let id = 0; id < n; id++) parts.push(d(2, id, cpu.length), cpu)
-  parts.push(d(0, 0, 0))
-  return Buffer.concat(parts)
+  const records = []
+  for (let round = 0; round < 2; round++) for (let id = 0; id < n; id++) records.push({typecode: HvmSaveType.CPU, instance: id, body: cpu})
+  return hvmContext(records)
 }
 
 /** PAGE_DATA with one normal page for each pfn. */

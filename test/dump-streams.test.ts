@@ -10,6 +10,8 @@ import {runDumpJob, type DumpFormat} from '../src/dump/job.js'
 import {PageWindow, PfnBitmap} from '../src/dump/pfns.js'
 import {XstError} from '../src/errors.js'
 import {DomainType, PageDataHeader, Rec} from '../src/v2/libxc/layout.js'
+import {HvmSaveType} from '../src/dump/layouts.js'
+import {hvmContext} from './builders/hvm-context.js'
 import {buildLegacy, QEMU_SIG_DM_0002, smallSpec} from './builders/legacy.js'
 import {hvmStream, p2mFrames, pfnWord, pvStream, rawLibxcHeaders, rec, type Stream} from './builders/v2.js'
 import {tempDir} from './helpers/cli.js'
@@ -50,14 +52,6 @@ interface Cpu {
   length?: number
 }
 
-const desc = (type: number, instance: number, length: number) => {
-  const d = Buffer.alloc(8)
-  d.writeUInt16LE(type, 0)
-  d.writeUInt16LE(instance, 2)
-  d.writeUInt32LE(length, 4)
-  return d
-}
-
 function cpuRecord(c: Cpu): Buffer {
   const r = Buffer.alloc(c.length ?? 1024)
   r.fill(0x77, 0, 512) // the FXSAVE area
@@ -78,17 +72,13 @@ function cpuRecord(c: Cpu): Buffer {
 }
 
 function hvmContextBlob(cpus: Cpu[]): Buffer {
-  const header = Buffer.alloc(24)
-  header.writeUInt32LE(0x54381286, 0)
-  header.writeUInt32LE(1, 4)
-  const parts: Buffer[] = [desc(1, 0, 24), header]
-  for (const c of cpus) {
-    const r = cpuRecord(c)
-    parts.push(desc(2, c.id, r.length), r)
-  }
-  parts.push(desc(5, 0, 16), Buffer.alloc(16, 0x55)) // a LAPIC record, stepped over
-  parts.push(desc(0, 0, 0))
-  return Buffer.concat(parts)
+  return hvmContext(
+    [
+      ...cpus.map((c) => ({typecode: HvmSaveType.CPU, instance: c.id, body: cpuRecord(c)})),
+      {typecode: 5, instance: 0, body: Buffer.alloc(16, 0x55)}, // a LAPIC record, stepped over
+    ],
+    {version: 1},
+  )
 }
 
 const cpus: Cpu[] = [
