@@ -36,6 +36,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -263,34 +264,49 @@ static napi_value read_fd(napi_env env, napi_callback_info info) {
   return queue(env, j, "xst:read");
 }
 
-static napi_value write_fd(napi_env env, napi_callback_info info) {
+// The (fd, [buffers]) arguments of write and tryWrite: the non-empty
+// buffers into iov (at most MAX_IOV). -1 with a JavaScript exception thrown
+// when they are not that.
+static int gather_iov(napi_env env, napi_callback_info info, napi_value argv[2], struct iovec iov[MAX_IOV], const char *name) {
   size_t argc = 2;
-  napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint32_t count = 0;
   bool is_array = false;
+  char msg[64];
   if (argc < 2 || napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[1], &count) != napi_ok || count > MAX_IOV) {
-    napi_throw_type_error(env, NULL, "write(fd, buffers): at most 64 buffers");
-    return NULL;
+    snprintf(msg, sizeof msg, "%s(fd, buffers): at most 64 buffers", name);
+    napi_throw_type_error(env, NULL, msg);
+    return -1;
   }
-  Job *j = calloc(1, sizeof *j);
-  j->op = OP_WRITE;
-  j->fd_out = (int)arg_int(env, argv[0]);
+  int cnt = 0;
   for (uint32_t i = 0; i < count; i++) {
     napi_value b;
     void *data;
     size_t len;
     napi_get_element(env, argv[1], i, &b);
     if (napi_get_buffer_info(env, b, &data, &len) != napi_ok) {
-      free(j);
-      napi_throw_type_error(env, NULL, "write: not a buffer");
-      return NULL;
+      snprintf(msg, sizeof msg, "%s: not a buffer", name);
+      napi_throw_type_error(env, NULL, msg);
+      return -1;
     }
     if (len == 0) continue;
-    j->iov[j->iovcnt].iov_base = data;
-    j->iov[j->iovcnt].iov_len = len;
-    j->iovcnt++;
+    iov[cnt].iov_base = data;
+    iov[cnt].iov_len = len;
+    cnt++;
   }
+  return cnt;
+}
+
+static napi_value write_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  struct iovec iov[MAX_IOV];
+  int cnt = gather_iov(env, info, argv, iov, "write");
+  if (cnt < 0) return NULL;
+  Job *j = calloc(1, sizeof *j);
+  j->op = OP_WRITE;
+  j->fd_out = (int)arg_int(env, argv[0]);
+  memcpy(j->iov, iov, cnt * sizeof iov[0]);
+  j->iovcnt = cnt;
   napi_create_reference(env, argv[1], 1, &j->keep);
   return queue(env, j, "xst:write");
 }
@@ -327,31 +343,10 @@ static napi_value try_read(napi_env env, napi_callback_info info) {
 
 // tryWrite(fd, [buffers]): what the descriptor (O_NONBLOCK) takes now: bytes, -EAGAIN, or -errno.
 static napi_value try_write(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2], result;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  uint32_t count = 0;
-  bool is_array = false;
-  if (argc < 2 || napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[1], &count) != napi_ok || count > MAX_IOV) {
-    napi_throw_type_error(env, NULL, "tryWrite(fd, buffers): at most 64 buffers");
-    return NULL;
-  }
   struct iovec iov[MAX_IOV];
-  int cnt = 0;
-  for (uint32_t i = 0; i < count; i++) {
-    napi_value b;
-    void *data;
-    size_t len;
-    napi_get_element(env, argv[1], i, &b);
-    if (napi_get_buffer_info(env, b, &data, &len) != napi_ok) {
-      napi_throw_type_error(env, NULL, "tryWrite: not a buffer");
-      return NULL;
-    }
-    if (len == 0) continue;
-    iov[cnt].iov_base = data;
-    iov[cnt].iov_len = len;
-    cnt++;
-  }
+  int cnt = gather_iov(env, info, argv, iov, "tryWrite");
+  if (cnt < 0) return NULL;
   ssize_t r = 0;
   if (cnt > 0) {
     do r = writev((int)arg_int(env, argv[0]), iov, cnt);
