@@ -4,7 +4,7 @@
 // however the writes are split.
 import {describe, expect, it} from 'vitest'
 import {PageWindow} from '../src/dump/pfns.js'
-import {openImageForDump} from '../src/dump/input.js'
+import {openImageForDump, reopen} from '../src/dump/input.js'
 import {ConvertedTap, locatePages, scanImage} from '../src/dump/scan.js'
 import type {PagePlacer} from '../src/dump/pages.js'
 import {convertLegacy} from '../src/convert/convert.js'
@@ -53,10 +53,28 @@ describe('on a file, the passes read headers only', () => {
     const before = src.read_
     const w = new PageWindow(pages)
     expect(w.load(scan.facts.pages, 0)).toBe(true)
-    await locatePages(image, w)
+    await locatePages(image, w, await reopen(image))
     expect(src.read_ - before).toBeLessThan(bytes.length / 50)
     // The offsets found point at each pfn's page.
     for (const pfn of [0, 1, 1023, 1024, pages - 1]) expect(bytes.subarray(w.get(pfn), w.get(pfn) + PAGE).equals(pageBytes(pfn)), `pfn ${pfn}`).toBe(true)
+  })
+
+  it.each(['legacy', 'v2'] as const)('%s: window passes share one reader, each starting over at the image', async (kind) => {
+    const bytes = kind === 'legacy' ? legacy : await converted()
+    const image = await openImageForDump(new ByteReader(new CountingSource(bytes)))
+    const scan = await scanImage(image)
+    const reader = await reopen(image)
+    const w = new PageWindow(Math.ceil(pages / 3))
+    const seen = new Set<number>()
+    for (let from = 0; w.load(scan.facts.pages, from); from = w.end) {
+      await locatePages(image, w, reader)
+      for (const pfn of [w.first, Math.floor((w.first + w.last) / 2), w.last]) {
+        expect(bytes.subarray(w.get(pfn), w.get(pfn) + PAGE).equals(pageBytes(pfn)), `pfn ${pfn}`).toBe(true)
+        seen.add(pfn)
+      }
+      expect(w.get(w.last + 1)).toBe(-1)
+    }
+    expect(seen.has(0) && seen.has(pages - 1)).toBe(true)
   })
 
   it('from a pipe, the first pass reads it all, placing every page', async () => {

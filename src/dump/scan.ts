@@ -66,17 +66,18 @@ const PAGE_DATA_WHAT = 'page data'
  * page data differently, the pages are simply read: slower, still right.
  */
 class HeaderOnlyReader extends ByteReader {
-  private static zeros = Buffer.alloc(0)
+  // The reader's own, not shared: it goes with the reader after the first pass.
+  private zeros = Buffer.alloc(0)
 
   override async read(n: number, what: string): Promise<Buffer> {
     if (what !== PAGE_DATA_WHAT || !this.seekable) return super.read(n, what)
     await this.skip(n, what)
-    if (HeaderOnlyReader.zeros.length < n) HeaderOnlyReader.zeros = Buffer.alloc(n)
-    return HeaderOnlyReader.zeros.subarray(0, n)
+    if (this.zeros.length < n) this.zeros = Buffer.alloc(n)
+    return this.zeros.subarray(0, n)
   }
 
   override recycle(buf: Buffer): void {
-    if (buf.buffer !== HeaderOnlyReader.zeros.buffer) super.recycle(buf)
+    if (buf.buffer !== this.zeros.buffer) super.recycle(buf)
   }
 }
 
@@ -294,10 +295,11 @@ export function scanImage(image: DumpImage, o: ScanOptions = {}): Promise<ScanRe
 
 /**
  * A header pass over a seekable image: for each pfn in the window, the
- * input offset of its last copy.
+ * input offset of its last copy. `reader` (from reopen) is taken back to
+ * the image's start, so that the passes share one reader's buffers.
  */
-export async function locatePages(image: DumpImage, window: PageWindow, onProgress?: (offset: number) => void): Promise<void> {
-  const reader = await reopen(image)
+export async function locatePages(image: DumpImage, window: PageWindow, reader: ByteReader, onProgress?: (offset: number) => void): Promise<void> {
+  reader.seekTo(image.start)
   if (image.kind === 'legacy') {
     // Each batch is done with before the next: its arrays can be reused.
     for await (const ev of walkLegacy(reader, {...legacyWalk(image), transientBatches: true})) {

@@ -67,6 +67,18 @@ export class ByteReader {
     return b.length === n ? b : b.subarray(0, n)
   }
 
+  /**
+   * Go back (or on) to `offset` of a seekable source, for another pass over
+   * it: the window and the spare buffers are kept, so a pass costs no new
+   * memory.
+   */
+  seekTo(offset: number): void {
+    if (!this.source.seekable) throw new Error('internal: seekTo on a source that cannot seek')
+    this.start = this.end = 0
+    this.pos = offset
+    this.eof = false
+  }
+
   /** Absolute offset of the next unread byte. */
   get offset(): number {
     return this.pos
