@@ -24,9 +24,11 @@ export const PAGE_TYPE_FLAGS = Uint8Array.from({length: 16}, (_, t) => (isValidP
 export class Slab {
   private block = new ArrayBuffer(0)
   private used = 0
+  /** `blockBytes`: the size of each block (a consumer that resets after every batch needs one batch's worth). */
+  constructor(private readonly blockBytes = 1 << 20) {}
   private take(bytes: number): number {
     if (this.used + bytes > this.block.byteLength) {
-      this.block = new ArrayBuffer(Math.max(1 << 20, bytes))
+      this.block = new ArrayBuffer(Math.max(this.blockBytes, bytes))
       this.used = 0
     }
     const at = this.used

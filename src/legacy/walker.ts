@@ -85,10 +85,16 @@ class Walk {
   private online: number[] | undefined
   /** The page batch pfn list being checked (reused from batch to batch). */
   private pfnWords: Uint32Array | undefined
-  /** Where each batch's pfns and types are kept. */
-  private readonly slab = new Slab()
+  /**
+   * Where each batch's pfns and types are kept: with transientBatches, one
+   * batch's worth, reused (a walk of a big image then leaves no 1 MiB
+   * blocks behind for the GC: dump-core walks an image once per window).
+   */
+  private readonly slab: Slab
 
-  constructor(private readonly r: ByteReader, private readonly opts: WalkOptions) {}
+  constructor(private readonly r: ByteReader, private readonly opts: WalkOptions) {
+    this.slab = new Slab(opts.transientBatches ? MAX_BATCH * 5 + 8 : undefined)
+  }
 
   async *run(): AsyncGenerator<LegacyEvent> {
     const r = this.r
