@@ -324,4 +324,23 @@ describe('PageWindow', () => {
       [2 ** 31, 2 ** 32 - 1],
     ])
   })
+
+  it('keeps offsets exactly across the 32-bit line, the last copy winning, and forgets them on the next load', () => {
+    const b = new PfnBitmap()
+    for (const p of [0, 1, 2]) b.add(p)
+    const w = new PageWindow(3)
+    expect(w.load(b, 0)).toBe(true)
+    expect([w.get(0), w.get(1), w.get(2)]).toEqual([-1, -1, -1])
+    const far = 2 ** 47 + 2 ** 32 * 5 + 12345 // above 2^32, odd low bits
+    w.set(0, 0) // offset 0 is a copy, not "none"
+    w.set(1, 2 ** 32 - 1)
+    w.set(2, 2 ** 32)
+    expect([w.get(0), w.get(1), w.get(2)]).toEqual([0, 2 ** 32 - 1, 2 ** 32])
+    w.set(1, far)
+    w.set(2, 7)
+    expect([w.get(1), w.get(2)]).toEqual([far, 7])
+    expect(() => w.set(0, 2 ** 48)).toThrow(/internal: input offset/)
+    expect(w.load(b, 0)).toBe(true)
+    expect([w.get(0), w.get(1), w.get(2)]).toEqual([-1, -1, -1])
+  })
 })

@@ -12,7 +12,7 @@
 //                         stays a hole.
 //   input a file          a first pass over the headers only (page data is
 //                         seeked over) finds the pfns; then, window by
-//                         window (2 Mi pages each, however spread), a header
+//                         window (1 Mi pages each, however spread), a header
 //                         pass notes where each page's last copy is and the
 //                         pages are copied out in pfn order (an ELF dump, or
 //                         a raw dump to a pipe with zeros between pages).
@@ -21,7 +21,7 @@
 //                         then written in pfn order.
 //
 // Memory stays flat whatever the guest's size: a bitmap of the pfns (32 KiB
-// per GiB of guest memory), one window (at most 32 MiB), 1 MiB buffers.
+// per GiB of guest memory), one window (at most 10 MiB), 1 MiB buffers.
 import * as path from 'node:path'
 import type {ContainerSummary} from '../container/describe.js'
 import {PAGE_SIZE} from '../format/x86.js'
@@ -30,7 +30,7 @@ import {openOutput, type Output} from '../io/output.js'
 import {ByteReader} from '../io/reader.js'
 import {openInput} from '../io/source.js'
 import {indexChunks, planElf, type Section} from './elf.js'
-import {openImageForDump} from './input.js'
+import {openImageForDump, reopen} from './input.js'
 import {emitPages, FilePlacer, Spool} from './pages.js'
 import {PageWindow, windowPfns} from './pfns.js'
 import {locatePages, type ScanInput, type ScanResult, scanImage} from './scan.js'
@@ -167,8 +167,9 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
         windows = (function* () {
           for (let from = 0; window.load(pages, from); from = window.end) yield [window.first, window.end] as [number, number]
         })()
+        const again = await reopen(image)
         prepare = async () => {
-          await locatePages(image, window, progress('locate', source.size))
+          await locatePages(image, window, again, progress('locate', source.size))
           passes++
         }
         locate = (pfn) => window.get(pfn)
