@@ -303,6 +303,32 @@ describe('PfnBitmap', () => {
       expect(b.nextAt(sorted[sorted.length - 1] + 1)).toBeUndefined()
     }
   })
+
+  it('holds no memory for chunks whose every pfn is set, and still answers for them', () => {
+    const CHUNK = 32768
+    const b = new PfnBitmap()
+    // Chunks 2-5 whole (added in a scattered order, one pfn twice), chunk 6 all but one pfn, chunk 9 one pfn.
+    const order: number[] = []
+    for (let p = 2 * CHUNK; p < 6 * CHUNK; p++) order.push(p)
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = (i * 7919) % (i + 1)
+      ;[order[i], order[j]] = [order[j], order[i]]
+    }
+    for (const p of order) expect(b.add(p)).toBe(true)
+    expect(b.add(3 * CHUNK + 5)).toBe(false)
+    for (let p = 6 * CHUNK; p < 7 * CHUNK; p++) if (p !== 6 * CHUNK + 100) b.add(p)
+    b.add(9 * CHUNK + 1)
+    expect(b.count).toBe(5 * CHUNK)
+    expect(b.memoryBytes).toBe(2 * (CHUNK / 8))
+    expect(b.has(4 * CHUNK + 1234) && b.has(6 * CHUNK + 99) && !b.has(6 * CHUNK + 100) && !b.has(CHUNK)).toBe(true)
+    expect([...b.runs(0, Infinity)]).toEqual([
+      [2 * CHUNK, 6 * CHUNK + 100],
+      [6 * CHUNK + 101, 7 * CHUNK],
+      [9 * CHUNK + 1, 9 * CHUNK + 2],
+    ])
+    expect([...b.runs(3 * CHUNK + 10, 3 * CHUNK + 20)]).toEqual([[3 * CHUNK + 10, 3 * CHUNK + 20]])
+    expect(b.nextAt(7 * CHUNK)).toBe(9 * CHUNK + 1)
+  })
 })
 
 describe('PageWindow', () => {

@@ -2,9 +2,11 @@
 //
 // - PfnBitmap: one bit per pfn, in 4 KiB chunks of 32768 pfns allocated
 //   when a pfn in them first gets data, so memory follows the address space
-//   the guest uses (32 KiB per GiB; 32 MiB for a 1 TiB guest), not the
-//   largest pfn a stream names. It also counts the pfns and knows the
-//   lowest and highest.
+//   the guest uses, not the largest pfn a stream names; a chunk whose every
+//   pfn is set is dropped for one shared full chunk, so a guest whose
+//   memory is whole 128 MiB runs (as guests' memory is) costs next to
+//   nothing, and a strewn one at most 32 KiB per GiB of address space it
+//   touches. It also counts the pfns and knows the lowest and highest.
 // - PageWindow: for the pages of one window (the next so many pfns with
 //   data), the input offset of each one's last copy, in 6 bytes a page (a
 //   Uint32Array and a Uint16Array: offsets below 2^48 - 2^32, ~256 TiB). A guest
@@ -45,8 +47,13 @@ export function checkDumpablePfn(pfn: number, where: {offset: number; context?: 
   }
 }
 
+/** The chunk of every full chunk: all ones, never written (add() writes only a bit not yet set). */
+const FULL = new Uint8Array(CHUNK_BYTES).fill(0xff)
+
 export class PfnBitmap {
   private readonly chunks: Array<Uint8Array | undefined> = []
+  /** Pfns set in each chunk. */
+  private readonly filled: number[] = []
   private n = 0
   private lo = Infinity
   private hi = -1
@@ -73,6 +80,7 @@ export class PfnBitmap {
     const mask = 1 << (bit & 7)
     if (chunk[bit >> 3] & mask) return false
     chunk[bit >> 3] |= mask
+    if ((this.filled[c] = (this.filled[c] ?? 0) + 1) === CHUNK_PFNS) this.chunks[c] = FULL
     this.n++
     if (pfn < this.lo) this.lo = pfn
     if (pfn > this.hi) this.hi = pfn
@@ -90,7 +98,7 @@ export class PfnBitmap {
   /** Bytes the bitmap holds. */
   get memoryBytes(): number {
     let k = 0
-    for (const c of this.chunks) if (c) k++
+    for (const c of this.chunks) if (c && c !== FULL) k++
     return k * CHUNK_BYTES
   }
 
@@ -116,6 +124,11 @@ export class PfnBitmap {
         if (start >= 0) yield [start, p]
         start = -1
         p = (c + 1) * CHUNK_PFNS
+        continue
+      }
+      if (chunk === FULL) {
+        if (start < 0) start = p
+        p = Math.min((c + 1) * CHUNK_PFNS, end)
         continue
       }
       const bit = p - c * CHUNK_PFNS
