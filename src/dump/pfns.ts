@@ -9,9 +9,9 @@
 //   touches. It also counts the pfns and knows the lowest and highest.
 // - PageWindow: for the pages of one window (the next so many pfns with
 //   data), the input offset of each one's last copy, in 6 bytes a page (a
-//   Uint32Array and a Uint16Array: offsets below 2^48 - 2^32, ~256 TiB). A guest
-//   larger than one window is written window by window, one header pass
-//   each.
+//   Uint32Array and a Uint16Array: offsets below 2^48 - 2^32, ~256 TiB).
+//   A guest larger than one window is written window by window, one header
+//   pass each.
 import {FormatError} from '../errors.js'
 import {hex} from '../text.js'
 
@@ -155,6 +155,9 @@ export class PfnBitmap {
   }
 }
 
+/** Input offsets a PageWindow holds are below this: 2^48 - 2^32 (hi + 1 must fit 16 bits). */
+const MAX_OFFSET = (2 ** 16 - 1) * 2 ** 32
+
 /**
  * The input offsets of the last copies of a window's pages: the next (up
  * to) `capacity` pfns with data, whatever their spread, so the number of
@@ -162,9 +165,6 @@ export class PfnBitmap {
  * address space. A window of consecutive pfns is indexed by pfn; one with
  * gaps also keeps its pfns, sorted, and finds a pfn's slot by binary search.
  */
-/** Input offsets a PageWindow holds are below this: 2^48 - 2^32 (hi + 1 must fit 16 bits). */
-const MAX_OFFSET = (2 ** 16 - 1) * 2 ** 32
-
 export class PageWindow {
   // An offset is hi × 2^32 + lo; hi is stored plus one, so 0 means no copy.
   private readonly lo: Uint32Array
