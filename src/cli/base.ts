@@ -5,6 +5,7 @@
 // converted stream). Every JSON document has a top-level "ok".
 import {Command, Errors} from '@oclif/core'
 import {type ErrorCode, EXIT_USAGE, XstError} from '../errors.js'
+import {jsonPieces, pieces} from './json.js'
 import type {Priority, Syslog} from './syslog.js'
 
 export abstract class XstCommand extends Command {
@@ -16,8 +17,36 @@ export abstract class XstCommand extends Command {
   /** Set when stdout carries data (an image), so reports must go to stderr. */
   protected reportToStderr = false
 
+  /** Set once printJson has written the document: oclif's own printing of run()'s result is skipped. */
+  private jsonPrinted = false
+
   logJson(json: unknown): void {
-    ;(this.reportToStderr ? process.stderr : process.stdout).write(JSON.stringify(json, null, 2) + '\n')
+    if (this.jsonPrinted) return
+    const out = this.reportToStderr ? process.stderr : process.stdout
+    for (const piece of jsonPieces(json)) out.write(piece)
+  }
+
+  /**
+   * Print the JSON document now, waiting for a slow reader between pieces,
+   * for a document that can be as large as the image is (inspect-legacy
+   * --verbose): written all at once, a pipe's slow reader would leave it
+   * all queued in memory.
+   */
+  protected async printJson(json: unknown): Promise<void> {
+    const out = this.reportToStderr ? process.stderr : process.stdout
+    for (const piece of jsonPieces(json)) if (!(await writeWaiting(out, piece))) break
+    this.jsonPrinted = true
+  }
+
+  /** The lines of a text report, made as they are written, in pieces the reader takes before more are made (see printJson). */
+  protected async printLines(lines: Iterable<string>): Promise<void> {
+    if (this.jsonEnabled()) return
+    if (this.syslog) {
+      for (const l of lines) this.line(l)
+      return
+    }
+    const out = this.reportToStderr ? process.stderr : process.stdout
+    for (const piece of pieces(withNewlines(lines))) if (!(await writeWaiting(out, piece))) return
   }
 
   /** When set (--syslog), text messages go to syslog instead of stdout/stderr. */
@@ -111,4 +140,29 @@ const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1)
  */
 function isParseError(err: unknown): err is Errors.CLIError {
   return err instanceof Errors.CLIError && !(err instanceof Errors.ModuleLoadError)
+}
+
+/**
+ * Write `text`; when the stream's buffer is full, wait until the reader has
+ * taken it. False when the stream is gone (the reader closed it): there is
+ * no point in making more.
+ */
+function writeWaiting(stream: NodeJS.WriteStream, text: string | Buffer): Promise<boolean> {
+  if (stream.destroyed) return Promise.resolve(false)
+  if (stream.write(text)) return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done)
+      stream.off('close', done)
+      stream.off('error', done)
+      resolve(!stream.destroyed)
+    }
+    stream.on('drain', done)
+    stream.on('close', done)
+    stream.on('error', done)
+  })
+}
+
+function* withNewlines(lines: Iterable<string>): Generator<string> {
+  for (const l of lines) yield l + '\n'
 }

@@ -50,9 +50,11 @@ Toolstack width and guest type are detected from the image; --width and --guest 
           verbose: flags.verbose,
           onWarning: (m) => this.note(m),
         })
-        const lines = renderInspect(report)
-        for (const l of [lines[0], ...renderContainer(container), ...lines.slice(1)]) this.line(l)
-        return {ok: true, container, ...report}
+        // Both ways, --verbose's chunk lines are read back as they are written (a SpillList).
+        const doc = {ok: true as const, container, ...report}
+        if (this.jsonEnabled()) await this.printJson(doc)
+        else await this.printLines(renderInspect(report, renderContainer(container)))
+        return doc
       } finally {
         await closeImage(img)
       }

@@ -7,12 +7,13 @@ import {hex, plural, ranges} from '../text.js'
 
 const pad = (label: string) => ('  ' + label).padEnd(20)
 
-export function renderInspect(rep: InspectReport): string[] {
+/** The report's lines, `containerLines` after the first; made as they are taken (--verbose's chunk lines are read back from where they wait). */
+export function* renderInspect(rep: InspectReport, containerLines: string[] = []): Generator<string> {
   const L: string[] = []
   const im = rep.image
   const guest = im.guest === 'pv' ? `PV${im.guestWidth ? ` ${im.guestWidth}-bit, ${im.pagetableLevels}-level pagetables` : ''}` : 'HVM'
   const how = (detected: boolean) => (detected ? 'detected' : 'given')
-  L.push(`${rep.input}: legacy (Xen <= 4.5) ${im.guest.toUpperCase()} image, ${rep.bytes} bytes`)
+  L.push(`${rep.input}: legacy (Xen <= 4.5) ${im.guest.toUpperCase()} image, ${rep.bytes} bytes`, ...containerLines)
   if (rep.xlHeader) {
     const x = rep.xlHeader
     const cfg = x.config ? `; ${x.config.format === 'json' ? 'JSON' : 'xl'} config, ${x.config.length} bytes${x.config.domainName ? `, domain "${x.config.domainName}"` : ''}` : ''
@@ -54,12 +55,12 @@ export function renderInspect(rep: InspectReport): string[] {
     else L.push(pad('qemu record') + (t.qemuAbsent === 'skipped' ? 'not expected (--skip-qemu)' : 'none (image ends after the HVM context)'))
   }
   L.push(pad('trailing bytes') + (rep.trailing ? `${rep.trailing.length} at byte ${rep.trailing.offset}` : 'none'))
+  yield* L
   if (rep.chunks) {
-    L.push('')
-    L.push('  offset      index  what                        size  detail')
+    yield ''
+    yield '  offset      index  what                        size  detail'
     for (const c of rep.chunks) {
-      L.push(`  ${String(c.offset).padStart(10)}  ${c.index === null ? '     ' : String(c.index).padStart(5)}  ${c.what.padEnd(26)} ${c.size === null ? '     ' : String(c.size).padStart(5)}  ${c.detail}`)
+      yield `  ${String(c.offset).padStart(10)}  ${c.index === null ? '     ' : String(c.index).padStart(5)}  ${c.what.padEnd(26)} ${c.size === null ? '     ' : String(c.size).padStart(5)}  ${c.detail}`
     }
   }
-  return L
 }

@@ -7,6 +7,7 @@ import {type LegacyEvent, unhandledEvent} from '../legacy/events.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {isRunBatch} from '../legacy/batch-scan.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
+import {SpillList} from '../io/spill.js'
 import {hex} from '../text.js'
 
 export interface ChunkLine {
@@ -57,8 +58,12 @@ export interface InspectReport {
   tail: null | PvTail | HvmTail
   trailing: null | {offset: number; length: number}
   warnings: string[]
-  /** One line per chunk and tail part; present with --verbose. */
-  chunks?: ChunkLine[]
+  /**
+   * One line per chunk and tail part; present with --verbose. A SpillList:
+   * past a few thousand rows they wait in a temporary file, so memory does
+   * not grow with the image.
+   */
+  chunks?: SpillList<ChunkLine>
 }
 
 export interface PvTail {
@@ -243,8 +248,8 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
     trailing: null,
     warnings: [],
   }
-  const lines: ChunkLine[] = []
-  const line = (l: ChunkLine) => opts.verbose && lines.push(l)
+  const lines = opts.verbose ? new SpillList<ChunkLine>() : undefined
+  const line = (l: ChunkLine) => lines?.push(l)
   const warn = (m: string) => {
     rep.warnings.push(m)
     opts.onWarning?.(m)
@@ -433,6 +438,6 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
         throw unhandledEvent(ev)
     }
   }
-  if (opts.verbose) rep.chunks = lines
+  if (lines) rep.chunks = lines
   return rep
 }
