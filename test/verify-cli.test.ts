@@ -161,6 +161,24 @@ describe('verify: input and output', () => {
     ])
   })
 
+  it('a stream of thousands of errors: every one told on stderr and counted, the first thousand (and one of each other kind) kept in --json', async () => {
+    const head = vectorBytes('legacy', 'pv64-basic.libxc.v2.gz').subarray(0, ImageHeader.size + 16)
+    const empty = (type: number) => RecordHeader.encode({type, length: 0})
+    // 5,000 vcpu records too short for their vcpu id, then an unknown mandatory record; no END.
+    const bytes = Buffer.concat([head, ...Array.from({length: 5000}, () => empty(Rec.X86_PV_VCPU_BASIC)), empty(0x7fff0000)])
+    const file = tempFile('many.v2', bytes)
+    const text = await runXst(['verify', file])
+    expect(text.code).toBe(1)
+    const lines = text.stderr.trim().split('\n')
+    expect(lines.filter((l) => /X86_PV_VCPU_BASIC body is 0 bytes/.test(l))).toHaveLength(5000)
+    expect(text.stdout).toMatch(new RegExp(`INVALID — ${lines.length} errors, 0 warnings`))
+    const doc = JSON.parse((await runXst(['verify', '--json', file])).stdout)
+    expect(doc.errorCount).toBe(lines.length)
+    expect(doc.errors.slice(0, 1000).every((e: {record: string}) => e.record === 'X86_PV_VCPU_BASIC')).toBe(true)
+    // Past the thousandth, only a kind not kept yet: the unknown record, and the stream ending with no END.
+    expect(doc.errors.slice(1000).map((e: {code: string}) => e.code).sort()).toEqual(['truncated', 'unknown-record'])
+  })
+
   it('--max-errors stops after that many', async () => {
     const r = await runXst(['verify', await threeDefects(), '--max-errors', '1'])
     expect(r.code).toBe(1)
@@ -175,7 +193,8 @@ describe('verify: input and output', () => {
     const bytes = vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
     const r = await runXst(['verify', tempFile('x.v2', bytes), '--json'])
     const doc = JSON.parse(r.stdout)
-    expect(Object.keys(doc)).toEqual(['ok', 'input', 'verdict', 'valid', 'errors', 'warnings', 'stopped', 'summary', 'container'])
+    expect(Object.keys(doc)).toEqual(['ok', 'input', 'verdict', 'valid', 'errors', 'warnings', 'errorCount', 'warningCount', 'stopped', 'summary', 'container'])
+    expect([doc.errors, doc.warnings, doc.errorCount, doc.warningCount]).toEqual([[], [], 0, 0])
     expect(doc.container).toEqual({kind: 'none', label: 'no container', compressed: false})
     expect(doc.summary).toEqual({
       format: 'libxl',

@@ -180,7 +180,7 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
     // The words of `xst convert`, which refuses the image the same way.
     throw new FormatError(
       'converted-stream-invalid',
-      `the converted stream does not verify (${plural(report.errors.length, 'error')}; first: output byte ${first?.offset}: ${first?.message}); nothing was written`,
+      `the converted stream does not verify (${plural(report.errorCount, 'error')}; first: output byte ${first?.offset}: ${first?.message}); nothing was written`,
     )
   }
   const bytes = await afterStream(image, reader)
@@ -210,7 +210,8 @@ function refuseInvalid(report: VerifyReport, warn: (m: string) => void): void {
   const errors = report.errors.filter((e) => !DUMPABLE_DESPITE.has(e.code))
   if (errors.length === 0) return
   const first = errors[0]
-  const n = errors.length
+  // All errors, less the dumpable ones kept (past the first thousand only a count is kept: then an estimate).
+  const n = report.errorCount - (report.errors.length - errors.length)
   throw new FormatError(
     first.code,
     `${first.message}; the stream does not verify${n > 1 ? ` (${plural(n, 'error')}; \`xst verify\` lists them all)` : ''}`,

@@ -272,7 +272,11 @@ export function vcpu(v: VerifyContext, rec: RecordInfo, kind: RecordKind): Check
     if (rec.type === Rec.X86_PV_VCPU_MSRS && size % VCPU_MSR_ENTRY_SIZE !== 0) {
       v.error('vcpu-context-size', `${name} for vcpu ${vcpuId} holds ${size} bytes, not a whole number of ${VCPU_MSR_ENTRY_SIZE}-byte MSR entries`, v.at(rec))
     }
-    if (!lx.vcpusWithBasic.has(vcpuId)) lx.vcpuOrphans.push({vcpu: vcpuId, at: v.at(rec), name})
+    if (!lx.vcpusWithBasic.has(vcpuId)) {
+      const seen = lx.vcpuOrphans.get(vcpuId)
+      if (seen) seen.more++
+      else lx.vcpuOrphans.set(vcpuId, {at: v.at(rec), name, more: 0})
+    }
   }
   return {detail: `vcpu ${vcpuId}`}
 }
@@ -374,15 +378,9 @@ export function end(v: VerifyContext, rec: RecordInfo): Checked {
     missing('SHARED_INFO', 'a PV guest needs its shared info page')
     if (!lx.vcpusWithBasic.has(0)) v.error('missing-vcpu0', 'the stream has no X86_PV_VCPU_BASIC for vcpu 0; the restorer refuses such a stream', endAt)
     // One error per vcpu: its first record, and how many more there are.
-    const orphans = new Map<number, {first: (typeof lx.vcpuOrphans)[0]; more: number}>()
-    for (const o of lx.vcpuOrphans) {
-      if (o.vcpu === 0 || lx.vcpusWithBasic.has(o.vcpu)) continue
-      const seen = orphans.get(o.vcpu)
-      if (seen) seen.more++
-      else orphans.set(o.vcpu, {first: o, more: 0})
-    }
-    for (const [id, {first, more}] of orphans) {
-      const others = more ? ` (and ${plural(more, 'more record')})` : ''
+    for (const [id, first] of lx.vcpuOrphans) {
+      if (id === 0 || lx.vcpusWithBasic.has(id)) continue
+      const others = first.more ? ` (and ${plural(first.more, 'more record')})` : ''
       v.error('vcpu-without-basic', `${first.name} for vcpu ${id}${others}, but the stream has no X86_PV_VCPU_BASIC for vcpu ${id}`, first.at)
     }
   } else if (lx.guest === 'hvm') {

@@ -33,7 +33,7 @@ export function describeStream(s: VerifySummary): string {
 
 export function verdictLine(name: string, report: VerifyReport): string {
   const s = report.summary
-  const counts = `${plural(report.errors.length, 'error')}, ${plural(report.warnings.length, 'warning')}`
+  const counts = `${plural(report.errorCount, 'error')}, ${plural(report.warningCount, 'warning')}`
   if (report.valid) {
     const facts = [describeStream(s)]
     if (s.vcpus.length) facts.push(plural(s.vcpus.length, 'vcpu'))

@@ -47,8 +47,11 @@ export type StopReason = 'max-errors' | 'fatal' | 'big-endian'
 
 export interface VerifyReport {
   valid: boolean
+  /** The first MAX_KEPT_PROBLEMS (1000) of each, then the first of each other code; the counts are of all. */
   errors: Problem[]
   warnings: Problem[]
+  errorCount: number
+  warningCount: number
   /** Why checking ended before the end of the stream, if it did. */
   stopped: StopReason | null
   summary: VerifySummary
@@ -255,9 +258,11 @@ export class V2Verifier implements StreamObserver {
       c.push({severity: 'error', code: 'missing-end', message: `the stream ends at byte ${end} before its END record`, offset: end})
     }
     return {
-      valid: c.errors.length === 0,
+      valid: c.errorCount === 0,
       errors: c.errors,
       warnings: c.warnings,
+      errorCount: c.errorCount,
+      warningCount: c.warningCount,
       stopped: c.stopReason,
       summary: summarise(c, tail, end),
     }
