@@ -20,3 +20,24 @@ export function ranges(ids: number[]): string {
   }
   return out.join(',')
 }
+
+/** Warnings a report keeps; past them, one last entry counts the rest. */
+export const MAX_KEPT_WARNINGS = 1000
+const notKept = new WeakMap<string[], number>()
+
+/**
+ * Add `message` to a report's warnings: the first MAX_KEPT_WARNINGS are
+ * kept, and then one last entry says how many more there were. Each is
+ * still told as it is found (on stderr); a hostile image of 300,000 page
+ * batches, each with a warning, otherwise held them all (500 MB for
+ * inspect-legacy --json).
+ */
+export function addWarning(list: string[], message: string): void {
+  if (list.length < MAX_KEPT_WARNINGS) {
+    list.push(message)
+    return
+  }
+  const more = (notKept.get(list) ?? 0) + 1
+  notKept.set(list, more)
+  list[MAX_KEPT_WARNINGS] = `${plural(more, 'more warning')} not kept here (each was reported as it was found)`
+}

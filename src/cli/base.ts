@@ -6,6 +6,7 @@
 import {Command, Errors} from '@oclif/core'
 import {type ErrorCode, EXIT_USAGE, XstError} from '../errors.js'
 import {jsonPieces, pieces} from './json.js'
+import {addWarning} from '../text.js'
 import type {Priority, Syslog} from './syslog.js'
 
 export abstract class XstCommand extends Command {
@@ -54,7 +55,7 @@ export abstract class XstCommand extends Command {
 
   /** A warning: on stderr for people, collected for --json. */
   protected note(message: string): void {
-    this.warnings.push(message)
+    addWarning(this.warnings, message)
     if (!this.jsonEnabled()) this.message('warning', `warning: ${message}`)
   }
 

@@ -29,7 +29,7 @@ import {type Guest, type LegacyEvent, type QemuRecordEvent, type ToolstackWidth,
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
 import {PfnWord} from '../v2/record.js'
-import {hex} from '../text.js'
+import {addWarning, hex} from '../text.js'
 import {wordsToLE} from '../io/words.js'
 import {type StreamObserver, V2Writer} from '../v2/writer.js'
 
@@ -89,7 +89,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
   const out = new V2Writer(held, opts.observer)
   const warnings: string[] = []
   const warn = (m: string) => {
-    warnings.push(m)
+    addWarning(warnings, m)
     opts.onWarning?.(m)
   }
   const summary: ConvertSummary = {

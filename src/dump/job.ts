@@ -35,6 +35,7 @@ import {emitPages, FilePlacer, Spool} from './pages.js'
 import {PageWindow, windowPfns} from './pfns.js'
 import {locatePages, type ScanInput, type ScanResult, scanImage} from './scan.js'
 import {hvmPrstatus, pvPrstatus} from './vcpu.js'
+import {addWarning} from '../text.js'
 
 export type DumpFormat = 'elf' | 'raw'
 
@@ -122,7 +123,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
   job.abort?.addEventListener('abort', onAbort)
   const warnings: string[] = []
   const warn = (m: string) => {
-    warnings.push(m)
+    addWarning(warnings, m)
     job.onWarning?.(m)
   }
   const progress = (phase: DumpProgress['phase'], total: number | undefined) => (done: number) => job.onProgress?.({phase, done, total})

@@ -23,7 +23,7 @@ import {Rec} from '../v2/libxc/layout.js'
 import type {RecordInfo} from '../v2/record.js'
 import type {StreamObserver} from '../v2/writer.js'
 import {type VerifyReport, V2Verifier} from '../v2/verify/verifier.js'
-import {plural} from '../text.js'
+import {addWarning, plural} from '../text.js'
 import {GuestFacts, pageDataPfns, wantsBody} from './facts.js'
 import {afterStream, type DumpImage, legacyWalk, reopen} from './input.js'
 import {PAGES_PER_IO, type PagePlacer} from './pages.js'
@@ -142,7 +142,7 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
   const tap = new ConvertedTap(o.placer)
   const warnings: string[] = []
   const warn = (m: string) => {
-    warnings.push(m)
+    addWarning(warnings, m)
     o.onWarning?.(m)
   }
   const observer: StreamObserver = {
@@ -231,7 +231,7 @@ async function scanV2(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
   const facts = new GuestFacts()
   const warnings: string[] = []
   const warn = (m: string) => {
-    warnings.push(m)
+    addWarning(warnings, m)
     o.onWarning?.(m)
   }
   const reader = image.seekable && !o.placer ? await reopen(image) : image.reader

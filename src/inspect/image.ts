@@ -10,6 +10,7 @@ import {walkSections} from '../container/xenserver.js'
 import {FormatError} from '../errors.js'
 import type {WalkOptions} from '../legacy/walker.js'
 import {inspectLegacy, type InspectReport} from './report.js'
+import {addWarning} from '../text.js'
 
 export type InspectImageOptions = Pick<WalkOptions, 'width' | 'guest' | 'skipQemu'> & {verbose?: boolean; onWarning?: (m: string) => void}
 
@@ -48,6 +49,6 @@ export async function inspectImage(img: OpenedImage, name: string, opts: Inspect
   if (claim) warn(claim)
   // Walked to its end above unless a container stopped the walk; a gzip input is read on so its check runs.
   await drainGzip(img)
-  report.warnings.push(...own)
+  for (const m of own) addWarning(report.warnings, m)
   return {container, report}
 }

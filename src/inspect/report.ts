@@ -8,7 +8,7 @@ import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {isRunBatch} from '../legacy/batch-scan.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
 import {SpillList} from '../io/spill.js'
-import {hex} from '../text.js'
+import {addWarning, hex} from '../text.js'
 
 export interface ChunkLine {
   index: number | null
@@ -143,10 +143,9 @@ class PfnSet {
     s[at] |= bit
     return had !== 0
   }
+  /** Start over, keeping the segments (zeroed): an image whose every batch starts a new pass must not cost a new 8 KiB segment per batch. */
   clear(): void {
-    this.segs.clear()
-    this.lastKey = -1
-    this.last = undefined
+    for (const s of this.segs.values()) s.fill(0)
   }
 }
 
@@ -251,7 +250,7 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
   const lines = opts.verbose ? new SpillList<ChunkLine>() : undefined
   const line = (l: ChunkLine) => lines?.push(l)
   const warn = (m: string) => {
-    rep.warnings.push(m)
+    addWarning(rep.warnings, m)
     opts.onWarning?.(m)
   }
   const sent = new PfnSet()
