@@ -4,31 +4,27 @@
 // texts into them, and `jsonPieces` lays out a JSON document exactly as
 // JSON.stringify(value, null, 2) would, with every SpillList in it read
 // row by row.
-import {SpillList} from '../io/spill.js'
-
-const PIECE = 64 << 10
+import {SpillList, TextPacker} from '../io/spill.js'
 
 /**
- * `texts` in pieces of about 64 KiB: each text is copied into a buffer as
- * it comes, and a piece leaves as a copy of the buffer's bytes, ready to
- * write. Memory stays flat however many texts there are, but for V8's young
+ * `texts` in pieces of about 64 KiB (TextPacker), each ready to write.
+ * Memory stays flat however many texts there are, but for V8's young
  * generation, which a long run of allocation grows to its limit (32 MB:
  * formatting a million lines peaks at ~100 MB in a bare node, twenty
  * thousand at ~55 MB).
  */
 export function* pieces(texts: Iterable<string>): Generator<string | Buffer> {
-  const piece = Buffer.allocUnsafe(PIECE)
-  let used = 0
+  const out: Array<string | Buffer> = []
+  const packer = new TextPacker((piece) => out.push(piece))
   for (const t of texts) {
-    const n = Buffer.byteLength(t)
-    if (used + n > PIECE && used > 0) {
-      yield Buffer.from(piece.subarray(0, used))
-      used = 0
+    packer.add(t)
+    if (out.length) {
+      yield* out
+      out.length = 0
     }
-    if (n > PIECE) yield t
-    else used += piece.write(t, used)
   }
-  if (used) yield Buffer.from(piece.subarray(0, used))
+  packer.flush()
+  yield* out
 }
 
 export function jsonPieces(value: unknown): Iterable<string | Buffer> {

@@ -14,17 +14,42 @@ export function spillRows(): number {
   return Number.isSafeInteger(env) && env >= 0 ? env : 2048
 }
 
-const WRITE_CHUNK = 64 << 10
+const PIECE = 64 << 10
 const READ_CHUNK = 64 << 10
+
+/**
+ * Texts packed into 64 KiB buffers, each handed to `emit` once full (a text
+ * longer than that goes alone, as it is): what SpillList writes to its file
+ * and what cli/json.ts writes to stdout.
+ */
+export class TextPacker {
+  private readonly buf = Buffer.allocUnsafe(PIECE)
+  private used = 0
+
+  constructor(private readonly emit: (piece: Buffer | string) => void) {}
+
+  add(text: string): void {
+    const n = Buffer.byteLength(text)
+    if (this.used + n > PIECE) this.flush()
+    if (n > PIECE) this.emit(text)
+    else this.used += this.buf.write(text, this.used)
+  }
+
+  /** Hand over what is packed, as a copy: the buffer is filled again while the piece is written. */
+  flush(): void {
+    if (this.used === 0) return
+    this.emit(Buffer.from(this.buf.subarray(0, this.used)))
+    this.used = 0
+  }
+}
 
 export class SpillList<T> implements Iterable<T> {
   private readonly kept: T[] = []
   private fd: number | undefined
   /** Set when no temporary file could be made: every row stays in memory. */
   private memoryOnly = false
-  /** Rows on their way to the file, as bytes (text grown by += across rows would outlive the young generation). */
-  private pending: Buffer | undefined
-  private pendingBytes = 0
+  /** Rows on their way to the file. */
+  private pending: TextPacker | undefined
   private spilled = 0
   private n = 0
   private closed = false
@@ -46,12 +71,8 @@ export class SpillList<T> implements Iterable<T> {
       this.kept.push(row)
       return
     }
-    const text = JSON.stringify(row) + '\n'
-    const n = Buffer.byteLength(text)
-    this.pending ??= Buffer.allocUnsafe(WRITE_CHUNK)
-    if (this.pendingBytes + n > WRITE_CHUNK) this.flush()
-    if (n > WRITE_CHUNK) this.writeAll(Buffer.from(text, 'utf8'))
-    else this.pendingBytes += this.pending.write(text, this.pendingBytes)
+    this.pending ??= new TextPacker((piece) => this.writeAll(typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece))
+    this.pending.add(JSON.stringify(row) + '\n')
     this.spilled++
   }
 
@@ -74,12 +95,6 @@ export class SpillList<T> implements Iterable<T> {
     return false
   }
 
-  private flush(): void {
-    if (!this.pending || this.pendingBytes === 0) return
-    this.writeAll(this.pending.subarray(0, this.pendingBytes))
-    this.pendingBytes = 0
-  }
-
   private writeAll(buf: Buffer): void {
     let done = 0
     while (done < buf.length) done += fs.writeSync(this.fd!, buf, done, buf.length - done, null)
@@ -89,7 +104,7 @@ export class SpillList<T> implements Iterable<T> {
     if (this.closed) throw new Error('internal: a spill list read after it was closed')
     yield* this.kept
     if (this.fd === undefined) return
-    this.flush()
+    this.pending?.flush()
     const buf = Buffer.allocUnsafe(READ_CHUNK)
     // The bytes of a row whose newline has not come yet (copied: buf is read into again).
     let carry: Buffer[] = []
