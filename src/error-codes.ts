@@ -140,7 +140,7 @@ export const ERROR_CODES = {
   'order-x86-pv-p2m-frames': 'a PV record that needs X86_PV_P2M_FRAMES comes before it',
   'order-page-data': 'PV vcpu state comes before any PAGE_DATA',
   'order-static-data-end': 'memory or the p2m before STATIC_DATA_END, or the CPU policy after it (version 3)',
-  'order-hvm-params': 'HVM_PARAMS after HVM_CONTEXT',
+  'order-hvm-params': 'retired, never reported: HVM_PARAMS after HVM_CONTEXT, the order Xen\'s own saver writes and its restorer accepts',
   'missing-static-data-end': 'a version 3 stream without STATIC_DATA_END',
   'missing-x86-pv-info': 'a PV stream without X86_PV_INFO',
   'missing-x86-pv-p2m-frames': 'a PV stream without X86_PV_P2M_FRAMES',

@@ -40,7 +40,9 @@ describe('error codes', () => {
       .filter((f) => !f.endsWith('error-codes.ts'))
       .map((f) => fs.readFileSync(f, 'utf8'))
       .join('\n')
-    const unused = Object.keys(ERROR_CODES).filter((code) => !text.includes(`'${code}'`))
+    // A retired code stays in the catalogue (scripts may still match on it) but is reported nowhere.
+    const live = Object.entries(ERROR_CODES).filter(([, meaning]) => !meaning.startsWith('retired'))
+    const unused = live.map(([code]) => code).filter((code) => !text.includes(`'${code}'`))
     expect(unused).toEqual([])
   })
 })

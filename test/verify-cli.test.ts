@@ -31,7 +31,6 @@ const V2_DEFECTS: Record<string, {code: string; in: string; nth?: number; within
   // pfn[0], after the PAGE_DATA header.
   'bad-pfn-type-5': {code: 'pfn-type-invalid', in: 'PAGE_DATA', within: BODY + PageDataHeader.size, record: 'PAGE_DATA', text: /pfn\[0\] 0x5000000000000003 has page type 5/},
   'bad-shared-info-4095': {code: 'record-size', in: 'SHARED_INFO', record: 'SHARED_INFO', text: /SHARED_INFO body is 4095 bytes/},
-  'bad-strict-hvm-context-before-params': {code: 'order-hvm-params', in: 'HVM_PARAMS', record: 'HVM_PARAMS', text: /HVM_PARAMS after HVM_CONTEXT \(record 6\)/},
   'bad-strict-p2m-before-pv-info': {code: 'order-x86-pv-info', in: 'X86_PV_P2M_FRAMES', record: 'X86_PV_P2M_FRAMES', text: /X86_PV_P2M_FRAMES before any X86_PV_INFO/},
   // The second PAGE_DATA is the record the stream ends in.
   'bad-truncated-mid-record': {code: 'truncated', in: 'PAGE_DATA', nth: 1, record: 'PAGE_DATA', text: /stream ends at byte \d+ inside libxc record 6 \(PAGE_DATA\)/},

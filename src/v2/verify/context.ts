@@ -44,8 +44,6 @@ export class LibxcState {
   counts = new Map<string, number>()
   p2mEndPfn: number | undefined
   staticDataEnd = 0
-  /** HVM_CONTEXT seen since the last CHECKPOINT. */
-  hvmContextIndex: number | undefined
   vcpusWithBasic = new Set<number>()
   /**
    * vcpu records for a vcpu that had no BASIC yet, checked again at END: the

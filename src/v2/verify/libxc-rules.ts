@@ -300,14 +300,9 @@ export function tscInfo(v: VerifyContext, rec: RecordInfo): Checked | void {
 
 export function hvmContext(v: VerifyContext, rec: RecordInfo): void {
   if (rec.length === 0) v.error('hvm-context-empty', 'HVM_CONTEXT is empty; it must hold the HVM context blob', v.at(rec))
-  if (v.lx.hvmContextIndex === undefined) v.lx.hvmContextIndex = rec.index
 }
 
 export function hvmParams(v: VerifyContext, rec: RecordInfo, kind: RecordKind): Checked | void {
-  const lx = v.lx
-  if (lx.guest === 'hvm' && lx.hvmContextIndex !== undefined) {
-    v.error('order-hvm-params', `HVM_PARAMS after HVM_CONTEXT (record ${lx.hvmContextIndex}); parameters must come first, they affect how the context is loaded`, v.at(rec))
-  }
   if (v.short(rec, kind)) return
   const {count, reserved} = HvmParamsHeader.get(rec.head)
   if (reserved !== 0) v.error('reserved-field', `HVM_PARAMS reserved field is ${hex(reserved)}, not zero`, v.at(rec, 12))
@@ -330,8 +325,6 @@ export function verify(): Checked {
 }
 
 export function checkpoint(v: VerifyContext): Checked {
-  // Each checkpoint sends memory and context again.
-  v.lx.hvmContextIndex = undefined
   if (v.top === 'libxl') {
     v.ll.inCheckpoint = true
     return {detail: 'libxl records follow until CHECKPOINT_END', next: 'libxl-record'}
