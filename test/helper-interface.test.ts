@@ -286,7 +286,7 @@ describe('helper interface: format default and output, as Xen\'s helper', () => 
       expect(r.code, r.stderr).toBe(0)
       expect(r.stdout).toBe('')
       expect(r.stderr).toContain('converting fd 3: legacy PV, 64-bit toolstack, to a libxl stream on fd 4\n')
-      expect(r.stderr).toContain('converted fd 3 -> fd 4 (libxl v2 stream, legacy-converted)\n')
+      expect(r.stderr).toContain('converted fd 3 -> fd 4 (libxl v2 / libxc v3 stream, legacy-converted)\n')
       expect(r.stderr).toMatch(/^ {2}libxc {5}X86_PV_INFO 1, /m)
       expect((await got).equals(vectorBytes('legacy', 'pv64-xl.libxl.v2.gz'))).toBe(true)
     } finally {
@@ -342,7 +342,7 @@ describe('helper interface: format default and output, as Xen\'s helper', () => 
     const xenopsd = await run(examples[1])
     expect(xenopsd.code, xenopsd.stderr).toBe(0)
     expect(xenopsd.stdout).toBe('')
-    expect(xenopsd.stderr).toContain('converted fd 3 -> fd 4 (libxc v2 stream, legacy-converted)')
+    expect(xenopsd.stderr).toContain('converted fd 3 -> fd 4 (libxc v3 stream, legacy-converted)')
     expect(readFileSync(join(dir, 'new.libxc')).equals(xs.libxc)).toBe(true)
   })
 })
@@ -407,7 +407,7 @@ describe('helper interface: as xenopsd runs it', () => {
       const log = sys.log()
       expect(log).toContain(`ARGS -t xst -p user.info -u ${sys.socket}\n`)
       expect(log).toContain('LINE converting fd 3: legacy HVM, 32-bit toolstack, to a libxc stream on fd 4\n')
-      expect(log).toContain('LINE converted fd 3 -> fd 4 (libxc v2 stream, legacy-converted)\n')
+      expect(log).toContain('LINE converted fd 3 -> fd 4 (libxc v3 stream, legacy-converted)\n')
     } finally {
       closeSync(inFd)
       sys.close()
@@ -439,7 +439,7 @@ describe('helper interface: as xenopsd runs it', () => {
         expect(r.stdout + r.stderr).toBe('')
         expect((await got).equals(xs.libxc)).toBe(true)
         expect(readFileSync(rest).equals(xs.qemuRecord)).toBe(true)
-        expect(sys.log()).toContain('LINE converted fd 3 -> fd 4 (libxc v2 stream, legacy-converted)\n')
+        expect(sys.log()).toContain('LINE converted fd 3 -> fd 4 (libxc v3 stream, legacy-converted)\n')
       } finally {
         sys.close()
       }

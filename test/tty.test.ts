@@ -39,7 +39,7 @@ describe.skipIf(!hasScript)('at a terminal: convert', () => {
     expect(r.text).toMatch(/✔ Detect image: legacy PV image, 64-bit toolstack/)
     expect(r.text).toMatch(/✔ Convert: .* \(libxl\) in [\d.]+ s/)
     expect(r.text).toMatch(/✔ Verify: valid v2 stream/)
-    expect(r.text).toContain('converted good.legacy -> new.v2 (libxl v2 stream, legacy-converted)')
+    expect(r.text).toContain('converted good.legacy -> new.v2 (libxl v2 / libxc v3 stream, legacy-converted)')
     // A terminal without a size (script gives 0 columns) still gets whole lines, not a letter a line.
     expect(lines(r.text).every((l) => l.length > 1 || l === '^C')).toBe(true)
     expect(readFileSync(join(dir, 'new.v2')).equals(PV_LIBXL())).toBe(true)
@@ -54,7 +54,7 @@ describe.skipIf(!hasScript)('at a terminal: convert', () => {
     expect(r.text).toMatch(/✔ Convert: /)
     expect(r.text).not.toContain('converted good.legacy')
     const log = readFileSync(join(dir, 'log'), 'utf8')
-    expect(log).toMatch(/^converted good.legacy -> new.v2 \(libxl v2 stream, legacy-converted\)\n/)
+    expect(log).toMatch(/^converted good.legacy -> new.v2 \(libxl v2 \/ libxc v3 stream, legacy-converted\)\n/)
     expect(log).not.toMatch(TASK_MARK)
     expect(log).not.toMatch(/Detect image|Convert:|\x1b/)
     expect(lines(log)).toHaveLength(6)

@@ -9,6 +9,7 @@ import {FormatError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {type ByteSink, HoldingSink} from '../io/sink.js'
 import {
+  CONVERTED_LIBXC_VERSION,
   DomainType,
   HvmParamEntry,
   HvmParamsHeader,
@@ -65,7 +66,8 @@ export interface ConvertOptions extends WalkOptions {
 export interface ConvertSummary {
   /** toolstackWidth: null when no legacy stream was read (a v2 stream copied into a new container). */
   input: {guest: Guest; toolstackWidth: ToolstackWidth | null; xlHeader: boolean; bytes: number; domainName: string | null}
-  output: {format: OutputFormat; bytes: number}
+  /** What was written: its format, its libxc stream's version (as its image header says), its size. */
+  output: {format: OutputFormat; libxcVersion: number; bytes: number}
   records: {libxc: Record<string, number>; libxl: Record<string, number>}
   pages: {total: number; withData: number; dropped: number; batches: number}
   vcpus: number[]
@@ -94,7 +96,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
   }
   const summary: ConvertSummary = {
     input: {guest: 'pv', toolstackWidth: 64, xlHeader: false, bytes: 0, domainName: null},
-    output: {format: opts.format, bytes: 0},
+    output: {format: opts.format, libxcVersion: CONVERTED_LIBXC_VERSION, bytes: 0},
     records: {libxc: {}, libxl: {}},
     pages: {total: 0, withData: 0, dropped: 0, batches: 0},
     vcpus: [],
@@ -116,7 +118,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
       await out.libxlHeader(LIBXL_OPT_LEGACY)
       await out.record('libxl', LibxlRec.LIBXC_CONTEXT, Buffer.alloc(0))
     }
-    await out.libxcHeaders(g === 'pv' ? DomainType.X86_PV : DomainType.X86_HVM)
+    await out.libxcHeaders(g === 'pv' ? DomainType.X86_PV : DomainType.X86_HVM, CONVERTED_LIBXC_VERSION)
     headersWritten = true
   }
   const rec = (type: number, head: Buffer, bulk?: Buffer, release?: () => void) => out.record('libxc', type, head, bulk, release)

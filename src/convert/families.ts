@@ -405,7 +405,7 @@ async function copyV2(p: PreparedInput, plan: Plan, sink: ByteSink, opts: RunOpt
   const guest: Guest = s.guestType === 'x86 PV' ? 'pv' : 'hvm'
   const summary: ConvertSummary = {
     input: {guest, toolstackWidth: null, xlHeader: false, bytes: r.offset, domainName: c.header.domainName ?? null},
-    output: {format: 'libxl', bytes: written},
+    output: {format: 'libxl', libxcVersion: s.version.libxc ?? 0, bytes: written},
     records: s.records,
     pages: {total: s.pages.pfns, withData: s.pages.withData, dropped: 0, batches: s.records.libxc.PAGE_DATA ?? 0},
     vcpus: s.vcpus,

@@ -27,13 +27,15 @@ export function renderConvert(s: ConvertSummary, input: string, output: string, 
   const xc = Object.values(s.records.libxc).reduce((a, b) => a + b, 0)
   const xl = Object.values(s.records.libxl).reduce((a, b) => a + b, 0)
   const copied = s.input.toolstackWidth === null
-  L.push(`${copied ? 'copied' : 'converted'} ${input} -> ${output} (${s.output.format} v2 stream${copied ? '' : ', legacy-converted'})`)
+  // Streams are named by the versions in their headers, as verify and identify name them.
+  const stream = `${s.output.format === 'libxl' ? 'libxl v2 / ' : ''}libxc v${s.output.libxcVersion} stream`
+  L.push(`${copied ? 'copied' : 'converted'} ${input} -> ${output} (${stream}${copied ? '' : ', legacy-converted'})`)
   const inWords = c ? containerWords(c.container.input) : ''
   if (c && (inWords || c.container.output.family !== 'bare')) L.push(pad('container') + `${inWords || 'none'} -> ${c.container.output.label}${c.written.gzip ? ', gzip-compressed' : ''}`)
   const domain = s.input.domainName ?? (c?.container.input.libvirt?.domainName || c?.container.input.xend?.domainName) ?? null
   L.push(
     pad('input') +
-      (copied ? `libxl v2 stream, ${s.input.guest.toUpperCase()}` : `legacy ${s.input.guest.toUpperCase()}, ${s.input.toolstackWidth}-bit toolstack`) +
+      (copied ? `${stream}, ${s.input.guest.toUpperCase()}` : `legacy ${s.input.guest.toUpperCase()}, ${s.input.toolstackWidth}-bit toolstack`) +
       `, ${s.input.xlHeader ? 'xl header' : 'no xl header'}${domain ? ` (domain "${domain}")` : ''}, ${s.input.bytes} bytes`,
   )
   const total = c && c.written.bytes !== s.output.bytes ? ` (${c.written.bytes} bytes written${c.written.gzip ? ', compressed' : ' with the container'})` : ''

@@ -9,7 +9,9 @@ const pad = (label: string) => ('  ' + label).padEnd(12)
 
 /** The image in a few words; `domain` is the container's name for it, when the xl header gives none. */
 export function describeInput(s: ScanInput, domain?: string | null): string {
-  const what = s.kind === 'legacy' ? 'legacy' : `${s.kind} v2`
+  // Named by the versions in its headers, as verify and identify name it.
+  const libxc = `libxc v${s.libxcVersion ?? '?'}`
+  const what = s.kind === 'legacy' ? 'legacy' : s.kind === 'libxl' ? `libxl v${s.libxlVersion ?? '?'} / ${libxc}` : libxc
   const guest = s.guest === 'pv' ? `PV${s.guestWidth ? ` (${s.guestWidth}-bit guest)` : ''}` : 'HVM'
   const name = s.domainName ?? domain
   const xl = s.xlHeader ? `, xl header${name ? ` (domain "${name}")` : ''}` : name ? `, domain "${name}"` : ''

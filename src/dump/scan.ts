@@ -32,6 +32,9 @@ import type {PageWindow} from './pfns.js'
 export interface ScanInput {
   /** 'legacy' or the v2 stream's outer format. */
   kind: 'legacy' | 'libxc' | 'libxl'
+  /** The v2 stream's versions, as its headers give them (null for a legacy image, and libxl's for a bare libxc stream). */
+  libxcVersion: number | null
+  libxlVersion: number | null
   guest: 'pv' | 'hvm'
   /** PV guest word size in bits; null for HVM or unknown. */
   guestWidth: 32 | 64 | null
@@ -188,6 +191,8 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
   return {
     input: {
       kind: 'legacy',
+      libxcVersion: null,
+      libxlVersion: null,
       guest: summary.input.guest,
       guestWidth: s.guestWidth,
       xlHeader: summary.input.xlHeader,
@@ -283,7 +288,7 @@ async function scanV2(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
   const xen = s.xenVersion && s.xenVersion.major !== 0 ? s.xenVersion : null
   const bytes = await afterStream(image, reader)
   return {
-    input: {kind: s.format ?? 'libxc', guest, guestWidth: s.guestWidth, xlHeader: s.xlHeader !== null, domainName: s.xlHeader?.domainName ?? null, bytes},
+    input: {kind: s.format ?? 'libxc', libxcVersion: s.version.libxc, libxlVersion: s.version.libxl, guest, guestWidth: s.guestWidth, xlHeader: s.xlHeader !== null, domainName: s.xlHeader?.domainName ?? null, bytes},
     facts,
     xenVersion: xen,
     warnings,

@@ -4,6 +4,7 @@
 import type {ByteSink} from '../io/sink.js'
 import type {XlHeaderInfo} from '../xl/header.js'
 import {
+  CONVERTED_LIBXC_VERSION,
   CONVERTER_XEN_MAJOR,
   CONVERTER_XEN_MINOR,
   DomainHeader,
@@ -71,7 +72,7 @@ export class V2Writer {
     await this.sink.write(buf)
   }
 
-  async libxcHeaders(domainType: number, version = 3): Promise<void> {
+  async libxcHeaders(domainType: number, version = CONVERTED_LIBXC_VERSION): Promise<void> {
     const ihdr = ImageHeader.encode({marker: IHDR_MARKER, id: IHDR_IDENT, version, options: 0, reserved1: 0, reserved2: 0})
     const dhdr = DomainHeader.encode({
       type: domainType,

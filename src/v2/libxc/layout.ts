@@ -70,6 +70,8 @@ export const CPUID_POLICY_ENTRY_SIZE = 24
 export const MSR_POLICY_ENTRY_SIZE = 16
 export const SHARED_INFO_SIZE = 4096
 
+/** The libxc stream version a conversion writes: 3, as Xen's own converter has since 4.14. */
+export const CONVERTED_LIBXC_VERSION = 3
 /** Domain header minor version a converter writes: its own format version. */
 export const CONVERTER_XEN_MAJOR = 0
 export const CONVERTER_XEN_MINOR = 1
