@@ -126,6 +126,7 @@ export const ERROR_CODES = {
   'unknown-record': 'a mandatory record type that is not defined',
   'record-too-long': 'a libxc record longer than the restorer accepts',
   'record-size': 'a record body of the wrong size for its type',
+  'record-longer': 'a record body longer than its type, the rest of which the restorer ignores',
   'not-empty': 'a record that must be empty has a body',
   'nonzero-padding': 'the padding after a record body is not zero',
   'wrong-guest-record': 'a PV-only record in an HVM stream, or the other way round',
@@ -138,8 +139,9 @@ export const ERROR_CODES = {
   // libxc records.
   'order-x86-pv-info': 'a PV record that needs X86_PV_INFO comes before it',
   'order-x86-pv-p2m-frames': 'a PV record that needs X86_PV_P2M_FRAMES comes before it',
-  'order-page-data': 'PV vcpu state comes before any PAGE_DATA',
-  'order-static-data-end': 'memory or the p2m before STATIC_DATA_END, or the CPU policy after it (version 3)',
+  'order-page-data': 'PV vcpu state before the p2m or any PAGE_DATA (the restorer keeps it until the end)',
+  'order-static-data-end': 'memory or the p2m before STATIC_DATA_END (version 3)',
+  'policy-after-static-data-end': 'a CPU policy record after STATIC_DATA_END, which the restorer no longer applies',
   'order-hvm-params': 'retired, never reported: HVM_PARAMS after HVM_CONTEXT, the order Xen\'s own saver writes and its restorer accepts',
   'missing-static-data-end': 'a version 3 stream without STATIC_DATA_END',
   'missing-x86-pv-info': 'a PV stream without X86_PV_INFO',
@@ -176,6 +178,8 @@ export const ERROR_CODES = {
   'xenstore-data-size': 'EMULATOR_XENSTORE_DATA larger than xst checks',
   'xenstore-not-terminated': 'xenstore data does not end with a NUL',
   'xenstore-odd-strings': 'xenstore data holds an odd number of strings',
+  'xenstore-empty-key': 'a key in xenstore data is empty',
+  'xenstore-absolute-key': 'a key in xenstore data is an absolute path',
   'checkpoint-end-out-of-place': 'CHECKPOINT_END without a libxc CHECKPOINT before it',
   'checkpoint-state-empty': 'an empty CHECKPOINT_STATE',
 

@@ -143,7 +143,7 @@ const legacyDumps: Record<string, {elf: Buffer; raw: Buffer}> = {}
 describe('dump-core over the conformance streams', () => {
   it('has the streams', () => {
     expect(cases.filter((c) => c.name.endsWith('(legacy)')).length).toBe(12)
-    expect(cases.filter((c) => c.name.endsWith('(v2)')).length).toBe(6)
+    expect(cases.filter((c) => c.name.endsWith('(v2)')).length).toBe(7)
     expect(cases.length).toBeGreaterThan(35)
   })
 

@@ -5,12 +5,13 @@ import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
 import {ERROR_CODES} from '../src/error-codes.js'
+import {RESTORER_RULES} from '../src/v2/verify/restorer.js'
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
 
-function readmeTable(): Array<[string, string]> {
+function readmeTable(name = 'error-codes'): Array<[string, string]> {
   const text = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
-  const section = text.slice(text.indexOf('<!-- error-codes: begin'), text.indexOf('<!-- error-codes: end -->'))
+  const section = text.slice(text.indexOf(`<!-- ${name}: begin`), text.indexOf(`<!-- ${name}: end -->`))
   return [...section.matchAll(/^\| `([^`]+)` \| (.*) \|$/gm)].map((m) => [m[1], m[2]])
 }
 
@@ -24,6 +25,10 @@ function sourceFiles(dir: string): string[] {
 describe('error codes', () => {
   it('the README lists every code of the catalogue with its meaning, in its order (node scripts/error-codes-readme.mjs rewrites the table)', () => {
     expect(readmeTable()).toEqual(Object.entries(ERROR_CODES))
+  })
+
+  it("the README lists every verifier rule with its severity and the restorer function it mirrors", () => {
+    expect(readmeTable('restorer-rules')).toEqual(Object.entries(RESTORER_RULES).map(([code, r]) => [code, `${r.severity} | ${r.mirrors.replace(/\|/g, '\\|')}`]))
   })
 
   it('codes are short kebab-case words and meanings one line', () => {

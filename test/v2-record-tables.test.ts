@@ -70,7 +70,9 @@ describe('the sets the verifier used are the table columns', () => {
       new Set([Rec.X86_PV_INFO, Rec.X86_PV_P2M_FRAMES, Rec.X86_PV_VCPU_BASIC, Rec.X86_PV_VCPU_EXTENDED, Rec.X86_PV_VCPU_XSAVE, Rec.X86_PV_VCPU_MSRS, Rec.SHARED_INFO]),
     )
     expect(LIBXC_RECORDS.types((k) => k.guest === 'hvm')).toEqual(new Set([Rec.HVM_CONTEXT, Rec.HVM_PARAMS]))
-    expect(LIBXL_RECORDS.types((k) => k.guest !== 'both')).toEqual(new Set())
+    // libxl's process_record() refuses emulator records for a domain that is not HVM.
+    expect(LIBXL_RECORDS.types((k) => k.guest === 'hvm')).toEqual(new Set([LibxlRec.EMULATOR_XENSTORE_DATA, LibxlRec.EMULATOR_CONTEXT]))
+    expect(LIBXL_RECORDS.types((k) => k.guest === 'pv')).toEqual(new Set())
   })
   it('version 3 only', () => {
     expect(LIBXC_RECORDS.types((k) => k.v3Only)).toEqual(new Set([Rec.STATIC_DATA_END, Rec.X86_CPUID_POLICY, Rec.X86_MSR_POLICY]))

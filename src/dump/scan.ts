@@ -22,6 +22,7 @@ import {type BodyHook, verifyStream} from '../v2/reader.js'
 import {Rec} from '../v2/libxc/layout.js'
 import type {RecordInfo} from '../v2/record.js'
 import type {StreamObserver} from '../v2/writer.js'
+import {problemLine} from '../v2/verify/text.js'
 import {type VerifyReport, V2Verifier} from '../v2/verify/verifier.js'
 import {addWarning, plural} from '../text.js'
 import {GuestFacts, pageDataPfns, wantsBody} from './facts.js'
@@ -209,6 +210,8 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
 const DUMPABLE_DESPITE = new Set<ErrorCode>(['pfn-out-of-range'])
 
 function refuseInvalid(report: VerifyReport, warn: (m: string) => void): void {
+  // What the restorer reads past is said here as verify says it.
+  for (const p of report.warnings) warn(problemLine(p).replace(/^warning: /, ''))
   for (const p of report.errors.filter((e) => DUMPABLE_DESPITE.has(e.code))) {
     warn(`byte ${p.offset}, ${p.layer} record ${p.index} (${p.record}): ${p.message}; dumped anyway, the pages are real`)
   }

@@ -42,6 +42,8 @@ export const EXT_VCPU_64 = 0x1430
 export const EXT_VCPU_32 = 0xaf0
 /** A PV vcpu's extended context: this long in a legacy image, at most this long in a v2 stream. */
 export const EXTENDED_VCPU_CONTEXT_SIZE = 128
+/** A v2 X86_PV_VCPU_XSAVE context holds at least its xfeature mask and size (two u64), as the restorer checks. */
+export const MIN_XSAVE_CONTEXT_SIZE = 16
 
 /** The device-model record: a signature of QEMU_SIG_LEN bytes. */
 export const QEMU_SIG_LEN = 21

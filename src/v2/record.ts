@@ -3,7 +3,7 @@
 // the verifier (Xen's docs/specs/libxc-migration-stream.pandoc, "Records";
 // libxl-migration-stream.pandoc, "Record Overview"). Also the codec of the
 // pfn words in PAGE_DATA, which convert, verify and the tests share.
-import type {ErrorCode} from '../errors.js'
+import type {RuleCode} from './verify/restorer.js'
 import {layout, u32le} from '../format/layout.js'
 import {hex} from '../text.js'
 
@@ -68,7 +68,7 @@ export interface RecordKind<Check = unknown> {
    * The body starts with a fixed header of `bytes`; a shorter body is
    * reported with `code` as "shorter than its N-byte <what>".
    */
-  readonly minSize?: {readonly bytes: number; readonly what: string; readonly code: ErrorCode}
+  readonly minSize?: {readonly bytes: number; readonly what: string; readonly code: RuleCode}
   readonly check: Check
 }
 

@@ -143,9 +143,8 @@ describe('v2 conformance images cut at every byte of their structure and every p
           continue
         }
         if (hasTail && cut > tail) {
-          // Cut inside its 21-byte signature, the bytes are not a device-model record at all.
-          const code = cut - tail < 21 ? 'trailing-bytes' : 'qemu-record-size'
-          if (rep.valid || rep.errors[0].code !== code) wrong.push(`cut ${cut} (${kind}): ${rep.valid ? 'valid' : rep.errors[0].message}`)
+          // Cut anywhere in it, even inside its 21-byte signature, the record is there and cut short.
+          if (rep.valid || rep.errors[0].code !== 'qemu-record-size') wrong.push(`cut ${cut} (${kind}): ${rep.valid ? 'valid' : rep.errors[0].message}`)
           continue
         }
         if (cut === 0) {

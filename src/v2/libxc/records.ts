@@ -4,7 +4,7 @@
 // in version 3 streams or must be empty, the header its body starts with,
 // and its check (../verify/libxc-rules.ts). Names, the reader's body
 // prefixes and the verifier's per-type rules all come from here.
-import type {ErrorCode} from '../../errors.js'
+import type {RuleCode} from '../verify/restorer.js'
 import {type RecordKind, RecordTable} from '../record.js'
 import type {Check} from '../verify/context.js'
 import * as rules from '../verify/libxc-rules.js'
@@ -27,7 +27,7 @@ function row(name: keyof typeof Rec, check: Check, facts: Facts = {}): RecordKin
 }
 
 /** The body starts with a fixed header of `bytes`. */
-const header = (bytes: number, code: ErrorCode = 'record-size') => ({bytes, what: 'header', code})
+const header = (bytes: number, code: RuleCode = 'record-size') => ({bytes, what: 'header', code})
 
 const vcpu: Facts = {prefix: VcpuHeader.size, guest: 'pv', minSize: header(VcpuHeader.size)}
 

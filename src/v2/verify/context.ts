@@ -2,9 +2,9 @@
 // and where problems and listing lines go. V2Verifier owns one and moves it
 // through the stream; the rules (headers.ts, libxc-rules.ts, libxl-rules.ts,
 // tail.ts) read it and report through it.
-import type {ErrorCode} from '../../errors.js'
 import type {Layer, RecordInfo, RecordKind} from '../record.js'
 import {recordName} from '../tables.js'
+import {RESTORER_RULES, type RuleCode} from './restorer.js'
 import type {Expecting, Location, Problem, RecordNote, StopReason, VerifierOptions} from './verifier.js'
 
 /** What a check found worth listing, and where the stream goes next if it changes layer. */
@@ -43,7 +43,8 @@ export class LibxcState {
   firstIndex = new Map<number, number>()
   counts = new Map<string, number>()
   p2mEndPfn: number | undefined
-  staticDataEnd = 0
+  /** Where STATIC_DATA_END was: its record, or (version 2) the first memory or p2m record the restorer takes for it. */
+  staticDataEnd: {index: number; inferred: boolean} | undefined
   vcpusWithBasic = new Set<number>()
   /**
    * vcpu records for a vcpu that had no BASIC yet, checked again at END: the
@@ -96,19 +97,19 @@ export class VerifyContext {
 
   constructor(private readonly opts: VerifierOptions = {}) {}
 
-  error(code: ErrorCode, message: string, at: Location): void {
-    this.push({severity: 'error', code, message, ...at})
-  }
-
-  warn(code: ErrorCode, message: string, at: Location): void {
-    this.push({severity: 'warning', code, message, ...at})
+  /**
+   * A broken rule: an error where the restorer refuses the stream, a
+   * warning where it reads on (RESTORER_RULES decides, not the caller).
+   */
+  report(code: RuleCode, message: string, at: Location): void {
+    this.push({severity: RESTORER_RULES[code].severity, code, message, ...at})
   }
 
   /** Report a rule once, however many records break it. */
-  once(key: string, code: ErrorCode, message: string, at: Location): void {
+  once(key: string, code: RuleCode, message: string, at: Location): void {
     if (this.reportedKeys.has(key)) return
     this.reportedKeys.add(key)
-    this.error(code, message, at)
+    this.report(code, message, at)
   }
 
   /** Whether once() reported `key`. */
@@ -146,7 +147,7 @@ export class VerifyContext {
   short(rec: RecordInfo, kind: RecordKind): boolean {
     const min = kind.minSize
     if (!min || rec.length >= min.bytes) return false
-    this.error(min.code, `${kind.name} body is ${rec.length} bytes, shorter than its ${min.bytes}-byte ${min.what}`, this.at(rec))
+    this.report(min.code, `${kind.name} body is ${rec.length} bytes, shorter than its ${min.bytes}-byte ${min.what}`, this.at(rec))
     return true
   }
 

@@ -35,14 +35,14 @@ export function xlAgreement(v: VerifyContext, found: Layer): void {
   if (!v.xl) return
   const at: Location = {offset: v.xl.offset + XlHeader.offsets.mandatoryFlags, layer: 'xl', record: 'xl header'}
   if (found === 'libxl' && !v.xl.streamV2) {
-    v.error('xl-stream-v2-flag', 'the xl header does not set STREAMv2 (mandatory flag bit 1), but a libxl stream follows; xl would take it for a legacy image', at)
+    v.report('xl-stream-v2-flag', 'the xl header does not set STREAMv2 (mandatory flag bit 1), but a libxl stream follows; xl would take it for a legacy image', at)
   } else if (found === 'libxc' && v.xl.streamV2) {
-    v.error('xl-stream-v2-flag', 'the xl header sets STREAMv2 (mandatory flag bit 1), but a bare libxc stream follows; xl expects a libxl stream there', at)
+    v.report('xl-stream-v2-flag', 'the xl header sets STREAMv2 (mandatory flag bit 1), but a bare libxc stream follows; xl expects a libxl stream there', at)
   }
 }
 
 function bigEndian(v: VerifyContext, at: Location): false {
-  v.error('big-endian', 'the stream is big-endian (options bit 0); xst checks little-endian (x86) streams only, so nothing after this header was checked', at)
+  v.report('big-endian', 'the stream is big-endian (options bit 0); xst checks little-endian (x86) streams only, so nothing after this header was checked', at)
   v.stop('big-endian')
   return false
 }
@@ -52,13 +52,13 @@ export function libxlHeader(v: VerifyContext, buf: Buffer, offset: number): bool
   const at: Location = {offset, layer: 'libxl', record: 'libxl header'}
   const h = LibxlHeader.get(buf)
   if (h.ident !== LIBXL_IDENT) {
-    v.error('bad-ident', `libxl header ident is ${hex(h.ident, 16)} ("${latin1(buf, 0, 8)}"); a libxl stream starts with "LibxlFmt"`, at)
+    v.report('bad-ident', `libxl header ident is ${hex(h.ident, 16)} ("${latin1(buf, 0, 8)}"); a libxl stream starts with "LibxlFmt"`, at)
   }
   if (h.version !== LIBXL_VERSION) {
-    v.error('unknown-version', `libxl stream version ${h.version} is unknown (expected ${LIBXL_VERSION}); the records are checked as version ${LIBXL_VERSION}`, {...at, offset: offset + LibxlHeader.offsets.version})
+    v.report('unknown-version', `libxl stream version ${h.version} is unknown (expected ${LIBXL_VERSION}); the records are checked as version ${LIBXL_VERSION}`, {...at, offset: offset + LibxlHeader.offsets.version})
   }
   if (h.options & LIBXL_OPT_RESERVED) {
-    v.error('reserved-bits', `libxl header options set reserved bits ${hex(h.options & LIBXL_OPT_RESERVED)}`, {...at, offset: offset + LibxlHeader.offsets.options})
+    v.report('reserved-bits', `libxl header options set reserved bits ${hex(h.options & LIBXL_OPT_RESERVED)}`, {...at, offset: offset + LibxlHeader.offsets.options})
   }
   v.ll.version = h.version
   v.ll.options = h.options
@@ -73,20 +73,20 @@ export function imageHeader(v: VerifyContext, buf: Buffer, offset: number): bool
   const ih = ImageHeader.get(buf)
   const field = (name: keyof typeof ImageHeader.offsets): Location => ({...at, offset: offset + ImageHeader.offsets[name]})
   if (ih.marker !== IHDR_MARKER) {
-    v.error('bad-marker', `image header marker is ${hex(ih.marker, 16)}; a v2 stream starts with 0xffffffffffffffff`, at)
+    v.report('bad-marker', `image header marker is ${hex(ih.marker, 16)}; a v2 stream starts with 0xffffffffffffffff`, at)
   }
   if (ih.id !== IHDR_IDENT) {
-    v.error('bad-ident', `image header id is ${hex(ih.id, 8)} ("${latin1(buf, 8, 12)}"); expected 0x58454e46 ("XENF")`, field('id'))
+    v.report('bad-ident', `image header id is ${hex(ih.id, 8)} ("${latin1(buf, 8, 12)}"); expected 0x58454e46 ("XENF")`, field('id'))
   }
   v.lx.version = ih.version
   if (ih.version !== 2 && ih.version !== 3) {
-    v.error('unknown-version', `libxc stream version ${ih.version} is unknown (xst knows 2 and 3); no version-specific rule was applied to the records`, field('version'))
+    v.report('unknown-version', `libxc stream version ${ih.version} is unknown (xst knows 2 and 3); no version-specific rule was applied to the records`, field('version'))
   }
   if (ih.options & IHDR_OPT_RESERVED) {
-    v.error('reserved-bits', `image header options set reserved bits ${hex(ih.options & IHDR_OPT_RESERVED)}`, field('options'))
+    v.report('reserved-bits', `image header options set reserved bits ${hex(ih.options & IHDR_OPT_RESERVED)}`, field('options'))
   }
   if (ih.reserved1 !== 0 || ih.reserved2 !== 0) {
-    v.error('reserved-field', `image header reserved fields are not zero (${hex(ih.reserved1)}, ${hex(ih.reserved2)})`, field('reserved1'))
+    v.report('reserved-field', `image header reserved fields are not zero (${hex(ih.reserved1)}, ${hex(ih.reserved2)})`, field('reserved1'))
   }
   v.note({offset, layer: 'libxc', name: 'image header', length: buf.length, detail: `version ${ih.version}`})
   if (ih.options & IHDR_OPT_BIG_ENDIAN) return bigEndian(v, field('options'))
@@ -103,15 +103,15 @@ export function domainHeader(v: VerifyContext, buf: Buffer, offset: number): voi
   if (dh.type === DomainType.X86_PV) lx.guest = 'pv'
   else if (dh.type === DomainType.X86_HVM) lx.guest = 'hvm'
   else if (DOMAIN_TYPE_NAMES[dh.type]) {
-    v.error('domain-type', `domain type ${dh.type} (${DOMAIN_TYPE_NAMES[dh.type]}) is not restorable: xst checks x86 PV (1) and HVM (2) streams, so no guest-specific rule was applied`, at)
+    v.report('domain-type', `domain type ${dh.type} (${DOMAIN_TYPE_NAMES[dh.type]}) is not restorable: xst checks x86 PV (1) and HVM (2) streams, so no guest-specific rule was applied`, at)
   } else {
-    v.error('domain-type', `domain type ${dh.type} is not defined (1 x86 PV, 2 x86 HVM); no guest-specific rule was applied`, at)
+    v.report('domain-type', `domain type ${dh.type} is not defined (1 x86 PV, 2 x86 HVM); no guest-specific rule was applied`, at)
   }
   if (dh.pageShift !== 12) {
-    v.error('page-shift', `page shift is ${dh.pageShift}; x86 pages are 4096 bytes (shift 12)`, field('pageShift'))
+    v.report('page-shift', `page shift is ${dh.pageShift}; x86 pages are 4096 bytes (shift 12)`, field('pageShift'))
   }
   if (dh.reserved !== 0) {
-    v.error('reserved-field', `domain header reserved field is ${hex(dh.reserved)}, not zero`, field('reserved'))
+    v.report('reserved-field', `domain header reserved field is ${hex(dh.reserved)}, not zero`, field('reserved'))
   }
   const from = dh.xenMajor === 0 ? `a legacy converter (version ${dh.xenMinor})` : `Xen ${dh.xenMajor}.${dh.xenMinor}`
   v.note({offset, layer: 'libxc', name: 'domain header', length: buf.length, detail: `${DOMAIN_TYPE_NAMES[dh.type] ?? `type ${dh.type}`}, from ${from}`})

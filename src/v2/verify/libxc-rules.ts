@@ -17,12 +17,12 @@ import {
   X86PvP2mFramesHeader,
   X86TscInfo,
 } from '../libxc/layout.js'
-import type {ErrorCode} from '../../errors.js'
-import {EXT_VCPU_32, EXT_VCPU_64, EXTENDED_VCPU_CONTEXT_SIZE, MAX_VCPU_ID, PAGE_SIZE, PAGE_TYPE_NAMES, pageTypeHasData} from '../../format/x86.js'
+import {EXT_VCPU_32, EXT_VCPU_64, EXTENDED_VCPU_CONTEXT_SIZE, MAX_VCPU_ID, MIN_XSAVE_CONTEXT_SIZE, PAGE_SIZE, PAGE_TYPE_NAMES, pageTypeHasData} from '../../format/x86.js'
 import {PfnWord, type RecordInfo, type RecordKind} from '../record.js'
 import {hex, plural} from '../../text.js'
 import {u32Words} from '../../io/words.js'
 import type {Checked, VerifyContext} from './context.js'
+import type {RuleCode} from './restorer.js'
 
 type RecName = keyof typeof Rec
 
@@ -31,32 +31,37 @@ const VALID = 1
 const HAS_DATA = 2
 const PAGE_TYPE_FLAGS = Uint8Array.from({length: 16}, (_, t) => (PAGE_TYPE_NAMES[t] === undefined ? 0 : VALID | (pageTypeHasData(t) ? HAS_DATA : 0)))
 
-/** The records a PV record may need before it, and the code of a record that comes before them. */
-const ORDER_CODES = {
-  X86_PV_INFO: 'order-x86-pv-info',
-  X86_PV_P2M_FRAMES: 'order-x86-pv-p2m-frames',
-  PAGE_DATA: 'order-page-data',
-} as const satisfies Partial<Record<RecName, ErrorCode>>
+/** The key once() reports "`need` missing before a record" under: one report per rule and record type. */
+const needKey = (code: RuleCode, need: RecName) => `${code}:${need}`
 
-/** The records END checks were sent, and the code of a stream without one. */
-const MISSING_CODES = {
-  STATIC_DATA_END: 'missing-static-data-end',
-  X86_PV_INFO: 'missing-x86-pv-info',
-  X86_PV_P2M_FRAMES: 'missing-x86-pv-p2m-frames',
-  SHARED_INFO: 'missing-shared-info',
-  HVM_CONTEXT: 'missing-hvm-context',
-} as const satisfies Partial<Record<RecName, ErrorCode>>
-
-/** PV ordering: `rec` needs a record of type `need` before it. */
-function requirePv(v: VerifyContext, rec: RecordInfo, kind: RecordKind, need: keyof typeof ORDER_CODES, why: string): void {
+/** PV ordering: `rec` needs a record of type `need` before it, or `code` is reported (once). */
+function requirePv(v: VerifyContext, rec: RecordInfo, kind: RecordKind, need: 'X86_PV_INFO' | 'X86_PV_P2M_FRAMES' | 'PAGE_DATA', code: RuleCode, why: string): void {
   if (v.lx.guest !== 'pv' || v.lx.seen(Rec[need])) return
-  v.once(`needs:${Rec[need]}`, ORDER_CODES[need], `${kind.name} before any ${need}: ${why}`, v.at(rec))
+  v.once(needKey(code, need), code, `${kind.name} before any ${need}: ${why}`, v.at(rec))
 }
 
-/** v3: memory and the p2m come after STATIC_DATA_END. */
+/**
+ * The records END checks were sent: the code of a stream without one, and
+ * the ordering error that already said so (then END says nothing more).
+ */
+const MISSING = {
+  STATIC_DATA_END: {code: 'missing-static-data-end', orderCode: 'order-static-data-end'},
+  X86_PV_INFO: {code: 'missing-x86-pv-info', orderCode: 'order-x86-pv-info'},
+  X86_PV_P2M_FRAMES: {code: 'missing-x86-pv-p2m-frames', orderCode: 'order-x86-pv-p2m-frames'},
+  SHARED_INFO: {code: 'missing-shared-info', orderCode: undefined},
+  HVM_CONTEXT: {code: 'missing-hvm-context', orderCode: undefined},
+} as const satisfies Partial<Record<RecName, {code: RuleCode; orderCode: RuleCode | undefined}>>
+
+/**
+ * Memory and the p2m come after STATIC_DATA_END. A version 3 stream must
+ * send it first; in a version 2 stream the restorer takes the first such
+ * record as its place (handle_page_data(), handle_x86_pv_p2m_frames()).
+ */
 function requireStaticDataEnd(v: VerifyContext, rec: RecordInfo, kind: RecordKind): void {
-  if (v.lx.version !== 3 || v.lx.staticDataEnd > 0) return
-  v.once(`needs:${Rec.STATIC_DATA_END}`, 'order-static-data-end', `${kind.name} before STATIC_DATA_END: a version 3 stream ends its static data before any memory or p2m`, v.at(rec))
+  const lx = v.lx
+  if (lx.staticDataEnd) return
+  if (lx.version === 2) lx.staticDataEnd = {index: rec.index, inferred: true}
+  else if (lx.version === 3) v.once(needKey('order-static-data-end', 'STATIC_DATA_END'), 'order-static-data-end', `${kind.name} before STATIC_DATA_END: a version 3 stream ends its static data before any memory or p2m`, v.at(rec))
 }
 
 /** Pfns of each type in one record (scratch, emptied after each). */
@@ -119,23 +124,23 @@ function scanPfnWords(words: Uint32Array, count: number, bad: {reserved: number[
 
 export function pageData(v: VerifyContext, rec: RecordInfo, kind: RecordKind): Checked | void {
   const lx = v.lx
-  requirePv(v, rec, kind, 'X86_PV_INFO', 'the restorer needs the guest width first')
-  requirePv(v, rec, kind, 'X86_PV_P2M_FRAMES', 'the restorer needs the p2m first')
+  requirePv(v, rec, kind, 'X86_PV_INFO', 'order-x86-pv-info', 'the restorer needs the guest width first')
+  requirePv(v, rec, kind, 'X86_PV_P2M_FRAMES', 'order-x86-pv-p2m-frames', 'the restorer refuses pfns beyond a p2m it has not been sent')
   requireStaticDataEnd(v, rec, kind)
   if (v.short(rec, kind)) return
   const {count, reserved} = PageDataHeader.get(rec.head)
-  if (reserved !== 0) v.error('reserved-field', `PAGE_DATA reserved field is ${hex(reserved)}, not zero`, v.at(rec, 8 + PageDataHeader.offsets.reserved))
+  if (reserved !== 0) v.report('reserved-field', `PAGE_DATA reserved field is ${hex(reserved)}, not zero`, v.at(rec, 8 + PageDataHeader.offsets.reserved))
   if (count === 0) {
-    v.error('page-data-empty', 'PAGE_DATA count is 0; a record carries at least one pfn', v.at(rec, 8))
+    v.report('page-data-empty', 'PAGE_DATA count is 0; a record carries at least one pfn', v.at(rec, 8))
     return
   }
   if (count > MAX_PAGE_DATA_PFNS) {
-    v.error('page-data-count', `PAGE_DATA count ${count} is more than xst checks in one record (${MAX_PAGE_DATA_PFNS}; Xen writes at most 1024)`, v.at(rec, 8))
+    v.report('page-data-count', `PAGE_DATA count ${count} is more than xst checks in one record (${MAX_PAGE_DATA_PFNS}; Xen writes at most 1024)`, v.at(rec, 8))
     return
   }
   const pfnBytes = PageDataHeader.size + PfnWord.size * count
   if (pfnBytes > rec.length) {
-    v.error('page-data-size', `PAGE_DATA count ${count} needs ${pfnBytes} bytes of header and pfns, but the body is only ${rec.length} bytes`, v.at(rec))
+    v.report('page-data-size', `PAGE_DATA count ${count} needs ${pfnBytes} bytes of header and pfns, but the body is only ${rec.length} bytes`, v.at(rec))
     return
   }
   if (rec.head.length < pfnBytes) throw new Error(`internal: PAGE_DATA record ${rec.index} was shown without its pfns`)
@@ -162,22 +167,22 @@ export function pageData(v: VerifyContext, rec: RecordInfo, kind: RecordKind): C
   const more = (list: number[]) => (list.length > 1 ? ` (and ${plural(list.length - 1, 'more pfn')} in this record)` : '')
   if (bad.reserved.length) {
     const i = bad.reserved[0]
-    v.error('pfn-reserved-bits', `pfn[${i}] ${word(i)} sets reserved bits 59-52${more(bad.reserved)}`, pfnAt(i))
+    v.report('pfn-reserved-bits', `pfn[${i}] ${word(i)} sets reserved bits 59-52${more(bad.reserved)}`, pfnAt(i))
   }
   if (bad.type.length) {
     const i = bad.type[0]
-    v.error('pfn-type-invalid', `pfn[${i}] ${word(i)} has page type ${PfnWord.type(rec.head, wordAt(i))}; types 5-8 are not defined${more(bad.type)}`, pfnAt(i))
+    v.report('pfn-type-invalid', `pfn[${i}] ${word(i)} has page type ${PfnWord.type(rec.head, wordAt(i))}; types 5-8 are not defined${more(bad.type)}`, pfnAt(i))
   }
   if (bad.range.length) {
     const i = bad.range[0]
-    v.error('pfn-out-of-range', `pfn[${i}] is ${hex(PfnWord.pfn(rec.head, wordAt(i)))}, beyond the last pfn of the p2m (${hex(end!)}, from X86_PV_P2M_FRAMES)${more(bad.range)}`, pfnAt(i))
+    v.report('pfn-out-of-range', `pfn[${i}] is ${hex(PfnWord.pfn(rec.head, wordAt(i)))}, beyond the last pfn of the p2m (${hex(end!)}, from X86_PV_P2M_FRAMES)${more(bad.range)}`, pfnAt(i))
   }
   // Pages of an undefined type may or may not have been given data: accept either.
   const dataBytes = rec.length - pfnBytes
   const pages = dataBytes / PAGE_SIZE
   if (!Number.isInteger(pages) || pages < withData || pages > withData + undefinedTypes) {
     const expected = pfnBytes + PAGE_SIZE * withData
-    v.error(
+    v.report(
       'page-data-size',
       `PAGE_DATA body is ${rec.length} bytes, but ${plural(count, 'pfn')} with ${withData} data pages make 8 + 8·${count} + 4096·${withData} = ${expected}`,
       v.at(rec),
@@ -190,22 +195,25 @@ export function pvInfo(v: VerifyContext, rec: RecordInfo): Checked | void {
   const lx = v.lx
   const first = lx.firstIndex.get(Rec.X86_PV_INFO)
   if (first !== undefined) {
-    v.error('duplicate-pv-info', `a second X86_PV_INFO (the first is record ${first}); the restorer refuses it`, v.at(rec))
+    v.report('duplicate-pv-info', `a second X86_PV_INFO (the first is record ${first}); the restorer refuses it`, v.at(rec))
     return
   }
-  if (rec.length !== X86PvInfo.size) {
-    v.error('record-size', `X86_PV_INFO body is ${rec.length} bytes; it must be ${X86PvInfo.size}`, v.at(rec))
-    if (rec.length < X86PvInfo.size) return
+  if (rec.length < X86PvInfo.size) {
+    v.report('record-size', `X86_PV_INFO body is ${rec.length} bytes; it must be ${X86PvInfo.size}`, v.at(rec))
+    return
+  }
+  if (rec.length > X86PvInfo.size) {
+    v.report('record-longer', `X86_PV_INFO body is ${rec.length} bytes; the restorer reads its first ${X86PvInfo.size} and ignores the rest`, v.at(rec))
   }
   const info = X86PvInfo.get(rec.head)
   const widthOk = info.guestWidth === 4 || info.guestWidth === 8
   const levelsOk = info.ptLevels === 3 || info.ptLevels === 4
-  if (!widthOk) v.error('pv-info-width', `guest width ${info.guestWidth} is not 4 or 8`, v.at(rec, 8))
-  if (!levelsOk) v.error('pv-info-levels', `${info.ptLevels} pagetable levels; a PV guest has 3 or 4`, v.at(rec, 9))
+  if (!widthOk) v.report('pv-info-width', `guest width ${info.guestWidth} is not 4 or 8`, v.at(rec, 8))
+  if (!levelsOk) v.report('pv-info-levels', `${info.ptLevels} pagetable levels; a PV guest has 3 or 4`, v.at(rec, 9))
   if (widthOk && levelsOk && (info.guestWidth === 8) !== (info.ptLevels === 4)) {
-    v.error('pv-info-levels', `guest width ${info.guestWidth} with ${info.ptLevels} pagetable levels: a 64-bit guest has 4 levels, a 32-bit (PAE) guest 3`, v.at(rec, 9))
+    v.report('pv-info-levels', `guest width ${info.guestWidth} with ${info.ptLevels} pagetable levels: a 64-bit guest has 4 levels, a 32-bit (PAE) guest 3`, v.at(rec, 9))
   }
-  if (info.reserved1 !== 0 || info.reserved2 !== 0) v.error('reserved-field', 'X86_PV_INFO reserved fields are not zero', v.at(rec, 10))
+  if (info.reserved1 !== 0 || info.reserved2 !== 0) v.report('reserved-field', 'X86_PV_INFO reserved fields are not zero', v.at(rec, 10))
   if (widthOk) lx.width = info.guestWidth as 4 | 8
   if (levelsOk) lx.levels = info.ptLevels
   return {detail: `${info.guestWidth * 8}-bit guest, ${info.ptLevels} pagetable levels`}
@@ -213,12 +221,12 @@ export function pvInfo(v: VerifyContext, rec: RecordInfo): Checked | void {
 
 export function p2mFrames(v: VerifyContext, rec: RecordInfo, kind: RecordKind): Checked | void {
   const lx = v.lx
-  requirePv(v, rec, kind, 'X86_PV_INFO', 'the restorer needs the guest width to read it')
+  requirePv(v, rec, kind, 'X86_PV_INFO', 'order-x86-pv-info', 'the restorer needs the guest width to read it')
   requireStaticDataEnd(v, rec, kind)
   if (v.short(rec, kind)) return
   const {startPfn, endPfn} = X86PvP2mFramesHeader.get(rec.head)
   if (startPfn > endPfn) {
-    v.error('p2m-frames-range', `start_pfn ${hex(startPfn)} is after end_pfn ${hex(endPfn)}`, v.at(rec, 8))
+    v.report('p2m-frames-range', `start_pfn ${hex(startPfn)} is after end_pfn ${hex(endPfn)}`, v.at(rec, 8))
     return
   }
   if (lx.width) {
@@ -226,14 +234,14 @@ export function p2mFrames(v: VerifyContext, rec: RecordInfo, kind: RecordKind): 
     const frames = Math.floor(endPfn / perFrame) + 1 - Math.floor(startPfn / perFrame)
     const expected = X86PvP2mFramesHeader.size + 8 * frames
     if (rec.length !== expected) {
-      v.error(
+      v.report(
         'p2m-frames-size',
         `X86_PV_P2M_FRAMES body is ${rec.length} bytes; pfns ${hex(startPfn)}-${hex(endPfn)} of a ${lx.width * 8}-bit guest (${perFrame} per frame) need ${plural(frames, 'frame')}: 8 + 8·${frames} = ${expected}`,
         v.at(rec),
       )
     }
   } else if (rec.length % 8 !== 0) {
-    v.error('p2m-frames-size', `X86_PV_P2M_FRAMES body is ${rec.length} bytes, not a whole number of 8-byte frames`, v.at(rec))
+    v.report('p2m-frames-size', `X86_PV_P2M_FRAMES body is ${rec.length} bytes, not a whole number of 8-byte frames`, v.at(rec))
   }
   lx.p2mEndPfn = Math.max(lx.p2mEndPfn ?? 0, endPfn)
   return {detail: `pfns ${hex(startPfn)}-${hex(endPfn)}, ${plural((rec.length - 8) >> 3, 'frame')}`}
@@ -243,34 +251,37 @@ export function p2mFrames(v: VerifyContext, rec: RecordInfo, kind: RecordKind): 
 export function vcpu(v: VerifyContext, rec: RecordInfo, kind: RecordKind): Checked | void {
   const lx = v.lx
   const name = kind.name
-  requirePv(v, rec, kind, 'X86_PV_INFO', 'vcpu state belongs after the guest layout')
-  requirePv(v, rec, kind, 'X86_PV_P2M_FRAMES', 'vcpu state belongs after the p2m')
-  requirePv(v, rec, kind, 'PAGE_DATA', 'vcpu state belongs after guest memory')
+  requirePv(v, rec, kind, 'X86_PV_INFO', 'order-x86-pv-info', 'the restorer sizes vcpu state by the guest width X86_PV_INFO gives')
+  // (Memory needs the p2m before it: that is PAGE_DATA's rule, not this one's.)
+  requirePv(v, rec, kind, 'PAGE_DATA', 'order-page-data', 'Xen sends vcpu state after guest memory (the restorer keeps it until the end, so it reads on)')
   if (v.short(rec, kind)) return
   const {vcpuId, reserved} = VcpuHeader.get(rec.head)
-  if (reserved !== 0) v.error('reserved-field', `${name} reserved field is ${hex(reserved)}, not zero`, v.at(rec, 12))
+  if (reserved !== 0) v.report('reserved-field', `${name} reserved field is ${hex(reserved)}, not zero`, v.at(rec, 12))
   const size = rec.length - VcpuHeader.size
   if (size === 0) {
     // Xen 4.6-4.8 wrote these; the restorer skips them.
-    v.warn('vcpu-record-empty', `${name} for vcpu ${vcpuId} has no context (written by Xen 4.6-4.8; tolerated, see the spec's errata)`, v.at(rec))
+    v.report('vcpu-record-empty', `${name} for vcpu ${vcpuId} has no context (written by Xen 4.6-4.8; tolerated, see the spec's errata)`, v.at(rec))
     return {detail: `vcpu ${vcpuId}, empty`}
   }
   if (vcpuId > MAX_VCPU_ID) {
-    v.error('vcpu-id-range', `vcpu id ${vcpuId} is beyond the ${MAX_VCPU_ID + 1} vcpus a Xen guest can have`, v.at(rec, 8))
+    v.report('vcpu-id-range', `vcpu id ${vcpuId} is beyond the ${MAX_VCPU_ID + 1} vcpus a Xen guest can have`, v.at(rec, 8))
     return
   }
   if (rec.type === Rec.X86_PV_VCPU_BASIC) {
     const expected = lx.width === 8 ? EXT_VCPU_64 : lx.width === 4 ? EXT_VCPU_32 : undefined
     if (expected !== undefined && size !== expected) {
-      v.error('vcpu-context-size', `${name} context for vcpu ${vcpuId} is ${size} bytes; a ${lx.width! * 8}-bit guest's is ${expected}`, v.at(rec))
+      v.report('vcpu-context-size', `${name} context for vcpu ${vcpuId} is ${size} bytes; a ${lx.width! * 8}-bit guest's is ${expected}`, v.at(rec))
     }
     lx.vcpusWithBasic.add(vcpuId)
   } else {
+    if (rec.type === Rec.X86_PV_VCPU_XSAVE && size < MIN_XSAVE_CONTEXT_SIZE) {
+      v.report('vcpu-context-size', `${name} context for vcpu ${vcpuId} is ${size} bytes; it is at least ${MIN_XSAVE_CONTEXT_SIZE} (the xfeature mask and size words)`, v.at(rec))
+    }
     if (rec.type === Rec.X86_PV_VCPU_EXTENDED && size > EXTENDED_VCPU_CONTEXT_SIZE) {
-      v.error('vcpu-context-size', `${name} context for vcpu ${vcpuId} is ${size} bytes; it is at most ${EXTENDED_VCPU_CONTEXT_SIZE}`, v.at(rec))
+      v.report('vcpu-context-size', `${name} context for vcpu ${vcpuId} is ${size} bytes; it is at most ${EXTENDED_VCPU_CONTEXT_SIZE}`, v.at(rec))
     }
     if (rec.type === Rec.X86_PV_VCPU_MSRS && size % VCPU_MSR_ENTRY_SIZE !== 0) {
-      v.error('vcpu-context-size', `${name} for vcpu ${vcpuId} holds ${size} bytes, not a whole number of ${VCPU_MSR_ENTRY_SIZE}-byte MSR entries`, v.at(rec))
+      v.report('vcpu-context-size', `${name} for vcpu ${vcpuId} holds ${size} bytes, not a whole number of ${VCPU_MSR_ENTRY_SIZE}-byte MSR entries`, v.at(rec))
     }
     if (!lx.vcpusWithBasic.has(vcpuId)) {
       const seen = lx.vcpuOrphans.get(vcpuId)
@@ -282,42 +293,42 @@ export function vcpu(v: VerifyContext, rec: RecordInfo, kind: RecordKind): Check
 }
 
 export function sharedInfo(v: VerifyContext, rec: RecordInfo, kind: RecordKind): void {
-  requirePv(v, rec, kind, 'X86_PV_INFO', 'the restorer needs the guest width to read it')
+  requirePv(v, rec, kind, 'X86_PV_INFO', 'order-x86-pv-info', 'the restorer needs the guest width to read it')
   if (rec.length !== SHARED_INFO_SIZE) {
-    v.error('record-size', `SHARED_INFO body is ${rec.length} bytes; it must be one ${SHARED_INFO_SIZE}-byte page`, v.at(rec))
+    v.report('record-size', `SHARED_INFO body is ${rec.length} bytes; it must be one ${SHARED_INFO_SIZE}-byte page`, v.at(rec))
   }
 }
 
 export function tscInfo(v: VerifyContext, rec: RecordInfo): Checked | void {
   if (rec.length !== X86TscInfo.size) {
-    v.error('record-size', `X86_TSC_INFO body is ${rec.length} bytes; it must be ${X86TscInfo.size}`, v.at(rec))
+    v.report('record-size', `X86_TSC_INFO body is ${rec.length} bytes; it must be ${X86TscInfo.size}`, v.at(rec))
     return
   }
   const tsc = X86TscInfo.get(rec.head)
-  if (tsc.reserved !== 0) v.error('reserved-field', `X86_TSC_INFO reserved field is ${hex(tsc.reserved)}, not zero`, v.at(rec, 8 + X86TscInfo.offsets.reserved))
+  if (tsc.reserved !== 0) v.report('reserved-field', `X86_TSC_INFO reserved field is ${hex(tsc.reserved)}, not zero`, v.at(rec, 8 + X86TscInfo.offsets.reserved))
   return {detail: `mode ${tsc.mode}, ${tsc.khz} kHz`}
 }
 
 export function hvmContext(v: VerifyContext, rec: RecordInfo): void {
-  if (rec.length === 0) v.error('hvm-context-empty', 'HVM_CONTEXT is empty; it must hold the HVM context blob', v.at(rec))
+  if (rec.length === 0) v.report('hvm-context-empty', 'HVM_CONTEXT is empty; it must hold the HVM context blob', v.at(rec))
 }
 
 export function hvmParams(v: VerifyContext, rec: RecordInfo, kind: RecordKind): Checked | void {
   if (v.short(rec, kind)) return
   const {count, reserved} = HvmParamsHeader.get(rec.head)
-  if (reserved !== 0) v.error('reserved-field', `HVM_PARAMS reserved field is ${hex(reserved)}, not zero`, v.at(rec, 12))
+  if (reserved !== 0) v.report('reserved-field', `HVM_PARAMS reserved field is ${hex(reserved)}, not zero`, v.at(rec, 12))
   const expected = HvmParamsHeader.size + HvmParamEntry.size * count
   if (rec.length !== expected) {
     const held = (rec.length - HvmParamsHeader.size) / HvmParamEntry.size
-    v.error('hvm-params-size', `HVM_PARAMS count ${count} needs 8 + 16·${count} = ${expected} bytes, but the body is ${rec.length} (room for ${Number.isInteger(held) ? held : held.toFixed(1)} parameters)`, v.at(rec, 8))
+    v.report('hvm-params-size', `HVM_PARAMS count ${count} needs 8 + 16·${count} = ${expected} bytes, but the body is ${rec.length} (room for ${Number.isInteger(held) ? held : held.toFixed(1)} parameters)`, v.at(rec, 8))
   } else if (count === 0) {
-    v.warn('hvm-params-empty', "HVM_PARAMS holds no parameters (written by Xen 4.6-4.8; tolerated, see the spec's errata)", v.at(rec))
+    v.report('hvm-params-empty', "HVM_PARAMS holds no parameters (written by Xen 4.6-4.8; tolerated, see the spec's errata)", v.at(rec))
   }
   return {detail: plural(count, 'parameter')}
 }
 
 export function toolstack(v: VerifyContext, rec: RecordInfo): void {
-  v.error('toolstack-record', 'TOOLSTACK records are deprecated and must not appear in a stream', v.at(rec))
+  v.report('toolstack-record', 'TOOLSTACK records are deprecated and must not appear in a stream', v.at(rec))
 }
 
 export function verify(): Checked {
@@ -333,23 +344,30 @@ export function checkpoint(v: VerifyContext): Checked {
 }
 
 export function checkpointDirtyPfnList(v: VerifyContext, rec: RecordInfo): void {
-  v.error('back-channel-record', 'CHECKPOINT_DIRTY_PFN_LIST belongs to the COLO back channel, never to a saved stream', v.at(rec))
+  v.report('back-channel-record', 'CHECKPOINT_DIRTY_PFN_LIST belongs to the COLO back channel, never to a saved stream', v.at(rec))
 }
 
 export function staticDataEnd(v: VerifyContext, rec: RecordInfo): void {
   const lx = v.lx
-  const first = lx.firstIndex.get(Rec.STATIC_DATA_END)
-  if (first !== undefined) v.error('duplicate-static-data-end', `a second STATIC_DATA_END (the first is record ${first}); a stream has exactly one`, v.at(rec))
-  lx.staticDataEnd++
+  const first = lx.staticDataEnd
+  if (first) {
+    const which = first.inferred ? `a version 2 stream's restorer takes record ${first.index} for it` : `the first is record ${first.index}`
+    v.report('duplicate-static-data-end', `a second STATIC_DATA_END (${which}); the restorer refuses more than one`, v.at(rec))
+    return
+  }
+  lx.staticDataEnd = {index: rec.index, inferred: false}
 }
 
 /** X86_CPUID_POLICY and X86_MSR_POLICY: whole entries, before STATIC_DATA_END. */
 export function policy(entry: number, one: string, many?: string) {
   return (v: VerifyContext, rec: RecordInfo, kind: RecordKind): Checked | void => {
-    const sde = v.lx.firstIndex.get(Rec.STATIC_DATA_END)
-    if (sde !== undefined) v.error('order-static-data-end', `${kind.name} after STATIC_DATA_END (record ${sde}); the CPU policy is static data and belongs before it`, v.at(rec))
+    const sde = v.lx.staticDataEnd
+    if (sde) {
+      const at = sde.inferred ? `the first memory or p2m record, ${sde.index}, stands for it in a version 2 stream` : `record ${sde.index}`
+      v.report('policy-after-static-data-end', `${kind.name} after STATIC_DATA_END (${at}); the restorer has already applied the CPU policy and ignores this one`, v.at(rec))
+    }
     if (rec.length === 0 || rec.length % entry !== 0) {
-      v.error('record-size', `${kind.name} body is ${rec.length} bytes; it must be a non-zero multiple of ${entry} (one ${one})`, v.at(rec))
+      v.report('record-size', `${kind.name} body is ${rec.length} bytes; it must be a non-zero multiple of ${entry} (one ${one})`, v.at(rec))
       return
     }
     return {detail: plural(rec.length / entry, one, many)}
@@ -360,25 +378,26 @@ export function policy(entry: number, one: string, many?: string) {
 export function end(v: VerifyContext, rec: RecordInfo): Checked {
   const lx = v.lx
   const endAt = v.at(rec)
-  const missing = (name: keyof typeof MISSING_CODES, why: string) => {
-    if (lx.seen(Rec[name]) || v.reported(`needs:${Rec[name]}`)) return
-    v.error(MISSING_CODES[name], `the stream has no ${name} record: ${why}`, endAt)
+  const missing = (name: keyof typeof MISSING, why: string) => {
+    const {code, orderCode} = MISSING[name]
+    if (lx.seen(Rec[name]) || (orderCode && v.reported(needKey(orderCode, name)))) return
+    v.report(code, `the stream has no ${name} record: ${why}`, endAt)
   }
-  if (lx.version === 3) missing('STATIC_DATA_END', 'a version 3 stream has exactly one')
+  if (lx.version === 3) missing('STATIC_DATA_END', 'a version 3 stream sends one before its memory (this one sends no memory, so the restorer never needs it)')
   if (lx.guest === 'pv') {
     missing('X86_PV_INFO', 'a PV stream starts with it')
     missing('X86_PV_P2M_FRAMES', 'the restorer cannot rebuild the p2m without it')
     missing('SHARED_INFO', 'a PV guest needs its shared info page')
-    if (!lx.vcpusWithBasic.has(0)) v.error('missing-vcpu0', 'the stream has no X86_PV_VCPU_BASIC for vcpu 0; the restorer refuses such a stream', endAt)
+    if (!lx.vcpusWithBasic.has(0)) v.report('missing-vcpu0', 'the stream has no X86_PV_VCPU_BASIC for vcpu 0; the restorer refuses such a stream', endAt)
     // One error per vcpu: its first record, and how many more there are.
     for (const [id, first] of lx.vcpuOrphans) {
       if (id === 0 || lx.vcpusWithBasic.has(id)) continue
       const others = first.more ? ` (and ${plural(first.more, 'more record')})` : ''
-      v.error('vcpu-without-basic', `${first.name} for vcpu ${id}${others}, but the stream has no X86_PV_VCPU_BASIC for vcpu ${id}`, first.at)
+      v.report('vcpu-without-basic', `${first.name} for vcpu ${id}${others}, but the stream has no X86_PV_VCPU_BASIC for vcpu ${id}`, first.at)
     }
   } else if (lx.guest === 'hvm') {
     missing('HVM_CONTEXT', 'an HVM guest cannot be restored without its context')
-    if (!lx.seen(Rec.HVM_PARAMS)) v.warn('missing-hvm-params', 'the stream has no HVM_PARAMS record (no ioreq or xenstore pfns)', endAt)
+    if (!lx.seen(Rec.HVM_PARAMS)) v.report('missing-hvm-params', 'the stream has no HVM_PARAMS record (no ioreq or xenstore pfns)', endAt)
   }
   return {next: v.top === 'libxl' ? 'libxl-record' : 'tail'}
 }

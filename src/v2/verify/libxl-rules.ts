@@ -8,15 +8,15 @@ import {plural} from '../../text.js'
 import type {Checked, VerifyContext} from './context.js'
 
 export function end(v: VerifyContext, rec: RecordInfo): Checked {
-  if (!v.ll.libxcContext) v.error('missing-libxc-context', 'the libxl stream ends without a LIBXC_CONTEXT record; it holds no domain', v.at(rec))
+  if (!v.ll.libxcContext) v.report('missing-libxc-context', 'the libxl stream ends without a LIBXC_CONTEXT record; it holds no domain', v.at(rec))
   // Only inside a checkpoint can libxl records come before the libxc END.
-  else if (!v.lx.seen(Rec.END)) v.error('missing-libxc-end', 'the libxl stream ends inside a checkpoint (after a libxc CHECKPOINT, with no CHECKPOINT_END): the libxc stream never reaches its END', v.at(rec))
+  else if (!v.lx.seen(Rec.END)) v.report('missing-libxc-end', 'the libxl stream ends inside a checkpoint (after a libxc CHECKPOINT, with no CHECKPOINT_END): the libxc stream never reaches its END', v.at(rec))
   return {next: 'tail'}
 }
 
 export function libxcContext(v: VerifyContext, rec: RecordInfo): Checked | void {
   if (v.ll.libxcContext) {
-    v.error('duplicate-libxc-context', 'a second LIBXC_CONTEXT; the libxc stream comes once (checkpoints continue it after CHECKPOINT_END)', v.at(rec))
+    v.report('duplicate-libxc-context', 'a second LIBXC_CONTEXT; the libxc stream comes once (checkpoints continue it after CHECKPOINT_END)', v.at(rec))
     return
   }
   v.ll.libxcContext = true
@@ -28,7 +28,7 @@ function emulatorHeader(v: VerifyContext, rec: RecordInfo, kind: RecordKind): {e
   if (v.short(rec, kind)) return undefined
   const h = EmulatorHeader.get(rec.head)
   if (EMULATOR_NAMES[h.emulatorId] === undefined) {
-    v.error('emulator-id', `emulator id ${h.emulatorId} is not defined (0 unknown, 1 qemu-traditional, 2 qemu-upstream)`, v.at(rec, 8))
+    v.report('emulator-id', `emulator id ${h.emulatorId} is not defined (0 unknown, 1 qemu-traditional, 2 qemu-upstream)`, v.at(rec, 8))
   }
   return h
 }
@@ -40,18 +40,30 @@ export function xenstoreData(v: VerifyContext, rec: RecordInfo, kind: RecordKind
   if (!h) return
   const emu = emulatorName(h)
   if (rec.head.length < rec.length) {
-    v.error('xenstore-data-size', `EMULATOR_XENSTORE_DATA body is ${rec.length} bytes; xst checks at most ${MAX_XENSTORE_DATA}`, v.at(rec))
+    v.report('xenstore-data-size', `EMULATOR_XENSTORE_DATA body is ${rec.length} bytes; xst checks at most ${MAX_XENSTORE_DATA}`, v.at(rec))
     return {detail: emu}
   }
   const data = rec.head.subarray(EmulatorHeader.size, rec.length)
   if (data.length === 0) return {detail: `${emu}, no keys`}
   if (data[data.length - 1] !== 0) {
-    v.error('xenstore-not-terminated', 'xenstore data does not end with a NUL byte', v.at(rec, 8 + rec.length - 1))
+    v.report('xenstore-not-terminated', 'xenstore data does not end with a NUL byte', v.at(rec, 8 + rec.length - 1))
     return {detail: emu}
   }
   const strings = data.subarray(0, -1).toString('latin1').split('\0')
   if (strings.length % 2 !== 0) {
-    v.error('xenstore-odd-strings', `xenstore data holds ${strings.length} strings; keys and values come in pairs, so the count must be even`, v.at(rec, 8 + EmulatorHeader.size))
+    v.report('xenstore-odd-strings', `xenstore data holds ${strings.length} strings; keys and values come in pairs, so the count must be even`, v.at(rec, 8 + EmulatorHeader.size))
+  }
+  // libxl__restore_emulator_xenstore_data() writes each key below the device
+  // model's own xenstore directory: it refuses an empty or absolute one.
+  let at = 8 + EmulatorHeader.size
+  for (let i = 0; i < strings.length; i += 2) {
+    const key = strings[i]
+    if (key === '' || key.startsWith('/')) {
+      if (key === '') v.report('xenstore-empty-key', `xenstore data key ${i / 2} is empty`, v.at(rec, at))
+      else v.report('xenstore-absolute-key', `xenstore data key ${i / 2} "${key.slice(0, 64)}" is an absolute path; the restorer takes only keys relative to the device model's directory`, v.at(rec, at))
+      break
+    }
+    at += key.length + 1 + (i + 1 < strings.length ? strings[i + 1].length + 1 : 0)
   }
   const keys = strings.length >> 1
   v.ll.emulator.xenstoreKeys += keys
@@ -69,7 +81,7 @@ export function emulatorContext(v: VerifyContext, rec: RecordInfo, kind: RecordK
 
 export function checkpointEnd(v: VerifyContext, rec: RecordInfo): Checked | void {
   if (!v.ll.inCheckpoint) {
-    v.error('checkpoint-end-out-of-place', 'CHECKPOINT_END without a libxc CHECKPOINT before it', v.at(rec))
+    v.report('checkpoint-end-out-of-place', 'CHECKPOINT_END without a libxc CHECKPOINT before it', v.at(rec))
     return
   }
   v.ll.inCheckpoint = false
@@ -77,5 +89,5 @@ export function checkpointEnd(v: VerifyContext, rec: RecordInfo): Checked | void
 }
 
 export function checkpointState(v: VerifyContext, rec: RecordInfo): void {
-  if (rec.length === 0) v.error('checkpoint-state-empty', 'CHECKPOINT_STATE is empty; it carries the COLO control id', v.at(rec))
+  if (rec.length === 0) v.report('checkpoint-state-empty', 'CHECKPOINT_STATE is empty; it carries the COLO control id', v.at(rec))
 }

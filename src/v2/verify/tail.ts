@@ -8,8 +8,14 @@ import {plural} from '../../text.js'
 import type {VerifyContext} from './context.js'
 import {latin1} from './headers.js'
 
-/** How many first bytes of a tail are kept to tell what it is: a signature and a length. */
-export const TAIL_HEAD_BYTES = QEMU_SIG_LEN + 4
+/** xl's message after the stream it sent in `xl migrate` (tools/xl/xl.h), with its NUL. */
+export const XL_MIGRATE_PERMISSION_TO_GO = 'domain is yours, you are cleared to unpause\0'
+
+/** How many first bytes of a tail are kept to tell what it is: a qemu signature and length, or xl's message. */
+export const TAIL_HEAD_BYTES = Math.max(QEMU_SIG_LEN + 4, XL_MIGRATE_PERMISSION_TO_GO.length)
+
+/** What a tail holding XL_MIGRATE_PERMISSION_TO_GO is called in the summary. */
+export const XL_MIGRATE_MESSAGE = "xl migrate's permission-to-go message"
 
 /** Bytes outside any record, as shown so far (they may come in several pieces). */
 export interface TailBytes {
@@ -26,13 +32,18 @@ export function checkTail(v: VerifyContext, t: TailBytes): string {
   const {offset, bytes} = t
   let kind: string | undefined
   if (t.after === 'no-end') {
-    v.error('unexpected-tail', `${plural(bytes, 'byte')} outside any record before the stream's END`, {offset})
+    v.report('unexpected-tail', `${plural(bytes, 'byte')} outside any record before the stream's END`, {offset})
   } else if (t.after === 'libxl-end') {
-    v.error('trailing-bytes', `${plural(bytes, 'byte')} after the libxl END record`, {offset})
+    if (t.head && bytes === XL_MIGRATE_PERMISSION_TO_GO.length && t.head.toString('latin1') === XL_MIGRATE_PERMISSION_TO_GO) {
+      kind = XL_MIGRATE_MESSAGE
+    } else {
+      v.report('trailing-bytes', `${plural(bytes, 'byte')} after the libxl END record, which the restorer does not read`, {offset})
+    }
   } else {
     kind = deviceModelRecord(v, offset, bytes, t.head)
   }
-  v.note({offset, layer: v.top ?? 'libxc', name: kind ? 'device-model record' : 'trailing bytes', length: bytes, detail: kind ?? ''})
+  const name = kind === XL_MIGRATE_MESSAGE ? 'xl migrate message' : kind ? 'device-model record' : 'trailing bytes'
+  v.note({offset, layer: v.top ?? 'libxc', name, length: bytes, detail: kind ?? ''})
   return kind ?? 'unrecognised'
 }
 
@@ -44,14 +55,21 @@ function deviceModelRecord(v: VerifyContext, offset: number, length: number, hea
   if (sig === QEMU_SIG_DM_0002 || sig === QEMU_SIG_REMUS) {
     const have = length - QEMU_SIG_LEN - 4
     if (head.length < QEMU_SIG_LEN + 4 || have < 0) {
-      v.error('qemu-record-size', `the ${sig} record after END is cut short: it has no length field`, {offset})
+      v.report('qemu-record-size', `the ${sig} record after END is cut short: it has no length field`, {offset})
     } else {
       const said = head.readUInt32LE(QEMU_SIG_LEN)
-      if (said !== have) v.error('qemu-record-size', `the ${sig} record after END says ${plural(said, 'byte')} of qemu state, but ${have} follow`, {offset: offset + QEMU_SIG_LEN})
+      if (said !== have) v.report('qemu-record-size', `the ${sig} record after END says ${plural(said, 'byte')} of qemu state, but ${have} follow`, {offset: offset + QEMU_SIG_LEN})
     }
     return sig
   }
+  // Cut inside the signature: the record was there, and whatever reads it fails.
+  const start = head.toString('latin1')
+  const cut = length < QEMU_SIG_LEN ? [QEMU_SIG_REST, QEMU_SIG_DM_0002, QEMU_SIG_REMUS].find((s) => s.startsWith(start)) : undefined
+  if (cut) {
+    v.report('qemu-record-size', `the ${cut} record after END is cut short: ${plural(length, 'byte')} of its ${QEMU_SIG_LEN}-byte signature`, {offset})
+    return cut
+  }
   const shown = latin1(head, 0, Math.min(head.length, 8))
-  v.error('trailing-bytes', `${plural(length, 'byte')} after END are not a device-model record (they start "${shown}")`, {offset})
+  v.report('trailing-bytes', `${plural(length, 'byte')} after END are not a device-model record (they start "${shown}"); the restorer does not read them`, {offset})
   return undefined
 }

@@ -38,6 +38,8 @@ export function verdictLine(name: string, report: VerifyReport): string {
     const facts = [describeStream(s)]
     if (s.vcpus.length) facts.push(plural(s.vcpus.length, 'vcpu'))
     facts.push(`${plural(s.pages.pfns, 'pfn')} (${s.pages.withData} with data)`)
+    // What follows the stream is named: a device-model record, xl's migration message.
+    if (s.tail && s.tail.kind !== 'unrecognised') facts.push(`then ${s.tail.kind} (${plural(s.tail.bytes, 'byte')})`)
     return `${name}: valid — ${facts.join(', ')}; ${counts}`
   }
   let stopped = ''

@@ -118,7 +118,7 @@ export class V2Verifier implements StreamObserver {
   libxlHeader(buf: Buffer, offset: number): void {
     if (this.done) return
     if (this.next !== 'start') {
-      this.c.error('header-out-of-place', 'a libxl header in the middle of the stream', {offset, layer: 'libxl', record: 'libxl header'})
+      this.c.report('header-out-of-place', 'a libxl header in the middle of the stream', {offset, layer: 'libxl', record: 'libxl header'})
       return
     }
     this.c.top = 'libxl'
@@ -133,7 +133,7 @@ export class V2Verifier implements StreamObserver {
       headers.xlAgreement(this.c, 'libxc')
     } else if (this.next !== 'libxc-headers') {
       const why = this.next === 'libxl-record' ? 'without a LIBXC_CONTEXT record before it' : 'after the libxc stream was already under way'
-      this.c.error('header-out-of-place', `a libxc image header ${why}`, {offset, layer: 'libxc', record: 'image header'})
+      this.c.report('header-out-of-place', `a libxc image header ${why}`, {offset, layer: 'libxc', record: 'image header'})
       return
     }
     if (!headers.imageHeader(this.c, imageHeader, offset)) return
@@ -148,7 +148,7 @@ export class V2Verifier implements StreamObserver {
     this.lastOffset = rec.offset + 8 + rec.length
     const expected = this.next === 'libxc-record' ? 'libxc' : this.next === 'libxl-record' ? 'libxl' : undefined
     if (rec.layer !== expected) {
-      this.c.error('record-out-of-place', `a ${rec.layer} record where ${this.describeNext()}`, this.c.at(rec))
+      this.c.report('record-out-of-place', `a ${rec.layer} record where ${this.describeNext()}`, this.c.at(rec))
       if (this.next === 'start' || this.next === 'libxc-headers' || this.next === 'tail') return
     }
     this.checkRecord(rec)
@@ -179,25 +179,30 @@ export class V2Verifier implements StreamObserver {
     // libxl problems say so: "libxl END" is not the libxc END.
     const named = libxc ? name : `libxl ${name}`
     bump((libxc ? c.lx : c.ll).counts, name)
-    if (rec.type & REC_OPTIONAL) {
-      c.warn('optional-record', `${named} (${plural(rec.length, 'byte')}) is not known to xst; skipped, as the spec allows for optional records`, c.at(rec))
+    const kind = table.kind(rec.type)
+    if (!kind && libxc && rec.type & REC_OPTIONAL) {
+      c.report('optional-record', `${named} (${plural(rec.length, 'byte')}) is not known to xst; skipped, as the restorer skips optional records`, c.at(rec))
       c.note(c.noteFor(rec, 'skipped'))
       return
     }
-    const kind = table.kind(rec.type)
+    if (!kind && !libxc) {
+      c.report('unknown-record', `${named} is not a libxl record type; libxl refuses any record it does not know, optional bit or not`, c.at(rec))
+      c.note(c.noteFor(rec, 'unknown'))
+      return
+    }
     if (!kind) {
-      c.error('unknown-record', `${named} is mandatory (bit 31 clear) but not defined; a restorer must refuse the stream`, c.at(rec))
+      c.report('unknown-record', `${named} is mandatory (bit 31 clear) but not defined; a restorer must refuse the stream`, c.at(rec))
       c.note(c.noteFor(rec, 'unknown'))
       return
     }
     if (libxc && rec.length > REC_LENGTH_MAX) {
-      c.error('record-too-long', `${name} body is ${rec.length} bytes; the restorer refuses libxc records over ${REC_LENGTH_MAX} bytes`, c.at(rec))
+      c.report('record-too-long', `${name} body is ${rec.length} bytes; the restorer refuses libxc records over ${REC_LENGTH_MAX} bytes`, c.at(rec))
     }
-    if (kind.empty && rec.length !== 0) c.error('not-empty', `${named} has a ${plural(rec.length, 'byte')} body; it must be empty`, c.at(rec))
+    if (kind.empty && rec.length !== 0) c.report('not-empty', `${named} has a ${plural(rec.length, 'byte')} body; it must be empty`, c.at(rec))
     const guest = c.lx.guest
-    if (guest === 'hvm' && kind.guest === 'pv') c.error('wrong-guest-record', `${name} is a PV-only record, but this is an x86 HVM stream`, c.at(rec))
-    if (guest === 'pv' && kind.guest === 'hvm') c.error('wrong-guest-record', `${name} is an HVM-only record, but this is an x86 PV stream`, c.at(rec))
-    if (kind.v3Only && c.lx.version === 2) c.error('v3-only-record', `${name} exists only in version 3 streams; this one is version ${c.lx.version}`, c.at(rec))
+    if (guest === 'hvm' && kind.guest === 'pv') c.report('wrong-guest-record', `${named} is a PV-only record, but this is an x86 HVM stream`, c.at(rec))
+    if (guest === 'pv' && kind.guest === 'hvm') c.report('wrong-guest-record', `${named} is an HVM-only record, but this is an x86 PV stream`, c.at(rec))
+    if (kind.v3Only && c.lx.version === 2) c.report('v3-only-record', `${name} exists only in version 3 streams; this one is version ${c.lx.version} (the restorer reads it all the same)`, c.at(rec))
     const found = kind.check(c, rec, kind) ?? {}
     if (libxc && !c.lx.firstIndex.has(rec.type)) c.lx.firstIndex.set(rec.type, rec.index)
     if (found.next) this.next = found.next
@@ -211,7 +216,7 @@ export class V2Verifier implements StreamObserver {
   private checkPadding(rec: RecordInfo): void {
     const pad = rec.padding
     if (!pad || pad.every((b) => b === 0)) return
-    this.c.error('nonzero-padding', `padding after the ${rec.length}-byte body is not zero (${[...pad].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`, this.c.at(rec, 8 + rec.length))
+    this.c.report('nonzero-padding', `padding after the ${rec.length}-byte body is not zero (${[...pad].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`, this.c.at(rec, 8 + rec.length))
   }
 
   // ---- after the stream ----------------------------------------------------
@@ -255,7 +260,7 @@ export class V2Verifier implements StreamObserver {
     const end = endOffset ?? this.lastOffset
     const tail = this.tailSeen && {kind: checkTail(c, this.tailSeen), bytes: this.tailSeen.bytes}
     if (!c.stopReason && this.next !== 'tail' && this.next !== 'done') {
-      c.push({severity: 'error', code: 'missing-end', message: `the stream ends at byte ${end} before its END record`, offset: end})
+      c.report('missing-end', `the stream ends at byte ${end} before its END record`, {offset: end})
     }
     return {
       valid: c.errorCount === 0,
