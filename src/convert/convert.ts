@@ -218,7 +218,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
           if (summary.pages.batches === 0) {
             throw new FormatError(
               'no-page-data',
-              'the PV image sends no pages (no page batch with a mapped entry) before its end chunk; a v2 stream must send PAGE_DATA before the vcpu state, and a restorer refuses it',
+              'the PV image sends no pages (no page batch with a mapped entry) before its end chunk; a v2 restorer refuses such a stream: vcpu 0\'s page tables would name pages never sent (process_vcpu_basic())',
               {offset: ev.offset, index: ev.index, indexKind: 'chunk', context: 'end'},
             )
           }
