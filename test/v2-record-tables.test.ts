@@ -7,20 +7,22 @@ import {LIBXL_REC_NAMES, LIBXL_RECORDS} from '../src/v2/libxl/records.js'
 import {DOMAIN_TYPE_NAMES, Rec} from '../src/v2/libxc/layout.js'
 import {LIBXC_RECORDS, REC_NAMES} from '../src/v2/libxc/records.js'
 import {bodyPrefix, recordName} from '../src/v2/tables.js'
+import {checkFor} from '../src/v2/verify/checks.js'
 
 describe('every record type has one row', () => {
   for (const [layer, table, types] of [
     ['libxc', LIBXC_RECORDS, Rec],
     ['libxl', LIBXL_RECORDS, LibxlRec],
   ] as const) {
-    it(`${layer}: one row per type, named as the type, with a check`, () => {
+    it(`${layer}: one row per type, named as the type, with the verifier's check`, () => {
       expect(table.rows.map((r) => [r.name, r.type])).toEqual(Object.entries(types))
       for (const [name, type] of Object.entries(types)) {
         expect(table.kind(type)?.name).toBe(name)
         expect(table.name(type)).toBe(name)
         expect(recordName(layer, type)).toBe(name)
-        expect(typeof table.kind(type)?.check).toBe('function')
+        expect(typeof checkFor(layer, type)).toBe('function')
       }
+      expect(checkFor(layer, 0x7fff0000)).toBeUndefined()
     })
   }
 

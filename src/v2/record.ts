@@ -3,7 +3,6 @@
 // the verifier (Xen's docs/specs/libxc-migration-stream.pandoc, "Records";
 // libxl-migration-stream.pandoc, "Record Overview"). Also the codec of the
 // pfn words in PAGE_DATA, which convert, verify and the tests share.
-import type {RuleCode} from './verify/restorer.js'
 import {layout, u32le} from '../format/layout.js'
 import {hex} from '../text.js'
 
@@ -52,8 +51,14 @@ export interface RecordInfo {
  */
 export type BodyPrefix = number | 'page-data' | ((length: number) => number)
 
-/** One row of a layer's record table: what a record type is and how it is checked. */
-export interface RecordKind<Check = unknown> {
+/** The codes a body shorter than its fixed header is reported with. */
+export type ShortBodyCode = 'record-size' | 'page-data-short'
+
+/**
+ * One row of a layer's record table: the facts of a record type. How it is
+ * checked is the verifier's (verify/checks.ts), not the table's.
+ */
+export interface RecordKind {
   readonly type: number
   /** The spec's name, e.g. "PAGE_DATA". */
   readonly name: string
@@ -68,20 +73,19 @@ export interface RecordKind<Check = unknown> {
    * The body starts with a fixed header of `bytes`; a shorter body is
    * reported with `code` as "shorter than its N-byte <what>".
    */
-  readonly minSize?: {readonly bytes: number; readonly what: string; readonly code: RuleCode}
-  readonly check: Check
+  readonly minSize?: {readonly bytes: number; readonly what: string; readonly code: ShortBodyCode}
 }
 
 /** A layer's record types, looked up by type number. */
-export class RecordTable<Check = unknown> {
-  private readonly byType: ReadonlyMap<number, RecordKind<Check>>
+export class RecordTable {
+  private readonly byType: ReadonlyMap<number, RecordKind>
 
-  constructor(readonly rows: ReadonlyArray<RecordKind<Check>>) {
+  constructor(readonly rows: ReadonlyArray<RecordKind>) {
     this.byType = new Map(rows.map((r) => [r.type, r]))
   }
 
   /** The row for `type`; none for an optional or unknown type. */
-  kind(type: number): RecordKind<Check> | undefined {
+  kind(type: number): RecordKind | undefined {
     return this.byType.get(type)
   }
 
@@ -105,7 +109,7 @@ export class RecordTable<Check = unknown> {
   }
 
   /** The types of the rows `pred` accepts. */
-  types(pred: (kind: RecordKind<Check>) => boolean): Set<number> {
+  types(pred: (kind: RecordKind) => boolean): Set<number> {
     return new Set(this.rows.filter(pred).map((r) => r.type))
   }
 }

@@ -1,13 +1,15 @@
-// The per-type checks of libxc records, one per row of the libxc record
-// table (../libxc/records.ts). What each record holds and the order the
-// restorer relies on are Xen's docs/specs/libxc-migration-stream.pandoc,
-// "Records" and "Layout"; the tolerated Xen 4.6-4.8 records are its
-// "Errata". Each check reports through the context and returns what the
-// listing shows.
+// The per-type checks of libxc records, one per type of the libxc record
+// table (../libxc/records.ts), mapped to their types in checks.ts. What a
+// record holds is Xen's docs/specs/libxc-migration-stream.pandoc; what is
+// an error and what a warning is what the restorer does with it
+// (restorer.ts names the function each rule mirrors). Each check reports
+// through the context and returns what the listing shows.
 import {
+  CPUID_POLICY_ENTRY_SIZE,
   HvmParamEntry,
   HvmParamsHeader,
   MAX_PAGE_DATA_PFNS,
+  MSR_POLICY_ENTRY_SIZE,
   PageDataHeader,
   Rec,
   SHARED_INFO_SIZE,
@@ -359,7 +361,7 @@ export function staticDataEnd(v: VerifyContext, rec: RecordInfo): void {
 }
 
 /** X86_CPUID_POLICY and X86_MSR_POLICY: whole entries, before STATIC_DATA_END. */
-export function policy(entry: number, one: string, many?: string) {
+function policy(entry: number, one: string, many?: string) {
   return (v: VerifyContext, rec: RecordInfo, kind: RecordKind): Checked | void => {
     const sde = v.lx.staticDataEnd
     if (sde) {
@@ -373,6 +375,9 @@ export function policy(entry: number, one: string, many?: string) {
     return {detail: plural(rec.length / entry, one, many)}
   }
 }
+
+export const cpuidPolicy = policy(CPUID_POLICY_ENTRY_SIZE, 'leaf', 'leaves')
+export const msrPolicy = policy(MSR_POLICY_ENTRY_SIZE, 'MSR')
 
 /** The libxc END: what the restorer needs must all have been sent. */
 export function end(v: VerifyContext, rec: RecordInfo): Checked {

@@ -1,6 +1,7 @@
-// The per-type checks of libxl records, one per row of the libxl record
-// table (../libxl/records.ts); what each record holds is Xen's
-// docs/specs/libxl-migration-stream.pandoc, "Records" and "Emulator Records".
+// The per-type checks of libxl records, one per type of the libxl record
+// table (../libxl/records.ts), mapped to their types in checks.ts. What a
+// record holds is Xen's docs/specs/libxl-migration-stream.pandoc; what is
+// an error is what libxl's libxl_stream_read.c refuses (restorer.ts).
 import {Rec} from '../libxc/layout.js'
 import {EMULATOR_NAMES, EmulatorHeader, MAX_XENSTORE_DATA} from '../libxl/layout.js'
 import type {RecordInfo, RecordKind} from '../record.js'

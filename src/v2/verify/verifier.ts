@@ -15,6 +15,7 @@ import {type Layer, REC_OPTIONAL, type RecordInfo} from '../record.js'
 import {RECORD_TABLES} from '../tables.js'
 import type {StreamObserver} from '../writer.js'
 import {plural} from '../../text.js'
+import {checkFor} from './checks.js'
 import {VerifyContext} from './context.js'
 import * as headers from './headers.js'
 import {summarise, type VerifySummary} from './summary.js'
@@ -203,7 +204,7 @@ export class V2Verifier implements StreamObserver {
     if (guest === 'hvm' && kind.guest === 'pv') c.report('wrong-guest-record', `${named} is a PV-only record, but this is an x86 HVM stream`, c.at(rec))
     if (guest === 'pv' && kind.guest === 'hvm') c.report('wrong-guest-record', `${named} is an HVM-only record, but this is an x86 PV stream`, c.at(rec))
     if (kind.v3Only && c.lx.version === 2) c.report('v3-only-record', `${name} exists only in version 3 streams; this one is version ${c.lx.version} (the restorer reads it all the same)`, c.at(rec))
-    const found = kind.check(c, rec, kind) ?? {}
+    const found = checkFor(rec.layer, rec.type)!(c, rec, kind) ?? {}
     if (libxc && !c.lx.firstIndex.has(rec.type)) c.lx.firstIndex.set(rec.type, rec.index)
     if (found.next) this.next = found.next
     // Only a listing (--verbose) takes the notes: none is made otherwise (one per record of a large image).
