@@ -41,7 +41,7 @@ export const ERROR_CODES = {
   'empty-input': 'the input is empty',
   'no-stream': 'nothing follows the container header, or the input is empty',
   'not-an-image': 'the input is neither a v2 stream nor a legacy image',
-  undetectable: 'no legacy layout (PV or HVM, 32- or 64-bit toolstack) fits the first bytes; --guest and --width may help',
+  undetectable: 'no legacy layout (PV or HVM, 32- or 64-bit toolstack) fits the first bytes; --guest and --width (convert, inspect-legacy) may help',
   'legacy-image': 'a legacy image where a v2 stream is needed: convert it first',
   'already-v2': 'a v2 stream where a legacy image is needed: there is nothing to convert',
   'not-convertible': 'a legacy chunk that v2 streams have no equivalent for',
