@@ -13,7 +13,7 @@ import {GzipSource, ReaderSource} from '../io/gzip-source.js'
 import {ByteReader} from '../io/reader.js'
 import {XL_MAGIC} from '../xl/layout.js'
 import {detectV2} from '../v2/detect.js'
-import {kindInfo, sniff, SNIFF_LENGTH} from './identify.js'
+import {kindInfo, type Sniffed, sniff, SNIFF_LENGTH} from './identify.js'
 import {type LibvirtHeaderInfo, readLibvirtHeader} from './libvirt.js'
 import {
   BARE_LEGACY_QEMU_RECORDS,
@@ -80,9 +80,11 @@ const QEMU_RECORDS: Record<ContainerKind, readonly QemuRecordVariant[]> = {
  * Open the image `input` holds: read through gzip, read the container's
  * header, sniff the stream after it. Throws the container's defects (a
  * truncated header, a length past the end, a bad signature) as
- * FormatErrors with their offsets.
+ * FormatErrors with their offsets. `onSniff` is told what the first bytes
+ * inside any gzip layers are, before anything else is read (identify asks
+ * what an input it cannot open looked like, compressed or not).
  */
-export async function openImage(input: ByteReader): Promise<OpenedImage> {
+export async function openImage(input: ByteReader, opts: {onSniff?: (s: Sniffed) => void} = {}): Promise<OpenedImage> {
   let reader = input
   let gzip: GzipSource | undefined
   let head = Buffer.from(await reader.peek(SNIFF_LENGTH))
@@ -96,6 +98,7 @@ export async function openImage(input: ByteReader): Promise<OpenedImage> {
     head = Buffer.from(await reader.peek(SNIFF_LENGTH))
     s = sniff(head)
   }
+  opts.onSniff?.(s)
   // The whole input is shorter than the magic it starts: a container cut short.
   const cut = s.cut.map((k) => kindInfo(k)!).filter((k) => k.family !== 'v2' && k.family !== 'xl')
   if (s.kind === 'unknown-or-legacy' && cut.length && head.length < SNIFF_LENGTH) {

@@ -4,7 +4,7 @@
 // size. Nothing is verified: a defect deeper in is for verify and
 // inspect-legacy to find.
 import {containerDomainName, type ContainerSummary, containerSummary} from '../container/describe.js'
-import {sniff, SNIFF_LENGTH} from '../container/identify.js'
+import {type InputKind, type Sniffed, sniff, SNIFF_LENGTH} from '../container/identify.js'
 import {libvirtVersionDefect} from '../container/libvirt.js'
 import {closeImage, CONTAINER_LABELS, type ContainerKind, type OpenedImage, openImage, type StreamKind, streamKindAt} from '../container/open.js'
 import {untilStream} from '../container/sections.js'
@@ -66,12 +66,20 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     note: null,
     error: null,
   }
-  const first = sniff(Buffer.from(await input.peek(SNIFF_LENGTH)))
-  // Is the input recognisably a Xen image (or a container of one) before anything is read?
-  let recognised = first.kind !== 'unknown-or-legacy' && first.kind !== 'empty'
+  // What the first bytes are, inside gzip: gzip says nothing of what it
+  // holds, so a compressed input gets the verdict its bytes would get.
+  let first: Sniffed = sniff(Buffer.from(await input.peek(SNIFF_LENGTH)))
+  const compressed = first.kind === 'gzip'
+  // Is the input recognisably a Xen image (or a container of one) before anything past its magic is read?
+  let recognised = false
   let img: OpenedImage | undefined
   try {
-    img = await openImage(input)
+    img = await openImage(input, {
+      onSniff: (s) => {
+        first = s
+        recognised = isXenKind(s.kind)
+      },
+    })
     out.container = containerSummary(img)
     const c = img.container
     out.domainName = containerDomainName(c) ?? null
@@ -113,19 +121,24 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     }
   } catch (err) {
     if (!(err instanceof FormatError)) throw err
-    // Nothing marks it as Xen's (no magic, no container, no legacy layout got as far as its guest type): not an image.
-    out.verdict = recognised || out.guest !== null ? 'damaged' : 'not a Xen image'
+    // Nothing marks it as Xen's (no magic, no container, no legacy layout got
+    // as far as its guest type): not an image. A gzip layer that cannot be
+    // read through is damage, whatever it holds.
+    out.verdict = recognised || err.code.startsWith('gzip-') || out.guest !== null ? 'damaged' : 'not a Xen image'
     out.error = {code: err.code, message: err.message, offset: err.offset ?? null}
     // A container whose header could not be read is still named, by its magic.
     if (!out.container && SNIFFED_CONTAINERS[first.kind]) {
       const kind = SNIFFED_CONTAINERS[first.kind]!
-      out.container = {kind, label: CONTAINER_LABELS[kind], compressed: false}
+      out.container = {kind, label: CONTAINER_LABELS[kind], compressed}
     }
   } finally {
     if (img) await closeImage(img)
   }
   return out
 }
+
+/** A magic of Xen's own (a container, an xl header, a v2 stream): not gzip, not the unknown (legacy or nothing). */
+const isXenKind = (k: InputKind) => k !== 'unknown-or-legacy' && k !== 'empty' && k !== 'gzip'
 
 /** Guest, widths and the xl header's facts from the first events of a walk of the legacy stream (no page data). */
 async function legacyFacts(img: OpenedImage, out: Identified): Promise<void> {
