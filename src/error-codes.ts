@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   'no-stream': 'nothing follows the container header, or the input is empty',
   'not-an-image': 'the input is neither a v2 stream nor a legacy image',
   undetectable: 'no legacy layout (PV or HVM, 32- or 64-bit toolstack) fits the first bytes; --guest and --width (convert, inspect-legacy) may help',
+  'foreign-format': 'the input is a known format that is not a Xen save image: a libvirt QEMU/KVM save image, QEMU device state, an ELF core file (a Xen dump-core among them) or another ELF file',
   'legacy-image': 'a legacy image where a v2 stream is needed: convert it first',
   'already-v2': 'a v2 stream where a legacy image is needed: there is nothing to convert',
   'not-convertible': 'a legacy chunk that v2 streams have no equivalent for',

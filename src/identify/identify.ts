@@ -10,6 +10,7 @@ import {closeImage, CONTAINER_LABELS, type ContainerKind, type OpenedImage, open
 import {untilStream} from '../container/sections.js'
 import {walkSections} from '../container/xenserver.js'
 import {type ErrorCode, FormatError} from '../errors.js'
+import {ForeignFormatError, foreignDomainName, foreignGuest, type ForeignSummary} from '../foreign/recognise.js'
 import type {ByteReader} from '../io/reader.js'
 import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'
 import {walkLegacy} from '../legacy/walker.js'
@@ -26,6 +27,8 @@ export interface Identified {
   /** Bytes of the input as given (compressed, when gzip); null when unknown (a pipe). */
   size: number | null
   container: ContainerSummary | null
+  /** What the file is when it is a known format that is not Xen's (verdict 'not a Xen image'); null otherwise. */
+  foreign: ForeignSummary | null
   xlHeader: boolean
   stream: null | {format: 'legacy' | 'libxc' | 'libxl'; libxcVersion: number | null; libxlVersion: number | null}
   guest: Guest | null
@@ -37,7 +40,7 @@ export interface Identified {
   verdict: Verdict
   /** Why the verdict, when it is not plain. */
   note: string | null
-  /** The defect that made it 'damaged' or 'not a Xen image'. */
+  /** The defect that made it 'damaged' or 'not a Xen image' (for a foreign file, the refusal other commands give). */
   error: null | {code: ErrorCode; message: string; offset: number | null}
 }
 
@@ -56,6 +59,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     input: name,
     size: input.source.size ?? null,
     container: null,
+    foreign: null,
     xlHeader: false,
     stream: null,
     guest: null,
@@ -121,6 +125,18 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     }
   } catch (err) {
     if (!(err instanceof FormatError)) throw err
+    if (err instanceof ForeignFormatError) {
+      // Known, and not Xen's: named, with what it is for.
+      const f = err.foreign
+      out.container = {kind: 'none', label: CONTAINER_LABELS.none, compressed: err.compressed}
+      out.foreign = f
+      out.guest = foreignGuest(f)
+      out.domainName = foreignDomainName(f)
+      out.verdict = 'not a Xen image'
+      out.note = f.advice
+      out.error = {code: err.code, message: err.message, offset: null}
+      return out
+    }
     // Nothing marks it as Xen's (no magic, no container, no legacy layout got
     // as far as its guest type): not an image. A gzip layer that cannot be
     // read through is damage, whatever it holds.
