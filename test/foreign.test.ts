@@ -11,6 +11,7 @@ import {beforeAll, describe, expect, it} from 'vitest'
 import {openImage} from '../src/container/open.js'
 import {FormatError} from '../src/errors.js'
 import {readElf} from '../src/foreign/elf.js'
+import {detectLegacy} from '../src/legacy/detect.js'
 import {readLibvirtQemu} from '../src/foreign/libvirt-qemu.js'
 import {FOREIGN_PEEK, ForeignFormatError, recogniseForeign} from '../src/foreign/recognise.js'
 import {ByteReader} from '../src/io/reader.js'
@@ -334,6 +335,17 @@ describe('hostile headers', () => {
         expect(() => readLibvirtQemu(b)).not.toThrow()
       }
     }
+  })
+
+  it('no legacy layout fits any of these files, so naming them takes no legacy image; a nonsensical ELF ident is not named', async () => {
+    for (const [name, bytes] of Object.entries(FILES)) {
+      const err = await detectLegacy(new ByteReader(new BufferSource(bytes))).catch((e: unknown) => e)
+      expect((err as FormatError).code, name).toBe('undetectable')
+    }
+    // EI_VERSION 0: bytes 4-7 read as a 32-bit HVM image's first chunk type are 0x101, a page batch's count.
+    const odd = Buffer.from(FILES['program.elf'])
+    odd[6] = 0
+    expect(await recogniseForeign(async (n) => odd.subarray(0, n))).toBeUndefined()
   })
 
   it('opening a large foreign file reads its first bytes only', async () => {

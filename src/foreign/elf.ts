@@ -79,8 +79,14 @@ export interface ElfFacts {
   xen: XenDumpCoreFacts | null
 }
 
+/**
+ * The ELF magic and an ident that makes sense (class 32 or 64, either byte
+ * order, EV_CURRENT): bytes a legacy image cannot start with (read as a
+ * 32-bit HVM image, bytes 4-7 are then a chunk type over 0x10000; a 64-bit
+ * p2m_size's upper half is zero).
+ */
 export function isElf(head: Buffer): boolean {
-  return head.length >= 4 && head.subarray(0, 4).equals(ELF_MAGIC)
+  return head.length >= 7 && head.subarray(0, 4).equals(ELF_MAGIC) && (head[4] === 1 || head[4] === 2) && (head[5] === 1 || head[5] === 2) && head[6] === 1
 }
 
 interface Note {

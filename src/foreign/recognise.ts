@@ -1,9 +1,11 @@
 // Files an operator finds beside Xen save images, named instead of being
 // called damaged: libvirt's QEMU/KVM save images, bare QEMU device state,
 // Xen's ELF dump-cores and other ELF files (core files above all). None
-// of them can start a legacy image (each magic, read as a legacy
-// p2m_size, leaves no PV marker and no chunk type a legacy layout could
-// take), so naming them takes nothing from legacy detection.
+// of them can start a legacy image: read as one, each magic leaves no PV
+// marker after p2m_size, a 64-bit p2m_size over 2^32, and a 32-bit HVM
+// image a first chunk type no saver writes (which is why QEVM is taken
+// only with version 2 or 3, and ELF only with a sensible ident); so
+// naming them takes nothing from legacy detection.
 //
 // Only a bounded prefix of the input is looked at (FOREIGN_PEEK), and
 // only when its first bytes carry one of these magics.
