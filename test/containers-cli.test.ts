@@ -278,6 +278,27 @@ describe('identify', () => {
     expect(r.stderr).toBe('')
   })
 
+  it('gzip-compressed, what is not an image and a cut container get the verdict their bytes get', async () => {
+    const bytes = [
+      Buffer.from('just some text, nothing like a save image\n'.repeat(20)),
+      containerBytes('libvirt-v1-pv64.img.gz').subarray(0, 40),
+      containerBytes('xend-pv64.img.gz').subarray(0, 30),
+    ]
+    const files = bytes.flatMap((b, i) => [tempFile(`f${i}`, b), tempFile(`f${i}.gz`, gzipSync(b))])
+    const r = await runXst(['identify', '--json', ...files])
+    expect(r.code).toBe(1)
+    const images = JSON.parse(r.stdout).images
+    expect(images.map((x: {verdict: string}) => x.verdict)).toEqual(['not a Xen image', 'not a Xen image', 'damaged', 'damaged', 'damaged', 'damaged'])
+    for (let i = 0; i < files.length; i += 2) {
+      const [plain, gz] = [images[i], images[i + 1]]
+      expect(gz.container).toEqual({...plain.container, compressed: true})
+      expect({...gz, input: null, size: null, container: null}).toEqual({...plain, input: null, size: null, container: null})
+    }
+    expect(images[3].container).toMatchObject({kind: 'libvirt', compressed: true})
+    const text = await runXst(['identify', files[0], files[1]])
+    expect(text.stdout).toMatch(/f0: \d+ bytes: not a Xen image\n.*f0\.gz: gzip-compressed, \d+ bytes: not a Xen image\n$/)
+  })
+
   it('a damaged container header, and a file that is not there', async () => {
     const cut = tempFile('cut.img', containerBytes('libvirt-v1-pv64.img.gz').subarray(0, 40))
     const r = await runXst(['identify', cut, '/nonexistent/x.save', '--json'])

@@ -119,17 +119,21 @@ describe('detection', () => {
     expect(err.where.offset).toBe(0)
   })
 
-  test('input no layout fits is refused, and says to give the flags not given', async () => {
-    const err = await walkError(Buffer.alloc(64, 0x41))
+  test('input no layout fits is refused, and says to give the flags not given (where the command has them)', async () => {
+    const err = await walkError(Buffer.alloc(64, 0x41), {layoutFlags: true})
     expect(err.code).toBe('undetectable')
     expect(err.message).toContain('give --width and --guest')
     expect(err.where.offset).toBe(0)
     // With one flag given, only the other is asked for.
-    const pv = await walkError(Buffer.alloc(64, 0x41), {guest: 'pv'})
+    const pv = await walkError(Buffer.alloc(64, 0x41), {guest: 'pv', layoutFlags: true})
     expect(pv.code).toBe('undetectable')
     expect(pv.message).toContain('with --guest pv')
     expect(pv.message).toContain('give --width as well')
     expect(pv.message).not.toContain('--guest as well')
+    // A command without the flags (identify, dump-core) does not advise them.
+    const bare = await walkError(Buffer.alloc(64, 0x41))
+    expect(bare.code).toBe('undetectable')
+    expect(bare.message).toBe('byte 0: cannot tell what this image is: not a v2 stream, and no legacy layout (PV or HVM, 32- or 64-bit toolstack) fits its first bytes')
   })
 
   test('a PV image is told by the marker and any known block id, wherever the vcpu block is', async () => {

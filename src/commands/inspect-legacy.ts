@@ -46,6 +46,7 @@ Toolstack width and guest type are detected from the image; --width and --guest 
         const {container, report} = await inspectImage(img, specName(parseSpec(args.image), 'input'), {
           width: flags.width ? (Number(flags.width) as 32 | 64) : undefined,
           guest: flags.guest,
+          layoutFlags: true,
           skipQemu: flags['skip-qemu'],
           verbose: flags.verbose,
           onWarning: (m) => this.note(m),

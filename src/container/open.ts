@@ -7,13 +7,17 @@
 // gzip's own errors name the compressed byte. A container's header is read
 // and checked here; the stream inside is only sniffed (libxc, libxl, an xl
 // header, or legacy-or-nothing), for the command to read with the walker or
-// the verifier, using the qemu record framings the container writes.
+// the verifier, using the qemu record framings the container writes. A file
+// of a format that is not Xen's but is known (src/foreign: a libvirt
+// QEMU/KVM save image, QEMU device state, an ELF core) is refused here, by
+// name, gzip-compressed or not.
 import {FormatError, TruncatedError} from '../errors.js'
+import {ForeignFormatError, recogniseForeign} from '../foreign/recognise.js'
 import {GzipSource, ReaderSource} from '../io/gzip-source.js'
 import {ByteReader} from '../io/reader.js'
 import {XL_MAGIC} from '../xl/layout.js'
 import {detectV2} from '../v2/detect.js'
-import {kindInfo, sniff, SNIFF_LENGTH} from './identify.js'
+import {kindInfo, type Sniffed, sniff, SNIFF_LENGTH} from './identify.js'
 import {type LibvirtHeaderInfo, readLibvirtHeader} from './libvirt.js'
 import {
   BARE_LEGACY_QEMU_RECORDS,
@@ -80,9 +84,12 @@ const QEMU_RECORDS: Record<ContainerKind, readonly QemuRecordVariant[]> = {
  * Open the image `input` holds: read through gzip, read the container's
  * header, sniff the stream after it. Throws the container's defects (a
  * truncated header, a length past the end, a bad signature) as
- * FormatErrors with their offsets.
+ * FormatErrors with their offsets, and a file of a known format that is
+ * not a Xen image as a ForeignFormatError naming it. `onSniff` is told what the first bytes
+ * inside any gzip layers are, before anything else is read (identify asks
+ * what an input it cannot open looked like, compressed or not).
  */
-export async function openImage(input: ByteReader): Promise<OpenedImage> {
+export async function openImage(input: ByteReader, opts: {onSniff?: (s: Sniffed) => void} = {}): Promise<OpenedImage> {
   let reader = input
   let gzip: GzipSource | undefined
   let head = Buffer.from(await reader.peek(SNIFF_LENGTH))
@@ -96,10 +103,16 @@ export async function openImage(input: ByteReader): Promise<OpenedImage> {
     head = Buffer.from(await reader.peek(SNIFF_LENGTH))
     s = sniff(head)
   }
+  opts.onSniff?.(s)
   // The whole input is shorter than the magic it starts: a container cut short.
   const cut = s.cut.map((k) => kindInfo(k)!).filter((k) => k.family !== 'v2' && k.family !== 'xl')
   if (s.kind === 'unknown-or-legacy' && cut.length && head.length < SNIFF_LENGTH) {
     throw new TruncatedError(reader.offset + head.length, `the ${cut.map((k) => k.label).join(' or ')} signature`, cut[0].magic.length - head.length)
+  }
+  // Not Xen's, but named: a libvirt QEMU/KVM save image, QEMU device state, an ELF core (src/foreign).
+  if (s.kind === 'unknown-or-legacy') {
+    const foreign = await recogniseForeign((n) => reader.peek(n))
+    if (foreign) throw new ForeignFormatError(foreign, gzip !== undefined)
   }
   let container: Container
   switch (s.kind) {

@@ -99,6 +99,7 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
     const result = await runFamily(prepared, plan, request, sink, {
       width: job.width,
       guest: job.guest,
+      layoutFlags: true,
       skipQemu: job.skipQemu,
       xlHeader: job.xlHeader,
       stopAtEnd: true,

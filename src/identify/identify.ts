@@ -4,12 +4,13 @@
 // size. Nothing is verified: a defect deeper in is for verify and
 // inspect-legacy to find.
 import {containerDomainName, type ContainerSummary, containerSummary} from '../container/describe.js'
-import {sniff, SNIFF_LENGTH} from '../container/identify.js'
+import {type InputKind, type Sniffed, sniff, SNIFF_LENGTH} from '../container/identify.js'
 import {libvirtVersionDefect} from '../container/libvirt.js'
 import {closeImage, CONTAINER_LABELS, type ContainerKind, type OpenedImage, openImage, type StreamKind, streamKindAt} from '../container/open.js'
 import {untilStream} from '../container/sections.js'
 import {walkSections} from '../container/xenserver.js'
 import {type ErrorCode, FormatError} from '../errors.js'
+import {ForeignFormatError, foreignDomainName, foreignGuest, type ForeignSummary} from '../foreign/recognise.js'
 import type {ByteReader} from '../io/reader.js'
 import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'
 import {walkLegacy} from '../legacy/walker.js'
@@ -26,6 +27,8 @@ export interface Identified {
   /** Bytes of the input as given (compressed, when gzip); null when unknown (a pipe). */
   size: number | null
   container: ContainerSummary | null
+  /** What the file is when it is a known format that is not Xen's (verdict 'not a Xen image'); null otherwise. */
+  foreign: ForeignSummary | null
   xlHeader: boolean
   stream: null | {format: 'legacy' | 'libxc' | 'libxl'; libxcVersion: number | null; libxlVersion: number | null}
   guest: Guest | null
@@ -37,7 +40,7 @@ export interface Identified {
   verdict: Verdict
   /** Why the verdict, when it is not plain. */
   note: string | null
-  /** The defect that made it 'damaged' or 'not a Xen image'. */
+  /** The defect that made it 'damaged' or 'not a Xen image' (for a foreign file, the refusal other commands give). */
   error: null | {code: ErrorCode; message: string; offset: number | null}
 }
 
@@ -56,6 +59,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     input: name,
     size: input.source.size ?? null,
     container: null,
+    foreign: null,
     xlHeader: false,
     stream: null,
     guest: null,
@@ -66,12 +70,20 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     note: null,
     error: null,
   }
-  const first = sniff(Buffer.from(await input.peek(SNIFF_LENGTH)))
-  // Is the input recognisably a Xen image (or a container of one) before anything is read?
-  let recognised = first.kind !== 'unknown-or-legacy' && first.kind !== 'empty'
+  // What the first bytes are, inside gzip: gzip says nothing of what it
+  // holds, so a compressed input gets the verdict its bytes would get.
+  let first: Sniffed = sniff(Buffer.from(await input.peek(SNIFF_LENGTH)))
+  const compressed = first.kind === 'gzip'
+  // Is the input recognisably a Xen image (or a container of one) before anything past its magic is read?
+  let recognised = false
   let img: OpenedImage | undefined
   try {
-    img = await openImage(input)
+    img = await openImage(input, {
+      onSniff: (s) => {
+        first = s
+        recognised = isXenKind(s.kind)
+      },
+    })
     out.container = containerSummary(img)
     const c = img.container
     out.domainName = containerDomainName(c) ?? null
@@ -113,19 +125,36 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     }
   } catch (err) {
     if (!(err instanceof FormatError)) throw err
-    // Nothing marks it as Xen's (no magic, no container, no legacy layout got as far as its guest type): not an image.
-    out.verdict = recognised || out.guest !== null ? 'damaged' : 'not a Xen image'
+    if (err instanceof ForeignFormatError) {
+      // Known, and not Xen's: named, with what it is for.
+      const f = err.foreign
+      out.container = {kind: 'none', label: CONTAINER_LABELS.none, compressed: err.compressed}
+      out.foreign = f
+      out.guest = foreignGuest(f)
+      out.domainName = foreignDomainName(f)
+      out.verdict = 'not a Xen image'
+      out.note = f.advice
+      out.error = {code: err.code, message: err.message, offset: null}
+      return out
+    }
+    // Nothing marks it as Xen's (no magic, no container, no legacy layout got
+    // as far as its guest type): not an image. A gzip layer that cannot be
+    // read through is damage, whatever it holds.
+    out.verdict = recognised || err.code.startsWith('gzip-') || out.guest !== null ? 'damaged' : 'not a Xen image'
     out.error = {code: err.code, message: err.message, offset: err.offset ?? null}
     // A container whose header could not be read is still named, by its magic.
     if (!out.container && SNIFFED_CONTAINERS[first.kind]) {
       const kind = SNIFFED_CONTAINERS[first.kind]!
-      out.container = {kind, label: CONTAINER_LABELS[kind], compressed: false}
+      out.container = {kind, label: CONTAINER_LABELS[kind], compressed}
     }
   } finally {
     if (img) await closeImage(img)
   }
   return out
 }
+
+/** A magic of Xen's own (a container, an xl header, a v2 stream): not gzip, not the unknown (legacy or nothing). */
+const isXenKind = (k: InputKind) => k !== 'unknown-or-legacy' && k !== 'empty' && k !== 'gzip'
 
 /** Guest, widths and the xl header's facts from the first events of a walk of the legacy stream (no page data). */
 async function legacyFacts(img: OpenedImage, out: Identified): Promise<void> {

@@ -1,4 +1,5 @@
 // One line per image for `xst identify`, as file(1) gives one per file.
+import {foreignFacts} from '../foreign/recognise.js'
 import type {Identified} from './identify.js'
 
 export function identifyLine(x: Identified): string {
@@ -6,6 +7,7 @@ export function identifyLine(x: Identified): string {
   const c = x.container
   if (c?.compressed) parts.push('gzip-compressed')
   if (c && c.kind !== 'none') parts.push(c.label + (c.libvirt ? ` version ${c.libvirt.version}` : ''))
+  if (x.foreign) parts.push(x.foreign.label, ...foreignFacts(x.foreign))
   if (x.xlHeader) parts.push('xl save file')
   if (x.stream) {
     const s = x.stream
@@ -19,7 +21,8 @@ export function identifyLine(x: Identified): string {
   if (x.size !== null) parts.push(`${x.size} bytes`)
   let verdict: string = x.verdict
   if (x.verdict === 'damaged' && x.error) verdict = `damaged: ${x.error.message}`
-  else if (x.verdict === 'not a Xen image' && x.error && x.error.code !== 'undetectable') verdict = `not a Xen image (${x.error.message})`
+  // Not said again: no legacy layout fits (the usual case), or what the file is instead (said before the verdict).
+  else if (x.verdict === 'not a Xen image' && x.error && x.error.code !== 'undetectable' && !x.foreign) verdict = `not a Xen image (${x.error.message})`
   if (x.note) verdict += ` (${x.note})`
   return `${x.input}: ${parts.length ? parts.join(', ') + ': ' : ''}${verdict}`
 }

@@ -12,7 +12,7 @@ import type {WalkOptions} from '../legacy/walker.js'
 import {inspectLegacy, type InspectReport} from './report.js'
 import {addWarning} from '../text.js'
 
-export type InspectImageOptions = Pick<WalkOptions, 'width' | 'guest' | 'skipQemu'> & {verbose?: boolean; onWarning?: (m: string) => void}
+export type InspectImageOptions = Pick<WalkOptions, 'width' | 'guest' | 'layoutFlags' | 'skipQemu'> & {verbose?: boolean; onWarning?: (m: string) => void}
 
 export async function inspectImage(img: OpenedImage, name: string, opts: InspectImageOptions): Promise<{container: ContainerSummary; report: InspectReport}> {
   const container = containerSummary(img)

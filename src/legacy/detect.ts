@@ -222,7 +222,13 @@ async function hvmReading(head: Head, width: ToolstackWidth, offset: number): Pr
 const PREFERENCE = ['hvm64', 'hvm32', 'pv64', 'pv32']
 const key = (r: {guest: Guest; width: ToolstackWidth}) => `${r.guest}${r.width}`
 
-export async function detectLegacy(reader: ByteReader, force: {width?: ToolstackWidth; guest?: Guest} = {}): Promise<Detected> {
+/**
+ * The layout of the legacy image at the reader's position. `force` holds
+ * the caller's --width and --guest; `flagsOffered` says the command has
+ * those flags, so that an image no layout fits is answered with advice to
+ * give them only where they can be given.
+ */
+export async function detectLegacy(reader: ByteReader, force: {width?: ToolstackWidth; guest?: Guest; flagsOffered?: boolean} = {}): Promise<Detected> {
   const offset = reader.offset
   const head = new Head(reader)
   const first = await head.get(32)
@@ -269,9 +275,10 @@ export async function detectLegacy(reader: ByteReader, force: {width?: Toolstack
     if (head.endsWithin(12)) throw new TruncatedError(offset + first.length, 'the first bytes of the image', 12 - first.length)
     const missing = [force.width === undefined ? '--width' : '', force.guest === undefined ? '--guest' : ''].filter(Boolean)
     const withFlags = [force.guest ? `--guest ${force.guest}` : '', force.width ? `--width ${force.width}` : ''].filter(Boolean).join(' and ')
+    const advice = force.flagsOffered ? `; if it is a legacy image, give ${missing.join(' and ')}${withFlags ? ' as well' : ''}` : ''
     throw new FormatError(
       'undetectable',
-      `cannot tell what this image is: not a v2 stream, and no legacy layout (PV or HVM, 32- or 64-bit toolstack${withFlags ? `, with ${withFlags}` : ''}) fits its first bytes; if it is a legacy image, give ${missing.join(' and ')}${withFlags ? ' as well' : ''}`,
+      `cannot tell what this image is: not a v2 stream, and no legacy layout (PV or HVM, 32- or 64-bit toolstack${withFlags ? `, with ${withFlags}` : ''}) fits its first bytes${advice}`,
       {offset},
     )
   }

@@ -37,6 +37,8 @@ export interface WalkOptions {
   width?: ToolstackWidth
   /** Guest type, when the caller knows better than detection. */
   guest?: Guest
+  /** The command has --width and --guest: an image no layout fits is answered with advice to give them. */
+  layoutFlags?: boolean
   /** The HVM tail has no qemu record (XenServer's --skip-qemu). */
   skipQemu?: boolean
   /**
@@ -109,7 +111,7 @@ class Walk {
     }
 
     const imageOffset = r.offset
-    const det = await detectLegacy(r, {width: this.opts.width, guest: this.opts.guest})
+    const det = await detectLegacy(r, {width: this.opts.width, guest: this.opts.guest, flagsOffered: this.opts.layoutFlags})
     this.word = ulong(det.width === 64 ? 8 : 4)
     this.guest = det.guest
     const p2m = await r.readLayout(this.word, 'p2m_size')
