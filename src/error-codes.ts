@@ -184,6 +184,7 @@ export const ERROR_CODES = {
   'vcpu-record-empty': 'warning: a vcpu record with no context (written by Xen 4.6-4.8)',
   'hvm-params-empty': 'warning: HVM_PARAMS with no parameters (written by Xen 4.6-4.8)',
   'missing-hvm-params': 'warning: an HVM stream without HVM_PARAMS',
+  'xenops-unknown-field': 'warning: the Xenops record holds a field xst does not know; a xenopsd without it refuses the record',
 } as const
 
 /** A code from the catalogue; a code that is not in it does not compile. */

@@ -79,6 +79,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     let stream: StreamKind | undefined = img.stream
     if (c.kind === 'xenserver-structured') {
       const s = await untilStream(walkSections(img.reader), out.container)
+      out.domainName ??= out.container.xenops?.vmName ?? null
       if (s.section.body === 'libxc-stream') stream = await streamKindAt(img.reader)
       else if (s.section.body === 'legacy-stream') stream = 'legacy'
       else throw new FormatError('xenserver-no-memory-image', `the first stream section is ${s.section.name}, which xenopsd ${s.section.refusedByRestore ? 'refuses' : 'cannot restore a memory image from'}`, {offset: s.offset})
