@@ -23,6 +23,12 @@ export interface ContainerSummary {
   xenops?: {time: string; wordSize: number; vmStrLength: number | null; xsSubtreeEntries: number | null; unknownFields: string[]; vmName: string | null; vmUuid: string | null}
   /** Structured XenServer image: its sections as far as they were read. */
   sections?: SectionLine[]
+  /**
+   * Structured XenServer image: the section reading stopped at (a Demu
+   * section, whose end xst cannot find); it and everything after it were
+   * not read. Absent when the sections were read to End_of_image.
+   */
+  stoppedAt?: {section: string; offset: number}
   /** Bytes after End_of_image (a VDI may hold more than the image): not part of it. */
   afterEnd?: number
 }
@@ -86,6 +92,7 @@ export function renderContainer(s: ContainerSummary): string[] {
     if (x.vmName !== null || x.vmUuid !== null) L.push(pad('VM') + [x.vmName !== null ? `"${x.vmName}"` : undefined, x.vmUuid ?? undefined].filter(Boolean).join(', '))
   }
   if (s.sections) L.push(pad('sections') + (s.sections.map(sectionWords).join(', ') || 'none read'))
+  if (s.stoppedAt) L.push(pad('not read') + `the ${s.stoppedAt.section} section at byte ${s.stoppedAt.offset} and everything after it (its end cannot be found)`)
   if (s.afterEnd) L.push(pad('after the image') + `${s.afterEnd} bytes after End_of_image (not part of the image)`)
   return L
 }

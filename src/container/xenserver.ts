@@ -77,6 +77,8 @@ export interface SectionType {
   readonly refusedByRestore: boolean
   /** Largest body xst accepts (sized sections), checked before anything is read. */
   readonly maxLength?: number
+  /** Largest body xenopsd's restore accepts, when it has a bound of its own (see restoreRefusal). */
+  readonly restoreMax?: number
   readonly what: string
 }
 
@@ -84,13 +86,15 @@ export interface SectionType {
 export const MAX_XENOPS_RECORD = 16 << 20
 /** Bound on any other sized section (streamed, never held whole). */
 export const MAX_SECTION_BODY = 2 ** 40
+/** xenopsd's consume_qemu_record (xc/domain.ml) refuses a qemu record longer than this: "QEMU record length in header too large". */
+export const XENOPSD_MAX_QEMU_RECORD = 1_048_576
 
 export const SECTION_TYPES: readonly SectionType[] = [
   {type: 0x000f, name: 'Xenops', body: 'sized', refusedByRestore: false, maxLength: MAX_XENOPS_RECORD, what: 'xenopsd record (s-expression)'},
   {type: 0x00f0, name: 'Libxc', body: 'libxc-stream', refusedByRestore: false, what: 'libxc v2/v3 memory image'},
   {type: 0x00f1, name: 'Libxl', body: 'libxl-stream', refusedByRestore: true, what: 'libxl save record'},
   {type: 0x00f2, name: 'Libxc_legacy', body: 'legacy-stream', refusedByRestore: false, what: 'legacy (Xen <= 4.5) memory image with its qemu record'},
-  {type: 0x0f00, name: 'Qemu_trad', body: 'sized', refusedByRestore: false, maxLength: MAX_SECTION_BODY, what: 'qemu-traditional device state'},
+  {type: 0x0f00, name: 'Qemu_trad', body: 'sized', refusedByRestore: false, maxLength: MAX_SECTION_BODY, restoreMax: XENOPSD_MAX_QEMU_RECORD, what: 'qemu-traditional device state'},
   {type: 0x0f01, name: 'Qemu_xen', body: 'sized', refusedByRestore: true, maxLength: MAX_SECTION_BODY, what: 'qemu-xen device state'},
   {type: 0x0f10, name: 'Demu', body: 'opaque-stream', refusedByRestore: false, what: 'vGPU state'},
   {type: 0x0f11, name: 'Varstored', body: 'sized', refusedByRestore: false, maxLength: MAX_SECTION_BODY, what: 'UEFI variables'},
@@ -111,6 +115,30 @@ export function section(name: string): SectionType {
   const s = BY_NAME.get(name)
   if (!s) throw new Error(`internal: no XenServer section named ${name}`)
   return s
+}
+
+/**
+ * Why xenopsd's restore refuses a section whose header reads well, if it
+ * does: xc/domain.ml restore_common's process_header fails on a Libxl or a
+ * Qemu_xen section (Suspend_image_failure), and its consume_qemu_record on a
+ * Qemu_trad body over XENOPSD_MAX_QEMU_RECORD (1 MiB). Every command asks
+ * this one function: verify reports it as an error, identify as damage,
+ * dump-core (which still has the memory before it) as a warning.
+ */
+export function restoreRefusal(h: Pick<SectionHeaderInfo, 'section' | 'length' | 'offset'>): FormatError | undefined {
+  const s = h.section
+  const where = {offset: h.offset, context: `${s.name} section`}
+  if (s.refusedByRestore) {
+    return new FormatError('xenserver-refused-section', `a ${s.name} section (${s.what}): xenopsd refuses to restore an image holding one (xc/domain.ml process_header: Suspend_image_failure)`, where)
+  }
+  if (s.restoreMax !== undefined && h.length > s.restoreMax) {
+    return new FormatError(
+      'xenserver-qemu-too-large',
+      `${s.name} section length ${h.length} exceeds ${s.restoreMax} bytes (1 MiB): xenopsd refuses to restore it (xc/domain.ml consume_qemu_record: "QEMU record length in header too large")`,
+      {...where, offset: h.offset + SectionHeader.offsets.length},
+    )
+  }
+  return undefined
 }
 
 export interface SectionHeaderInfo {
