@@ -8,9 +8,9 @@ type Unreadable = {input: string; verdict: 'unreadable'; error: Record<string, u
 
 export default class Identify extends XstCommand {
   static summary = 'Say what each image is: container, stream format, guest, and whether it needs converting'
-  static description = `What file(1) would say about a Xen save image if it knew Xen: for each IMAGE, one line with its container (libvirt, XenServer legacy or structured, xend, an xl header; gzip-compressed or not), the stream's format and version, the guest type and width, the saving toolstack's width (legacy streams), the domain name when the container or xl header gives one, the file's size, and a verdict: "needs conversion" (xst convert makes it restorable), "v2, restorable", "damaged" (its headers are defective) or "not a Xen image".
+  static description = `What file(1) would say about a Xen save image if it knew Xen: for each IMAGE, one line with its container (libvirt, XenServer legacy or structured, xend, an xl header; gzip-compressed or not), the stream's format and version, the guest type and width, the saving toolstack's width (legacy streams), the domain name when the container or xl header gives one (a XenServer image's VM name, from its Xenops record), the file's size, and a verdict: "needs conversion" (xst convert makes it restorable), "v2, restorable", "damaged" (its headers are defective) or "not a Xen image".
 
-Only headers and the first records are read (never page data), so each file takes milliseconds whatever its size; nothing is verified (that is xst verify's and xst inspect-legacy's job).
+Only headers and the first records are read (never page data), so each file takes milliseconds whatever its size; nothing is verified (that is xst verify's and xst inspect-legacy's job). A XenServer structured image on a file is the one exception: what restores it depends on the sections after its memory image, so the Libxc stream is stepped over by its record headers (page data seeked over) and the section headers after it read: a section xenopsd refuses, or a defect there, makes it "damaged", and a Demu section (Citrix vGPU) makes it an image only a XenServer host with NVIDIA vGPU restores (said in the note).
 
 Exit status: 0 when every IMAGE is a Xen image that needs conversion or is restorable, 1 otherwise, 2 usage error.`
 
