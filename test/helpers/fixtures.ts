@@ -42,3 +42,36 @@ export function v2Vectors(): V2Vector[] {
 export function vectorBytes(dir: 'legacy' | 'v2', file: string): Buffer {
   return gunzipSync(readFileSync(join(CONFORMANCE, dir, file)))
 }
+
+/** A case of fixtures/conformance/native/index.json (the fields the tests read). */
+export interface NativeCase {
+  name: string
+  kind: string
+  guest: 'pv' | 'hvm' | 'pvh'
+  /** The gzipped file (`*.gz.gz` decompresses to a gzip file). */
+  input: string
+  /** The file of `{"pfns": {"<pfn>": sha256}}` a dump must hold. */
+  memory: string
+  vcpus: number
+  restorable_by?: string[]
+  domain_name?: string
+  vm_str_name?: string
+  uuid?: string
+  stream?: {sections?: string[]}
+}
+
+export function nativeCases(): NativeCase[] {
+  const idx = JSON.parse(readFileSync(join(CONFORMANCE, 'native', 'index.json'), 'utf8'))
+  return Object.entries(idx.cases).map(([name, v]) => ({name, ...(v as object)}) as NativeCase)
+}
+
+/** A native case's image, gunzipped once (as stored). */
+export function nativeBytes(c: Pick<NativeCase, 'input'>): Buffer {
+  return gunzipSync(readFileSync(join(CONFORMANCE, 'native', c.input)))
+}
+
+/** A native case's memory: pfn -> sha256 of the page a dump must hold there. */
+export function nativeMemory(c: Pick<NativeCase, 'memory'>): Map<number, string> {
+  const doc = JSON.parse(readFileSync(join(CONFORMANCE, 'native', c.memory), 'utf8'))
+  return new Map(Object.entries(doc.pfns as Record<string, string>).map(([pfn, sha]) => [Number(pfn), sha]))
+}
