@@ -81,8 +81,9 @@ export const ERROR_CODES = {
   'xenserver-no-memory-image': 'the first stream section of the XenServer image is not one a memory image is restored from',
   'xenserver-second-libxc': 'a second Libxc section: an image holds one memory image',
   'xenserver-refused-section': 'a XenServer section xenopsd refuses to restore, or whose end xst cannot find',
-  'xenserver-opaque-section': 'a XenServer section in a format whose end xst cannot find',
+  'xenserver-opaque-section': 'a XenServer section in a format whose end xst cannot find, before the memory image',
   'xenserver-stream-after': 'a stream section after the memory image, whose end xst cannot find',
+  'xenserver-qemu-too-large': 'a Qemu_trad section over 1 MiB, which xenopsd refuses (consume_qemu_record)',
   'xenops-record': 'the Xenops section is not a record xenopsd reads',
   'unknown-qemu-signature': 'the device-model record after the HVM context has an unknown signature',
 
@@ -189,6 +190,8 @@ export const ERROR_CODES = {
   'vcpu-record-empty': 'warning: a vcpu record with no context (written by Xen 4.6-4.8)',
   'hvm-params-empty': 'warning: HVM_PARAMS with no parameters (written by Xen 4.6-4.8)',
   'missing-hvm-params': 'warning: an HVM stream without HVM_PARAMS',
+  'xenserver-unchecked-after-demu': 'warning: a Demu (vGPU) section follows the memory image; it and the sections after it were not checked (their end cannot be found)',
+  'xenops-unknown-field': 'warning: the Xenops record holds a field xst does not know; a xenopsd without it refuses the record',
 } as const
 
 /** A code from the catalogue; a code that is not in it does not compile. */

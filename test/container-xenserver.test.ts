@@ -21,6 +21,7 @@ import {
   encodeStructuredSignature,
   encodeXenopsRecord,
   encodeXenopsSection,
+  MAX_VM_NAME,
   MAX_XENOPS_RECORD,
   parseXenopsRecord,
   readSectionHeader,
@@ -31,9 +32,11 @@ import {
   walkSections,
   XENSERVER_LEGACY_SIGNATURE,
   XENSERVER_STRUCTURED_SIGNATURE,
+  vmIdentity,
   xenopsTime,
   xenopsTimeNow,
 } from '../src/container/xenserver.js'
+import {sexplibAtom} from '../src/container/sexpr.js'
 import {type ContainerVector, containerBytes, containerVectors, formatError, readerOver, rejection, SOURCE_KINDS, type SourceKind, truncation} from './helpers/containers.js'
 
 const vectors = containerVectors()
@@ -352,8 +355,44 @@ describe('the Xenops record', () => {
     expect(r).toMatchObject({time: '20240101T00:00:00Z', wordSize: 64, vmStrLength: 8, xsSubtreeEntries: 2, unknownFields: []})
   })
 
-  test('fields in any order; unknown ones noted', () => {
-    expect(parse('((word_size 32) (time "t") (future 1))')).toMatchObject({time: 't', wordSize: 32, unknownFields: ['future']})
+  test('fields in any order; unknown ones noted, with where the first is', () => {
+    expect(parse('((word_size 32) (time "t") (future 1))')).toMatchObject({time: 't', wordSize: 32, unknownFields: ['future'], unknownFieldAt: 127})
+    expect(parse('((word_size 32) (time "t"))').unknownFieldAt).toBeUndefined()
+  })
+
+  test("the VM's name and uuid, from the VM record in vm_str (as xenopsd quotes it)", () => {
+    // The VM record is an s-expression held as text in the vm_str atom: a name that needs quotes is quoted inside it.
+    const vm = sexplibAtom('((id 6bb067d6-c2b3-4ca7-b3cc-9725089c3cb5)(name "db \\"main\\" caf\\195\\169")(ssidref 0)(xsdata())(ty(HVM((hap true)))))')
+    const r = parse(`((time 20240101T00:00:00Z)(word_size 64)(vm_str ${vm})(xs_subtree()))`)
+    expect(r).toMatchObject({vmName: 'db "main" café', vmUuid: '6bb067d6-c2b3-4ca7-b3cc-9725089c3cb5'})
+    expect(parse('((time t)(word_size 64))')).toMatchObject({vmName: null, vmUuid: null})
+  })
+
+  test.each([
+    ['not an s-expression', '((id 6bb067d6-c2b3-4ca7-b3cc-9725089c3cb5)(name a)', null, null],
+    ['JSON, not a VM record', '{"id": "x"}', null, null],
+    ['an atom', 'vm', null, null],
+    ['id twice', '((id 6bb067d6-c2b3-4ca7-b3cc-9725089c3cb5)(id 6bb067d6-c2b3-4ca7-b3cc-9725089c3cb6)(name a))', 'a', null],
+    ['id not a uuid', '((id vm-1)(name a))', 'a', null],
+    ['name a list', '((id 6bb067d6-c2b3-4ca7-b3cc-9725089c3cb5)(name (a b)))', null, '6bb067d6-c2b3-4ca7-b3cc-9725089c3cb5'],
+    ['name with a control character', '((name "a\\027[2Jb"))', null, null],
+    ['name not UTF-8', '((name "\\255\\254"))', null, null],
+    ['name too long', `((name ${'x'.repeat(MAX_VM_NAME + 1)}))`, null, null],
+    ['deeper than the nesting bound', '('.repeat(1000) + ')'.repeat(1000), null, null],
+  ])('vm_str %s: null where odd, never an error', (_what, vmStr, name, uuid) => {
+    expect(vmIdentity(vmStr)).toEqual({name, uuid})
+    expect(parse(`((time t)(word_size 64)(vm_str ${sexplibAtom(vmStr)}))`)).toMatchObject({vmName: name, vmUuid: uuid})
+  })
+
+  test('vm_str of hostile bytes never throws', () => {
+    let seed = 7
+    const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff)
+    const alphabet = '()"\\ ;#|xnameid\n\x00\xff0123-'
+    for (let i = 0; i < 2000; i++) {
+      const s = Array.from({length: rand() % 60}, () => alphabet[rand() % alphabet.length]).join('')
+      const r = vmIdentity(s)
+      expect(r.name === null || typeof r.name === 'string').toBe(true)
+    }
   })
 
   test.each([

@@ -30,7 +30,7 @@ export default class Verify extends XstCommand {
   static summary = 'Check v2 save images (libxc or libxl streams, in any container), reporting every problem'
   static description = `Checks a Xen 4.6+ domain image: a libxc stream (version 2 or 3), or a libxl stream with the libxc stream inside it, behind an xl header, inside a libvirt save image or a XenServer structured suspend image, or none of these; gzip-compressed or not. The container and the stream format are detected from the first bytes; --format overrides the stream's.
 
-Every header and record is checked against the format and against the ordering the restorer relies on, and every problem found is reported with its byte offset, record index and record type (offsets are into the decompressed image). Optional records (type bit 31) are skipped with a warning, as the spec allows. The container is checked too: a libvirt header's version must match the stream it holds; a XenServer image's sections are read (each body bounded by its length), its Xenops record parsed, its Libxc stream verified, and it must end with End_of_image (bytes after that are counted, not checked). On a file, page data is skipped by seeking, so a large image is checked in well under a second.
+Every header and record is checked against the format and against the ordering the restorer relies on, and every problem found is reported with its byte offset, record index and record type (offsets are into the decompressed image). Optional records (type bit 31) are skipped with a warning, as the spec allows. The container is checked too: a libvirt header's version must match the stream it holds; a XenServer image's sections are read (each body bounded by its length), its Xenops record parsed, its Libxc stream verified, and it must end with End_of_image (bytes after that are counted, not checked); sections xenopsd refuses (Libxl, Qemu_xen, a Qemu_trad over 1 MiB) are errors, and a Demu section after the memory image (Citrix vGPU) ends the check with a warning, since its end cannot be found. On a file, page data is skipped by seeking, so a large image is checked in well under a second.
 
 Several images may be given: each gets its own verdict line. Each error and warning is a line on stderr ("error: ..." / "warning: ..."; prefixed by the file's name when there are several); the verdict lines (and with --verbose the record listing) go to stdout.
 
@@ -125,6 +125,9 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
     let words = report.container ? containerWords(report.container) : ''
     // Not part of the image, so not an error; but said, since a VDI's tail may be something else's data.
     if (report.container?.afterEnd) words += `; ${report.container.afterEnd} bytes after End_of_image, not checked`
+    // A Demu section (vGPU state): the check ended there, valid or not; the warning says why.
+    const stop = report.container?.stoppedAt
+    if (stop) words += `; checked up to the ${stop.section} section at byte ${stop.offset}, not after it`
     this.line(verdictLine(words ? `${name} (${words})` : name, report))
     return {ok: report.valid, input: name, verdict: report.valid ? 'valid' : 'invalid', ...report}
   }

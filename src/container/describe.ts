@@ -19,9 +19,16 @@ export interface ContainerSummary {
   compressed: boolean
   libvirt?: {version: number; claims: 'legacy' | 'libxl'; xmlLength: number; domainName: string | null}
   xend?: {configLength: number; domainName: string | null; memoryMiB: number | null; vcpus: number | null; imageKind: string | null}
-  xenops?: {time: string; wordSize: number; vmStrLength: number | null; xsSubtreeEntries: number | null; unknownFields: string[]}
+  /** vmName, vmUuid: the VM's, from the VM record in vm_str; null when it does not give them plainly. */
+  xenops?: {time: string; wordSize: number; vmStrLength: number | null; xsSubtreeEntries: number | null; unknownFields: string[]; vmName: string | null; vmUuid: string | null}
   /** Structured XenServer image: its sections as far as they were read. */
   sections?: SectionLine[]
+  /**
+   * Structured XenServer image: the section reading stopped at (a Demu
+   * section, whose end xst cannot find); it and everything after it were
+   * not read. Absent when the sections were read to End_of_image.
+   */
+  stoppedAt?: {section: string; offset: number}
   /** Bytes after End_of_image (a VDI may hold more than the image): not part of it. */
   afterEnd?: number
 }
@@ -42,7 +49,7 @@ export function containerSummary(img: Pick<OpenedImage, 'container' | 'gzip'>): 
 }
 
 export function xenopsSummary(r: XenopsRecord): NonNullable<ContainerSummary['xenops']> {
-  return {time: r.time, wordSize: r.wordSize, vmStrLength: r.vmStrLength ?? null, xsSubtreeEntries: r.xsSubtreeEntries ?? null, unknownFields: r.unknownFields}
+  return {time: r.time, wordSize: r.wordSize, vmStrLength: r.vmStrLength ?? null, xsSubtreeEntries: r.xsSubtreeEntries ?? null, unknownFields: r.unknownFields, vmName: r.vmName, vmUuid: r.vmUuid}
 }
 
 /** A few words: "gzip-compressed libvirt libxl-driver save image (version 1)"; '' for a bare uncompressed stream. */
@@ -82,8 +89,10 @@ export function renderContainer(s: ContainerSummary): string[] {
   if (s.xenops) {
     const x = s.xenops
     L.push(pad('xenops record') + `saved ${x.time}, ${x.wordSize}-bit xenopsd${x.vmStrLength !== null ? `, vm_str ${x.vmStrLength} bytes` : ''}${x.xsSubtreeEntries !== null ? `, ${x.xsSubtreeEntries} xenstore entries` : ''}`)
+    if (x.vmName !== null || x.vmUuid !== null) L.push(pad('VM') + [x.vmName !== null ? `"${x.vmName}"` : undefined, x.vmUuid ?? undefined].filter(Boolean).join(', '))
   }
   if (s.sections) L.push(pad('sections') + (s.sections.map(sectionWords).join(', ') || 'none read'))
+  if (s.stoppedAt) L.push(pad('not read') + `the ${s.stoppedAt.section} section at byte ${s.stoppedAt.offset} and everything after it (its end cannot be found)`)
   if (s.afterEnd) L.push(pad('after the image') + `${s.afterEnd} bytes after End_of_image (not part of the image)`)
   return L
 }

@@ -3,18 +3,23 @@
 //
 // - libvirt: the header's version must match the stream that follows;
 // - XenServer structured: every section is read (sized bodies bounded by
-//   their lengths), the Xenops record parsed, the Libxc section's stream
+//   their lengths), the Xenops record parsed (a field xst does not know is
+//   a warning: an older xenopsd refuses it), the Libxc section's stream
 //   verified up to its END, and End_of_image required; sections a restore
-//   refuses are errors; bytes after End_of_image are counted, not checked;
+//   refuses are errors (restoreRefusal); a Demu section after the memory
+//   image ends the check with a warning (its end cannot be found); bytes
+//   after End_of_image are counted, not checked;
 // - anything holding a legacy stream is sent to `xst convert`.
 import {FormatError} from '../errors.js'
 import type {Layer} from '../v2/record.js'
 import {checkStream} from '../v2/reader.js'
 import type {V2Verifier, VerifyReport} from '../v2/verify/verifier.js'
+import {printable} from '../text.js'
 import {type ContainerSummary, containerSummary, xenopsSummary} from './describe.js'
 import {libvirtVersionDefect} from './libvirt.js'
 import {drainGzip, type OpenedImage} from './open.js'
-import {parseXenopsRecord, walkSections} from './xenserver.js'
+import {uncheckedAfterDemu} from './sections.js'
+import {parseXenopsRecord, restoreRefusal, walkSections, type XenopsRecord} from './xenserver.js'
 
 export interface VerifyImageOptions {
   format?: Layer
@@ -64,13 +69,17 @@ async function structured(img: OpenedImage, verifier: V2Verifier, opts: VerifyIm
         case 'sized':
           if (name === 'Xenops') {
             try {
-              summary.xenops = xenopsSummary(parseXenopsRecord(await s.body!.read(), s.bodyOffset))
+              const record = parseXenopsRecord(await s.body!.read(), s.bodyOffset)
+              summary.xenops = xenopsSummary(record)
+              const unknown = unknownFieldsWarning(record)
+              if (unknown) verifier.containerProblem(unknown, 'warning')
             } catch (err) {
               if (!(err instanceof FormatError)) throw err
               verifier.containerProblem(err)
             }
-          } else if (s.section.refusedByRestore) {
-            verifier.containerProblem(new FormatError('xenserver-refused-section', `a ${name} section (${s.section.what}): xenopsd refuses to restore an image holding one`, where))
+          } else {
+            const refused = restoreRefusal(s)
+            if (refused) verifier.containerProblem(refused)
           }
           break
         case 'libxc-stream':
@@ -80,9 +89,15 @@ async function structured(img: OpenedImage, verifier: V2Verifier, opts: VerifyIm
         case 'legacy-stream':
           throw new FormatError('legacy-image', 'the Libxc_legacy section holds a legacy (Xen <= 4.5) stream; convert the image with `xst convert`', where)
         case 'libxl-stream':
-          throw new FormatError('xenserver-refused-section', `a ${name} section: xenopsd refuses to restore an image holding one (and its end cannot be found to check what follows)`, where)
+          throw new FormatError('xenserver-refused-section', `a ${name} section: xenopsd refuses to restore an image holding one (xc/domain.ml process_header: Suspend_image_failure; and its end cannot be found to check what follows)`, where)
         case 'opaque-stream':
-          throw new FormatError('xenserver-opaque-section', `a ${name} section (${s.section.what}) is in a format of its own whose end xst cannot find, so nothing after it can be checked`, where)
+          if (libxc === 0) {
+            throw new FormatError('xenserver-opaque-section', `a ${name} section (${s.section.what}) before the memory image is in a format of its own whose end xst cannot find, so nothing after it, the memory image included, can be checked`, where)
+          }
+          // The vGPU state after the memory image (Citrix vGPU): all before it was checked; the rest cannot be.
+          verifier.containerProblem(uncheckedAfterDemu(s), 'warning')
+          summary.stoppedAt = {section: name, offset: s.offset}
+          return true
         case 'none':
           break
       }
@@ -98,4 +113,24 @@ async function structured(img: OpenedImage, verifier: V2Verifier, opts: VerifyIm
     return false
   }
   return true
+}
+
+/** Most field names a warning lists. */
+const LISTED_FIELDS = 8
+
+/**
+ * Fields of the Xenops record that xenopsd's Xenops_record.t does not have:
+ * its of_string (lib/suspend_image.ml, ppx_sexp_conv) refuses a record
+ * holding a field it lacks, so a xenopsd without them does not restore the
+ * image; one that has them (a newer one, which wrote them) does. A warning.
+ */
+function unknownFieldsWarning(r: XenopsRecord): FormatError | undefined {
+  const n = r.unknownFields.length
+  if (n === 0) return undefined
+  const names = r.unknownFields.slice(0, LISTED_FIELDS).map(printable).join(', ') + (n > LISTED_FIELDS ? `, and ${n - LISTED_FIELDS} more` : '')
+  return new FormatError(
+    'xenops-unknown-field',
+    `the Xenops record holds ${n === 1 ? 'a field' : `${n} fields`} xst does not know (${names}): a xenopsd without ${n === 1 ? 'it' : 'them'} refuses the record (lib/suspend_image.ml Xenops_record.of_string)`,
+    {offset: r.unknownFieldAt, context: 'Xenops record'},
+  )
 }

@@ -77,6 +77,8 @@ export interface SectionType {
   readonly refusedByRestore: boolean
   /** Largest body xst accepts (sized sections), checked before anything is read. */
   readonly maxLength?: number
+  /** Largest body xenopsd's restore accepts, when it has a bound of its own (see restoreRefusal). */
+  readonly restoreMax?: number
   readonly what: string
 }
 
@@ -84,13 +86,15 @@ export interface SectionType {
 export const MAX_XENOPS_RECORD = 16 << 20
 /** Bound on any other sized section (streamed, never held whole). */
 export const MAX_SECTION_BODY = 2 ** 40
+/** xenopsd's consume_qemu_record (xc/domain.ml) refuses a qemu record longer than this: "QEMU record length in header too large". */
+export const XENOPSD_MAX_QEMU_RECORD = 1_048_576
 
 export const SECTION_TYPES: readonly SectionType[] = [
   {type: 0x000f, name: 'Xenops', body: 'sized', refusedByRestore: false, maxLength: MAX_XENOPS_RECORD, what: 'xenopsd record (s-expression)'},
   {type: 0x00f0, name: 'Libxc', body: 'libxc-stream', refusedByRestore: false, what: 'libxc v2/v3 memory image'},
   {type: 0x00f1, name: 'Libxl', body: 'libxl-stream', refusedByRestore: true, what: 'libxl save record'},
   {type: 0x00f2, name: 'Libxc_legacy', body: 'legacy-stream', refusedByRestore: false, what: 'legacy (Xen <= 4.5) memory image with its qemu record'},
-  {type: 0x0f00, name: 'Qemu_trad', body: 'sized', refusedByRestore: false, maxLength: MAX_SECTION_BODY, what: 'qemu-traditional device state'},
+  {type: 0x0f00, name: 'Qemu_trad', body: 'sized', refusedByRestore: false, maxLength: MAX_SECTION_BODY, restoreMax: XENOPSD_MAX_QEMU_RECORD, what: 'qemu-traditional device state'},
   {type: 0x0f01, name: 'Qemu_xen', body: 'sized', refusedByRestore: true, maxLength: MAX_SECTION_BODY, what: 'qemu-xen device state'},
   {type: 0x0f10, name: 'Demu', body: 'opaque-stream', refusedByRestore: false, what: 'vGPU state'},
   {type: 0x0f11, name: 'Varstored', body: 'sized', refusedByRestore: false, maxLength: MAX_SECTION_BODY, what: 'UEFI variables'},
@@ -111,6 +115,30 @@ export function section(name: string): SectionType {
   const s = BY_NAME.get(name)
   if (!s) throw new Error(`internal: no XenServer section named ${name}`)
   return s
+}
+
+/**
+ * Why xenopsd's restore refuses a section whose header reads well, if it
+ * does: xc/domain.ml restore_common's process_header fails on a Libxl or a
+ * Qemu_xen section (Suspend_image_failure), and its consume_qemu_record on a
+ * Qemu_trad body over XENOPSD_MAX_QEMU_RECORD (1 MiB). Every command asks
+ * this one function: verify reports it as an error, identify as damage,
+ * dump-core (which still has the memory before it) as a warning.
+ */
+export function restoreRefusal(h: Pick<SectionHeaderInfo, 'section' | 'length' | 'offset'>): FormatError | undefined {
+  const s = h.section
+  const where = {offset: h.offset, context: `${s.name} section`}
+  if (s.refusedByRestore) {
+    return new FormatError('xenserver-refused-section', `a ${s.name} section (${s.what}): xenopsd refuses to restore an image holding one (xc/domain.ml process_header: Suspend_image_failure)`, where)
+  }
+  if (s.restoreMax !== undefined && h.length > s.restoreMax) {
+    return new FormatError(
+      'xenserver-qemu-too-large',
+      `${s.name} section length ${h.length} exceeds ${s.restoreMax} bytes (1 MiB): xenopsd refuses to restore it (xc/domain.ml consume_qemu_record: "QEMU record length in header too large")`,
+      {...where, offset: h.offset + SectionHeader.offsets.length},
+    )
+  }
+  return undefined
 }
 
 export interface SectionHeaderInfo {
@@ -211,6 +239,9 @@ export async function* walkSections(reader: ByteReader): AsyncGenerator<Structur
 // ---------------------------------------------------------------------------
 // The Xenops record
 
+/** The fields of xenopsd's Xenops_record.t (lib/suspend_image.ml); ppx_sexp_conv makes of_string refuse any other. */
+export const XENOPS_FIELDS: readonly string[] = ['time', 'word_size', 'vm_str', 'xs_subtree']
+
 export interface XenopsRecord {
   /** Save time as xenopsd wrote it, e.g. 20150312T10:11:12Z. */
   time: string
@@ -222,6 +253,11 @@ export interface XenopsRecord {
   xsSubtreeEntries?: number
   /** Fields xst does not know (a newer xenopsd); an older xenopsd would refuse them. */
   unknownFields: string[]
+  /** Offset (in the image) of the first of them. */
+  unknownFieldAt?: number
+  /** The VM's name and uuid, from the VM record in vm_str (see vmIdentity); null when it does not give them plainly. */
+  vmName: string | null
+  vmUuid: string | null
   tree: Sexp
 }
 
@@ -248,6 +284,7 @@ export function parseXenopsRecord(body: Buffer, offset = 0): XenopsRecord {
   if (tree.kind !== 'list') throw xenopsError('Xenops record is an atom, not a list of fields', offset + tree.offset)
   const seen = new Map<string, Sexp>()
   const unknownFields: string[] = []
+  let unknownFieldAt: number | undefined
   for (const field of tree.items) {
     const name = head(field)
     if (field.kind !== 'list' || name === undefined || field.items.length !== 2) {
@@ -255,7 +292,10 @@ export function parseXenopsRecord(body: Buffer, offset = 0): XenopsRecord {
     }
     if (seen.has(name)) throw xenopsError(`Xenops record holds field ${name} twice`, offset + field.offset)
     seen.set(name, field.items[1])
-    if (!['time', 'word_size', 'vm_str', 'xs_subtree'].includes(name)) unknownFields.push(name)
+    if (!XENOPS_FIELDS.includes(name)) {
+      unknownFields.push(name)
+      unknownFieldAt ??= offset + field.offset
+    }
   }
   const atom = (name: string, required: boolean): string | undefined => {
     const v = seen.get(name)
@@ -279,7 +319,50 @@ export function parseXenopsRecord(body: Buffer, offset = 0): XenopsRecord {
     }
     xsSubtreeEntries = pairs.length
   }
-  return {time, wordSize: Number(ws), vmStrLength: vmStr?.length, xsSubtreeEntries, unknownFields, tree}
+  const vm = vmStr === undefined ? {name: null, uuid: null} : vmIdentity(vmStr)
+  return {time, wordSize: Number(ws), vmStrLength: vmStr?.length, xsSubtreeEntries, unknownFields, unknownFieldAt, vmName: vm.name, vmUuid: vm.uuid, tree}
+}
+
+/** Longest VM name vmIdentity gives (xapi sets no bound; a name longer than this is not one to print). */
+export const MAX_VM_NAME = 1024
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * The VM's name and uuid from a Xenops record's vm_str: xenopsd puts the
+ * VM record there (Vm.t through ppx_sexp_conv, `((id <uuid>)(name <name>)...)`),
+ * as text in the vm_str atom. Read defensively, since it is only a
+ * description (restore does not look at it): anything odd gives null
+ * instead of an error. The text must parse as one s-expression, a list in
+ * which `id` and `name` each appear once as `(key atom)`; the id must be a
+ * uuid; the name (bytes, UTF-8 as xapi writes it) must decode as UTF-8,
+ * hold no control character and be at most MAX_VM_NAME characters.
+ */
+export function vmIdentity(vmStr: string): {name: string | null; uuid: string | null} {
+  let tree: Sexp
+  try {
+    tree = parseSexplib(vmStr)
+  } catch {
+    return {name: null, uuid: null}
+  }
+  const field = (key: string): string | null => {
+    if (tree.kind !== 'list') return null
+    const found = tree.items.filter((f) => head(f) === key)
+    if (found.length !== 1) return null
+    const f = found[0]
+    return f.kind === 'list' && f.items.length === 2 && f.items[1].kind === 'atom' ? f.items[1].value : null
+  }
+  const id = field('id')
+  const raw = field('name')
+  let name: string | null = null
+  if (raw !== null) {
+    try {
+      name = new TextDecoder('utf-8', {fatal: true, ignoreBOM: true}).decode(Buffer.from(raw, 'latin1'))
+    } catch {
+      name = null
+    }
+    if (name !== null && (name.length > MAX_VM_NAME || /[\u0000-\u001f\u007f-\u009f]/.test(name))) name = null
+  }
+  return {name, uuid: id !== null && UUID.test(id) ? id : null}
 }
 
 /** xenopsd's time format (UTC, no dashes): 20150312T10:11:12Z. */

@@ -32,7 +32,7 @@ export function renderConvert(s: ConvertSummary, input: string, output: string, 
   L.push(`${copied ? 'copied' : 'converted'} ${input} -> ${output} (${stream}${copied ? '' : ', legacy-converted'})`)
   const inWords = c ? containerWords(c.container.input) : ''
   if (c && (inWords || c.container.output.family !== 'bare')) L.push(pad('container') + `${inWords || 'none'} -> ${c.container.output.label}${c.written.gzip ? ', gzip-compressed' : ''}`)
-  const domain = s.input.domainName ?? (c?.container.input.libvirt?.domainName || c?.container.input.xend?.domainName) ?? null
+  const domain = s.input.domainName ?? (c?.container.input.libvirt?.domainName || c?.container.input.xend?.domainName || c?.container.input.xenops?.vmName) ?? null
   L.push(
     pad('input') +
       (copied ? `${stream}, ${s.input.guest.toUpperCase()}` : `legacy ${s.input.guest.toUpperCase()}, ${s.input.toolstackWidth}-bit toolstack`) +

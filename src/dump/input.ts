@@ -9,7 +9,10 @@
 // A XenServer structured image is walked section by section to its memory
 // image (a Libxc or Libxc_legacy section), whose stream is then dumped like
 // any other; the sections after it are read once the first pass has read
-// the stream (afterStream).
+// the stream (afterStream). A section xenopsd refuses (restoreRefusal) is a
+// warning here: the memory is whole whatever follows it. A Demu section
+// after a Libxc stream (Citrix vGPU) ends the reading with a warning: the
+// memory is all before it, and nothing says where it ends.
 //
 // The first pass reads the input to its end, as convert does: a gzip
 // input's length and CRC are checked only there, and what follows the image
@@ -17,8 +20,9 @@
 import {type ContainerSummary, containerSummary} from '../container/describe.js'
 import {drainGzip, type OpenedImage, openImage} from '../container/open.js'
 import {BARE_LEGACY_QEMU_RECORDS, type QemuRecordVariant} from '../container/qemu-record.js'
-import {restOfSections, unreadableStreamSection, untilStream} from '../container/sections.js'
+import {restOfSections, uncheckedAfterDemu, unreadableStreamSection, untilStream} from '../container/sections.js'
 import {walkSections} from '../container/xenserver.js'
+import type {FormatError} from '../errors.js'
 import {ByteReader} from '../io/reader.js'
 import type {ByteSource} from '../io/source.js'
 import {XL_MAGIC, XL_MANDATORY_STREAM_V2, XlHeader} from '../xl/layout.js'
@@ -65,7 +69,7 @@ export interface DumpImage {
  * libxl stream follows, but a libxc stream may also follow an xl header
  * without it.
  */
-export async function openImageForDump(input: ByteReader): Promise<DumpImage> {
+export async function openImageForDump(input: ByteReader, onWarning?: (message: string) => void): Promise<DumpImage> {
   // The container (libvirt, XenServer legacy, xend) and gzip are read through
   // first: the reader it hands back is positioned at the stream inside.
   const opened = await openImage(input)
@@ -76,7 +80,7 @@ export async function openImageForDump(input: ByteReader): Promise<DumpImage> {
   const structured = opened.container.kind === 'xenserver-structured'
   const image = {reader, source: reader.source, seekable: reader.seekable && !gzip, opened, container, qemuRecords, gzip, structured}
   if (structured) {
-    const s = await untilStream(walkSections(reader), container)
+    const s = await untilStream(walkSections(reader), container, {onRefused: refusedWarning(onWarning)})
     // The section says what its stream is; the walker or the verifier says what is wrong with it.
     if (s.section.body === 'libxc-stream') return {...image, kind: 'v2', start: reader.offset}
     if (s.section.body === 'legacy-stream') return {...image, kind: 'legacy', start: reader.offset}
@@ -119,16 +123,28 @@ export function legacyWalk(image: DumpImage): {qemuRecords: readonly QemuRecordV
  * in any case, as convert does (drainGzip), so its check runs before
  * anything is written. Returns the image's length (End_of_image included).
  */
-export async function afterStream(image: DumpImage, reader: ByteReader): Promise<number> {
+export async function afterStream(image: DumpImage, reader: ByteReader, onWarning?: (message: string) => void): Promise<number> {
   if (!image.structured) {
     // A gzip input is never seekable: `reader` is the opened image's own.
     await drainGzip(image.opened)
     return reader.offset
   }
-  await restOfSections(walkSections(reader), image.container)
+  // A legacy stream goes through the converter, and dump-core refuses what convert refuses: convert cannot copy a Demu section.
+  const demu = await restOfSections(walkSections(reader), image.container, {onRefused: refusedWarning(onWarning), stopAtOpaque: image.kind === 'v2'})
   const end = reader.offset
+  if (demu) {
+    onWarning?.(uncheckedAfterDemu(demu).message)
+    // Read on to the end all the same (a gzip input's check, a pipe's writer); how much is not told: where the image ends is unknown.
+    await reader.skipToEnd()
+    return end
+  }
   image.container.afterEnd = await reader.skipToEnd()
   return end
+}
+
+/** A section xenopsd refuses, told as a dump's warning: the memory image is whole whatever follows it. */
+function refusedWarning(onWarning?: (message: string) => void): ((err: FormatError) => void) | undefined {
+  return onWarning && ((err) => onWarning(`${err.message}; the memory image is dumped all the same`))
 }
 
 /** A fresh reader at the image's first byte, for a pass after the first (seekable images only). */

@@ -133,7 +133,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
     job.onStart?.({output: output.name})
     const toFile = job.output !== '-'
     const sink = output.sink
-    const image = await openImageForDump(reader)
+    const image = await openImageForDump(reader, warn)
     const scanOpts = {onWarning: warn, onProgress: progress('read', source.size)}
     let scan: ScanResult
     let method: DumpSummary['method']

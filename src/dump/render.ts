@@ -26,7 +26,7 @@ export function renderDump(s: DumpSummary): string[] {
   const c = s.input.container
   const words = containerWords(c)
   if (words) L.push(pad('container') + words + (c.afterEnd ? `; ${c.afterEnd} bytes after End_of_image (not part of the image)` : ''))
-  L.push(pad('input') + `${describeInput(s.input, c.libvirt?.domainName ?? c.xend?.domainName)}, ${s.input.bytes} bytes`)
+  L.push(pad('input') + `${describeInput(s.input, c.libvirt?.domainName ?? c.xend?.domainName ?? c.xenops?.vmName)}, ${s.input.bytes} bytes`)
   const range = s.pages.pfnRange ? ` (pfns ${hex(s.pages.pfnRange.first)}-${hex(s.pages.pfnRange.last)})` : ''
   const resent = s.pages.copies - s.pages.count
   L.push(pad('pages') + `${plural(s.pages.count, 'page')}${range}${resent ? `; ${plural(resent, 'older copy', 'older copies')} replaced by later ones` : ''}`)

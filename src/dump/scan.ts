@@ -187,7 +187,7 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
       `the converted stream does not verify (${plural(report.errorCount, 'error')}; first: output byte ${first?.offset}: ${first?.message}); nothing was written`,
     )
   }
-  const bytes = await afterStream(image, reader)
+  const bytes = await afterStream(image, reader, warn)
   const s = report.summary
   return {
     input: {
@@ -289,7 +289,7 @@ async function scanV2(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
     throw new FormatError('not-x86', `the stream is of a ${s.guestType ?? 'unknown'} guest; xst dumps x86 guests only`, {offset: 0})
   }
   const xen = s.xenVersion && s.xenVersion.major !== 0 ? s.xenVersion : null
-  const bytes = await afterStream(image, reader)
+  const bytes = await afterStream(image, reader, warn)
   return {
     input: {kind: s.format ?? 'libxc', libxcVersion: s.version.libxc, libxlVersion: s.version.libxl, guest, guestWidth: s.guestWidth, xlHeader: s.xlHeader !== null, domainName: s.xlHeader?.domainName ?? null, bytes},
     facts,

@@ -2,13 +2,17 @@
 // Only the container's header and the stream's first headers and records
 // are read (never page data), so a file takes milliseconds whatever its
 // size. Nothing is verified: a defect deeper in is for verify and
-// inspect-legacy to find.
+// inspect-legacy to find. One exception: what restores a XenServer
+// structured image depends on the sections after its memory image (a Demu
+// section needs a vGPU host; xenopsd refuses some), so on a file the Libxc
+// stream's record headers are walked, page data seeked over, to read the
+// section headers after it.
 import {containerDomainName, type ContainerSummary, containerSummary} from '../container/describe.js'
 import {type InputKind, type Sniffed, sniff, SNIFF_LENGTH} from '../container/identify.js'
 import {libvirtVersionDefect} from '../container/libvirt.js'
 import {closeImage, CONTAINER_LABELS, type ContainerKind, type OpenedImage, openImage, type StreamKind, streamKindAt} from '../container/open.js'
-import {untilStream} from '../container/sections.js'
-import {walkSections} from '../container/xenserver.js'
+import {restOfSections, untilStream} from '../container/sections.js'
+import {type StructuredSection, walkSections} from '../container/xenserver.js'
 import {type ErrorCode, FormatError} from '../errors.js'
 import {ForeignFormatError, foreignDomainName, foreignGuest, type ForeignSummary} from '../foreign/recognise.js'
 import type {ByteReader} from '../io/reader.js'
@@ -17,7 +21,7 @@ import {walkLegacy} from '../legacy/walker.js'
 import {DomainHeader, DomainType, ImageHeader, Rec, X86PvInfo} from '../v2/libxc/layout.js'
 import {LibxlHeader, LibxlRec} from '../v2/libxl/layout.js'
 import {V2RecordReader} from '../v2/reader.js'
-import {RecordHeader} from '../v2/record.js'
+import {paddedLength, RecordHeader} from '../v2/record.js'
 import {readXlHeader} from '../xl/header.js'
 
 export type Verdict = 'needs conversion' | 'v2, restorable' | 'not a Xen image' | 'damaged'
@@ -89,8 +93,12 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     out.domainName = containerDomainName(c) ?? null
     if (c.kind !== 'none') recognised = true
     let stream: StreamKind | undefined = img.stream
+    let sections: AsyncGenerator<StructuredSection> | undefined
     if (c.kind === 'xenserver-structured') {
-      const s = await untilStream(walkSections(img.reader), out.container)
+      sections = walkSections(img.reader)
+      // A section xenopsd refuses (restoreRefusal) is damage: the image is not restorable.
+      const s = await untilStream(sections, out.container, {onRefused: refuse})
+      out.domainName ??= out.container.xenops?.vmName ?? null
       if (s.section.body === 'libxc-stream') stream = await streamKindAt(img.reader)
       else if (s.section.body === 'legacy-stream') stream = 'legacy'
       else throw new FormatError('xenserver-no-memory-image', `the first stream section is ${s.section.name}, which xenopsd ${s.section.refusedByRestore ? 'refuses' : 'cannot restore a memory image from'}`, {offset: s.offset})
@@ -106,6 +114,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     if (stream === 'libxc' || stream === 'libxl') {
       recognised = true
       await v2Facts(img.reader, stream, out)
+      if (sections && stream === 'libxc') await sectionsAfter(img, sections, out)
       out.verdict = 'v2, restorable'
       if (c.kind === 'libvirt') {
         const defect = libvirtVersionDefect(c.header, stream)
@@ -155,6 +164,48 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
 
 /** A magic of Xen's own (a container, an xl header, a v2 stream): not gzip, not the unknown (legacy or nothing). */
 const isXenKind = (k: InputKind) => k !== 'unknown-or-legacy' && k !== 'empty' && k !== 'gzip'
+
+function refuse(err: FormatError): never {
+  throw err
+}
+
+/** Most libxc records walked over to reach the sections after them (a 1 TiB guest's stream holds some 270,000). */
+export const MAX_RECORDS_WALKED = 1 << 22
+
+/**
+ * A XenServer structured image's sections after its Libxc stream, the
+ * reader inside the stream at a record boundary: on a file, the rest of the
+ * stream's records are stepped over by their headers (page data seeked
+ * over, never read), then the section headers are read to End_of_image.
+ * A Demu section there (Citrix vGPU) is where reading stops: it says what
+ * restores the image. A section xenopsd refuses, or a defect met on the
+ * way, makes the image damaged. A pipe or gzip input would have to be read
+ * whole for this, so there it is left to `xst verify`, and said.
+ */
+async function sectionsAfter(img: OpenedImage, sections: AsyncGenerator<StructuredSection>, out: Identified): Promise<void> {
+  const r = img.reader
+  const unread = 'the sections after the memory image were not read'
+  if (!r.seekable) {
+    out.note = `${unread} (the input cannot be seeked over; \`xst verify\` reads them)`
+    return
+  }
+  for (let n = 0; ; n++) {
+    if (n === MAX_RECORDS_WALKED) {
+      out.note = `${unread} (the Libxc stream holds more than ${MAX_RECORDS_WALKED} records; \`xst verify\` reads them)`
+      return
+    }
+    const at = r.offset
+    const h = await r.readLayout(RecordHeader, 'libxc record header')
+    await r.skip(paddedLength(h.length), `the libxc record at byte ${at}`)
+    if (h.type === Rec.END) break
+  }
+  const demu = await restOfSections(sections, out.container!, {onRefused: refuse, stopAtOpaque: true})
+  if (demu) {
+    out.note = `a XenServer vGPU image: xenopsd hands its Demu section (byte ${demu.offset}) to the vGPU emulator, so only a XenServer host with NVIDIA vGPU restores it; the sections from there on were not read`
+    return
+  }
+  out.container!.afterEnd = await r.skipToEnd()
+}
 
 /** Guest, widths and the xl header's facts from the first events of a walk of the legacy stream (no page data). */
 async function legacyFacts(img: OpenedImage, out: Identified): Promise<void> {

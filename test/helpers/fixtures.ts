@@ -62,12 +62,14 @@ export interface NativeCase {
   /** Vcpus whose registers the stream carries. */
   vcpus: number
   domain_name: string | null
+  /** XenServer: the VM name in the Xenops record's vm_str. */
+  vm_str_name?: string
   uuid?: string
   /** The stored input is a gzip file once decompressed. */
   gzip?: boolean
   restorable_by: string[]
   not_restorable_by?: string[]
-  stream: {libxl_version?: number; libxc_version?: number; trailing_bytes?: number; [k: string]: unknown}
+  stream: {libxl_version?: number; libxc_version?: number; trailing_bytes?: number; sections?: string[]; [k: string]: unknown}
 }
 
 /** The native cases, and what index.json says of them all. */
