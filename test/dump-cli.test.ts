@@ -47,7 +47,7 @@ describe.concurrent('bad images: exit 1, one line, nothing left', () => {
       expect(r.code, r.stderr).toBe(1)
       expect(hasStackTrace(r.stderr + r.stdout)).toBe(false)
       expect(errorLines(r.stderr)).toHaveLength(1)
-      expect(r.stderr).toMatch(/^xst dump-core: .*the stream does not verify/)
+      expect(r.stderr).toMatch(/^xst dump-core: .*the stream does not verify/m)
     }
     expect(readdirSync(dir)).toEqual(['image'])
   })
