@@ -43,6 +43,17 @@ const CONTAINER: Record<NativeCase['kind'], {text: RegExp; json: {kind: string |
   legacy: {text: /\blegacy\b/, json: {kind: 'none'}},
 }
 
+/** The program index.json's restorable_by names (first match), and the words identify's restore.by must hold for it. */
+const RESTORER: Array<[string, string]> = [
+  ['NVIDIA vGPU', 'NVIDIA vGPU'],
+  ['xenopsd', 'xenopsd'],
+  ['virsh restore', 'virsh restore'],
+  ['xl migrate-receive', 'xl restore'],
+  ['xl restore', 'xl restore'],
+  ['libxl_domain_create_restore()', 'libxl_domain_create_restore()'],
+  ['xc_domain_restore()', 'xc_domain_restore()'],
+]
+
 /** How identify names the guest: a PVH guest's libxc stream is an HVM one. */
 const GUEST: Record<NativeCase['guest'], {text: RegExp; json: string[]}> = {
   pv: {text: /\bPV (\d+-bit )?guest\b/, json: ['pv']},
@@ -177,6 +188,11 @@ for (const c of PLAIN) {
       expect(img.stream).toEqual({format, libxcVersion: v === 'legacy' ? null : v, libxlVersion: c.stream.libxl_version ?? null})
       expect(GUEST[c.guest].json).toContain(img.guest)
       expect(img.verdict).toMatch(format === 'legacy' ? /needs conversion/ : /\brestorable\b/)
+      // What restores it: the program index.json names (a captured migration also restores with xl restore).
+      const restorer = RESTORER.find(([said]) => c.restorable_by.some((r) => r.includes(said)))
+      expect(restorer, c.restorable_by.join('; ')).toBeDefined()
+      expect(img.restore.by.join('; ')).toContain(restorer![1])
+      expect(text.stdout).toContain(`; restored by ${img.restore.by.join(', or ')}`)
       // The domain name last, so that missing it hides nothing above (a XenServer image has it in its Xenops section's vm_str).
       expect(img.domainName).toBe(c.domain_name)
       if (c.domain_name !== null) expect(text.stdout).toContain(`"${c.domain_name}"`)

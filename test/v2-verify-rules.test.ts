@@ -374,6 +374,12 @@ describe('libxl records', () => {
     await expectProblems(pv().insertBefore(V(LibxlRec.END), emulatorContext()), {code: 'wrong-guest-record', part: V(LibxlRec.EMULATOR_CONTEXT)})
     await expectProblems(pv().insertBefore(V(LibxlRec.END), xenstoreData(['k', 'v'])), {code: 'wrong-guest-record', part: V(LibxlRec.EMULATOR_XENSTORE_DATA)})
   })
+  it('and in a PVH guest\'s, which only an xl config tells from HVM', async () => {
+    const pvh = (type: string) => withXlHeader(libxlStream(hvmStream()), 2, `name = "t"\ntype = "${type}"\n`)
+    await expectProblems(pvh('pvh'), {code: 'wrong-guest-record', part: V(LibxlRec.EMULATOR_XENSTORE_DATA)}, {code: 'wrong-guest-record', part: V(LibxlRec.EMULATOR_CONTEXT)})
+    await valid(pvh('hvm'))
+    await valid(withXlHeader(libxlStream(hvmStream(), {emulator: false}), 2, 'name = "t"\ntype = "pvh"\n'))
+  })
   it('emulator records have their 8-byte header', () =>
     expectProblems(hvm().replace(V(LibxlRec.EMULATOR_CONTEXT), libxlRec(LibxlRec.EMULATOR_CONTEXT, Buffer.alloc(4))), {code: 'record-size', part: V(LibxlRec.EMULATOR_CONTEXT)}))
   it('xenstore data: NUL-terminated, an even number of strings', async () => {

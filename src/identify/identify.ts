@@ -16,6 +16,7 @@ import {type StructuredSection, walkSections} from '../container/xenserver.js'
 import {type ErrorCode, FormatError} from '../errors.js'
 import {ForeignFormatError, foreignDomainName, foreignGuest, type ForeignSummary} from '../foreign/recognise.js'
 import type {ByteReader} from '../io/reader.js'
+import {restoredBy} from './restore.js'
 import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'
 import {walkLegacy} from '../legacy/walker.js'
 import {DomainHeader, DomainType, ImageHeader, Rec, X86PvInfo} from '../v2/libxc/layout.js'
@@ -35,13 +36,16 @@ export interface Identified {
   foreign: ForeignSummary | null
   xlHeader: boolean
   stream: null | {format: 'legacy' | 'libxc' | 'libxl'; libxcVersion: number | null; libxlVersion: number | null}
-  guest: Guest | null
+  /** pvh only where an xl config says so: the stream itself calls a PVH guest HVM. */
+  guest: Guest | 'pvh' | null
   /** The guest's word size (PV; an HVM guest's is not in its image headers). */
   guestWidth: 32 | 64 | null
   /** The saving toolstack's word size (legacy streams). */
   toolstackWidth: ToolstackWidth | null
   domainName: string | null
   verdict: Verdict
+  /** What restores it, as it is (or once converted): the programs that read such an image, most usual first. */
+  restore: {by: string[]}
   /** Why the verdict, when it is not plain. */
   note: string | null
   /** The defect that made it 'damaged' or 'not a Xen image' (for a foreign file, the refusal other commands give). */
@@ -71,6 +75,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     toolstackWidth: null,
     domainName: null,
     verdict: 'not a Xen image',
+    restore: {by: []},
     note: null,
     error: null,
   }
@@ -93,6 +98,8 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     out.domainName = containerDomainName(c) ?? null
     if (c.kind !== 'none') recognised = true
     let stream: StreamKind | undefined = img.stream
+    // What an xl config says the domain is: a libxc stream calls a PVH guest HVM.
+    let configType: 'pv' | 'hvm' | 'pvh' | undefined
     let sections: AsyncGenerator<StructuredSection> | undefined
     if (c.kind === 'xenserver-structured') {
       sections = walkSections(img.reader)
@@ -108,21 +115,26 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
       const h = await readXlHeader(img.reader)
       out.xlHeader = true
       out.domainName ??= h.config?.name ?? null
+      configType = h.config?.type
       recognised = true
       stream = await streamKindAt(img.reader)
     }
     if (stream === 'libxc' || stream === 'libxl') {
       recognised = true
       await v2Facts(img.reader, stream, out)
-      if (sections && stream === 'libxc') await sectionsAfter(img, sections, out)
+      if (out.guest === 'hvm' && configType === 'pvh') out.guest = 'pvh'
+      const vgpu = sections && stream === 'libxc' ? await sectionsAfter(img, sections, out) : false
       out.verdict = 'v2, restorable'
+      out.restore.by = vgpu ? [VGPU_RESTORER] : restoredBy({container: c.kind, xlHeader: out.xlHeader, stream})
       if (c.kind === 'libvirt') {
         const defect = libvirtVersionDefect(c.header, stream)
         if (defect && stream === 'libxl') {
           out.verdict = 'needs conversion'
           out.note = `the libvirt header says version ${c.header.version} over a libxl v2 stream; \`xst convert\` rewrites the version`
+          out.restore.by = ['virsh restore, once `xst convert` has rewritten the version (libvirt would run the legacy converter on it)']
         } else if (defect) {
           out.verdict = 'damaged'
+          out.restore.by = []
           out.error = {code: defect.code, message: defect.message, offset: defect.offset ?? null}
         }
       }
@@ -131,6 +143,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     } else {
       await legacyFacts(img, out)
       out.verdict = 'needs conversion'
+      out.restore.by = restoredBy({container: c.kind, xlHeader: out.xlHeader, stream: 'legacy'})
     }
   } catch (err) {
     if (!(err instanceof FormatError)) throw err
@@ -182,17 +195,17 @@ export const MAX_RECORDS_WALKED = 1 << 22
  * way, makes the image damaged. A pipe or gzip input would have to be read
  * whole for this, so there it is left to `xst verify`, and said.
  */
-async function sectionsAfter(img: OpenedImage, sections: AsyncGenerator<StructuredSection>, out: Identified): Promise<void> {
+async function sectionsAfter(img: OpenedImage, sections: AsyncGenerator<StructuredSection>, out: Identified): Promise<boolean> {
   const r = img.reader
   const unread = 'the sections after the memory image were not read'
   if (!r.seekable) {
     out.note = `${unread} (the input cannot be seeked over; \`xst verify\` reads them)`
-    return
+    return false
   }
   for (let n = 0; ; n++) {
     if (n === MAX_RECORDS_WALKED) {
       out.note = `${unread} (the Libxc stream holds more than ${MAX_RECORDS_WALKED} records; \`xst verify\` reads them)`
-      return
+      return false
     }
     const at = r.offset
     const h = await r.readLayout(RecordHeader, 'libxc record header')
@@ -202,10 +215,14 @@ async function sectionsAfter(img: OpenedImage, sections: AsyncGenerator<Structur
   const demu = await restOfSections(sections, out.container!, {onRefused: refuse, stopAtOpaque: true})
   if (demu) {
     out.note = `a XenServer vGPU image: xenopsd hands its Demu section (byte ${demu.offset}) to the vGPU emulator, so only a XenServer host with NVIDIA vGPU restores it; the sections from there on were not read`
-    return
+    return true
   }
   out.container!.afterEnd = await r.skipToEnd()
+  return false
 }
+
+/** Who restores a XenServer image with a Demu section (emu-manager hands it to the vGPU emulator). */
+const VGPU_RESTORER = 'xenopsd on a XenServer host with NVIDIA vGPU'
 
 /** Guest, widths and the xl header's facts from the first events of a walk of the legacy stream (no page data). */
 async function legacyFacts(img: OpenedImage, out: Identified): Promise<void> {

@@ -24,5 +24,6 @@ export function identifyLine(x: Identified): string {
   // Not said again: no legacy layout fits (the usual case), or what the file is instead (said before the verdict).
   else if (x.verdict === 'not a Xen image' && x.error && x.error.code !== 'undetectable' && !x.foreign) verdict = `not a Xen image (${x.error.message})`
   if (x.note) verdict += ` (${x.note})`
+  if (x.restore.by.length) verdict += `; restored by ${x.restore.by.join(', or ')}`
   return `${x.input}: ${parts.length ? parts.join(', ') + ': ' : ''}${verdict}`
 }

@@ -32,6 +32,8 @@ export interface DomainConfig {
   text: string
   /** Domain name from the config, when it names one. */
   name?: string
+  /** The domain type the config asks for (c_info.type, or xl's `type =`), when it says: a libxc stream calls PVH HVM. */
+  type?: 'pv' | 'hvm' | 'pvh'
 }
 
 /**
@@ -93,20 +95,25 @@ function parseConfig(optional: Buffer, json: boolean, offset: number): DomainCon
     )
   }
   const text = optional.toString('utf8', 4, 4 + len).replace(/\0+$/, '')
-  return {format: json ? 'json' : 'xl', length: len, text, name: json ? jsonName(text) : xlName(text)}
+  const {name, type} = json ? jsonFacts(text) : xlFacts(text)
+  return {format: json ? 'json' : 'xl', length: len, text, ...(name !== undefined && {name}), ...(type !== undefined && {type})}
 }
 
-function jsonName(text: string): string | undefined {
+const DOMAIN_TYPES = new Set(['pv', 'hvm', 'pvh'])
+const domainType = (t: unknown) => (typeof t === 'string' && DOMAIN_TYPES.has(t) ? (t as DomainConfig['type']) : undefined)
+
+/** Name and type from libxl's JSON domain config (c_info). */
+function jsonFacts(text: string): Pick<DomainConfig, 'name' | 'type'> {
   try {
-    const doc = JSON.parse(text)
-    const name = doc?.c_info?.name
-    return typeof name === 'string' ? name : undefined
+    const info = JSON.parse(text)?.c_info
+    return {name: typeof info?.name === 'string' ? info.name : undefined, type: domainType(info?.type)}
   } catch {
-    return undefined
+    return {}
   }
 }
 
-function xlName(text: string): string | undefined {
-  const m = /^\s*name\s*=\s*(["'])(.*?)\1/m.exec(text)
-  return m ? m[2] : undefined
+/** Name and type from an xl config file's `name =` and `type =` lines. */
+function xlFacts(text: string): Pick<DomainConfig, 'name' | 'type'> {
+  const setting = (key: string) => new RegExp(`^\\s*${key}\\s*=\\s*(["'])(.*?)\\1`, 'm').exec(text)?.[2]
+  return {name: setting('name'), type: domainType(setting('type'))}
 }

@@ -28,6 +28,8 @@ export interface XlSeen {
   streamV2: boolean
   optionalDataLength: number
   domainName: string | null
+  /** The domain type the xl config asks for, when it says. */
+  configType: 'pv' | 'hvm' | 'pvh' | null
 }
 
 /** Facts about the libxc stream gathered so far. */

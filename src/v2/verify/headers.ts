@@ -25,6 +25,7 @@ export function xlHeader(v: VerifyContext, info: XlHeaderInfo): void {
     streamV2: (info.mandatoryFlags & XL_MANDATORY_STREAM_V2) !== 0,
     optionalDataLength: info.optionalDataLength,
     domainName: info.config?.name ?? null,
+    configType: info.config?.type ?? null,
   }
   v.xl = xl
   v.note({offset: xl.offset, layer: 'xl', name: 'xl header', length: info.raw.length, detail: `flags ${xl.flags.join(', ') || 'none'}${xl.domainName ? `, domain "${xl.domainName}"` : ''}`})

@@ -203,6 +203,8 @@ export class V2Verifier implements StreamObserver {
     const guest = c.lx.guest
     if (guest === 'hvm' && kind.guest === 'pv') c.report('wrong-guest-record', `${named} is a PV-only record, but this is an x86 HVM stream`, c.at(rec))
     if (guest === 'pv' && kind.guest === 'hvm') c.report('wrong-guest-record', `${named} is an HVM-only record, but this is an x86 PV stream`, c.at(rec))
+    // A PVH guest's libxc stream is type HVM; only the xl config tells it apart, and libxl refuses emulator records for it.
+    else if (!libxc && kind.guest === 'hvm' && c.xl?.configType === 'pvh') c.report('wrong-guest-record', `${named} is for HVM guests only, but the xl config says this domain is PVH`, c.at(rec))
     if (kind.v3Only && c.lx.version === 2) c.report('v3-only-record', `${name} exists only in version 3 streams; this one is version ${c.lx.version} (the restorer reads it all the same)`, c.at(rec))
     const found = checkFor(rec.layer, rec.type)!(c, rec, kind) ?? {}
     if (libxc && !c.lx.firstIndex.has(rec.type)) c.lx.firstIndex.set(rec.type, rec.index)
