@@ -96,7 +96,7 @@ function parseConfig(optional: Buffer, json: boolean, offset: number): DomainCon
   }
   const text = optional.toString('utf8', 4, 4 + len).replace(/\0+$/, '')
   const {name, type} = json ? jsonFacts(text) : xlFacts(text)
-  return {format: json ? 'json' : 'xl', length: len, text, ...(name !== undefined && {name}), ...(type !== undefined && {type})}
+  return {format: json ? 'json' : 'xl', length: len, text, name, type}
 }
 
 const DOMAIN_TYPES = new Set(['pv', 'hvm', 'pvh'])
