@@ -9,6 +9,18 @@ export const hex = (n: number | bigint, width = 0): string => '0x' + n.toString(
 /** Odd bytes of an id or signature shown as escapes (\xNN). */
 export const printable = (s: string): string => s.replace(/[^\x20-\x7e]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'))
 
+/** A byte count for people: "512 bytes", "1.5 MiB". */
+export function formatBytes(n: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB']
+  let v = n
+  let u = 0
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024
+    u++
+  }
+  return u === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[u]}`
+}
+
 /** Ascending ids as runs: [0, 1, 2, 5] is "0-2,5". */
 export function ranges(ids: number[]): string {
   const out: string[] = []

@@ -2,10 +2,10 @@
 // (reading the image with progress by input bytes, then writing the dump by
 // pages), drawn the way convert's is (task-list.ts); an interrupt removes
 // the partial output, closes the list and exits (signals.ts).
-import {formatBytes} from '../convert/render.js'
 import {describeInput} from '../dump/render.js'
 import {type DumpJob, type DumpProgress, type DumpSummary, runDumpJob} from '../dump/job.js'
 import {byteProgress, deferred, drawTaskList, progressBar, type ProgressOptions, runInterruptible, ticking} from './task-list.js'
+import {formatBytes} from '../text.js'
 
 function progressLine(p: DumpProgress, since: number): string {
   if (p.phase === 'write') return p.total ? `${progressBar(p.done, p.total)} ${p.done} / ${p.total} pages` : `${p.done} pages`

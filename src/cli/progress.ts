@@ -3,8 +3,7 @@
 // The list never goes to stdout, which holds the report (or the stream).
 // listr2 is only loaded when it is used, to keep start-up fast.
 import {runConvertJob, type ConvertJob, type ConvertResult} from '../convert/job.js'
-import {formatBytes} from '../convert/render.js'
-import {plural} from '../text.js'
+import {formatBytes, plural} from '../text.js'
 import {byteProgress, deferred, drawTaskList, type ProgressOptions, runInterruptible, type Step, ticking} from './task-list.js'
 
 

@@ -2,8 +2,8 @@
 // It is drawn on stderr, never stdout: stdout holds the report or the data,
 // and may be a log file (`xst convert OLD NEW > log`). listr2 is only loaded
 // when a list is drawn, to keep start-up fast.
-import {formatBytes} from '../convert/render.js'
 import {exitOnSignals} from './signals.js'
+import {formatBytes} from '../text.js'
 
 export interface Deferred<T> {
   promise: Promise<T>

@@ -4,17 +4,6 @@ import {plural} from '../text.js'
 import {containerWords} from '../container/describe.js'
 import type {FamilyResult} from './families.js'
 
-export function formatBytes(n: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB']
-  let v = n
-  let u = 0
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024
-    u++
-  }
-  return u === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[u]}`
-}
-
 export interface ContainerFacts {
   container: FamilyResult['container']
   notes: string[]

@@ -1,7 +1,6 @@
 // Text rendering of a dump's summary.
 import {containerWords} from '../container/describe.js'
-import {formatBytes} from '../convert/render.js'
-import {hex, plural, ranges} from '../text.js'
+import {formatBytes, hex, plural, ranges} from '../text.js'
 import type {DumpSummary} from './job.js'
 import type {ScanInput} from './scan.js'
 
