@@ -1,15 +1,19 @@
 #!/usr/bin/env node
-// Writes the README's table of error codes from the catalogue
+// Writes the README's tables that have a declaration in src/: the error codes from the catalogue
 // (src/error-codes.ts, built into dist/ by `npm run build`), so the codes
 // promised stable in --json are listed in one place and cannot drift, and
 // the table of verify's rules from src/v2/verify/restorer.ts: each rule's
-// severity and the restorer function it mirrors.
+// severity and the restorer function it mirrors, and the fields of every
+// --json document from src/cli/json-fields.ts.
 // test/error-codes.test.ts fails when a table and its source differ.
 //
 //   npm run build && node scripts/error-codes-readme.mjs
 import * as fs from 'node:fs'
 import {ERROR_CODES} from '../dist/error-codes.js'
 import {RESTORER_RULES} from '../dist/v2/verify/restorer.js'
+import {JSON_DOCUMENTS} from '../dist/cli/json-fields.js'
+
+const cell = (text) => text.replace(/\|/g, '\\|')
 
 const SECTIONS = [
   {
@@ -20,7 +24,20 @@ const SECTIONS = [
   {
     begin: '<!-- restorer-rules: begin (scripts/error-codes-readme.mjs writes this table) -->',
     end: '<!-- restorer-rules: end -->',
-    table: () => ['| code | verify says | because the restorer |', '| --- | --- | --- |', ...Object.entries(RESTORER_RULES).map(([code, r]) => `| \`${code}\` | ${r.severity} | ${r.mirrors.replace(/\|/g, '\\|')} |`)],
+    table: () => ['| code | verify says | because the restorer |', '| --- | --- | --- |', ...Object.entries(RESTORER_RULES).map(([code, r]) => `| \`${code}\` | ${r.severity} | ${cell(r.mirrors)} |`)],
+  },
+  {
+    begin: '<!-- json-fields: begin (scripts/error-codes-readme.mjs writes these tables) -->',
+    end: '<!-- json-fields: end -->',
+    table: () =>
+      Object.values(JSON_DOCUMENTS).flatMap((d) => [
+        '',
+        `**${d.title}**`,
+        '',
+        '| field | meaning |',
+        '| --- | --- |',
+        ...d.fields.map((x) => `| \`${x.name}\` | ${cell(x.meaning)}${x.optional ? ' (only when asked for)' : ''} |`),
+      ]).slice(1),
   },
 ]
 

@@ -6,6 +6,7 @@ import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
 import {ERROR_CODES} from '../src/error-codes.js'
 import {RESTORER_RULES} from '../src/v2/verify/restorer.js'
+import {JSON_DOCUMENTS} from '../src/cli/json-fields.js'
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -29,6 +30,11 @@ describe('error codes', () => {
 
   it("the README lists every verifier rule with its severity and the restorer function it mirrors", () => {
     expect(readmeTable('restorer-rules')).toEqual(Object.entries(RESTORER_RULES).map(([code, r]) => [code, `${r.severity} | ${r.mirrors.replace(/\|/g, '\\|')}`]))
+  })
+
+  it('the README lists the fields of every --json document as src/cli/json-fields.ts declares them', () => {
+    const declared = Object.values(JSON_DOCUMENTS).flatMap((d) => d.fields.map((x) => [x.name, `${x.meaning.replace(/\|/g, '\\|')}${'optional' in x && x.optional ? ' (only when asked for)' : ''}`]))
+    expect(readmeTable('json-fields')).toEqual(declared)
   })
 
   it('codes are short kebab-case words and meanings one line', () => {

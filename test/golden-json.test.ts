@@ -12,6 +12,7 @@ import {existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'n
 import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {describe, expect, it} from 'vitest'
+import {JSON_DOCUMENTS, type JsonDocumentKind} from '../src/cli/json-fields.js'
 import {containerBytes} from './helpers/containers.js'
 import {runXst, tempDir} from './helpers/cli.js'
 import {nativeBytes, ROOT, vectorBytes} from './helpers/fixtures.js'
@@ -81,6 +82,14 @@ const CASES: Case[] = [
   {name: 'dump-core-foreign', args: ['dump-core', '--json', 'IN', 'OUT'], inputs: [junk], exit: 1},
 ]
 
+/** The documents (or parts) of a command's output that json-fields.ts declares, with their kind. */
+function documents(command: string, doc: Record<string, unknown>): Array<[JsonDocumentKind, Record<string, unknown>]> {
+  if ('error' in doc && doc.ok === false && !('images' in doc)) return [['error', doc]]
+  if (command === 'identify') return (doc.images as Array<Record<string, unknown>>).map((x) => ['identify', x])
+  if (command === 'verify' && 'results' in doc) return (doc.results as Array<Record<string, unknown>>).map((x) => ['verify', x])
+  return [[command as JsonDocumentKind, doc]]
+}
+
 /** The document with the run's temporary directory written as <tmp>. */
 function normalise(stdout: string, dir: string): unknown {
   return JSON.parse(stdout.split(dir).join('<tmp>'))
@@ -105,6 +114,13 @@ describe.concurrent('--json documents are pinned (test/golden/)', () => {
     }
     expect(existsSync(file), `${file} is missing: UPDATE_GOLDEN=1 writes it`).toBe(true)
     expect(doc).toEqual(JSON.parse(readFileSync(file, 'utf8')))
+    // Its fields are the ones src/cli/json-fields.ts declares (the README's tables).
+    for (const [kind, part] of documents(c.args[0], doc as Record<string, unknown>)) {
+      const declared = JSON_DOCUMENTS[kind].fields as ReadonlyArray<{name: string; optional?: boolean}>
+      const keys = Object.keys(part)
+      expect(keys.filter((k) => !declared.some((d) => d.name === k)), `${name}: fields not declared for ${kind}`).toEqual([])
+      expect(declared.filter((d) => !d.optional && !keys.includes(d.name)).map((d) => d.name), `${name}: declared fields missing`).toEqual([])
+    }
   })
 
   it('every golden file belongs to a case', () => {

@@ -1,0 +1,108 @@
+// The top-level fields of every --json document, declared once: the README's
+// tables of them are written from here (scripts/error-codes-readme.mjs) and
+// the tests hold every document to them (test/golden-json.test.ts), so a
+// field cannot be added, dropped or renamed without both showing it.
+// Scripts read these names: add fields, do not rename them.
+
+export interface JsonField {
+  readonly name: string
+  readonly meaning: string
+  /** Present only sometimes (a flag asks for it). */
+  readonly optional?: boolean
+}
+
+const f = (name: string, meaning: string, optional = false): JsonField => ({name, meaning, ...(optional && {optional})})
+
+const OK = f('ok', '`true` when the command succeeded (for `verify`: the stream is valid), `false` otherwise')
+const WARNINGS = f('warnings', 'warnings about the input, as strings (`verify`: problem objects); in text mode they go to stderr')
+
+export const JSON_DOCUMENTS = {
+  error: {
+    title: 'Any command that fails (exit 1 or 2)',
+    fields: [OK, f('error', '`{code, message, offset, index, context, expected, got}`: the stable `code` (see [Error codes](#error-codes)) and where the defect is; fields not known are `null`'), WARNINGS],
+  },
+  'inspect-legacy': {
+    title: '`xst inspect-legacy --json`',
+    fields: [
+      OK,
+      f('container', 'the container summary every command reports: `kind`, `label`, `compressed`, and what the libvirt header, xend config, Xenops record and sections say'),
+      f('input', 'the input name'),
+      f('bytes', 'how many bytes the image has'),
+      f('xlHeader', '`null`, or `{mandatoryFlags, optionalFlags, flags[], optionalDataLength, config: {format: "json"|"xl", length, domainName}}`'),
+      f('image', '`{offset, guest: "pv"|"hvm", guestWidth: 32|64|null, pagetableLevels, toolstackWidth: 32|64, detected: {toolstackWidth, guest}, p2mSize}` (`detected` false means given by a flag)'),
+      f('extendedInfo', 'PV: `{offset, totalLength, blocks: [{id, offset, size}], extendedContext, xsaveLength}`; HVM: `null`'),
+      f('p2mFrames', 'PV: `{offset, count}`; HVM: `null`'),
+      f('body', '`{chunks, pageBatches, emptyBatches, pages: {total, withData, dropped, byType}, pfnRange: {first, last}, passes, pagesResent, verifyMode, chunkCounts, vcpuInfo: {maxVcpuId, online[]}, tsc, hvmParams: [{param, name, value}], toolstack: {length, physmap: [...]}, notConvertible[]}`'),
+      f('tail', 'PV: `{kind: "pv", offset, unmappedPfns, vcpus: [{id, parts[], bytes}], sharedInfoOffset}`; HVM: `{kind: "hvm", offset, magicPfns, hvmContext: {offset, length}, qemu: {offset, signature, length}, qemuAbsent}`'),
+      f('trailing', '`null` or `{offset, length}` of bytes after the image'),
+      WARNINGS,
+      f('chunks', '`[{index, offset, what, size, detail}]`, one per chunk', true),
+    ],
+  },
+  verify: {
+    title: '`xst verify --json IMAGE` (several images: `{ok, results: [...]}`, one of these each)',
+    fields: [
+      OK,
+      f('input', 'the input name'),
+      f('verdict', '`"valid"` or `"invalid"`'),
+      f('valid', 'the same as `ok`'),
+      f('errors', 'problems the restorer refuses: `{severity, code, message, offset, layer, index, record}` each; the first 1,000, then the first of each other code'),
+      f('warnings', 'problems the restorer reads past, in the same form and with the same bound'),
+      f('errorCount', 'every error found, kept or not'),
+      f('warningCount', 'every warning found, kept or not'),
+      f('stopped', '`null`, `"max-errors"`, `"fatal"` (truncation, or not a v2 stream) or `"big-endian"`'),
+      f('summary', '`{format, xlHeader, version: {libxl, libxc}, legacyConverted, guestType, guestWidth, ptLevels, xenVersion, records, pages, vcpus, p2mEndPfn, emulator, tail, bytes}`; `tail` names what follows the stream (a device-model record, xl\'s migration message)'),
+      f('container', 'the container summary (as `inspect-legacy`\'s); for a XenServer vGPU image, `stoppedAt` says where checking ended'),
+    ],
+  },
+  identify: {
+    title: '`xst identify --json` (`{ok, images: [...]}`, one of these each)',
+    fields: [
+      f('input', 'the input name'),
+      f('size', 'bytes of the input as given (compressed, when gzip); `null` for a pipe'),
+      f('container', 'the container summary, or `null`'),
+      f('foreign', 'what a file that is not a Xen image is (`{kind, label, advice, ...facts}`), or `null`'),
+      f('xlHeader', 'whether an xl header is in front'),
+      f('stream', '`{format: "legacy"|"libxc"|"libxl", libxcVersion, libxlVersion}`, or `null`'),
+      f('guest', '`"pv"`, `"hvm"`, `"pvh"` (where an xl config says so) or `null`'),
+      f('guestWidth', 'a PV guest\'s word size in bits, or `null`'),
+      f('toolstackWidth', 'the saving toolstack\'s word size (legacy streams), or `null`'),
+      f('domainName', 'from the container, the xl config or the Xenops record, or `null`'),
+      f('verdict', '`"needs conversion"`, `"v2, restorable"`, `"damaged"` or `"not a Xen image"`'),
+      f('restore', '`{by: [...]}`: the programs that restore such an image, most usual first'),
+      f('note', 'why the verdict, when it is not plain, or `null`'),
+      f('error', '`{code, message, offset}` of the defect behind `damaged` or `not a Xen image`, or `null`'),
+    ],
+  },
+  convert: {
+    title: '`xst convert --json`',
+    fields: [
+      OK,
+      f('input', '`{path, guest, toolstackWidth, xlHeader, bytes, domainName, container}`'),
+      f('output', '`{path, format, libxcVersion, bytes, container, written, gzip}`'),
+      f('records', '`{libxc: {TYPE: count}, libxl: {TYPE: count}}` written'),
+      f('pages', '`{total, withData, dropped, batches}`'),
+      f('vcpus', 'the vcpu ids whose state was written'),
+      f('qemu', '`{signature, bytes}` of the device state carried, or `null`'),
+      WARNINGS,
+      f('notes', 'what the conversion did around the stream (a container repaired or written)'),
+      f('verify', 'the report of the verifier that watched the stream being written (`valid`, `errors`, `warnings`, `stopped`, `summary`, as `verify --json`), or `null` when not verified'),
+    ],
+  },
+  'dump-core': {
+    title: '`xst dump-core --json`',
+    fields: [
+      OK,
+      f('input', '`{path, kind, libxcVersion, libxlVersion, guest, guestWidth, xlHeader, domainName, bytes, container}`'),
+      f('output', '`{path, format, bytes, written, sections}` (`sections` for ELF)'),
+      f('pages', '`{count, copies, pfnRange: {first, last}}`'),
+      f('vcpus', '`{count, ids}`'),
+      f('xenVersion', 'from a native stream\'s domain header, or `null`'),
+      f('method', 'how the pages travelled: `"positional"`, `"windows"` or `"spool"`'),
+      f('passes', 'how many passes over the input'),
+      WARNINGS,
+    ],
+  },
+} as const satisfies Record<string, {title: string; fields: readonly JsonField[]}>
+
+export type JsonDocumentKind = keyof typeof JSON_DOCUMENTS
