@@ -183,13 +183,15 @@ export const ERROR_CODES = {
   'xenstore-empty-key': 'a key in xenstore data is empty',
   'xenstore-absolute-key': 'a key in xenstore data is an absolute path',
   'checkpoint-end-out-of-place': 'CHECKPOINT_END without a libxc CHECKPOINT before it',
-  'checkpoint-state-empty': 'an empty CHECKPOINT_STATE',
+  'checkpoint-state-empty': 'retired, never reported: an empty CHECKPOINT_STATE (now record-size: it must hold its 4-byte control id)',
+  'checkpoint-state-out-of-place': 'a CHECKPOINT_STATE anywhere but right after a CHECKPOINT_END',
 
   // Warnings of the verifier (listed under "warnings"; they do not make a stream invalid).
   'optional-record': 'warning: an optional record type xst does not know (skipped)',
   'vcpu-record-empty': 'warning: a vcpu record with no context (written by Xen 4.6-4.8)',
   'hvm-params-empty': 'warning: HVM_PARAMS with no parameters (written by Xen 4.6-4.8)',
   'missing-hvm-params': 'warning: an HVM stream without HVM_PARAMS',
+  'checkpoint-cut': 'warning: a checkpointed stream ends inside a checkpoint; the receiver fails over from the last complete one',
   'xenserver-unchecked-after-demu': 'warning: a Demu (vGPU) section follows the memory image; it and the sections after it were not checked (their end cannot be found)',
   'xenops-unknown-field': 'warning: the Xenops record holds a field xst does not know; a xenopsd without it refuses the record',
 } as const

@@ -97,7 +97,8 @@ describe('the sets the verifier used are the table columns', () => {
       HVM_PARAMS: header,
     })
     const emulator = {bytes: 8, what: 'emulator header', code: 'record-size'}
-    expect(min(LIBXL_RECORDS)).toEqual({EMULATOR_XENSTORE_DATA: emulator, EMULATOR_CONTEXT: emulator})
+    // CHECKPOINT_STATE: libxl_sr_checkpoint_state, its 4-byte control id.
+    expect(min(LIBXL_RECORDS)).toEqual({EMULATOR_XENSTORE_DATA: emulator, EMULATOR_CONTEXT: emulator, CHECKPOINT_STATE: {bytes: 4, what: 'control id', code: 'record-size'}})
   })
 })
 
@@ -111,7 +112,9 @@ describe('bodyPrefix: how much of a body the reader hands the checks', () => {
       if (type === Rec.X86_TSC_INFO) n = 24
     } else {
       if (type === LibxlRec.EMULATOR_XENSTORE_DATA) n = length <= MAX_XENSTORE_DATA ? length : EmulatorHeader.size
-      if (type === LibxlRec.EMULATOR_CONTEXT || type === LibxlRec.CHECKPOINT_STATE) n = EmulatorHeader.size
+      if (type === LibxlRec.EMULATOR_CONTEXT) n = EmulatorHeader.size
+      // libxl_sr_checkpoint_state is its control id alone.
+      if (type === LibxlRec.CHECKPOINT_STATE) n = 4
     }
     return Math.min(n, length)
   }

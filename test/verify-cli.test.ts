@@ -220,6 +220,7 @@ describe('verify: input and output', () => {
       vcpus: [0, 1],
       p2mEndPfn: 127,
       emulator: {contexts: 0, contextBytes: 0, xenstoreKeys: 0},
+      checkpoints: null,
       tail: null,
       bytes: bytes.length,
     })

@@ -51,7 +51,7 @@ export const JSON_DOCUMENTS = {
       f('errorCount', 'every error found, kept or not'),
       f('warningCount', 'every warning found, kept or not'),
       f('stopped', '`null`, `"max-errors"`, `"fatal"` (truncation, or not a v2 stream) or `"big-endian"`'),
-      f('summary', '`{format, xlHeader, version: {libxl, libxc}, legacyConverted, guestType, guestWidth, ptLevels, xenVersion, records, pages, vcpus, p2mEndPfn, emulator, tail, bytes}`; `tail` names what follows the stream (a device-model record, xl\'s migration message)'),
+      f('summary', '`{format, xlHeader, version: {libxl, libxc}, legacyConverted, guestType, guestWidth, ptLevels, xenVersion, records, pages, vcpus, p2mEndPfn, emulator, checkpoints, tail, bytes}`; `checkpoints` is `null` for a plain stream, else `{kind: "remus"|"colo", complete, lastEnd, cut, list: [{index, start, end, pfns, withData, records}]}`; `tail` names what follows the stream (a device-model record, xl\'s migration message)'),
       f('container', 'the container summary (as `inspect-legacy`\'s); for a XenServer vGPU image, `stoppedAt` says where checking ended'),
     ],
   },

@@ -12,7 +12,7 @@ import type {VerifyReport} from '../v2/verify/verifier.js'
  * container code stay out of other commands' start-up.
  */
 async function verifyModules() {
-  const [{containerWords}, {closeImage, openImage}, {verifyImage}, {ByteReader}, {openInput}, {V2Verifier}, {problemLine, RecordListing, verdictLine}] = await Promise.all([
+  const [{containerWords}, {closeImage, openImage}, {verifyImage}, {ByteReader}, {openInput}, {V2Verifier}, {checkpointLines, problemLine, RecordListing, verdictLine}] = await Promise.all([
     import('../container/describe.js'),
     import('../container/open.js'),
     import('../container/verify.js'),
@@ -21,7 +21,7 @@ async function verifyModules() {
     import('../v2/verify/verifier.js'),
     import('../v2/verify/text.js'),
   ])
-  return {containerWords, closeImage, openImage, verifyImage, ByteReader, openInput, V2Verifier, problemLine, RecordListing, verdictLine}
+  return {checkpointLines, containerWords, closeImage, openImage, verifyImage, ByteReader, openInput, V2Verifier, problemLine, RecordListing, verdictLine}
 }
 
 export type VerifyResult = {ok: boolean; input: string; verdict: 'valid' | 'invalid'} & VerifyReport & {container: ContainerSummary | null}
@@ -88,7 +88,7 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
   }
 
   private async verifyOne(file: string, flags: {format: 'auto' | 'libxc' | 'libxl'; 'max-errors'?: number; verbose: boolean}, several: boolean): Promise<VerifyResult> {
-    const {closeImage, containerWords, ByteReader, openImage, openInput, problemLine, RecordListing, V2Verifier, verdictLine, verifyImage} = await verifyModules()
+    const {checkpointLines, closeImage, containerWords, ByteReader, openImage, openInput, problemLine, RecordListing, V2Verifier, verdictLine, verifyImage} = await verifyModules()
     const name = specName(parseSpec(file), 'input')
     const listing = new RecordListing((l) => this.line(l))
     const verifier = new V2Verifier({
@@ -122,6 +122,7 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
       await input.close()
     }
     listing.flush()
+    if (flags.verbose) for (const l of checkpointLines(report.summary)) this.line(l)
     let words = report.container ? containerWords(report.container) : ''
     // Not part of the image, so not an error; but said, since a VDI's tail may be something else's data.
     if (report.container?.afterEnd) words += `; ${report.container.afterEnd} bytes after End_of_image, not checked`

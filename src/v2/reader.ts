@@ -182,6 +182,8 @@ async function drive(records: V2RecordReader, verifier: V2Verifier, opts: Verify
   if (format === 'libxl') verifier.libxlHeader(...(await records.libxlHeader()))
   else verifier.libxcHeaders(...(await records.libxcHeaders()))
   for (;;) {
+    // A replication stream (Remus, COLO) has no END: it may end between two checkpoints.
+    if (verifier.atCheckpointBoundary && (await r.atEnd())) return
     switch (verifier.expecting) {
       case 'libxc-headers':
         verifier.libxcHeaders(...(await records.libxcHeaders()))
@@ -192,6 +194,13 @@ async function drive(records: V2RecordReader, verifier: V2Verifier, opts: Verify
       case 'libxl-record':
         verifier.record(await records.record('libxl'))
         break
+      case 'after-checkpoint-end': {
+        // COLO's libxl CHECKPOINT_STATE, or the libxc stream going on: the next header says.
+        const h = await r.peek(RecordHeader.size)
+        const layer = h.length < RecordHeader.size ? 'libxc' : verifier.layerAfterCheckpointEnd(h.readUInt32LE(0), h.readUInt32LE(4))
+        verifier.record(await records.record(layer))
+        break
+      }
       case 'tail':
         if (opts.stopAtEnd) return
         return tail(records, verifier)

@@ -29,7 +29,10 @@ export const LibxlRec = {
 export const EmulatorHeader = layout('emulator header', {emulatorId: u32le, index: u32le})
 /** Largest EMULATOR_XENSTORE_DATA body xst reads to check its strings. */
 export const MAX_XENSTORE_DATA = 16 << 20
-export const CheckpointState = layout('CHECKPOINT_STATE', {controlId: u32le, pad: u32le})
+/** COLO's CHECKPOINT_STATE body: the control id alone (libxl_sr_checkpoint_state, 4 bytes; the spec's text shows a pad that libxl does not write). */
+export const CheckpointState = layout('CHECKPOINT_STATE', {id: u32le})
+/** Its control ids (libxl_sr_stream_format.h). */
+export const CHECKPOINT_STATE_NAMES: Record<number, string> = {0: 'new', 1: 'secondary suspended', 2: 'secondary ready', 3: 'secondary resumed'}
 
 export const EmulatorId = {UNKNOWN: 0, QEMU_TRADITIONAL: 1, QEMU_UPSTREAM: 2} as const
 /** "unknown", "qemu-traditional", "qemu-upstream". */

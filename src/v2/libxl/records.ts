@@ -28,7 +28,7 @@ export const LIBXL_RECORDS = new RecordTable([
   }),
   row('EMULATOR_CONTEXT', {guest: 'hvm', prefix: EmulatorHeader.size, minSize: emulatorHeader}),
   row('CHECKPOINT_END', {empty: true}),
-  row('CHECKPOINT_STATE', {prefix: CheckpointState.size}),
+  row('CHECKPOINT_STATE', {prefix: CheckpointState.size, minSize: {bytes: CheckpointState.size, what: 'control id', code: 'record-size'}}),
 ])
 
 /** Type number -> name of every libxl record type. */

@@ -55,6 +55,8 @@ export class LibxcState {
    */
   vcpuOrphans = new Map<number, {at: Location; name: string; more: number}>()
   pages = {pfns: 0, withData: 0, byType: new Map<number, number>()}
+  /** What the restorer needs was checked (at END, or the first CHECKPOINT). */
+  needsChecked = false
 
   seen(type: number): boolean {
     return this.firstIndex.has(type)
@@ -65,9 +67,60 @@ export class LibxlState {
   version: number | undefined
   options = 0
   libxcContext = false
+  /** After a libxc CHECKPOINT: libxl records until CHECKPOINT_END. */
   inCheckpoint = false
+  /** The record just checked was CHECKPOINT_END: COLO's CHECKPOINT_STATE may come next. */
+  afterCheckpointEnd = false
   counts = new Map<string, number>()
   emulator = {contexts: 0, contextBytes: 0, xenstoreKeys: 0}
+}
+
+/** One complete checkpoint of a checkpointed (Remus, COLO) stream. */
+export interface CheckpointInfo {
+  /** From 1. */
+  index: number
+  /** Its byte range in the input: from the stream's start (the first) or the end of the one before, to its CHECKPOINT_END (libxl) or CHECKPOINT (a bare libxc stream). */
+  start: number
+  end: number
+  /** Pages sent in it (dirtied since the one before), and its records. */
+  pfns: number
+  withData: number
+  records: number
+}
+
+/** Checkpoints a report lists; past them, they are counted. */
+export const MAX_KEPT_CHECKPOINTS = 1000
+
+/**
+ * The checkpoints of a checkpointed stream (FORMAT.md §7): none until the
+ * first CHECKPOINT record; the receiver fails over from the last complete one.
+ */
+export class CheckpointLog {
+  /** null: not a checkpointed stream (no CHECKPOINT record). COLO: a CHECKPOINT_STATE follows each CHECKPOINT_END. */
+  kind: 'remus' | 'colo' | null = null
+  complete = 0
+  readonly kept: CheckpointInfo[] = []
+  /** The one being read. */
+  current = {start: 0, pfns: 0, withData: 0, records: 0}
+
+  /** The one being read is complete; the next starts at `end`. */
+  close(end: number): void {
+    this.complete++
+    const c = this.current
+    if (this.kept.length < MAX_KEPT_CHECKPOINTS) this.kept.push({index: this.complete, start: c.start, end, pfns: c.pfns, withData: c.withData, records: c.records})
+    this.current = {start: end, pfns: 0, withData: 0, records: 0}
+    this.lastEnd = end
+  }
+
+  /** Where the last complete checkpoint ends; undefined before the first. */
+  lastEnd: number | undefined
+  /** The stream ended inside checkpoint `checkpoint`, begun at `start`, at byte `at`. */
+  cut: {checkpoint: number; start: number; at: number} | null = null
+
+  /** Nothing of a next checkpoint read yet (COLO's CHECKPOINT_STATE is not part of one). */
+  get atBoundary(): boolean {
+    return this.complete > 0 && this.current.records === 0
+  }
 }
 
 /**
@@ -80,6 +133,7 @@ export const MAX_KEPT_PROBLEMS = 1000
 export class VerifyContext {
   readonly lx = new LibxcState()
   readonly ll = new LibxlState()
+  readonly cp = new CheckpointLog()
   /** The outermost v2 layer, once its header is seen. */
   top: Layer | undefined
   xl: XlSeen | undefined

@@ -20,10 +20,11 @@ import {
   X86TscInfo,
 } from '../libxc/layout.js'
 import {EXT_VCPU_32, EXT_VCPU_64, EXTENDED_VCPU_CONTEXT_SIZE, MAX_VCPU_ID, MIN_XSAVE_CONTEXT_SIZE, PAGE_SIZE, PAGE_TYPE_NAMES, pageTypeHasData} from '../../format/x86.js'
-import {PfnWord, type RecordInfo, type RecordKind} from '../record.js'
+import {paddedLength, PfnWord, type RecordInfo, type RecordKind} from '../record.js'
 import {hex, plural} from '../../text.js'
 import {u32Words} from '../../io/words.js'
 import type {Checked, VerifyContext} from './context.js'
+import type {Location} from './verifier.js'
 import type {RuleCode} from './restorer.js'
 
 type RecName = keyof typeof Rec
@@ -337,12 +338,22 @@ export function verify(): Checked {
   return {detail: 'more PAGE_DATA follows for checking'}
 }
 
-export function checkpoint(v: VerifyContext): Checked {
+/**
+ * A checkpoint ends (Remus, COLO; FORMAT.md §7): the receiver buffers what
+ * follows until the next one, and fails over from the last complete one
+ * (xg_sr_restore.c handle_checkpoint()). In a libxl stream the checkpoint
+ * is complete at libxl's CHECKPOINT_END (libxl_stream_read.c drops one
+ * without it).
+ */
+export function checkpoint(v: VerifyContext, rec: RecordInfo): Checked {
+  v.cp.kind ??= 'remus'
+  restoreNeeds(v, v.at(rec))
   if (v.top === 'libxl') {
     v.ll.inCheckpoint = true
-    return {detail: 'libxl records follow until CHECKPOINT_END', next: 'libxl-record'}
+    return {detail: `checkpoint ${v.cp.complete + 1}: libxl records follow until CHECKPOINT_END`, next: 'libxl-record'}
   }
-  return {detail: 'end of a checkpoint'}
+  v.cp.close(rec.offset + 8 + paddedLength(rec.length))
+  return {detail: `end of checkpoint ${v.cp.complete}`}
 }
 
 export function checkpointDirtyPfnList(v: VerifyContext, rec: RecordInfo): void {
@@ -379,21 +390,26 @@ function policy(entry: number, one: string, many?: string) {
 export const cpuidPolicy = policy(CPUID_POLICY_ENTRY_SIZE, 'leaf', 'leaves')
 export const msrPolicy = policy(MSR_POLICY_ENTRY_SIZE, 'MSR')
 
-/** The libxc END: what the restorer needs must all have been sent. */
-export function end(v: VerifyContext, rec: RecordInfo): Checked {
+/**
+ * What the restorer needs has all been sent, by the END of a plain stream or
+ * the first CHECKPOINT of a checkpointed one (a checkpoint is a whole image
+ * the receiver may fail over from). Checked once.
+ */
+function restoreNeeds(v: VerifyContext, at: Location): void {
   const lx = v.lx
-  const endAt = v.at(rec)
+  if (lx.needsChecked) return
+  lx.needsChecked = true
   const missing = (name: keyof typeof MISSING, why: string) => {
     const {code, orderCode} = MISSING[name]
     if (lx.seen(Rec[name]) || (orderCode && v.reported(needKey(orderCode, name)))) return
-    v.report(code, `the stream has no ${name} record: ${why}`, endAt)
+    v.report(code, `the stream has no ${name} record: ${why}`, at)
   }
   if (lx.version === 3) missing('STATIC_DATA_END', 'a version 3 stream sends one before its memory (this one sends no memory, so the restorer never needs it)')
   if (lx.guest === 'pv') {
     missing('X86_PV_INFO', 'a PV stream starts with it')
     missing('X86_PV_P2M_FRAMES', 'the restorer cannot rebuild the p2m without it')
     missing('SHARED_INFO', 'a PV guest needs its shared info page')
-    if (!lx.vcpusWithBasic.has(0)) v.report('missing-vcpu0', 'the stream has no X86_PV_VCPU_BASIC for vcpu 0; the restorer refuses such a stream', endAt)
+    if (!lx.vcpusWithBasic.has(0)) v.report('missing-vcpu0', 'the stream has no X86_PV_VCPU_BASIC for vcpu 0; the restorer refuses such a stream', at)
     // One error per vcpu: its first record, and how many more there are.
     for (const [id, first] of lx.vcpuOrphans) {
       if (id === 0 || lx.vcpusWithBasic.has(id)) continue
@@ -402,7 +418,12 @@ export function end(v: VerifyContext, rec: RecordInfo): Checked {
     }
   } else if (lx.guest === 'hvm') {
     missing('HVM_CONTEXT', 'an HVM guest cannot be restored without its context')
-    if (!lx.seen(Rec.HVM_PARAMS)) v.report('missing-hvm-params', 'the stream has no HVM_PARAMS record (no ioreq or xenstore pfns)', endAt)
+    if (!lx.seen(Rec.HVM_PARAMS)) v.report('missing-hvm-params', 'the stream has no HVM_PARAMS record (no ioreq or xenstore pfns)', at)
   }
+}
+
+/** The libxc END: what the restorer needs must all have been sent. */
+export function end(v: VerifyContext, rec: RecordInfo): Checked {
+  restoreNeeds(v, v.at(rec))
   return {next: v.top === 'libxl' ? 'libxl-record' : 'tail'}
 }

@@ -3,8 +3,8 @@
 // record holds is Xen's docs/specs/libxl-migration-stream.pandoc; what is
 // an error is what libxl's libxl_stream_read.c refuses (restorer.ts).
 import {Rec} from '../libxc/layout.js'
-import {EMULATOR_NAMES, EmulatorHeader, MAX_XENSTORE_DATA} from '../libxl/layout.js'
-import type {RecordInfo, RecordKind} from '../record.js'
+import {CHECKPOINT_STATE_NAMES, CheckpointState, EMULATOR_NAMES, EmulatorHeader, MAX_XENSTORE_DATA} from '../libxl/layout.js'
+import {paddedLength, type RecordInfo, type RecordKind} from '../record.js'
 import {plural} from '../../text.js'
 import type {Checked, VerifyContext} from './context.js'
 
@@ -86,9 +86,25 @@ export function checkpointEnd(v: VerifyContext, rec: RecordInfo): Checked | void
     return
   }
   v.ll.inCheckpoint = false
-  return {detail: 'the libxc stream continues', next: 'libxc-record'}
+  v.ll.afterCheckpointEnd = true
+  v.cp.close(rec.offset + 8)
+  return {detail: `end of checkpoint ${v.cp.complete}; the libxc stream continues`, next: 'after-checkpoint-end'}
 }
 
-export function checkpointState(v: VerifyContext, rec: RecordInfo): void {
-  if (rec.length === 0) v.report('checkpoint-state-empty', 'CHECKPOINT_STATE is empty; it carries the COLO control id', v.at(rec))
+/**
+ * COLO: after each CHECKPOINT_END the primary says what the secondary is
+ * to do next (libxl_colo_save.c colo_start_new_checkpoint()); libxl reads
+ * it only there (libxl_stream_read.c: "Unexpected CHECKPOINT_STATE").
+ */
+export function checkpointState(v: VerifyContext, rec: RecordInfo, kind: RecordKind): Checked | void {
+  if (!v.cp.atBoundary) {
+    v.report('checkpoint-state-out-of-place', 'CHECKPOINT_STATE where libxl does not read one: it follows a CHECKPOINT_END in a COLO stream', v.at(rec))
+    return
+  }
+  v.cp.kind = 'colo'
+  // Not part of the next checkpoint: a stream that ends after it ends at a boundary.
+  v.cp.current.start = rec.offset + 8 + paddedLength(rec.length)
+  if (v.short(rec, kind)) return {next: 'libxc-record'}
+  const {id} = CheckpointState.get(rec.head)
+  return {detail: `COLO: ${CHECKPOINT_STATE_NAMES[id] ?? `control id ${id}`}`, next: 'libxc-record'}
 }

@@ -99,7 +99,8 @@ export const RESTORER_RULES = {
   'xenstore-empty-key': refuses('libxl__restore_emulator_xenstore_data(): "empty key found in xenstore data"'),
   'xenstore-absolute-key': refuses('libxl__restore_emulator_xenstore_data(): "Key in xenstore data not relative"'),
   'checkpoint-end-out-of-place': refuses('libxl process_record(): "Unexpected CHECKPOINT_END record in stream"'),
-  'checkpoint-state-empty': refuses('libxl process_record() reads the COLO control id from the CHECKPOINT_STATE body'),
+  'checkpoint-state-out-of-place': refuses('libxl process_record(): "Unexpected CHECKPOINT_STATE record in stream" (it reads one only after a CHECKPOINT_END of a COLO stream)'),
+  'checkpoint-cut': readsOn('libxc restore() fails over at a read error after a checkpoint (remus_failover), and libxl drops a checkpoint without CHECKPOINT_END: the last complete checkpoint is restored'),
 } as const satisfies Partial<Record<ErrorCode, RestorerRule>>
 
 /** A code the verifier's rules report; its severity comes from RESTORER_RULES. */

@@ -5,7 +5,7 @@ import {PAGE_TYPE_NAMES} from '../../format/x86.js'
 import {DOMAIN_TYPE_NAMES} from '../libxc/layout.js'
 import {LIBXL_OPT_LEGACY} from '../libxl/layout.js'
 import type {Layer} from '../record.js'
-import type {VerifyContext} from './context.js'
+import type {CheckpointInfo, VerifyContext} from './context.js'
 
 export interface VerifySummary {
   /** Outermost v2 layer. */
@@ -26,6 +26,12 @@ export interface VerifySummary {
   vcpus: number[]
   p2mEndPfn: number | null
   emulator: {contexts: number; contextBytes: number; xenstoreKeys: number}
+  /**
+   * A checkpointed (Remus, COLO) stream: its complete checkpoints (the first
+   * 1,000 listed), where the last ends, and where an incomplete one was cut;
+   * null for a plain stream.
+   */
+  checkpoints: null | {kind: 'remus' | 'colo'; complete: number; lastEnd: number | null; cut: {checkpoint: number; start: number; at: number} | null; list: CheckpointInfo[]}
   /** Bytes after a bare libxc stream (a device-model record). */
   tail: {kind: string; bytes: number} | null
   /** Offset where checking ended. */
@@ -51,6 +57,7 @@ export function summarise(v: VerifyContext, tail: {kind: string; bytes: number} 
     vcpus: [...lx.vcpusWithBasic].sort((a, b) => a - b),
     p2mEndPfn: lx.p2mEndPfn ?? null,
     emulator: {...ll.emulator},
+    checkpoints: v.cp.kind ? {kind: v.cp.kind, complete: v.cp.complete, lastEnd: v.cp.lastEnd ?? null, cut: v.cp.cut, list: [...v.cp.kept]} : null,
     tail: tail ? {...tail} : null,
     bytes: end,
   }

@@ -22,8 +22,9 @@ export function problemLine(p: Problem): string {
 export function describeStream(s: VerifySummary): string {
   const parts: string[] = []
   const libxc = s.version.libxc !== null ? `libxc v${s.version.libxc}` : undefined
-  if (s.format === 'libxl') parts.push(`libxl v${s.version.libxl}${libxc ? ` / ${libxc}` : ''} stream`)
-  else if (libxc) parts.push(`${libxc} stream`)
+  const checkpointed = s.checkpoints ? `checkpointed (${CHECKPOINT_KINDS[s.checkpoints.kind]}) ` : ''
+  if (s.format === 'libxl') parts.push(`${checkpointed}libxl v${s.version.libxl}${libxc ? ` / ${libxc}` : ''} stream`)
+  else if (libxc) parts.push(`${checkpointed}${libxc} stream`)
   else return 'not a v2 stream'
   if (s.guestType) parts.push(s.guestType + (s.guestWidth ? ` (${s.guestWidth}-bit guest)` : ''))
   if (s.xlHeader) parts.push('behind an xl header')
@@ -38,6 +39,8 @@ export function verdictLine(name: string, report: VerifyReport): string {
     const facts = [describeStream(s)]
     if (s.vcpus.length) facts.push(plural(s.vcpus.length, 'vcpu'))
     facts.push(`${plural(s.pages.pfns, 'pfn')} (${s.pages.withData} with data)`)
+    const cp = s.checkpoints
+    if (cp) facts.push(`${plural(cp.complete, 'complete checkpoint')}${cp.cut ? ` (checkpoint ${cp.cut.checkpoint} cut at byte ${cp.cut.at})` : ''}`)
     // What follows the stream is named: a device-model record, xl's migration message.
     if (s.tail && s.tail.kind !== 'unrecognised') facts.push(`then ${s.tail.kind} (${plural(s.tail.bytes, 'byte')})`)
     return `${name}: valid — ${facts.join(', ')}; ${counts}`
@@ -46,6 +49,19 @@ export function verdictLine(name: string, report: VerifyReport): string {
   if (report.stopped === 'max-errors') stopped = '; stopped early (--max-errors)'
   else if (report.stopped && s.format) stopped = '; the rest of the stream could not be checked'
   return `${name}: INVALID — ${counts} (${describeStream(s)})${stopped}`
+}
+
+/** How the kinds of checkpointed stream are named. */
+export const CHECKPOINT_KINDS = {remus: 'Remus', colo: 'COLO'} as const
+
+/** One line per complete checkpoint of a checkpointed stream (--verbose), then where an incomplete one was cut. */
+export function checkpointLines(s: VerifySummary): string[] {
+  const cp = s.checkpoints
+  if (!cp) return []
+  const lines = cp.list.map((c) => `checkpoint ${c.index}: bytes ${c.start}-${c.end}, ${plural(c.pfns, 'pfn')} sent (${c.withData} with data), ${plural(c.records, 'record')}`)
+  if (cp.complete > cp.list.length) lines.push(`(and ${plural(cp.complete - cp.list.length, 'more checkpoint')})`)
+  if (cp.cut) lines.push(`checkpoint ${cp.cut.checkpoint}: from byte ${cp.cut.start}, cut at byte ${cp.cut.at} (not restored)`)
+  return lines
 }
 
 /** Prints one line per header or record; consecutive PAGE_DATA records become one line. */

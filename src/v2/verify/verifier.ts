@@ -11,6 +11,7 @@
 import type {ErrorCode, FormatError} from '../../errors.js'
 import type {XlHeaderInfo} from '../../xl/header.js'
 import {REC_LENGTH_MAX} from '../libxc/layout.js'
+import {CheckpointState, LibxlRec} from '../libxl/layout.js'
 import {type Layer, REC_OPTIONAL, type RecordInfo} from '../record.js'
 import {RECORD_TABLES} from '../tables.js'
 import type {StreamObserver} from '../writer.js'
@@ -78,7 +79,7 @@ export interface VerifierOptions {
 }
 
 /** What the verifier expects to be shown next. */
-export type Expecting = 'start' | 'libxc-headers' | 'libxc-record' | 'libxl-record' | 'tail' | 'done'
+export type Expecting = 'start' | 'libxc-headers' | 'libxc-record' | 'libxl-record' | 'after-checkpoint-end' | 'tail' | 'done'
 
 /**
  * Checks one v2 stream pushed at it. Implements StreamObserver so that
@@ -104,6 +105,27 @@ export class V2Verifier implements StreamObserver {
     return this.expecting === 'done'
   }
 
+  /**
+   * Nothing of a next checkpoint read yet, after at least one complete one:
+   * a checkpointed stream may end here, as a replication capture does.
+   */
+  get atCheckpointBoundary(): boolean {
+    return this.c.cp.atBoundary && (this.next === 'libxc-record' || this.next === 'after-checkpoint-end')
+  }
+
+  /**
+   * After a CHECKPOINT_END, whose record comes next: COLO's libxl
+   * CHECKPOINT_STATE (a 4-byte body), or the libxc stream going on. libxl
+   * knows from how it was started (xl migrate-receive --colo); a reader of a
+   * captured stream tells from the record: its type is libxc's
+   * X86_PV_VCPU_EXTENDED, which no HVM stream (COLO is HVM-only) holds and
+   * which never starts a checkpoint.
+   */
+  layerAfterCheckpointEnd(type: number, length: number): Layer {
+    const colo = type === LibxlRec.CHECKPOINT_STATE && (this.c.cp.kind === 'colo' || length === CheckpointState.size || this.c.lx.guest === 'hvm')
+    return colo ? 'libxl' : 'libxc'
+  }
+
   /** Whether an xl header in front said that a libxl stream follows. */
   get xlSaysLibxl(): boolean | undefined {
     return this.c.xl ? this.c.xl.streamV2 : undefined
@@ -118,6 +140,7 @@ export class V2Verifier implements StreamObserver {
 
   libxlHeader(buf: Buffer, offset: number): void {
     if (this.done) return
+    this.c.cp.current.start = offset
     if (this.next !== 'start') {
       this.c.report('header-out-of-place', 'a libxl header in the middle of the stream', {offset, layer: 'libxl', record: 'libxl header'})
       return
@@ -131,6 +154,7 @@ export class V2Verifier implements StreamObserver {
     if (this.done) return
     if (this.next === 'start') {
       this.c.top = 'libxc'
+      this.c.cp.current.start = offset
       headers.xlAgreement(this.c, 'libxc')
     } else if (this.next !== 'libxc-headers') {
       const why = this.next === 'libxl-record' ? 'without a LIBXC_CONTEXT record before it' : 'after the libxc stream was already under way'
@@ -147,7 +171,8 @@ export class V2Verifier implements StreamObserver {
   record(rec: RecordInfo): void {
     if (this.done) return
     this.lastOffset = rec.offset + 8 + rec.length
-    const expected = this.next === 'libxc-record' ? 'libxc' : this.next === 'libxl-record' ? 'libxl' : undefined
+    const expected = this.next === 'libxc-record' ? 'libxc' : this.next === 'libxl-record' ? 'libxl' : this.next === 'after-checkpoint-end' ? rec.layer : undefined
+    if (this.next === 'after-checkpoint-end') this.next = 'libxc-record'
     if (rec.layer !== expected) {
       this.c.report('record-out-of-place', `a ${rec.layer} record where ${this.describeNext()}`, this.c.at(rec))
       if (this.next === 'start' || this.next === 'libxc-headers' || this.next === 'tail') return
@@ -180,6 +205,10 @@ export class V2Verifier implements StreamObserver {
     // libxl problems say so: "libxl END" is not the libxc END.
     const named = libxc ? name : `libxl ${name}`
     bump((libxc ? c.lx : c.ll).counts, name)
+    // COLO's CHECKPOINT_STATE right after a CHECKPOINT_END is between checkpoints, not part of one.
+    const between = c.ll.afterCheckpointEnd && !libxc && rec.type === LibxlRec.CHECKPOINT_STATE
+    c.ll.afterCheckpointEnd = false
+    if (!between) c.cp.current.records++
     const kind = table.kind(rec.type)
     if (!kind && libxc && rec.type & REC_OPTIONAL) {
       c.report('optional-record', `${named} (${plural(rec.length, 'byte')}) is not known to xst; skipped, as the restorer skips optional records`, c.at(rec))
@@ -207,6 +236,10 @@ export class V2Verifier implements StreamObserver {
     else if (!libxc && kind.guest === 'hvm' && c.xl?.configType === 'pvh') c.report('wrong-guest-record', `${named} is for HVM guests only, but the xl config says this domain is PVH`, c.at(rec))
     if (kind.v3Only && c.lx.version === 2) c.report('v3-only-record', `${name} exists only in version 3 streams; this one is version ${c.lx.version} (the restorer reads it all the same)`, c.at(rec))
     const found = checkFor(rec.layer, rec.type)!(c, rec, kind) ?? {}
+    if (found.pages) {
+      c.cp.current.pfns += found.pages.pfns
+      c.cp.current.withData += found.pages.withData
+    }
     if (libxc && !c.lx.firstIndex.has(rec.type)) c.lx.firstIndex.set(rec.type, rec.index)
     if (found.next) this.next = found.next
     // Only a listing (--verbose) takes the notes: none is made otherwise (one per record of a large image).
@@ -250,11 +283,25 @@ export class V2Verifier implements StreamObserver {
   /** A problem that stops the walk (truncation, a length that cannot be followed, not a v2 stream). */
   fatal(err: FormatError, where: Omit<Location, 'offset'> = {}): void {
     const offset = err.where.offset ?? this.lastOffset
+    // A replication stream is cut inside its next checkpoint: the receiver
+    // fails over from the last complete one, which is what the stream holds.
+    if (err.code === 'truncated' && this.c.cp.complete > 0 && this.next !== 'tail' && this.next !== 'done') {
+      this.checkpointCut(offset, err.detail)
+      return
+    }
     this.c.push({severity: 'error', code: err.code, message: err.detail, offset, ...where})
     // After the stream's END (a container defect behind it, a gzip trailer)
     // the stream itself was checked whole: nothing of it was cut short.
     if (this.next !== 'tail' && this.next !== 'done') this.c.stop('fatal')
     else this.next = 'done'
+  }
+
+  /** The stream ends inside the checkpoint after the last complete one: said, as a warning. */
+  private checkpointCut(at: number, how: string): void {
+    const cp = this.c.cp
+    cp.cut = {checkpoint: cp.complete + 1, start: cp.current.start, at}
+    this.c.report('checkpoint-cut', `${how}, inside checkpoint ${cp.complete + 1} (from byte ${cp.current.start}); the receiver fails over from checkpoint ${cp.complete}, which ends at byte ${cp.lastEnd}`, {offset: at})
+    this.next = 'done'
   }
 
   /** End of checking: the report. `endOffset` is where the stream ended, if known. */
@@ -263,7 +310,10 @@ export class V2Verifier implements StreamObserver {
     const end = endOffset ?? this.lastOffset
     const tail = this.tailSeen && {kind: checkTail(c, this.tailSeen), bytes: this.tailSeen.bytes}
     if (!c.stopReason && this.next !== 'tail' && this.next !== 'done') {
-      c.report('missing-end', `the stream ends at byte ${end} before its END record`, {offset: end})
+      // A checkpointed stream has no END: it ends between checkpoints, or inside the next one.
+      if (c.cp.complete === 0) c.report('missing-end', `the stream ends at byte ${end} before its END record`, {offset: end})
+      else if (!c.cp.atBoundary) this.checkpointCut(end, `the stream ends at byte ${end}`)
+      this.next = 'done'
     }
     return {
       valid: c.errorCount === 0,

@@ -1,0 +1,45 @@
+// The checkpointed (Remus, COLO) v2 streams of fixtures/conformance/native/,
+// as a replication channel carries them (FORMAT.md section 7): verify finds
+// each valid with its complete checkpoints counted, says where a cut one
+// was cut, and lists the checkpoints with --verbose and in --json.
+import {describe, expect, it} from 'vitest'
+import {runXst, tempFile} from './helpers/cli.js'
+import {nativeBytes, nativeCases} from './helpers/fixtures.js'
+
+const V2_CHECKPOINTED = nativeCases().filter((c) => c.checkpoints !== null && c.kind !== 'legacy')
+
+describe.concurrent('verify: checkpointed v2 streams', () => {
+  it('there are Remus and COLO streams, one of them cut inside its last checkpoint', () => {
+    expect(V2_CHECKPOINTED.map((c) => c.stream.checkpointed).sort()).toEqual(['colo', 'remus', 'remus', 'remus'])
+    expect(V2_CHECKPOINTED.filter((c) => c.stream.cut_inside_checkpoint !== null)).toHaveLength(1)
+  })
+
+  it.for(V2_CHECKPOINTED.map((c) => [c.name, c] as const))('%s: valid, its complete checkpoints counted and listed', async ([name, c], {expect}) => {
+    const file = tempFile(name, nativeBytes(c.input))
+    const [text, json] = await Promise.all([runXst(['verify', '--verbose', file]), runXst(['verify', '--json', file])])
+    expect(text.code, text.stderr).toBe(0)
+    expect(text.stderr).not.toMatch(/^error:/m)
+    const kind = c.stream.checkpointed === 'colo' ? 'COLO' : 'Remus'
+    expect(text.stdout).toMatch(new RegExp(`: valid — checkpointed \\(${kind}\\) .*, ${c.checkpoints} complete checkpoints`))
+    const doc = JSON.parse(json.stdout)
+    expect(doc).toMatchObject({ok: true, valid: true, errors: []})
+    const cp = doc.summary.checkpoints
+    expect(cp).toMatchObject({kind: c.stream.checkpointed, complete: c.checkpoints, lastEnd: c.stream.last_complete_checkpoint_ends_at})
+    expect(cp.list.map((x: {index: number}) => x.index)).toEqual(Array.from({length: c.checkpoints!}, (_, i) => i + 1))
+    // Back to back: each checkpoint starts where the one before ended.
+    for (let i = 1; i < cp.list.length; i++) expect(cp.list[i].start, `${name} checkpoint ${i + 1}`).toBeGreaterThanOrEqual(cp.list[i - 1].end)
+    // The pages each checkpoint sent: the passes the saver made in it.
+    const passes = c.stream.passes_per_checkpoint as number[][]
+    expect(cp.list.map((x: {pfns: number}) => x.pfns)).toEqual(passes.slice(0, c.checkpoints!).map((p) => p.reduce((a, b) => a + b, 0)))
+    for (const x of cp.list) expect(text.stdout).toContain(`checkpoint ${x.index}: bytes ${x.start}-${x.end}, ${x.pfns} pfns sent`)
+    if (c.stream.cut_inside_checkpoint === null) {
+      expect(doc.warnings).toEqual([])
+      expect(cp.cut).toBeNull()
+    } else {
+      // Cut inside the next checkpoint: a warning says where, and from which checkpoint the receiver fails over.
+      expect(cp.cut).toMatchObject({checkpoint: c.stream.cut_inside_checkpoint, start: c.stream.last_complete_checkpoint_ends_at})
+      expect(doc.warnings).toMatchObject([{code: 'checkpoint-cut', message: expect.stringMatching(new RegExp(`fails over from checkpoint ${c.checkpoints}\\b`))}])
+      expect(text.stderr).toMatch(/^warning: .*inside checkpoint \d+/m)
+    }
+  })
+})
