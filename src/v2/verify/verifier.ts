@@ -140,12 +140,12 @@ export class V2Verifier implements StreamObserver {
 
   libxlHeader(buf: Buffer, offset: number): void {
     if (this.done) return
-    this.c.cp.current.start = offset
     if (this.next !== 'start') {
       this.c.report('header-out-of-place', 'a libxl header in the middle of the stream', {offset, layer: 'libxl', record: 'libxl header'})
       return
     }
     this.c.top = 'libxl'
+    this.c.cp.current.start = offset
     headers.xlAgreement(this.c, 'libxl')
     if (headers.libxlHeader(this.c, buf, offset)) this.next = 'libxl-record'
   }
