@@ -70,12 +70,22 @@ class SpecialFileOutput implements Output {
   }
 }
 
+/** Errors of link(2) that say the filesystem cannot make a hard link (not that the name is taken). */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK'])
+
 class AtomicFileOutput implements Output {
   readonly sink: FdSink
   readonly atomic = true
   private done = false
 
-  constructor(readonly name: string, private readonly target: string, private readonly tmpPath: string, private readonly fd: number) {
+  constructor(
+    readonly name: string,
+    private readonly target: string,
+    private readonly tmpPath: string,
+    private readonly fd: number,
+    /** Replace what is at the target: without it, the commit itself refuses a name that was taken meanwhile. */
+    private readonly replace: boolean,
+  ) {
     this.sink = new FdSink(fd, name)
   }
 
@@ -84,12 +94,36 @@ class AtomicFileOutput implements Output {
     try {
       fs.fsyncSync(this.fd)
       fs.closeSync(this.fd)
-      fs.renameSync(this.tmpPath, this.target)
+      if (this.replace) fs.renameSync(this.tmpPath, this.target)
+      else this.linkIntoPlace()
       this.done = true
     } catch (err) {
       this.abort()
+      if (err instanceof UsageError) throw err
       throw outputSystemError(err, this.name)
     }
+  }
+
+  /**
+   * Without --force the check that the target is free is made when the file
+   * appears, not only when xst started: link(2) fails if the name is taken
+   * (another job wrote it meanwhile), where a rename would replace it. A
+   * filesystem without hard links gets the check and the rename.
+   */
+  private linkIntoPlace(): void {
+    try {
+      fs.linkSync(this.tmpPath, this.target)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? ''
+      if (code === 'EEXIST') throw new UsageError(`${this.name}: already exists (it appeared while xst was writing; it was left as it is, and nothing was written); use --force to replace it`, 'output-exists')
+      if (!NO_HARD_LINKS.has(code)) throw err
+      if (fs.existsSync(this.target)) throw new UsageError(`${this.name}: already exists (it appeared while xst was writing; it was left as it is, and nothing was written); use --force to replace it`, 'output-exists')
+      fs.renameSync(this.tmpPath, this.target)
+      return
+    }
+    try {
+      fs.unlinkSync(this.tmpPath)
+    } catch {}
   }
 
   abort(): void {
@@ -169,12 +203,29 @@ export async function openOutput(spec: string, opts: OpenOutputOptions = {}): Pr
     // the input is a pipe (nothing says who may read it). A file replaced
     // with --force keeps its own mode, umask or not.
     const mode = existing ? existing.mode & 0o7777 : (opts.input?.mode ?? 0o600) & 0o666
-    tmpFile = tmp.fileSync({tmpdir: dir, prefix: `.${path.basename(target)}.`, postfix: '.xst-partial', mode})
+    // The temporary name is the target's, cut short so that a target name of
+    // up to NAME_MAX (255) bytes still leaves room for tmp's pid, random
+    // part and suffix.
+    tmpFile = tmp.fileSync({tmpdir: dir, prefix: `.${truncateName(path.basename(target), MAX_TMP_BASE)}.`, postfix: '.xst-partial', mode})
     if (existing) fs.fchmodSync(tmpFile.fd, mode)
   } catch (err) {
     throw outputSystemError(err, spec)
   }
-  return new AtomicFileOutput(spec, target, tmpFile.name, tmpFile.fd)
+  return new AtomicFileOutput(spec, target, tmpFile.name, tmpFile.fd, opts.force === true)
+}
+
+/** Bytes of the target's name a temporary name keeps (tmp adds "-PID-" 12 random characters and "-.xst-partial"). */
+const MAX_TMP_BASE = 200
+
+/** `name` cut to at most `max` bytes of UTF-8, never inside a character. */
+function truncateName(name: string, max: number): string {
+  if (Buffer.byteLength(name) <= max) return name
+  let out = ''
+  for (const ch of name) {
+    if (Buffer.byteLength(out + ch) > max) break
+    out += ch
+  }
+  return out
 }
 
 /**
