@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   'broken-pipe': 'the program reading the output closed the pipe',
   'socket-refused': 'nothing is listening on the output socket',
   'write-failed': 'writing the output failed for another reason',
+  'report-failed': 'the report or JSON document could not be written (stdout on a full disk, a closed descriptor)',
 
   // What the input is.
   truncated: 'the input ends before the format says it may',

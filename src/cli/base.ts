@@ -4,7 +4,7 @@
 // report or the JSON document on stdout (stderr when stdout carries the
 // converted stream). Every JSON document has a top-level "ok".
 import {Command, Errors} from '@oclif/core'
-import {type ErrorCode, EXIT_USAGE, XstError} from '../errors.js'
+import {type ErrorCode, EXIT_USAGE, OutputError, outputSystemError, XstError} from '../errors.js'
 import {jsonPieces, pieces} from './json.js'
 import {addWarning} from '../text.js'
 import type {Priority, Syslog} from './syslog.js'
@@ -21,10 +21,37 @@ export abstract class XstCommand extends Command {
   /** Set once printJson has written the document: oclif's own printing of run()'s result is skipped. */
   private jsonPrinted = false
 
+  /** What the command has made visible (an output renamed into place), for the line saying the report could not be written. */
+  protected committed: string | undefined
+
+  async init(): Promise<void> {
+    await super.init()
+    watchStdio(this)
+  }
+
   logJson(json: unknown): void {
     if (this.jsonPrinted) return
     const out = this.reportToStderr ? process.stderr : process.stdout
-    for (const piece of jsonPieces(json)) out.write(piece)
+    try {
+      for (const piece of jsonPieces(json)) out.write(piece)
+    } catch (err) {
+      // oclif prints the result after run(): a failure here is said in one line, not thrown.
+      this.reportFailed(err)
+    }
+  }
+
+  /**
+   * The report could not be written (stdout on a full disk, `> /dev/full`):
+   * one line on stderr, saying whether the command's output was written,
+   * and exit status 1.
+   */
+  reportFailed(err: unknown): void {
+    const e = reportError(err, this.reportToStderr ? 'stderr' : 'stdout')
+    const done = this.committed ? `; ${this.committed} was written` : ''
+    try {
+      process.stderr.write(`xst ${this.id}: ${e.message}${done}\n`)
+    } catch {}
+    process.exitCode = e.exitCode
   }
 
   /**
@@ -35,7 +62,11 @@ export abstract class XstCommand extends Command {
    */
   protected async printJson(json: unknown): Promise<void> {
     const out = this.reportToStderr ? process.stderr : process.stdout
-    for (const piece of jsonPieces(json)) if (!(await writeWaiting(out, piece))) break
+    try {
+      for (const piece of jsonPieces(json)) if (!(await writeWaiting(out, piece))) break
+    } catch (err) {
+      throw reportError(err, this.reportToStderr ? 'stderr' : 'stdout')
+    }
     this.jsonPrinted = true
   }
 
@@ -47,7 +78,11 @@ export abstract class XstCommand extends Command {
       return
     }
     const out = this.reportToStderr ? process.stderr : process.stdout
-    for (const piece of pieces(withNewlines(lines))) if (!(await writeWaiting(out, piece))) return
+    try {
+      for (const piece of pieces(withNewlines(lines))) if (!(await writeWaiting(out, piece))) return
+    } catch (err) {
+      throw reportError(err, this.reportToStderr ? 'stderr' : 'stdout')
+    }
   }
 
   /** When set (--syslog), text messages go to syslog instead of stdout/stderr. */
@@ -76,12 +111,22 @@ export abstract class XstCommand extends Command {
    */
   protected message(priority: Priority, text: string): void {
     if (this.syslog?.send(priority, text)) return
-    ;(priority === 'info' && !this.reportToStderr ? process.stdout : process.stderr).write(text + '\n')
+    const toStdout = priority === 'info' && !this.reportToStderr
+    try {
+      ;(toStdout ? process.stdout : process.stderr).write(text + '\n')
+    } catch (err) {
+      throw reportError(err, toStdout ? 'stdout' : 'stderr')
+    }
   }
 
   protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<any> {
     // oclif's own control flow (this.exit, --help, --version) passes through.
     if (err instanceof Errors.ExitError) throw err
+    // The report itself could not be written: there is nowhere to put a JSON document.
+    if (err instanceof XstError && err.code === 'report-failed') {
+      this.reportFailed(err)
+      this.exit(err.exitCode)
+    }
     let code: number
     let json: Record<string, unknown>
     let text: string
@@ -109,6 +154,38 @@ export abstract class XstCommand extends Command {
     process.exitCode = code
     this.exit(code)
   }
+}
+
+/**
+ * A failed write to stdout or stderr (a full disk, `> /dev/full`, an I/O
+ * error) comes as an 'error' event on the stream, after the write returned.
+ * oclif's own listener rethrows it, which Node prints as an uncaught
+ * exception: a stack trace and 44 KB of the bundle. Here it is one line
+ * (saying whether the command's output was written) and exit status 1. A
+ * closed pipe (EPIPE) is left to whoever wrote: oclif ignored it too.
+ */
+let watching: XstCommand | undefined
+function watchStdio(command: XstCommand): void {
+  const first = watching === undefined
+  watching = command
+  if (!first) return
+  for (const stream of [process.stdout, process.stderr]) {
+    // oclif's listener would rethrow; this one takes its place.
+    for (const l of stream.listeners('error')) stream.off('error', l as (...args: unknown[]) => void)
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      // A closed pipe is the writer's to say (the stream output reports it; a report's reader that left needs no word).
+      if (err.code === 'EPIPE') return
+      if (stream === process.stdout) watching?.reportFailed(err)
+      process.exit(process.exitCode || 1)
+    })
+  }
+}
+
+/** A failure to write the report, as the one error it is (already one: as it is). */
+function reportError(err: unknown, where: 'stdout' | 'stderr'): XstError {
+  if (err instanceof XstError) return err
+  const e = outputSystemError(err, where)
+  return new OutputError(`cannot write the report: ${e.message}`, 'report-failed')
 }
 
 /**

@@ -127,6 +127,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
       enabled: !helper && Boolean(process.stderr.isTTY) && !this.jsonEnabled(),
       onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${output} was not written`}`),
     })
+    if (!toStdout) this.committed = outName
     if (report) {
       for (const l of renderConvert(summary, inName, outName, job.verify ? verifyLine(verify) : null, flags.verbose, {container, notes, written})) this.line(l)
     }

@@ -46,6 +46,7 @@ An image convert or verify would refuse is refused here too (exit 1, nothing wri
     // Imported here, not at the top: every command's class loads on every run (see src/cli/commands.ts).
     const [{runDumpWithProgress}, {renderDump}] = await Promise.all([import('../cli/dump-progress.js'), import('../dump/render.js')])
     const summary = await runDumpWithProgress(job, {enabled: Boolean(process.stderr.isTTY) && !this.jsonEnabled(), onSignal})
+    if (!toStdout) this.committed = args.core
     for (const l of renderDump(summary)) this.line(l)
     return {ok: true, ...summary, warnings: this.warnings}
   }
