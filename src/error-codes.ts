@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   'broken-pipe': 'the program reading the output closed the pipe',
   'socket-refused': 'nothing is listening on the output socket',
   'write-failed': 'writing the output failed for another reason',
+  'output-closed': 'stdout was closed when xst started, so a stream written there would go nowhere',
   'report-failed': 'the report or JSON document could not be written (stdout on a full disk, a closed descriptor)',
 
   // What the input is.

@@ -2,7 +2,8 @@
 // /dev/full), every command says so in one line on stderr, saying whether
 // its output was written, and exits 1: no uncaught exception, no stack
 // trace, no page of the bundle. A reader that closes the pipe early ends
-// xst quietly. (Real processes: descriptors are the point.)
+// xst quietly, and a stream sent to a stdout that was closed at start is
+// refused. (Real processes: descriptors are the point.)
 import {closeSync, existsSync, openSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
@@ -34,6 +35,15 @@ describe('the report cannot be written', () => {
     } finally {
       closeSync(full)
     }
+  })
+
+  it.each(['convert', 'dump-core'])('%s to a stdout that was closed when xst started: exit 1, one line (the stream would go nowhere)', async (command) => {
+    const input = tempFile('in.save', vectorBytes('legacy', 'pv64-xl.legacy.gz'))
+    const r = await runNode(['-c', `node "$0" ${command} "$1" - >&-; echo "status $?" >&2`, BIN, input], {argv0: ['bash']})
+    expect(r.stderr.trim().split('\n')).toEqual([`xst ${command}: stdout: not open (it was closed when xst started), so the stream would go nowhere`, 'status 1'])
+    // Sent to /dev/null on purpose, it is written there.
+    const ok = await runNode(['-c', `node "$0" ${command} "$1" - >/dev/null 2>&1; echo "status $?" >&2`, BIN, input], {argv0: ['bash']})
+    expect(ok.stderr.trim()).toBe('status 0')
   })
 
   it('a reader that closes the pipe early ends xst quietly', async () => {

@@ -48,6 +48,16 @@ export function givenDescriptors(): Set<number> | null {
   return given
 }
 
+/**
+ * A standard descriptor (0-2) that was closed when xst started: Node puts
+ * /dev/null there, opened read-write, where a shell's `>/dev/null` opens it
+ * for writing only. Written to, it would take the stream and say nothing.
+ */
+export function closedAtStart(fd: 0 | 1 | 2): boolean {
+  const entry = startDescriptors()?.get(fd)
+  return entry !== undefined && entry.target === '/dev/null' && entry.access === 2
+}
+
 /** Refuse a descriptor number the caller did not pass to xst (exit 2). */
 export function checkGivenDescriptor(fd: number): void {
   const given = givenDescriptors()

@@ -9,7 +9,7 @@ import * as net from 'node:net'
 import * as path from 'node:path'
 import * as tty from 'node:tty'
 import {OutputError, outputSystemError, UsageError} from '../errors.js'
-import {checkGivenDescriptor} from './descriptors.js'
+import {checkGivenDescriptor, closedAtStart} from './descriptors.js'
 import {parseSpec} from './spec.js'
 import {FdSink} from './sink.js'
 
@@ -162,6 +162,7 @@ function refuseTerminal(fd: number, force: boolean | undefined): void {
 export async function openOutput(spec: string, opts: OpenOutputOptions = {}): Promise<Output> {
   const given = parseSpec(spec, opts)
   if (given.kind === 'std') {
+    if (closedAtStart(1)) throw new OutputError('stdout: not open (it was closed when xst started), so the stream would go nowhere', 'output-closed')
     refuseTerminal(1, opts.force)
     return new FdOutput('stdout', 1)
   }

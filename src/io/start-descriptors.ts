@@ -7,7 +7,7 @@ import * as fs from 'node:fs'
 export interface StartEntry {
   /** readlink of /proc/self/fd/N: a path, "pipe:[ino]", "socket:[ino]", "anon_inode:[...]". */
   target: string
-  /** O_ACCMODE of the descriptor (0 read, 1 write, 2 both), for pipes. */
+  /** O_ACCMODE of the descriptor (0 read, 1 write, 2 both), for pipes and /dev/null. */
   access?: number
 }
 
@@ -33,7 +33,8 @@ function listOpenDescriptors(): Map<number, StartEntry> | null {
       continue // the directory handle readdirSync used, closed by now
     }
     const entry: StartEntry = {target}
-    if (target.startsWith('pipe:')) {
+    // /dev/null read-write on 0-2 is what Node opens on a standard descriptor that was closed.
+    if (target.startsWith('pipe:') || target === '/dev/null') {
       try {
         const m = /^flags:\s*([0-7]+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${name}`, 'utf8'))
         if (m) entry.access = parseInt(m[1], 8) & 3
