@@ -149,7 +149,8 @@ export async function emitPages(o: EmitOptions): Promise<number> {
       while (p < e) {
         // Pages whose copies lie one after the other are read together.
         const at = o.locate(p)
-        if (at < 0) throw new Error(`internal: pfn ${p} has data but no copy was located`)
+        // The first pass found a page the window pass did not: the file changed between the two reads.
+        if (at < 0) throw new InputError(`page ${p} was in the image when it was first read but not when it was read again; was it changed while xst read it?`, 'input-changed')
         let n = 1
         while (p + n < e && n < PAGES_PER_IO && o.locate(p + n) === at + n * PAGE_SIZE) n++
         const buf = pool.get()
