@@ -2,8 +2,21 @@
 // (the first stream section), as inspect-legacy, identify, convert and
 // dump-core do.
 import {FormatError} from '../errors.js'
-import {type ContainerSummary, xenopsSummary} from './describe.js'
-import {parseXenopsRecord, restoreRefusal, type StructuredSection} from './xenserver.js'
+import type {ContainerSummary, SectionLine} from './module.js'
+import {parseXenopsRecord, restoreRefusal, type StructuredSection, type XenopsRecord} from './xenserver.js'
+
+/** The summary's line for a section. */
+export function sectionLine(s: StructuredSection): SectionLine {
+  return {name: s.section.name, offset: s.offset, length: s.section.body === 'sized' ? s.length : null}
+}
+
+export function sectionWords(s: SectionLine): string {
+  return s.length === null ? `${s.name}@${s.offset}` : `${s.name}@${s.offset}(${s.length})`
+}
+
+export function xenopsSummary(r: XenopsRecord): NonNullable<ContainerSummary['xenops']> {
+  return {time: r.time, wordSize: r.wordSize, vmStrLength: r.vmStrLength ?? null, xsSubtreeEntries: r.xsSubtreeEntries ?? null, unknownFields: r.unknownFields, vmName: r.vmName, vmUuid: r.vmUuid}
+}
 
 /** What a walk is told of each section a restore refuses (restoreRefusal); without it, they pass unremarked. */
 export interface SectionWalkOptions {
@@ -11,7 +24,7 @@ export interface SectionWalkOptions {
 }
 
 function list(s: StructuredSection, summary: ContainerSummary, opts: SectionWalkOptions): void {
-  summary.sections!.push({name: s.section.name, offset: s.offset, length: s.section.body === 'sized' ? s.length : null})
+  summary.sections!.push(sectionLine(s))
   const refused = s.section.body === 'sized' ? restoreRefusal(s) : undefined
   if (refused) opts.onRefused?.(refused)
 }

@@ -95,7 +95,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     })
     out.container = containerSummary(img)
     const c = img.container
-    out.domainName = containerDomainName(c) ?? null
+    out.domainName = containerDomainName(out.container)
     if (c.kind !== 'none') recognised = true
     let stream: StreamKind | undefined = img.stream
     // What an xl config says the domain is: a libxc stream calls a PVH guest HVM.

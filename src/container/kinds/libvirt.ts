@@ -1,0 +1,37 @@
+// libvirt's libxl-driver save image (`virsh save`, `managedsave`): its
+// header and domain XML (layout and reader: ../libvirt.ts), then a stream
+// with no xl header, legacy or libxl v2 as the header's version claims;
+// the claim is checked against the stream, not trusted.
+import {type LibvirtHeaderInfo, LIBVIRT_MAGIC, readLibvirtHeader} from '../libvirt.js'
+import {BARE_LEGACY_QEMU_RECORDS} from '../qemu-record.js'
+import {streamKindAt} from '../stream.js'
+import type {ContainerModule} from '../module.js'
+
+export interface LibvirtContainer {
+  kind: 'libvirt'
+  header: LibvirtHeaderInfo
+}
+
+export const libvirt: ContainerModule<LibvirtContainer> = {
+  kind: 'libvirt',
+  label: 'libvirt libxl-driver save image',
+  detect: {magic: Buffer.from(LIBVIRT_MAGIC, 'latin1'), family: 'libvirt'},
+  async open(reader) {
+    return {kind: 'libvirt', header: await readLibvirtHeader(reader)}
+  },
+  streamAfterHeader: streamKindAt,
+  qemuRecords: BARE_LEGACY_QEMU_RECORDS,
+
+  describe(c) {
+    const h = c.header
+    return {libvirt: {version: h.version, claims: h.claims, xmlLength: h.xmlLength, domainName: h.domainName ?? null}}
+  },
+  domainName: (s) => s.libvirt?.domainName ?? null,
+  words: (s) => s.label + (s.libvirt ? ` (version ${s.libvirt.version})` : ''),
+  lines(s, pad) {
+    const l = s.libvirt
+    if (!l) return []
+    return [pad('libvirt header') + `version ${l.version} (claims a ${l.claims} stream), domain XML ${l.xmlLength} bytes${l.domainName ? `, domain "${l.domainName}"` : ''}`]
+  },
+  guestClaim: () => undefined,
+}

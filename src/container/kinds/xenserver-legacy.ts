@@ -1,0 +1,29 @@
+// XenServer's legacy suspend image (`XenSavedDomain\n`): the signature, a
+// legacy stream with no xl header, then for HVM a qemu record in
+// XenServer's framing (layout and reader: ../xenserver.ts).
+import {XENSERVER_LEGACY_QEMU_RECORDS} from '../qemu-record.js'
+import {streamKindAt} from '../stream.js'
+import {readXenServerSignature, XENSERVER_LEGACY_SIGNATURE, type XenServerSignatureInfo} from '../xenserver.js'
+import type {ContainerModule} from '../module.js'
+
+export interface XenServerLegacyContainer {
+  kind: 'xenserver-legacy'
+  signature: XenServerSignatureInfo
+}
+
+export const xenserverLegacy: ContainerModule<XenServerLegacyContainer> = {
+  kind: 'xenserver-legacy',
+  label: 'XenServer legacy suspend image',
+  detect: {magic: Buffer.from(XENSERVER_LEGACY_SIGNATURE, 'latin1'), family: 'xenserver'},
+  async open(reader) {
+    return {kind: 'xenserver-legacy', signature: await readXenServerSignature(reader)}
+  },
+  streamAfterHeader: streamKindAt,
+  qemuRecords: XENSERVER_LEGACY_QEMU_RECORDS,
+
+  describe: () => ({}),
+  domainName: () => null,
+  words: (s) => s.label,
+  lines: () => [],
+  guestClaim: () => undefined,
+}

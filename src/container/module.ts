@@ -1,0 +1,103 @@
+// The one interface every container implements (src/container/kinds/*.ts,
+// listed in registry.ts), and the types the containers and the commands
+// share. A command asks the registry for the module of the container it
+// opened and calls it; it never asks which kind the container is.
+import type {ByteReader} from '../io/reader.js'
+import type {GzipSource} from '../io/gzip-source.js'
+import type {QemuRecordVariant} from './qemu-record.js'
+import type {Container, ContainerKind} from './registry.js'
+
+export type {Container, ContainerKind}
+
+/**
+ * What the bytes at the reader's position are: a libxc or libxl v2 stream,
+ * an xl header (what follows it is for the walker or verifier to tell), a
+ * legacy stream or not an image at all (the legacy detector tells), or
+ * nothing at all.
+ */
+export type StreamKind = 'libxc' | 'libxl' | 'xl' | 'legacy' | 'empty'
+
+export interface OpenedImage<C extends Container = Container> {
+  /** The image, decompressed when it was gzip, positioned after the container's header. */
+  reader: ByteReader
+  /** The input as given (compressed, when gzip). */
+  input: ByteReader
+  /** The decompressing source, when the input was gzip. */
+  gzip: GzipSource | undefined
+  container: C
+  /** What follows the container header; undefined for a structured XenServer image (sections follow). */
+  stream: StreamKind | undefined
+  /** The qemu record framings the container writes after a legacy HVM tail. */
+  qemuRecords: readonly QemuRecordVariant[]
+}
+
+export interface SectionLine {
+  name: string
+  /** Offset of the section header (decompressed). */
+  offset: number
+  /** Body bytes of a sized section; null for stream sections and End_of_image. */
+  length: number | null
+}
+
+export interface ContainerSummary {
+  kind: ContainerKind
+  label: string
+  /** The input was gzip-compressed (offsets are into the decompressed image). */
+  compressed: boolean
+  libvirt?: {version: number; claims: 'legacy' | 'libxl'; xmlLength: number; domainName: string | null}
+  xend?: {configLength: number; domainName: string | null; memoryMiB: number | null; vcpus: number | null; imageKind: string | null}
+  /** vmName, vmUuid: the VM's, from the VM record in vm_str; null when it does not give them plainly. */
+  xenops?: {time: string; wordSize: number; vmStrLength: number | null; xsSubtreeEntries: number | null; unknownFields: string[]; vmName: string | null; vmUuid: string | null}
+  /** Structured XenServer image: its sections as far as they were read. */
+  sections?: SectionLine[]
+  /**
+   * Structured XenServer image: the section reading stopped at (a Demu
+   * section, whose end xst cannot find); it and everything after it were
+   * not read. Absent when the sections were read to End_of_image.
+   */
+  stoppedAt?: {section: string; offset: number}
+  /** Bytes after End_of_image (a VDI may hold more than the image): not part of it. */
+  afterEnd?: number
+}
+
+/** What a container adds to the summary from its header (the rest is filled in as it is read). */
+export type ContainerFacts = Omit<ContainerSummary, 'kind' | 'label' | 'compressed'>
+
+/**
+ * One container: how it is recognised and opened, what every report says
+ * of it, and what each command does around the stream it holds. `C` is
+ * the container as opened (its kind and header). Every member is
+ * required, so a module that leaves one out does not compile; members
+ * are methods, so the registry can hand any module out as a
+ * ContainerModule<Container> (it is only ever called with a container of
+ * its own kind).
+ */
+export interface ContainerModule<C extends {kind: string}> {
+  readonly kind: C['kind']
+  /** For messages and reports: "libvirt libxl-driver save image". */
+  readonly label: string
+
+  // detect and open
+
+  /** The bytes at offset 0 that mark it, and its family in sniff's table; null for no container (what no magic marks). */
+  readonly detect: {magic: Buffer; family: string} | null
+  /** Read and check its header at the reader's position (detect matched there). */
+  open(reader: ByteReader): Promise<C>
+  /** What follows the header: the stream there, sniffed (nothing consumed), or undefined when sections come first. */
+  streamAfterHeader(reader: ByteReader): Promise<StreamKind | undefined>
+  /** The qemu record framings it writes after a legacy HVM tail. */
+  readonly qemuRecords: readonly QemuRecordVariant[]
+
+  // describe
+
+  /** Its facts from the header, for the summary every report shows. */
+  describe(c: C): ContainerFacts
+  /** The domain name it gives (from its summary), or null. */
+  domainName(s: ContainerSummary): string | null
+  /** Its few words in a report line: the label, and what tells images of the kind apart (libvirt's version). */
+  words(s: ContainerSummary): string
+  /** inspect-legacy's lines for its facts (`pad` the label column). */
+  lines(s: ContainerSummary, pad: (label: string) => string): string[]
+  /** A warning when what it says of the guest contradicts the stream (an xend config's image kind); the stream decides. */
+  guestClaim(c: C, guest: 'pv' | 'hvm'): string | undefined
+}
