@@ -3,6 +3,7 @@
 // share. A command asks the registry for the module of the container it
 // opened and calls it; it never asks which kind the container is.
 import type {ByteReader} from '../io/reader.js'
+import type {V2Verifier} from '../v2/verify/verifier.js'
 import type {GzipSource} from '../io/gzip-source.js'
 import type {QemuRecordVariant} from './qemu-record.js'
 import type {Container, ContainerKind} from './registry.js'
@@ -17,7 +18,7 @@ export type {Container, ContainerKind}
  */
 export type StreamKind = 'libxc' | 'libxl' | 'xl' | 'legacy' | 'empty'
 
-export interface OpenedImage<C extends Container = Container> {
+export interface OpenedImage<C extends {kind: string} = Container> {
   /** The image, decompressed when it was gzip, positioned after the container's header. */
   reader: ByteReader
   /** The input as given (compressed, when gzip). */
@@ -60,6 +61,18 @@ export interface ContainerSummary {
   afterEnd?: number
 }
 
+/** What verify hands a container: the verifier, the summary, and the stream's check. */
+export interface VerifyAround {
+  verifier: V2Verifier
+  summary: ContainerSummary
+  /**
+   * Check the stream at the reader's position with the verifier (stopAtEnd:
+   * up to its END only, when more of the container follows); false when the
+   * check ended early.
+   */
+  check(o?: {stopAtEnd: true}): Promise<boolean>
+}
+
 /** What a container adds to the summary from its header (the rest is filled in as it is read). */
 export type ContainerFacts = Omit<ContainerSummary, 'kind' | 'label' | 'compressed'>
 
@@ -100,4 +113,13 @@ export interface ContainerModule<C extends {kind: string}> {
   lines(s: ContainerSummary, pad: (label: string) => string): string[]
   /** A warning when what it says of the guest contradicts the stream (an xend config's image kind); the stream decides. */
   guestClaim(c: C, guest: 'pv' | 'hvm'): string | undefined
+
+  // what each command does around the stream
+
+  /**
+   * verify: the container's own rules, and the stream inside checked
+   * (`v.check`); the container's defects go to the verifier. False when
+   * the check ended early.
+   */
+  verify(img: OpenedImage<C>, v: VerifyAround): Promise<boolean>
 }

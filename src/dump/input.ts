@@ -21,7 +21,6 @@ import {type ContainerSummary, containerSummary} from '../container/describe.js'
 import {drainGzip, type OpenedImage, openImage} from '../container/open.js'
 import {BARE_LEGACY_QEMU_RECORDS, type QemuRecordVariant} from '../container/qemu-record.js'
 import {restOfSections, uncheckedAfterDemu, unreadableStreamSection, untilStream} from '../container/sections.js'
-import {walkSections} from '../container/xenserver.js'
 import type {FormatError} from '../errors.js'
 import {ByteReader} from '../io/reader.js'
 import type {ByteSource} from '../io/source.js'
@@ -80,7 +79,7 @@ export async function openImageForDump(input: ByteReader, onWarning?: (message: 
   const structured = opened.container.kind === 'xenserver-structured'
   const image = {reader, source: reader.source, seekable: reader.seekable && !gzip, opened, container, qemuRecords, gzip, structured}
   if (structured) {
-    const s = await untilStream(walkSections(reader), container, {onRefused: refusedWarning(onWarning)})
+    const s = await untilStream(reader, container, {onRefused: refusedWarning(onWarning)})
     // The section says what its stream is; the walker or the verifier says what is wrong with it.
     if (s.section.body === 'libxc-stream') return {...image, kind: 'v2', start: reader.offset}
     if (s.section.body === 'legacy-stream') return {...image, kind: 'legacy', start: reader.offset}
@@ -130,7 +129,7 @@ export async function afterStream(image: DumpImage, reader: ByteReader, onWarnin
     return reader.offset
   }
   // A legacy stream goes through the converter, and dump-core refuses what convert refuses: convert cannot copy a Demu section.
-  const demu = await restOfSections(walkSections(reader), image.container, {onRefused: refusedWarning(onWarning), stopAtOpaque: image.kind === 'v2'})
+  const demu = await restOfSections(reader, image.container, {onRefused: refusedWarning(onWarning), stopAtOpaque: image.kind === 'v2'})
   const end = reader.offset
   if (demu) {
     onWarning?.(uncheckedAfterDemu(demu).message)

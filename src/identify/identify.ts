@@ -12,7 +12,6 @@ import {type InputKind, type Sniffed, sniff, SNIFF_LENGTH} from '../container/id
 import {libvirtVersionDefect} from '../container/libvirt.js'
 import {closeImage, CONTAINER_LABELS, type ContainerKind, type OpenedImage, openImage, type StreamKind, streamKindAt} from '../container/open.js'
 import {restOfSections, untilStream} from '../container/sections.js'
-import {type StructuredSection, walkSections} from '../container/xenserver.js'
 import {type ErrorCode, FormatError} from '../errors.js'
 import {ForeignFormatError, foreignDomainName, foreignGuest, type ForeignSummary} from '../foreign/recognise.js'
 import type {ByteReader} from '../io/reader.js'
@@ -100,11 +99,11 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     let stream: StreamKind | undefined = img.stream
     // What an xl config says the domain is: a libxc stream calls a PVH guest HVM.
     let configType: 'pv' | 'hvm' | 'pvh' | undefined
-    let sections: AsyncGenerator<StructuredSection> | undefined
+    let sections = false
     if (c.kind === 'xenserver-structured') {
-      sections = walkSections(img.reader)
+      sections = true
       // A section xenopsd refuses (restoreRefusal) is damage: the image is not restorable.
-      const s = await untilStream(sections, out.container, {onRefused: refuse})
+      const s = await untilStream(img.reader, out.container, {onRefused: refuse})
       out.domainName ??= out.container.xenops?.vmName ?? null
       if (s.section.body === 'libxc-stream') stream = await streamKindAt(img.reader)
       else if (s.section.body === 'legacy-stream') stream = 'legacy'
@@ -123,7 +122,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
       recognised = true
       await v2Facts(img.reader, stream, out)
       if (out.guest === 'hvm' && configType === 'pvh') out.guest = 'pvh'
-      const vgpu = sections && stream === 'libxc' ? await sectionsAfter(img, sections, out) : false
+      const vgpu = sections && stream === 'libxc' ? await sectionsAfter(img, out) : false
       out.verdict = 'v2, restorable'
       out.restore.by = vgpu ? [VGPU_RESTORER] : restoredBy({container: c.kind, xlHeader: out.xlHeader, stream})
       if (c.kind === 'libvirt') {
@@ -195,7 +194,7 @@ export const MAX_RECORDS_WALKED = 1 << 22
  * way, makes the image damaged. A pipe or gzip input would have to be read
  * whole for this, so there it is left to `xst verify`, and said.
  */
-async function sectionsAfter(img: OpenedImage, sections: AsyncGenerator<StructuredSection>, out: Identified): Promise<boolean> {
+async function sectionsAfter(img: OpenedImage, out: Identified): Promise<boolean> {
   const r = img.reader
   const unread = 'the sections after the memory image were not read'
   if (!r.seekable) {
@@ -212,7 +211,7 @@ async function sectionsAfter(img: OpenedImage, sections: AsyncGenerator<Structur
     await r.skip(paddedLength(h.length), `the libxc record at byte ${at}`)
     if (h.type === Rec.END) break
   }
-  const demu = await restOfSections(sections, out.container!, {onRefused: refuse, stopAtOpaque: true})
+  const demu = await restOfSections(r, out.container!, {onRefused: refuse, stopAtOpaque: true})
   if (demu) {
     out.note = `a XenServer vGPU image: xenopsd hands its Demu section (byte ${demu.offset}) to the vGPU emulator, so only a XenServer host with NVIDIA vGPU restores it; the sections from there on were not read`
     return true

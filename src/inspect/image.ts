@@ -6,7 +6,6 @@ import {type ContainerSummary, containerSummary, guestClaimWarning} from '../con
 import {libvirtVersionDefect} from '../container/libvirt.js'
 import {drainGzip, type OpenedImage} from '../container/open.js'
 import {restOfSections, untilStream} from '../container/sections.js'
-import {walkSections} from '../container/xenserver.js'
 import {FormatError} from '../errors.js'
 import type {WalkOptions} from '../legacy/walker.js'
 import {inspectLegacy, type InspectReport} from './report.js'
@@ -26,10 +25,9 @@ export async function inspectImage(img: OpenedImage, name: string, opts: Inspect
   const walkOpts = {...opts, qemuRecords: img.qemuRecords}
   let report: InspectReport
   if (c.kind === 'xenserver-structured') {
-    const walk = walkSections(img.reader)
     // A section xenopsd refuses does not stop the inspection of the stream: a warning.
     const sectionOpts = {onRefused: (err: FormatError) => warn(err.message)}
-    const stream = await untilStream(walk, container, sectionOpts)
+    const stream = await untilStream(img.reader, container, sectionOpts)
     if (stream.section.body === 'libxc-stream') {
       throw new FormatError('already-v2', 'this XenServer image holds a v2 stream (a Libxc section), not a legacy one; use `xst verify`', {offset: stream.offset, context: 'Libxc section'})
     }
@@ -37,7 +35,7 @@ export async function inspectImage(img: OpenedImage, name: string, opts: Inspect
       throw new FormatError('xenserver-no-legacy', `the first stream section is ${stream.section.name}, not Libxc_legacy: there is no legacy stream to inspect`, {offset: stream.offset, context: `${stream.section.name} section`})
     }
     report = await inspectLegacy(img.reader, name, {...walkOpts, stopAtImageEnd: true})
-    await restOfSections(walk, container, sectionOpts)
+    await restOfSections(img.reader, container, sectionOpts)
     container.afterEnd = await img.reader.skipToEnd()
     report.bytes = img.reader.offset - container.afterEnd
   } else {

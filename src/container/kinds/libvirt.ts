@@ -2,7 +2,7 @@
 // header and domain XML (layout and reader: ../libvirt.ts), then a stream
 // with no xl header, legacy or libxl v2 as the header's version claims;
 // the claim is checked against the stream, not trusted.
-import {type LibvirtHeaderInfo, LIBVIRT_MAGIC, readLibvirtHeader} from '../libvirt.js'
+import {type LibvirtHeaderInfo, LIBVIRT_MAGIC, libvirtVersionDefect, readLibvirtHeader} from '../libvirt.js'
 import {BARE_LEGACY_QEMU_RECORDS} from '../qemu-record.js'
 import {streamKindAt} from '../stream.js'
 import type {ContainerModule} from '../module.js'
@@ -34,4 +34,13 @@ export const libvirt: ContainerModule<LibvirtContainer> = {
     return [pad('libvirt header') + `version ${l.version} (claims a ${l.claims} stream), domain XML ${l.xmlLength} bytes${l.domainName ? `, domain "${l.domainName}"` : ''}`]
   },
   guestClaim: () => undefined,
+
+  /** The header's version must match the v2 stream that follows (a legacy one is for convert). */
+  async verify(img, v) {
+    if (img.stream === 'libxl' || img.stream === 'libxc') {
+      const defect = libvirtVersionDefect(img.container.header, img.stream)
+      if (defect) v.verifier.containerProblem(defect)
+    }
+    return v.check()
+  },
 }

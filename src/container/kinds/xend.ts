@@ -47,4 +47,6 @@ export const xend: ContainerModule<XendContainer> = {
     if (!claims || claims === guest) return undefined
     return `the xend config says the guest is ${claims.toUpperCase()} (image ${kind}), but the stream is a${guest === 'hvm' ? 'n HVM' : ' PV'} image: the stream is what is read`
   },
+
+  verify: (_img, v) => v.check(),
 }

@@ -3,9 +3,11 @@
 // over them: ../sections.ts) to End_of_image: a Xenops record, the memory
 // image as a Libxc (v2) or Libxc_legacy section's stream, qemu state,
 // UEFI variables, vTPM and vGPU state.
+import {FormatError} from '../../errors.js'
+import {printable} from '../../text.js'
 import {XENSERVER_LIBXC_LEGACY_QEMU_RECORDS} from '../qemu-record.js'
-import {sectionWords} from '../sections.js'
-import {readXenServerSignature, XENSERVER_STRUCTURED_SIGNATURE, type XenServerSignatureInfo} from '../xenserver.js'
+import {readXenops, sectionWords, uncheckedAfterDemu, walkStructured, xenopsSummary} from '../sections.js'
+import {readXenServerSignature, restoreRefusal, XENSERVER_STRUCTURED_SIGNATURE, type XenopsRecord, type XenServerSignatureInfo} from '../xenserver.js'
 import type {ContainerModule} from '../module.js'
 
 export interface XenServerStructuredContainer {
@@ -40,4 +42,94 @@ export const xenserverStructured: ContainerModule<XenServerStructuredContainer> 
     return L
   },
   guestClaim: () => undefined,
+
+  /**
+   * Every section is read (sized bodies bounded by their lengths), the
+   * Xenops record parsed (a field xst does not know is a warning: an older
+   * xenopsd refuses it), the Libxc section's stream checked up to its END,
+   * and End_of_image required; sections a restore refuses are errors
+   * (restoreRefusal); a Demu section after the memory image ends the check
+   * with a warning (its end cannot be found); bytes after End_of_image are
+   * counted, not checked. A Libxc_legacy section is sent to `xst convert`.
+   */
+  async verify(img, {verifier, summary, check}) {
+    const r = img.reader
+    let libxc = 0
+    const onward = () => (verifier.done ? false : undefined)
+    try {
+      const stopped = await walkStructured<boolean>(r, summary, {
+        async sized(s) {
+          if (s.section.name === 'Xenops') {
+            try {
+              const record = await readXenops(s)
+              summary.xenops = xenopsSummary(record)
+              const unknown = unknownFieldsWarning(record)
+              if (unknown) verifier.containerProblem(unknown, 'warning')
+            } catch (err) {
+              if (!(err instanceof FormatError)) throw err
+              verifier.containerProblem(err)
+            }
+          } else {
+            const refused = restoreRefusal(s)
+            if (refused) verifier.containerProblem(refused)
+          }
+          return onward()
+        },
+        async stream(s) {
+          const name = s.section.name
+          const where = {offset: s.offset, context: `${name} section`}
+          switch (s.section.body) {
+            case 'libxc-stream':
+              if (libxc++) throw new FormatError('xenserver-second-libxc', 'a second Libxc section: an image holds one memory image', where)
+              if (!(await check({stopAtEnd: true}))) return false
+              return onward()
+            case 'legacy-stream':
+              throw new FormatError('legacy-image', 'the Libxc_legacy section holds a legacy (Xen <= 4.5) stream; convert the image with `xst convert`', where)
+            case 'libxl-stream':
+              throw new FormatError('xenserver-refused-section', `a ${name} section: xenopsd refuses to restore an image holding one (xc/domain.ml process_header: Suspend_image_failure; and its end cannot be found to check what follows)`, where)
+            case 'opaque-stream':
+              if (libxc === 0) {
+                throw new FormatError('xenserver-opaque-section', `a ${name} section (${s.section.what}) before the memory image is in a format of its own whose end xst cannot find, so nothing after it, the memory image included, can be checked`, where)
+              }
+              // The vGPU state after the memory image (Citrix vGPU): all before it was checked; the rest cannot be.
+              verifier.containerProblem(uncheckedAfterDemu(s), 'warning')
+              summary.stoppedAt = {section: name, offset: s.offset}
+              return true
+          }
+          return onward()
+        },
+        end: onward,
+      })
+      if (stopped !== undefined) return stopped
+      if (libxc === 0) {
+        throw new FormatError('xenserver-no-libxc', 'the image has no Libxc section: it holds no memory image', {offset: r.offset, context: 'XenServer sections'})
+      }
+      summary.afterEnd = await r.skipToEnd()
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err
+      verifier.fatal(err)
+      return false
+    }
+    return true
+  },
+}
+
+/** Most field names a warning lists. */
+const LISTED_FIELDS = 8
+
+/**
+ * Fields of the Xenops record that xenopsd's Xenops_record.t does not have:
+ * its of_string (lib/suspend_image.ml, ppx_sexp_conv) refuses a record
+ * holding a field it lacks, so a xenopsd without them does not restore the
+ * image; one that has them (a newer one, which wrote them) does. A warning.
+ */
+function unknownFieldsWarning(r: XenopsRecord): FormatError | undefined {
+  const n = r.unknownFields.length
+  if (n === 0) return undefined
+  const names = r.unknownFields.slice(0, LISTED_FIELDS).map(printable).join(', ') + (n > LISTED_FIELDS ? `, and ${n - LISTED_FIELDS} more` : '')
+  return new FormatError(
+    'xenops-unknown-field',
+    `the Xenops record holds ${n === 1 ? 'a field' : `${n} fields`} xst does not know (${names}): a xenopsd without ${n === 1 ? 'it' : 'them'} refuses the record (lib/suspend_image.ml Xenops_record.of_string)`,
+    {offset: r.unknownFieldAt, context: 'Xenops record'},
+  )
 }
