@@ -2,6 +2,7 @@
 // listed in registry.ts), and the types the containers and the commands
 // share. A command asks the registry for the module of the container it
 // opened and calls it; it never asks which kind the container is.
+import type {FormatError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import type {V2Verifier} from '../v2/verify/verifier.js'
 import type {GzipSource} from '../io/gzip-source.js'
@@ -73,6 +74,21 @@ export interface VerifyAround {
   check(o?: {stopAtEnd: true}): Promise<boolean>
 }
 
+/** What inspect-legacy hands a container: where its warnings go, and the reading of the legacy stream. */
+export interface InspectAround<R> {
+  warn(message: string): void
+  /** Walk the legacy stream at the reader's position into the report (stopAtImageEnd: when more of the container follows it). */
+  read(o?: {stopAtImageEnd: true}): Promise<R>
+}
+
+/** The verdict a container's own claim about a v2 stream gives it (libvirt's version), over identify's own. */
+export interface V2Verdict {
+  verdict: 'needs conversion' | 'damaged'
+  note?: string
+  restoredBy: string[]
+  error?: FormatError
+}
+
 /** What a container adds to the summary from its header (the rest is filled in as it is read). */
 export type ContainerFacts = Omit<ContainerSummary, 'kind' | 'label' | 'compressed'>
 
@@ -122,4 +138,23 @@ export interface ContainerModule<C extends {kind: string}> {
    * the check ended early.
    */
   verify(img: OpenedImage<C>, v: VerifyAround): Promise<boolean>
+  /**
+   * inspect-legacy: the legacy stream inside read (`io.read`), and what the
+   * container says around it told (`io.warn`); the report's `bytes` are the
+   * image's.
+   */
+  inspect<R extends {bytes: number}>(img: OpenedImage<C>, summary: ContainerSummary, io: InspectAround<R>): Promise<R>
+  /** identify: only headers are read, never page data; whatever a restore refuses is thrown (the image is damaged). */
+  readonly identify: {
+    /** Reach the stream and say what it is: the one sniffed after the header, or the memory image section's. */
+    toStream(img: OpenedImage<C>, summary: ContainerSummary): Promise<StreamKind | undefined>
+    /**
+     * Once a v2 stream's first records are read: what follows the stream,
+     * where that says what restores the image (`restoredBy`) or why it was
+     * not read (`note`).
+     */
+    afterV2(img: OpenedImage<C>, stream: 'libxc' | 'libxl', summary: ContainerSummary): Promise<{note?: string; restoredBy?: string[]}>
+    /** The verdict on a v2 stream when the container's claim about it decides (libvirt's version). */
+    v2Verdict(c: C, stream: 'libxc' | 'libxl'): V2Verdict | undefined
+  }
 }

@@ -43,4 +43,29 @@ export const libvirt: ContainerModule<LibvirtContainer> = {
     }
     return v.check()
   },
+  /** A header claiming a v2 stream over a legacy one: a warning (convert writes version 2 over the converted stream). */
+  inspect(img, _summary, io) {
+    const h = img.container.header
+    if (img.stream === 'legacy' && h.claims !== 'legacy') {
+      const defect = libvirtVersionDefect(h, 'legacy')
+      if (defect) io.warn(`${defect.message}; libvirt would hand the legacy stream to libxl as a v2 stream (xst convert writes version 2 over the converted stream)`)
+    }
+    return io.read()
+  },
+  identify: {
+    toStream: async (img) => img.stream,
+    afterV2: async () => ({}),
+    /** The version over a v2 stream: version 1 over a libxl stream is repaired by convert; over a libxc stream nothing reads it. */
+    v2Verdict(c, stream) {
+      const defect = libvirtVersionDefect(c.header, stream)
+      if (defect && stream === 'libxl') {
+        return {
+          verdict: 'needs conversion',
+          note: `the libvirt header says version ${c.header.version} over a libxl v2 stream; \`xst convert\` rewrites the version`,
+          restoredBy: ['virsh restore, once `xst convert` has rewritten the version (libvirt would run the legacy converter on it)'],
+        }
+      }
+      return defect ? {verdict: 'damaged', restoredBy: [], error: defect} : undefined
+    },
+  },
 }

@@ -49,4 +49,10 @@ export const xend: ContainerModule<XendContainer> = {
   },
 
   verify: (_img, v) => v.check(),
+  inspect: (_img, _summary, io) => io.read(),
+  identify: {
+    toStream: async (img) => img.stream,
+    afterV2: async () => ({}),
+    v2Verdict: () => undefined,
+  },
 }

@@ -28,4 +28,10 @@ export const xenserverLegacy: ContainerModule<XenServerLegacyContainer> = {
   guestClaim: () => undefined,
 
   verify: (_img, v) => v.check(),
+  inspect: (_img, _summary, io) => io.read(),
+  identify: {
+    toStream: async (img) => img.stream,
+    afterV2: async () => ({}),
+    v2Verdict: () => undefined,
+  },
 }

@@ -5,8 +5,11 @@
 // UEFI variables, vTPM and vGPU state.
 import {FormatError} from '../../errors.js'
 import {printable} from '../../text.js'
+import {Rec} from '../../v2/libxc/layout.js'
+import {paddedLength, RecordHeader} from '../../v2/record.js'
 import {XENSERVER_LIBXC_LEGACY_QEMU_RECORDS} from '../qemu-record.js'
-import {readXenops, sectionWords, uncheckedAfterDemu, walkStructured, xenopsSummary} from '../sections.js'
+import {streamKindAt} from '../stream.js'
+import {readXenops, restOfSections, sectionWords, uncheckedAfterDemu, untilStream, walkStructured, xenopsSummary} from '../sections.js'
 import {readXenServerSignature, restoreRefusal, XENSERVER_STRUCTURED_SIGNATURE, type XenopsRecord, type XenServerSignatureInfo} from '../xenserver.js'
 import type {ContainerModule} from '../module.js'
 
@@ -112,6 +115,83 @@ export const xenserverStructured: ContainerModule<XenServerStructuredContainer> 
     }
     return true
   },
+
+  /**
+   * Read section by section: up to its Libxc_legacy section (a section
+   * xenopsd refuses is a warning: it does not stop the inspection of the
+   * stream), the stream in it, then the sections after it.
+   */
+  async inspect(img, summary, io) {
+    const r = img.reader
+    const sectionOpts = {onRefused: (err: FormatError) => io.warn(err.message)}
+    const stream = await untilStream(r, summary, sectionOpts)
+    if (stream.section.body === 'libxc-stream') {
+      throw new FormatError('already-v2', 'this XenServer image holds a v2 stream (a Libxc section), not a legacy one; use `xst verify`', {offset: stream.offset, context: 'Libxc section'})
+    }
+    if (stream.section.body !== 'legacy-stream') {
+      throw new FormatError('xenserver-no-legacy', `the first stream section is ${stream.section.name}, not Libxc_legacy: there is no legacy stream to inspect`, {offset: stream.offset, context: `${stream.section.name} section`})
+    }
+    const report = await io.read({stopAtImageEnd: true})
+    await restOfSections(r, summary, sectionOpts)
+    summary.afterEnd = await r.skipToEnd()
+    report.bytes = r.offset - summary.afterEnd
+    return report
+  },
+
+  identify: {
+    /** The first stream section is the memory image; a section xenopsd refuses on the way is damage. */
+    async toStream(img, summary) {
+      const s = await untilStream(img.reader, summary, {onRefused: refuse})
+      if (s.section.body === 'libxc-stream') return streamKindAt(img.reader)
+      if (s.section.body === 'legacy-stream') return 'legacy'
+      throw new FormatError('xenserver-no-memory-image', `the first stream section is ${s.section.name}, which xenopsd ${s.section.refusedByRestore ? 'refuses' : 'cannot restore a memory image from'}`, {offset: s.offset})
+    },
+    /**
+     * What restores the image depends on the sections after its Libxc
+     * stream (a Demu section needs a vGPU host; xenopsd refuses some), the
+     * reader inside the stream at a record boundary: on a file, the rest
+     * of the stream's records are stepped over by their headers (page data
+     * seeked over, never read), then the section headers are read to
+     * End_of_image. A Demu section there (Citrix vGPU) is where reading
+     * stops: it says what restores the image. A section xenopsd refuses,
+     * or a defect met on the way, makes the image damaged. A pipe or gzip
+     * input would have to be read whole for this, so there it is left to
+     * `xst verify`, and said.
+     */
+    async afterV2(img, stream, summary) {
+      if (stream !== 'libxc') return {}
+      const r = img.reader
+      const unread = 'the sections after the memory image were not read'
+      if (!r.seekable) return {note: `${unread} (the input cannot be seeked over; \`xst verify\` reads them)`}
+      for (let n = 0; ; n++) {
+        if (n === MAX_RECORDS_WALKED) return {note: `${unread} (the Libxc stream holds more than ${MAX_RECORDS_WALKED} records; \`xst verify\` reads them)`}
+        const at = r.offset
+        const h = await r.readLayout(RecordHeader, 'libxc record header')
+        await r.skip(paddedLength(h.length), `the libxc record at byte ${at}`)
+        if (h.type === Rec.END) break
+      }
+      const demu = await restOfSections(r, summary, {onRefused: refuse, stopAtOpaque: true})
+      if (demu) {
+        return {
+          note: `a XenServer vGPU image: xenopsd hands its Demu section (byte ${demu.offset}) to the vGPU emulator, so only a XenServer host with NVIDIA vGPU restores it; the sections from there on were not read`,
+          restoredBy: [VGPU_RESTORER],
+        }
+      }
+      summary.afterEnd = await r.skipToEnd()
+      return {}
+    },
+    v2Verdict: () => undefined,
+  },
+}
+
+/** Most libxc records identify walks over to reach the sections after them (a 1 TiB guest's stream holds some 270,000). */
+export const MAX_RECORDS_WALKED = 1 << 22
+
+/** Who restores a XenServer image with a Demu section (emu-manager hands it to the vGPU emulator). */
+const VGPU_RESTORER = 'xenopsd on a XenServer host with NVIDIA vGPU'
+
+function refuse(err: FormatError): never {
+  throw err
 }
 
 /** Most field names a warning lists. */
