@@ -89,6 +89,14 @@ export interface V2Verdict {
   error?: FormatError
 }
 
+/** What dump-core tells a container reading on after the stream. */
+export interface DumpAfterStream {
+  /** What the stream was. */
+  kind: 'legacy' | 'v2'
+  onWarning?: (message: string) => void
+  onRefused?: (err: FormatError) => void
+}
+
 /** What a container adds to the summary from its header (the rest is filled in as it is read). */
 export type ContainerFacts = Omit<ContainerSummary, 'kind' | 'label' | 'compressed'>
 
@@ -116,6 +124,8 @@ export interface ContainerModule<C extends {kind: string}> {
   streamAfterHeader(reader: ByteReader): Promise<StreamKind | undefined>
   /** The qemu record framings it writes after a legacy HVM tail. */
   readonly qemuRecords: readonly QemuRecordVariant[]
+  /** More of the container follows the stream (a structured image's sections): the stream is read to its own end only. */
+  readonly moreAfterStream: boolean
 
   // describe
 
@@ -156,5 +166,21 @@ export interface ContainerModule<C extends {kind: string}> {
     afterV2(img: OpenedImage<C>, stream: 'libxc' | 'libxl', summary: ContainerSummary): Promise<{note?: string; restoredBy?: string[]}>
     /** The verdict on a v2 stream when the container's claim about it decides (libvirt's version). */
     v2Verdict(c: C, stream: 'libxc' | 'libxl'): V2Verdict | undefined
+  }
+  /** dump-core: the memory image reached, and what follows it read once the first pass has read it. */
+  readonly dump: {
+    /**
+     * Reach the stream: 'legacy' or 'v2' when the container says which
+     * (a section's type), undefined when the bytes there decide, as for a
+     * bare image. A section a restore refuses is told to `onRefused` (the
+     * memory is whole whatever follows it).
+     */
+    toStream(img: OpenedImage<C>, summary: ContainerSummary, onRefused?: (err: FormatError) => void): Promise<'legacy' | 'v2' | undefined>
+    /**
+     * After the first pass has read the stream with `reader`: what follows
+     * it, read on to the input's end (a gzip input's check runs there).
+     * Returns the image's length.
+     */
+    afterStream(img: OpenedImage<C>, reader: ByteReader, summary: ContainerSummary, o: DumpAfterStream): Promise<number>
   }
 }

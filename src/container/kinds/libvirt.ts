@@ -4,6 +4,7 @@
 // the claim is checked against the stream, not trusted.
 import {type LibvirtHeaderInfo, LIBVIRT_MAGIC, libvirtVersionDefect, readLibvirtHeader} from '../libvirt.js'
 import {BARE_LEGACY_QEMU_RECORDS} from '../qemu-record.js'
+import {drainGzip} from '../gzip.js'
 import {streamKindAt} from '../stream.js'
 import type {ContainerModule} from '../module.js'
 
@@ -20,6 +21,7 @@ export const libvirt: ContainerModule<LibvirtContainer> = {
     return {kind: 'libvirt', header: await readLibvirtHeader(reader)}
   },
   streamAfterHeader: streamKindAt,
+  moreAfterStream: false,
   qemuRecords: BARE_LEGACY_QEMU_RECORDS,
 
   describe(c) {
@@ -66,6 +68,14 @@ export const libvirt: ContainerModule<LibvirtContainer> = {
         }
       }
       return defect ? {verdict: 'damaged', restoredBy: [], error: defect} : undefined
+    },
+  },
+  dump: {
+    toStream: async () => undefined,
+    /** The stream was read to the input's end; a gzip input is read on to its end (never seekable: `reader` is the opened image's own). */
+    async afterStream(img, reader) {
+      await drainGzip(img)
+      return reader.offset
     },
   },
 }

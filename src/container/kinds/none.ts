@@ -3,6 +3,7 @@
 // since either format may follow it). What every input no magic marks as a
 // container is opened as.
 import {BARE_LEGACY_QEMU_RECORDS} from '../qemu-record.js'
+import {drainGzip} from '../gzip.js'
 import {streamKindAt} from '../stream.js'
 import type {ContainerModule} from '../module.js'
 
@@ -18,6 +19,7 @@ export const none: ContainerModule<NoContainer> = {
     return {kind: 'none'}
   },
   streamAfterHeader: streamKindAt,
+  moreAfterStream: false,
   qemuRecords: BARE_LEGACY_QEMU_RECORDS,
 
   describe: () => ({}),
@@ -32,5 +34,13 @@ export const none: ContainerModule<NoContainer> = {
     toStream: async (img) => img.stream,
     afterV2: async () => ({}),
     v2Verdict: () => undefined,
+  },
+  dump: {
+    toStream: async () => undefined,
+    /** The stream was read to the input's end; a gzip input is read on to its end (never seekable: `reader` is the opened image's own). */
+    async afterStream(img, reader) {
+      await drainGzip(img)
+      return reader.offset
+    },
   },
 }

@@ -2,6 +2,7 @@
 // config (layout and reader: ../xend.ts), then a legacy stream with no xl
 // header; for HVM, qemu state to the end of the file.
 import {XEND_QEMU_RECORDS} from '../qemu-record.js'
+import {drainGzip} from '../gzip.js'
 import {streamKindAt} from '../stream.js'
 import {readXendHeader, XEND_SIGNATURE, type XendHeaderInfo} from '../xend.js'
 import type {ContainerModule} from '../module.js'
@@ -19,6 +20,7 @@ export const xend: ContainerModule<XendContainer> = {
     return {kind: 'xend', header: await readXendHeader(reader)}
   },
   streamAfterHeader: streamKindAt,
+  moreAfterStream: false,
   qemuRecords: XEND_QEMU_RECORDS,
 
   describe(c) {
@@ -54,5 +56,13 @@ export const xend: ContainerModule<XendContainer> = {
     toStream: async (img) => img.stream,
     afterV2: async () => ({}),
     v2Verdict: () => undefined,
+  },
+  dump: {
+    toStream: async () => undefined,
+    /** The stream was read to the input's end; a gzip input is read on to its end (never seekable: `reader` is the opened image's own). */
+    async afterStream(img, reader) {
+      await drainGzip(img)
+      return reader.offset
+    },
   },
 }

@@ -9,7 +9,7 @@ import {Rec} from '../../v2/libxc/layout.js'
 import {paddedLength, RecordHeader} from '../../v2/record.js'
 import {XENSERVER_LIBXC_LEGACY_QEMU_RECORDS} from '../qemu-record.js'
 import {streamKindAt} from '../stream.js'
-import {readXenops, restOfSections, sectionWords, uncheckedAfterDemu, untilStream, walkStructured, xenopsSummary} from '../sections.js'
+import {readXenops, restOfSections, sectionWords, uncheckedAfterDemu, unreadableStreamSection, untilStream, walkStructured, xenopsSummary} from '../sections.js'
 import {readXenServerSignature, restoreRefusal, XENSERVER_STRUCTURED_SIGNATURE, type XenopsRecord, type XenServerSignatureInfo} from '../xenserver.js'
 import type {ContainerModule} from '../module.js'
 
@@ -27,6 +27,7 @@ export const xenserverStructured: ContainerModule<XenServerStructuredContainer> 
   },
   /** Sections follow the signature: the stream is found by walking them. */
   streamAfterHeader: async () => undefined,
+  moreAfterStream: true,
   qemuRecords: XENSERVER_LIBXC_LEGACY_QEMU_RECORDS,
 
   describe: () => ({sections: []}),
@@ -181,6 +182,36 @@ export const xenserverStructured: ContainerModule<XenServerStructuredContainer> 
       return {}
     },
     v2Verdict: () => undefined,
+  },
+
+  dump: {
+    /** The memory image is the first stream section's: a Libxc section's v2 stream or a Libxc_legacy section's legacy one. */
+    async toStream(img, summary, onRefused) {
+      const s = await untilStream(img.reader, summary, {onRefused})
+      // The section says what its stream is; the walker or the verifier says what is wrong with it.
+      if (s.section.body === 'libxc-stream') return 'v2'
+      if (s.section.body === 'legacy-stream') return 'legacy'
+      throw unreadableStreamSection(s)
+    },
+    /**
+     * The sections after the stream, to End_of_image, and whatever the
+     * input holds after it. A Demu section after a Libxc stream (Citrix
+     * vGPU) ends the reading with a warning: the memory is all before it.
+     * A legacy stream goes through the converter, and dump-core refuses
+     * what convert refuses: convert cannot copy a Demu section.
+     */
+    async afterStream(_img, reader, summary, {kind, onWarning, onRefused}) {
+      const demu = await restOfSections(reader, summary, {onRefused, stopAtOpaque: kind === 'v2'})
+      const end = reader.offset
+      if (demu) {
+        onWarning?.(uncheckedAfterDemu(demu).message)
+        // Read on to the end all the same (a gzip input's check, a pipe's writer); how much is not told: where the image ends is unknown.
+        await reader.skipToEnd()
+        return end
+      }
+      summary.afterEnd = await reader.skipToEnd()
+      return end
+    },
   },
 }
 
