@@ -2,10 +2,13 @@
 // listed in registry.ts), and the types the containers and the commands
 // share. A command asks the registry for the module of the container it
 // opened and calls it; it never asks which kind the container is.
+import type {OutputFamily, Plan} from '../convert/families.js'
 import type {FormatError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
+import type {ByteSink} from '../io/sink.js'
 import type {V2Verifier} from '../v2/verify/verifier.js'
 import type {GzipSource} from '../io/gzip-source.js'
+import type {LibvirtHeaderInfo} from './libvirt.js'
 import type {QemuRecordVariant} from './qemu-record.js'
 import type {Container, ContainerKind} from './registry.js'
 
@@ -97,6 +100,22 @@ export interface DumpAfterStream {
   onRefused?: (err: FormatError) => void
 }
 
+/** What convert found inside a container before writing anything. */
+export interface PreparedContainer {
+  /** The stream inside (after the sections before it, for a structured XenServer image). */
+  stream: StreamKind
+  /** What of the container a XenServer output carries over (a structured input's sections). */
+  sections?: CarriedSections
+}
+
+/** A structured XenServer input's sections, read up to its memory image, for a XenServer output to carry over. */
+export interface CarriedSections {
+  /** The signature and every section before the stream section, exactly as read. */
+  before: Buffer[]
+  /** After the stream: copy every later section, in order, to End_of_image (what follows it is only counted, in the summary and a note). */
+  rest(sink: ByteSink, notes: string[]): Promise<void>
+}
+
 /** What a container adds to the summary from its header (the rest is filled in as it is read). */
 export type ContainerFacts = Omit<ContainerSummary, 'kind' | 'label' | 'compressed'>
 
@@ -182,5 +201,18 @@ export interface ContainerModule<C extends {kind: string}> {
      * Returns the image's length.
      */
     afterStream(img: OpenedImage<C>, reader: ByteReader, summary: ContainerSummary, o: DumpAfterStream): Promise<number>
+  }
+  /** convert: what of the container the output keeps (the output families themselves are convert/families.ts'). */
+  readonly convert: {
+    /** The output family `--container keep` writes. */
+    readonly keep: OutputFamily
+    /** Read what planning needs, before anything is written: what the stream inside is, and what an output may carry over. */
+    prepare(img: OpenedImage<C>, summary: ContainerSummary): Promise<PreparedContainer>
+    /** The input's own xl header is the output's (a bare stream behind one): no new one is written. */
+    ownXlHeader(stream: StreamKind): boolean
+    /** A v2 stream inside: the plan for it, from the one the request makes (which hands the stream to the walker, and it says the stream is already v2). */
+    planV2(c: C, stream: 'libxc' | 'libxl', plan: Plan): Plan
+    /** The header (with the domain XML) a libvirt output is written from: only a libvirt input has one. */
+    libvirtHeader(c: C): LibvirtHeaderInfo | undefined
   }
 }

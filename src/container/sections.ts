@@ -22,7 +22,8 @@ export function xenopsSummary(r: XenopsRecord): NonNullable<ContainerSummary['xe
   return {time: r.time, wordSize: r.wordSize, vmStrLength: r.vmStrLength ?? null, xsSubtreeEntries: r.xsSubtreeEntries ?? null, unknownFields: r.unknownFields, vmName: r.vmName, vmUuid: r.vmUuid}
 }
 
-type Step<T> = Promise<T | undefined> | T | undefined
+/** A handler's answer: undefined (or nothing) to go on, a value to end the walk with. */
+type Step<T> = Promise<T | undefined | void> | T | undefined | void
 
 /** What a walk does with each section, by its body; a handler's value (anything but undefined) ends the walk with it. */
 export interface SectionHandlers<T> {
@@ -51,7 +52,7 @@ export async function walkStructured<T>(reader: ByteReader, summary: ContainerSu
     summary.sections!.push(sectionLine(s))
     const body = s.section.body
     const stop = await (body === 'sized' ? h.sized(s) : body === 'none' ? h.end(s) : h.stream(s))
-    if (stop !== undefined) return stop
+    if (stop !== undefined) return stop as T
   }
 }
 

@@ -1,27 +1,30 @@
 // libvirt's libxl-driver save image (`virsh save`, `managedsave`): its
 // header and domain XML (layout and reader: ../libvirt.ts), then a stream
-// with no xl header, legacy or libxl v2 as the header's version claims;
-// the claim is checked against the stream, not trusted.
+// with no xl header, legacy or libxl v2 as the header's version claims.
+// The claim is checked against the stream, not trusted: verify reports a
+// mismatch, identify judges by it, and convert repairs a version-1 header
+// over a libxl stream (the stream copied byte for byte behind version 2).
+import {FormatError, UsageError} from '../../errors.js'
 import {type LibvirtHeaderInfo, LIBVIRT_MAGIC, libvirtVersionDefect, readLibvirtHeader} from '../libvirt.js'
 import {BARE_LEGACY_QEMU_RECORDS} from '../qemu-record.js'
-import {drainGzip} from '../gzip.js'
-import {streamKindAt} from '../stream.js'
 import type {ContainerModule} from '../module.js'
+import {streamFollowsHeader} from './stream-follows.js'
 
 export interface LibvirtContainer {
   kind: 'libvirt'
   header: LibvirtHeaderInfo
 }
 
+const around = streamFollowsHeader<LibvirtContainer>()
+
 export const libvirt: ContainerModule<LibvirtContainer> = {
+  ...around,
   kind: 'libvirt',
   label: 'libvirt libxl-driver save image',
   detect: {magic: Buffer.from(LIBVIRT_MAGIC, 'latin1'), family: 'libvirt'},
   async open(reader) {
     return {kind: 'libvirt', header: await readLibvirtHeader(reader)}
   },
-  streamAfterHeader: streamKindAt,
-  moreAfterStream: false,
   qemuRecords: BARE_LEGACY_QEMU_RECORDS,
 
   describe(c) {
@@ -55,8 +58,7 @@ export const libvirt: ContainerModule<LibvirtContainer> = {
     return io.read()
   },
   identify: {
-    toStream: async (img) => img.stream,
-    afterV2: async () => ({}),
+    ...around.identify,
     /** The version over a v2 stream: version 1 over a libxl stream is repaired by convert; over a libxc stream nothing reads it. */
     v2Verdict(c, stream) {
       const defect = libvirtVersionDefect(c.header, stream)
@@ -70,12 +72,25 @@ export const libvirt: ContainerModule<LibvirtContainer> = {
       return defect ? {verdict: 'damaged', restoredBy: [], error: defect} : undefined
     },
   },
-  dump: {
-    toStream: async () => undefined,
-    /** The stream was read to the input's end; a gzip input is read on to its end (never seekable: `reader` is the opened image's own). */
-    async afterStream(img, reader) {
-      await drainGzip(img)
-      return reader.offset
+
+  convert: {
+    ...around.convert,
+    keep: 'libvirt',
+    /**
+     * A v2 stream: nothing to convert, but a version-1 header over a libxl
+     * stream is put right, the stream copied byte for byte into the new
+     * container (a libvirt version 2 header, an xl header, or none).
+     */
+    planV2(c, stream, {family, format}) {
+      const defect = libvirtVersionDefect(c.header, stream)
+      if (stream === 'libxc') throw defect!
+      if (!defect && family === 'libvirt') {
+        throw new FormatError('already-v2', 'this libvirt image already holds a libxl v2 stream behind a version 2 header; there is nothing to convert (check it with `xst verify`)', {offset: c.header.offset})
+      }
+      if (family === 'xenserver') throw new UsageError('--container xenserver: the libvirt image holds a libxl v2 stream, which xst does not take apart; only a legacy stream is converted into a XenServer image', 'container-format')
+      if (format === 'libxc') throw new UsageError('--format libxc: the libvirt image holds a libxl v2 stream, which is copied as it is, not converted', 'container-format')
+      return {family: family === 'bare' ? 'none' : family, format: 'libxl', mode: 'copy'}
     },
+    libvirtHeader: (c) => c.header,
   },
 }

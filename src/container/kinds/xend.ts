@@ -1,26 +1,27 @@
 // xend's `xm save` file (`LinuxGuestRecord`): the signature, an SXP domain
 // config (layout and reader: ../xend.ts), then a legacy stream with no xl
-// header; for HVM, qemu state to the end of the file.
+// header; for HVM, qemu state to the end of the file. convert writes an xl
+// save file in its place (xl restore needs an xl header).
 import {XEND_QEMU_RECORDS} from '../qemu-record.js'
-import {drainGzip} from '../gzip.js'
-import {streamKindAt} from '../stream.js'
 import {readXendHeader, XEND_SIGNATURE, type XendHeaderInfo} from '../xend.js'
 import type {ContainerModule} from '../module.js'
+import {streamFollowsHeader} from './stream-follows.js'
 
 export interface XendContainer {
   kind: 'xend'
   header: XendHeaderInfo
 }
 
+const around = streamFollowsHeader<XendContainer>()
+
 export const xend: ContainerModule<XendContainer> = {
+  ...around,
   kind: 'xend',
   label: 'xend (xm save) image',
   detect: {magic: Buffer.from(XEND_SIGNATURE, 'latin1'), family: 'xend'},
   async open(reader) {
     return {kind: 'xend', header: await readXendHeader(reader)}
   },
-  streamAfterHeader: streamKindAt,
-  moreAfterStream: false,
   qemuRecords: XEND_QEMU_RECORDS,
 
   describe(c) {
@@ -50,19 +51,6 @@ export const xend: ContainerModule<XendContainer> = {
     return `the xend config says the guest is ${claims.toUpperCase()} (image ${kind}), but the stream is a${guest === 'hvm' ? 'n HVM' : ' PV'} image: the stream is what is read`
   },
 
-  verify: (_img, v) => v.check(),
-  inspect: (_img, _summary, io) => io.read(),
-  identify: {
-    toStream: async (img) => img.stream,
-    afterV2: async () => ({}),
-    v2Verdict: () => undefined,
-  },
-  dump: {
-    toStream: async () => undefined,
-    /** The stream was read to the input's end; a gzip input is read on to its end (never seekable: `reader` is the opened image's own). */
-    async afterStream(img, reader) {
-      await drainGzip(img)
-      return reader.offset
-    },
-  },
+
+  convert: {...around.convert, keep: 'xl'},
 }

@@ -1,26 +1,27 @@
 // XenServer's legacy suspend image (`XenSavedDomain\n`): the signature, a
 // legacy stream with no xl header, then for HVM a qemu record in
-// XenServer's framing (layout and reader: ../xenserver.ts).
+// XenServer's framing (layout and reader: ../xenserver.ts). convert writes
+// a structured image in its place.
 import {XENSERVER_LEGACY_QEMU_RECORDS} from '../qemu-record.js'
-import {drainGzip} from '../gzip.js'
-import {streamKindAt} from '../stream.js'
 import {readXenServerSignature, XENSERVER_LEGACY_SIGNATURE, type XenServerSignatureInfo} from '../xenserver.js'
 import type {ContainerModule} from '../module.js'
+import {streamFollowsHeader} from './stream-follows.js'
 
 export interface XenServerLegacyContainer {
   kind: 'xenserver-legacy'
   signature: XenServerSignatureInfo
 }
 
+const around = streamFollowsHeader<XenServerLegacyContainer>()
+
 export const xenserverLegacy: ContainerModule<XenServerLegacyContainer> = {
+  ...around,
   kind: 'xenserver-legacy',
   label: 'XenServer legacy suspend image',
   detect: {magic: Buffer.from(XENSERVER_LEGACY_SIGNATURE, 'latin1'), family: 'xenserver'},
   async open(reader) {
     return {kind: 'xenserver-legacy', signature: await readXenServerSignature(reader)}
   },
-  streamAfterHeader: streamKindAt,
-  moreAfterStream: false,
   qemuRecords: XENSERVER_LEGACY_QEMU_RECORDS,
 
   describe: () => ({}),
@@ -29,19 +30,5 @@ export const xenserverLegacy: ContainerModule<XenServerLegacyContainer> = {
   lines: () => [],
   guestClaim: () => undefined,
 
-  verify: (_img, v) => v.check(),
-  inspect: (_img, _summary, io) => io.read(),
-  identify: {
-    toStream: async (img) => img.stream,
-    afterV2: async () => ({}),
-    v2Verdict: () => undefined,
-  },
-  dump: {
-    toStream: async () => undefined,
-    /** The stream was read to the input's end; a gzip input is read on to its end (never seekable: `reader` is the opened image's own). */
-    async afterStream(img, reader) {
-      await drainGzip(img)
-      return reader.offset
-    },
-  },
+  convert: {...around.convert, keep: 'xenserver'},
 }

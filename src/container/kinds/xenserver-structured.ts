@@ -9,9 +9,20 @@ import {Rec} from '../../v2/libxc/layout.js'
 import {paddedLength, RecordHeader} from '../../v2/record.js'
 import {XENSERVER_LIBXC_LEGACY_QEMU_RECORDS} from '../qemu-record.js'
 import {streamKindAt} from '../stream.js'
-import {readXenops, restOfSections, sectionWords, uncheckedAfterDemu, unreadableStreamSection, untilStream, walkStructured, xenopsSummary} from '../sections.js'
-import {readXenServerSignature, restoreRefusal, XENSERVER_STRUCTURED_SIGNATURE, type XenopsRecord, type XenServerSignatureInfo} from '../xenserver.js'
-import type {ContainerModule} from '../module.js'
+import {noStreamError, readXenops, restOfSections, sectionWords, uncheckedAfterDemu, unreadableStreamSection, untilStream, walkStructured, xenopsSummary} from '../sections.js'
+import {
+  parseXenopsRecord,
+  readXenServerSignature,
+  restoreRefusal,
+  SectionHeader,
+  type StructuredSection,
+  XENSERVER_STRUCTURED_SIGNATURE,
+  type XenopsRecord,
+  type XenServerSignatureInfo,
+} from '../xenserver.js'
+import type {ByteReader} from '../../io/reader.js'
+import type {ByteSink} from '../../io/sink.js'
+import type {ContainerModule, ContainerSummary} from '../module.js'
 
 export interface XenServerStructuredContainer {
   kind: 'xenserver-structured'
@@ -213,6 +224,77 @@ export const xenserverStructured: ContainerModule<XenServerStructuredContainer> 
       return end
     },
   },
+
+  convert: {
+    keep: 'xenserver',
+    /**
+     * Up to the memory image, which must be a Libxc_legacy section: every
+     * section before it is held, exactly as read, for the output (the
+     * Xenops record checked and shown as the other commands show it); a
+     * XenServer output carries them over, and copies the sections after
+     * the stream.
+     */
+    async prepare(img, summary) {
+      const r = img.reader
+      const before: Buffer[] = [img.container.signature.bytes]
+      let held = before[0].length
+      const stream = await walkStructured<StructuredSection>(r, summary, {
+        async sized(s) {
+          held += SectionHeader.size + s.length
+          if (held > MAX_SECTIONS_BEFORE_STREAM) {
+            throw new FormatError('length-too-large', `the sections before the memory image add up to more than MAX_SECTIONS_BEFORE_STREAM (${MAX_SECTIONS_BEFORE_STREAM}) bytes, which xst holds in memory`, {offset: s.offset, context: `${s.section.name} section`})
+          }
+          const body = await s.body!.read()
+          if (s.section.name === 'Xenops') summary.xenops = xenopsSummary(parseXenopsRecord(body, s.bodyOffset))
+          before.push(sectionHeaderBytes(s), body)
+        },
+        stream(s) {
+          if (s.section.body === 'legacy-stream') return s
+          if (s.section.body === 'libxc-stream') {
+            throw new FormatError('already-v2', 'this XenServer image already holds a v2 stream (a Libxc section); there is nothing to convert (check it with `xst verify`)', {offset: s.offset, context: `${s.section.name} section`})
+          }
+          throw unreadableStreamSection(s)
+        },
+        end(s) {
+          throw noStreamError(s)
+        },
+      })
+      if (!stream) throw new FormatError('xenserver-no-stream', 'the XenServer image ends before any memory image section', {offset: r.offset, context: 'XenServer sections'})
+      return {stream: 'legacy', sections: {before, rest: (sink, notes) => copyRest(r, summary, sink, notes)}}
+    },
+    ownXlHeader: () => false,
+    planV2: (_c, _stream, plan) => plan,
+    libvirtHeader: () => undefined,
+  },
+}
+
+/** Bound on the sections before a Libxc_legacy section, which convert holds in memory until the output starts. */
+export const MAX_SECTIONS_BEFORE_STREAM = 64 << 20
+
+/** A section's header as it was read (its length field as stored). */
+function sectionHeaderBytes(s: StructuredSection): Buffer {
+  return SectionHeader.encode({type: BigInt(s.section.type), length: s.rawLength})
+}
+
+/** After the Libxc_legacy stream: every later section copied, in order, to End_of_image; bytes after it counted, not copied. */
+async function copyRest(r: ByteReader, summary: ContainerSummary, sink: ByteSink, notes: string[]): Promise<void> {
+  await walkStructured(r, summary, {
+    async sized(s) {
+      await sink.write(sectionHeaderBytes(s))
+      await s.body!.pipe((piece) => sink.write(piece))
+    },
+    async end(s) {
+      await sink.write(sectionHeaderBytes(s))
+    },
+    stream(s) {
+      throw new FormatError('xenserver-stream-after', `a ${s.section.name} section after the memory image: xst cannot find its end to copy it`, {offset: s.offset, context: `${s.section.name} section`})
+    },
+  })
+  const left = await r.skipToEnd()
+  if (left) {
+    summary.afterEnd = left
+    notes.push(`${left} bytes after End_of_image are not part of the image and were not copied`)
+  }
 }
 
 /** Most libxc records identify walks over to reach the sections after them (a 1 TiB guest's stream holds some 270,000). */
