@@ -1,10 +1,13 @@
 // Containers around the streams (listed in the README's "Containers"
-// section): one module per container (layout, reader, writer), the qemu
-// record variants they accept, the s-expression readers their text needs,
-// and the sniffer that tells them apart. gzip is an io concern: src/io/gzip-source.ts.
+// section): one module per container behind one interface (./kinds,
+// ./module.ts, listed in ./registry.ts), their layouts, readers and
+// writers, the qemu record variants they accept, the s-expression readers
+// their text needs, and the sniffer that tells them apart. gzip is a layer
+// over any of them (./gzip.ts; decompressing: src/io/gzip-source.ts).
 export * from './identify.js'
 export * from './libvirt.js'
 export * from './qemu-record.js'
+export * from './registry.js'
 export * from './sexpr.js'
 export * from './xend.js'
 export * from './xenserver.js'

@@ -1,34 +1,96 @@
-// Reading a XenServer structured image's sections around its memory image
-// (the first stream section), as inspect-legacy, identify, convert and
-// dump-core do.
+// The one walk over a XenServer structured image's sections, which every
+// command reads with (inspect-legacy, identify, verify, convert,
+// dump-core): each section is listed in the summary as it is met and
+// handed to the command's handler for its kind of body. The memory image
+// is the first stream section (Libxc or Libxc_legacy); the reader of its
+// stream is the command's, between two walks or inside one.
 import {FormatError} from '../errors.js'
-import {type ContainerSummary, xenopsSummary} from './describe.js'
-import {parseXenopsRecord, restoreRefusal, type StructuredSection} from './xenserver.js'
+import type {ByteReader} from '../io/reader.js'
+import type {ContainerSummary, SectionLine} from './module.js'
+import {parseXenopsRecord, restoreRefusal, type StructuredSection, walkSections, type XenopsRecord} from './xenserver.js'
+
+/** The summary's line for a section. */
+export function sectionLine(s: StructuredSection): SectionLine {
+  return {name: s.section.name, offset: s.offset, length: s.section.body === 'sized' ? s.length : null}
+}
+
+export function sectionWords(s: SectionLine): string {
+  return s.length === null ? `${s.name}@${s.offset}` : `${s.name}@${s.offset}(${s.length})`
+}
+
+export function xenopsSummary(r: XenopsRecord): NonNullable<ContainerSummary['xenops']> {
+  return {time: r.time, wordSize: r.wordSize, vmStrLength: r.vmStrLength ?? null, xsSubtreeEntries: r.xsSubtreeEntries ?? null, unknownFields: r.unknownFields, vmName: r.vmName, vmUuid: r.vmUuid}
+}
+
+/** A handler's answer: undefined (or nothing) to go on, a value to end the walk with. */
+type Step<T> = Promise<T | undefined | void> | T | undefined | void
+
+/** What a walk does with each section, by its body; a handler's value (anything but undefined) ends the walk with it. */
+export interface SectionHandlers<T> {
+  /** A sized section: its body is a Payload, skipped unless read. */
+  sized(s: StructuredSection): Step<T>
+  /** A stream section (Libxc, Libxc_legacy, Libxl, Demu): its stream must be read to its end before the walk goes on. */
+  stream(s: StructuredSection): Step<T>
+  /** End_of_image, the last section. */
+  end(s: StructuredSection): Step<T>
+}
+
+/**
+ * Walk the sections from the reader's position (just after the signature,
+ * or after a stream section's stream), listing each in the summary and
+ * handing it to its handler. Returns the first value a handler returns, or
+ * undefined once End_of_image has been read. Errors of the sections
+ * themselves (an unknown type, a length over its bound, no End_of_image)
+ * are walkSections'.
+ */
+export async function walkStructured<T>(reader: ByteReader, summary: ContainerSummary, h: SectionHandlers<T>): Promise<T | undefined> {
+  const walk = walkSections(reader)
+  for (;;) {
+    const step = await walk.next()
+    if (step.done) return undefined
+    const s = step.value
+    summary.sections!.push(sectionLine(s))
+    const body = s.section.body
+    const stop = await (body === 'sized' ? h.sized(s) : body === 'none' ? h.end(s) : h.stream(s))
+    if (stop !== undefined) return stop as T
+  }
+}
+
+/** The Xenops record of a sized Xenops section, read and checked (a broken record is refused). */
+export async function readXenops(s: StructuredSection): Promise<XenopsRecord> {
+  return parseXenopsRecord(await s.body!.read(), s.bodyOffset)
+}
+
+/** End_of_image where the memory image was expected. */
+export function noStreamError(s: StructuredSection): FormatError {
+  return new FormatError('xenserver-no-stream', 'the XenServer image ends (End_of_image) before any memory image section', {offset: s.offset, context: 'End_of_image section'})
+}
 
 /** What a walk is told of each section a restore refuses (restoreRefusal); without it, they pass unremarked. */
 export interface SectionWalkOptions {
   onRefused?: (err: FormatError) => void
 }
 
-function list(s: StructuredSection, summary: ContainerSummary, opts: SectionWalkOptions): void {
-  summary.sections!.push({name: s.section.name, offset: s.offset, length: s.section.body === 'sized' ? s.length : null})
-  const refused = s.section.body === 'sized' ? restoreRefusal(s) : undefined
+function tellRefusal(s: StructuredSection, opts: SectionWalkOptions): void {
+  const refused = restoreRefusal(s)
   if (refused) opts.onRefused?.(refused)
 }
 
 /** Read sections up to the first stream section (listing them, parsing Xenops) and return it. */
-export async function untilStream(walk: AsyncGenerator<StructuredSection>, summary: ContainerSummary, opts: SectionWalkOptions = {}): Promise<StructuredSection> {
-  for (;;) {
-    const step = await walk.next()
-    if (step.done) throw new FormatError('xenserver-no-stream', 'the XenServer image ends (End_of_image) before any memory image section', {context: 'XenServer sections'})
-    const s = step.value
-    list(s, summary, opts)
-    if (s.section.name === 'Xenops') summary.xenops = xenopsSummary(parseXenopsRecord(await s.body!.read(), s.bodyOffset))
-    if (s.section.body !== 'sized') {
-      if (s.section.body === 'none') throw new FormatError('xenserver-no-stream', 'the XenServer image ends (End_of_image) before any memory image section', {offset: s.offset, context: 'End_of_image section'})
-      return s
-    }
-  }
+export async function untilStream(reader: ByteReader, summary: ContainerSummary, opts: SectionWalkOptions = {}): Promise<StructuredSection> {
+  const stream = await walkStructured<StructuredSection>(reader, summary, {
+    async sized(s) {
+      tellRefusal(s, opts)
+      if (s.section.name === 'Xenops') summary.xenops = xenopsSummary(await readXenops(s))
+      return undefined
+    },
+    stream: (s) => s,
+    end(s) {
+      throw noStreamError(s)
+    },
+  })
+  if (!stream) throw new FormatError('xenserver-no-stream', 'the XenServer image ends (End_of_image) before any memory image section', {context: 'XenServer sections'})
+  return stream
 }
 
 /**
@@ -74,22 +136,23 @@ export interface RestOfSectionsOptions extends SectionWalkOptions {
  * there cannot be read past: refused, or (stopAtOpaque, a Demu section)
  * where the reading stops, returned.
  */
-export async function restOfSections(walk: AsyncGenerator<StructuredSection>, summary: ContainerSummary, opts: RestOfSectionsOptions = {}): Promise<StructuredSection | undefined> {
-  for (;;) {
-    const step = await walk.next()
-    if (step.done) return undefined
-    const s = step.value
-    list(s, summary, opts)
-    if (s.section.body === 'opaque-stream' && opts.stopAtOpaque) {
-      summary.stoppedAt = {section: s.section.name, offset: s.offset}
-      return s
-    }
-    if (s.section.body !== 'sized' && s.section.body !== 'none') {
+export function restOfSections(reader: ByteReader, summary: ContainerSummary, opts: RestOfSectionsOptions = {}): Promise<StructuredSection | undefined> {
+  return walkStructured<StructuredSection>(reader, summary, {
+    sized(s) {
+      tellRefusal(s, opts)
+      return undefined
+    },
+    stream(s) {
+      if (s.section.body === 'opaque-stream' && opts.stopAtOpaque) {
+        summary.stoppedAt = {section: s.section.name, offset: s.offset}
+        return s
+      }
       const where = {offset: s.offset, context: `${s.section.name} section`}
       if (s.section.refusedByRestore) {
         throw new FormatError('xenserver-refused-section', `a ${s.section.name} section (${s.section.what}) after the memory image: xenopsd refuses to restore an image holding one (xc/domain.ml process_header: Suspend_image_failure), and its end cannot be found to read on`, where)
       }
       throw new FormatError('xenserver-stream-after', `a ${s.section.name} section after the memory image: its end cannot be found here, so the rest of the image cannot be read`, where)
-    }
-  }
+    },
+    end: () => undefined,
+  })
 }

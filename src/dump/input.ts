@@ -6,22 +6,22 @@
 // hands over a reader positioned at the stream it holds, and everything
 // here works from that reader's position (a file's later passes seek back
 // to it; a gzip stream is not seekable, so it is read once, like a pipe).
-// A XenServer structured image is walked section by section to its memory
-// image (a Libxc or Libxc_legacy section), whose stream is then dumped like
-// any other; the sections after it are read once the first pass has read
-// the stream (afterStream). A section xenopsd refuses (restoreRefusal) is a
-// warning here: the memory is whole whatever follows it. A Demu section
-// after a Libxc stream (Citrix vGPU) ends the reading with a warning: the
-// memory is all before it, and nothing says where it ends.
+// The container's module reaches the memory image (a XenServer structured
+// image is walked section by section to its Libxc or Libxc_legacy
+// section), whose stream is then dumped like any other, and reads what
+// follows it once the first pass has read the stream (afterStream). A
+// section xenopsd refuses (restoreRefusal) is a warning here: the memory is
+// whole whatever follows it. A Demu section after a Libxc stream (Citrix
+// vGPU) ends the reading with a warning: the memory is all before it, and
+// nothing says where it ends.
 //
 // The first pass reads the input to its end, as convert does: a gzip
 // input's length and CRC are checked only there, and what follows the image
 // is reported (or refused) the way convert and verify report it.
 import {type ContainerSummary, containerSummary} from '../container/describe.js'
-import {drainGzip, type OpenedImage, openImage} from '../container/open.js'
-import {BARE_LEGACY_QEMU_RECORDS, type QemuRecordVariant} from '../container/qemu-record.js'
-import {restOfSections, uncheckedAfterDemu, unreadableStreamSection, untilStream} from '../container/sections.js'
-import {walkSections} from '../container/xenserver.js'
+import {type OpenedImage, openImage} from '../container/open.js'
+import type {QemuRecordVariant} from '../container/qemu-record.js'
+import {containerModule} from '../container/registry.js'
 import type {FormatError} from '../errors.js'
 import {ByteReader} from '../io/reader.js'
 import type {ByteSource} from '../io/source.js'
@@ -53,10 +53,9 @@ export interface DumpImage {
   /** The input was gzip: read once, as from a pipe. */
   gzip: boolean
   /**
-   * A XenServer structured image: the stream is a section's, with more
-   * sections after it, so the stream is read to its end only (a legacy
-   * image's qemu record, a v2 stream's END) and the sections after it by
-   * afterStream.
+   * More of the container follows the stream (a XenServer structured
+   * image's sections), so the stream is read to its end only (a legacy
+   * image's qemu record, a v2 stream's END) and the rest by afterStream.
    */
   structured: boolean
 }
@@ -75,17 +74,13 @@ export async function openImageForDump(input: ByteReader, onWarning?: (message: 
   const opened = await openImage(input)
   const reader = opened.reader
   const gzip = opened.gzip !== undefined
-  const qemuRecords = opened.container.kind === 'none' ? BARE_LEGACY_QEMU_RECORDS : opened.qemuRecords
+  const qemuRecords = opened.qemuRecords
   const container = containerSummary(opened)
-  const structured = opened.container.kind === 'xenserver-structured'
-  const image = {reader, source: reader.source, seekable: reader.seekable && !gzip, opened, container, qemuRecords, gzip, structured}
-  if (structured) {
-    const s = await untilStream(walkSections(reader), container, {onRefused: refusedWarning(onWarning)})
-    // The section says what its stream is; the walker or the verifier says what is wrong with it.
-    if (s.section.body === 'libxc-stream') return {...image, kind: 'v2', start: reader.offset}
-    if (s.section.body === 'legacy-stream') return {...image, kind: 'legacy', start: reader.offset}
-    throw unreadableStreamSection(s)
-  }
+  const m = containerModule(opened.container.kind)
+  const image = {reader, source: reader.source, seekable: reader.seekable && !gzip, opened, container, qemuRecords, gzip, structured: m.moreAfterStream}
+  // The container says what the stream is when it knows (a section's type); otherwise its bytes do.
+  const said = await m.dump.toStream(opened, container, refusedWarning(onWarning))
+  if (said) return {...image, kind: said, start: reader.offset}
   const start = reader.offset
   let skip = 0
   let xlSaysV2 = false
@@ -124,22 +119,8 @@ export function legacyWalk(image: DumpImage): {qemuRecords: readonly QemuRecordV
  * anything is written. Returns the image's length (End_of_image included).
  */
 export async function afterStream(image: DumpImage, reader: ByteReader, onWarning?: (message: string) => void): Promise<number> {
-  if (!image.structured) {
-    // A gzip input is never seekable: `reader` is the opened image's own.
-    await drainGzip(image.opened)
-    return reader.offset
-  }
-  // A legacy stream goes through the converter, and dump-core refuses what convert refuses: convert cannot copy a Demu section.
-  const demu = await restOfSections(walkSections(reader), image.container, {onRefused: refusedWarning(onWarning), stopAtOpaque: image.kind === 'v2'})
-  const end = reader.offset
-  if (demu) {
-    onWarning?.(uncheckedAfterDemu(demu).message)
-    // Read on to the end all the same (a gzip input's check, a pipe's writer); how much is not told: where the image ends is unknown.
-    await reader.skipToEnd()
-    return end
-  }
-  image.container.afterEnd = await reader.skipToEnd()
-  return end
+  const m = containerModule(image.opened.container.kind)
+  return m.dump.afterStream(image.opened, reader, image.container, {kind: image.kind, onWarning, onRefused: refusedWarning(onWarning)})
 }
 
 /** A section xenopsd refuses, told as a dump's warning: the memory image is whole whatever follows it. */

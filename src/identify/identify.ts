@@ -2,17 +2,16 @@
 // Only the container's header and the stream's first headers and records
 // are read (never page data), so a file takes milliseconds whatever its
 // size. Nothing is verified: a defect deeper in is for verify and
-// inspect-legacy to find. One exception: what restores a XenServer
+// inspect-legacy to find. The container's module walks to the stream and
+// says what follows it where that matters: what restores a XenServer
 // structured image depends on the sections after its memory image (a Demu
 // section needs a vGPU host; xenopsd refuses some), so on a file the Libxc
 // stream's record headers are walked, page data seeked over, to read the
 // section headers after it.
 import {containerDomainName, type ContainerSummary, containerSummary} from '../container/describe.js'
 import {type InputKind, type Sniffed, sniff, SNIFF_LENGTH} from '../container/identify.js'
-import {libvirtVersionDefect} from '../container/libvirt.js'
-import {closeImage, CONTAINER_LABELS, type ContainerKind, type OpenedImage, openImage, type StreamKind, streamKindAt} from '../container/open.js'
-import {restOfSections, untilStream} from '../container/sections.js'
-import {type StructuredSection, walkSections} from '../container/xenserver.js'
+import {closeImage, type OpenedImage, openImage, type StreamKind, streamKindAt} from '../container/open.js'
+import {containerBySniff, containerModule} from '../container/registry.js'
 import {type ErrorCode, FormatError} from '../errors.js'
 import {ForeignFormatError, foreignDomainName, foreignGuest, type ForeignSummary} from '../foreign/recognise.js'
 import type {ByteReader} from '../io/reader.js'
@@ -22,7 +21,7 @@ import {walkLegacy} from '../legacy/walker.js'
 import {DomainHeader, DomainType, ImageHeader, Rec, X86PvInfo} from '../v2/libxc/layout.js'
 import {LibxlHeader, LibxlRec} from '../v2/libxl/layout.js'
 import {V2RecordReader} from '../v2/reader.js'
-import {paddedLength, RecordHeader} from '../v2/record.js'
+import {RecordHeader} from '../v2/record.js'
 import {readXlHeader} from '../xl/header.js'
 
 export type Verdict = 'needs conversion' | 'v2, restorable' | 'not a Xen image' | 'damaged'
@@ -50,13 +49,6 @@ export interface Identified {
   note: string | null
   /** The defect that made it 'damaged' or 'not a Xen image' (for a foreign file, the refusal other commands give). */
   error: null | {code: ErrorCode; message: string; offset: number | null}
-}
-
-const SNIFFED_CONTAINERS: Partial<Record<string, ContainerKind>> = {
-  libvirt: 'libvirt',
-  'xenserver-legacy': 'xenserver-legacy',
-  'xenserver-structured': 'xenserver-structured',
-  xend: 'xend',
 }
 
 /** Most records looked at after the libxc headers for X86_PV_INFO (it comes first in every writer's stream). */
@@ -95,21 +87,13 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     })
     out.container = containerSummary(img)
     const c = img.container
-    out.domainName = containerDomainName(c) ?? null
+    const m = containerModule(c.kind)
     if (c.kind !== 'none') recognised = true
-    let stream: StreamKind | undefined = img.stream
+    // The container walked to its stream (a XenServer image's sections read up to its memory image).
+    let stream: StreamKind | undefined = await m.identify.toStream(img, out.container)
+    out.domainName = containerDomainName(out.container)
     // What an xl config says the domain is: a libxc stream calls a PVH guest HVM.
     let configType: 'pv' | 'hvm' | 'pvh' | undefined
-    let sections: AsyncGenerator<StructuredSection> | undefined
-    if (c.kind === 'xenserver-structured') {
-      sections = walkSections(img.reader)
-      // A section xenopsd refuses (restoreRefusal) is damage: the image is not restorable.
-      const s = await untilStream(sections, out.container, {onRefused: refuse})
-      out.domainName ??= out.container.xenops?.vmName ?? null
-      if (s.section.body === 'libxc-stream') stream = await streamKindAt(img.reader)
-      else if (s.section.body === 'legacy-stream') stream = 'legacy'
-      else throw new FormatError('xenserver-no-memory-image', `the first stream section is ${s.section.name}, which xenopsd ${s.section.refusedByRestore ? 'refuses' : 'cannot restore a memory image from'}`, {offset: s.offset})
-    }
     if (stream === 'xl') {
       // Behind an xl header: the header says little about what follows; the bytes do.
       const h = await readXlHeader(img.reader)
@@ -123,20 +107,17 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
       recognised = true
       await v2Facts(img.reader, stream, out)
       if (out.guest === 'hvm' && configType === 'pvh') out.guest = 'pvh'
-      const vgpu = sections && stream === 'libxc' ? await sectionsAfter(img, sections, out) : false
+      // What follows the stream in the container, when it says what restores the image.
+      const after = await m.identify.afterV2(img, stream, out.container)
+      if (after.note !== undefined) out.note = after.note
       out.verdict = 'v2, restorable'
-      out.restore.by = vgpu ? [VGPU_RESTORER] : restoredBy({container: c.kind, xlHeader: out.xlHeader, stream})
-      if (c.kind === 'libvirt') {
-        const defect = libvirtVersionDefect(c.header, stream)
-        if (defect && stream === 'libxl') {
-          out.verdict = 'needs conversion'
-          out.note = `the libvirt header says version ${c.header.version} over a libxl v2 stream; \`xst convert\` rewrites the version`
-          out.restore.by = ['virsh restore, once `xst convert` has rewritten the version (libvirt would run the legacy converter on it)']
-        } else if (defect) {
-          out.verdict = 'damaged'
-          out.restore.by = []
-          out.error = {code: defect.code, message: defect.message, offset: defect.offset ?? null}
-        }
+      out.restore.by = after.restoredBy ?? restoredBy({container: c.kind, xlHeader: out.xlHeader, stream})
+      const judged = m.identify.v2Verdict(c, stream)
+      if (judged) {
+        out.verdict = judged.verdict
+        if (judged.note !== undefined) out.note = judged.note
+        out.restore.by = judged.restoredBy
+        if (judged.error) out.error = {code: judged.error.code, message: judged.error.message, offset: judged.error.offset ?? null}
       }
     } else if (stream === 'empty') {
       throw new FormatError('no-stream', c.kind === 'none' ? 'the input is empty' : 'no stream follows the container header', {offset: img.reader.offset})
@@ -150,7 +131,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     if (err instanceof ForeignFormatError) {
       // Known, and not Xen's: named, with what it is for.
       const f = err.foreign
-      out.container = {kind: 'none', label: CONTAINER_LABELS.none, compressed: err.compressed}
+      out.container = {kind: 'none', label: containerModule('none').label, compressed: err.compressed}
       out.foreign = f
       out.guest = foreignGuest(f)
       out.domainName = foreignDomainName(f)
@@ -165,10 +146,8 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     out.verdict = recognised || err.code.startsWith('gzip-') || out.guest !== null ? 'damaged' : 'not a Xen image'
     out.error = {code: err.code, message: err.message, offset: err.offset ?? null}
     // A container whose header could not be read is still named, by its magic.
-    if (!out.container && SNIFFED_CONTAINERS[first.kind]) {
-      const kind = SNIFFED_CONTAINERS[first.kind]!
-      out.container = {kind, label: CONTAINER_LABELS[kind], compressed}
-    }
+    const sniffed = containerBySniff(first.kind)
+    if (!out.container && sniffed) out.container = {kind: sniffed.kind, label: sniffed.label, compressed}
   } finally {
     if (img) await closeImage(img)
   }
@@ -177,52 +156,6 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
 
 /** A magic of Xen's own (a container, an xl header, a v2 stream): not gzip, not the unknown (legacy or nothing). */
 const isXenKind = (k: InputKind) => k !== 'unknown-or-legacy' && k !== 'empty' && k !== 'gzip'
-
-function refuse(err: FormatError): never {
-  throw err
-}
-
-/** Most libxc records walked over to reach the sections after them (a 1 TiB guest's stream holds some 270,000). */
-export const MAX_RECORDS_WALKED = 1 << 22
-
-/**
- * A XenServer structured image's sections after its Libxc stream, the
- * reader inside the stream at a record boundary: on a file, the rest of the
- * stream's records are stepped over by their headers (page data seeked
- * over, never read), then the section headers are read to End_of_image.
- * A Demu section there (Citrix vGPU) is where reading stops: it says what
- * restores the image. A section xenopsd refuses, or a defect met on the
- * way, makes the image damaged. A pipe or gzip input would have to be read
- * whole for this, so there it is left to `xst verify`, and said.
- */
-async function sectionsAfter(img: OpenedImage, sections: AsyncGenerator<StructuredSection>, out: Identified): Promise<boolean> {
-  const r = img.reader
-  const unread = 'the sections after the memory image were not read'
-  if (!r.seekable) {
-    out.note = `${unread} (the input cannot be seeked over; \`xst verify\` reads them)`
-    return false
-  }
-  for (let n = 0; ; n++) {
-    if (n === MAX_RECORDS_WALKED) {
-      out.note = `${unread} (the Libxc stream holds more than ${MAX_RECORDS_WALKED} records; \`xst verify\` reads them)`
-      return false
-    }
-    const at = r.offset
-    const h = await r.readLayout(RecordHeader, 'libxc record header')
-    await r.skip(paddedLength(h.length), `the libxc record at byte ${at}`)
-    if (h.type === Rec.END) break
-  }
-  const demu = await restOfSections(sections, out.container!, {onRefused: refuse, stopAtOpaque: true})
-  if (demu) {
-    out.note = `a XenServer vGPU image: xenopsd hands its Demu section (byte ${demu.offset}) to the vGPU emulator, so only a XenServer host with NVIDIA vGPU restores it; the sections from there on were not read`
-    return true
-  }
-  out.container!.afterEnd = await r.skipToEnd()
-  return false
-}
-
-/** Who restores a XenServer image with a Demu section (emu-manager hands it to the vGPU emulator). */
-const VGPU_RESTORER = 'xenopsd on a XenServer host with NVIDIA vGPU'
 
 /** Guest, widths and the xl header's facts from the first events of a walk of the legacy stream (no page data). */
 async function legacyFacts(img: OpenedImage, out: Identified): Promise<void> {
