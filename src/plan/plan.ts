@@ -137,6 +137,8 @@ export class RecordPlan implements AsyncIterable<Planned> {
     const xenstore: Array<[string, string]> = []
     let p2mSize = 0
     let imageSeen = false
+    // Page batches so far: a PAGE_DATA record's head is encoded only while its batch is the last.
+    let batch = 0
     // The online vcpus the tail holds (the last vcpu_info; without one, vcpu 0 only).
     let vcpuInfo: {online: number[]; offset: number; index: number} | undefined
 
@@ -191,8 +193,8 @@ export class RecordPlan implements AsyncIterable<Planned> {
           facts.pages.batches++
           facts.pages.total += n
           facts.pages.withData += ev.dataPages
-          const {pfns, types, dataPages} = ev
-          yield {...rec(Rec.PAGE_DATA, pageDataHead(pfns, types)), data: dataPages ? ev.data : undefined, pages: {pfns, types, dataPages}}
+          const mine = ++batch
+          yield new PageDataRecord({pfns: ev.pfns, types: ev.types, dataPages: ev.dataPages}, ev.dataPages ? ev.data : undefined, () => batch === mine)
           break
         }
         case 'chunk': {
@@ -301,6 +303,31 @@ export class RecordPlan implements AsyncIterable<Planned> {
       }
     }
     if (!imageSeen) throw new Error('internal: walker ended without an image')
+  }
+}
+
+/**
+ * A PAGE_DATA record. Its head (header and pfn words) is encoded when first
+ * asked for, while the walker's arrays still hold its batch: a consumer
+ * that only wants the pfns (dump-core's window passes) never pays for it.
+ */
+class PageDataRecord implements PlannedRecord {
+  readonly kind = 'record'
+  readonly layer = 'libxc'
+  readonly type = Rec.PAGE_DATA
+  private encoded: Buffer | undefined
+
+  constructor(
+    readonly pages: {pfns: Uint32Array; types: Uint8Array; dataPages: number},
+    readonly data: Payload | undefined,
+    /** Whether the walker's arrays still hold this batch. */
+    private readonly current: () => boolean,
+  ) {}
+
+  get head(): Buffer {
+    if (this.encoded) return this.encoded
+    if (!this.current()) throw new Error('internal: a PAGE_DATA head asked for after its batch')
+    return (this.encoded = pageDataHead(this.pages.pfns, this.pages.types))
   }
 }
 
