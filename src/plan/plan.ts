@@ -103,8 +103,6 @@ export interface PlanFacts {
   pages: {total: number; withData: number; dropped: number; batches: number}
   /** The vcpus the stream holds state for (vcpu_info's online ones, and each basic context), unsorted. */
   vcpus: number[]
-  /** The qemu record's signature, once it is reached. */
-  qemuSignature: string | null
 }
 
 /**
@@ -121,7 +119,6 @@ export class RecordPlan implements AsyncIterable<Planned> {
     domainName: null,
     pages: {total: 0, withData: 0, dropped: 0, batches: 0},
     vcpus: [],
-    qemuSignature: null,
   }
 
   constructor(private readonly reader: ByteReader, private readonly opts: PlanOptions) {}
@@ -144,8 +141,8 @@ export class RecordPlan implements AsyncIterable<Planned> {
 
     // Xen's converter reads the qemu record into a libxl stream whatever
     // --skip-qemu says: only a bare libxc stream can leave it out.
-    // Each batch's pfns and types are copied into its PAGE_DATA header at
-    // once, and the consumer is done with them before the next descriptor.
+    // A batch's pfns and types are reused for the next batch (a consumer is
+    // done with a descriptor before it asks for the next).
     const walk: WalkOptions = {...opts, skipQemu: opts.skipQemu && !libxl, transientBatches: true}
     for await (const ev of walkLegacy(this.reader, walk) as AsyncGenerator<LegacyEvent>) {
       switch (ev.kind) {
@@ -271,7 +268,6 @@ export class RecordPlan implements AsyncIterable<Planned> {
           yield rec(Rec.END, empty())
           break
         case 'qemu-record': {
-          facts.qemuSignature = ev.signature
           const outside = !libxl || opts.qemuOutside === true
           yield {kind: 'qemu-record', record: ev, outside}
           if (outside) break
