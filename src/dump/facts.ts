@@ -1,6 +1,6 @@
 // What a dump takes from a v2 stream's records, whichever way they come (a
-// v2 image read with a body hook, or a legacy image through the converter):
-// the pfns that get data (a bitmap: every pfn with at least one copy of its
+// v2 image read with a body hook, or a legacy image's record plan): the
+// pfns that get data (a bitmap: every pfn with at least one copy of its
 // contents is in the dump, holding its last copy), the vcpu contexts, the
 // shared-info page and the HVM context's CPU records.
 //
@@ -15,8 +15,9 @@ import {checkDumpablePfn, PfnBitmap} from './pfns.js'
 import {hvmVcpus, type HvmVcpus} from './vcpu.js'
 
 /**
- * The pfns of the entries with data in a PAGE_DATA record, in stream
- * order, when its header, pfn words and length agree (count 1..2^20, every
+ * The pfns of the entries with data in a PAGE_DATA record of a v2 stream
+ * read from the input, in stream order, when its header, pfn words and
+ * length agree (count 1..2^20, every
  * type defined, body = 8 + 8·count + 4096·pages with data); otherwise
  * undefined. `head` is the header and pfn words.
  */

@@ -2,26 +2,26 @@
 //
 // The first pass checks the image the way the other commands do and
 // gathers what a dump needs (guest facts, the pfns that get data). A
-// legacy image goes through the converter itself, so dump-core refuses
-// exactly what `xst convert` refuses, with the same message, and dumps
-// exactly what the converted stream holds; a v2 stream is read with the v2
-// verifier alongside. With a placer, page contents are read and placed as
-// they come (a raw dump, or the spool); without one, on a file, page data
-// is seeked over.
+// legacy image is read through the record plan `xst convert` writes
+// (src/plan/plan.ts), its records shown to the verifier as convert shows
+// them, so dump-core refuses exactly what `xst convert` refuses, with the
+// same message, and dumps exactly what the converted stream holds; a v2
+// stream is read with the v2 verifier alongside. With a placer, page
+// contents are read and placed as they come (a raw dump, or the spool);
+// without one, on a file, page data is seeked over.
 //
 // A window pass (files only) reads the headers again and notes, for each
 // pfn of a window, where in the input its last copy is.
 import {type ErrorCode, FormatError} from '../errors.js'
 import {PAGE_SIZE, pageTypeHasData} from '../format/x86.js'
 import {guestClaimWarning} from '../container/describe.js'
-import {convertLegacy} from '../convert/convert.js'
-import {ByteReader} from '../io/reader.js'
+import type {ByteReader} from '../io/reader.js'
 import type {ByteSink} from '../io/sink.js'
-import {walkLegacy} from '../legacy/walker.js'
+import {MAX_BATCH} from '../legacy/layout.js'
+import {type PlannedRecord, RecordPlan} from '../plan/plan.js'
 import {type BodyHook, verifyStream} from '../v2/reader.js'
 import {Rec} from '../v2/libxc/layout.js'
-import type {RecordInfo} from '../v2/record.js'
-import type {StreamObserver} from '../v2/writer.js'
+import {type BulkSource, V2Writer} from '../v2/writer.js'
 import {problemLine} from '../v2/verify/text.js'
 import {type VerifyReport, V2Verifier} from '../v2/verify/verifier.js'
 import {addWarning, plural} from '../text.js'
@@ -60,125 +60,114 @@ export interface ScanOptions {
   onProgress?: (offset: number) => void
 }
 
-/** What the walker calls the page contents of a batch (see HeaderOnlyReader). */
-const PAGE_DATA_WHAT = 'page data'
-
 /**
- * A reader for a file whose page contents are not wanted: asked for a
- * batch's page data, it seeks over it (checking it is there) and hands back
- * zeros. Everything else is read as usual. Should the walker ever name its
- * page data differently, the pages are simply read: slower, still right.
+ * The converted stream, counted and never kept: dump-core needs the offset
+ * of each record (the verifier's, as `xst convert` would write them), not
+ * its bytes.
  */
-class HeaderOnlyReader extends ByteReader {
-  // The reader's own, not shared: it goes with the reader after the first pass.
-  private zeros = Buffer.alloc(0)
-
-  override async read(n: number, what: string): Promise<Buffer> {
-    if (what !== PAGE_DATA_WHAT || !this.seekable) return super.read(n, what)
-    await this.skip(n, what)
-    if (this.zeros.length < n) this.zeros = Buffer.alloc(n)
-    return this.zeros.subarray(0, n)
-  }
-
-  override recycle(buf: Buffer): void {
-    if (buf.buffer !== this.zeros.buffer) super.recycle(buf)
-  }
-}
-
-/**
- * The converted stream as a sink: it counts bytes and hands the page
- * contents of each PAGE_DATA record (whose place in the stream the observer
- * announces before the record's bytes arrive) to the placer, however the
- * writer splits its writes.
- */
-export class ConvertedTap implements ByteSink {
-  private n = 0
-  private cur: {start: number; end: number; pfns: Float64Array} | undefined
-  private staging = Buffer.alloc(PAGE_SIZE)
-
-  constructor(private readonly placer: PagePlacer | undefined) {}
-
-  get bytesWritten(): number {
-    return this.n
-  }
-
-  /** The next PAGE_DATA record's page contents are stream bytes [start, end), for `pfns`. */
-  expect(start: number, end: number, pfns: Float64Array): void {
-    this.cur = this.placer && pfns.length ? {start, end, pfns} : undefined
-  }
+class StreamCount implements ByteSink {
+  bytesWritten = 0
 
   async write(buf: Uint8Array, release?: () => void): Promise<void> {
-    const from = this.n
-    this.n += buf.length
-    const c = this.cur
-    if (c && this.n > c.start && from < c.end) {
-      const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength)
-      let pos = Math.max(from, c.start)
-      const stop = Math.min(this.n, c.end)
-      while (pos < stop) {
-        const rel = pos - c.start
-        const page = Math.floor(rel / PAGE_SIZE)
-        const within = rel % PAGE_SIZE
-        const whole = within === 0 ? Math.floor((stop - pos) / PAGE_SIZE) : 0
-        if (whole > 0) {
-          this.placer!.place(c.pfns, page, whole, b, pos - from)
-          pos += whole * PAGE_SIZE
-          continue
-        }
-        // A page split across writes: gathered, placed once whole.
-        const k = Math.min(PAGE_SIZE - within, stop - pos)
-        b.copy(this.staging, within, pos - from, pos - from + k)
-        pos += k
-        if (within + k === PAGE_SIZE) this.placer!.place(c.pfns, page, 1, this.staging, 0)
-      }
-      if (this.n >= c.end) this.cur = undefined
-    }
+    this.bytesWritten += buf.length
     release?.()
   }
 
   async flush(): Promise<void> {}
+
+  /**
+   * A record's bulk that stays in the input, counted into the stream as the
+   * writer's transfer of it: the pass takes page contents from the input
+   * itself (or leaves them to be skipped), and the qemu state is not dumped.
+   */
+  bulk(length: number): BulkSource {
+    return {
+      length,
+      canTransferTo: (sink) => sink === this,
+      transferTo: async () => {
+        this.bytesWritten += length
+      },
+      read: () => Promise.reject(new Error('internal: the converted stream\'s bulk is never read')),
+      recycle: () => {},
+    }
+  }
 }
 
-/** The first pass over a legacy image: through the converter, as `xst convert` runs it. */
+/** The pfns of a PAGE_DATA record's pages with data, in order (in `into`, reused from batch to batch). */
+function dataPfns(pages: NonNullable<PlannedRecord['pages']>, into: Float64Array): Float64Array {
+  const {pfns, types} = pages
+  let n = 0
+  for (let i = 0; i < pfns.length; i++) if (pageTypeHasData(types[i])) into[n++] = pfns[i]
+  return into.subarray(0, n)
+}
+
+/**
+ * The first pass over a legacy image: its record plan, as `xst convert`
+ * writes it, shown to the verifier through the v2 writer (the stream
+ * counted, not kept); the pages and vcpu state are taken from the plan's
+ * descriptors, page contents read from the input only with a placer.
+ */
 async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
   const facts = new GuestFacts()
   const verifier = new V2Verifier()
-  const tap = new ConvertedTap(o.placer)
+  const count = new StreamCount()
+  const out = new V2Writer(count, verifier)
   const warnings: string[] = []
   const warn = (m: string) => {
     addWarning(warnings, m)
     o.onWarning?.(m)
   }
-  const observer: StreamObserver = {
-    xlHeader: (info) => verifier.xlHeader(info),
-    libxlHeader: (h, at) => verifier.libxlHeader(h, at),
-    libxcHeaders: (ih, dh, at) => verifier.libxcHeaders(ih, dh, at),
-    tail: (at, length, bytes) => verifier.tail(at, length, bytes),
-    record: (rec: RecordInfo) => {
-      verifier.record(rec)
-      if (rec.layer !== 'libxc') return
-      if (rec.type === Rec.PAGE_DATA) {
-        const pfns = pageDataPfns(rec.head, rec.length)
-        if (!pfns) return
-        facts.addPages(pfns, rec.offset)
-        tap.expect(rec.offset + 8 + rec.head.length, rec.offset + 8 + rec.length, pfns)
-      } else if (rec.head.length === rec.length) facts.body(rec.type, rec.head)
-    },
+  const reader = image.seekable && !o.placer ? await reopen(image) : image.reader
+  const plan = new RecordPlan(reader, {format: 'libxl', ...legacyWalk(image)})
+  const scratch = new Float64Array(MAX_BATCH)
+  for await (const d of plan) {
+    switch (d.kind) {
+      case 'xl-header':
+        verifier.xlHeader(d.header)
+        await out.raw(d.header.raw)
+        break
+      case 'image': {
+        // What the container claims of the guest, against what the stream is, as convert warns of it.
+        const claim = guestClaimWarning(image.opened.container, d.guest)
+        if (claim) warn(claim)
+        break
+      }
+      case 'libxl-header':
+        await out.libxlHeader(d.options)
+        break
+      case 'libxc-headers':
+        await out.libxcHeaders(d.domainType, d.version)
+        break
+      case 'record': {
+        const at = out.offset
+        if (d.bulk) await out.record(d.layer, d.type, d.head, d.bulk)
+        else await out.recordFrom(d.layer, d.type, d.head, d.data && count.bulk(d.data.length!))
+        if (d.layer !== 'libxc') break
+        if (!d.pages) {
+          if (!d.data) facts.body(d.type, d.head)
+          break
+        }
+        const pfns = dataPfns(d.pages, scratch)
+        facts.addPages(pfns, at)
+        if (o.placer && d.data) {
+          const buf = await d.data.read()
+          o.placer.place(pfns, 0, pfns.length, buf, 0)
+          d.data.recycle(buf)
+        }
+        o.onProgress?.(d.data ? d.data.offset + d.data.length! : reader.offset)
+        break
+      }
+      case 'qemu-record':
+        // In a libxl stream: the records that follow (dump-core takes nothing of them).
+        break
+      case 'warning':
+        warn(d.message)
+        break
+      default:
+        d satisfies never
+    }
   }
-  const reader = image.seekable && !o.placer ? await reopen(image, (s) => new HeaderOnlyReader(s)) : image.reader
-  const summary = await convertLegacy(reader, tap, {
-    format: 'libxl',
-    ...legacyWalk(image),
-    observer,
-    onWarning: warn,
-    // What the container claims of the guest, against what the stream is, as convert warns of it.
-    onImage: (img) => {
-      const claim = guestClaimWarning(image.opened.container, img.guest)
-      if (claim) warn(claim)
-    },
-    onProgress: o.onProgress,
-  })
-  const report = verifier.finish(tap.bytesWritten)
+  const report = verifier.finish(count.bytesWritten)
   if (!report.valid) {
     const first = report.errors[0]
     // The words of `xst convert`, which refuses the image the same way.
@@ -189,15 +178,16 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
   }
   const bytes = await afterStream(image, reader, warn)
   const s = report.summary
+  const f = plan.facts
   return {
     input: {
       kind: 'legacy',
       libxcVersion: null,
       libxlVersion: null,
-      guest: summary.input.guest,
+      guest: f.guest,
       guestWidth: s.guestWidth,
-      xlHeader: summary.input.xlHeader,
-      domainName: summary.input.domainName,
+      xlHeader: f.xlHeader,
+      domainName: f.domainName,
       bytes,
     },
     facts,
@@ -310,13 +300,14 @@ export function scanImage(image: DumpImage, o: ScanOptions = {}): Promise<ScanRe
 export async function locatePages(image: DumpImage, window: PageWindow, reader: ByteReader, onProgress?: (offset: number) => void): Promise<void> {
   reader.seekTo(image.start)
   if (image.kind === 'legacy') {
-    // Each batch is done with before the next: its arrays can be reused.
-    for await (const ev of walkLegacy(reader, {...legacyWalk(image), transientBatches: true})) {
-      if (ev.kind !== 'page-batch') continue
-      let at = ev.data.offset
-      for (let i = 0; i < ev.pfns.length; i++) {
-        if (!pageTypeHasData(ev.types[i])) continue
-        window.set(ev.pfns[i], at)
+    // The plan's PAGE_DATA records, and where in the input each one's page contents lie (left unread).
+    for await (const d of new RecordPlan(reader, {format: 'libxl', ...legacyWalk(image)})) {
+      if (d.kind !== 'record' || !d.pages) continue
+      const {pfns, types} = d.pages
+      let at = d.data?.offset ?? 0
+      for (let i = 0; i < pfns.length; i++) {
+        if (!pageTypeHasData(types[i])) continue
+        window.set(pfns[i], at)
         at += PAGE_SIZE
       }
       onProgress?.(reader.offset)

@@ -1,9 +1,10 @@
 // The legacy walker: reads a Xen <= 4.5 save image (an optional xl header,
 // p2m_size, for PV the extended info and p2m frame list, the body's chunks,
 // then the PV or HVM tail) and yields typed events in stream order.
-// inspect-legacy and convert both run on it. Large spans (page contents, HVM
-// context, qemu state) are handed out as Payloads the consumer may read;
-// whatever it leaves is skipped.
+// inspect-legacy runs on it, and the record plan (src/plan/plan.ts) that
+// convert and dump-core read. Large spans (page contents, HVM context, qemu
+// state) are handed out as Payloads the consumer may read; whatever it
+// leaves is skipped (seeked over, on a file).
 import {FormatError} from '../errors.js'
 import {i32le, type Token, u32le, ulong} from '../format/layout.js'
 import {EXTENDED_VCPU_CONTEXT_SIZE, PAGE_SIZE} from '../format/x86.js'
