@@ -12,7 +12,7 @@ import {
   XEND_QEMU_RECORDS,
   XENSERVER_LEGACY_QEMU_RECORDS,
   XENSERVER_LIBXC_LEGACY_QEMU_RECORDS,
-} from '../src/container/qemu-record.js'
+} from '../src/legacy/qemu-record.js'
 import {formatError, readerOver, SOURCE_KINDS, truncation} from './helpers/containers.js'
 
 const blob = Buffer.from('qemu state: 0123456789abcdef')

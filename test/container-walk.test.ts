@@ -3,7 +3,7 @@
 // stops at the end of the image so a container's next section stays unread
 // (stopAtImageEnd), on a file and a pipe alike.
 import {describe, expect, test} from 'vitest'
-import {XENSERVER_LEGACY_QEMU_RECORDS, XENSERVER_LIBXC_LEGACY_QEMU_RECORDS} from '../src/container/qemu-record.js'
+import {XENSERVER_LEGACY_QEMU_RECORDS, XENSERVER_LIBXC_LEGACY_QEMU_RECORDS} from '../src/legacy/qemu-record.js'
 import {readSectionHeader, readXenServerSignature} from '../src/container/xenserver.js'
 import type {LegacyEvent} from '../src/legacy/events.js'
 import {walkLegacy, type WalkOptions} from '../src/legacy/walker.js'

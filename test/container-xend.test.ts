@@ -2,7 +2,7 @@
 // conformance images, the trailing qemu record of HVM images, the xl
 // header a conversion writes, and every header defect typed.
 import {describe, expect, test} from 'vitest'
-import {readQemuRecordHeader, XEND_QEMU_RECORDS} from '../src/container/qemu-record.js'
+import {readQemuRecordHeader, XEND_QEMU_RECORDS} from '../src/legacy/qemu-record.js'
 import {encodeXendHeader, isXendHeader, MAX_XEND_CONFIG, parseXendConfig, readXendHeader, XendHeader, xlHeaderForXend} from '../src/container/xend.js'
 import {FormatError} from '../src/errors.js'
 import {detectLegacy} from '../src/legacy/detect.js'

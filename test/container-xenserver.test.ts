@@ -14,7 +14,7 @@ import {detectLegacy} from '../src/legacy/detect.js'
 import type {ImageEvent} from '../src/legacy/events.js'
 import {walkLegacy} from '../src/legacy/walker.js'
 import {V2RecordReader} from '../src/v2/reader.js'
-import {readQemuRecordHeader, XENSERVER_LEGACY_QEMU_RECORDS, XENSERVER_LIBXC_LEGACY_QEMU_RECORDS} from '../src/container/qemu-record.js'
+import {readQemuRecordHeader, XENSERVER_LEGACY_QEMU_RECORDS, XENSERVER_LIBXC_LEGACY_QEMU_RECORDS} from '../src/legacy/qemu-record.js'
 import {
   CONVERTED_WORD_SIZE,
   encodeSectionHeader,

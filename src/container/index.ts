@@ -6,7 +6,7 @@
 // over any of them (./gzip.ts; decompressing: src/io/gzip-source.ts).
 export * from './identify.js'
 export * from './libvirt.js'
-export * from './qemu-record.js'
+export * from '../legacy/qemu-record.js'
 export * from './registry.js'
 export * from './sexpr.js'
 export * from './xend.js'

@@ -9,7 +9,7 @@ import type {ByteSink} from '../io/sink.js'
 import type {V2Verifier} from '../v2/verify/verifier.js'
 import type {GzipSource} from '../io/gzip-source.js'
 import type {LibvirtHeaderInfo} from './libvirt.js'
-import type {QemuRecordVariant} from './qemu-record.js'
+import type {QemuRecordVariant} from '../legacy/qemu-record.js'
 import type {Container, ContainerKind} from './registry.js'
 
 export type {Container, ContainerKind}

@@ -11,7 +11,7 @@
 import {FormatError, UsageError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {chars, layout, u64le} from '../format/layout.js'
-import {Payload} from '../legacy/payload.js'
+import {Payload} from '../io/payload.js'
 import {hex} from '../text.js'
 import {head, parseSexplib, type Sexp, SexpError, sexplibAtom} from './sexpr.js'
 

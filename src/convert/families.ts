@@ -25,14 +25,14 @@ import {FormatError, UsageError} from '../errors.js'
 import {XL_BYTEORDER, XL_MAGIC, XL_MANDATORY_CONFIG_JSON, XL_MANDATORY_STREAM_V2, XlHeader} from '../xl/layout.js'
 import type {Guest} from '../legacy/events.js'
 import {checkStream} from '../v2/reader.js'
-import {V2Verifier, type VerifyReport} from '../v2/verify/verifier.js'
+import type {V2Verifier, VerifyReport} from '../v2/verify/verifier.js'
 import {readXlHeader} from '../xl/header.js'
 import {containerDomainName, type ContainerSummary, containerSummary, guestClaimWarning} from '../container/describe.js'
 import {withLibvirtVersion, LIBVIRT_VERSION_V2} from '../container/libvirt.js'
 import type {CarriedSections, Container, ContainerModule, StreamKind} from '../container/module.js'
 import {drainGzip, type OpenedImage} from '../container/open.js'
 import {containerModule} from '../container/registry.js'
-import {BARE_LEGACY_QEMU_RECORDS, encodeQemuRecordHeader, QEMU_DM_0002} from '../container/qemu-record.js'
+import {BARE_LEGACY_QEMU_RECORDS, encodeQemuRecordHeader, QEMU_DM_0002} from '../legacy/qemu-record.js'
 import {
   CONVERTED_WORD_SIZE,
   encodeSectionHeader,
@@ -339,7 +339,8 @@ async function copyV2(p: PreparedInput, plan: Plan, sink: ByteSink, opts: RunOpt
     notes.push('the libxl v2 stream is copied byte for byte behind a new xl header: restore with `xl restore CONFIG NEW`')
   } else notes.push('the libxl v2 stream is copied byte for byte, without its libvirt header')
   // Checked as it is copied; nothing of it is trusted before it verifies.
-  const verifier = new V2Verifier()
+  // Loaded here, not with this module: a conversion run with --no-verify never loads the verifier.
+  const verifier = new (await import('../v2/verify/verifier.js')).V2Verifier()
   let written = 0
   if (prefix) await sink.write(prefix)
   const tee = new ByteReader(new TeeSource(new ReaderSource(r), async (piece) => {

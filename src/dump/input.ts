@@ -20,7 +20,7 @@
 // is reported (or refused) the way convert and verify report it.
 import {type ContainerSummary, containerSummary} from '../container/describe.js'
 import {type OpenedImage, openImage} from '../container/open.js'
-import type {QemuRecordVariant} from '../container/qemu-record.js'
+import type {QemuRecordVariant} from '../legacy/qemu-record.js'
 import {containerModule} from '../container/registry.js'
 import type {FormatError} from '../errors.js'
 import {ByteReader} from '../io/reader.js'

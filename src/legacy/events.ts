@@ -1,7 +1,7 @@
 // What the legacy walker reports, in stream order. Every event carries the
 // absolute byte offset where its bytes start.
 import type {XlHeaderInfo} from '../xl/header.js'
-import type {Payload} from './payload.js'
+import type {Payload} from '../io/payload.js'
 
 export type Guest = 'pv' | 'hvm'
 export type ToolstackWidth = 32 | 64

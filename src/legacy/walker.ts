@@ -28,9 +28,9 @@ import {
   PFINFO_UNMAPPED,
   XsaveHeader,
 } from './layout.js'
-import {BARE_LEGACY_QEMU_RECORDS, type QemuRecordVariant, readQemuRecordHeader} from '../container/qemu-record.js'
+import {BARE_LEGACY_QEMU_RECORDS, type QemuRecordVariant, readQemuRecordHeader} from './qemu-record.js'
 import {HAS_DATA, PAGE_TYPE_FLAGS, scanAscending, scanRun, Slab} from './batch-scan.js'
-import {Payload} from './payload.js'
+import {Payload} from '../io/payload.js'
 import {wordsFromLE} from '../io/words.js'
 
 export interface WalkOptions {
@@ -58,7 +58,7 @@ export interface WalkOptions {
   stopAtEnd?: boolean
   /**
    * The framings of the device-model (qemu) record after the HVM tail that
-   * the container around the stream writes (src/container/qemu-record.ts);
+   * the container around the stream writes (src/legacy/qemu-record.ts);
    * default: what a bare stream or one behind an xl header may hold.
    */
   qemuRecords?: readonly QemuRecordVariant[]

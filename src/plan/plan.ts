@@ -20,7 +20,7 @@ import type {ByteReader} from '../io/reader.js'
 import {wordsToLE} from '../io/words.js'
 import {NOT_CONVERTIBLE_CHUNKS} from '../legacy/chunks.js'
 import {type Guest, type LegacyEvent, type QemuRecordEvent, type ToolstackWidth, unhandledEvent} from '../legacy/events.js'
-import type {Payload} from '../legacy/payload.js'
+import type {Payload} from '../io/payload.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
 import {

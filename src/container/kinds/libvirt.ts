@@ -6,7 +6,7 @@
 // over a libxl stream (the stream copied byte for byte behind version 2).
 import {FormatError, UsageError} from '../../errors.js'
 import {type LibvirtHeaderInfo, LIBVIRT_MAGIC, libvirtVersionDefect, readLibvirtHeader} from '../libvirt.js'
-import {BARE_LEGACY_QEMU_RECORDS} from '../qemu-record.js'
+import {BARE_LEGACY_QEMU_RECORDS} from '../../legacy/qemu-record.js'
 import type {ContainerModule} from '../module.js'
 import {streamFollowsHeader} from './stream-follows.js'
 

@@ -2,7 +2,7 @@
 // is read by the stream's readers, the legacy walker and the v2 verifier,
 // since either format may follow it). What every input no magic marks as a
 // container is opened as.
-import {BARE_LEGACY_QEMU_RECORDS} from '../qemu-record.js'
+import {BARE_LEGACY_QEMU_RECORDS} from '../../legacy/qemu-record.js'
 import type {ContainerModule} from '../module.js'
 import {streamFollowsHeader} from './stream-follows.js'
 

@@ -2,7 +2,7 @@
 // config (layout and reader: ../xend.ts), then a legacy stream with no xl
 // header; for HVM, qemu state to the end of the file. convert writes an xl
 // save file in its place (xl restore needs an xl header).
-import {XEND_QEMU_RECORDS} from '../qemu-record.js'
+import {XEND_QEMU_RECORDS} from '../../legacy/qemu-record.js'
 import {readXendHeader, XEND_SIGNATURE, type XendHeaderInfo} from '../xend.js'
 import type {ContainerModule} from '../module.js'
 import {streamFollowsHeader} from './stream-follows.js'

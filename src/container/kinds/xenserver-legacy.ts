@@ -2,7 +2,7 @@
 // legacy stream with no xl header, then for HVM a qemu record in
 // XenServer's framing (layout and reader: ../xenserver.ts). convert writes
 // a structured image in its place.
-import {XENSERVER_LEGACY_QEMU_RECORDS} from '../qemu-record.js'
+import {XENSERVER_LEGACY_QEMU_RECORDS} from '../../legacy/qemu-record.js'
 import {readXenServerSignature, XENSERVER_LEGACY_SIGNATURE, type XenServerSignatureInfo} from '../xenserver.js'
 import type {ContainerModule} from '../module.js'
 import {streamFollowsHeader} from './stream-follows.js'

@@ -7,7 +7,7 @@ import {FormatError} from '../../errors.js'
 import {printable} from '../../text.js'
 import {Rec} from '../../v2/libxc/layout.js'
 import {paddedLength, RecordHeader} from '../../v2/record.js'
-import {XENSERVER_LIBXC_LEGACY_QEMU_RECORDS} from '../qemu-record.js'
+import {XENSERVER_LIBXC_LEGACY_QEMU_RECORDS} from '../../legacy/qemu-record.js'
 import {streamKindAt} from '../stream.js'
 import {noStreamError, readXenops, restOfSections, sectionWords, uncheckedAfterDemu, unreadableStreamSection, untilStream, walkStructured, xenopsSummary} from '../sections.js'
 import {

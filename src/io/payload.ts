@@ -1,9 +1,10 @@
-// A span of bytes the walker found but does not read itself. The consumer
+// A span of bytes a reader found but does not read itself (the legacy walker's
+// page data and qemu state, a XenServer section's body). The consumer
 // may read it (in one piece or streamed) before asking for the next event;
 // otherwise the walker skips it (seeking, on a file).
 import {FormatError} from '../errors.js'
-import type {ByteReader} from '../io/reader.js'
-import type {ByteSink} from '../io/sink.js'
+import type {ByteReader} from './reader.js'
+import type {ByteSink} from './sink.js'
 
 export class Payload {
   private used = false
