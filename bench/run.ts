@@ -73,7 +73,7 @@ function parseArgs(argv: string[]): Args {
       case '--help':
       case '-h':
         process.stdout.write(HELP + '\n')
-        process.exit(0)
+        return process.exit(0)
       default:
         process.stderr.write(`bench: unknown argument ${argv[i]}\n${HELP}\n`)
         process.exit(2)
@@ -308,7 +308,7 @@ async function measureGroup(runner: Runner, rows: Row[], runs: number, log: (m: 
     }
     log(`  round ${round + 1}/${runs}: ${rows.map((r, i) => `${r.id} ${results[i].runs.at(-1)?.toFixed(2) ?? '-'}`).join(', ')}`)
   }
-  for (const [i, row] of rows.entries()) {
+  for (const [i] of rows.entries()) {
     const res = results[i]
     const ok = res.runs.filter((s): s is number => s !== null)
     if (!ok.length || res.note?.startsWith('exit')) continue

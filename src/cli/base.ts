@@ -119,7 +119,7 @@ export abstract class XstCommand extends Command {
     }
   }
 
-  protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<any> {
+  protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<never> {
     // oclif's own control flow (this.exit, --help, --version) passes through.
     if (err instanceof Errors.ExitError) throw err
     // The report itself could not be written: there is nowhere to put a JSON document.

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import {guestFlag, widthFlag} from '../cli/flags.js'
+import type {XlConfig} from '../convert/families.js'
 import type {ConvertJob} from '../convert/job.js'
 import {UsageError} from '../errors.js'
 import {parseSpec, specName} from '../io/spec.js'
@@ -92,7 +93,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     const outName = toStdout ? 'stdout' : specName(outSpec, 'output')
 
     const [{runWithProgress, verifyLine}, {renderConvert}] = await Promise.all([import('../cli/progress.js'), import('../convert/render.js')])
-    let config
+    let config: XlConfig | undefined
     if (flags.config !== undefined) {
       let text: string
       try {

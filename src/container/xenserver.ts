@@ -314,7 +314,7 @@ export function parseXenopsRecord(body: Buffer, offset = 0): XenopsRecord {
   const xs = seen.get('xs_subtree')
   if (xs !== undefined) {
     const pairs = xs.kind === 'list' ? xs.items : undefined
-    if (!pairs || !pairs.every((p) => p.kind === 'list' && p.items.length === 2 && p.items.every((a) => a.kind === 'atom'))) {
+    if (!pairs?.every((p) => p.kind === 'list' && p.items.length === 2 && p.items.every((a) => a.kind === 'atom'))) {
       throw xenopsError('Xenops record xs_subtree is not a list of (key value) pairs', offset + xs.offset)
     }
     xsSubtreeEntries = pairs.length

@@ -264,7 +264,7 @@ export async function runFamily(p: PreparedInput, plan: Plan, req: FamilyRequest
     notes,
   })
   if (p.img.gzip) notes.push('the input was gzip-compressed; it was read through, and the output is not compressed unless --gzip is given')
-  if (plan.mode === 'copy') return result(...(await copyV2(p, plan, sink, opts, notes)))
+  if (plan.mode === 'copy') return result(...(await copyV2(p, plan, sink, notes)))
 
   const c = p.img.container
   const conv: ConvertOptions = {
@@ -325,7 +325,7 @@ export function xlConfigFrom(text: string): XlConfig {
  * for byte into the new container (a version 2 libvirt header, an xl
  * header, or none), checked by the v2 verifier as it goes through.
  */
-async function copyV2(p: PreparedInput, plan: Plan, sink: ByteSink, opts: RunOptions, notes: string[]): Promise<[ConvertSummary, VerifyReport]> {
+async function copyV2(p: PreparedInput, plan: Plan, sink: ByteSink, notes: string[]): Promise<[ConvertSummary, VerifyReport]> {
   const h = p.module.convert.libvirtHeader(p.img.container)
   if (!h) throw new Error('internal: a v2 copy from a non-libvirt input')
   const r = p.img.reader

@@ -11,7 +11,7 @@ import type {ByteSink} from '../io/sink.js'
 import type {Guest, ToolstackWidth} from '../legacy/events.js'
 import {FormatError} from '../errors.js'
 import {closeImage, type OpenedImage, openImage} from '../container/open.js'
-import type {Problem, V2Verifier, VerifyReport} from '../v2/verify/verifier.js'
+import type {Problem, VerifyReport} from '../v2/verify/verifier.js'
 import type {ConvertSummary, OutputFormat} from './convert.js'
 import {type ContainerChoice, type FamilyResult, planConversion, prepareInput, runFamily, type XlConfig} from './families.js'
 

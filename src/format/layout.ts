@@ -92,6 +92,7 @@ export function namesOf(values: Record<string, number>, show: (key: string) => s
   return Object.fromEntries(Object.entries(values).map(([key, value]) => [value, show(key)]))
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: a layout's fields are tokens of any value type; Decoded recovers each one's
 type Fields = Record<string, Token<any>>
 export type Decoded<F extends Fields> = {[K in keyof F]: F[K] extends Token<infer T> ? T : never}
 

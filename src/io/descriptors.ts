@@ -41,7 +41,7 @@ export function givenDescriptors(): Set<number> | null {
     if (fd > 2) {
       if (target.startsWith('anon_inode:')) continue
       const ends = pipeEnds.get(target)
-      if (ends && ends.has(0) && ends.has(1)) continue
+      if (ends?.has(0) && ends.has(1)) continue
     }
     given.add(fd)
   }

@@ -7,7 +7,7 @@
 // one has started, so input and output overlap and at most one large buffer
 // waits.
 import * as fs from 'node:fs'
-import * as net from 'node:net'
+import type * as net from 'node:net'
 import * as tty from 'node:tty'
 import {outputSystemError} from '../errors.js'
 import {FsWriter, NativeWriter, SocketWriter, type Writer} from './fd-writers.js'
@@ -165,7 +165,10 @@ export class FdSink implements ByteSink {
   /** Close at once, without waiting for anything (a failure or a signal). */
   destroy(): void {
     const w = this.writer
-    if (w instanceof SocketWriter) return w.destroy()
+    if (w instanceof SocketWriter) {
+      w.destroy()
+      return
+    }
     if (this.socket) {
       this.socket.destroy()
       return

@@ -349,13 +349,13 @@ function pageDataHead(pfns: Uint32Array, types: Uint8Array): Buffer {
 function hvmParamsBody(params: Array<[number, bigint]>): Buffer {
   const buf = Buffer.alloc(HvmParamsHeader.size + params.length * HvmParamEntry.size)
   HvmParamsHeader.put(buf, 0, {count: params.length, reserved: 0})
-  params.forEach(([index, value], i) => HvmParamEntry.put(buf, HvmParamsHeader.size + i * HvmParamEntry.size, {index: BigInt(index), value}))
+  for (const [i, [index, value]] of params.entries()) HvmParamEntry.put(buf, HvmParamsHeader.size + i * HvmParamEntry.size, {index: BigInt(index), value})
   return buf
 }
 
 /** The xenstore keys the toolstack chunk gave, as one EMULATOR_XENSTORE_DATA record (none without keys). */
 function* xenstoreRecord(pairs: Array<[string, string]>): Generator<PlannedRecord> {
   if (pairs.length === 0) return
-  const strings = pairs.flatMap(([k, v]) => [k, v]).map((s) => Buffer.from(s + '\0', 'latin1'))
+  const strings = pairs.flat().map((s) => Buffer.from(s + '\0', 'latin1'))
   yield {kind: 'record', layer: 'libxl', type: LibxlRec.EMULATOR_XENSTORE_DATA, head: Buffer.concat([EmulatorHeader.encode({emulatorId: EmulatorId.UNKNOWN, index: 0}), ...strings])}
 }
