@@ -12,6 +12,16 @@ export function parseSpec(text: string, opts: {fdNumbers?: boolean} = {}): Spec 
   return {kind: 'path', path: text}
 }
 
+/**
+ * The descriptor "-" reads: 0, except in a test that runs commands in its
+ * own process (test/helpers/in-process.ts), which puts a pipe of its own
+ * there for the length of a run.
+ */
+export function stdinDescriptor(): number {
+  return (globalThis as {[STDIN]?: number})[STDIN] ?? 0
+}
+const STDIN = Symbol.for('xst.test.stdin')
+
 /** How messages name it: "stdin" or "stdout", "fd N", or the path as given. */
 export function specName(spec: Spec, role: 'input' | 'output'): string {
   if (spec.kind === 'std') return role === 'input' ? 'stdin' : 'stdout'
