@@ -10,8 +10,10 @@
 // - process.stdout and process.stderr: streams that keep what is written,
 //   neither of them a terminal (as a spawned child's pipes are not);
 // - "-" as the input: a pipe (a FIFO made for the run) that the test writes
-//   `input` into and then closes, put where the CLI looks for stdin's
-//   descriptor (stdinDescriptor, src/io/spec.ts);
+//   `input` into and then closes; "-" as the output: a pipe the test reads
+//   to its end (the run's stdoutBytes). Their descriptors are put where the
+//   CLI looks for "-" (stdDescriptor, src/io/spec.ts). A shell's pipes, as
+//   a user has them (a spawned child's stdio are socket pairs);
 // - process.stdin: the `input` bytes (or nothing), for oclif's reading of a
 //   missing argument from stdin;
 // - console: writes to those streams (oclif prints some errors with it);
@@ -21,10 +23,10 @@
 // belong to the whole process, so runs take turns: one at a time, the next
 // when it is done, and what they changed is put back after each.
 //
-// Not here: "-" as the output (the stream goes to descriptor 1 itself, not
-// through process.stdout), a descriptor number as the input or output, and
-// what node does before the bundle runs (NODE_OPTIONS, wrappers,
-// XST_NO_NATIVE, which is read once per process). Those throw: use runXst.
+// Not here: a descriptor number as the input or output (--in 3: what the
+// process inherited), and what node does before the bundle runs
+// (NODE_OPTIONS, wrappers, XST_NO_NATIVE, which is read once per process).
+// Those throw: use runXst.
 import {AsyncLocalStorage} from 'node:async_hooks'
 import {spawnSync} from 'node:child_process'
 import {Console} from 'node:console'
@@ -133,33 +135,31 @@ const ROUTED = Symbol('routed to the in-process run')
 const VALUE_FLAGS = new Set(['--format', '-f', '--container', '--config', '--width', '-w', '--guest', '-g', '--guest-type', '--in', '-i', '--out', '-o', '--max-errors'])
 
 /**
- * Whether the run reads "-" (stdin), or why it needs a real process: "-"
- * as the output (convert's NEW or --out, dump-core's CORE), a descriptor
- * number for --in or --out.
+ * Whether the run reads "-" (stdin) and writes "-" (stdout: convert's NEW
+ * or --out, dump-core's CORE), or why it needs a real process (a
+ * descriptor number for --in or --out).
  */
-function stdio(args: string[]): {stdin: boolean; why?: string} {
+function stdio(args: string[]): {stdin: boolean; stdout: boolean; why?: string} {
   const positional: string[] = []
-  let stdin = false
-  let out: string | undefined
+  let inFlag: string | undefined
+  let outFlag: string | undefined
   for (let i = 0; i < args.length; i++) {
     const a = args[i]
-    const eq = a.indexOf('=')
-    const [flag, value] = a.startsWith('-') && a !== '-' ? (eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : VALUE_FLAGS.has(a) ? [a, args[++i]] : [a, undefined]) : [undefined, undefined]
-    if (flag === undefined) {
+    if (!a.startsWith('-') || a === '-') {
       positional.push(a)
       continue
     }
-    if (flag === '--in' || flag === '-i') {
-      if (value === '-') stdin = true
-      else if (value !== undefined && /^\d+$/.test(value)) return {stdin, why: `reads descriptor ${value}`}
-    }
-    if (flag === '--out' || flag === '-o') out = value
+    const eq = a.indexOf('=')
+    const [flag, value] = eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : VALUE_FLAGS.has(a) ? [a, args[++i]] : [a, undefined]
+    if (flag === '--in' || flag === '-i') inFlag = value
+    if (flag === '--out' || flag === '-o') outFlag = value
   }
-  const streamOut = ['convert', 'dump-core'].includes(positional[0]) ? (out ?? positional[2]) : undefined
-  if (streamOut === '-') return {stdin, why: 'writes its stream to stdout'}
-  if (streamOut !== undefined && /^\d+$/.test(streamOut) && out !== undefined) return {stdin, why: `writes descriptor ${streamOut}`}
-  const inputs = positional[0] === 'convert' || positional[0] === 'dump-core' ? positional.slice(1, 2) : positional.slice(1)
-  return {stdin: stdin || inputs.includes('-')}
+  for (const v of [inFlag, outFlag]) if (v !== undefined && /^\d+$/.test(v)) return {stdin: false, stdout: false, why: `uses descriptor ${v}`}
+  const [command, ...rest] = positional
+  const twoEnds = command === 'convert' || command === 'dump-core'
+  const inputs = twoEnds ? [inFlag ?? rest[0]] : rest
+  const output = twoEnds ? (outFlag ?? rest[1]) : undefined
+  return {stdin: inputs.includes('-'), stdout: output === '-'}
 }
 
 let queue: Promise<unknown> = Promise.resolve()
@@ -197,7 +197,9 @@ async function runNow(args: string[], o: InProcessOptions): Promise<RunResult> {
   })
   const run: Run = {stdout, stderr, stdin, console: new Console({stdout, stderr})}
   closeLeftPipes()
-  const pipe = stdio(args).stdin ? await stdinPipe(input) : undefined
+  const ends = stdio(args)
+  const pipe = ends.stdin ? await stdinPipe(input) : undefined
+  const outPipe = ends.stdout ? await stdoutPipe() : undefined
   const savedCode = process.exitCode
   const savedCwd = process.cwd()
   const env = o.env ?? {}
@@ -212,13 +214,21 @@ async function runNow(args: string[], o: InProcessOptions): Promise<RunResult> {
   process.exitCode = undefined
   try {
     if (o.cwd) process.chdir(o.cwd)
-    if (pipe) (globalThis as {[STDIN]?: number})[STDIN] = pipe.fd
+    ;(globalThis as {[STD]?: {input?: number; output?: number}})[STD] = {input: pipe?.fd, output: outPipe?.fd}
     await als.run(run, () => execute({dir: ROOT, args}))
     const code = run.exit ?? Number(process.exitCode ?? 0)
-    const stdoutBytes = stdout.bytes()
+    let stdoutBytes = stdout.bytes()
+    if (outPipe) {
+      // The run is over and waits for no write: the end of the stream.
+      outPipe.close()
+      const stream = await outPipe.read
+      if (stream.length && stdoutBytes.length) throw new Error(`runXstInProcess: xst ${args.join(' ')} wrote to stdout both through process.stdout and as its stream; which came first is not known here: run it with runXst`)
+      stdoutBytes = stream.length ? stream : stdoutBytes
+    }
     return {code, signal: null, stdout: stdoutBytes.toString('utf8'), stderr: stderr.bytes().toString('utf8'), stdoutBytes, fd3: '', timedOut: false}
   } finally {
-    delete (globalThis as {[STDIN]?: number})[STDIN]
+    delete (globalThis as {[STD]?: unknown})[STD]
+    outPipe?.close()
     if (pipe) {
       // What the run did not read is dropped, and the read end is closed
       // before the next run (a read still waiting sees the end first).
@@ -235,8 +245,8 @@ async function runNow(args: string[], o: InProcessOptions): Promise<RunResult> {
   }
 }
 
-/** Where src/io/spec.ts's stdinDescriptor() looks. */
-const STDIN = Symbol.for('xst.test.stdin')
+/** Where src/io/spec.ts's stdDescriptor() looks. */
+const STD = Symbol.for('xst.test.std')
 
 const leftPipes: number[] = []
 function closeLeftPipes(): void {
@@ -261,13 +271,37 @@ function freshFifo(): string {
  * blocking, as a shell's pipe is) for the run, and the test's writer.
  */
 async function stdinPipe(input: Buffer | undefined): Promise<{fd: number; writer: net.Socket}> {
-  const path = freshFifo()
-  // Each end's open waits for the other's: both on the thread pool, together.
-  const open = (flags: string) => new Promise<number>((resolve, reject) => fs.open(path, flags, (err, fd) => (err ? reject(err) : resolve(fd))))
-  const [fd, w] = await Promise.all([open('r'), open('w')])
-  fs.unlinkSync(path)
+  const [fd, w] = await fifoEnds()
   const writer = new net.Socket({fd: w, readable: false, writable: true})
   writer.on('error', () => {})
   writer.end(input ?? Buffer.alloc(0))
   return {fd, writer}
+}
+
+/** Both ends of a new pipe, [read, write], each opened blocking (each open waits for the other's: both on the thread pool, together). */
+async function fifoEnds(): Promise<[number, number]> {
+  const path = freshFifo()
+  const open = (flags: string) => new Promise<number>((resolve, reject) => fs.open(path, flags, (err, fd) => (err ? reject(err) : resolve(fd))))
+  const ends = await Promise.all([open('r'), open('w')])
+  fs.unlinkSync(path)
+  return ends
+}
+
+/** A pipe for the run's stdout: the write end's descriptor for the run, and everything read from the other end until it is closed. */
+async function stdoutPipe(): Promise<{fd: number; read: Promise<Buffer>; close(): void}> {
+  const [r, fd] = await fifoEnds()
+  const reader = new net.Socket({fd: r, readable: true, writable: false})
+  const chunks: Buffer[] = []
+  reader.on('data', (d: Buffer) => chunks.push(d))
+  const read = new Promise<Buffer>((resolve, reject) => {
+    reader.on('end', () => resolve(Buffer.concat(chunks)))
+    reader.on('error', reject)
+  }).finally(() => reader.destroy())
+  read.catch(() => {})
+  let open = true
+  const close = () => {
+    if (open) fs.closeSync(fd)
+    open = false
+  }
+  return {fd, read, close}
 }
