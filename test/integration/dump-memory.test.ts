@@ -12,11 +12,11 @@ import {spawn, spawnSync} from 'node:child_process'
 import {closeSync, openSync, readdirSync, readSync, statSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {largeImageSpec, pageBytes, writeLegacy} from './builders/legacy.js'
-import {BIN} from './helpers/cli.js'
-import {PAGE} from './helpers/dump.js'
-import {runCliMeasured} from './fuzz/procs.js'
-import {tempDir} from './helpers/cli.js'
+import {largeImageSpec, pageBytes, writeLegacy} from '../builders/legacy.js'
+import {BIN} from '../helpers/cli.js'
+import {PAGE} from '../helpers/dump.js'
+import {runCliMeasured} from '../fuzz/procs.js'
+import {tempDir} from '../helpers/cli.js'
 
 const MAX_RSS_MIB = 150
 const IMAGE_BYTES = 320 << 20

@@ -9,10 +9,10 @@ import {spawn, spawnSync} from 'node:child_process'
 import {existsSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
-import {largeImageSpec, buildLegacy, type LegacySpec} from './builders/legacy.js'
-import {referenceConversion} from './builders/reference.js'
-import {BIN, tempDir} from './helpers/cli.js'
-import {ROOT} from './helpers/fixtures.js'
+import {largeImageSpec, buildLegacy, type LegacySpec} from '../builders/legacy.js'
+import {referenceConversion} from '../builders/reference.js'
+import {BIN, tempDir} from '../helpers/cli.js'
+import {ROOT} from '../helpers/fixtures.js'
 
 const JS = {XST_NO_NATIVE: '1'}
 const ADDON = join(ROOT, 'native', 'build', 'Release', 'xst_native.node')
