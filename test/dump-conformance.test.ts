@@ -13,7 +13,7 @@ import {afterAll, beforeAll, describe, expect, it, test} from 'vitest'
 import {runDumpJob, type DumpFormat, type DumpSummary} from '../src/dump/job.js'
 import {legacyVectors, v2Vectors, vectorBytes} from './helpers/fixtures.js'
 import {tempDir} from './helpers/cli.js'
-import {dataExtents, filesystemHasHoles, hasPython, hasReadelf, headerNote, PAGE, parseCore, readelf, v2Copies, v2Pages} from './helpers/dump.js'
+import {dataExtentsOf, filesystemHasHoles, hasPython, hasReadelf, headerNote, PAGE, parseCore, readelf, v2Copies, v2Pages} from './helpers/dump.js'
 
 interface Case {
   name: string
@@ -72,6 +72,16 @@ function dumpOf(c: Case, format: DumpFormat): Promise<{summary: DumpSummary; out
 /** The checks that need a tool from outside, where it is here (skipped, and so reported, where not). */
 const canSeeHoles = hasPython && filesystemHasHoles(dir)
 
+/** The data extents of every case's raw dump, asked of python3 once. */
+let rawExtents: Promise<Map<string, Array<[number, number]>>> | undefined
+async function rawExtentsOf(c: Case): Promise<Array<[number, number]>> {
+  rawExtents ??= Promise.all(cases.map((x) => dumpOf(x, 'raw'))).then((dumps) => {
+    const extents = dataExtentsOf(dumps.map((d) => d.out))
+    return new Map(cases.map((x, i) => [x.name, extents[i]]))
+  })
+  return (await rawExtents).get(c.name)!
+}
+
 /**
  * Feed `file` through a FIFO while `run` reads it: the input is a pipe, not
  * a file. The writer is another process: opening a FIFO blocks until both
@@ -107,9 +117,9 @@ function expectRaw(file: string, ref: Map<number, Buffer>): void {
 }
 
 /** Where the filesystem reports holes (SEEK_DATA, asked through python3), nothing but the stream's pages is data. */
-function expectRawSparse(file: string, ref: Map<number, Buffer>): void {
+function expectRawSparse(extents: Array<[number, number]>, ref: Map<number, Buffer>): void {
   const stray: number[] = []
-  for (const [s, e] of dataExtents(file)) for (let at = s; at < e; at += PAGE) if (!ref.has(Math.floor(at / PAGE))) stray.push(Math.floor(at / PAGE))
+  for (const [s, e] of extents) for (let at = s; at < e; at += PAGE) if (!ref.has(Math.floor(at / PAGE))) stray.push(Math.floor(at / PAGE))
   expect(stray, 'pfns stored as data though the stream has no page for them').toEqual([])
 }
 
@@ -185,7 +195,7 @@ describe('dump-core over the conformance streams', () => {
 
   test.skipIf(!canSeeHoles).each(cases.map((c) => c.name))('%s: the raw dump is data only at its pages (SEEK_DATA through python3, where the filesystem has holes)', async (name) => {
     const c = cases.find((x) => x.name === name)!
-    expectRawSparse((await dumpOf(c, 'raw')).out, v2Pages(c.reference))
+    expectRawSparse(await rawExtentsOf(c), v2Pages(c.reference))
   })
 
   test.skipIf(!hasReadelf).each(cases.map((c) => c.name))('%s: readelf reads the ELF dump without a warning', async (name) => {
