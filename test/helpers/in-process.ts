@@ -21,7 +21,9 @@
 //   returns.
 // process.exitCode, process.env (`env`) and the working directory (`cwd`)
 // belong to the whole process, so runs take turns: one at a time, the next
-// when it is done, and what they changed is put back after each.
+// when it is done, and what they changed is put back after each. (A test's
+// own code running meanwhile, in a describe.concurrent, sees a run's env
+// and cwd too; children started with runXst get the variables as they were.)
 //
 // Not here: a descriptor number as the input or output (--in 3: what the
 // process inherited), and what node does before the bundle runs
