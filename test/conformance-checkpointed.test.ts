@@ -3,7 +3,8 @@
 // each valid with its complete checkpoints counted, says where a cut one
 // was cut, and lists the checkpoints with --verbose and in --json.
 import {describe, expect, it} from 'vitest'
-import {runXst, tempFile} from './helpers/cli.js'
+import {tempFile} from './helpers/cli.js'
+import {runXstInProcess as runXst} from './helpers/in-process.js'
 import {nativeBytes, nativeCases} from './helpers/fixtures.js'
 
 const V2_CHECKPOINTED = nativeCases().filter((c) => c.checkpoints !== null && c.kind !== 'legacy')

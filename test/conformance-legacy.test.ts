@@ -1,7 +1,8 @@
 // Every legacy conformance vector through `xst inspect-legacy`, run as a user would.
 import {describe, expect, it} from 'vitest'
 import {legacyVectors, vectorBytes} from './helpers/fixtures.js'
-import {runXst, tempFile} from './helpers/cli.js'
+import {tempFile} from './helpers/cli.js'
+import {runXstInProcess} from './helpers/in-process.js'
 import {LEGACY_DEFECTS} from './helpers/defects.js'
 
 describe('inspect-legacy on the conformance vectors', () => {
@@ -9,7 +10,7 @@ describe('inspect-legacy on the conformance vectors', () => {
     if (v.valid) {
       it(`${v.name}: detects guest, toolstack width and xl header with no flags`, async () => {
         const path = tempFile(`${v.name}.legacy`, vectorBytes('legacy', v.input))
-        const r = await runXst(['inspect-legacy', path, '--json'])
+        const r = await runXstInProcess(['inspect-legacy', path, '--json'])
         expect(r.code, r.stderr).toBe(0)
         const rep = JSON.parse(r.stdout)
         expect(rep.image.guest).toBe(v.guest)
@@ -17,7 +18,7 @@ describe('inspect-legacy on the conformance vectors', () => {
         expect(rep.xlHeader !== null).toBe(v.xl_header)
         expect(rep.image.detected).toEqual({toolstackWidth: true, guest: true})
         expect(rep.bytes).toBe(vectorBytes('legacy', v.input).length)
-        const text = await runXst(['inspect-legacy', path])
+        const text = await runXstInProcess(['inspect-legacy', path])
         expect(text.code).toBe(0)
         expect(text.stdout).toContain(`legacy (Xen <= 4.5) ${v.guest.toUpperCase()} image`)
         expect(text.stdout).toContain(`${v.toolstack_width}-bit (detected)`)
@@ -27,7 +28,7 @@ describe('inspect-legacy on the conformance vectors', () => {
         const defect = LEGACY_DEFECTS[v.name]
         expect(defect, `no expectation written for ${v.name}`).toBeDefined()
         const path = tempFile(`${v.name}.legacy`, vectorBytes('legacy', v.input))
-        const r = await runXst(['inspect-legacy', path])
+        const r = await runXstInProcess(['inspect-legacy', path])
         expect(r.code).toBe(1)
         expect(r.stdout).toBe('')
         const lines = r.stderr.trim().split('\n')
@@ -35,7 +36,7 @@ describe('inspect-legacy on the conformance vectors', () => {
         expect(lines[0]).toMatch(defect.text)
         expect(lines[0]).toMatch(/byte \d+/)
         expect(r.stderr).not.toMatch(/\n\s+at /)
-        const j = await runXst(['inspect-legacy', path, '--json'])
+        const j = await runXstInProcess(['inspect-legacy', path, '--json'])
         expect(j.code).toBe(1)
         const doc = JSON.parse(j.stdout)
         expect(doc.ok).toBe(false)
@@ -47,8 +48,8 @@ describe('inspect-legacy on the conformance vectors', () => {
 
   it('reads from a pipe the same as from a file', async () => {
     const bytes = vectorBytes('legacy', 'hvm64-xl-physmap.legacy.gz')
-    const viaPipe = await runXst(['inspect-legacy', '-', '--json'], {input: bytes})
-    const viaFile = await runXst(['inspect-legacy', tempFile('x.legacy', bytes), '--json'])
+    const viaPipe = await runXstInProcess(['inspect-legacy', '-', '--json'], {input: bytes})
+    const viaFile = await runXstInProcess(['inspect-legacy', tempFile('x.legacy', bytes), '--json'])
     expect(viaPipe.code).toBe(0)
     const a = JSON.parse(viaPipe.stdout)
     const b = JSON.parse(viaFile.stdout)
@@ -62,7 +63,7 @@ describe('inspect-legacy on the conformance vectors', () => {
 
   it('--verbose lists every chunk with its byte offset', async () => {
     const path = tempFile('pv.legacy', vectorBytes('legacy', 'pv64-xl.legacy.gz'))
-    const r = await runXst(['inspect-legacy', path, '--verbose'])
+    const r = await runXstInProcess(['inspect-legacy', path, '--verbose'])
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/^\s+5302\s+0\s+tsc_info\s+24/m)
     expect(r.stdout).toMatch(/^\s+5326\s+1\s+page batch\s+128 entries/m)
@@ -71,14 +72,14 @@ describe('inspect-legacy on the conformance vectors', () => {
 
   it('refuses a v2 stream and points at verify', async () => {
     const path = tempFile('v2', vectorBytes('legacy', 'pv64-basic.libxc.v2.gz'))
-    const r = await runXst(['inspect-legacy', path])
+    const r = await runXstInProcess(['inspect-legacy', path])
     expect(r.code).toBe(1)
     expect(r.stderr).toContain('already a v2 stream')
     expect(r.stderr).toContain('xst verify')
   })
 
   it('a missing file is a usage error (exit 2)', async () => {
-    const r = await runXst(['inspect-legacy', '/nonexistent/image'])
+    const r = await runXstInProcess(['inspect-legacy', '/nonexistent/image'])
     expect(r.code).toBe(2)
     expect(r.stderr).toContain('no such file')
   })

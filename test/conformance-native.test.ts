@@ -12,7 +12,8 @@ import {closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, r
 import {join} from 'node:path'
 import {beforeAll, describe, expect, type ExpectStatic, it} from 'vitest'
 import {NATIVE, type NativeCase, nativeBytes, nativeCases, nativeIndex, type NativeMemory, nativeMemory} from './helpers/fixtures.js'
-import {runXst, tempDir} from './helpers/cli.js'
+import {tempDir} from './helpers/cli.js'
+import {runXstInProcess} from './helpers/in-process.js'
 import {dataExtents, filesystemHasHoles, hasPython, headerNote, PAGE, parseCore} from './helpers/dump.js'
 
 const CASES = nativeCases()
@@ -170,7 +171,7 @@ for (const c of PLAIN) {
     })
 
     it('identify names the container, the stream, the guest and the domain; --json the same', async ({expect}) => {
-      const [text, json] = await Promise.all([runXst(['identify', file]), runXst(['identify', '--json', file])])
+      const [text, json] = await Promise.all([runXstInProcess(['identify', file]), runXstInProcess(['identify', '--json', file])])
       expect(text.code, text.stderr).toBe(0)
       expect(text.stdout).toMatch(CONTAINER[c.kind].text)
       if (c.gzip) expect(text.stdout).toMatch(/\bgzip/)
@@ -200,7 +201,7 @@ for (const c of PLAIN) {
 
     if (c.kind === 'legacy') {
       it('inspect-legacy reads it', async ({expect}) => {
-        const [text, json] = await Promise.all([runXst(['inspect-legacy', file]), runXst(['inspect-legacy', '--json', file])])
+        const [text, json] = await Promise.all([runXstInProcess(['inspect-legacy', file]), runXstInProcess(['inspect-legacy', '--json', file])])
         expect(text.code, text.stderr).toBe(0)
         expect(text.stderr).not.toMatch(/^error:/m)
         expect(json.code, json.stderr).toBe(0)
@@ -209,16 +210,16 @@ for (const c of PLAIN) {
 
       it('convert makes a stream that verify accepts', async ({expect}) => {
         const out = join(dir, 'converted.v2')
-        const r = await runXst(['convert', file, out])
+        const r = await runXstInProcess(['convert', file, out])
         expect(r.code, r.stderr).toBe(0)
-        const v = await runXst(['verify', out])
+        const v = await runXstInProcess(['verify', out])
         expect(v.code, v.stdout + v.stderr).toBe(0)
         expect(v.stderr).not.toMatch(/^error:/m)
       })
     } else {
       const what = hasDemu(c) ? 'valid, exit 0, warning that the Demu section was not checked' : migrationCapture(c) ? "valid, exit 0, naming xl's migration message after END" : 'valid, exit 0, no warning'
       it(`verify: ${what}`, async ({expect}) => {
-        const [text, json] = await Promise.all([runXst(['verify', file]), runXst(['verify', '--json', file])])
+        const [text, json] = await Promise.all([runXstInProcess(['verify', file]), runXstInProcess(['verify', '--json', file])])
         expect(text.code, text.stdout + text.stderr).toBe(0)
         expect(text.stderr).not.toMatch(/^error:/m)
         const doc = JSON.parse(json.stdout)
@@ -238,14 +239,14 @@ for (const c of PLAIN) {
 
     it('dump-core --format raw holds exactly the pages of memory', async ({expect}) => {
       const out = join(dir, 'dump.raw')
-      const r = await runXst(['dump-core', '--format', 'raw', file, out])
+      const r = await runXstInProcess(['dump-core', '--format', 'raw', file, out])
       expect(r.code, r.stderr).toBe(0)
       expectRaw(expect, dir, out, mem)
     })
 
     it(`dump-core (ELF) holds the same pages, and its header note counts ${c.vcpus} vcpu${c.vcpus === 1 ? '' : 's'}`, async ({expect}) => {
       const out = join(dir, 'dump.elf')
-      const r = await runXst(['dump-core', file, out])
+      const r = await runXstInProcess(['dump-core', file, out])
       expect(r.code, r.stderr).toBe(0)
       expectElf(expect, out, c, mem)
     })

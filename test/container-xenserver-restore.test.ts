@@ -10,7 +10,8 @@ import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {describe, expect, it} from 'vitest'
 import {encodeSectionHeader, encodeStructuredSignature, encodeXenopsSection, SectionHeader} from '../src/container/xenserver.js'
-import {runXst, tempDir, tempFile} from './helpers/cli.js'
+import {tempDir, tempFile} from './helpers/cli.js'
+import {runXstInProcess} from './helpers/in-process.js'
 import {PAGE, parseCore} from './helpers/dump.js'
 import {nativeBytes, type NativeCase, nativeCases, nativeMemory} from './helpers/fixtures.js'
 import {locateV2} from './helpers/v2-walk.js'
@@ -76,10 +77,10 @@ describe.concurrent('the native XenServer vectors', () => {
     const vgpu = name === VGPU
     const demuAt = vgpu ? section(nativeBytes(c.input), 0xf10).offset : undefined
     const [text, json, id, idJson] = await Promise.all([
-      runXst(['verify', file]),
-      runXst(['verify', '--json', file]),
-      runXst(['identify', file]),
-      runXst(['identify', '--json', file]),
+      runXstInProcess(['verify', file]),
+      runXstInProcess(['verify', '--json', file]),
+      runXstInProcess(['identify', file]),
+      runXstInProcess(['identify', '--json', file]),
     ])
     for (const r of [text, json, id, idJson]) noStack(r.stderr)
     expect(text.code, text.stderr).toBe(0)
@@ -129,9 +130,9 @@ describe.concurrent('the native XenServer vectors', () => {
     writeFileSync(file, input)
     const memory = nativeMemory(c.memory).pfns
     const [elf, raw, piped] = await Promise.all([
-      runXst(['dump-core', '--json', file, join(dir, 'core.elf')]),
-      runXst(['dump-core', '--format', 'raw', file, join(dir, 'core.raw')]),
-      runXst(['dump-core', '--format', 'raw', '--json', '-', join(dir, 'piped.raw')], {input}),
+      runXstInProcess(['dump-core', '--json', file, join(dir, 'core.elf')]),
+      runXstInProcess(['dump-core', '--format', 'raw', file, join(dir, 'core.raw')]),
+      runXstInProcess(['dump-core', '--format', 'raw', '--json', '-', join(dir, 'piped.raw')], {input}),
     ])
     for (const r of [elf, raw, piped]) {
       expect(r.code, r.stderr).toBe(0)
@@ -164,7 +165,7 @@ describe('the vGPU image, compressed or piped', () => {
   const c = XS.find((x) => x.name === VGPU)!
 
   it('verify through gzip: the same warning and verdict', async () => {
-    const r = await runXst(['verify', '--json', tempFile('in.img.gz', gzipSync(nativeBytes(c.input)))])
+    const r = await runXstInProcess(['verify', '--json', tempFile('in.img.gz', gzipSync(nativeBytes(c.input)))])
     expect(r.code, r.stderr).toBe(0)
     const doc = JSON.parse(r.stdout)
     expect(doc.warnings.map((w: {code: string}) => w.code)).toEqual(['xenserver-unchecked-after-demu'])
@@ -176,7 +177,7 @@ describe('the vGPU image, compressed or piped', () => {
       [['identify', '--json', tempFile('in.img.gz', gzipSync(nativeBytes(c.input)))], undefined],
       [['identify', '--json', '-'], nativeBytes(c.input)],
     ] as const) {
-      const r = await runXst([...args], {input})
+      const r = await runXstInProcess([...args], {input})
       expect(r.code, r.stderr).toBe(0)
       const x = JSON.parse(r.stdout).images[0]
       expect(x).toMatchObject({verdict: 'v2, restorable', domainName: c.domain_name})
@@ -204,11 +205,11 @@ describe('what xenopsd refuses, or an older one would', () => {
     const file = join(dir, 'in.img')
     writeFileSync(file, image)
     const [verify, verifyJson, identify, dump, dumpJson] = await Promise.all([
-      runXst(['verify', file]),
-      runXst(['verify', '--json', file]),
-      runXst(['identify', '--json', file]),
-      runXst(['dump-core', '--format', 'raw', file, join(dir, 'core.raw')]),
-      runXst(['dump-core', '--json', file, join(dir, 'core.elf')]),
+      runXstInProcess(['verify', file]),
+      runXstInProcess(['verify', '--json', file]),
+      runXstInProcess(['identify', '--json', file]),
+      runXstInProcess(['dump-core', '--format', 'raw', file, join(dir, 'core.raw')]),
+      runXstInProcess(['dump-core', '--json', file, join(dir, 'core.elf')]),
     ])
     for (const r of [verify, verifyJson, identify, dump, dumpJson]) noStack(r.stderr)
     const d = JSON.parse(dumpJson.stdout)

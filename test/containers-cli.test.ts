@@ -13,7 +13,8 @@ import {encodeSectionHeader, encodeStructuredSignature, encodeXenopsSection, Sec
 import {encodeXendHeader} from '../src/container/xend.js'
 import {XL_MANDATORY_CONFIG_JSON, XL_MANDATORY_STREAM_V2, XlHeader} from '../src/xl/layout.js'
 import {vectorBytes} from './helpers/fixtures.js'
-import {runXst, tempDir, tempFile} from './helpers/cli.js'
+import {tempDir, tempFile} from './helpers/cli.js'
+import {runXstInProcess} from './helpers/in-process.js'
 import {containerBytes, type ContainerVector, containerVectors} from './helpers/containers.js'
 
 const vectors = containerVectors()
@@ -55,12 +56,12 @@ async function convertFile(input: Buffer, args: string[] = [], env?: Record<stri
   const inPath = join(dir, 'in.img')
   writeFileSync(inPath, input)
   const out = join(dir, 'out.img')
-  const r = await runXst(['convert', ...args, inPath, out], {env})
+  const r = await runXstInProcess(['convert', ...args, inPath, out], {env})
   return {r, out: existsSync(out) ? readFileSync(out) : undefined, dir, inPath, outPath: out}
 }
 
 async function expectVerifies(bytes: Buffer, what: string) {
-  const v = await runXst(['verify', tempFile('converted.img', bytes)])
+  const v = await runXstInProcess(['verify', tempFile('converted.img', bytes)])
   expect(v.code, `${what}: ${v.stdout}${v.stderr}`).toBe(0)
   return v
 }
@@ -75,7 +76,7 @@ describe.each(vectors.map((v) => [v.name, v] as const))('%s', (_name, v: Contain
       const {r, out} = await convertFile(data)
       expect(r.code, r.stderr).toBe(0)
       expect(out!.equals(expected)).toBe(true)
-      const p = await runXst(['convert', '-', '-'], {input: data})
+      const p = await runXstInProcess(['convert', '-', '-'], {input: data})
       expect(p.code, p.stderr).toBe(0)
       expect(p.stdoutBytes.equals(expected)).toBe(true)
     })
@@ -102,7 +103,7 @@ describe.each(vectors.map((v) => [v.name, v] as const))('%s', (_name, v: Contain
     it.each(['file', 'pipe', 'gzip'] as const)('convert gives the structured image, section by section (%s)', async (how) => {
       let out: Buffer
       if (how === 'pipe') {
-        const p = await runXst(['convert', '-', '-'], {input: data, env: SDE})
+        const p = await runXstInProcess(['convert', '-', '-'], {input: data, env: SDE})
         expect(p.code, p.stderr).toBe(0)
         out = p.stdoutBytes
       } else {
@@ -134,9 +135,9 @@ describe.each(vectors.map((v) => [v.name, v] as const))('%s', (_name, v: Contain
   if (v.expect.verify !== undefined) {
     it(`verify exits ${v.expect.verify}, from a file, a pipe and gzipped`, async () => {
       for (const r of [
-        await runXst(['verify', tempFile('in.img', data)]),
-        await runXst(['verify', '-'], {input: data}),
-        await runXst(['verify', tempFile('in.img.gz', gzipSync(data))]),
+        await runXstInProcess(['verify', tempFile('in.img', data)]),
+        await runXstInProcess(['verify', '-'], {input: data}),
+        await runXstInProcess(['verify', tempFile('in.img.gz', gzipSync(data))]),
       ]) {
         expect(r.code, r.stdout + r.stderr).toBe(v.expect.verify)
         noStack(r.stderr)
@@ -153,7 +154,7 @@ describe('verify: what each defective image is refused for', () => {
     ['bad-xenserver-v2-unknown-header', /^error: byte 297694: unknown XenServer section type 0x777/m],
     ['libvirt-v1-holding-v2', /^error: byte 16, libvirt header: version 1 claims a legacy stream, but a libxl stream follows/m],
   ])('%s', async (name, line) => {
-    const r = await runXst(['verify', tempFile('in.img', containerBytes(`${name}.img.gz`))])
+    const r = await runXstInProcess(['verify', tempFile('in.img', containerBytes(`${name}.img.gz`))])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(line)
   })
@@ -162,26 +163,26 @@ describe('verify: what each defective image is refused for', () => {
   // so the verdict does not say the rest of the stream went unchecked.
   it('a defect after the stream: the stream counts as checked whole', async () => {
     const file = tempFile('in.img', containerBytes('bad-xenserver-v2-no-end.img.gz'))
-    const r = await runXst(['verify', file])
+    const r = await runXstInProcess(['verify', file])
     expect(r.stdout.trim()).toMatch(/: INVALID — 1 error, 0 warnings \(libxc v3 stream, x86 HVM, converted from a legacy image\)$/)
-    const j = JSON.parse((await runXst(['verify', '--json', file])).stdout)
+    const j = JSON.parse((await runXstInProcess(['verify', '--json', file])).stdout)
     expect(j.stopped).toBeNull()
     expect(j.errors.map((e: {code: string}) => e.code)).toEqual(['xenserver-no-end'])
     // Cut inside the stream, the verdict says so.
-    const cut = await runXst(['verify', tempFile('cut.img', containerBytes('bad-xenserver-v2-no-end.img.gz').subarray(0, 200_000))])
+    const cut = await runXstInProcess(['verify', tempFile('cut.img', containerBytes('bad-xenserver-v2-no-end.img.gz').subarray(0, 200_000))])
     expect(cut.stdout.trim()).toMatch(/; the rest of the stream could not be checked$/)
   })
 
   it('a container holding a legacy stream is sent to convert', async () => {
     for (const name of ['libvirt-v1-pv64', 'xend-hvm64', 'xenserver-legacy-pv32', 'xenserver-v2-libxc-legacy-hvm64']) {
-      const r = await runXst(['verify', tempFile('in.img', containerBytes(`${name}.img.gz`))])
+      const r = await runXstInProcess(['verify', tempFile('in.img', containerBytes(`${name}.img.gz`))])
       expect(r.code).toBe(1)
       expect(r.stderr, name).toMatch(/convert/)
     }
   })
 
   it('--json names the container', async () => {
-    const r = await runXst(['verify', '--json', tempFile('in.img.gz', gzipSync(containerBytes('xenserver-v2-native-hvm64.img.gz')))])
+    const r = await runXstInProcess(['verify', '--json', tempFile('in.img.gz', gzipSync(containerBytes('xenserver-v2-native-hvm64.img.gz')))])
     expect(r.code).toBe(0)
     const doc = JSON.parse(r.stdout)
     expect(doc.ok).toBe(true)
@@ -191,31 +192,31 @@ describe('verify: what each defective image is refused for', () => {
 
   it('convert --json names the container the same way, Xenops record included', async () => {
     const dir = tempDir()
-    const r = await runXst(['convert', '--json', tempFile('in.img', containerBytes('xenserver-v2-libxc-legacy-hvm64.img.gz')), join(dir, 'out.img')])
+    const r = await runXstInProcess(['convert', '--json', tempFile('in.img', containerBytes('xenserver-v2-libxc-legacy-hvm64.img.gz')), join(dir, 'out.img')])
     expect(r.code, r.stderr).toBe(0)
     expect(JSON.parse(r.stdout).input.container).toMatchObject({kind: 'xenserver-structured', xenops: {time: '20150312T10:11:12Z', wordSize: 64}})
   })
 
   it('bytes after End_of_image are reported, not an error', async () => {
     const image = Buffer.concat([containerBytes('xenserver-v2-native-hvm64.img.gz'), Buffer.from('the rest of a VDI')])
-    const r = await runXst(['verify', '--json', tempFile('in.img', image)])
+    const r = await runXstInProcess(['verify', '--json', tempFile('in.img', image)])
     expect(r.code, r.stdout).toBe(0)
     expect(JSON.parse(r.stdout).container.afterEnd).toBe(17)
-    const t = await runXst(['verify', tempFile('in.img', image)])
+    const t = await runXstInProcess(['verify', tempFile('in.img', image)])
     expect(t.code).toBe(0)
     expect(t.stdout).toMatch(/^.*in\.img \(XenServer structured suspend image; 17 bytes after End_of_image, not checked\): valid — /)
   })
 
   it('several images: one verdict line each, exit 1 if any is invalid', async () => {
     const files = ['libvirt-v2-hvm64', 'xenserver-v2-native-hvm64', 'bad-xenserver-v2-no-end'].map((n) => tempFile(`${n}.img`, containerBytes(`${n}.img.gz`)))
-    const r = await runXst(['verify', ...files])
+    const r = await runXstInProcess(['verify', ...files])
     expect(r.code).toBe(1)
     const lines = r.stdout.trim().split('\n')
     expect(lines).toHaveLength(3)
     expect(lines.map((l) => /: (valid|INVALID) — /.exec(l)![1])).toEqual(['valid', 'valid', 'INVALID'])
     // Problem lines name their image.
     expect(r.stderr).toMatch(new RegExp(`^${files[2].replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: error: byte 297694`, 'm'))
-    const ok = await runXst(['verify', ...files.slice(0, 2), '--json'])
+    const ok = await runXstInProcess(['verify', ...files.slice(0, 2), '--json'])
     expect(ok.code).toBe(0)
     const doc = JSON.parse(ok.stdout)
     expect(doc.ok).toBe(true)
@@ -248,11 +249,11 @@ describe('identify', () => {
       writeFileSync(p, containerBytes(v.input))
       return p
     })
-    const r = await runXst(['identify', ...files])
+    const r = await runXstInProcess(['identify', ...files])
     expect(r.code, r.stderr).toBe(1)
     const lines = r.stdout.trim().split('\n')
     expect(lines).toHaveLength(vectors.length)
-    const j = await runXst(['identify', '--json', ...files])
+    const j = await runXstInProcess(['identify', '--json', ...files])
     const doc = JSON.parse(j.stdout)
     expect(doc.ok).toBe(false)
     vectors.forEach((v, i) => {
@@ -279,7 +280,7 @@ describe('identify', () => {
     const legacy = tempFile('old.save', vectorBytes('legacy', 'pv64-xl.legacy.gz'))
     const v2 = tempFile('new.save', vectorBytes('legacy', 'pv64-xl.libxl.v2.gz'))
     const text = tempFile('notes.txt', Buffer.from('just some text, nothing like a save image\n'.repeat(20)))
-    const r = await runXst(['identify', gz, legacy, v2, text])
+    const r = await runXstInProcess(['identify', gz, legacy, v2, text])
     expect(r.code).toBe(1)
     const lines = r.stdout.trim().split('\n')
     expect(lines[0]).toMatch(/: gzip-compressed, xend \(xm save\) image, legacy \(Xen <= 4\.5\) stream, PV 64-bit guest, 64-bit toolstack, domain "web400", \d+ bytes: needs conversion; restored by xm restore \(xend, Xen <= 4\.4\), or xl restore CONFIG on Xen 4\.6\+ after `xst convert`/)
@@ -296,7 +297,7 @@ describe('identify', () => {
       containerBytes('xend-pv64.img.gz').subarray(0, 30),
     ]
     const files = bytes.flatMap((b, i) => [tempFile(`f${i}`, b), tempFile(`f${i}.gz`, gzipSync(b))])
-    const r = await runXst(['identify', '--json', ...files])
+    const r = await runXstInProcess(['identify', '--json', ...files])
     expect(r.code).toBe(1)
     const images = JSON.parse(r.stdout).images
     expect(images.map((x: {verdict: string}) => x.verdict)).toEqual(['not a Xen image', 'not a Xen image', 'damaged', 'damaged', 'damaged', 'damaged'])
@@ -306,13 +307,13 @@ describe('identify', () => {
       expect({...gz, input: null, size: null, container: null}).toEqual({...plain, input: null, size: null, container: null})
     }
     expect(images[3].container).toMatchObject({kind: 'libvirt', compressed: true})
-    const text = await runXst(['identify', files[0], files[1]])
+    const text = await runXstInProcess(['identify', files[0], files[1]])
     expect(text.stdout).toMatch(/f0: \d+ bytes: not a Xen image\n.*f0\.gz: gzip-compressed, \d+ bytes: not a Xen image\n$/)
   })
 
   it('a damaged container header, and a file that is not there', async () => {
     const cut = tempFile('cut.img', containerBytes('libvirt-v1-pv64.img.gz').subarray(0, 40))
-    const r = await runXst(['identify', cut, '/nonexistent/x.save', '--json'])
+    const r = await runXstInProcess(['identify', cut, '/nonexistent/x.save', '--json'])
     expect(r.code).toBe(2)
     const doc = JSON.parse(r.stdout)
     expect(doc.ok).toBe(false)
@@ -331,7 +332,7 @@ describe('inspect-legacy', () => {
       ['libvirt-v1-hvm64', [/^ {2}libvirt header +version 1 \(claims a legacy stream\), domain XML 89 bytes, domain "db400"$/m]],
     ]
     for (const [name, lines] of cases) {
-      const r = await runXst(['inspect-legacy', tempFile('in.img', containerBytes(`${name}.img.gz`))])
+      const r = await runXstInProcess(['inspect-legacy', tempFile('in.img', containerBytes(`${name}.img.gz`))])
       expect(r.code, `${name}: ${r.stderr}`).toBe(0)
       for (const l of lines) expect(r.stdout, name).toMatch(l)
     }
@@ -339,15 +340,15 @@ describe('inspect-legacy', () => {
 
   it('through gzip, from a pipe: the same report (offsets into the decompressed image)', async () => {
     const data = containerBytes('xenserver-legacy-hvm32.img.gz')
-    const plain = JSON.parse((await runXst(['inspect-legacy', '--json', '-'], {input: data})).stdout)
-    const gz = JSON.parse((await runXst(['inspect-legacy', '--json', '-'], {input: gzipSync(data)})).stdout)
+    const plain = JSON.parse((await runXstInProcess(['inspect-legacy', '--json', '-'], {input: data})).stdout)
+    const gz = JSON.parse((await runXstInProcess(['inspect-legacy', '--json', '-'], {input: gzipSync(data)})).stdout)
     expect(gz.container.compressed).toBe(true)
     expect({...gz, input: null, container: null}).toEqual({...plain, input: null, container: null})
     expect(plain.tail.qemu).toMatchObject({signature: 'QemuDeviceModelRecord\n', length: 1500})
   })
 
   it('the xend config\'s guest type is a claim: the stream says HVM, and a warning says they differ', async () => {
-    const r = await runXst(['inspect-legacy', tempFile('in.img', containerBytes('xend-hvm64.img.gz'))])
+    const r = await runXstInProcess(['inspect-legacy', tempFile('in.img', containerBytes('xend-hvm64.img.gz'))])
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/^ {2}guest +HVM \(detected\)$/m)
     expect(r.stderr).toMatch(/^warning: the xend config says the guest is PV \(image linux\), but the stream is an HVM image/m)
@@ -429,7 +430,7 @@ describe('convert --container, --config, --gzip', () => {
       expect(out!.subarray(XlHeader.size + h.optionalDataLen).equals(expected.subarray(XlHeader.size))).toBe(true)
       const v = await expectVerifies(out!, json ? 'JSON config' : 'xl config')
       expect(v.stdout).toMatch(/valid/)
-      const inspect = JSON.parse((await runXst(['verify', '--json', tempFile('o.img', out!)])).stdout)
+      const inspect = JSON.parse((await runXstInProcess(['verify', '--json', tempFile('o.img', out!)])).stdout)
       expect(inspect.summary.xlHeader.domainName).toBe('web400')
     }
   })
@@ -442,7 +443,7 @@ describe('convert --container, --config, --gzip', () => {
     expect(r.stdout).toMatch(/not byte-identical/)
     // xst reads its own compressed output.
     await expectVerifies(out!, 'gzip output')
-    const p = await runXst(['convert', '--gzip', '-', '-'], {input: containerBytes('xend-pv64.img.gz')})
+    const p = await runXstInProcess(['convert', '--gzip', '-', '-'], {input: containerBytes('xend-pv64.img.gz')})
     expect(p.code, p.stderr).toBe(0)
     expect(gunzipSync(p.stdoutBytes).equals(containerBytes('xend-pv64.expected.gz'))).toBe(true)
   })
@@ -497,7 +498,7 @@ describe('wrapper defects: one line with the offset, exit 1, nothing written', (
     expect(lines[0].replace(/^xst convert: /, '')).toMatch(message)
     expect(readdirSync(dir)).toEqual(['in.img'])
     // inspect-legacy and a pipe say the same.
-    const i = await runXst(['inspect-legacy', '-'], {input})
+    const i = await runXstInProcess(['inspect-legacy', '-'], {input})
     expect(i.code).toBe(1)
     expect(i.stderr.trim().replace(/^xst inspect-legacy: /, '')).toBe(lines[0].replace(/^xst convert: /, ''))
   })
@@ -505,13 +506,13 @@ describe('wrapper defects: one line with the offset, exit 1, nothing written', (
   it('a Libxc section whose stream never ends: verify names it', async () => {
     const native = containerBytes('xenserver-v2-native-hvm64.img.gz')
     const cut = native.subarray(0, 200000)
-    const r = await runXst(['verify', tempFile('cut.img', cut)])
+    const r = await runXstInProcess(['verify', tempFile('cut.img', cut)])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/^error: stream ends at byte 200000 inside libxc record \d+ \(PAGE_DATA\)/m)
   })
 
   it('a corrupt gzip in verify names the compressed byte', async () => {
-    const r = await runXst(['verify', tempFile('bad.gz', corruptGzip())])
+    const r = await runXstInProcess(['verify', tempFile('bad.gz', corruptGzip())])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/gzip data is corrupt at compressed byte \d+/)
     noStack(r.stderr)

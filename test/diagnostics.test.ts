@@ -4,12 +4,13 @@
 // working help; and one rule for every command: diagnostics (errors and
 // warnings) on stderr, the report or JSON on stdout, JSON with a top-level ok.
 import {randomBytes} from 'node:crypto'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {describe, expect, it} from 'vitest'
 import {vectorBytes} from './helpers/fixtures.js'
-import {runXst, tempDir, tempFile} from './helpers/cli.js'
+import {tempDir, tempFile} from './helpers/cli.js'
+import {runXstInProcess} from './helpers/in-process.js'
 import {buildLegacyWithMap, smallSpec} from './builders/legacy.js'
 
 const PV = () => vectorBytes('legacy', 'pv64-xl.legacy.gz')
@@ -21,17 +22,17 @@ const RANDOM = () => Buffer.concat([Buffer.from('not an image at all: '), random
 describe('an input that is not what the command reads', () => {
   it('verify on random bytes: not called legacy; convert agrees it is not an image', async () => {
     const p = tempFile('random.bin', RANDOM())
-    const v = await runXst(['verify', p])
+    const v = await runXstInProcess(['verify', p])
     expect(v.code).toBe(1)
     expect(v.stderr).not.toMatch(/legacy image/)
     expect(v.stderr).toBe('error: byte 0: this is not a Xen save image: not a v2 stream (no libxc marker and "XENF", no "LibxlFmt" ident), and no legacy layout fits its first bytes\n')
-    const c = await runXst(['convert', p, join(dirname(p), 'out.v2')])
+    const c = await runXstInProcess(['convert', p, join(dirname(p), 'out.v2')])
     expect(c.code).toBe(1)
     expect(c.stderr).toMatch(/^xst convert: byte 0: cannot tell what this image is/)
   })
 
   it('verify on a legacy image still sends it to convert (exit 1)', async () => {
-    const v = await runXst(['verify', tempFile('old.save', PV())])
+    const v = await runXstInProcess(['verify', tempFile('old.save', PV())])
     expect(v.code).toBe(1)
     expect(v.stderr).toMatch(/^error: byte 90: this is a legacy image; convert it with `xst convert`$/m)
   })
@@ -48,15 +49,15 @@ describe('an input that is not what the command reads', () => {
       const plainPath = tempFile('image', bytes())
       const args = (input: string, out = 'out.v2') => (cmd === 'convert' ? [cmd, input, join(dirname(p), out)] : [cmd, input])
       let n = 0
-      for (const r of [await runXst(args(p, `out${n++}.v2`)), await runXst(args('-', `out${n++}.v2`), {input: gz})]) {
+      for (const r of [await runXstInProcess(args(p, `out${n++}.v2`)), await runXstInProcess(args('-', `out${n++}.v2`), {input: gz})]) {
         expect(r.code, r.stderr).toBe(0)
         noStack(r.stderr)
         expect(r.stderr).toBe('')
         expect(r.stdout).toMatch(/gzip-compressed/)
       }
-      const j = JSON.parse((await runXst([...args(p, 'j.v2'), '--json'])).stdout)
+      const j = JSON.parse((await runXstInProcess([...args(p, 'j.v2'), '--json'])).stdout)
       expect(j.ok).toBe(true)
-      const plain = JSON.parse((await runXst([...args(plainPath, 'plain.v2'), '--json'])).stdout)
+      const plain = JSON.parse((await runXstInProcess([...args(plainPath, 'plain.v2'), '--json'])).stdout)
       if (cmd === 'convert') {
         const fs = await import('node:fs')
         expect(fs.readFileSync(join(dirname(p), 'j.v2')).equals(fs.readFileSync(join(dirname(p), 'plain.v2')))).toBe(true)
@@ -77,18 +78,18 @@ describe('inspect-legacy on an image convert cannot take', () => {
     const p = tempFile('tmem.legacy', bytes)
     const at = map.chunks[1].at
     const warning = `byte ${at}, chunk 1: the image holds a tmem chunk, which v2 streams have no equivalent for: it cannot be converted (xst convert will refuse it)`
-    const r = await runXst(['inspect-legacy', p])
+    const r = await runXstInProcess(['inspect-legacy', p])
     expect(r.code).toBe(0)
     expect(r.stderr).toBe(`warning: ${warning}\n`)
     expect(r.stdout).toMatch(/^ {2}not convertible +tmem$/m)
-    const j = await runXst(['inspect-legacy', p, '--json'])
+    const j = await runXstInProcess(['inspect-legacy', p, '--json'])
     expect(j.code).toBe(0)
     expect(j.stderr).toBe('')
     const doc = JSON.parse(j.stdout)
     expect(doc.ok).toBe(true)
     expect(doc.warnings).toEqual([warning])
     expect(doc.body.notConvertible).toEqual(['tmem'])
-    const c = await runXst(['convert', p, join(dirname(p), 'out.v2')])
+    const c = await runXstInProcess(['convert', p, join(dirname(p), 'out.v2')])
     expect(c.code).toBe(1)
     expect(c.stderr).toContain(`byte ${at}, chunk 1, tmem: tmem chunk cannot be converted`)
   })
@@ -106,29 +107,29 @@ describe('usage errors and help', () => {
     [['verify', 'x', '--max-errors'], 'verify', 'Flag --max-errors expects a value'],
   ] as const
   it.each(usage)('%j: exit 2, the whole message and where to look', async (args, cmd, message) => {
-    const r = await runXst([...args])
+    const r = await runXstInProcess([...args])
     expect(r.code).toBe(2)
     expect(r.stdout).toBe('')
     expect(r.stderr).toBe(`xst ${cmd}: ${message}\nSee: xst ${cmd} --help\n`)
-    const j = await runXst([...args, '--json'])
+    const j = await runXstInProcess([...args, '--json'])
     expect(j.code).toBe(2)
     expect(JSON.parse(j.stdout)).toEqual({ok: false, error: {code: 'usage', message}, warnings: []})
   })
 
   it('xst help, xst help CMD, CMD --help and CMD -h all show help (exit 0)', async () => {
-    const all = await runXst(['help'])
+    const all = await runXstInProcess(['help'])
     expect(all.code, all.stderr).toBe(0)
     for (const c of ['convert', 'inspect-legacy', 'verify']) expect(all.stdout).toMatch(new RegExp(`^ {2}${c} `, 'm'))
     for (const args of [['help', 'convert'], ['convert', '--help'], ['convert', '-h']]) {
-      const r = await runXst(args)
+      const r = await runXstInProcess(args)
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0)
       expect(r.stdout).toMatch(/^USAGE\n {2}\$ xst convert /m)
       expect(r.stdout).toContain('--force')
     }
-    const v = await runXst(['verify', '-h'])
+    const v = await runXstInProcess(['verify', '-h'])
     expect(v.code).toBe(0)
     expect(v.stdout).toMatch(/^USAGE\n {2}\$ xst verify /m)
-    const none = await runXst(['help', 'nonexistent'])
+    const none = await runXstInProcess(['help', 'nonexistent'])
     expect(none.code).toBe(2)
     expect(none.stderr).toMatch(/nonexistent not found/)
     noStack(none.stderr)
@@ -139,10 +140,10 @@ describe('one rule for every command: diagnostics on stderr, the report or JSON 
   it('warnings go to stderr, never into the report, for all three commands', async () => {
     // hvm64-noqemu: inspect-legacy and convert warn that there is no qemu record.
     const noqemu = tempFile('noqemu.legacy', vectorBytes('legacy', 'hvm64-noqemu.legacy.gz'))
-    const inspect = await runXst(['inspect-legacy', noqemu])
-    const convert = await runXst(['convert', noqemu, join(dirname(noqemu), 'out.v2')])
+    const inspect = await runXstInProcess(['inspect-legacy', noqemu])
+    const convert = await runXstInProcess(['convert', noqemu, join(dirname(noqemu), 'out.v2')])
     // optional-rec: verify warns about a skipped optional record.
-    const verify = await runXst(['verify', tempFile('opt.v2', vectorBytes('v2', 'optional-rec.v2.gz'))])
+    const verify = await runXstInProcess(['verify', tempFile('opt.v2', vectorBytes('v2', 'optional-rec.v2.gz'))])
     for (const [name, r] of [
       ['inspect-legacy', inspect],
       ['convert', convert],
@@ -158,9 +159,9 @@ describe('one rule for every command: diagnostics on stderr, the report or JSON 
   it('errors go to stderr for all three commands (verify: its verdict stays on stdout)', async () => {
     const dir = tempDir()
     const bad = tempFile('bad.legacy', vectorBytes('legacy', 'bad-unknown-chunk.legacy.gz'))
-    const inspect = await runXst(['inspect-legacy', bad])
-    const convert = await runXst(['convert', bad, join(dir, 'out.v2')])
-    const verify = await runXst(['verify', tempFile('bad.v2', vectorBytes('v2', 'bad-pfn-type-5.v2.gz'))])
+    const inspect = await runXstInProcess(['inspect-legacy', bad])
+    const convert = await runXstInProcess(['convert', bad, join(dir, 'out.v2')])
+    const verify = await runXstInProcess(['verify', tempFile('bad.v2', vectorBytes('v2', 'bad-pfn-type-5.v2.gz'))])
     for (const r of [inspect, convert, verify]) expect(r.code).toBe(1)
     expect(inspect.stdout).toBe('')
     expect(convert.stdout).toBe('')
@@ -176,31 +177,16 @@ describe('one rule for every command: diagnostics on stderr, the report or JSON 
     const v2 = tempFile('good.v2', PV_LIBXL())
     const bad = tempFile('bad.v2', vectorBytes('v2', 'bad-pfn-type-5.v2.gz'))
     const docs = {
-      inspect: JSON.parse((await runXst(['inspect-legacy', good, '--json'])).stdout),
-      convert: JSON.parse((await runXst(['convert', good, join(dir, 'out.v2'), '--json'])).stdout),
-      verify: JSON.parse((await runXst(['verify', v2, '--json'])).stdout),
-      verifyBad: JSON.parse((await runXst(['verify', bad, '--json'])).stdout),
-      inspectBad: JSON.parse((await runXst(['inspect-legacy', v2, '--json'])).stdout),
-      convertBad: JSON.parse((await runXst(['convert', v2, join(dir, 'x.v2'), '--json'])).stdout),
+      inspect: JSON.parse((await runXstInProcess(['inspect-legacy', good, '--json'])).stdout),
+      convert: JSON.parse((await runXstInProcess(['convert', good, join(dir, 'out.v2'), '--json'])).stdout),
+      verify: JSON.parse((await runXstInProcess(['verify', v2, '--json'])).stdout),
+      verifyBad: JSON.parse((await runXstInProcess(['verify', bad, '--json'])).stdout),
+      inspectBad: JSON.parse((await runXstInProcess(['inspect-legacy', v2, '--json'])).stdout),
+      convertBad: JSON.parse((await runXstInProcess(['convert', v2, join(dir, 'x.v2'), '--json'])).stdout),
     }
     expect(Object.keys(docs.inspect)[0]).toBe('ok')
     expect(Object.keys(docs.verify)[0]).toBe('ok')
     expect({inspect: docs.inspect.ok, convert: docs.convert.ok, verify: docs.verify.ok}).toEqual({inspect: true, convert: true, verify: true})
     expect({verify: docs.verifyBad.ok, inspect: docs.inspectBad.ok, convert: docs.convertBad.ok}).toEqual({verify: false, inspect: false, convert: false})
-  })
-})
-
-describe('a developer shell (NODE_ENV=development or test)', () => {
-  // oclif treats those as "run the TypeScript sources": it used to find our
-  // tsconfig.json and load the TypeScript compiler at every start (twice the CPU).
-  it.each(['development', 'test'])('NODE_ENV=%s: converts as usual, without loading a TypeScript toolchain', async (env) => {
-    const dir = tempDir()
-    const watch = join(dir, 'watch.cjs')
-    writeFileSync(watch, `process.on('exit', () => { const ts = Object.keys(require.cache).filter((p) => /node_modules\\/(typescript|ts-node|tsx)\\//.test(p)); require('fs').writeSync(2, 'toolchain:' + JSON.stringify(ts) + '\\n') })\n`)
-    const out = join(dir, 'out.v2')
-    const r = await runXst(['convert', tempFile('in.save', PV()), out], {env: {NODE_ENV: env, NODE_OPTIONS: `--require ${watch}`}})
-    expect(r.code, r.stderr).toBe(0)
-    expect(r.stderr).toBe('toolchain:[]\n')
-    expect(readFileSync(out).equals(PV_LIBXL())).toBe(true)
   })
 })

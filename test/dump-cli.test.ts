@@ -5,7 +5,8 @@ import {mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {buildLegacy, smallSpec} from './builders/legacy.js'
-import {runXst, tempDir} from './helpers/cli.js'
+import {tempDir} from './helpers/cli.js'
+import {runXstInProcess} from './helpers/in-process.js'
 import {legacyVectors, v2Vectors, vectorBytes} from './helpers/fixtures.js'
 import {PAGE, parseCore} from './helpers/dump.js'
 import {errorLines, hasStackTrace} from './fuzz/procs.js'
@@ -30,7 +31,7 @@ describe.concurrent('bad images: exit 1, one line, nothing left', () => {
   it.for(legacyVectors().filter((v) => !v.valid).map((v) => v.name))('legacy %s: refused in the words of xst convert', async (name, {expect}) => {
     const v = legacyVectors().find((x) => x.name === name)!
     const {dir, file} = place('image', vectorBytes('legacy', v.input))
-    const [dump, conv] = await Promise.all([runXst(['dump-core', file, join(dir, 'core')]), runXst(['convert', file, join(dir, 'converted')])])
+    const [dump, conv] = await Promise.all([runXstInProcess(['dump-core', file, join(dir, 'core')]), runXstInProcess(['convert', file, join(dir, 'converted')])])
     expect(dump.code, dump.stderr).toBe(1)
     expect(conv.code).toBe(1)
     expect(hasStackTrace(dump.stderr + dump.stdout)).toBe(false)
@@ -42,7 +43,7 @@ describe.concurrent('bad images: exit 1, one line, nothing left', () => {
   it.for(v2Vectors().filter((v) => !v.valid).map((v) => v.name))('v2 %s: refused, as verify refuses it', async (name, {expect}) => {
     const v = v2Vectors().find((x) => x.name === name)!
     const {dir, file} = place('image', vectorBytes('v2', v.input))
-    const [raw, elf] = await Promise.all([runXst(['dump-core', '-f', 'raw', file, join(dir, 'raw')]), runXst(['dump-core', file, join(dir, 'core')])])
+    const [raw, elf] = await Promise.all([runXstInProcess(['dump-core', '-f', 'raw', file, join(dir, 'raw')]), runXstInProcess(['dump-core', file, join(dir, 'core')])])
     for (const r of [raw, elf]) {
       expect(r.code, r.stderr).toBe(1)
       expect(hasStackTrace(r.stderr + r.stdout)).toBe(false)
@@ -54,7 +55,7 @@ describe.concurrent('bad images: exit 1, one line, nothing left', () => {
 
   it('from a pipe, a bad image leaves no spool and no output', async ({expect}) => {
     const {dir} = place('unused', Buffer.alloc(0))
-    const r = await runXst(['dump-core', '-', join(dir, 'core')], {input: vectorBytes('legacy', 'bad-truncated-in-pages.legacy.gz')})
+    const r = await runXstInProcess(['dump-core', '-', join(dir, 'core')], {input: vectorBytes('legacy', 'bad-truncated-in-pages.legacy.gz')})
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/stream ends at byte 5500 inside page data/)
     expect(readdirSync(dir)).toEqual(['unused'])
@@ -67,7 +68,7 @@ const gappy = buildLegacy(smallSpec('pv', 64, {p2mSize: 128, chunks: [{kind: 'ts
 describe('the command line', () => {
   it('--json: the summary, with top-level ok', async () => {
     const {dir, file} = place('web01.save', vectorBytes('legacy', 'pv64-xl.legacy.gz'))
-    const r = await runXst(['dump-core', '--json', file, join(dir, 'web01.core')])
+    const r = await runXstInProcess(['dump-core', '--json', file, join(dir, 'web01.core')])
     expect(r.code, r.stderr).toBe(0)
     const doc = JSON.parse(r.stdout)
     expect(doc.ok).toBe(true)
@@ -79,7 +80,7 @@ describe('the command line', () => {
     expect(doc.output.sections.map((s: {name: string}) => s.name)).toEqual(['.shstrtab', '.note.Xen', '.xen_prstatus', '.xen_shared_info', '.xen_pages', '.xen_p2m'])
     expect(doc.warnings).toEqual([])
     const bad = place('bad', vectorBytes('legacy', 'bad-unknown-chunk.legacy.gz'))
-    const e = await runXst(['dump-core', '--json', bad.file, join(bad.dir, 'core')])
+    const e = await runXstInProcess(['dump-core', '--json', bad.file, join(bad.dir, 'core')])
     expect(e.code).toBe(1)
     const err = JSON.parse(e.stdout)
     expect(err.ok).toBe(false)
@@ -90,11 +91,11 @@ describe('the command line', () => {
     const {dir, file} = place('img', gappy)
     const core = join(dir, 'core')
     writeFileSync(core, 'precious')
-    const r = await runXst(['dump-core', file, core])
+    const r = await runXstInProcess(['dump-core', file, core])
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/already exists; use --force/)
     expect(readFileSync(core, 'utf8')).toBe('precious')
-    const f = await runXst(['dump-core', '--force', '-f', 'raw', file, core])
+    const f = await runXstInProcess(['dump-core', '--force', '-f', 'raw', file, core])
     expect(f.code, f.stderr).toBe(0)
     expect(readFileSync(core).length).toBe(101 * PAGE)
     expect(readdirSync(dir).sort()).toEqual(['core', 'img'])
@@ -104,18 +105,18 @@ describe('the command line', () => {
     const {dir, file} = place('img', gappy)
     const fileRaw = join(dir, 'a.raw')
     const fileElf = join(dir, 'a.core')
-    expect((await runXst(['dump-core', '-f', 'raw', file, fileRaw])).code).toBe(0)
-    expect((await runXst(['dump-core', file, fileElf])).code).toBe(0)
+    expect((await runXstInProcess(['dump-core', '-f', 'raw', file, fileRaw])).code).toBe(0)
+    expect((await runXstInProcess(['dump-core', file, fileElf])).code).toBe(0)
     const raw = readFileSync(fileRaw)
     expect(raw.length).toBe(101 * PAGE)
     const elf = readFileSync(fileElf)
     expect(parseCore(elf).index).toEqual([1, 5, 100])
     const runs = await Promise.all([
-      runXst(['dump-core', '-f', 'raw', file, '-']),
-      runXst(['dump-core', '-f', 'raw', '-', '-'], {input: gappy}),
-      runXst(['dump-core', file, '-']),
-      runXst(['dump-core', '-', '-'], {input: gappy}),
-      runXst(['dump-core', '-', join(dir, 'b.core')], {input: gappy}),
+      runXstInProcess(['dump-core', '-f', 'raw', file, '-']),
+      runXstInProcess(['dump-core', '-f', 'raw', '-', '-'], {input: gappy}),
+      runXstInProcess(['dump-core', file, '-']),
+      runXstInProcess(['dump-core', '-', '-'], {input: gappy}),
+      runXstInProcess(['dump-core', '-', join(dir, 'b.core')], {input: gappy}),
     ])
     for (const r of runs) expect(r.code, r.stderr).toBe(0)
     expect(runs[0].stdoutBytes.equals(raw)).toBe(true)
@@ -130,12 +131,12 @@ describe('the command line', () => {
   it('usage errors exit 2', async () => {
     const {dir, file} = place('img', gappy)
     const runs = await Promise.all([
-      runXst(['dump-core', file]),
-      runXst(['dump-core', '--format', 'vmcore', file, join(dir, 'x')]),
-      runXst(['dump-core', dir, join(dir, 'x')]),
-      runXst(['dump-core', join(dir, 'missing'), join(dir, 'x')]),
-      runXst(['dump-core', file, join(dir, 'no', 'such', 'dir')]),
-      runXst(['dump-core', file, file]),
+      runXstInProcess(['dump-core', file]),
+      runXstInProcess(['dump-core', '--format', 'vmcore', file, join(dir, 'x')]),
+      runXstInProcess(['dump-core', dir, join(dir, 'x')]),
+      runXstInProcess(['dump-core', join(dir, 'missing'), join(dir, 'x')]),
+      runXstInProcess(['dump-core', file, join(dir, 'no', 'such', 'dir')]),
+      runXstInProcess(['dump-core', file, file]),
     ])
     for (const r of runs) {
       expect(r.code, r.stderr).toBe(2)

@@ -19,6 +19,8 @@ import {dataExtents, filesystemHasHoles, hasPython, headerNote, PAGE, parseCore,
 
 const dir = tempDir('xst-dump-streams-')
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
+/** The sparseness check needs python3 (for SEEK_DATA), and a filesystem that has holes: skipped, and so reported, where not. */
+const canSeeHoles = hasPython && filesystemHasHoles(dir)
 
 let serial = 0
 function file(bytes: Buffer): string {
@@ -252,22 +254,26 @@ describe('which pages, which copy', () => {
     expect(readdirSync(dir).length).toBe(before + 1) // the input only
   })
 
+  /** Pages far apart: 192 GiB up. */
+  const far = 0x3000000
+  const sparseGuest = () => hvmStream().replace(Rec.PAGE_DATA, pageRecord([[0, 0], [1, 0], [far, 0], [far + 1, 0]], (p) => (p & 0xff) + 1))
+
   it('a sparse guest: pages far apart, a raw dump mostly holes, one ELF window for all its pages', async () => {
-    const far = 0x3000000 // 192 GiB up
-    const s = hvmStream()
-    s.replace(Rec.PAGE_DATA, pageRecord([[0, 0], [1, 0], [far, 0], [far + 1, 0]], (p) => (p & 0xff) + 1))
+    const s = sparseGuest()
     const f = file((await s.build()).bytes)
     const raw = await dump(f, 'raw', {read: false})
     expect(statSync(raw.out).size).toBe((far + 2) * PAGE)
-    if (hasPython && filesystemHasHoles(dir)) {
-      const blocks = dataExtents(raw.out).reduce((n, [a, b]) => n + (b - a), 0)
-      expect(blocks).toBeLessThanOrEqual(200 * PAGE) // 130 pages of data, a little slack for extent rounding
-    }
     const elf = await dump(f)
     const core = parseCore(elf.bytes)
     expect(core.index).toEqual([...v2Pages((await s.build()).bytes).keys()].sort((a, b) => a - b))
     // The window holds the pages, however far apart: the first pass and one more.
     expect(elf.summary.passes).toBe(2)
+  })
+
+  it.skipIf(!canSeeHoles)('a sparse guest: its raw dump is mostly holes (SEEK_DATA through python3, where the filesystem has holes)', async () => {
+    const raw = await dump(file((await sparseGuest().build()).bytes), 'raw', {read: false})
+    const blocks = dataExtents(raw.out).reduce((n, [a, b]) => n + (b - a), 0)
+    expect(blocks).toBeLessThanOrEqual(200 * PAGE) // 130 pages of data, a little slack for extent rounding
   })
 })
 

@@ -17,7 +17,8 @@ import {FOREIGN_PEEK, ForeignFormatError, recogniseForeign} from '../src/foreign
 import {ByteReader} from '../src/io/reader.js'
 import {BufferSource} from '../src/io/source.js'
 import {elfFile, type ElfNoteSpec, libvirtQemuImage, qemuDeviceState, SHT_NOTE, SHT_PROGBITS, u64s} from './builders/foreign.js'
-import {runXst, tempDir} from './helpers/cli.js'
+import {tempDir} from './helpers/cli.js'
+import {runXstInProcess} from './helpers/in-process.js'
 import {vectorBytes} from './helpers/fixtures.js'
 
 const noStack = (s: string) => expect(s).not.toMatch(/\n\s+at |\.js:\d+/)
@@ -66,7 +67,7 @@ beforeAll(async () => {
   writeFileSync(path('pv.save'), vectorBytes('v2', 'pv3.v2.gz'))
   writeFileSync(path('hvm.save'), vectorBytes('v2', 'libxl-hvm3.v2.gz'))
   for (const g of ['pv', 'hvm']) {
-    const r = await runXst(['dump-core', path(`${g}.save`), path(`${g}.core`)])
+    const r = await runXstInProcess(['dump-core', path(`${g}.save`), path(`${g}.core`)])
     expect(r.code, r.stderr).toBe(0)
     const core = readFileSync(path(`${g}.core`))
     FILES[`${g}.core`] = core
@@ -75,13 +76,13 @@ beforeAll(async () => {
 })
 
 async function identifyJson(names: string[]) {
-  const r = await runXst(['identify', '--json', ...names.map(path)])
+  const r = await runXstInProcess(['identify', '--json', ...names.map(path)])
   noStack(r.stderr)
   return {code: r.code, images: JSON.parse(r.stdout).images as Array<Record<string, any>>}
 }
 
 async function identifyLines(names: string[]) {
-  const r = await runXst(['identify', ...names.map(path)])
+  const r = await runXstInProcess(['identify', ...names.map(path)])
   noStack(r.stderr)
   expect(r.stderr).toBe('')
   return {code: r.code, lines: r.stdout.trimEnd().split('\n')}
@@ -212,7 +213,7 @@ describe('through gzip: the same verdict, said to be gzip-compressed', () => {
         ['verify', path(f)],
       ]),
     )
-    const results = await Promise.all(runs.map((args) => runXst(args)))
+    const results = await Promise.all(runs.map((args) => runXstInProcess(args)))
     results.forEach((r, i) => {
       const [cmd, file] = runs[i]
       expect(r.code, `${cmd} ${file}`).toBe(1)
@@ -236,7 +237,7 @@ describe('through gzip: the same verdict, said to be gzip-compressed', () => {
       }
     }
     // --json carries the code and the facts.
-    const j = await runXst(['convert', '--json', path('kvm-zstd.save.gz'), out])
+    const j = await runXstInProcess(['convert', '--json', path('kvm-zstd.save.gz'), out])
     expect(JSON.parse(j.stdout).error).toMatchObject({code: 'foreign-format', foreign: {kind: 'libvirt-qemu-save', libvirtQemu: {memoryFormat: 'zstd'}}})
   })
 })
@@ -245,12 +246,12 @@ describe('no advice to give flags a command does not have', () => {
   it('identify and dump-core do not say "give --width and --guest"; convert and inspect-legacy, which have them, do', async () => {
     const junk = path('junk.bin')
     const [id, dump, conv, insp, idGz, dumpGz] = await Promise.all([
-      runXst(['identify', '--json', junk]),
-      runXst(['dump-core', junk, join(dir, 'out')]),
-      runXst(['convert', junk, join(dir, 'out')]),
-      runXst(['inspect-legacy', junk]),
-      runXst(['identify', junk + '.gz']),
-      runXst(['dump-core', junk + '.gz', join(dir, 'out')]),
+      runXstInProcess(['identify', '--json', junk]),
+      runXstInProcess(['dump-core', junk, join(dir, 'out')]),
+      runXstInProcess(['convert', junk, join(dir, 'out')]),
+      runXstInProcess(['inspect-legacy', junk]),
+      runXstInProcess(['identify', junk + '.gz']),
+      runXstInProcess(['dump-core', junk + '.gz', join(dir, 'out')]),
     ])
     const doc = JSON.parse(id.stdout)
     expect(doc.images[0]).toMatchObject({verdict: 'not a Xen image', foreign: null, error: {code: 'undetectable'}})
@@ -374,7 +375,7 @@ describe('hostile headers', () => {
       ['cut.core', FILES['pv.core'].subarray(0, 100)],
     ] as const
     for (const [n, b] of files) writeFileSync(join(d, n), b)
-    const r = await runXst(['identify', ...files.map(([n]) => join(d, n))])
+    const r = await runXstInProcess(['identify', ...files.map(([n]) => join(d, n))])
     expect(r.code).toBe(1)
     noStack(r.stderr)
     const lines = r.stdout.trimEnd().split('\n')
@@ -383,7 +384,7 @@ describe('hostile headers', () => {
     expect(lines[2]).toMatch(/shnum\.core: ELF core file, 64-bit, \d+ bytes: not a Xen image/)
     expect(lines[3]).toMatch(/cut\.core: ELF core file, 64-bit, 100 bytes: not a Xen image/)
     for (const [n] of files) {
-      const c = await runXst(['convert', join(d, n), join(d, 'out')])
+      const c = await runXstInProcess(['convert', join(d, n), join(d, 'out')])
       expect(c.code).toBe(1)
       noStack(c.stderr)
       expect(c.stderr).toMatch(/^xst convert: this is an? .*, not a Xen save image: .*\n$/)

@@ -14,7 +14,8 @@ import {gzipSync} from 'node:zlib'
 import {describe, expect, it} from 'vitest'
 import {JSON_DOCUMENTS, type JsonDocumentKind} from '../src/cli/json-fields.js'
 import {containerBytes} from './helpers/containers.js'
-import {runXst, tempDir} from './helpers/cli.js'
+import {tempDir} from './helpers/cli.js'
+import {runXstInProcess as runXst} from './helpers/in-process.js'
 import {nativeBytes, ROOT, vectorBytes} from './helpers/fixtures.js'
 
 const GOLDEN = join(ROOT, 'test', 'golden')

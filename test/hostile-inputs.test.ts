@@ -2,40 +2,25 @@
 // file, files that cannot be read (as root too), a FIFO whose writer goes
 // away early, /dev/zero and /dev/urandom. Every command gives a clear
 // one-line error and exit 1 (2 for a path that names no readable file), and
-// none of them hangs: each run has a time limit.
+// none of them hangs: each run has a time limit. (The unprivileged reader,
+// a process of its own: integration/unprivileged-read.test.ts.)
 import {execFileSync, spawn} from 'node:child_process'
-import {chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {vectorBytes} from './helpers/fixtures.js'
-import {type RunResult, runXst, tempDir} from './helpers/cli.js'
-import {errorLines, hasStackTrace, unprivileged} from './fuzz/procs.js'
+import {type RunResult, tempDir} from './helpers/cli.js'
+import {type InProcessOptions, runXstInProcess} from './helpers/in-process.js'
+import {expectOneLine} from './fuzz/procs.js'
 
 const LIMIT = 20_000
 const PV = vectorBytes('legacy', 'pv64-xl.legacy.gz')
 const V2 = vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
 
-/** The one line a failing command prints (verify prints its problems on stderr and a verdict on stdout). */
-function expectOneLine(r: RunResult, cmd: string, code: number, text: RegExp): void {
-  expect(r.timedOut, `xst ${cmd} did not finish`).toBe(false)
-  expect(r.code, r.stderr + r.stdout).toBe(code)
-  expect(hasStackTrace(r.stderr + r.stdout)).toBe(false)
-  const lines = errorLines(r.stderr)
-  if (cmd === 'verify' && code === 1) {
-    expect(lines, r.stderr).toHaveLength(1)
-    expect(lines[0]).toMatch(text)
-    expect(r.stdout).toMatch(/INVALID/)
-    return
-  }
-  expect(lines, r.stderr).toHaveLength(1)
-  expect(lines[0]).toMatch(new RegExp(`^xst ${cmd}: `))
-  expect(lines[0]).toMatch(text)
-}
-
 /** Run a command the way it reads `input`, with a fresh output path for convert. */
-function run(cmd: 'inspect-legacy' | 'verify' | 'convert', input: string, o: Parameters<typeof runXst>[1] = {}): Promise<RunResult> {
+function run(cmd: 'inspect-legacy' | 'verify' | 'convert', input: string, o: InProcessOptions = {}): Promise<RunResult> {
   const args = cmd === 'convert' ? [cmd, input, join(tempDir('xst-out-'), 'out.v2')] : [cmd, input]
-  return runXst(args, {timeoutMs: LIMIT, ...o})
+  return runXstInProcess(args, {timeoutMs: LIMIT, ...o})
 }
 
 const COMMANDS = ['inspect-legacy', 'verify', 'convert'] as const
@@ -57,26 +42,6 @@ describe.concurrent('paths that name no readable image', () => {
     const f = '/proc/sys/vm/compact_memory'
     if (!existsSync(f)) return skip(`no ${f} on this kernel; the next test covers permission denied`)
     expectOneLine(await run('inspect-legacy', f), 'inspect-legacy', 2, /permission denied/)
-  })
-
-  it('a file without read permission, as an unprivileged user: permission denied (exit 2)', async ({skip}) => {
-    // Tests run as root here, where file modes do not stop a read: drop to
-    // nobody with setpriv when running as root, else the mode does it.
-    const dir = tempDir()
-    chmodSync(dir, 0o755)
-    const file = join(dir, 'secret.legacy')
-    writeFileSync(file, PV, {mode: 0o600})
-    chmodSync(file, 0o000)
-    const home = tempDir()
-    chmodSync(home, 0o777)
-    const prefix = unprivileged(home)
-    if (prefix === null) return skip('no way to drop privileges here; the /proc/sys case stands in')
-    for (const cmd of COMMANDS) {
-      const args = cmd === 'convert' ? [cmd, file, join(home, 'out.v2')] : [cmd, file]
-      const r = await runXst(args, {timeoutMs: LIMIT, env: {HOME: home}, argv0: prefix.length ? prefix : undefined})
-      expectOneLine(r, cmd, 2, /secret\.legacy: permission denied$/)
-    }
-    expect(readdirSync(home)).toEqual([])
   })
 
   it('a read that fails (EIO from /proc/self/mem) is a one-line read error (exit 1)', async ({skip}) => {
@@ -101,7 +66,7 @@ describe.concurrent('endless and random devices', () => {
 
   it.each(COMMANDS)('%s - with /dev/null on stdin: the stream ends at byte 0', async (cmd) => {
     const args = cmd === 'convert' ? [cmd, '-', join(tempDir('xst-out-'), 'out.v2')] : [cmd, '-']
-    const r = await runXst(args, {timeoutMs: LIMIT, input: Buffer.alloc(0)})
+    const r = await runXstInProcess(args, {timeoutMs: LIMIT, input: Buffer.alloc(0)})
     expectOneLine(r, cmd, 1, cmd === 'verify' ? /the input is empty/ : /stream ends at byte 0 inside/)
   })
 })
@@ -112,7 +77,7 @@ describe.concurrent('a FIFO whose writer goes away early', () => {
     const dir = tempDir()
     const fifo = join(dir, 'fifo')
     execFileSync('mkfifo', [fifo])
-    const result = runXst(args(fifo), {timeoutMs: LIMIT})
+    const result = runXstInProcess(args(fifo), {timeoutMs: LIMIT})
     // The writer: a child (opening a FIFO blocks until the reader opens it).
     const writer = spawn('sh', ['-c', 'cat > "$1"', 'sh', fifo], {stdio: ['pipe', 'ignore', 'ignore']})
     writer.stdin.on('error', () => {})

@@ -8,7 +8,8 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {UsageError} from '../src/errors.js'
 import {openOutput} from '../src/io/output.js'
-import {runXst, tempDir} from './helpers/cli.js'
+import {tempDir} from './helpers/cli.js'
+import {runXstInProcess as runXst} from './helpers/in-process.js'
 import {vectorBytes} from './helpers/fixtures.js'
 
 describe('committing a file output', () => {

@@ -1,15 +1,17 @@
 // `xst convert` writing to something that is not a plain file: a FIFO, a
 // socket, a character device (/dev/null, one made with mknod) are written in
 // place and never replaced; a symlink is followed and stays a symlink; a
-// block device is only written with --force.
+// block device is only written with --force. (The mode of a file written,
+// which depends on the process's umask: integration/output-mode.test.ts.)
 import {execFileSync, spawnSync} from 'node:child_process'
-import {chmodSync, createReadStream, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
+import {createReadStream, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {once} from 'node:events'
 import * as net from 'node:net'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {vectorBytes} from './helpers/fixtures.js'
-import {BIN, runNode, runXst, tempDir} from './helpers/cli.js'
+import {tempDir} from './helpers/cli.js'
+import {runXstInProcess} from './helpers/in-process.js'
 
 const PV = () => vectorBytes('legacy', 'pv64-xl.legacy.gz')
 const PV_LIBXL = () => vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
@@ -45,7 +47,7 @@ describe('convert: a FIFO as NEW', () => {
     const dir = setup()
     const fifo = join(dir, 'pipe')
     execFileSync('mkfifo', [fifo])
-    const [r, got] = await Promise.all([runXst(['convert', join(dir, 'in.legacy'), fifo]), readFifo(fifo)])
+    const [r, got] = await Promise.all([runXstInProcess(['convert', join(dir, 'in.legacy'), fifo]), readFifo(fifo)])
     expect(r.code, r.stderr).toBe(0)
     expect(got.equals(PV_LIBXL())).toBe(true)
     expect(lstatSync(fifo).isFIFO()).toBe(true)
@@ -56,7 +58,7 @@ describe('convert: a FIFO as NEW', () => {
     const dir = setup()
     const fifo = join(dir, 'pipe')
     execFileSync('mkfifo', [fifo])
-    const [r, got] = await Promise.all([runXst(['convert', join(dir, 'cut.legacy'), fifo]), readFifo(fifo)])
+    const [r, got] = await Promise.all([runXstInProcess(['convert', join(dir, 'cut.legacy'), fifo]), readFifo(fifo)])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/^xst convert: stream ends at byte \d+ inside/)
     expect(got.length).toBeLessThan(PV_LIBXL().length * 4)
@@ -79,7 +81,7 @@ describe('convert: a socket as NEW', () => {
     server.listen(sock)
     await once(server, 'listening')
     try {
-      const r = await runXst(['convert', join(dir, 'in.legacy'), sock])
+      const r = await runXstInProcess(['convert', join(dir, 'in.legacy'), sock])
       expect(r.code, r.stderr).toBe(0)
       await gotAll
       expect(Buffer.concat(parts).equals(PV_LIBXL())).toBe(true)
@@ -95,7 +97,7 @@ describe('convert: a socket as NEW', () => {
     // A listener killed outright leaves its socket file behind: connecting is refused.
     spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(sock)}, () => process.kill(process.pid, 'SIGKILL'))`])
     expect(lstatSync(sock).isSocket()).toBe(true)
-    const r = await runXst(['convert', join(dir, 'in.legacy'), sock])
+    const r = await runXstInProcess(['convert', join(dir, 'in.legacy'), sock])
     expect(r.code).toBe(1)
     expect(r.stderr).toBe(`xst convert: ${sock}: nothing is listening on this socket\n`)
     expect(lstatSync(sock).isSocket()).toBe(true)
@@ -106,7 +108,7 @@ describe('convert: a character device as NEW', () => {
   it('/dev/null is written to, not replaced (no --force needed)', async () => {
     const before = statSync('/dev/null')
     const dir = setup()
-    const r = await runXst(['convert', join(dir, 'in.legacy'), '/dev/null'])
+    const r = await runXstInProcess(['convert', join(dir, 'in.legacy'), '/dev/null'])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toContain('-> /dev/null')
     const after = statSync('/dev/null')
@@ -120,9 +122,9 @@ describe('convert: a character device as NEW', () => {
     const dev = join(dir, 'null')
     execFileSync('mknod', [dev, 'c', '1', '3'])
     const ino = statSync(dev).ino
-    const ok = await runXst(['convert', join(dir, 'in.legacy'), dev])
+    const ok = await runXstInProcess(['convert', join(dir, 'in.legacy'), dev])
     expect(ok.code, ok.stderr).toBe(0)
-    const bad = await runXst(['convert', join(dir, 'cut.legacy'), dev, '--force'])
+    const bad = await runXstInProcess(['convert', join(dir, 'cut.legacy'), dev, '--force'])
     expect(bad.code).toBe(1)
     const st = lstatSync(dev)
     expect(st.isCharacterDevice()).toBe(true)
@@ -135,7 +137,7 @@ describe('convert: a character device as NEW', () => {
     const dev = join(dir, 'disk')
     // A loop device number; it is never opened, since the command is refused.
     execFileSync('mknod', [dev, 'b', '7', '250'])
-    const r = await runXst(['convert', join(dir, 'in.legacy'), dev])
+    const r = await runXstInProcess(['convert', join(dir, 'in.legacy'), dev])
     expect(r.code).toBe(2)
     expect(r.stderr).toBe(`xst convert: ${dev}: already exists; use --force to replace it\n`)
     expect(lstatSync(dev).isBlockDevice()).toBe(true)
@@ -150,10 +152,10 @@ describe('convert: a symlink as NEW', () => {
     writeFileSync(join(elsewhere, 'guest.v2'), 'old image')
     const link = join(dir, 'current.v2')
     symlinkSync('store/guest.v2', link)
-    const refused = await runXst(['convert', join(dir, 'in.legacy'), link])
+    const refused = await runXstInProcess(['convert', join(dir, 'in.legacy'), link])
     expect(refused.code).toBe(2)
     expect(refused.stderr).toContain('already exists; use --force')
-    const r = await runXst(['convert', '--force', join(dir, 'in.legacy'), link])
+    const r = await runXstInProcess(['convert', '--force', join(dir, 'in.legacy'), link])
     expect(r.code, r.stderr).toBe(0)
     expect(lstatSync(link).isSymbolicLink()).toBe(true)
     expect(readlinkSync(link)).toBe('store/guest.v2')
@@ -167,7 +169,7 @@ describe('convert: a symlink as NEW', () => {
     // Through a chain of two links.
     symlinkSync('middle', link)
     symlinkSync('final.v2', join(dir, 'middle'))
-    const r = await runXst(['convert', join(dir, 'in.legacy'), link])
+    const r = await runXstInProcess(['convert', join(dir, 'in.legacy'), link])
     expect(r.code, r.stderr).toBe(0)
     expect(lstatSync(link).isSymbolicLink()).toBe(true)
     expect(lstatSync(join(dir, 'middle')).isSymbolicLink()).toBe(true)
@@ -181,7 +183,7 @@ describe('convert: a symlink as NEW', () => {
     const fifo = join(dir, 'pipe')
     execFileSync('mkfifo', [fifo])
     symlinkSync('pipe', join(dir, 'link'))
-    const [r, got] = await Promise.all([runXst(['convert', join(dir, 'in.legacy'), join(dir, 'link')]), readFifo(fifo)])
+    const [r, got] = await Promise.all([runXstInProcess(['convert', join(dir, 'in.legacy'), join(dir, 'link')]), readFifo(fifo)])
     expect(r.code, r.stderr).toBe(0)
     expect(got.equals(PV_LIBXL())).toBe(true)
     expect(lstatSync(fifo).isFIFO()).toBe(true)
@@ -192,11 +194,11 @@ describe('convert: a symlink as NEW', () => {
     const dir = setup()
     symlinkSync('b', join(dir, 'a'))
     symlinkSync('a', join(dir, 'b'))
-    const loop = await runXst(['convert', join(dir, 'in.legacy'), join(dir, 'a')])
+    const loop = await runXstInProcess(['convert', join(dir, 'in.legacy'), join(dir, 'a')])
     expect(loop.code).toBe(2)
     expect(loop.stderr).toMatch(/^xst convert: .*\/a: too many levels of symbolic links\n$/)
     symlinkSync('nowhere/x.v2', join(dir, 'c'))
-    const missing = await runXst(['convert', join(dir, 'in.legacy'), join(dir, 'c')])
+    const missing = await runXstInProcess(['convert', join(dir, 'in.legacy'), join(dir, 'c')])
     expect(missing.code).toBe(2)
     expect(missing.stderr).toMatch(/^xst convert: .*\/c: the directory does not exist\n$/)
   })
@@ -207,51 +209,10 @@ describe('convert: a symlink as NEW', () => {
     symlinkSync('l1', join(dir, 'l2'))
     symlinkSync('.', join(dir, 'here'))
     for (const target of [join(dir, 'l2'), join(dir, 'here', 'in.legacy'), join(dir, 'here', 'l1')]) {
-      const r = await runXst(['convert', '--force', join(dir, 'in.legacy'), target])
+      const r = await runXstInProcess(['convert', '--force', join(dir, 'in.legacy'), target])
       expect(r.code).toBe(2)
       expect(r.stderr).toContain('is the input file')
     }
     expect(readFileSync(join(dir, 'in.legacy')).equals(PV())).toBe(true)
-  })
-})
-
-describe('the mode of a file written', () => {
-  /** xst under `umask MASK`, as a shell with that umask runs it. */
-  const underUmask = (mask: string, args: string[], input?: Buffer) =>
-    runNode([BIN, ...args], {argv0: ['sh', '-c', `umask ${mask}; exec "$@"`, 'sh', process.execPath], input})
-  const mode = (p: string) => statSync(p).mode & 0o7777
-
-  it('a new NEW or CORE takes the input file\'s read/write bits, less the umask (as cp does)', async () => {
-    const dir = setup()
-    const input = join(dir, 'in.legacy')
-    chmodSync(input, 0o640)
-    const c = await underUmask('022', ['convert', input, join(dir, 'new.v2')])
-    expect(c.code, c.stderr).toBe(0)
-    expect(mode(join(dir, 'new.v2'))).toBe(0o640)
-    chmodSync(input, 0o755)
-    const d = await underUmask('022', ['dump-core', input, join(dir, 'guest.core')])
-    expect(d.code, d.stderr).toBe(0)
-    expect(mode(join(dir, 'guest.core'))).toBe(0o644)
-    const m = await underUmask('077', ['convert', input, join(dir, 'masked.v2')])
-    expect(m.code, m.stderr).toBe(0)
-    expect(mode(join(dir, 'masked.v2'))).toBe(0o600)
-  })
-
-  it('from a pipe: owner-only (0600), whatever the umask allows', async () => {
-    const dir = setup()
-    const r = await underUmask('022', ['convert', '-', join(dir, 'new.v2')], PV())
-    expect(r.code, r.stderr).toBe(0)
-    expect(mode(join(dir, 'new.v2'))).toBe(0o600)
-  })
-
-  it('--force keeps the mode of the file it replaces, whatever the umask', async () => {
-    const dir = setup()
-    const out = join(dir, 'new.v2')
-    writeFileSync(out, 'old')
-    chmodSync(out, 0o664)
-    const r = await underUmask('077', ['convert', '--force', join(dir, 'in.legacy'), out])
-    expect(r.code, r.stderr).toBe(0)
-    expect(mode(out)).toBe(0o664)
-    expect(readFileSync(out).equals(PV_LIBXL())).toBe(true)
   })
 })

@@ -9,7 +9,8 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {jsonPieces} from '../src/cli/json.js'
 import {SpillList} from '../src/io/spill.js'
-import {runXst, tempDir} from './helpers/cli.js'
+import {tempDir} from './helpers/cli.js'
+import {runXstInProcess} from './helpers/in-process.js'
 import {ROOT} from './helpers/fixtures.js'
 
 interface Row {
@@ -110,8 +111,8 @@ describe('inspect-legacy --verbose', () => {
 
   it.each([[[] as string[]], [['--json']]])('%j: the same report whether the chunk lines spilled or not, and no file left', async (extra) => {
     const dir = tempDir('xst-spill-cli-')
-    const kept = await runXst(['inspect-legacy', '--verbose', ...extra, image], {env: {TMPDIR: dir}})
-    const spilled = await runXst(['inspect-legacy', '--verbose', ...extra, image], {env: {TMPDIR: dir, XST_SPILL_ROWS: '1'}})
+    const kept = await runXstInProcess(['inspect-legacy', '--verbose', ...extra, image], {env: {TMPDIR: dir}})
+    const spilled = await runXstInProcess(['inspect-legacy', '--verbose', ...extra, image], {env: {TMPDIR: dir, XST_SPILL_ROWS: '1'}})
     expect(kept.code, kept.stderr).toBe(0)
     expect(spilled.code, spilled.stderr).toBe(0)
     expect(spilled.stdout).toBe(kept.stdout)

@@ -6,7 +6,8 @@ import {ImageHeader, PageDataHeader, Rec, X86PvInfo} from '../src/v2/libxc/layou
 import {EmulatorHeader} from '../src/v2/libxl/layout.js'
 import {RecordHeader} from '../src/v2/record.js'
 import {legacyVectors, v2Vectors, vectorBytes} from './helpers/fixtures.js'
-import {runXst, tempFile} from './helpers/cli.js'
+import {tempFile} from './helpers/cli.js'
+import {runXstInProcess} from './helpers/in-process.js'
 import {locate, type Located, locateV2} from './helpers/v2-walk.js'
 import {pfnWord, pvInfo, pvStream, sharedInfo} from './builders/v2.js'
 
@@ -55,11 +56,11 @@ describe('verify: the v2 conformance streams', () => {
     if (v.valid) {
       it(`${v.name}: valid, exit 0`, async () => {
         const p = path()
-        const r = await runXst(['verify', p])
+        const r = await runXstInProcess(['verify', p])
         expect(r.code, r.stdout + r.stderr).toBe(0)
         expect(r.stdout + r.stderr).not.toMatch(/^error:/m)
         expect(r.stdout).toMatch(new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: valid — ${v.format}`, 'm'))
-        const j = JSON.parse((await runXst(['verify', p, '--json'])).stdout)
+        const j = JSON.parse((await runXstInProcess(['verify', p, '--json'])).stdout)
         expect(j).toMatchObject({ok: true, verdict: 'valid', valid: true, errors: [], summary: {format: v.format}})
         // The verdict is the report (stdout); a warning is a diagnostic (stderr).
         expect(r.stdout.trim().split('\n')).toHaveLength(1)
@@ -78,14 +79,14 @@ describe('verify: the v2 conformance streams', () => {
         expect(d, `no expectation written for ${v.name}`).toBeDefined()
         const {offset, index} = defectAt(vectorBytes('v2', v.input), d)
         const p = path()
-        const r = await runXst(['verify', p])
+        const r = await runXstInProcess(['verify', p])
         expect(r.code).toBe(1)
         noStack(r.stdout + r.stderr)
         const lines = r.stderr.trim().split('\n')
         const named = lines.find((l) => d.text.test(l))
         expect(named, r.stderr).toMatch(new RegExp(`^error: (byte ${offset}, |stream ends at byte ${offset} )`))
         expect(r.stdout.trim().split('\n')).toEqual([expect.stringMatching(/: INVALID — \d+ errors?/)])
-        const j = await runXst(['verify', p, '--json'])
+        const j = await runXstInProcess(['verify', p, '--json'])
         expect(j.code).toBe(1)
         const doc = JSON.parse(j.stdout)
         expect(doc.verdict).toBe('invalid')
@@ -106,7 +107,7 @@ describe('verify: every stream the reference converter wrote for the legacy vect
       const file = v.expected?.[fmt]
       if (!file) continue
       it(`${v.name} (${fmt}): valid, exit 0`, async () => {
-        const r = await runXst(['verify', tempFile(`${v.name}.${fmt}`, vectorBytes('legacy', file)), '--json'])
+        const r = await runXstInProcess(['verify', tempFile(`${v.name}.${fmt}`, vectorBytes('legacy', file)), '--json'])
         expect(r.code, r.stdout).toBe(0)
         const doc = JSON.parse(r.stdout)
         expect(doc.errors).toEqual([])
@@ -126,14 +127,14 @@ describe('verify: every stream the reference converter wrote for the legacy vect
 describe('verify: input and output', () => {
   it('reads a stream from a pipe (-) the same as from a file', async () => {
     const bytes = vectorBytes('v2', 'libxl-pv3.v2.gz')
-    const viaPipe = await runXst(['verify', '-', '--json'], {input: bytes})
-    const viaFile = await runXst(['verify', tempFile('x.v2', bytes), '--json'])
+    const viaPipe = await runXstInProcess(['verify', '-', '--json'], {input: bytes})
+    const viaFile = await runXstInProcess(['verify', tempFile('x.v2', bytes), '--json'])
     expect(viaPipe.code).toBe(0)
     const [a, b] = [JSON.parse(viaPipe.stdout), JSON.parse(viaFile.stdout)]
     expect(a.input).toBe('stdin')
     expect({...a, input: ''}).toEqual({...b, input: ''})
     const cut = vectorBytes('v2', 'bad-truncated-mid-record.v2.gz')
-    const broken = await runXst(['verify', '-'], {input: cut})
+    const broken = await runXstInProcess(['verify', '-'], {input: cut})
     expect(broken.code).toBe(1)
     const inside = locateV2(cut).at(-1)!
     expect(broken.stderr).toMatch(new RegExp(`^error: stream ends at byte ${cut.length} inside libxc record ${inside.index} \\(${inside.what}\\)`, 'm'))
@@ -153,7 +154,7 @@ describe('verify: input and output', () => {
   it('reports every error, each on its own line (stderr), then the verdict (stdout)', async () => {
     const bytes = await threeDefectBytes()
     const [info, pages, shared] = [locate(bytes, 'X86_PV_INFO'), locate(bytes, 'PAGE_DATA'), locate(bytes, 'SHARED_INFO')]
-    const r = await runXst(['verify', tempFile('three.v2', bytes)])
+    const r = await runXstInProcess(['verify', tempFile('three.v2', bytes)])
     expect(r.code).toBe(1)
     expect(r.stderr.trim().split('\n')).toEqual([
       `error: byte ${info.offset + BODY + X86PvInfo.offsets.ptLevels}, libxc record ${info.index} (X86_PV_INFO): guest width 8 with 3 pagetable levels: a 64-bit guest has 4 levels, a 32-bit (PAE) guest 3`,
@@ -171,7 +172,7 @@ describe('verify: input and output', () => {
     // 5,000 vcpu records too short for their vcpu id, then an unknown mandatory record; no END.
     const bytes = Buffer.concat([head, ...Array.from({length: 5000}, () => empty(Rec.X86_PV_VCPU_BASIC)), empty(0x7fff0000)])
     const file = tempFile('many.v2', bytes)
-    const text = await runXst(['verify', file])
+    const text = await runXstInProcess(['verify', file])
     expect(text.code).toBe(1)
     const lines = text.stderr.trim().split('\n')
     expect(lines.filter((l) => /X86_PV_VCPU_BASIC body is 0 bytes/.test(l))).toHaveLength(5000)
@@ -179,7 +180,7 @@ describe('verify: input and output', () => {
     const errors = lines.filter((l) => l.startsWith('error:'))
     expect(lines.filter((l) => l.startsWith('warning:'))).toHaveLength(1)
     expect(text.stdout).toMatch(new RegExp(`INVALID — ${errors.length} errors, 1 warning`))
-    const doc = JSON.parse((await runXst(['verify', '--json', file])).stdout)
+    const doc = JSON.parse((await runXstInProcess(['verify', '--json', file])).stdout)
     expect(doc.errorCount).toBe(errors.length)
     expect(doc.errors.slice(0, 1000).every((e: {record: string}) => e.record === 'X86_PV_VCPU_BASIC')).toBe(true)
     // Past the thousandth, only a kind not kept yet: the unknown record, and the stream ending with no END.
@@ -187,18 +188,18 @@ describe('verify: input and output', () => {
   })
 
   it('--max-errors stops after that many', async () => {
-    const r = await runXst(['verify', await threeDefects(), '--max-errors', '1'])
+    const r = await runXstInProcess(['verify', await threeDefects(), '--max-errors', '1'])
     expect(r.code).toBe(1)
     expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toHaveLength(1)
     expect(r.stdout.trim()).toMatch(/INVALID — 1 error, .*stopped early \(--max-errors\)$/)
-    const j = JSON.parse((await runXst(['verify', await threeDefects(), '--max-errors', '2', '--json'])).stdout)
+    const j = JSON.parse((await runXstInProcess(['verify', await threeDefects(), '--max-errors', '2', '--json'])).stdout)
     expect(j.errors).toHaveLength(2)
     expect(j.stopped).toBe('max-errors')
   })
 
   it('--json: the verdict, the problems, and a summary of the stream', async () => {
     const bytes = vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
-    const r = await runXst(['verify', tempFile('x.v2', bytes), '--json'])
+    const r = await runXstInProcess(['verify', tempFile('x.v2', bytes), '--json'])
     const doc = JSON.parse(r.stdout)
     expect(Object.keys(doc)).toEqual(['ok', 'input', 'verdict', 'valid', 'errors', 'warnings', 'errorCount', 'warningCount', 'stopped', 'summary', 'container'])
     expect([doc.errors, doc.warnings, doc.errorCount, doc.warningCount]).toEqual([[], [], 0, 0])
@@ -228,18 +229,18 @@ describe('verify: input and output', () => {
 
   it('guestWidth is in bits, as inspect-legacy gives it for the same guest', async () => {
     for (const [name, bits] of [['pv32-tw32', 32], ['pv64-basic', 64]] as const) {
-      const legacy = JSON.parse((await runXst(['inspect-legacy', tempFile(`${name}.legacy`, vectorBytes('legacy', `${name}.legacy.gz`)), '--json'])).stdout)
-      const v2 = await runXst(['verify', tempFile(`${name}.v2`, vectorBytes('legacy', `${name}.libxc.v2.gz`)), '--json'])
+      const legacy = JSON.parse((await runXstInProcess(['inspect-legacy', tempFile(`${name}.legacy`, vectorBytes('legacy', `${name}.legacy.gz`)), '--json'])).stdout)
+      const v2 = await runXstInProcess(['verify', tempFile(`${name}.v2`, vectorBytes('legacy', `${name}.libxc.v2.gz`)), '--json'])
       expect([legacy.image.guestWidth, JSON.parse(v2.stdout).summary.guestWidth], name).toEqual([bits, bits])
     }
-    const text = await runXst(['verify', tempFile('pv32.v2', vectorBytes('legacy', 'pv32-tw32.libxl.v2.gz'))])
+    const text = await runXstInProcess(['verify', tempFile('pv32.v2', vectorBytes('legacy', 'pv32-tw32.libxl.v2.gz'))])
     expect(text.stdout).toMatch(/: valid — libxl v2 \/ libxc v3 stream, x86 PV \(32-bit guest\)/)
   })
 
   it('--verbose: a line per record, PAGE_DATA runs squashed', async () => {
     const bytes = vectorBytes('legacy', 'hvm32-tw32.libxc.v2.gz')
     const [pages, tail] = [locate(bytes, 'PAGE_DATA'), locate(bytes, 'tail')]
-    const r = await runXst(['verify', '--verbose', tempFile('x.v2', bytes)])
+    const r = await runXstInProcess(['verify', '--verbose', tempFile('x.v2', bytes)])
     expect(r.code).toBe(0)
     const lines = r.stdout.trimEnd().split('\n')
     expect(lines[0]).toMatch(/^\s+0\s+libxc\s+image header\s+24 bytes\s+version 3$/)
@@ -252,19 +253,19 @@ describe('verify: input and output', () => {
   })
 
   it('a legacy image: exit 1, sent to xst convert', async () => {
-    const r = await runXst(['verify', tempFile('old.save', vectorBytes('legacy', 'pv64-basic.legacy.gz'))])
+    const r = await runXstInProcess(['verify', tempFile('old.save', vectorBytes('legacy', 'pv64-basic.legacy.gz'))])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/^error: byte 0: this is a legacy image; convert it with `xst convert`$/m)
     noStack(r.stdout + r.stderr)
   })
 
   it('usage errors exit 2', async () => {
-    const missing = await runXst(['verify', '/nonexistent/image'])
+    const missing = await runXstInProcess(['verify', '/nonexistent/image'])
     expect(missing.code).toBe(2)
     expect(missing.stderr).toMatch(/no such file/)
     noStack(missing.stderr)
-    expect((await runXst(['verify', '--format', 'xml', '-'])).code).toBe(2)
-    expect((await runXst(['verify', '--max-errors', '0', '-'])).code).toBe(2)
-    expect((await runXst(['verify'])).code).toBe(2)
+    expect((await runXstInProcess(['verify', '--format', 'xml', '-'])).code).toBe(2)
+    expect((await runXstInProcess(['verify', '--max-errors', '0', '-'])).code).toBe(2)
+    expect((await runXstInProcess(['verify'])).code).toBe(2)
   })
 })

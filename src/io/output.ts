@@ -10,7 +10,7 @@ import * as path from 'node:path'
 import * as tty from 'node:tty'
 import {OutputError, outputSystemError, UsageError} from '../errors.js'
 import {checkGivenDescriptor, closedAtStart} from './descriptors.js'
-import {parseSpec} from './spec.js'
+import {parseSpec, stdDescriptor} from './spec.js'
 import {FdSink} from './sink.js'
 
 export interface Output {
@@ -162,9 +162,10 @@ function refuseTerminal(fd: number, force: boolean | undefined): void {
 export async function openOutput(spec: string, opts: OpenOutputOptions = {}): Promise<Output> {
   const given = parseSpec(spec, opts)
   if (given.kind === 'std') {
-    if (closedAtStart(1)) throw new OutputError('stdout: not open (it was closed when xst started), so the stream would go nowhere', 'output-closed')
-    refuseTerminal(1, opts.force)
-    return new FdOutput('stdout', 1)
+    const fd = stdDescriptor('output')
+    if (fd === 1 && closedAtStart(1)) throw new OutputError('stdout: not open (it was closed when xst started), so the stream would go nowhere', 'output-closed')
+    refuseTerminal(fd, opts.force)
+    return new FdOutput('stdout', fd)
   }
   if (given.kind === 'fd') {
     const fd = given.fd

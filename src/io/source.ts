@@ -9,7 +9,7 @@ import {inputSystemError, UsageError} from '../errors.js'
 import {checkGivenDescriptor} from './descriptors.js'
 import {loadNative} from './native.js'
 import {NativeStreamReader, SPARE, StreamReader} from './stream-readers.js'
-import {parseSpec} from './spec.js'
+import {parseSpec, stdDescriptor} from './spec.js'
 
 export interface ByteSource {
   /** Name for messages: a path, "stdin" or "fd N". */
@@ -262,7 +262,7 @@ export function openFdSource(fd: number, name = fd === 0 ? 'stdin' : `fd ${fd}`,
 export function openInput(spec: string, opts: {fdNumbers?: boolean; exact?: boolean} = {}): FdSource {
   let src: FdSource
   const given = parseSpec(spec, opts)
-  if (given.kind === 'std') src = openFdSource(0, 'stdin', {exact: opts.exact})
+  if (given.kind === 'std') src = openFdSource(stdDescriptor('input'), 'stdin', {exact: opts.exact})
   else if (given.kind === 'fd') {
     const fd = given.fd
     checkGivenDescriptor(fd)

@@ -12,6 +12,17 @@ export function parseSpec(text: string, opts: {fdNumbers?: boolean} = {}): Spec 
   return {kind: 'path', path: text}
 }
 
+/**
+ * The descriptor "-" stands for: 0 as an input, 1 as an output; except in a
+ * test that runs commands in its own process (test/helpers/in-process.ts),
+ * which puts pipes of its own there for the length of a run.
+ */
+export function stdDescriptor(role: 'input' | 'output'): number {
+  const swapped = (globalThis as {[STD]?: {input?: number; output?: number}})[STD]?.[role]
+  return swapped ?? (role === 'input' ? 0 : 1)
+}
+const STD = Symbol.for('xst.test.std')
+
 /** How messages name it: "stdin" or "stdout", "fd N", or the path as given. */
 export function specName(spec: Spec, role: 'input' | 'output'): string {
   if (spec.kind === 'std') return role === 'input' ? 'stdin' : 'stdout'

@@ -45,6 +45,23 @@ export function hasStackTrace(text: string): boolean {
   return /^\s+at .+(\(|:\d+:\d+)/m.test(text) || /\b(TypeError|RangeError|ReferenceError|AssertionError)\b/.test(text) || text.includes('internal error')
 }
 
+/** The one line a failing command prints (hostile-inputs.test.ts) (verify prints its problems on stderr and a verdict on stdout). */
+export function expectOneLine(r: RunResult, cmd: string, code: number, text: RegExp): void {
+  expect(r.timedOut, `xst ${cmd} did not finish`).toBe(false)
+  expect(r.code, r.stderr + r.stdout).toBe(code)
+  expect(hasStackTrace(r.stderr + r.stdout)).toBe(false)
+  const lines = errorLines(r.stderr)
+  if (cmd === 'verify' && code === 1) {
+    expect(lines, r.stderr).toHaveLength(1)
+    expect(lines[0]).toMatch(text)
+    expect(r.stdout).toMatch(/INVALID/)
+    return
+  }
+  expect(lines, r.stderr).toHaveLength(1)
+  expect(lines[0]).toMatch(new RegExp(`^xst ${cmd}: `))
+  expect(lines[0]).toMatch(text)
+}
+
 /** stderr without warning lines: what is left must be one line naming the problem. */
 export function errorLines(stderr: string): string[] {
   return stderr.split('\n').filter((l) => l !== '' && !l.startsWith('warning: '))

@@ -13,7 +13,8 @@ import {beforeAll, describe, expect, it} from 'vitest'
 import {TruncatedError} from '../../src/errors.js'
 import {legacyVectors, v2Vectors, vectorBytes} from '../helpers/fixtures.js'
 import {convert, countCases, cutPoints, expectClean, type ImageLayout, inspect, legacyLayout, LONG, reportCases, sampleCuts, TEST_TIMEOUT, v2Layout, verify} from './harness.js'
-import {runXst, tempDir} from '../helpers/cli.js'
+import {tempDir} from '../helpers/cli.js'
+import {runXstInProcess} from '../helpers/in-process.js'
 import {errorLines, hasStackTrace} from './procs.js'
 
 reportCases('truncation')
@@ -183,7 +184,7 @@ describe.concurrent('cut images through `xst convert`', () => {
     writeFileSync(input, img.bytes.subarray(0, cut))
     const out = join(dir, 'out.v2')
     const fromStdin = i % 2 === 1
-    const r = await runXst(fromStdin ? ['convert', '-', out] : ['convert', input, out], {input: fromStdin ? img.bytes.subarray(0, cut) : undefined, timeoutMs: 30_000})
+    const r = await runXstInProcess(fromStdin ? ['convert', '-', out] : ['convert', input, out], {input: fromStdin ? img.bytes.subarray(0, cut) : undefined, timeoutMs: 30_000})
     expect(r.timedOut).toBe(false)
     expect(r.code, r.stderr).toBe(1)
     expect(hasStackTrace(r.stderr)).toBe(false)

@@ -38,12 +38,27 @@ export interface RunOptions {
   argv0?: string[]
 }
 
+/**
+ * What the variables an in-process run has set (runXstInProcess's env) were
+ * before it: a child started meanwhile gets these, not the run's.
+ */
+export const envShadow = new Map<string, string | undefined>()
+
+function childEnv(extra: Record<string, string> | undefined): NodeJS.ProcessEnv {
+  const env = {...process.env}
+  for (const [key, value] of envShadow) {
+    if (value === undefined) delete env[key]
+    else env[key] = value
+  }
+  return {...env, ...extra}
+}
+
 /** Run `node args...` (or `argv0 args...`). */
 export function runNode(args: string[], o: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const stdio: StdioOptions = o.stdio ?? [o.stdin ?? 'pipe', 'pipe', 'pipe', ...(o.fd3 ? ['pipe' as const] : [])]
     const cmd = o.argv0 ?? [process.execPath]
-    const child = spawn(cmd[0], [...cmd.slice(1), ...args], {cwd: o.cwd ?? ROOT, env: {...process.env, ...o.env}, stdio})
+    const child = spawn(cmd[0], [...cmd.slice(1), ...args], {cwd: o.cwd ?? ROOT, env: childEnv(o.env), stdio})
     const out: Buffer[] = []
     const err: Buffer[] = []
     const three: Buffer[] = []

@@ -165,23 +165,31 @@ export function headerNote(core: ParsedCore): {magic: bigint; nrVcpus: number; n
 
 /** The data extents of a file, [start, end) pairs, by SEEK_DATA/SEEK_HOLE. */
 export function dataExtents(file: string): Array<[number, number]> {
+  return dataExtentsOf([file])[0]
+}
+
+/** dataExtents of each file, asked of one python3 (a start of it costs a third of a second here). */
+export function dataExtentsOf(files: string[]): Array<Array<[number, number]>> {
   const py = `
 import os, sys, json
-fd = os.open(sys.argv[1], os.O_RDONLY)
-size = os.fstat(fd).st_size
-out = []
-pos = 0
-while pos < size:
-    try:
-        d = os.lseek(fd, pos, os.SEEK_DATA)
-    except OSError:
-        break
-    h = os.lseek(fd, d, os.SEEK_HOLE)
-    out.append([d, h])
-    pos = h
-print(json.dumps(out))
+def extents(path):
+    fd = os.open(path, os.O_RDONLY)
+    size = os.fstat(fd).st_size
+    out = []
+    pos = 0
+    while pos < size:
+        try:
+            d = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError:
+            break
+        h = os.lseek(fd, d, os.SEEK_HOLE)
+        out.append([d, h])
+        pos = h
+    os.close(fd)
+    return out
+print(json.dumps([extents(p) for p in sys.argv[1:]]))
 `
-  const r = spawnSync('python3', ['-c', py, file], {encoding: 'utf8'})
+  const r = spawnSync('python3', ['-c', py, ...files], {encoding: 'utf8'})
   if (r.status !== 0) throw new Error(`python3 failed: ${r.stderr}`)
   return JSON.parse(r.stdout)
 }

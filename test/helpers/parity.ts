@@ -5,7 +5,8 @@ import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {expect} from 'vitest'
 import {verifyBytes} from '../builders/v2.js'
-import {type RunResult, runXst, tempDir} from './cli.js'
+import {type RunResult, tempDir} from './cli.js'
+import {runXstInProcess} from './in-process.js'
 
 export interface BothWays {
   /** The file run, with what it left: the output (if kept) and the directory's entries. */
@@ -19,7 +20,7 @@ export async function bothWays(bytes: Buffer, args: string[] = [], name = 'in.le
   const input = join(dir, name)
   writeFileSync(input, bytes)
   const out = join(dir, 'out.v2')
-  const [file, pipe] = await Promise.all([runXst(['convert', ...args, input, out]), runXst(['convert', ...args, '-', '-'], {input: bytes})])
+  const [file, pipe] = await Promise.all([runXstInProcess(['convert', ...args, input, out]), runXstInProcess(['convert', ...args, '-', '-'], {input: bytes})])
   return {file: {...file, out: existsSync(out) ? readFileSync(out) : undefined, left: readdirSync(dir)}, pipe}
 }
 

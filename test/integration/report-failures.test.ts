@@ -7,8 +7,8 @@
 import {closeSync, existsSync, openSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
-import {BIN, runNode, runXst, tempDir, tempFile} from './helpers/cli.js'
-import {vectorBytes} from './helpers/fixtures.js'
+import {BIN, runNode, runXst, tempDir, tempFile} from '../helpers/cli.js'
+import {vectorBytes} from '../helpers/fixtures.js'
 
 const hasDevFull = existsSync('/dev/full')
 

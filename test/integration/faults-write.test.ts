@@ -9,10 +9,10 @@ import {chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, 
 import {join} from 'node:path'
 import {once} from 'node:events'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {vectorBytes} from './helpers/fixtures.js'
-import {BIN, runNode, type RunResult, runXst, tempDir} from './helpers/cli.js'
-import {largeImageSpec, legacyPieces} from './builders/legacy.js'
-import {errorLines, hasStackTrace, unprivileged} from './fuzz/procs.js'
+import {vectorBytes} from '../helpers/fixtures.js'
+import {BIN, runNode, type RunResult, runXst, tempDir} from '../helpers/cli.js'
+import {largeImageSpec, legacyPieces} from '../builders/legacy.js'
+import {errorLines, hasStackTrace, unprivileged} from '../fuzz/procs.js'
 
 const LIMIT = 30_000
 const MULTIPASS = vectorBytes('legacy', 'pv64-multipass.legacy.gz') // 2.4 MB in, 2.4 MB out

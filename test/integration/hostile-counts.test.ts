@@ -6,12 +6,12 @@
 // image, 0.75-2.3 GB for a stream five times as long).
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
-import {ImageHeader, Rec} from '../src/v2/libxc/layout.js'
-import {RecordHeader} from '../src/v2/record.js'
-import {buildLegacy, smallSpec, type ChunkSpec} from './builders/legacy.js'
-import {tempDir, tempFile} from './helpers/cli.js'
-import {vectorBytes} from './helpers/fixtures.js'
-import {runCliMeasured} from './fuzz/procs.js'
+import {ImageHeader, Rec} from '../../src/v2/libxc/layout.js'
+import {RecordHeader} from '../../src/v2/record.js'
+import {buildLegacy, smallSpec, type ChunkSpec} from '../builders/legacy.js'
+import {tempDir, tempFile} from '../helpers/cli.js'
+import {vectorBytes} from '../helpers/fixtures.js'
+import {runCliMeasured} from '../fuzz/procs.js'
 
 const MAX_RSS_MIB = 150
 const BATCHES = 300_000

@@ -9,14 +9,14 @@
 import {readdirSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {PageDataHeader, Rec} from '../src/v2/libxc/layout.js'
-import {HvmSaveType} from '../src/dump/layouts.js'
-import {hvmContext} from './builders/hvm-context.js'
-import {buildLegacy, QEMU_SIG_DM_0002, smallSpec} from './builders/legacy.js'
-import {hvmStream, pfnWord, pvStream, rec} from './builders/v2.js'
-import {PAGE} from './helpers/dump.js'
-import {errorLines, hasStackTrace, runCliMeasured} from './fuzz/procs.js'
-import {tempDir} from './helpers/cli.js'
+import {PageDataHeader, Rec} from '../../src/v2/libxc/layout.js'
+import {HvmSaveType} from '../../src/dump/layouts.js'
+import {hvmContext} from '../builders/hvm-context.js'
+import {buildLegacy, QEMU_SIG_DM_0002, smallSpec} from '../builders/legacy.js'
+import {hvmStream, pfnWord, pvStream, rec} from '../builders/v2.js'
+import {PAGE} from '../helpers/dump.js'
+import {errorLines, hasStackTrace, runCliMeasured} from '../fuzz/procs.js'
+import {tempDir} from '../helpers/cli.js'
 
 const MAX_RSS_MIB = 150
 const U32_MAX = 0xffffffff

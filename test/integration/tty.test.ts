@@ -7,10 +7,10 @@ import {createWriteStream, existsSync, readdirSync, readFileSync, statSync, writ
 import {once} from 'node:events'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
-import {legacyVectors, vectorBytes} from './helpers/fixtures.js'
-import {tempDir} from './helpers/cli.js'
-import {hasScript, hasStackTrace, plain, runTty, startTty, xstLine} from './helpers/tty.js'
-import {largeImageSpec, legacyPieces} from './builders/legacy.js'
+import {legacyVectors, vectorBytes} from '../helpers/fixtures.js'
+import {tempDir} from '../helpers/cli.js'
+import {hasScript, hasStackTrace, plain, runTty, startTty, xstLine} from '../helpers/tty.js'
+import {largeImageSpec, legacyPieces} from '../builders/legacy.js'
 
 const PV = () => vectorBytes('legacy', 'pv64-xl.legacy.gz')
 const PV_LIBXL = () => vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')

@@ -7,8 +7,8 @@ import {existsSync, readdirSync} from 'node:fs'
 import {constants} from 'node:os'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
-import {BIN, tempDir} from './helpers/cli.js'
-import {vectorBytes} from './helpers/fixtures.js'
+import {BIN, tempDir} from '../helpers/cli.js'
+import {vectorBytes} from '../helpers/fixtures.js'
 
 /** Resolves once `dir` holds the conversion's temporary file (polled: a directory has no event to wait on here). */
 async function partialAppears(dir: string, child: {exitCode: number | null}): Promise<boolean> {

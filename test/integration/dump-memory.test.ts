@@ -12,11 +12,12 @@ import {spawn, spawnSync} from 'node:child_process'
 import {closeSync, openSync, readdirSync, readSync, statSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {largeImageSpec, pageBytes, writeLegacy} from './builders/legacy.js'
-import {BIN} from './helpers/cli.js'
-import {PAGE} from './helpers/dump.js'
-import {runCliMeasured} from './fuzz/procs.js'
-import {tempDir} from './helpers/cli.js'
+import {largeImageSpec, pageBytes, writeLegacy} from '../builders/legacy.js'
+import {BIN} from '../helpers/cli.js'
+import {PAGE} from '../helpers/dump.js'
+import {runCliMeasured} from '../fuzz/procs.js'
+import {asleep, until} from '../helpers/wait.js'
+import {tempDir} from '../helpers/cli.js'
 
 const MAX_RSS_MIB = 150
 const IMAGE_BYTES = 320 << 20
@@ -117,9 +118,10 @@ describe('interrupted part way', () => {
     const first = Buffer.alloc(48 << 20)
     readAtInto(image, 0, first)
     await new Promise<void>((resolve) => child.stdin!.write(first, () => resolve()))
-    const t0 = Date.now()
-    while (!readdirSync(outDir).some((f) => f.endsWith('.xst-partial')) && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 20))
-    await new Promise((r) => setTimeout(r, 200))
+    // Its output open (the partial file), every thread asleep: it has read
+    // what there is and waits for the rest.
+    await until(() => readdirSync(outDir).some((f) => f.endsWith('.xst-partial')), 'the partial file is there')
+    await until(() => asleep(child.pid!), 'the dump waits for input')
     child.kill(sig)
     expect(await exited).toBe(code)
     expect(stderr).toMatch(new RegExp(`interrupted by ${sig}; .*guest.out was not written`))

@@ -9,10 +9,11 @@ import {spawn, spawnSync} from 'node:child_process'
 import {existsSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
-import {largeImageSpec, buildLegacy, type LegacySpec} from './builders/legacy.js'
-import {referenceConversion} from './builders/reference.js'
-import {BIN, tempDir} from './helpers/cli.js'
-import {ROOT} from './helpers/fixtures.js'
+import {largeImageSpec, buildLegacy, type LegacySpec} from '../builders/legacy.js'
+import {referenceConversion} from '../builders/reference.js'
+import {BIN, runNode, tempDir} from '../helpers/cli.js'
+import {ROOT} from '../helpers/fixtures.js'
+import {asleep, until} from '../helpers/wait.js'
 
 const JS = {XST_NO_NATIVE: '1'}
 const ADDON = join(ROOT, 'native', 'build', 'Release', 'xst_native.node')
@@ -125,17 +126,23 @@ describe('native addon and JavaScript I/O: the same bytes', () => {
   for (const [mode, env] of modes) {
     it(`${mode}: SIGINT while the input pipe stays open and silent: exit 130 at once, nothing left waiting`, async () => {
       const bytes = buildLegacy(images[0][1])
+      // Two batches and a half, then nothing: the conversion waits inside page data.
+      const half = bytes.subarray(0, Math.floor(bytes.length / 2))
+      // How much it writes from those bytes before it needs more: what the
+      // same run says when they are all there is (the same descriptors: socket pairs).
+      const cut = await runNode([BIN, 'convert', '--in', '0', '--out', '1'], {env, input: half})
+      const ready = Number(/; (\d+) bytes were written to fd 1 before the defect was found/.exec(cut.stderr)?.[1])
+      if (!(ready > 0)) throw new Error(`the half image converted to nothing before its end: ${cut.stderr}`)
       const child = spawn(process.execPath, [BIN, 'convert', '--in', '0', '--out', '1'], {env: {...process.env, ...env}, stdio: ['pipe', 'pipe', 'pipe']})
       let err = ''
       child.stderr.on('data', (d) => (err += d))
-      // The first output bytes say the conversion is under way (its signal
-      // handlers are in place); a fixed delay was too short on a loaded machine.
-      const started = new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))
-      child.stdout.resume()
-      // Two batches and a half, then nothing: the conversion waits inside page data.
-      child.stdin.write(bytes.subarray(0, Math.floor(bytes.length / 2)))
-      await started
-      await new Promise((r) => setTimeout(r, 300))
+      // Once all of that is out and every thread of it sleeps, it has read
+      // what there is and waits for the rest (its signal handlers long in place).
+      let out = 0
+      const written = new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => (out += d.length) >= ready && resolve()))
+      child.stdin.write(half)
+      await written
+      await until(() => asleep(child.pid!), 'the conversion waits for input')
       const t0 = Date.now()
       child.kill('SIGINT')
       const [code] = (await new Promise((resolve) => child.on('close', (c, s) => resolve([c, s])))) as [number | null, NodeJS.Signals | null]
