@@ -39,7 +39,10 @@ function builderHash(): string {
 
 function stampOf(spec: LegacySpec, extra = ''): string {
   const json = JSON.stringify(spec, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))
-  return `${builderHash()} ${createHash('sha256').update(json + extra).digest('hex').slice(0, 16)}`
+  return `${builderHash()} ${createHash('sha256')
+    .update(json + extra)
+    .digest('hex')
+    .slice(0, 16)}`
 }
 
 function cached(file: string, stamp: string): boolean {
@@ -149,7 +152,15 @@ export async function ensureSparseImages(dir: string, bin: string, log: (m: stri
     const {bytes, map} = buildLegacyWithMap(spec)
     const batch = map.chunks.find((c) => c.kind === 'pages')!
     const headerLength = 4 + 1024 * 8
-    writeSparse(legacy, bytes.subarray(0, batch.at), bytes.subarray(batch.at, batch.at + headerLength), batch.size - headerLength, SPARSE_BATCHES, (b, k) => bumpPfns(b, 4, 1024, k * 1024), bytes.subarray(batch.at + batch.size))
+    writeSparse(
+      legacy,
+      bytes.subarray(0, batch.at),
+      bytes.subarray(batch.at, batch.at + headerLength),
+      batch.size - headerLength,
+      SPARSE_BATCHES,
+      (b, k) => bumpPfns(b, 4, 1024, k * 1024),
+      bytes.subarray(batch.at + batch.size),
+    )
 
     // The v2 template: xst's conversion of the one-batch image.
     const small = path.join(dir, `${SPARSE_NAME}.template.legacy`)

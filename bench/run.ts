@@ -174,31 +174,111 @@ function convertRows(img: BenchImage, dir: string, xst: string, xen: string | un
     rm(out)
     syncDisk()
   }
-  const X = (id: string, label: string, line: string, extra: Partial<Row> = {}): Row => ({...base, id, label, line: xen ? line.replace('XEN', time + xen) : '', xst: false, skip: xen ? undefined : xenSkip, ...extra})
+  const X = (id: string, label: string, line: string, extra: Partial<Row> = {}): Row => ({
+    ...base,
+    id,
+    label,
+    line: xen ? line.replace('XEN', time + xen) : '',
+    xst: false,
+    skip: xen ? undefined : xenSkip,
+    ...extra,
+  })
   // The issue's targets are for the 1 GiB image; on the others (start-up weighs more) the rows are shown, held to RSS only.
   const held = img.name === 'pv-1g'
   const rows: Row[] = [
     // file -> /dev/null: the converter's own cost.
     {...base, id: 'null-cat', label: 'cat IMAGE > /dev/null', line: `${time}cat ${IN} > /dev/null`, xst: false},
     X('null-xen', 'xen -i IMAGE -o /dev/null', `XEN -i ${IN} -o /dev/null ${guest}`, {cat: 'null-cat'}),
-    {...base, id: 'null-js', label: 'xst --in IMAGE --out /dev/null (JS)', line: `${xst} convert --in ${IN} --out /dev/null`, env: JS, xst: true, xen: 'null-xen', cat: 'null-cat', target: {kind: 'ratio', to: 'null-xen', max: 0.9}},
-    {...base, id: 'null-native', label: 'xst --in IMAGE --out /dev/null (native)', line: `${xst} convert --in ${IN} --out /dev/null`, xst: true, xen: 'null-xen', cat: 'null-cat', target: {kind: 'ratio', to: 'null-xen', max: 0.9}, skip: native},
+    {
+      ...base,
+      id: 'null-js',
+      label: 'xst --in IMAGE --out /dev/null (JS)',
+      line: `${xst} convert --in ${IN} --out /dev/null`,
+      env: JS,
+      xst: true,
+      xen: 'null-xen',
+      cat: 'null-cat',
+      target: {kind: 'ratio', to: 'null-xen', max: 0.9},
+    },
+    {
+      ...base,
+      id: 'null-native',
+      label: 'xst --in IMAGE --out /dev/null (native)',
+      line: `${xst} convert --in ${IN} --out /dev/null`,
+      xst: true,
+      xen: 'null-xen',
+      cat: 'null-cat',
+      target: {kind: 'ratio', to: 'null-xen', max: 0.9},
+      skip: native,
+    },
     // pipe -> pipe: what libxl and xenopsd do.
     {...base, id: 'pipe-cat', label: 'cat IMAGE | cat | cat > /dev/null', line: `cat ${IN} | ${time}cat | cat > /dev/null`, xst: false},
     X('pipe-xen', 'cat IMAGE | xen -i 0 -o 1 | cat', `cat ${IN} | XEN -i 0 -o 1 ${guest} | cat > /dev/null`, {cat: 'pipe-cat'}),
-    {...base, id: 'pipe-js', label: 'cat IMAGE | xst --in 0 --out 1 | cat (JS)', line: `cat ${IN} | ${xst} convert --in 0 --out 1 | cat > /dev/null`, env: JS, xst: true, xen: 'pipe-xen', cat: 'pipe-cat', target: {kind: 'ratio', to: 'pipe-xen', max: 1.0}},
-    {...base, id: 'pipe-native', label: 'cat IMAGE | xst --in 0 --out 1 | cat (native)', line: `cat ${IN} | ${xst} convert --in 0 --out 1 | cat > /dev/null`, xst: true, xen: 'pipe-xen', cat: 'pipe-cat', target: {kind: 'ratio', to: 'pipe-xen', max: 0.6}, skip: native},
+    {
+      ...base,
+      id: 'pipe-js',
+      label: 'cat IMAGE | xst --in 0 --out 1 | cat (JS)',
+      line: `cat ${IN} | ${xst} convert --in 0 --out 1 | cat > /dev/null`,
+      env: JS,
+      xst: true,
+      xen: 'pipe-xen',
+      cat: 'pipe-cat',
+      target: {kind: 'ratio', to: 'pipe-xen', max: 1.0},
+    },
+    {
+      ...base,
+      id: 'pipe-native',
+      label: 'cat IMAGE | xst --in 0 --out 1 | cat (native)',
+      line: `cat ${IN} | ${xst} convert --in 0 --out 1 | cat > /dev/null`,
+      xst: true,
+      xen: 'pipe-xen',
+      cat: 'pipe-cat',
+      target: {kind: 'ratio', to: 'pipe-xen', max: 0.6},
+      skip: native,
+    },
     // file -> pipe.
     {...base, id: 'fpipe-cat', label: 'cat IMAGE | cat > /dev/null', line: `cat ${IN} | ${time}cat > /dev/null`, xst: false},
     X('fpipe-xen', 'xen -i IMAGE -o 1 | cat', `XEN -i ${IN} -o 1 ${guest} | cat > /dev/null`, {cat: 'fpipe-cat'}),
     {...base, id: 'fpipe-js', label: 'xst --in IMAGE --out 1 | cat (JS)', line: `${xst} convert --in ${IN} --out 1 | cat > /dev/null`, env: JS, xst: true, xen: 'fpipe-xen', cat: 'fpipe-cat'},
-    {...base, id: 'fpipe-native', label: 'xst --in IMAGE --out 1 | cat (native)', line: `${xst} convert --in ${IN} --out 1 | cat > /dev/null`, xst: true, xen: 'fpipe-xen', cat: 'fpipe-cat', target: {kind: 'ratio', to: 'fpipe-xen', max: 0.6}, skip: native},
+    {
+      ...base,
+      id: 'fpipe-native',
+      label: 'xst --in IMAGE --out 1 | cat (native)',
+      line: `${xst} convert --in ${IN} --out 1 | cat > /dev/null`,
+      xst: true,
+      xen: 'fpipe-xen',
+      cat: 'fpipe-cat',
+      target: {kind: 'ratio', to: 'fpipe-xen', max: 0.6},
+      skip: native,
+    },
     // file -> file, on disk when done (xst: fsync before the rename; the others: sync).
     {...base, id: 'file-cat', label: 'cat IMAGE > OUT; sync OUT', line: `${time}cat ${IN} > ${OUT} && sync ${OUT}`, xst: false, prep: prepOut},
     {...base, id: 'file-dd', label: 'dd if=IMAGE of=OUT bs=4M conv=fsync', line: `${time}dd if=${IN} of=${OUT} bs=4M conv=fsync status=none`, xst: false, prep: prepOut},
     X('file-xen', 'xen -i IMAGE -o OUT; sync OUT', `XEN -i ${IN} -o ${OUT} ${guest} && sync ${OUT}`, {cat: 'file-cat', prep: prepOut}),
-    {...base, id: 'file-js', label: 'xst --in IMAGE --out OUT (JS)', line: `${xst} convert --in ${IN} --out ${OUT}`, env: JS, xst: true, xen: 'file-xen', cat: 'file-cat', target: {kind: 'ratio', to: 'file-xen', max: 1.0}, prep: prepOut},
-    {...base, id: 'file-native', label: 'xst --in IMAGE --out OUT (native)', line: `${xst} convert --in ${IN} --out ${OUT}`, xst: true, xen: 'file-xen', cat: 'file-cat', target: {kind: 'ratio', to: 'file-xen', max: 1.0}, prep: prepOut, skip: native},
+    {
+      ...base,
+      id: 'file-js',
+      label: 'xst --in IMAGE --out OUT (JS)',
+      line: `${xst} convert --in ${IN} --out ${OUT}`,
+      env: JS,
+      xst: true,
+      xen: 'file-xen',
+      cat: 'file-cat',
+      target: {kind: 'ratio', to: 'file-xen', max: 1.0},
+      prep: prepOut,
+    },
+    {
+      ...base,
+      id: 'file-native',
+      label: 'xst --in IMAGE --out OUT (native)',
+      line: `${xst} convert --in ${IN} --out ${OUT}`,
+      xst: true,
+      xen: 'file-xen',
+      cat: 'file-cat',
+      target: {kind: 'ratio', to: 'file-xen', max: 1.0},
+      prep: prepOut,
+      skip: native,
+    },
     // dump-core (no Xen counterpart): held to RSS; from a pipe the pages go through a spool file.
     {...base, id: 'dump-elf', label: 'xst dump-core IMAGE OUT', line: `${xst} dump-core ${IN} ${OUT}`, xst: true, cat: 'file-cat', prep: prepOut},
     {...base, id: 'dump-raw', label: 'xst dump-core --format raw IMAGE OUT', line: `${xst} dump-core --format raw ${IN} ${OUT}`, xst: true, cat: 'file-cat', prep: prepOut},
@@ -218,8 +298,26 @@ function startupRows(tinyLegacy: string, tinyV2: string, dir: string, xst: strin
     {...base, id: 'verify-tiny', label: 'xst verify TINY', line: `${xst} verify ${sh(tinyV2)}`, xst: true, cat: 'node', target: {kind: 'ratio', to: 'node', max: 2}},
     {...base, id: 'inspect-tiny', label: 'xst inspect-legacy TINY', line: `${xst} inspect-legacy ${sh(tinyLegacy)}`, xst: true, cat: 'node'},
     {...base, id: 'identify-tiny', label: 'xst identify TINY', line: `${xst} identify ${sh(tinyLegacy)}`, xst: true, cat: 'node'},
-    {...base, id: 'convert-tiny-xen', label: 'xen -i TINY -o OUT', line: xen ? `${time}${xen} -i ${sh(tinyLegacy)} -o ${sh(out)} -w 64 -g pv` : '', xst: false, skip: xen ? undefined : xenSkip, cat: 'node', prep: () => rm(out)},
-    {...base, id: 'convert-tiny', label: 'xst --in TINY --out OUT', line: `${xst} convert --in ${sh(tinyLegacy)} --out ${sh(out)}`, xst: true, xen: 'convert-tiny-xen', cat: 'node', prep: () => rm(out)},
+    {
+      ...base,
+      id: 'convert-tiny-xen',
+      label: 'xen -i TINY -o OUT',
+      line: xen ? `${time}${xen} -i ${sh(tinyLegacy)} -o ${sh(out)} -w 64 -g pv` : '',
+      xst: false,
+      skip: xen ? undefined : xenSkip,
+      cat: 'node',
+      prep: () => rm(out),
+    },
+    {
+      ...base,
+      id: 'convert-tiny',
+      label: 'xst --in TINY --out OUT',
+      line: `${xst} convert --in ${sh(tinyLegacy)} --out ${sh(out)}`,
+      xst: true,
+      xen: 'convert-tiny-xen',
+      cat: 'node',
+      prep: () => rm(out),
+    },
   ]
 }
 
@@ -231,7 +329,15 @@ function startupRows(tinyLegacy: string, tinyV2: string, dir: string, xst: strin
  */
 function sparseRows(legacy: BenchImage, v2: BenchImage, xst: string): Row[] {
   return [
-    {image: SPARSE_NAME, id: 'inspect-sparse', label: 'xst inspect-legacy IMAGE', line: `${xst} inspect-legacy ${sh(legacy.path)}`, bytes: legacy.bytes, xst: true, target: {kind: 'seconds', max: 0.5}},
+    {
+      image: SPARSE_NAME,
+      id: 'inspect-sparse',
+      label: 'xst inspect-legacy IMAGE',
+      line: `${xst} inspect-legacy ${sh(legacy.path)}`,
+      bytes: legacy.bytes,
+      xst: true,
+      target: {kind: 'seconds', max: 0.5},
+    },
     {image: SPARSE_NAME, id: 'verify-sparse', label: 'xst verify V2', line: `${xst} verify ${sh(v2.path)}`, bytes: v2.bytes, xst: true, target: {kind: 'seconds', max: 0.5}},
     // In the last round, after the rows above: reading 64 GiB of holes fills the page cache with zeros, evicting the pfn lists they read.
     {image: SPARSE_NAME, id: 'dump-sparse', label: 'xst dump-core IMAGE /dev/null', line: `${xst} dump-core --force ${sh(legacy.path)} /dev/null`, bytes: legacy.bytes, xst: true, once: true},
@@ -419,7 +525,11 @@ async function main(): Promise<void> {
   const say = (m: string) => (toStdout ? process.stderr : process.stdout).write(m + '\n')
   const log = (m: string) => process.stderr.write(m + '\n')
 
-  const images = await ensureImages(args.dir, args.only?.filter((n) => n !== SPARSE_NAME), log)
+  const images = await ensureImages(
+    args.dir,
+    args.only?.filter((n) => n !== SPARSE_NAME),
+    log,
+  )
   const sparse = !args.only || args.only.includes(SPARSE_NAME) ? await ensureSparseImages(args.dir, BIN, log) : undefined
   const tiny = await ensureTinyImage(args.dir, log)
   const xst = `${sh(process.execPath)} ${sh(BIN)}`

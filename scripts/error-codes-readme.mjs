@@ -30,14 +30,16 @@ const SECTIONS = [
     begin: '<!-- json-fields: begin (scripts/error-codes-readme.mjs writes these tables) -->',
     end: '<!-- json-fields: end -->',
     table: () =>
-      Object.values(JSON_DOCUMENTS).flatMap((d) => [
-        '',
-        `**${d.title}**`,
-        '',
-        '| field | meaning |',
-        '| --- | --- |',
-        ...d.fields.map((x) => `| \`${x.name}\` | ${cell(x.meaning)}${x.optional ? ' (only when asked for)' : ''} |`),
-      ]).slice(1),
+      Object.values(JSON_DOCUMENTS)
+        .flatMap((d) => [
+          '',
+          `**${d.title}**`,
+          '',
+          '| field | meaning |',
+          '| --- | --- |',
+          ...d.fields.map((x) => `| \`${x.name}\` | ${cell(x.meaning)}${x.optional ? ' (only when asked for)' : ''} |`),
+        ])
+        .slice(1),
   },
 ]
 

@@ -146,7 +146,7 @@ export const ERROR_CODES = {
   'order-page-data': 'PV vcpu state before the p2m or any PAGE_DATA (the restorer keeps it until the end)',
   'order-static-data-end': 'memory or the p2m before STATIC_DATA_END (version 3)',
   'policy-after-static-data-end': 'a CPU policy record after STATIC_DATA_END, which the restorer no longer applies',
-  'order-hvm-params': 'retired, never reported: HVM_PARAMS after HVM_CONTEXT, the order Xen\'s own saver writes and its restorer accepts',
+  'order-hvm-params': "retired, never reported: HVM_PARAMS after HVM_CONTEXT, the order Xen's own saver writes and its restorer accepts",
   'missing-static-data-end': 'a version 3 stream without STATIC_DATA_END',
   'missing-x86-pv-info': 'a PV stream without X86_PV_INFO',
   'missing-x86-pv-p2m-frames': 'a PV stream without X86_PV_P2M_FRAMES',

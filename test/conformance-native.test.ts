@@ -130,10 +130,16 @@ function expectElf(expect: ExpectStatic, file: string, c: NativeCase, mem: Nativ
   const core = parseCore(readFileSync(file))
   const pv = c.guest === 'pv'
   expect(core.sections.has(pv ? '.xen_p2m' : '.xen_pfn'), 'ELF dump: its page index section').toBe(true)
-  expect([...core.index].sort((a, b) => a - b), 'ELF dump: the pfns it holds').toEqual([...mem.pfns.keys()].sort((a, b) => a - b))
+  expect(
+    [...core.index].sort((a, b) => a - b),
+    'ELF dump: the pfns it holds',
+  ).toEqual([...mem.pfns.keys()].sort((a, b) => a - b))
   // A PV dump declares gmfn = pfn, so either form of the guest's p2m pages may be held.
   if (pv) expect(core.gmfns).toEqual(core.index)
-  expect(wrongPages(mem, (pfn) => core.pages.get(pfn)), 'ELF dump: pfns whose page differs from memory').toEqual([])
+  expect(
+    wrongPages(mem, (pfn) => core.pages.get(pfn)),
+    'ELF dump: pfns whose page differs from memory',
+  ).toEqual([])
   const h = headerNote(core)
   expect(h.magic).toBe(pv ? 0xf00febedn : 0xf00febeen)
   expect(h.nrVcpus, 'ELF dump: vcpus in the header note').toBe(c.vcpus)
@@ -151,10 +157,18 @@ describe('native/index.json', () => {
       for (const f of [c.input, c.memory, ...(c.memory_first_checkpoint ? [c.memory_first_checkpoint] : [])]) expect(existsSync(join(NATIVE, f)), `${c.name}: ${f}`).toBe(true)
     }
     expect(PLAIN.length).toBeGreaterThan(0)
-    expect(CASES.filter((c) => c.checkpoints !== null).map((c) => c.name).sort(), 'checkpointed cases not checked in this file').toEqual(CHECKPOINTED)
+    expect(
+      CASES.filter((c) => c.checkpoints !== null)
+        .map((c) => c.name)
+        .sort(),
+      'checkpointed cases not checked in this file',
+    ).toEqual(CHECKPOINTED)
     // Every file in native/ is a case's: a vector missing from index.json would be missed.
     const named = new Set(['index.json', ...CASES.flatMap((c) => [c.input, c.memory, c.memory_first_checkpoint ?? []].flat())])
-    expect(readdirSync(NATIVE).filter((f) => !named.has(f)), 'files of native/ no case names').toEqual([])
+    expect(
+      readdirSync(NATIVE).filter((f) => !named.has(f)),
+      'files of native/ no case names',
+    ).toEqual([])
   })
 })
 
@@ -176,7 +190,9 @@ for (const c of PLAIN) {
       expect(text.stdout).toMatch(CONTAINER[c.kind].text)
       if (c.gzip) expect(text.stdout).toMatch(/\bgzip/)
       const v = c.stream_version
-      expect(text.stdout).toMatch(format === 'legacy' ? /\blegacy\b.*\bstream\b/ : format === 'libxl' ? new RegExp(`\\blibxl v${c.stream.libxl_version} stream\\b.*\\blibxc v${v}\\b`) : new RegExp(`\\blibxc v${v} stream\\b`))
+      expect(text.stdout).toMatch(
+        format === 'legacy' ? /\blegacy\b.*\bstream\b/ : format === 'libxl' ? new RegExp(`\\blibxl v${c.stream.libxl_version} stream\\b.*\\blibxc v${v}\\b`) : new RegExp(`\\blibxc v${v} stream\\b`),
+      )
       expect(text.stdout).toMatch(GUEST[c.guest].text)
       expect(text.stdout).toMatch(format === 'legacy' ? /needs conversion/ : /\brestorable\b/)
 
@@ -217,7 +233,11 @@ for (const c of PLAIN) {
         expect(v.stderr).not.toMatch(/^error:/m)
       })
     } else {
-      const what = hasDemu(c) ? 'valid, exit 0, warning that the Demu section was not checked' : migrationCapture(c) ? "valid, exit 0, naming xl's migration message after END" : 'valid, exit 0, no warning'
+      const what = hasDemu(c)
+        ? 'valid, exit 0, warning that the Demu section was not checked'
+        : migrationCapture(c)
+          ? "valid, exit 0, naming xl's migration message after END"
+          : 'valid, exit 0, no warning'
       it(`verify: ${what}`, async ({expect}) => {
         const [text, json] = await Promise.all([runXstInProcess(['verify', file]), runXstInProcess(['verify', '--json', file])])
         expect(text.code, text.stdout + text.stderr).toBe(0)
@@ -228,7 +248,10 @@ for (const c of PLAIN) {
         expect(doc.summary).toMatchObject({format, version: {libxc: c.stream_version}})
         if (hasDemu(c)) {
           expect(doc.warnings.length).toBeGreaterThan(0)
-          expect(doc.warnings.some((w: {message: string}) => /Demu/.test(w.message)), JSON.stringify(doc.warnings)).toBe(true)
+          expect(
+            doc.warnings.some((w: {message: string}) => /Demu/.test(w.message)),
+            JSON.stringify(doc.warnings),
+          ).toBe(true)
         } else if (migrationCapture(c)) {
           expect(text.stdout + text.stderr + JSON.stringify(doc)).toMatch(/migrat/i)
         } else {

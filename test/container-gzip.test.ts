@@ -213,4 +213,3 @@ test('isGzip wants the method byte and no reserved flags', () => {
   expect(isGzip(Buffer.from([0x1f, 0x8b, 7, 0]))).toBe(false)
   expect(isGzip(Buffer.from([0x1f, 0x8b, 8]))).toBe(false)
 })
-

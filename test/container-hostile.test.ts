@@ -146,7 +146,15 @@ describe('hostile container lengths, in a fresh node (built dist/)', () => {
   })
 
   it('lengths over a named maximum are refused by it, from a file and a pipe alike', () => {
-    for (const name of ['libvirt xml_len 2^32-1', 'xend config length 2^31-1', 'Xenops length 2^32-1', 'Xenops length 2^63', 'Qemu_trad length 2^63', 'Varstored length 2^64-1', 'gzip: libvirt xml_len 2^32-1']) {
+    for (const name of [
+      'libvirt xml_len 2^32-1',
+      'xend config length 2^31-1',
+      'Xenops length 2^32-1',
+      'Xenops length 2^63',
+      'Qemu_trad length 2^63',
+      'Varstored length 2^64-1',
+      'gzip: libvirt xml_len 2^32-1',
+    ]) {
       for (const r of results.filter((x) => x.name === name)) expect(r.error!.code, `${name} (${r.how})`).toBe('length-too-large')
     }
   })

@@ -1,16 +1,7 @@
 // The libvirt libxl-driver save header (README, "Containers"): read from the
 // conformance images, written back byte for byte, and every defect typed.
 import {describe, expect, test} from 'vitest'
-import {
-  domainName,
-  encodeLibvirtHeader,
-  LIBVIRT_MAGIC,
-  LibvirtHeader,
-  libvirtVersionDefect,
-  MAX_LIBVIRT_XML,
-  readLibvirtHeader,
-  withLibvirtVersion,
-} from '../src/container/libvirt.js'
+import {domainName, encodeLibvirtHeader, LIBVIRT_MAGIC, LibvirtHeader, libvirtVersionDefect, MAX_LIBVIRT_XML, readLibvirtHeader, withLibvirtVersion} from '../src/container/libvirt.js'
 import {v2Kind} from '../src/legacy/detect.js'
 import {containerBytes, containerVectors, formatError, readerOver, SOURCE_KINDS, truncation} from './helpers/containers.js'
 

@@ -127,7 +127,7 @@ describe('xend SXP', () => {
     ["'single'", 'single'],
     ['"double"', 'double'],
     ['"it\'s"', "it's"],
-    ["'say \"hi\"'", 'say "hi"'],
+    ['\'say "hi"\'', 'say "hi"'],
     ['"\\a\\b\\t\\n\\v\\f\\r\\\\\\\'\\""', '\x07\b\t\n\v\f\r\\\'"'],
     ['"\\x41\\x4\\101\\7x"', 'A\x04A\x07x'],
     ['"\\q"', '\\q'],

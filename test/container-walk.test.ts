@@ -23,7 +23,7 @@ describe.each(SOURCE_KINDS)('from a %s', (kind) => {
   test.each([
     ['xenserver-legacy-hvm32', 'QemuDeviceModelRecord\n', 1500],
     ['xenserver-legacy-hvm32-dmr0002', 'DeviceModelRecord0002', 700],
-  ])('%s: the qemu record in XenServer\'s framing, nothing after it', async (name, signature, length) => {
+  ])("%s: the qemu record in XenServer's framing, nothing after it", async (name, signature, length) => {
     const r = readerOver(containerBytes(`${name}.img.gz`), kind)
     await readXenServerSignature(r)
     const evs = await events(r, {qemuRecords: XENSERVER_LEGACY_QEMU_RECORDS})
@@ -31,7 +31,7 @@ describe.each(SOURCE_KINDS)('from a %s', (kind) => {
     expect(evs.find((e) => e.kind === 'trailing')).toBeUndefined()
   })
 
-  test('read with the bare framings, XenServer\'s record is misread as one running to the end (why containers say theirs)', async () => {
+  test("read with the bare framings, XenServer's record is misread as one running to the end (why containers say theirs)", async () => {
     const data = containerBytes('xenserver-legacy-hvm32.img.gz')
     const r = readerOver(data, kind)
     await readXenServerSignature(r)
@@ -40,7 +40,7 @@ describe.each(SOURCE_KINDS)('from a %s', (kind) => {
     if (kind === 'file') expect(q).toMatchObject({length: 1500 + 5})
   })
 
-  test('Libxc_legacy: the walk stops after the qemu record; the next section header is the reader\'s next bytes', async () => {
+  test("Libxc_legacy: the walk stops after the qemu record; the next section header is the reader's next bytes", async () => {
     const r = readerOver(containerBytes('xenserver-v2-libxc-legacy-hvm64.img.gz'), kind)
     await readXenServerSignature(r)
     await readSectionHeader(r) // Xenops

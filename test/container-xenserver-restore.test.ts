@@ -141,7 +141,10 @@ describe.concurrent('the native XenServer vectors', () => {
     expectMemory(readFileSync(join(dir, 'core.raw')), memory, `${name} raw`)
     expect(readFileSync(join(dir, 'piped.raw')).equals(readFileSync(join(dir, 'core.raw')))).toBe(true)
     const core = parseCore(readFileSync(join(dir, 'core.elf')))
-    expect([...core.pages.keys()].sort((a, b) => a - b), name).toEqual([...memory.keys()].sort((a, b) => a - b))
+    expect(
+      [...core.pages.keys()].sort((a, b) => a - b),
+      name,
+    ).toEqual([...memory.keys()].sort((a, b) => a - b))
     for (const [pfn, page] of core.pages) expect(sha(page), `${name} ELF pfn ${pfn}`).toBe(memory.get(pfn))
     const doc = JSON.parse(elf.stdout)
     expect(doc.input.container.xenops).toMatchObject({vmName: c.domain_name, vmUuid: c.uuid})
@@ -246,7 +249,9 @@ describe('what xenopsd refuses, or an older one would', () => {
     const image = Buffer.concat([upToQemu, encodeSectionHeader('Qemu_xen', qemuBody.length), qemuBody, end])
     const r = await runAll(image)
     expect(r.verify.code).toBe(1)
-    expect(r.verify.stderr.trim()).toBe(`error: byte ${qemu.offset}, Qemu_xen section: a Qemu_xen section (qemu-xen device state): xenopsd refuses to restore an image holding one (xc/domain.ml process_header: Suspend_image_failure)`)
+    expect(r.verify.stderr.trim()).toBe(
+      `error: byte ${qemu.offset}, Qemu_xen section: a Qemu_xen section (qemu-xen device state): xenopsd refuses to restore an image holding one (xc/domain.ml process_header: Suspend_image_failure)`,
+    )
     expect(r.v.errors).toEqual([expect.objectContaining({code: 'xenserver-refused-section', offset: qemu.offset})])
     expect(r.identify.code).toBe(1)
     expect(r.x).toMatchObject({verdict: 'damaged', error: {code: 'xenserver-refused-section', offset: qemu.offset}})

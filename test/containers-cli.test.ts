@@ -122,7 +122,7 @@ describe.each(vectors.map((v) => [v.name, v] as const))('%s', (_name, v: Contain
       if (how === 'file') await expectVerifies(out, v.name)
     })
 
-    it('without SOURCE_DATE_EPOCH the Xenops time is now, in xenopsd\'s form', async () => {
+    it("without SOURCE_DATE_EPOCH the Xenops time is now, in xenopsd's form", async () => {
       const {r, out} = await convertFile(data)
       expect(r.code, r.stderr).toBe(0)
       const body = sectionsOf(out!, libxc.length)[0].body.toString('latin1')
@@ -266,7 +266,9 @@ describe('identify', () => {
       if (v.stream === 'legacy') expect(x.toolstackWidth, v.name).toBe(v.toolstack_width)
       expect(x.size).toBe(containerBytes(v.input).length)
       expect(lines[i].startsWith(`${files[i]}: `)).toBe(true)
-      expect(lines[i].endsWith(x.verdict) || lines[i].includes(`${x.verdict} (`) || lines[i].includes(`${x.verdict}; restored by `) || lines[i].includes(`: ${x.verdict}: ${x.error?.message}`)).toBe(true)
+      expect(lines[i].endsWith(x.verdict) || lines[i].includes(`${x.verdict} (`) || lines[i].includes(`${x.verdict}; restored by `) || lines[i].includes(`: ${x.verdict}: ${x.error?.message}`)).toBe(
+        true,
+      )
       // What restores it: none for a damaged image; the same words in the text and in --json.
       if (x.verdict === 'damaged') expect(x.restore.by).toEqual([])
       else expect(lines[i].endsWith(`; restored by ${x.restore.by.join(', or ')}`), lines[i]).toBe(true)
@@ -283,19 +285,19 @@ describe('identify', () => {
     const r = await runXstInProcess(['identify', gz, legacy, v2, text])
     expect(r.code).toBe(1)
     const lines = r.stdout.trim().split('\n')
-    expect(lines[0]).toMatch(/: gzip-compressed, xend \(xm save\) image, legacy \(Xen <= 4\.5\) stream, PV 64-bit guest, 64-bit toolstack, domain "web400", \d+ bytes: needs conversion; restored by xm restore \(xend, Xen <= 4\.4\), or xl restore CONFIG on Xen 4\.6\+ after `xst convert`/)
-    expect(lines[1]).toMatch(/: xl save file, legacy \(Xen <= 4\.5\) stream, PV 64-bit guest, 64-bit toolstack, domain "web01", \d+ bytes: needs conversion; restored by xl restore \(Xen <= 4\.5; Xen 4\.6\+ runs the legacy converter\)$/)
+    expect(lines[0]).toMatch(
+      /: gzip-compressed, xend \(xm save\) image, legacy \(Xen <= 4\.5\) stream, PV 64-bit guest, 64-bit toolstack, domain "web400", \d+ bytes: needs conversion; restored by xm restore \(xend, Xen <= 4\.4\), or xl restore CONFIG on Xen 4\.6\+ after `xst convert`/,
+    )
+    expect(lines[1]).toMatch(
+      /: xl save file, legacy \(Xen <= 4\.5\) stream, PV 64-bit guest, 64-bit toolstack, domain "web01", \d+ bytes: needs conversion; restored by xl restore \(Xen <= 4\.5; Xen 4\.6\+ runs the legacy converter\)$/,
+    )
     expect(lines[2]).toMatch(/: xl save file, libxl v2 stream \(libxc v3\), PV 64-bit guest, domain "web01", \d+ bytes: v2, restorable; restored by xl restore$/)
     expect(lines[3]).toMatch(/notes\.txt: \d+ bytes: not a Xen image$/)
     expect(r.stderr).toBe('')
   })
 
   it('gzip-compressed, what is not an image and a cut container get the verdict their bytes get', async () => {
-    const bytes = [
-      Buffer.from('just some text, nothing like a save image\n'.repeat(20)),
-      containerBytes('libvirt-v1-pv64.img.gz').subarray(0, 40),
-      containerBytes('xend-pv64.img.gz').subarray(0, 30),
-    ]
+    const bytes = [Buffer.from('just some text, nothing like a save image\n'.repeat(20)), containerBytes('libvirt-v1-pv64.img.gz').subarray(0, 40), containerBytes('xend-pv64.img.gz').subarray(0, 30)]
     const files = bytes.flatMap((b, i) => [tempFile(`f${i}`, b), tempFile(`f${i}.gz`, gzipSync(b))])
     const r = await runXstInProcess(['identify', '--json', ...files])
     expect(r.code).toBe(1)
@@ -347,7 +349,7 @@ describe('inspect-legacy', () => {
     expect(plain.tail.qemu).toMatchObject({signature: 'QemuDeviceModelRecord\n', length: 1500})
   })
 
-  it('the xend config\'s guest type is a claim: the stream says HVM, and a warning says they differ', async () => {
+  it("the xend config's guest type is a claim: the stream says HVM, and a warning says they differ", async () => {
     const r = await runXstInProcess(['inspect-legacy', tempFile('in.img', containerBytes('xend-hvm64.img.gz'))])
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/^ {2}guest +HVM \(detected\)$/m)
@@ -474,15 +476,43 @@ describe('wrapper defects: one line with the offset, exit 1, nothing written', (
   const CASES: Array<[string, () => Buffer, RegExp]> = [
     ['libvirt header cut short', () => containerBytes('libvirt-v1-pv64.img.gz').subarray(0, 30), /^stream ends at byte 30 inside libvirt save header/],
     ['libvirt signature cut short', () => Buffer.from('libvirt-x'), /^stream ends at byte 9 inside the libvirt libxl-driver save image signature/],
-    ['libvirt xml_len 0', () => libvirtWith((b) => LibvirtHeader.fields.xmlLength.put(b, LibvirtHeader.offsets.xmlLength, 0)), /^byte 20, libvirt header: libvirt save header has no domain XML \(xml_len is 0\)/],
-    ['libvirt xml_len past the end', () => libvirtWith((b) => LibvirtHeader.fields.xmlLength.put(b, LibvirtHeader.offsets.xmlLength, 0x7fffffff)), /^byte 20, libvirt domain XML: libvirt domain XML length \d+ exceeds MAX_LIBVIRT_XML/],
-    ['libvirt xml_len past a small file', () => Buffer.concat([encodeLibvirtHeader({version: 1, xml: XML}).subarray(0, 64 + 10)]).fill(0x41, 64), /^stream ends at byte 74 inside libvirt domain XML \(\d+ more bytes needed\)/],
-    ['libvirt unknown version', () => libvirtWith((b) => LibvirtHeader.fields.version.put(b, LibvirtHeader.offsets.version, 3)), /^byte 16, libvirt header: libvirt save header version 3 is not one xst knows/],
+    [
+      'libvirt xml_len 0',
+      () => libvirtWith((b) => LibvirtHeader.fields.xmlLength.put(b, LibvirtHeader.offsets.xmlLength, 0)),
+      /^byte 20, libvirt header: libvirt save header has no domain XML \(xml_len is 0\)/,
+    ],
+    [
+      'libvirt xml_len past the end',
+      () => libvirtWith((b) => LibvirtHeader.fields.xmlLength.put(b, LibvirtHeader.offsets.xmlLength, 0x7fffffff)),
+      /^byte 20, libvirt domain XML: libvirt domain XML length \d+ exceeds MAX_LIBVIRT_XML/,
+    ],
+    [
+      'libvirt xml_len past a small file',
+      () => Buffer.concat([encodeLibvirtHeader({version: 1, xml: XML}).subarray(0, 64 + 10)]).fill(0x41, 64),
+      /^stream ends at byte 74 inside libvirt domain XML \(\d+ more bytes needed\)/,
+    ],
+    [
+      'libvirt unknown version',
+      () => libvirtWith((b) => LibvirtHeader.fields.version.put(b, LibvirtHeader.offsets.version, 3)),
+      /^byte 16, libvirt header: libvirt save header version 3 is not one xst knows/,
+    ],
     ['xend config not an s-expression', () => Buffer.concat([encodeXendHeader('(domain (name x)'), legacy()]), /^byte 20, xend config: xend config is not a well-formed s-expression/],
     ['xend config length negative', () => Buffer.concat([encodeXendHeader('(domain)')]).fill(0xff, 16, 20), /^byte 16, xend header: xend config length -1 is not a length/],
-    ['Xenops not an s-expression', () => Buffer.concat([encodeStructuredSignature(), encodeXenopsSection(Buffer.from('((time "x")(word_size 64)')), encodeSectionHeader('Libxc_legacy'), legacy()]), /^byte 31, Xenops record: Xenops record is not a well-formed s-expression/],
-    ['Libxc_legacy stream never ends', () => Buffer.concat([encodeStructuredSignature(), xenops, encodeSectionHeader('Libxc_legacy'), legacy().subarray(0, 30000)]), /^stream ends at byte \d+ inside /],
-    ['XenServer section header cut short', () => Buffer.concat([encodeStructuredSignature(), xenops, SectionHeader.encode({type: 0xf2n, length: 0n}).subarray(0, 9)]), /^stream ends at byte 83 inside XenServer section header/],
+    [
+      'Xenops not an s-expression',
+      () => Buffer.concat([encodeStructuredSignature(), encodeXenopsSection(Buffer.from('((time "x")(word_size 64)')), encodeSectionHeader('Libxc_legacy'), legacy()]),
+      /^byte 31, Xenops record: Xenops record is not a well-formed s-expression/,
+    ],
+    [
+      'Libxc_legacy stream never ends',
+      () => Buffer.concat([encodeStructuredSignature(), xenops, encodeSectionHeader('Libxc_legacy'), legacy().subarray(0, 30000)]),
+      /^stream ends at byte \d+ inside /,
+    ],
+    [
+      'XenServer section header cut short',
+      () => Buffer.concat([encodeStructuredSignature(), xenops, SectionHeader.encode({type: 0xf2n, length: 0n}).subarray(0, 9)]),
+      /^stream ends at byte 83 inside XenServer section header/,
+    ],
     ['gzip corrupt', corruptGzip, /^byte \d+, gzip: gzip data is corrupt at compressed byte \d+ \(invalid block type\)$/],
     ['gzip CRC wrong', badCrc, /^byte \d+, gzip: gzip data is corrupt at compressed byte \d+ \(incorrect data check\)$/],
     ['gzip cut short', () => gzipSync(containerBytes('libvirt-v1-pv64.img.gz')).subarray(0, 3000), /^byte 3000, gzip: gzip stream ends at compressed byte 3000 before its end/],

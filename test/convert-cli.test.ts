@@ -35,11 +35,13 @@ describe('convert: inputs and outputs', () => {
     expect(doc.records.libxc.PAGE_DATA).toBe(1)
   })
 
-  it('accepts XenServer\'s --guest-type and --skip-qemu, and -x, -v, --syslog', async () => {
+  it("accepts XenServer's --guest-type and --skip-qemu, and -x, -v, --syslog", async () => {
     const input = tempFile('noqemu.legacy', vectorBytes('legacy', 'hvm64-noqemu.legacy.gz'))
     const out = join(dirname(input), 'out.v2')
     // No syslog socket here: --syslog falls back to stderr (and never reaches a real syslog from a test).
-    const r = await runXstInProcess(['convert', '-i', input, '-o', out, '-w', '64', '--guest-type', 'hvm', '--skip-qemu', '-f', 'libxc', '-v', '--syslog'], {env: {XST_SYSLOG_SOCKET: '/nonexistent/xst-test-log'}})
+    const r = await runXstInProcess(['convert', '-i', input, '-o', out, '-w', '64', '--guest-type', 'hvm', '--skip-qemu', '-f', 'libxc', '-v', '--syslog'], {
+      env: {XST_SYSLOG_SOCKET: '/nonexistent/xst-test-log'},
+    })
     expect(r.code, r.stderr).toBe(0)
     expect(readFileSync(out).equals(vectorBytes('legacy', 'hvm64-noqemu.libxc.v2.gz'))).toBe(true)
 
@@ -50,7 +52,7 @@ describe('convert: inputs and outputs', () => {
     expect(readFileSync(out2).equals(PV_LIBXL())).toBe(true)
   })
 
-  it('--skip-qemu with --format libxl still converts the qemu record, as Xen\'s converter does (it ignores --skip-qemu there)', async () => {
+  it("--skip-qemu with --format libxl still converts the qemu record, as Xen's converter does (it ignores --skip-qemu there)", async () => {
     const r = await bothWays(vectorBytes('legacy', 'hvm64-xl-physmap.legacy.gz'), ['--skip-qemu', '--format', 'libxl'])
     expect(r.file.code, r.file.stderr).toBe(0)
     expect(r.file.out!.equals(vectorBytes('legacy', 'hvm64-xl-physmap.libxl.v2.gz'))).toBe(true)
@@ -113,7 +115,6 @@ describe('convert: nothing lost', () => {
     expect(r.code).toBe(2)
     expect(r.stderr).toContain('/nonexistent-dir/out.v2')
   })
-
 })
 
 describe('convert: --verify', () => {

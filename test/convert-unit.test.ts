@@ -11,18 +11,7 @@ import {RecordHeader} from '../src/v2/record.js'
 import {EmulatorHeader, LIBXL_OPT_LEGACY, LibxlHeader, LibxlRec} from '../src/v2/libxl/layout.js'
 import {XL_MAGIC, XlHeader} from '../src/xl/layout.js'
 import {vectorBytes} from './helpers/fixtures.js'
-import {
-  buildLegacy,
-  buildLegacyWithMap,
-  defaultSharedInfo,
-  fillBytes,
-  HVM_PARAM_CHUNK_NAMES,
-  type LegacySpec,
-  pageBytes,
-  type PhysmapSpec,
-  smallSpec,
-  vcpuContextBytes,
-} from './builders/legacy.js'
+import {buildLegacy, buildLegacyWithMap, defaultSharedInfo, fillBytes, HVM_PARAM_CHUNK_NAMES, type LegacySpec, pageBytes, type PhysmapSpec, smallSpec, vcpuContextBytes} from './builders/legacy.js'
 
 interface V2Record {
   type: number
@@ -243,7 +232,10 @@ describe('PV', () => {
   })
 
   test('enable_verify_mode: the pages after it are converted like any others', async () => {
-    const s: LegacySpec = {...spec, chunks: [{kind: 'pages', range: {start: 0, count: 2}}, {kind: 'enable_verify_mode'}, {kind: 'pages', range: {start: 0, count: 2}}, {kind: 'vcpu_info', online: [0]}]}
+    const s: LegacySpec = {
+      ...spec,
+      chunks: [{kind: 'pages', range: {start: 0, count: 2}}, {kind: 'enable_verify_mode'}, {kind: 'pages', range: {start: 0, count: 2}}, {kind: 'vcpu_info', online: [0]}],
+    }
     const {parsed} = await convert(buildLegacy(s), 'libxc')
     expect(ofType(parsed.libxc, Rec.PAGE_DATA).length).toBe(2)
     expect(ofType(parsed.libxc, Rec.VERIFY)).toEqual([])
@@ -315,39 +307,36 @@ describe('HVM', () => {
     expect(ofType(parsed.libxc, Rec.HVM_PARAMS).length).toBe(1)
   })
 
-  test.each(['DeviceModelRecord0002', 'RemusDeviceModelState', 'QemuDeviceModelRecord'])(
-    'libxl: %s becomes EMULATOR_CONTEXT after the physmap xenstore data',
-    async (signature) => {
-      for (const src of ['file', 'pipe'] as const) {
-        const qemu = fillBytes(7, 5001)
-        const {parsed, summary, warned} = await convert(buildLegacy(hvm({hvm: {context: 64, qemu: {signature, data: qemu}}})), 'libxl', {}, src)
-        expect(types(parsed.libxl)).toEqual([LibxlRec.LIBXC_CONTEXT, LibxlRec.EMULATOR_XENSTORE_DATA, LibxlRec.EMULATOR_CONTEXT, LibxlRec.END])
-        const [, xs, ctx] = parsed.libxl
-        expect(EmulatorHeader.get(xs.body)).toEqual({emulatorId: 0, index: 0})
-        const strings = xs.body.toString('latin1', 8).split('\0')
-        expect(strings.pop()).toBe('')
-        expect(strings).toEqual([
-          'physmap/f0000000/start_addr',
-          'f0000000',
-          'physmap/f0000000/size',
-          '800000',
-          'physmap/f0000000/name',
-          'vga.vram',
-          'physmap/fc000000/start_addr',
-          'fc000000',
-          'physmap/fc000000/size',
-          '10000',
-          'physmap/fc000000/name',
-          'rom',
-        ])
-        expect(EmulatorHeader.get(ctx.body)).toEqual({emulatorId: 0, index: 0})
-        expect(ctx.body.subarray(8).equals(qemu)).toBe(true)
-        expect(parsed.tail.length).toBe(0)
-        expect(summary.qemu).toEqual({signature, bytes: 5001})
-        expect(warned).toEqual([])
-      }
-    },
-  )
+  test.each(['DeviceModelRecord0002', 'RemusDeviceModelState', 'QemuDeviceModelRecord'])('libxl: %s becomes EMULATOR_CONTEXT after the physmap xenstore data', async (signature) => {
+    for (const src of ['file', 'pipe'] as const) {
+      const qemu = fillBytes(7, 5001)
+      const {parsed, summary, warned} = await convert(buildLegacy(hvm({hvm: {context: 64, qemu: {signature, data: qemu}}})), 'libxl', {}, src)
+      expect(types(parsed.libxl)).toEqual([LibxlRec.LIBXC_CONTEXT, LibxlRec.EMULATOR_XENSTORE_DATA, LibxlRec.EMULATOR_CONTEXT, LibxlRec.END])
+      const [, xs, ctx] = parsed.libxl
+      expect(EmulatorHeader.get(xs.body)).toEqual({emulatorId: 0, index: 0})
+      const strings = xs.body.toString('latin1', 8).split('\0')
+      expect(strings.pop()).toBe('')
+      expect(strings).toEqual([
+        'physmap/f0000000/start_addr',
+        'f0000000',
+        'physmap/f0000000/size',
+        '800000',
+        'physmap/f0000000/name',
+        'vga.vram',
+        'physmap/fc000000/start_addr',
+        'fc000000',
+        'physmap/fc000000/size',
+        '10000',
+        'physmap/fc000000/name',
+        'rom',
+      ])
+      expect(EmulatorHeader.get(ctx.body)).toEqual({emulatorId: 0, index: 0})
+      expect(ctx.body.subarray(8).equals(qemu)).toBe(true)
+      expect(parsed.tail.length).toBe(0)
+      expect(summary.qemu).toEqual({signature, bytes: 5001})
+      expect(warned).toEqual([])
+    }
+  })
 
   test('libxl with no qemu record: no EMULATOR_CONTEXT, and a warning', async () => {
     const {parsed, summary, warned} = await convert(buildLegacy(hvm({hvm: {context: 64, qemu: null}})), 'libxl')
@@ -366,7 +355,7 @@ describe('HVM', () => {
     expect(skipped.parsed.tail.length).toBe(0)
   })
 
-  test('--skip-qemu with libxl output: the qemu record is still read into EMULATOR_CONTEXT, as Xen\'s converter does', async () => {
+  test("--skip-qemu with libxl output: the qemu record is still read into EMULATOR_CONTEXT, as Xen's converter does", async () => {
     const bytes = buildLegacy(hvm())
     const plain = await convert(bytes, 'libxl')
     const skipped = await convert(bytes, 'libxl', {skipQemu: true})
@@ -386,7 +375,14 @@ describe('HVM', () => {
   })
 
   test('a malformed toolstack chunk: libxc output drops it, libxl output refuses it', async () => {
-    const {bytes, map} = buildLegacyWithMap(hvm({chunks: [{kind: 'pages', range: {start: 0, count: 2}}, {kind: 'toolstack', physmap: [{...physmap[0], nul: false}]}]}))
+    const {bytes, map} = buildLegacyWithMap(
+      hvm({
+        chunks: [
+          {kind: 'pages', range: {start: 0, count: 2}},
+          {kind: 'toolstack', physmap: [{...physmap[0], nul: false}]},
+        ],
+      }),
+    )
     const libxc = await convert(bytes, 'libxc')
     expect(types(libxc.parsed.libxc)).toEqual([Rec.STATIC_DATA_END, Rec.PAGE_DATA, Rec.HVM_PARAMS, Rec.HVM_CONTEXT, Rec.END])
     const err = await convertError(bytes, 'libxl')

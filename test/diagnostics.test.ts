@@ -4,7 +4,6 @@
 // working help; and one rule for every command: diagnostics (errors and
 // warnings) on stderr, the report or JSON on stdout, JSON with a top-level ok.
 import {randomBytes} from 'node:crypto'
-import {readFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {describe, expect, it} from 'vitest'
@@ -74,7 +73,10 @@ describe('an input that is not what the command reads', () => {
 describe('inspect-legacy on an image convert cannot take', () => {
   it('a tmem chunk: exit 0, with a warning on stderr and in --json; convert then refuses it', async () => {
     const base = smallSpec('pv', 64)
-    const {bytes, map} = buildLegacyWithMap({...base, chunks: [{kind: 'pages', range: {start: 0, count: 2}}, {kind: 'tmem', pools: [{id: 0, pages: [{oid: [1n, 2n, 3n], index: 0}]}]}, ...base.chunks!]})
+    const {bytes, map} = buildLegacyWithMap({
+      ...base,
+      chunks: [{kind: 'pages', range: {start: 0, count: 2}}, {kind: 'tmem', pools: [{id: 0, pages: [{oid: [1n, 2n, 3n], index: 0}]}]}, ...base.chunks!],
+    })
     const p = tempFile('tmem.legacy', bytes)
     const at = map.chunks[1].at
     const warning = `byte ${at}, chunk 1: the image holds a tmem chunk, which v2 streams have no equivalent for: it cannot be converted (xst convert will refuse it)`
@@ -120,7 +122,11 @@ describe('usage errors and help', () => {
     const all = await runXstInProcess(['help'])
     expect(all.code, all.stderr).toBe(0)
     for (const c of ['convert', 'inspect-legacy', 'verify']) expect(all.stdout).toMatch(new RegExp(`^ {2}${c} `, 'm'))
-    for (const args of [['help', 'convert'], ['convert', '--help'], ['convert', '-h']]) {
+    for (const args of [
+      ['help', 'convert'],
+      ['convert', '--help'],
+      ['convert', '-h'],
+    ]) {
       const r = await runXstInProcess(args)
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0)
       expect(r.stdout).toMatch(/^USAGE\n {2}\$ xst convert /m)
@@ -151,7 +157,13 @@ describe('one rule for every command: diagnostics on stderr, the report or JSON 
     ] as const) {
       expect(r.code, `${name}: ${r.stderr}`).toBe(0)
       expect(r.stderr, name).toMatch(/^warning: /)
-      expect(r.stderr.trim().split('\n').every((l) => l.startsWith('warning: ')), name).toBe(true)
+      expect(
+        r.stderr
+          .trim()
+          .split('\n')
+          .every((l) => l.startsWith('warning: ')),
+        name,
+      ).toBe(true)
       expect(r.stdout, name).not.toMatch(/^(warning|error):/m)
     }
   })
@@ -171,7 +183,7 @@ describe('one rule for every command: diagnostics on stderr, the report or JSON 
     expect(verify.stdout).not.toMatch(/^error:/m)
   })
 
-  it('every command\'s JSON has a top-level ok, true on success and false on failure', async () => {
+  it("every command's JSON has a top-level ok, true on success and false on failure", async () => {
     const dir = tempDir()
     const good = tempFile('good.legacy', PV())
     const v2 = tempFile('good.v2', PV_LIBXL())

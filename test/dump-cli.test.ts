@@ -28,7 +28,11 @@ function place(name: string, bytes: Buffer): {dir: string; file: string} {
 const defect = (stderr: string, cmd: string) => errorLines(stderr).map((l) => l.replace(`xst ${cmd}: `, ''))
 
 describe.concurrent('bad images: exit 1, one line, nothing left', () => {
-  it.for(legacyVectors().filter((v) => !v.valid).map((v) => v.name))('legacy %s: refused in the words of xst convert', async (name, {expect}) => {
+  it.for(
+    legacyVectors()
+      .filter((v) => !v.valid)
+      .map((v) => v.name),
+  )('legacy %s: refused in the words of xst convert', async (name, {expect}) => {
     const v = legacyVectors().find((x) => x.name === name)!
     const {dir, file} = place('image', vectorBytes('legacy', v.input))
     const [dump, conv] = await Promise.all([runXstInProcess(['dump-core', file, join(dir, 'core')]), runXstInProcess(['convert', file, join(dir, 'converted')])])
@@ -40,7 +44,11 @@ describe.concurrent('bad images: exit 1, one line, nothing left', () => {
     expect(readdirSync(dir)).toEqual(['image'])
   })
 
-  it.for(v2Vectors().filter((v) => !v.valid).map((v) => v.name))('v2 %s: refused, as verify refuses it', async (name, {expect}) => {
+  it.for(
+    v2Vectors()
+      .filter((v) => !v.valid)
+      .map((v) => v.name),
+  )('v2 %s: refused, as verify refuses it', async (name, {expect}) => {
     const v = v2Vectors().find((x) => x.name === name)!
     const {dir, file} = place('image', vectorBytes('v2', v.input))
     const [raw, elf] = await Promise.all([runXstInProcess(['dump-core', '-f', 'raw', file, join(dir, 'raw')]), runXstInProcess(['dump-core', file, join(dir, 'core')])])

@@ -134,7 +134,10 @@ function expectElf(file: string, ref: Map<number, Buffer>, guest: 'pv' | 'hvm'):
   // The index: ascending, exactly the stream's pages.
   for (let i = 1; i < core.index.length; i++) expect(core.index[i]).toBeGreaterThan(core.index[i - 1])
   expect(core.index).toEqual([...ref.keys()].sort((a, b) => a - b))
-  expect([...ref].filter(([pfn, page]) => !core.pages.get(pfn)!.equals(page)).map(([pfn]) => pfn), 'pfns whose page differs').toEqual([])
+  expect(
+    [...ref].filter(([pfn, page]) => !core.pages.get(pfn)!.equals(page)).map(([pfn]) => pfn),
+    'pfns whose page differs',
+  ).toEqual([])
   if (guest === 'pv') expect(core.gmfns).toEqual(core.index)
   // Notes: none, header, Xen version, format version.
   expect(core.notes.map((n) => [n.name, n.type])).toEqual([

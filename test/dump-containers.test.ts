@@ -38,10 +38,7 @@ describe.concurrent('dump-core through containers', () => {
     writeFileSync(a, containerBytes(wrapped))
     writeFileSync(b, containerBytes(inner))
     for (const format of ['raw', 'elf']) {
-      const [ra, rb] = await Promise.all([
-        runXstInProcess(['dump-core', '--format', format, a, `${a}.${format}`]),
-        runXstInProcess(['dump-core', '--format', format, b, `${b}.${format}`]),
-      ])
+      const [ra, rb] = await Promise.all([runXstInProcess(['dump-core', '--format', format, a, `${a}.${format}`]), runXstInProcess(['dump-core', '--format', format, b, `${b}.${format}`])])
       expect(ra.code, ra.stderr).toBe(0)
       expect(rb.code, rb.stderr).toBe(0)
       const [da, db] = [readFileSync(`${a}.${format}`), readFileSync(`${b}.${format}`)]
@@ -100,7 +97,9 @@ const pvLibxc = (() => {
   return () => {
     if (cached) return cached
     const b = Buffer.from(referenceConversion(PV_SPEC, 'libxc'))
-    const resent = locateV2(b).filter((r) => r.layer === 'libxc' && r.type === 1).at(-1)!
+    const resent = locateV2(b)
+      .filter((r) => r.layer === 'libxc' && r.type === 1)
+      .at(-1)!
     // PAGE_DATA body: u32 count, u32 reserved, count pfn words, the pages.
     expect(b.readUInt32LE(resent.offset + 8)).toBe(2)
     b.fill(0xab, resent.offset + 8 + 8 + 2 * 8, resent.offset + 8 + resent.length)
@@ -148,7 +147,8 @@ const STRUCTURED: StructuredCase[] = [
   },
   {
     name: 'built PV (Libxc_legacy, pages re-sent; Varstored after; bytes after End_of_image)',
-    image: () => Buffer.concat([structured(encodeSectionHeader('Libxc_legacy'), buildLegacy(PV_SPEC), sized('Varstored', Buffer.alloc(100, 7)), encodeSectionHeader('End_of_image')), Buffer.alloc(17, 0xee)]),
+    image: () =>
+      Buffer.concat([structured(encodeSectionHeader('Libxc_legacy'), buildLegacy(PV_SPEC), sized('Varstored', Buffer.alloc(100, 7)), encodeSectionHeader('End_of_image')), Buffer.alloc(17, 0xee)]),
     reference: () => referenceConversion(PV_SPEC, 'libxc'),
     guest: 'pv',
     kind: 'legacy',
@@ -184,7 +184,10 @@ function expectElf(elf: Buffer, ref: Map<number, Buffer>, guest: 'pv' | 'hvm'): 
   const core = parseCore(elf)
   expect(core.type).toBe(4) // ET_CORE
   expect(core.index).toEqual([...ref.keys()].sort((a, b) => a - b))
-  expect([...ref].filter(([pfn, page]) => !core.pages.get(pfn)!.equals(page)).map(([pfn]) => pfn), 'pfns whose page differs').toEqual([])
+  expect(
+    [...ref].filter(([pfn, page]) => !core.pages.get(pfn)!.equals(page)).map(([pfn]) => pfn),
+    'pfns whose page differs',
+  ).toEqual([])
   if (guest === 'pv') expect(core.gmfns).toEqual(core.index)
   const h = headerNote(core)
   expect(h.magic).toBe(guest === 'pv' ? 0xf00febedn : 0xf00febeen)
@@ -248,7 +251,10 @@ describe.concurrent('dump-core on XenServer structured images', () => {
       expect(readFileSync(`${bare}.${format}`).equals(d), `${format}: differs from the bare stream's dump`).toBe(true)
     }
     // From a pipe (the ELF through the spool), plain and gzipped: the same bytes.
-    for (const [how, input] of [['pipe', image], ['gzip pipe', gzipSync(image)]] as const) {
+    for (const [how, input] of [
+      ['pipe', image],
+      ['gzip pipe', gzipSync(image)],
+    ] as const) {
       for (const format of ['raw', 'elf'] as const) {
         const out = join(dir, `piped.${format}`)
         const r = await runXstInProcess(['dump-core', '--json', '--force', '--format', format, '-', out], {input})
@@ -282,7 +288,11 @@ describe.concurrent('dump-core on XenServer structured images', () => {
   const end = encodeSectionHeader('End_of_image')
   /** [what, the image, the command whose refusal dump-core's must match] */
   const BAD: Array<[string, () => Buffer, 'convert' | 'inspect-legacy' | 'verify']> = [
-    ['Xenops not an s-expression', () => Buffer.concat([encodeStructuredSignature(), encodeXenopsSection(Buffer.from('((time "x")(word_size 64)')), encodeSectionHeader('Libxc_legacy'), legacy(), end]), 'convert'],
+    [
+      'Xenops not an s-expression',
+      () => Buffer.concat([encodeStructuredSignature(), encodeXenopsSection(Buffer.from('((time "x")(word_size 64)')), encodeSectionHeader('Libxc_legacy'), legacy(), end]),
+      'convert',
+    ],
     ['signature cut short', () => encodeStructuredSignature().subarray(0, 9), 'convert'],
     ['section header cut short', () => Buffer.concat([structured(), SectionHeader.encode({type: 0xf2n, length: 0n}).subarray(0, 9)]), 'convert'],
     ['unknown section type', () => structured(SectionHeader.encode({type: 0x777n, length: 0n}), end), 'convert'],
@@ -291,7 +301,11 @@ describe.concurrent('dump-core on XenServer structured images', () => {
     ['a Libxl section first', () => structured(encodeSectionHeader('Libxl'), libxc(), end), 'convert'],
     ['Libxc_legacy stream cut short', () => structured(encodeSectionHeader('Libxc_legacy'), legacy().subarray(0, 30000)), 'convert'],
     ['Libxc_legacy, then no End_of_image', () => structured(encodeSectionHeader('Libxc_legacy'), legacy()), 'convert'],
-    ['Libxc_legacy, then a Varstored longer than the file', () => structured(encodeSectionHeader('Libxc_legacy'), legacy(), SectionHeader.encode({type: 0xf11n, length: 5000n}), Buffer.alloc(100)), 'convert'],
+    [
+      'Libxc_legacy, then a Varstored longer than the file',
+      () => structured(encodeSectionHeader('Libxc_legacy'), legacy(), SectionHeader.encode({type: 0xf11n, length: 5000n}), Buffer.alloc(100)),
+      'convert',
+    ],
     ['Libxc_legacy, then a Demu section', () => structured(encodeSectionHeader('Libxc_legacy'), legacy(), encodeSectionHeader('Demu'), end), 'inspect-legacy'],
     ['Libxc_legacy holding a v2 stream', () => structured(encodeSectionHeader('Libxc_legacy'), libxc(), end), 'convert'],
     ['Libxc stream cut inside PAGE_DATA', () => native().subarray(0, 200000), 'verify'],
@@ -307,7 +321,10 @@ describe.concurrent('dump-core on XenServer structured images', () => {
     const file = join(dir, 'in.img')
     writeFileSync(file, input)
     const lines: string[] = []
-    for (const [format, from] of [['elf', file], ['raw', '-']] as const) {
+    for (const [format, from] of [
+      ['elf', file],
+      ['raw', '-'],
+    ] as const) {
       const r = await runXstInProcess(['dump-core', '--format', format, from, join(dir, 'core')], {input: from === '-' ? input : undefined})
       expect(r.code, r.stderr).toBe(1)
       expect(hasStackTrace(r.stdout + r.stderr)).toBe(false)
@@ -391,7 +408,10 @@ async function dumpRefusal(dir: string, input: Buffer, expect: ExpectStatic): Pr
       const r = await runXstInProcess(['dump-core', '--format', format, from, join(dir, 'core')], {input: from === '-' ? input : undefined})
       expect(r.code, `${format} ${from}: ${r.stderr}`).toBe(1)
       expect(hasStackTrace(r.stdout + r.stderr)).toBe(false)
-      const got = r.stderr.trim().split('\n').filter((l) => !l.startsWith('warning: '))
+      const got = r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('warning: '))
       expect(got, r.stderr).toHaveLength(1)
       expect(got[0]).toMatch(/^xst dump-core: /)
       lines.push(got[0].replace(/^xst dump-core: /, ''))
@@ -407,7 +427,10 @@ async function expectRefusedLike(line: string, like: 'convert' | 'verify', file:
   if (like === 'convert') {
     const other = await runXstInProcess(['convert', file, join(dir, 'out')])
     expect(other.code).toBe(1)
-    const refusal = other.stderr.trim().split('\n').filter((l) => !l.startsWith('warning: '))
+    const refusal = other.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('warning: '))
     expect(refusal).toEqual([`xst convert: ${line}`])
     return
   }
@@ -458,16 +481,22 @@ describe.concurrent('dump-core reads the input to its end', () => {
     const conv = f.after === 'warned' ? await runXstInProcess(['convert', file, join(dir, 'out')]) : undefined
     if (conv) expect(conv.code, conv.stderr).toBe(0)
     if (conv) expect(conv.stderr.split('\n').filter((l) => /after the end of the image/.test(l))).toHaveLength(name === 'xend, legacy HVM' ? 0 : 1)
-    const after = (lines: string[]) => lines.filter((l) => /after the end of the image/.test(l))
+    const afterEnd = (lines: string[]) => lines.filter((l) => /after the end of the image/.test(l))
     for (const format of ['elf', 'raw'] as const) {
       for (const from of [file, '-']) {
         const out = join(dir, `core.${format}`)
         const r = await runXstInProcess(['dump-core', '--json', '--force', '--format', format, from, out], {input: from === '-' ? input : undefined})
         expect(r.code, r.stderr).toBe(0)
         const doc = JSON.parse(r.stdout)
-        if (conv) expect(after(doc.warnings)).toEqual(after(conv.stderr.split('\n')).map((l) => l.replace(/^warning: /, '')))
+        if (conv) expect(afterEnd(doc.warnings)).toEqual(afterEnd(conv.stderr.split('\n')).map((l) => l.replace(/^warning: /, '')))
         if (f.after === 'counted') expect(doc.input.container.afterEnd).toBe(17)
-        if (verified) expect(doc.warnings).toContainEqual(verified.stderr.split('\n').find((l) => /after the libxl END/.test(l))!.replace(/^warning: /, ''))
+        if (verified)
+          expect(doc.warnings).toContainEqual(
+            verified.stderr
+              .split('\n')
+              .find((l) => /after the libxl END/.test(l))!
+              .replace(/^warning: /, ''),
+          )
       }
     }
   })
@@ -496,7 +525,13 @@ describe.concurrent('dump-core names the container', () => {
       expect(line).toBeUndefined()
       return
     }
-    const label = {libvirt: `libvirt libxl-driver save image (version ${container.libvirt?.version})`, xend: 'xend (xm save) image', 'xenserver-legacy': 'XenServer legacy suspend image', 'xenserver-structured': 'XenServer structured suspend image', none: ''}[container.kind as string]
+    const label = {
+      libvirt: `libvirt libxl-driver save image (version ${container.libvirt?.version})`,
+      xend: 'xend (xm save) image',
+      'xenserver-legacy': 'XenServer legacy suspend image',
+      'xenserver-structured': 'XenServer structured suspend image',
+      none: '',
+    }[container.kind as string]
     expect(line?.replace(/^ {2}container +/, '')).toBe(gz ? `gzip-compressed${label ? ` ${label}` : ''}` : label)
     // convert words the same container the same way ("container  WORDS -> OUTPUT").
     if (f.like === 'convert') {

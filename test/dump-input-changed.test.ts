@@ -8,7 +8,7 @@ import {emitPages} from '../src/dump/pages.js'
 import {PfnBitmap} from '../src/dump/pfns.js'
 import {MemorySink} from '../src/io/sink.js'
 
-describe('a file that changed between dump-core\'s passes', () => {
+describe("a file that changed between dump-core's passes", () => {
   it('a page of the first pass that the window pass does not find is input-changed', async () => {
     const pages = new PfnBitmap()
     for (const pfn of [0, 1, 2]) pages.add(pfn)
@@ -18,7 +18,7 @@ describe('a file that changed between dump-core\'s passes', () => {
       windows: [[0, 3]],
       // The window pass found pfns 0 and 2, but no copy of pfn 1.
       locate: (pfn) => (pfn === 1 ? -1 : pfn * 4096),
-      read: (buf, off, len) => len,
+      read: (_buf, _off, len) => len,
       zeroGaps: false,
     }).then(
       () => undefined,

@@ -20,7 +20,10 @@ class CountingSource implements ByteSource {
   readonly size: number
   read_ = 0
   private inner: BufferSource
-  constructor(data: Buffer, readonly name = 'counted') {
+  constructor(
+    data: Buffer,
+    readonly name = 'counted',
+  ) {
     this.inner = new BufferSource(data)
     this.size = data.length
   }
@@ -93,7 +96,7 @@ describe('on a file, the passes read headers only', () => {
 })
 
 describe('the pages placed', () => {
-  it('are the converted stream\'s, each whole, however the pipe splits the input', async () => {
+  it("are the converted stream's, each whole, however the pipe splits the input", async () => {
     const ref = v2Pages(await converted())
     const placed = new Map<number, Buffer>()
     const image = await openImageForDump(new ByteReader(new ChunkedSource(legacy, 4093)))

@@ -216,8 +216,20 @@ function pvWith(records: ReturnType<typeof pageRecord>[], endPfn = 299): Stream 
 describe('which pages, which copy', () => {
   it('the last copy wins; XTAB, BROKEN and XALLOC entries carry no page', async () => {
     const s = pvWith([
-      pageRecord(Array.from({length: 10}, (_, i) => [i, 0] as [number, number]), (p) => 0x10 + p),
-      pageRecord([[3, 0], [4, 0xf], [20, 0xd], [21, 0xe], [5, 1]], (p) => 0xb0 + p),
+      pageRecord(
+        Array.from({length: 10}, (_, i) => [i, 0] as [number, number]),
+        (p) => 0x10 + p,
+      ),
+      pageRecord(
+        [
+          [3, 0],
+          [4, 0xf],
+          [20, 0xd],
+          [21, 0xe],
+          [5, 1],
+        ],
+        (p) => 0xb0 + p,
+      ),
     ])
     const bytes = (await s.build()).bytes
     const f = file(bytes)
@@ -235,7 +247,19 @@ describe('which pages, which copy', () => {
   })
 
   it('pages beyond the p2m of a v2 stream are dumped, with a warning', async () => {
-    const s = pvWith([pageRecord([[0, 0], [1, 0], [400, 0]], (p) => p & 0xff)], 299)
+    const s = pvWith(
+      [
+        pageRecord(
+          [
+            [0, 0],
+            [1, 0],
+            [400, 0],
+          ],
+          (p) => p & 0xff,
+        ),
+      ],
+      299,
+    )
     const d = await dump(file((await s.build()).bytes))
     expect(parseCore(d.bytes).index).toEqual([0, 1, 400])
     expect(d.warnings.join('\n')).toMatch(/pfn\[2\] is 0x190, beyond the last pfn of the p2m.*dumped anyway, the pages are real/)
@@ -243,7 +267,16 @@ describe('which pages, which copy', () => {
 
   it('a pfn beyond 16 TiB is refused, and nothing is left', async () => {
     const s = hvmStream()
-    s.replace(Rec.PAGE_DATA, pageRecord([[0, 0], [2 ** 32, 0]], () => 1))
+    s.replace(
+      Rec.PAGE_DATA,
+      pageRecord(
+        [
+          [0, 0],
+          [2 ** 32, 0],
+        ],
+        () => 1,
+      ),
+    )
     const before = readdirSync(dir).length
     const out = join(dir, 'refused.elf')
     const err = await runDumpJob({input: file((await s.build()).bytes), output: out, format: 'elf'}).catch((e) => e)
@@ -256,7 +289,19 @@ describe('which pages, which copy', () => {
 
   /** Pages far apart: 192 GiB up. */
   const far = 0x3000000
-  const sparseGuest = () => hvmStream().replace(Rec.PAGE_DATA, pageRecord([[0, 0], [1, 0], [far, 0], [far + 1, 0]], (p) => (p & 0xff) + 1))
+  const sparseGuest = () =>
+    hvmStream().replace(
+      Rec.PAGE_DATA,
+      pageRecord(
+        [
+          [0, 0],
+          [1, 0],
+          [far, 0],
+          [far + 1, 0],
+        ],
+        (p) => (p & 0xff) + 1,
+      ),
+    )
 
   it('a sparse guest: pages far apart, a raw dump mostly holes, one ELF window for all its pages', async () => {
     const s = sparseGuest()
@@ -280,7 +325,7 @@ describe('which pages, which copy', () => {
 describe('PfnBitmap', () => {
   it('runs and nextAt agree with a plain set', () => {
     let seed = 7
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
     for (let round = 0; round < 20; round++) {
       const b = new PfnBitmap()
       const set = new Set<number>()
@@ -289,7 +334,12 @@ describe('PfnBitmap', () => {
         const p = Math.max(0, base + Math.floor(rnd() * (round % 2 ? 100_000 : 3000)))
         set.add(p)
         b.add(p)
-        if (rnd() < 0.3) for (let k = 1; k < 20; k++) set.add(p + k), b.add(p + k)
+        if (rnd() < 0.3) {
+          for (let k = 1; k < 20; k++) {
+            set.add(p + k)
+            b.add(p + k)
+          }
+        }
       }
       const sorted = [...set].sort((x, y) => x - y)
       expect(b.count).toBe(sorted.length)
@@ -338,7 +388,7 @@ describe('PfnBitmap', () => {
 })
 
 describe('PageWindow', () => {
-  it('holds the next so many pages, dense or strewn, and finds each one\'s slot', () => {
+  it("holds the next so many pages, dense or strewn, and finds each one's slot", () => {
     const b = new PfnBitmap()
     const pfns = [3, 4, 5, 6, 100, 101, 2 ** 31, 2 ** 32 - 1]
     for (const p of pfns) b.add(p)

@@ -28,7 +28,7 @@ describe('error codes', () => {
     expect(readmeTable()).toEqual(Object.entries(ERROR_CODES))
   })
 
-  it("the README lists every verifier rule with its severity and the restorer function it mirrors", () => {
+  it('the README lists every verifier rule with its severity and the restorer function it mirrors', () => {
     expect(readmeTable('restorer-rules')).toEqual(Object.entries(RESTORER_RULES).map(([code, r]) => [code, `${r.severity} | ${r.mirrors.replace(/\|/g, '\\|')}`]))
   })
 

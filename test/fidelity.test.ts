@@ -15,7 +15,7 @@
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, expect, it, test} from 'vitest'
-import {convertLegacy, type OutputFormat} from '../src/convert/convert.js'
+import {convertLegacy} from '../src/convert/convert.js'
 import {ByteReader} from '../src/io/reader.js'
 import {MemorySink} from '../src/io/sink.js'
 import {BufferSource, ChunkedSource} from '../src/io/source.js'
@@ -34,30 +34,91 @@ const FORMATS = ['libxl', 'libxc'] as const
 
 /** 300 pages (1.2 MiB) before anything else: enough that a pipe has taken bytes by the end of the body. */
 const BIG: Pick<LegacySpec, 'p2mSize' | 'chunks'> = {p2mSize: 512, chunks: [{kind: 'tsc_info'}, {kind: 'pages', range: {start: 0, count: 300}}]}
-const big = (guest: 'pv' | 'hvm', more: LegacySpec['chunks'] = [], over: Partial<LegacySpec> = {}): LegacySpec =>
-  smallSpec(guest, 64, {...BIG, chunks: [...BIG.chunks!, ...more!], ...over})
+const big = (guest: 'pv' | 'hvm', more: LegacySpec['chunks'] = [], over: Partial<LegacySpec> = {}): LegacySpec => smallSpec(guest, 64, {...BIG, chunks: [...BIG.chunks!, ...more!], ...over})
 const physmap = {physOffset: 0xf0000000n, startAddr: 0xf0000000n, size: 0x800000n, name: 'vga.vram'}
 
 /** Defects a v2 restorer refuses, and when xst can know them. */
 const DEFECTS: Array<{name: string; spec: LegacySpec; code: RegExp; written: 'nothing' | 'some'}> = [
   {name: 'p2m_size 0 (PV)', spec: smallSpec('pv', 64, {p2mSize: 0, chunks: [{kind: 'pages', entries: [{dropped: true}]}]}), code: /p2m_size is 0/, written: 'nothing'},
   {name: 'p2m_size 0 (HVM)', spec: smallSpec('hvm', 64, {p2mSize: 0, chunks: [{kind: 'tsc_info'}]}), code: /p2m_size is 0/, written: 'nothing'},
-  {name: 'a PV image without page data', spec: smallSpec('pv', 64, {chunks: [{kind: 'tsc_info'}, {kind: 'pages', entries: [{dropped: true}, {dropped: true}]}, {kind: 'vcpu_info', online: [0, 1]}]}), code: /sends no pages/, written: 'nothing'},
+  {
+    name: 'a PV image without page data',
+    spec: smallSpec('pv', 64, {chunks: [{kind: 'tsc_info'}, {kind: 'pages', entries: [{dropped: true}, {dropped: true}]}, {kind: 'vcpu_info', online: [0, 1]}]}),
+    code: /sends no pages/,
+    written: 'nothing',
+  },
   // Its 1 MiB p2m frame list is written before the body: held back, so still nothing goes out.
-  {name: 'a PV image without page data, with a 1 MiB p2m frame list', spec: smallSpec('pv', 64, {p2mSize: 1 << 26, chunks: [{kind: 'tsc_info'}, {kind: 'vcpu_info', online: [0]}]}), code: /sends no pages/, written: 'nothing'},
-  {name: 'vcpu 0 offline (small)', spec: smallSpec('pv', 64, {chunks: [{kind: 'pages', range: {start: 0, count: 4}}, {kind: 'vcpu_info', online: [1]}]}), code: /vcpu_info leaves vcpu 0 offline/, written: 'nothing'},
+  {
+    name: 'a PV image without page data, with a 1 MiB p2m frame list',
+    spec: smallSpec('pv', 64, {p2mSize: 1 << 26, chunks: [{kind: 'tsc_info'}, {kind: 'vcpu_info', online: [0]}]}),
+    code: /sends no pages/,
+    written: 'nothing',
+  },
+  {
+    name: 'vcpu 0 offline (small)',
+    spec: smallSpec('pv', 64, {
+      chunks: [
+        {kind: 'pages', range: {start: 0, count: 4}},
+        {kind: 'vcpu_info', online: [1]},
+      ],
+    }),
+    code: /vcpu_info leaves vcpu 0 offline/,
+    written: 'nothing',
+  },
   {name: 'vcpu 0 offline, after 1.2 MiB of pages', spec: big('pv', [{kind: 'vcpu_info', online: [1, 2]}]), code: /vcpu_info leaves vcpu 0 offline \(online: 1,2\)/, written: 'some'},
   {name: 'an empty HVM context (small)', spec: smallSpec('hvm', 64, {hvm: {context: 0, qemu: null}}), code: /the HVM context is empty/, written: 'nothing'},
   {name: 'an empty HVM context, after 1.2 MiB of pages', spec: big('hvm', [], {hvm: {context: 0, qemu: null}}), code: /the HVM context is empty/, written: 'some'},
   // Found by the verifier watching the output, not by the walker.
-  {name: 'a physmap name with a NUL inside (small)', spec: smallSpec('hvm', 64, {chunks: [{kind: 'pages', range: {start: 0, count: 4}}, {kind: 'toolstack', physmap: [{...physmap, name: 'vga\0x'}]}]}), code: /does not verify.*EMULATOR_XENSTORE_DATA/, written: 'nothing'},
-  {name: 'a physmap name with a NUL inside, after 1.2 MiB of pages', spec: big('hvm', [{kind: 'toolstack', physmap: [{...physmap, name: 'vga\0x'}]}]), code: /does not verify.*EMULATOR_XENSTORE_DATA/, written: 'some'},
+  {
+    name: 'a physmap name with a NUL inside (small)',
+    spec: smallSpec('hvm', 64, {
+      chunks: [
+        {kind: 'pages', range: {start: 0, count: 4}},
+        {kind: 'toolstack', physmap: [{...physmap, name: 'vga\0x'}]},
+      ],
+    }),
+    code: /does not verify.*EMULATOR_XENSTORE_DATA/,
+    written: 'nothing',
+  },
+  {
+    name: 'a physmap name with a NUL inside, after 1.2 MiB of pages',
+    spec: big('hvm', [{kind: 'toolstack', physmap: [{...physmap, name: 'vga\0x'}]}]),
+    code: /does not verify.*EMULATOR_XENSTORE_DATA/,
+    written: 'some',
+  },
   // Where xst is stricter than Xen's converter on purpose (the message says why).
-  {name: 'an xcnt block of 8 bytes', spec: smallSpec('pv', 64, {ext: {blocks: [{id: 'vcpu', size: EXT_VCPU_64}, {id: 'xcnt', data: Buffer.alloc(8)}]}}), code: /restorer reads 4 bytes whatever its size/, written: 'nothing'},
-  {name: 'a 64-bit pfn entry with bits above 31', spec: smallSpec('pv', 64, {chunks: [{kind: 'pages', entries: [1, {raw: (1n << 40n) | 2n}]}]}), code: /restorer keeps them in the pfn/, written: 'nothing'},
+  {
+    name: 'an xcnt block of 8 bytes',
+    spec: smallSpec('pv', 64, {
+      ext: {
+        blocks: [
+          {id: 'vcpu', size: EXT_VCPU_64},
+          {id: 'xcnt', data: Buffer.alloc(8)},
+        ],
+      },
+    }),
+    code: /restorer reads 4 bytes whatever its size/,
+    written: 'nothing',
+  },
+  {
+    name: 'a 64-bit pfn entry with bits above 31',
+    spec: smallSpec('pv', 64, {chunks: [{kind: 'pages', entries: [1, {raw: (1n << 40n) | 2n}]}]}),
+    code: /restorer keeps them in the pfn/,
+    written: 'nothing',
+  },
   {name: 'a pfn at p2m_size', spec: smallSpec('pv', 64, {p2mSize: 16, chunks: [{kind: 'pages', entries: [1, 16]}]}), code: /restorer refuses it: pfn out of range/, written: 'nothing'},
-  {name: 'the same entry twice in a batch', spec: smallSpec('pv', 64, {chunks: [{kind: 'pages', entries: [3, 4, 3]}]}), code: /appears twice in one page batch \(entry 2\), with the same type/, written: 'nothing'},
-  {name: 'an unknown mandatory xl flag', spec: smallSpec('pv', 64, {xl: {config: 'name = "x"\n', mandatoryFlags: 4}}), code: /xl refuses to restore an image with a mandatory flag it does not know/, written: 'nothing'},
+  {
+    name: 'the same entry twice in a batch',
+    spec: smallSpec('pv', 64, {chunks: [{kind: 'pages', entries: [3, 4, 3]}]}),
+    code: /appears twice in one page batch \(entry 2\), with the same type/,
+    written: 'nothing',
+  },
+  {
+    name: 'an unknown mandatory xl flag',
+    spec: smallSpec('pv', 64, {xl: {config: 'name = "x"\n', mandatoryFlags: 4}}),
+    code: /xl refuses to restore an image with a mandatory flag it does not know/,
+    written: 'nothing',
+  },
 ]
 
 /** Images the restorer and Xen's converter accept as they are (the oddities get their own tests below). */
@@ -87,7 +148,7 @@ describe('a pipe never passes what a file refuses', () => {
 
   it('defects known at the start of the body are refused before the first byte, in every mode', async () => {
     // What convert() itself hands its sink, not what a pipe happened to flush.
-    for (const d of DEFECTS.filter((x) => x.written === 'nothing' && !x.name.includes("small"))) {
+    for (const d of DEFECTS.filter((x) => x.written === 'nothing' && !x.name.includes('small'))) {
       for (const format of FORMATS) {
         const sink = new MemorySink()
         const err = await convertLegacy(new ByteReader(new BufferSource(buildLegacy(d.spec))), sink, {format}).then(
@@ -119,20 +180,49 @@ const xcnt = {id: 'xcnt', data: Buffer.from([0x40, 0x02, 0, 0])}
 /** Odd images the restorer takes: each converts, with a warning naming the oddity, to the reference bytes. */
 const ACCEPTED: Array<{name: string; spec: LegacySpec; warns: RegExp[]; libxlOnly?: boolean}> = [
   {name: 'extended-info blocks in another order (xcnt, extv, vcpu)', spec: smallSpec('pv', 64, {ext: {blocks: [xcnt, {id: 'extv'}, vcpuBlock]}}), warns: []},
-  {name: 'an extv block carrying data', spec: smallSpec('pv', 64, {ext: {blocks: [vcpuBlock, {id: 'extv', data: Buffer.from('junk')}]}}), warns: [/extv block at byte 5196 carries 4 bytes; they were ignored/]},
+  {
+    name: 'an extv block carrying data',
+    spec: smallSpec('pv', 64, {ext: {blocks: [vcpuBlock, {id: 'extv', data: Buffer.from('junk')}]}}),
+    warns: [/extv block at byte 5196 carries 4 bytes; they were ignored/],
+  },
   // The case of issue 9's bad-unknown-ext-block: an unknown block before the vcpu block.
-  {name: 'an unknown extended-info block first', spec: smallSpec('pv', 64, {ext: {blocks: [{id: 'zzzz'}, vcpuBlock, {id: 'extv'}]}}), warns: [/unknown extended-info block "zzzz" \(0 bytes\) at byte 20 was skipped/]},
-  {name: 'an unknown extended-info block with data, last', spec: smallSpec('pv', 32, {ext: {blocks: [{id: 'vcpu', size: 0xaf0}, {id: 'ab\x01d', data: Buffer.alloc(40, 7)}]}}), warns: [/unknown extended-info block "ab\\x01d" \(40 bytes\) at byte 2820 was skipped/]},
+  {
+    name: 'an unknown extended-info block first',
+    spec: smallSpec('pv', 64, {ext: {blocks: [{id: 'zzzz'}, vcpuBlock, {id: 'extv'}]}}),
+    warns: [/unknown extended-info block "zzzz" \(0 bytes\) at byte 20 was skipped/],
+  },
+  {
+    name: 'an unknown extended-info block with data, last',
+    spec: smallSpec('pv', 32, {
+      ext: {
+        blocks: [
+          {id: 'vcpu', size: 0xaf0},
+          {id: 'ab\x01d', data: Buffer.alloc(40, 7)},
+        ],
+      },
+    }),
+    warns: [/unknown extended-info block "ab\\x01d" \(40 bytes\) at byte 2820 was skipped/],
+  },
   {
     name: 'toolstack data with bytes after the last physmap entry',
-    spec: smallSpec('hvm', 64, {chunks: [{kind: 'pages', range: {start: 0, count: 4}}, {kind: 'toolstack', physmap: [physmap], trailing: Buffer.from('leftover')}]}),
+    spec: smallSpec('hvm', 64, {
+      chunks: [
+        {kind: 'pages', range: {start: 0, count: 4}},
+        {kind: 'toolstack', physmap: [physmap], trailing: Buffer.from('leftover')},
+      ],
+    }),
     warns: [/toolstack data at byte \d+ has 8 bytes after its last physmap entry; they were ignored/],
     // libxc output drops the toolstack chunk unread.
     libxlOnly: true,
   },
   {
     name: 'the same pfn twice in a batch with different page types',
-    spec: smallSpec('pv', 64, {chunks: [{kind: 'pages', entries: [1, 2, {pfn: 1, type: 1}, 3, {pfn: 2, type: 0xf}]}, {kind: 'vcpu_info', online: [0]}]}),
+    spec: smallSpec('pv', 64, {
+      chunks: [
+        {kind: 'pages', entries: [1, 2, {pfn: 1, type: 1}, 3, {pfn: 2, type: 0xf}]},
+        {kind: 'vcpu_info', online: [0]},
+      ],
+    }),
     warns: [/sends pfn 0x1 again with another page type \(entry 2\) \(and 1 more\); both entries were kept/],
   },
 ]
@@ -161,7 +251,7 @@ describe('what the 4.5 restorer accepts converts, with a warning, to the bytes t
     for (const w of warns) expect(r.pipe.stderr).toMatch(w)
   })
 
-  test('the reference bytes are xst\'s for ordinary images too (the reference is sound)', async () => {
+  test("the reference bytes are xst's for ordinary images too (the reference is sound)", async () => {
     for (const spec of [...GOOD.map((g) => g.spec), smallSpec('hvm', 32, {hvm: {context: 99, qemu: {signature: 'QemuDeviceModelRecord', data: 77}}})]) {
       for (const format of FORMATS) {
         const sink = new MemorySink()
@@ -191,7 +281,7 @@ describe('flags the image contradicts do not win', () => {
     }
   })
 
-  test.each(valid)('$name with libxl\'s flags (--width 64 --guest <its guest> --format libxl, descriptors): the reference bytes', async (v) => {
+  test.each(valid)("$name with libxl's flags (--width 64 --guest <its guest> --format libxl, descriptors): the reference bytes", async (v) => {
     const input = join(tempDir('xst-libxl-'), 'in')
     writeFileSync(input, vectorBytes('legacy', v.input))
     const r = await runXstInProcess(['convert', '--in', input, '--out', '-', '--width', '64', '--guest', v.guest, '--format', 'libxl'])

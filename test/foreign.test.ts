@@ -134,7 +134,9 @@ describe('identify names what is not a Xen image', () => {
     writeFileSync(path('qemu-v7.state'), qemuDeviceState(7))
     const names = ['qemu-v3.state', 'qemu-v2.state', 'qemu-v7.state']
     const {lines} = await identifyLines(names)
-    expect(lines[0]).toBe(`${path('qemu-v3.state')}: QEMU device state, QEVM stream version 3, ${FILES['qemu-v3.state'].length} bytes: not a Xen image (QEMU's record of a guest's devices, such as the device-model state in a Xen HVM save; not a domain save image)`)
+    expect(lines[0]).toBe(
+      `${path('qemu-v3.state')}: QEMU device state, QEVM stream version 3, ${FILES['qemu-v3.state'].length} bytes: not a Xen image (QEMU's record of a guest's devices, such as the device-model state in a Xen HVM save; not a domain save image)`,
+    )
     expect(lines[1]).toContain(': QEMU device state, QEVM stream version 2, ')
     expect(lines[2]).toMatch(/qemu-v7\.state: \d+ bytes: not a Xen image$/)
     const {images} = await identifyJson(names)
@@ -152,7 +154,16 @@ describe('identify names what is not a Xen image', () => {
       foreign: {
         kind: 'xen-dump-core',
         label: 'Xen ELF dump-core',
-        elf: {class: 64, byteOrder: 'little', type: 'core', typeCode: 4, machine: 62, notes: ['Xen'], producer: 'xen-dump-core', xen: {guest: 'pv', vcpus: 2, pages: 208, pageSize: 4096, formatVersion: '0.1', xenVersion: '4.19'}},
+        elf: {
+          class: 64,
+          byteOrder: 'little',
+          type: 'core',
+          typeCode: 4,
+          machine: 62,
+          notes: ['Xen'],
+          producer: 'xen-dump-core',
+          xen: {guest: 'pv', vcpus: 2, pages: 208, pageSize: 4096, formatVersion: '0.1', xenVersion: '4.19'},
+        },
       },
       guest: 'pv',
       verdict: 'not a Xen image',
@@ -221,7 +232,8 @@ describe('through gzip: the same verdict, said to be gzip-compressed', () => {
       const err = r.stderr.trimEnd().split('\n')
       expect(err, `${cmd} ${file}`).toHaveLength(1)
       const gz = file.endsWith('.gz')
-      const said = cmd === 'verify' ? /^error: byte 0: this is an? (gzip-compressed )?(.*), not a Xen save image: .+$/ : new RegExp(`^xst ${cmd}: this is an? (gzip-compressed )?(.*), not a Xen save image: .+$`)
+      const said =
+        cmd === 'verify' ? /^error: byte 0: this is an? (gzip-compressed )?(.*), not a Xen save image: .+$/ : new RegExp(`^xst ${cmd}: this is an? (gzip-compressed )?(.*), not a Xen save image: .+$`)
       const m = said.exec(err[0])
       expect(m, `${cmd} ${file}: ${err[0]}`).not.toBeNull()
       expect(Boolean(m![1]), `${cmd} ${file}`).toBe(gz)
@@ -270,13 +282,19 @@ describe('hostile headers', () => {
   /** A peek over `bytes` that records the most it was asked for. */
   function peeker(bytes: Buffer) {
     const asked = {max: 0}
-    return {asked, peek: async (n: number) => ((asked.max = Math.max(asked.max, n)), bytes.subarray(0, n))}
+    return {
+      asked,
+      peek: async (n: number) => {
+        asked.max = Math.max(asked.max, n)
+        return bytes.subarray(0, n)
+      },
+    }
   }
 
   /** Deterministic bytes, so that a failure can be replayed. */
   function* mutations(base: Buffer, count: number, seed: number): Generator<Buffer> {
     let s = seed
-    const rand = (n: number) => ((s = (s * 1103515245 + 12345) >>> 0) % n)
+    const rand = (n: number) => (s = (s * 1103515245 + 12345) >>> 0) % n
     for (let i = 0; i < count; i++) {
       const b = Buffer.from(base)
       // Keep the magic, so the reader under test is the one that runs.
@@ -356,8 +374,14 @@ describe('hostile headers', () => {
     const read = source.read.bind(source)
     const readSync = source.readSync.bind(source)
     Object.assign(source, {
-      read: (buf: Uint8Array, off: number, len: number, pos: number) => ((reached = Math.max(reached, pos + len)), read(buf, off, len, pos)),
-      readSync: (buf: Uint8Array, off: number, len: number, pos: number) => ((reached = Math.max(reached, pos + len)), readSync(buf, off, len, pos)),
+      read: (buf: Uint8Array, off: number, len: number, pos: number) => {
+        reached = Math.max(reached, pos + len)
+        return read(buf, off, len, pos)
+      },
+      readSync: (buf: Uint8Array, off: number, len: number, pos: number) => {
+        reached = Math.max(reached, pos + len)
+        return readSync(buf, off, len, pos)
+      },
     })
     const err = await openImage(new ByteReader(source)).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(ForeignFormatError)

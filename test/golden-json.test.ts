@@ -64,7 +64,13 @@ const CASES: Case[] = [
   {
     name: 'identify-kinds',
     args: ['identify', '--json', 'IN', 'IN2', 'IN3', 'IN4', 'IN5'],
-    inputs: [legacy('pv64-xl.legacy.gz'), native('xl-pvh3-save.gz'), native('xs-bios-hvm3.gz'), container('libvirt-v1-holding-v2.img.gz'), ['web01.save.gz', () => gzipSync(vectorBytes('legacy', 'pv64-xl.legacy.gz'))]],
+    inputs: [
+      legacy('pv64-xl.legacy.gz'),
+      native('xl-pvh3-save.gz'),
+      native('xs-bios-hvm3.gz'),
+      container('libvirt-v1-holding-v2.img.gz'),
+      ['web01.save.gz', () => gzipSync(vectorBytes('legacy', 'pv64-xl.legacy.gz'))],
+    ],
     exit: 0,
   },
   {name: 'identify-damaged-and-foreign', args: ['identify', '--json', 'IN', 'IN2'], inputs: [container('bad-xenserver-v2-no-end.img.gz'), junk], exit: 1},
@@ -119,8 +125,14 @@ describe.concurrent('--json documents are pinned (test/golden/)', () => {
     for (const [kind, part] of documents(c.args[0], doc as Record<string, unknown>)) {
       const declared = JSON_DOCUMENTS[kind].fields as ReadonlyArray<{name: string; optional?: boolean}>
       const keys = Object.keys(part)
-      expect(keys.filter((k) => !declared.some((d) => d.name === k)), `${name}: fields not declared for ${kind}`).toEqual([])
-      expect(declared.filter((d) => !d.optional && !keys.includes(d.name)).map((d) => d.name), `${name}: declared fields missing`).toEqual([])
+      expect(
+        keys.filter((k) => !declared.some((d) => d.name === k)),
+        `${name}: fields not declared for ${kind}`,
+      ).toEqual([])
+      expect(
+        declared.filter((d) => !d.optional && !keys.includes(d.name)).map((d) => d.name),
+        `${name}: declared fields missing`,
+      ).toEqual([])
     }
   })
 

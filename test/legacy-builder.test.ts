@@ -9,19 +9,7 @@ import type {LegacyEvent} from '../src/legacy/events.js'
 import {PAGE_SIZE} from '../src/format/x86.js'
 import {MAX_BATCH} from '../src/legacy/layout.js'
 import {legacyVectors, vectorBytes} from './helpers/fixtures.js'
-import {
-  buildLegacy,
-  buildLegacyWithMap,
-  type ChunkSpec,
-  fillBytes,
-  largeImageSpec,
-  type LegacySpec,
-  legacyStream,
-  pageBytes,
-  smallSpec,
-  type VcpuContextSpec,
-  writeLegacy,
-} from './builders/legacy.js'
+import {buildLegacy, buildLegacyWithMap, type ChunkSpec, fillBytes, largeImageSpec, type LegacySpec, legacyStream, pageBytes, smallSpec, type VcpuContextSpec, writeLegacy} from './builders/legacy.js'
 
 async function events(bytes: Buffer, opts: Parameters<typeof walkLegacy>[1] = {}, pipe = false): Promise<any[]> {
   const r = new ByteReader(pipe ? new ChunkedSource(bytes, 65521) : new BufferSource(bytes))

@@ -11,17 +11,7 @@ import {HVM_PARAM_CHUNKS} from '../src/legacy/chunks.js'
 import {Chunk, CHUNK_NAMES, MAX_TOOLSTACK, PFINFO_UNMAPPED} from '../src/legacy/layout.js'
 import {vectorBytes} from './helpers/fixtures.js'
 import {walk as walkWith, walkError as walkErrorWith, type Src} from './helpers/walk.js'
-import {
-  buildLegacy,
-  buildLegacyWithMap,
-  type ChunkSpec,
-  type EntrySpec,
-  type HvmParamName,
-  type LegacySpec,
-  pageBytes,
-  type PhysmapSpec,
-  smallSpec,
-} from './builders/legacy.js'
+import {buildLegacy, buildLegacyWithMap, type ChunkSpec, type EntrySpec, type HvmParamName, type LegacySpec, pageBytes, type PhysmapSpec, smallSpec} from './builders/legacy.js'
 
 const walk = (bytes: Buffer, opts: WalkOptions = {}, src: Src = 'file') => walkWith(bytes, opts, src, 999)
 const walkError = (bytes: Buffer, opts: WalkOptions = {}, src: Src = 'file') => walkErrorWith(bytes, opts, src, 999)
@@ -76,8 +66,29 @@ describe.each([64, 32] as const)('every metadata chunk, %i-bit toolstack', (widt
       {kind: 'vcpu_info', online: [0, 3], maxId: 3},
       {kind: 'tsc_info', mode: 2, nsec: 0x1122334455n, khz: 3000000, incarnation: 7},
       {kind: 'toolstack', physmap: [{physOffset: 0xf0000000n, startAddr: 0xf1000000n, size: 0x10000n, name: 'rom'}]},
-      {kind: 'tmem', version: 1, pools: [{id: 0, flags: 1 << 24, pages: [{oid: [1n, 2n, 3n], index: 0}, {oid: [1n, 2n, 4n], index: 1}]}, {id: 1, pages: []}]},
-      {kind: 'tmem_extra', entries: [{poolId: 0, oid: [1n, 1n, 1n], index: 5}, {poolId: 1, oid: [2n, 2n, 2n], index: 6}, {poolId: 2, oid: [3n, 3n, 3n], index: 7}]},
+      {
+        kind: 'tmem',
+        version: 1,
+        pools: [
+          {
+            id: 0,
+            flags: 1 << 24,
+            pages: [
+              {oid: [1n, 2n, 3n], index: 0},
+              {oid: [1n, 2n, 4n], index: 1},
+            ],
+          },
+          {id: 1, pages: []},
+        ],
+      },
+      {
+        kind: 'tmem_extra',
+        entries: [
+          {poolId: 0, oid: [1n, 1n, 1n], index: 5},
+          {poolId: 1, oid: [2n, 2n, 2n], index: 6},
+          {poolId: 2, oid: [3n, 3n, 3n], index: 7},
+        ],
+      },
       {kind: 'compressed_data', data: 300},
       {kind: 'enable_compression'},
       {kind: 'last_checkpoint'},
@@ -128,7 +139,12 @@ describe.each([64, 32] as const)('every metadata chunk, %i-bit toolstack', (widt
 
 describe('metadata chunk rules', () => {
   test('an HVM parameter chunk in a PV image is refused', async () => {
-    const {bytes, map} = buildLegacyWithMap(pv([{kind: 'vcpu_info', online: [0]}, {kind: 'hvm_param', chunk: 'hvm_viridian', value: 1n}]))
+    const {bytes, map} = buildLegacyWithMap(
+      pv([
+        {kind: 'vcpu_info', online: [0]},
+        {kind: 'hvm_param', chunk: 'hvm_viridian', value: 1n},
+      ]),
+    )
     const err = await walkError(bytes)
     expect(err.code).toBe('hvm-chunk-in-pv')
     expect(err.where).toMatchObject({offset: map.chunks[1].at, index: 1, context: 'hvm_viridian'})
@@ -213,7 +229,15 @@ describe('vcpu_info', () => {
 describe('page batches', () => {
   test.each([64, 32] as const)('%i-bit toolstack: entries, dropped entries, page contents, next offset', async (width) => {
     const entries: EntrySpec[] = [5, {dropped: true}, {pfn: 9, type: 1}, {dropped: true}, 2]
-    const {bytes, map} = buildLegacyWithMap(pv([{kind: 'pages', entries}, {kind: 'vcpu_info', online: [0]}], width))
+    const {bytes, map} = buildLegacyWithMap(
+      pv(
+        [
+          {kind: 'pages', entries},
+          {kind: 'vcpu_info', online: [0]},
+        ],
+        width,
+      ),
+    )
     for (const src of ['file', 'pipe'] as const) {
       const [batch, next] = body(await walk(bytes, {}, src))
       expect(batch).toMatchObject({kind: 'page-batch', offset: map.chunks[0].at, index: 0, count: 5, dropped: 2, dataPages: 3})
@@ -260,14 +284,30 @@ describe('page batches', () => {
     expect(err.where).toMatchObject({offset: map.chunks[0].at + 4 + 2 * 4, index: 0, context: 'page batch'})
     expect(err.message).toContain('0x7')
     // Another type: both entries kept, with a warning at the second (the 4.5 restorer applies both).
-    const retyped = buildLegacyWithMap(pv([{kind: 'pages', entries: [7, 8, {pfn: 7, type: 1}]}, {kind: 'vcpu_info', online: [0]}], 32))
+    const retyped = buildLegacyWithMap(
+      pv(
+        [
+          {kind: 'pages', entries: [7, 8, {pfn: 7, type: 1}]},
+          {kind: 'vcpu_info', online: [0]},
+        ],
+        32,
+      ),
+    )
     const evs = await walk(retyped.bytes)
     expect(body(evs)[0]).toMatchObject({pfns: new Uint32Array([7, 8, 7]), types: new Uint8Array([0, 0, 1]), dataPages: 3})
     expect(evs.filter((e) => e.kind === 'warning')).toEqual([
       {kind: 'warning', offset: retyped.map.chunks[0].at + 4 + 2 * 4, code: 'pfn-retyped-in-batch', message: expect.stringContaining('pfn 0x7 again with another page type (entry 2)')},
     ])
     // Dropped entries are not duplicates of each other.
-    await walk(buildLegacy(pv([{kind: 'pages', entries: [{dropped: true}, 7, {dropped: true}]}, {kind: 'pages', entries: [7]}, {kind: 'vcpu_info', online: [0]}])))
+    await walk(
+      buildLegacy(
+        pv([
+          {kind: 'pages', entries: [{dropped: true}, 7, {dropped: true}]},
+          {kind: 'pages', entries: [7]},
+          {kind: 'vcpu_info', online: [0]},
+        ]),
+      ),
+    )
     expect((await walkError(vectorBytes('legacy', 'bad-duplicate-pfn-in-batch.legacy.gz'))).code).toBe('duplicate-pfn')
   })
 
@@ -287,7 +327,7 @@ describe('page batches', () => {
     expect(err.message).toContain('the Xen 4.5 restorer refuses it')
   })
 
-  test('a 64-bit entry with bits above 31 set is refused, saying why (Xen\'s converter would fold them away)', async () => {
+  test("a 64-bit entry with bits above 31 set is refused, saying why (Xen's converter would fold them away)", async () => {
     const {bytes, map} = buildLegacyWithMap(pv([{kind: 'pages', entries: [1, {raw: (1n << 40n) | 2n}]}]))
     const err = await walkError(bytes)
     expect(err.code).toBe('bad-pfn-entry')
@@ -296,7 +336,11 @@ describe('page batches', () => {
   })
 
   test('page data the consumer does not read is skipped, on a file and on a pipe', async () => {
-    const spec = pv([{kind: 'pages', range: {start: 0, count: 40}}, {kind: 'pages', range: {start: 40, count: 20}}, {kind: 'vcpu_info', online: [0]}])
+    const spec = pv([
+      {kind: 'pages', range: {start: 0, count: 40}},
+      {kind: 'pages', range: {start: 40, count: 20}},
+      {kind: 'vcpu_info', online: [0]},
+    ])
     const bytes = buildLegacy(spec)
     for (const src of ['file', 'pipe'] as const) {
       const r = new ByteReader(src === 'file' ? new BufferSource(bytes) : new ChunkedSource(bytes, 3000))
@@ -311,7 +355,7 @@ describe('page batches', () => {
 describe('toolstack chunk and physmap decoding', () => {
   const physmap: PhysmapSpec[] = [
     {physOffset: 0xf0000000n, startAddr: 0xf0000000n, size: 0x800000n, name: 'vga.vram', pad: Buffer.from([0x16, 0xaf, 0xe3, 0xdb])},
-    {physOffset: 0xf1000000n, startAddr: 0xABCDEF000n, size: 0x10000n, name: 'cirrus_vga.rom', pad: Buffer.from([0xbe, 0xe6, 0x43, 0x5b])},
+    {physOffset: 0xf1000000n, startAddr: 0xabcdef000n, size: 0x10000n, name: 'cirrus_vga.rom', pad: Buffer.from([0xbe, 0xe6, 0x43, 0x5b])},
   ]
   const expectedPairs = [
     ['physmap/f0000000/start_addr', 'f0000000'],

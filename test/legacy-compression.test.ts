@@ -37,7 +37,7 @@ function failsAt(buf: Buffer, at: number, message: RegExp, pos = 0): void {
   expect.fail('decoded a malformed page')
 }
 
-describe('decoding a compressed page over the receiver\'s copy', () => {
+describe("decoding a compressed page over the receiver's copy", () => {
   it('an unchanged page is one byte 0 and leaves the page as it was', () => {
     const page = randomBytes(PAGE)
     const copy = Buffer.from(page)

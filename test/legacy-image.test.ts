@@ -9,17 +9,7 @@ import type {LegacyEvent} from '../src/legacy/events.js'
 import {walkLegacy} from '../src/legacy/walker.js'
 import {vectorBytes} from './helpers/fixtures.js'
 import {walk, walkError} from './helpers/walk.js'
-import {
-  buildLegacy,
-  buildLegacyWithMap,
-  defaultSharedInfo,
-  fillBytes,
-  type ChunkSpec,
-  type LegacySpec,
-  smallSpec,
-  vcpuContextBytes,
-} from './builders/legacy.js'
-
+import {buildLegacy, buildLegacyWithMap, defaultSharedInfo, fillBytes, type ChunkSpec, type LegacySpec, smallSpec, vcpuContextBytes} from './builders/legacy.js'
 
 const one = (evs: any[], kind: string) => evs.filter((e) => e.kind === kind)
 
@@ -330,9 +320,7 @@ describe('extended info', () => {
   })
 
   test('extv and xcnt are reported with their offsets; block order does not matter', async () => {
-    const {bytes, map} = buildLegacyWithMap(
-      pv({blocks: [{id: 'xcnt', data: Buffer.from([0x50, 0x03, 0, 0])}, {id: 'extv'}, {id: 'vcpu', size: EXT_VCPU_64}]}),
-    )
+    const {bytes, map} = buildLegacyWithMap(pv({blocks: [{id: 'xcnt', data: Buffer.from([0x50, 0x03, 0, 0])}, {id: 'extv'}, {id: 'vcpu', size: EXT_VCPU_64}]}))
     // Detected as PV without flags: any known block id after the marker will do.
     expect((await walk(bytes))[0]).toMatchObject({guest: 'pv', toolstackWidth: 64, guestFrom: 'detected'})
     const e = one(await walk(bytes, {width: 64, guest: 'pv'}), 'extended-info')[0]
@@ -363,7 +351,14 @@ describe('extended info', () => {
   })
 
   test('an unknown block is skipped with a warning naming it and its offset (the 4.5 restorer skips it)', async () => {
-    const {bytes, map} = buildLegacyWithMap(pv({blocks: [{id: 'vcpu', size: EXT_VCPU_64}, {id: 'abcd', data: Buffer.alloc(4)}]}))
+    const {bytes, map} = buildLegacyWithMap(
+      pv({
+        blocks: [
+          {id: 'vcpu', size: EXT_VCPU_64},
+          {id: 'abcd', data: Buffer.alloc(4)},
+        ],
+      }),
+    )
     const evs = await walk(bytes)
     expect(one(evs, 'extended-info')[0]).toMatchObject({guestWidth: 8, extendedContext: false})
     expect(one(evs, 'warning')).toEqual([
@@ -430,7 +425,10 @@ describe('PV tail', () => {
   test('contexts follow the online vcpus in ascending order, with extended and xsave parts', async () => {
     const spec = smallSpec('pv', 64, {
       ext: {guestWidth: 64, extv: true, xsaveLength: 0x350},
-      chunks: [{kind: 'pages', range: {start: 0, count: 2}}, {kind: 'vcpu_info', online: [5, 0, 2], maxId: 6}],
+      chunks: [
+        {kind: 'pages', range: {start: 0, count: 2}},
+        {kind: 'vcpu_info', online: [5, 0, 2], maxId: 6},
+      ],
       pv: {unmapped: [3, 9, 11], xsave: {mask: 0x7n}},
     })
     const {bytes, map} = buildLegacyWithMap(spec)
@@ -586,7 +584,15 @@ describe('trailing bytes', () => {
 describe('transientBatches', () => {
   // Two batches of different pfns; with the option the second batch's arrays
   // take the first's memory (its values are gone), without it each keeps its own.
-  const bytes = buildLegacy({width: 64, guest: 'pv', p2mSize: 16, chunks: [{kind: 'pages', range: {start: 0, count: 4}}, {kind: 'pages', range: {start: 8, count: 4}}]})
+  const bytes = buildLegacy({
+    width: 64,
+    guest: 'pv',
+    p2mSize: 16,
+    chunks: [
+      {kind: 'pages', range: {start: 0, count: 4}},
+      {kind: 'pages', range: {start: 8, count: 4}},
+    ],
+  })
   const batches = async (transientBatches: boolean) => {
     const kept: {pfns: Uint32Array; copy: number[]}[] = []
     for await (const ev of walkLegacy(new ByteReader(new BufferSource(bytes)), {transientBatches})) {

@@ -44,7 +44,10 @@ const pv32: LegacySpec = {
   guest: 'pv',
   p2mSize: 40,
   ext: {guestWidth: 32, extv: false},
-  chunks: [{kind: 'pages', range: {start: 0, count: 3}}, {kind: 'vcpu_info', online: [0, 1]}],
+  chunks: [
+    {kind: 'pages', range: {start: 0, count: 3}},
+    {kind: 'vcpu_info', online: [0, 1]},
+  ],
 }
 const hvm64: LegacySpec = {
   width: 64,
@@ -130,7 +133,7 @@ describe('the error names the part being read', () => {
   }
 
   test('PV parts', async () => {
-    expect(await inside(pv64, (m) => 20)).toBe('xl header')
+    expect(await inside(pv64, () => 20)).toBe('xl header')
     expect(await inside(pv64, (m) => m.image - 2)).toBe('xl optional data')
     expect(await inside(pv64, (m) => m.image + 3)).toBe('the first bytes of the image')
     expect(await inside(pv64, (m) => m.image + 14)).toBe('extended info')

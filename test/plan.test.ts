@@ -39,11 +39,17 @@ describe('PAGE_DATA descriptors', () => {
     ],
   })
 
-  test('the batch\'s pfns and types, and its page contents where the image holds them', async () => {
+  test("the batch's pfns and types, and its page contents where the image holds them", async () => {
     const {bytes, map} = buildLegacyWithMap(spec)
     const pages = records(await descriptors(bytes)).filter((r) => r.pages) as Array<PlannedRecord & {pfnsSeen: number[]; typesSeen: number[]}>
-    expect(pages.map((p) => p.pfnsSeen)).toEqual([[1, 2, 3, 4], [5, 6, 7]])
-    expect(pages.map((p) => p.typesSeen)).toEqual([[0, 1, 0xf, 9], [0, 0, 0]])
+    expect(pages.map((p) => p.pfnsSeen)).toEqual([
+      [1, 2, 3, 4],
+      [5, 6, 7],
+    ])
+    expect(pages.map((p) => p.typesSeen)).toEqual([
+      [0, 1, 0xf, 9],
+      [0, 0, 0],
+    ])
     const batches = map.chunks.filter((c) => c.kind === 'pages')
     pages.forEach((p, k) => {
       const withData = p.pfnsSeen.filter((_, i) => pageTypeHasData(p.typesSeen[i]))
@@ -55,14 +61,17 @@ describe('PAGE_DATA descriptors', () => {
     })
   })
 
-  test('the head, encoded while its batch is the walker\'s, is the pfn words of those pages', async () => {
+  test("the head, encoded while its batch is the walker's, is the pfn words of those pages", async () => {
     const {bytes} = buildLegacyWithMap(spec)
     const heads: Array<[Buffer, number]> = []
     for await (const d of plan(bytes)) if (d.kind === 'record' && d.pages) heads.push([d.head, d.data!.length!])
-    expect(heads.map(([head, data]) => [...pageDataPfns(head, head.length + data)!])).toEqual([[1, 2, 4], [5, 6, 7]])
+    expect(heads.map(([head, data]) => [...pageDataPfns(head, head.length + data)!])).toEqual([
+      [1, 2, 4],
+      [5, 6, 7],
+    ])
   })
 
-  test('asked for after the next batch, the head is refused (the walker\'s arrays hold another batch)', async () => {
+  test("asked for after the next batch, the head is refused (the walker's arrays hold another batch)", async () => {
     const kept: PlannedRecord[] = []
     for await (const d of plan(buildLegacy(spec))) if (d.kind === 'record' && d.pages) kept.push(d)
     expect(() => kept[0].head).toThrow(/internal: a PAGE_DATA head asked for after its batch/)
@@ -70,17 +79,39 @@ describe('PAGE_DATA descriptors', () => {
   })
 })
 
-describe('the refusals are the plan\'s', () => {
+describe("the refusals are the plan's", () => {
   const cases: Array<[string, LegacySpec]> = [
-    ['not-convertible', smallSpec('pv', 64, {chunks: [{kind: 'pages', range: {start: 0, count: 2}}, {kind: 'compressed_data', data: 100}]})],
+    [
+      'not-convertible',
+      smallSpec('pv', 64, {
+        chunks: [
+          {kind: 'pages', range: {start: 0, count: 2}},
+          {kind: 'compressed_data', data: 100},
+        ],
+      }),
+    ],
     ['no-page-data', smallSpec('pv', 64, {chunks: [{kind: 'vcpu_info', online: [0]}]})],
-    ['vcpu0-offline', smallSpec('pv', 64, {chunks: [{kind: 'pages', range: {start: 0, count: 2}}, {kind: 'vcpu_info', online: [1]}]})],
+    [
+      'vcpu0-offline',
+      smallSpec('pv', 64, {
+        chunks: [
+          {kind: 'pages', range: {start: 0, count: 2}},
+          {kind: 'vcpu_info', online: [1]},
+        ],
+      }),
+    ],
     ['empty-hvm-context', smallSpec('hvm', 64, {hvm: {context: 0}})],
   ]
-  test.each(cases)('%s: thrown by the plan alone, in convert\'s words', async (code, spec) => {
+  test.each(cases)("%s: thrown by the plan alone, in convert's words", async (code, spec) => {
     const bytes = buildLegacy(spec)
-    const fromPlan = await descriptors(bytes).then(() => undefined, (e: unknown) => e)
-    const fromConvert = await convertLegacy(new ByteReader(new BufferSource(bytes)), new MemorySink(), {format: 'libxl'}).then(() => undefined, (e: unknown) => e)
+    const fromPlan = await descriptors(bytes).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    const fromConvert = await convertLegacy(new ByteReader(new BufferSource(bytes)), new MemorySink(), {format: 'libxl'}).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     expect(fromPlan).toBeInstanceOf(FormatError)
     expect((fromPlan as FormatError).code).toBe(code)
     expect((fromPlan as FormatError).message).toBe((fromConvert as FormatError).message)
@@ -88,8 +119,16 @@ describe('the refusals are the plan\'s', () => {
 })
 
 describe('the qemu record', () => {
-  const spec = smallSpec('hvm', 64, {chunks: [{kind: 'pages', range: {start: 0, count: 2}}, {kind: 'toolstack', physmap: [{physOffset: 0xf0000000n, startAddr: 0xf0000000n, size: 0x800000n, name: 'vga.vram'}]}]})
-  const libxlTypes = (ds: Planned[]) => records(ds).filter((r) => r.layer === 'libxl').map((r) => r.type)
+  const spec = smallSpec('hvm', 64, {
+    chunks: [
+      {kind: 'pages', range: {start: 0, count: 2}},
+      {kind: 'toolstack', physmap: [{physOffset: 0xf0000000n, startAddr: 0xf0000000n, size: 0x800000n, name: 'vga.vram'}]},
+    ],
+  })
+  const libxlTypes = (ds: Planned[]) =>
+    records(ds)
+      .filter((r) => r.layer === 'libxl')
+      .map((r) => r.type)
 
   test('libxl: in the stream, its xenstore keys and then its state (left in the input) as EMULATOR_CONTEXT', async () => {
     const ds = await descriptors(buildLegacy(spec))

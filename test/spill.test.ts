@@ -48,7 +48,11 @@ describe('SpillList', () => {
     const dir = tempDir('xst-spill-')
     const r = spawnSync(
       process.execPath,
-      ['--input-type=module', '-e', `import {SpillList} from ${JSON.stringify(join(ROOT, 'dist/io/spill.js'))}; import {readdirSync} from 'node:fs'; const l = new SpillList(0); for (let i = 0; i < 5000; i++) l.push({i}); console.log(l.onDisk, readdirSync(process.env.TMPDIR).length, [...l].length)`],
+      [
+        '--input-type=module',
+        '-e',
+        `import {SpillList} from ${JSON.stringify(join(ROOT, 'dist/io/spill.js'))}; import {readdirSync} from 'node:fs'; const l = new SpillList(0); for (let i = 0; i < 5000; i++) l.push({i}); console.log(l.onDisk, readdirSync(process.env.TMPDIR).length, [...l].length)`,
+      ],
       {env: {...process.env, TMPDIR: dir}, encoding: 'utf8'},
     )
     expect(r.stderr).toBe('')

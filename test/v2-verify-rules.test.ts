@@ -145,11 +145,11 @@ describe('libxc headers', () => {
 
 describe('libxl and xl headers', () => {
   const L = (p: {kind: string}) => p.kind === 'libxl-header'
-  const withHeader = (f: Parameters<typeof rawLibxlHeader>[0]) =>
-    libxlStream(hvmStream()).replace(L, {kind: 'libxl-header', raw: rawLibxlHeader(f)})
+  const withHeader = (f: Parameters<typeof rawLibxlHeader>[0]) => libxlStream(hvmStream()).replace(L, {kind: 'libxl-header', raw: rawLibxlHeader(f)})
   it('ident (a damaged ident is still read as libxl)', () => expectProblems(withHeader({ident: 0x4c6962786c466d58n}), {code: 'bad-ident', part: L}))
   it('version', () => expectProblems(withHeader({version: 3}), {code: 'unknown-version', part: L, within: 8}))
-  it('reserved option bits are a warning (stream_header_done() tests only big-endian)', () => expectProblems(withHeader({options: 4}), {code: 'reserved-bits', part: L, within: 12, severity: 'warning'}))
+  it('reserved option bits are a warning (stream_header_done() tests only big-endian)', () =>
+    expectProblems(withHeader({options: 4}), {code: 'reserved-bits', part: L, within: 12, severity: 'warning'}))
   it('big-endian', () => expectProblems(withHeader({options: 1}), {code: 'big-endian', part: L, within: 12}))
   it('legacy-converted flag is reported', async () => {
     const on = await verifyBytes((await libxlStream(hvmStream(), {options: LIBXL_OPT_LEGACY}).build()).bytes)
@@ -198,21 +198,36 @@ describe('PAGE_DATA', () => {
   it('count must be > 0', () => expectProblems(pvStream().insertBefore(Rec.X86_TSC_INFO, pageData([])), {code: 'page-data-empty', part: P, nth: 2, within: 8}))
   it('body shorter than its header', () => expectProblems(pvStream().insertBefore(Rec.X86_TSC_INFO, rec(P, Buffer.alloc(4))), {code: 'page-data-short', part: P, nth: 2}))
   it('reserved field: a warning (handle_page_data() does not read it)', () =>
-    expectProblems(pvStream().edit(P, (r) => r.head.writeUInt32LE(1, 4)), {code: 'reserved-field', part: P, within: 12, severity: 'warning'}))
+    expectProblems(
+      pvStream().edit(P, (r) => r.head.writeUInt32LE(1, 4)),
+      {code: 'reserved-field', part: P, within: 12, severity: 'warning'},
+    ))
   it('pfn reserved bits: a warning (handle_page_data() masks them off)', () =>
-    expectProblems(pvStream().edit(P, (r) => r.head.writeBigUInt64LE(pfnWord(5) | (1n << 52n), 8 + 8 * 5), 1), {code: 'pfn-reserved-bits', part: P, nth: 1, within: 8 + 8 + 40, severity: 'warning'}))
+    expectProblems(
+      pvStream().edit(P, (r) => r.head.writeBigUInt64LE(pfnWord(5) | (1n << 52n), 8 + 8 * 5), 1),
+      {code: 'pfn-reserved-bits', part: P, nth: 1, within: 8 + 8 + 40, severity: 'warning'},
+    ))
   it('page types 5-8 are invalid', async () => {
     for (const t of [5, 6, 7, 8]) {
-      await expectProblems(pvStream().edit(P, (r) => r.head.writeBigUInt64LE(pfnWord(140, t), 8 + 8 * 12), 1), {code: 'pfn-type-invalid', part: P, nth: 1, within: 8 + 8 + 96})
+      await expectProblems(
+        pvStream().edit(P, (r) => r.head.writeBigUInt64LE(pfnWord(140, t), 8 + 8 * 12), 1),
+        {code: 'pfn-type-invalid', part: P, nth: 1, within: 8 + 8 + 96},
+      )
     }
   })
   it('size = 8 + 8·count + 4096·pages with data', async () => {
-    await expectProblems(pvStream().edit(P, (r) => (r.bulk = r.bulk!.subarray(4096))), {code: 'page-data-size', part: P})
+    await expectProblems(
+      pvStream().edit(P, (r) => (r.bulk = r.bulk!.subarray(4096))),
+      {code: 'page-data-size', part: P},
+    )
     // An XTAB page given data.
     await expectProblems(pvStream().replace(P, pageData([pfnWord(0, 0xf), pfnWord(1)], 2)), {code: 'page-data-size', part: P})
   })
   it('a count the body cannot hold', () =>
-    expectProblems(pvStream().edit(P, (r) => r.head.writeUInt32LE(100000, 0), 1), {code: 'page-data-size', part: P, nth: 1}))
+    expectProblems(
+      pvStream().edit(P, (r) => r.head.writeUInt32LE(100000, 0), 1),
+      {code: 'page-data-size', part: P, nth: 1},
+    ))
   it('a count beyond what xst checks', () => {
     const v = new V2Verifier()
     v.libxcHeaders(...splitHeaders(rawLibxcHeaders({type: DomainType.X86_HVM, version: 2})), 0)
@@ -222,7 +237,10 @@ describe('PAGE_DATA', () => {
     expect(v.finish().errors.map((e) => e.code)).toContain('page-data-count')
   })
   it('pfns within the p2m range', () =>
-    expectProblems(pvStream().edit(P, (r) => r.head.writeBigUInt64LE(pfnWord(300), 8 + 8 * 171), 1), {code: 'pfn-out-of-range', part: P, nth: 1, within: 8 + 8 + 8 * 171}))
+    expectProblems(
+      pvStream().edit(P, (r) => r.head.writeBigUInt64LE(pfnWord(300), 8 + 8 * 171), 1),
+      {code: 'pfn-out-of-range', part: P, nth: 1, within: 8 + 8 + 8 * 171},
+    ))
   it('one error per rule per record, however many pfns break it', async () => {
     const s = pvStream().edit(P, (r) => [3, 4, 9].forEach((i) => r.head.writeBigUInt64LE(pfnWord(i, 6), 8 + 8 * i)))
     const r = await verifyBytes((await s.build()).bytes)
@@ -240,21 +258,37 @@ describe('PV records', () => {
   it('X86_PV_INFO size and reserved fields', async () => {
     await expectProblems(pvStream().replace(Rec.X86_PV_INFO, rec(Rec.X86_PV_INFO, Buffer.from([8, 4, 0]))), {code: 'record-size', part: Rec.X86_PV_INFO})
     // handle_x86_pv_info() refuses a short body only, and reads no reserved field.
-    await expectProblems(pvStream().replace(Rec.X86_PV_INFO, rec(Rec.X86_PV_INFO, Buffer.from([8, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))), {code: 'record-longer', part: Rec.X86_PV_INFO, severity: 'warning'})
-    await expectProblems(pvStream().edit(Rec.X86_PV_INFO, (r) => (r.head[7] = 1)), {code: 'reserved-field', part: Rec.X86_PV_INFO, within: 10, severity: 'warning'})
+    await expectProblems(pvStream().replace(Rec.X86_PV_INFO, rec(Rec.X86_PV_INFO, Buffer.from([8, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))), {
+      code: 'record-longer',
+      part: Rec.X86_PV_INFO,
+      severity: 'warning',
+    })
+    await expectProblems(
+      pvStream().edit(Rec.X86_PV_INFO, (r) => (r.head[7] = 1)),
+      {code: 'reserved-field', part: Rec.X86_PV_INFO, within: 10, severity: 'warning'},
+    )
   })
   it('X86_PV_INFO only once', () => expectProblems(pvStream().insertBefore(Rec.X86_TSC_INFO, pvInfo()), {code: 'duplicate-pv-info', part: Rec.X86_PV_INFO, nth: 1}))
   it('X86_PV_P2M_FRAMES length, range and header', async () => {
     const F = Rec.X86_PV_P2M_FRAMES
-    await expectProblems(pvStream().edit(F, (r) => r.head.writeUInt32LE(600, 4)), {code: 'p2m-frames-size', part: F})
+    await expectProblems(
+      pvStream().edit(F, (r) => r.head.writeUInt32LE(600, 4)),
+      {code: 'p2m-frames-size', part: F},
+    )
     await valid(pvStream().replace(F, p2mFrames(0, 600)))
-    await expectProblems(pvStream().edit(F, (r) => r.head.writeUInt32LE(400, 0)), {code: 'p2m-frames-range', part: F, within: 8})
+    await expectProblems(
+      pvStream().edit(F, (r) => r.head.writeUInt32LE(400, 0)),
+      {code: 'p2m-frames-range', part: F, within: 8},
+    )
     await expectProblems(pvStream().replace(F, rec(F, Buffer.alloc(4))), {code: 'record-size', part: F})
   })
   it('a 32-bit guest has 1024 pfns per p2m frame', () => valid(pvStream({guestWidth: 4}).replace(Rec.X86_PV_P2M_FRAMES, p2mFrames(0, 1500, 4))))
   it('vcpu record header and reserved field', async () => {
     await expectProblems(pvStream().insertBefore(Rec.END, rec(Rec.X86_PV_VCPU_MSRS, Buffer.alloc(4))), {code: 'record-size', part: Rec.X86_PV_VCPU_MSRS, nth: 2})
-    await expectProblems(pvStream().edit(Rec.X86_PV_VCPU_XSAVE, (r) => r.head.writeUInt32LE(1, 4)), {code: 'reserved-field', part: Rec.X86_PV_VCPU_XSAVE, within: 12, severity: 'warning'})
+    await expectProblems(
+      pvStream().edit(Rec.X86_PV_VCPU_XSAVE, (r) => r.head.writeUInt32LE(1, 4)),
+      {code: 'reserved-field', part: Rec.X86_PV_VCPU_XSAVE, within: 12, severity: 'warning'},
+    )
   })
   it('empty vcpu records are tolerated with a warning (errata)', () =>
     expectProblems(pvStream().insertBefore(Rec.END, vcpu(Rec.X86_PV_VCPU_XSAVE, 1, 0)), {code: 'vcpu-record-empty', part: Rec.X86_PV_VCPU_XSAVE, nth: 2, severity: 'warning'}))
@@ -279,8 +313,14 @@ describe('PV records', () => {
     await expectProblems(pvStream().move(Rec.SHARED_INFO, Rec.X86_PV_INFO), {code: 'order-x86-pv-info', part: Rec.SHARED_INFO})
   })
   it('X86_TSC_INFO is 24 bytes with a zero reserved field', async () => {
-    await expectProblems(pvStream().edit(Rec.X86_TSC_INFO, (r) => (r.head = r.head.subarray(0, 20))), {code: 'record-size', part: Rec.X86_TSC_INFO})
-    await expectProblems(pvStream().edit(Rec.X86_TSC_INFO, (r) => r.head.writeUInt32LE(9, 20)), {code: 'reserved-field', part: Rec.X86_TSC_INFO, within: 28, severity: 'warning'})
+    await expectProblems(
+      pvStream().edit(Rec.X86_TSC_INFO, (r) => (r.head = r.head.subarray(0, 20))),
+      {code: 'record-size', part: Rec.X86_TSC_INFO},
+    )
+    await expectProblems(
+      pvStream().edit(Rec.X86_TSC_INFO, (r) => r.head.writeUInt32LE(9, 20)),
+      {code: 'reserved-field', part: Rec.X86_TSC_INFO, within: 28, severity: 'warning'},
+    )
   })
   it('what the PV restorer needs is all there', async () => {
     // x86_pv_stream_complete() does not check that SHARED_INFO came.
@@ -290,35 +330,42 @@ describe('PV records', () => {
 })
 
 describe('PV ordering', () => {
-  it('X86_PV_INFO before X86_PV_P2M_FRAMES', () =>
-    expectProblems(pvStream({version: 2}).move(Rec.X86_PV_P2M_FRAMES, Rec.X86_PV_INFO), {code: 'order-x86-pv-info', part: Rec.X86_PV_P2M_FRAMES}))
-  it('X86_PV_P2M_FRAMES before PAGE_DATA', () =>
-    expectProblems(pvStream().move(Rec.X86_PV_P2M_FRAMES, Rec.X86_TSC_INFO), {code: 'order-x86-pv-p2m-frames', part: Rec.PAGE_DATA}))
+  it('X86_PV_INFO before X86_PV_P2M_FRAMES', () => expectProblems(pvStream({version: 2}).move(Rec.X86_PV_P2M_FRAMES, Rec.X86_PV_INFO), {code: 'order-x86-pv-info', part: Rec.X86_PV_P2M_FRAMES}))
+  it('X86_PV_P2M_FRAMES before PAGE_DATA', () => expectProblems(pvStream().move(Rec.X86_PV_P2M_FRAMES, Rec.X86_TSC_INFO), {code: 'order-x86-pv-p2m-frames', part: Rec.PAGE_DATA}))
   // handle_x86_pv_vcpu_blob() keeps vcpu state until the end of the stream.
   it('vcpu records before PAGE_DATA or X86_PV_P2M_FRAMES: a warning', async () => {
     await expectProblems(pvStream().move(Rec.X86_PV_VCPU_BASIC, Rec.PAGE_DATA), {code: 'order-page-data', part: Rec.X86_PV_VCPU_BASIC, severity: 'warning'})
     await expectProblems(pvStream().move(Rec.X86_PV_VCPU_BASIC, Rec.X86_PV_P2M_FRAMES), {code: 'order-page-data', part: Rec.X86_PV_VCPU_BASIC, severity: 'warning'})
   })
   it('vcpu records before X86_PV_INFO: an error (BASIC is sized by the width it sets)', () =>
-    expectProblems(pvStream().move(Rec.X86_PV_VCPU_BASIC, Rec.X86_PV_INFO), {code: 'order-x86-pv-info', part: Rec.X86_PV_VCPU_BASIC}, {code: 'order-page-data', part: Rec.X86_PV_VCPU_BASIC, severity: 'warning'}))
-  it('X86_PV_INFO must exist at all (reported once)', () =>
-    expectProblems(pvStream({version: 2}).remove(Rec.X86_PV_INFO), {code: 'order-x86-pv-info', part: Rec.X86_PV_P2M_FRAMES}))
+    expectProblems(
+      pvStream().move(Rec.X86_PV_VCPU_BASIC, Rec.X86_PV_INFO),
+      {code: 'order-x86-pv-info', part: Rec.X86_PV_VCPU_BASIC},
+      {code: 'order-page-data', part: Rec.X86_PV_VCPU_BASIC, severity: 'warning'},
+    ))
+  it('X86_PV_INFO must exist at all (reported once)', () => expectProblems(pvStream({version: 2}).remove(Rec.X86_PV_INFO), {code: 'order-x86-pv-info', part: Rec.X86_PV_P2M_FRAMES}))
 })
 
 describe('HVM records and ordering', () => {
   it('HVM_PARAMS size = 8 + 16·count', () =>
-    expectProblems(hvmStream().edit(Rec.HVM_PARAMS, (r) => r.head.writeUInt32LE(9, 0)), {code: 'hvm-params-size', part: Rec.HVM_PARAMS, within: 8}))
+    expectProblems(
+      hvmStream().edit(Rec.HVM_PARAMS, (r) => r.head.writeUInt32LE(9, 0)),
+      {code: 'hvm-params-size', part: Rec.HVM_PARAMS, within: 8},
+    ))
   it('empty HVM_PARAMS is tolerated with a warning (errata)', () =>
     expectProblems(hvmStream().insertBefore(Rec.HVM_PARAMS, hvmParams([])), {code: 'hvm-params-empty', part: Rec.HVM_PARAMS, severity: 'warning'}))
   it('HVM_PARAMS reserved field: a warning (handle_hvm_params() does not read it)', () =>
-    expectProblems(hvmStream().edit(Rec.HVM_PARAMS, (r) => r.head.writeUInt32LE(1, 4)), {code: 'reserved-field', part: Rec.HVM_PARAMS, within: 12, severity: 'warning'}))
+    expectProblems(
+      hvmStream().edit(Rec.HVM_PARAMS, (r) => r.head.writeUInt32LE(1, 4)),
+      {code: 'reserved-field', part: Rec.HVM_PARAMS, within: 12, severity: 'warning'},
+    ))
   it('HVM_CONTEXT is not empty and is there', async () => {
     await expectProblems(hvmStream().replace(Rec.HVM_CONTEXT, hvmContext(0)), {code: 'hvm-context-empty', part: Rec.HVM_CONTEXT})
     await expectProblems(hvmStream().remove(Rec.HVM_CONTEXT), {code: 'missing-hvm-context', part: Rec.END})
   })
   // xg_sr_save_x86_hvm.c x86_hvm_end_of_checkpoint() writes the context first;
   // xg_sr_restore_x86_hvm.c keeps it and applies it in x86_hvm_stream_complete().
-  it('HVM_CONTEXT before HVM_PARAMS (the order Xen\'s own saver writes) is valid, with no warning', () => valid(hvmStream().move(Rec.HVM_CONTEXT, Rec.HVM_PARAMS)))
+  it("HVM_CONTEXT before HVM_PARAMS (the order Xen's own saver writes) is valid, with no warning", () => valid(hvmStream().move(Rec.HVM_CONTEXT, Rec.HVM_PARAMS)))
   it('no HVM_PARAMS at all is a warning', () => expectProblems(hvmStream().remove(Rec.HVM_PARAMS), {code: 'missing-hvm-params', part: Rec.END, severity: 'warning'}))
   it('PV-only records are refused in HVM streams and the reverse', async () => {
     await expectProblems(hvmStream().insertBefore(Rec.END, sharedInfo()), {code: 'wrong-guest-record', part: Rec.SHARED_INFO})
@@ -356,7 +403,10 @@ describe('version 3 static data', () => {
     await expectProblems(pvStream().move(Rec.STATIC_DATA_END, Rec.PAGE_DATA), {code: 'order-static-data-end', part: Rec.X86_PV_P2M_FRAMES})
   })
   it('CPU policies: their sizes, before STATIC_DATA_END', async () => {
-    await expectProblems(hvmStream().edit(Rec.X86_CPUID_POLICY, (r) => (r.head = r.head.subarray(1))), {code: 'record-size', part: Rec.X86_CPUID_POLICY})
+    await expectProblems(
+      hvmStream().edit(Rec.X86_CPUID_POLICY, (r) => (r.head = r.head.subarray(1))),
+      {code: 'record-size', part: Rec.X86_CPUID_POLICY},
+    )
     await expectProblems(hvmStream().replace(Rec.X86_MSR_POLICY, rec(Rec.X86_MSR_POLICY)), {code: 'record-size', part: Rec.X86_MSR_POLICY})
     // x86_static_data_complete() has applied the policy by then: a later one is ignored.
     await expectProblems(hvmStream().move(Rec.STATIC_DATA_END, Rec.X86_MSR_POLICY), {code: 'policy-after-static-data-end', part: Rec.X86_MSR_POLICY, severity: 'warning'})
@@ -367,14 +417,19 @@ describe('libxl records', () => {
   const hvm = () => libxlStream(hvmStream())
   it('emulator ids: a warning (libxl never reads them)', async () => {
     await expectProblems(hvm().replace(V(LibxlRec.EMULATOR_CONTEXT), emulatorContext(64, 3)), {code: 'emulator-id', part: V(LibxlRec.EMULATOR_CONTEXT), within: 8, severity: 'warning'})
-    await expectProblems(hvm().replace(V(LibxlRec.EMULATOR_XENSTORE_DATA), xenstoreData(['a', 'b'], 9)), {code: 'emulator-id', part: V(LibxlRec.EMULATOR_XENSTORE_DATA), within: 8, severity: 'warning'})
+    await expectProblems(hvm().replace(V(LibxlRec.EMULATOR_XENSTORE_DATA), xenstoreData(['a', 'b'], 9)), {
+      code: 'emulator-id',
+      part: V(LibxlRec.EMULATOR_XENSTORE_DATA),
+      within: 8,
+      severity: 'warning',
+    })
   })
   it('emulator records in a PV stream are refused (process_record(): "when none was expected")', async () => {
     const pv = () => libxlStream(pvStream(), {emulator: false})
     await expectProblems(pv().insertBefore(V(LibxlRec.END), emulatorContext()), {code: 'wrong-guest-record', part: V(LibxlRec.EMULATOR_CONTEXT)})
     await expectProblems(pv().insertBefore(V(LibxlRec.END), xenstoreData(['k', 'v'])), {code: 'wrong-guest-record', part: V(LibxlRec.EMULATOR_XENSTORE_DATA)})
   })
-  it('and in a PVH guest\'s, which only an xl config tells from HVM', async () => {
+  it("and in a PVH guest's, which only an xl config tells from HVM", async () => {
     const pvh = (type: string) => withXlHeader(libxlStream(hvmStream()), 2, `name = "t"\ntype = "${type}"\n`)
     await expectProblems(pvh('pvh'), {code: 'wrong-guest-record', part: V(LibxlRec.EMULATOR_XENSTORE_DATA)}, {code: 'wrong-guest-record', part: V(LibxlRec.EMULATOR_CONTEXT)})
     await valid(pvh('hvm'))
@@ -385,7 +440,10 @@ describe('libxl records', () => {
   it('xenstore data: NUL-terminated, an even number of strings', async () => {
     const X = V(LibxlRec.EMULATOR_XENSTORE_DATA)
     await expectProblems(hvm().replace(X, xenstoreData(['key', 'value', 'lonely'])), {code: 'xenstore-odd-strings', part: X, within: 16})
-    await expectProblems(hvm().edit(X, (r) => (r.head = r.head.subarray(0, -1))), {code: 'xenstore-not-terminated', part: X, within: 8 + 8 + 'physmap/f0000000/size\x00800000'.length - 1})
+    await expectProblems(
+      hvm().edit(X, (r) => (r.head = r.head.subarray(0, -1))),
+      {code: 'xenstore-not-terminated', part: X, within: 8 + 8 + 'physmap/f0000000/size\x00800000'.length - 1},
+    )
     await valid(hvm().replace(X, xenstoreData([])))
     // libxl__restore_emulator_xenstore_data() writes keys below the device model's directory.
     await expectProblems(hvm().replace(X, xenstoreData(['a', '1', '', '2'])), {code: 'xenstore-empty-key', part: X, within: 16 + 4})
@@ -441,7 +499,9 @@ describe('checkpointed streams (Remus, COLO): FORMAT.md section 7', () => {
     expect(r.summary.checkpoints!.list.slice(1).map((c) => c.pfns)).toEqual([4, 4])
   })
   it('one cut inside its next checkpoint: valid, with a warning saying where and which checkpoint the receiver fails over from', async () => {
-    const whole = await replication(2).append(...again(40)).build()
+    const whole = await replication(2)
+      .append(...again(40))
+      .build()
     for (const cut of [whole.bytes.length, whole.bytes.length - 100]) {
       for (const pipe of [false, true]) {
         const r = await verifyBytes(whole.bytes.subarray(0, cut), {pipe})
@@ -467,8 +527,10 @@ describe('checkpointed streams (Remus, COLO): FORMAT.md section 7', () => {
     // It holds its 4-byte control id (libxl_sr_checkpoint_state).
     await expectProblems(replication(1).append(libxlRec(LibxlRec.CHECKPOINT_STATE, Buffer.alloc(3))), {code: 'record-size', part: V(LibxlRec.CHECKPOINT_STATE)})
   })
-  it('a bare libxc stream\'s checkpoints end at CHECKPOINT', async () => {
-    const s = hvmStream().remove(Rec.END).append(empty(Rec.CHECKPOINT), ...again(8), empty(Rec.CHECKPOINT))
+  it("a bare libxc stream's checkpoints end at CHECKPOINT", async () => {
+    const s = hvmStream()
+      .remove(Rec.END)
+      .append(empty(Rec.CHECKPOINT), ...again(8), empty(Rec.CHECKPOINT))
     await valid(s)
     expect((await verifyBytes((await s.build()).bytes)).summary.checkpoints).toMatchObject({kind: 'remus', complete: 2})
   })
@@ -490,11 +552,16 @@ describe('after the end of the stream', () => {
   it('a bare libxc stream may be followed by its device-model record', async () => {
     await valid(hvmStream().append(qemu(QEMU_SIG_DM_0002, 300, 300)))
     await valid(hvmStream().append({kind: 'raw', bytes: Buffer.from(QEMU_SIG_REST + 'anything at all')}))
-    const r = await verifyBytes((await hvmStream().append(qemu(QEMU_SIG_DM_0002, 300, 300)).build()).bytes)
+    const r = await verifyBytes(
+      (
+        await hvmStream()
+          .append(qemu(QEMU_SIG_DM_0002, 300, 300))
+          .build()
+      ).bytes,
+    )
     expect(r.summary.tail).toEqual({kind: QEMU_SIG_DM_0002, bytes: 325})
   })
-  it('whose length must match what follows', () =>
-    expectProblems(hvmStream().append(qemu(QEMU_SIG_DM_0002, 300, 299)), {code: 'qemu-record-size', part: (p) => p.kind === 'raw', within: 21}))
+  it('whose length must match what follows', () => expectProblems(hvmStream().append(qemu(QEMU_SIG_DM_0002, 300, 299)), {code: 'qemu-record-size', part: (p) => p.kind === 'raw', within: 21}))
   it('anything else after END is a warning: the restorer stops reading at END', async () => {
     const R = (p: {kind: string}) => p.kind === 'raw'
     await expectProblems(hvmStream().append({kind: 'raw', bytes: Buffer.from('junk')}), {code: 'trailing-bytes', part: R, severity: 'warning'})

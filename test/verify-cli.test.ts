@@ -161,9 +161,7 @@ describe('verify: input and output', () => {
       `error: byte ${pages.offset + BODY + PageDataHeader.size + 8 * 7}, libxc record ${pages.index} (PAGE_DATA): pfn[7] 0x5000000000000007 has page type 5; types 5-8 are not defined`,
       `error: byte ${shared.offset}, libxc record ${shared.index} (SHARED_INFO): SHARED_INFO body is 100 bytes; it must be one 4096-byte page`,
     ])
-    expect(r.stdout.trim().split('\n')).toEqual([
-      expect.stringMatching(/: INVALID — 3 errors, 0 warnings \(libxc v3 stream, x86 PV \(64-bit guest\), converted from a legacy image\)$/),
-    ])
+    expect(r.stdout.trim().split('\n')).toEqual([expect.stringMatching(/: INVALID — 3 errors, 0 warnings \(libxc v3 stream, x86 PV \(64-bit guest\), converted from a legacy image\)$/)])
   })
 
   it('a stream of thousands of errors: every one told on stderr and counted, the first thousand (and one of each other kind) kept in --json', async () => {
@@ -184,13 +182,23 @@ describe('verify: input and output', () => {
     expect(doc.errorCount).toBe(errors.length)
     expect(doc.errors.slice(0, 1000).every((e: {record: string}) => e.record === 'X86_PV_VCPU_BASIC')).toBe(true)
     // Past the thousandth, only a kind not kept yet: the unknown record, and the stream ending with no END.
-    expect(doc.errors.slice(1000).map((e: {code: string}) => e.code).sort()).toEqual(['truncated', 'unknown-record'])
+    expect(
+      doc.errors
+        .slice(1000)
+        .map((e: {code: string}) => e.code)
+        .sort(),
+    ).toEqual(['truncated', 'unknown-record'])
   })
 
   it('--max-errors stops after that many', async () => {
     const r = await runXstInProcess(['verify', await threeDefects(), '--max-errors', '1'])
     expect(r.code).toBe(1)
-    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toHaveLength(1)
+    expect(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('error:')),
+    ).toHaveLength(1)
     expect(r.stdout.trim()).toMatch(/INVALID — 1 error, .*stopped early \(--max-errors\)$/)
     const j = JSON.parse((await runXstInProcess(['verify', await threeDefects(), '--max-errors', '2', '--json'])).stdout)
     expect(j.errors).toHaveLength(2)
@@ -228,7 +236,10 @@ describe('verify: input and output', () => {
   })
 
   it('guestWidth is in bits, as inspect-legacy gives it for the same guest', async () => {
-    for (const [name, bits] of [['pv32-tw32', 32], ['pv64-basic', 64]] as const) {
+    for (const [name, bits] of [
+      ['pv32-tw32', 32],
+      ['pv64-basic', 64],
+    ] as const) {
       const legacy = JSON.parse((await runXstInProcess(['inspect-legacy', tempFile(`${name}.legacy`, vectorBytes('legacy', `${name}.legacy.gz`)), '--json'])).stdout)
       const v2 = await runXstInProcess(['verify', tempFile(`${name}.v2`, vectorBytes('legacy', `${name}.libxc.v2.gz`)), '--json'])
       expect([legacy.image.guestWidth, JSON.parse(v2.stdout).summary.guestWidth], name).toEqual([bits, bits])

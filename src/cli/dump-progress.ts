@@ -49,7 +49,13 @@ async function withTaskList(job: DumpJob, onClose: (close: () => void) => void):
   )
   // A failure before the output is open (no such input, CORE exists) is a
   // usage error: reported alone, without a task list.
-  if (!(await opened.promise.then(() => true, () => false))) return dump
+  if (
+    !(await opened.promise.then(
+      () => true,
+      () => false,
+    ))
+  )
+    return dump
   const showing = (phases: DumpProgress['phase'][], setOutput: (line: string) => void) => () => {
     if (latest && phases.includes(latest.phase)) setOutput(progressLine(latest, t0))
   }

@@ -19,7 +19,11 @@ const WARNINGS = f('warnings', 'warnings about the input, as strings (`verify`: 
 export const JSON_DOCUMENTS = {
   error: {
     title: 'Any command that fails (exit 1 or 2)',
-    fields: [OK, f('error', '`{code, message, offset, index, context, expected, got}`: the stable `code` (see [Error codes](#error-codes)) and where the defect is; fields not known are `null`'), WARNINGS],
+    fields: [
+      OK,
+      f('error', '`{code, message, offset, index, context, expected, got}`: the stable `code` (see [Error codes](#error-codes)) and where the defect is; fields not known are `null`'),
+      WARNINGS,
+    ],
   },
   'inspect-legacy': {
     title: '`xst inspect-legacy --json`',
@@ -32,8 +36,14 @@ export const JSON_DOCUMENTS = {
       f('image', '`{offset, guest: "pv"|"hvm", guestWidth: 32|64|null, pagetableLevels, toolstackWidth: 32|64, detected: {toolstackWidth, guest}, p2mSize}` (`detected` false means given by a flag)'),
       f('extendedInfo', 'PV: `{offset, totalLength, blocks: [{id, offset, size}], extendedContext, xsaveLength}`; HVM: `null`'),
       f('p2mFrames', 'PV: `{offset, count}`; HVM: `null`'),
-      f('body', '`{chunks, pageBatches, emptyBatches, pages: {total, withData, dropped, byType}, pfnRange: {first, last}, passes, pagesResent, verifyMode, chunkCounts, vcpuInfo: {maxVcpuId, online[]}, tsc, hvmParams: [{param, name, value}], toolstack: {length, physmap: [...]}, notConvertible[]}`'),
-      f('tail', 'PV: `{kind: "pv", offset, unmappedPfns, vcpus: [{id, parts[], bytes}], sharedInfoOffset}`; HVM: `{kind: "hvm", offset, magicPfns, hvmContext: {offset, length}, qemu: {offset, signature, length}, qemuAbsent}`'),
+      f(
+        'body',
+        '`{chunks, pageBatches, emptyBatches, pages: {total, withData, dropped, byType}, pfnRange: {first, last}, passes, pagesResent, verifyMode, chunkCounts, vcpuInfo: {maxVcpuId, online[]}, tsc, hvmParams: [{param, name, value}], toolstack: {length, physmap: [...]}, notConvertible[]}`',
+      ),
+      f(
+        'tail',
+        'PV: `{kind: "pv", offset, unmappedPfns, vcpus: [{id, parts[], bytes}], sharedInfoOffset}`; HVM: `{kind: "hvm", offset, magicPfns, hvmContext: {offset, length}, qemu: {offset, signature, length}, qemuAbsent}`',
+      ),
       f('trailing', '`null` or `{offset, length}` of bytes after the image'),
       WARNINGS,
       f('chunks', '`[{index, offset, what, size, detail}]`, one per chunk', true),
@@ -51,8 +61,11 @@ export const JSON_DOCUMENTS = {
       f('errorCount', 'every error found, kept or not'),
       f('warningCount', 'every warning found, kept or not'),
       f('stopped', '`null`, `"max-errors"`, `"fatal"` (truncation, or not a v2 stream) or `"big-endian"`'),
-      f('summary', '`{format, xlHeader, version: {libxl, libxc}, legacyConverted, guestType, guestWidth, ptLevels, xenVersion, records, pages, vcpus, p2mEndPfn, emulator, checkpoints, tail, bytes}`; `checkpoints` is `null` for a plain stream, else `{kind: "remus"|"colo", complete, lastEnd, cut, list: [{index, start, end, pfns, withData, records}]}`; `tail` names what follows the stream (a device-model record, xl\'s migration message)'),
-      f('container', 'the container summary (as `inspect-legacy`\'s); for a XenServer vGPU image, `stoppedAt` says where checking ended'),
+      f(
+        'summary',
+        '`{format, xlHeader, version: {libxl, libxc}, legacyConverted, guestType, guestWidth, ptLevels, xenVersion, records, pages, vcpus, p2mEndPfn, emulator, checkpoints, tail, bytes}`; `checkpoints` is `null` for a plain stream, else `{kind: "remus"|"colo", complete, lastEnd, cut, list: [{index, start, end, pfns, withData, records}]}`; `tail` names what follows the stream (a device-model record, xl\'s migration message)',
+      ),
+      f('container', "the container summary (as `inspect-legacy`'s); for a XenServer vGPU image, `stoppedAt` says where checking ended"),
     ],
   },
   identify: {
@@ -65,8 +78,8 @@ export const JSON_DOCUMENTS = {
       f('xlHeader', 'whether an xl header is in front'),
       f('stream', '`{format: "legacy"|"libxc"|"libxl", libxcVersion, libxlVersion}`, or `null`'),
       f('guest', '`"pv"`, `"hvm"`, `"pvh"` (where an xl config says so) or `null`'),
-      f('guestWidth', 'a PV guest\'s word size in bits, or `null`'),
-      f('toolstackWidth', 'the saving toolstack\'s word size (legacy streams), or `null`'),
+      f('guestWidth', "a PV guest's word size in bits, or `null`"),
+      f('toolstackWidth', "the saving toolstack's word size (legacy streams), or `null`"),
       f('domainName', 'from the container, the xl config or the Xenops record, or `null`'),
       f('verdict', '`"needs conversion"`, `"v2, restorable"`, `"damaged"` or `"not a Xen image"`'),
       f('restore', '`{by: [...]}`: the programs that restore such an image, most usual first'),
@@ -97,7 +110,7 @@ export const JSON_DOCUMENTS = {
       f('output', '`{path, format, bytes, written, sections}` (`sections` for ELF)'),
       f('pages', '`{count, copies, pfnRange: {first, last}}`'),
       f('vcpus', '`{count, ids}`'),
-      f('xenVersion', 'from a native stream\'s domain header, or `null`'),
+      f('xenVersion', "from a native stream's domain header, or `null`"),
       f('method', 'how the pages travelled: `"positional"`, `"windows"` or `"spool"`'),
       f('passes', 'how many passes over the input'),
       WARNINGS,

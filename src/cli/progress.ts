@@ -6,7 +6,6 @@ import {runConvertJob, type ConvertJob, type ConvertResult} from '../convert/job
 import {formatBytes, plural} from '../text.js'
 import {byteProgress, deferred, drawTaskList, type ProgressOptions, runInterruptible, type Step, ticking} from './task-list.js'
 
-
 /** Run a conversion, with a task list on stderr when enabled; see runInterruptible. */
 export function runWithProgress(job: ConvertJob, opts: ProgressOptions): Promise<ConvertResult> {
   return runInterruptible(job, opts, runConvertJob, withTaskList)
@@ -50,7 +49,13 @@ async function withTaskList(job: ConvertJob, onClose: (close: () => void) => voi
   )
   // A failure before the output is open (no such input, NEW exists, NEW is
   // OLD) is a usage error: reported alone, without a task list.
-  if (!(await opened.promise.then(() => true, () => false))) return conversion
+  if (
+    !(await opened.promise.then(
+      () => true,
+      () => false,
+    ))
+  )
+    return conversion
   const steps: Step[] = [
     {title: 'Detect image', run: async () => `Detect image: ${await started.promise}`},
     {

@@ -14,9 +14,7 @@ import {constants} from 'node:os'
 const HANDLED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGALRM', 'SIGXCPU', 'SIGVTALRM', 'SIGPROF', 'SIGPWR', 'SIGIO']
 
 /** The exit status for each: 128 + its number, as a shell reports a process it ended. */
-export const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = Object.fromEntries(
-  HANDLED.filter((s) => constants.signals[s] !== undefined).map((s) => [s, 128 + constants.signals[s]]),
-)
+export const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = Object.fromEntries(HANDLED.filter((s) => constants.signals[s] !== undefined).map((s) => [s, 128 + constants.signals[s]]))
 
 /** Run `task`; a signal arriving meanwhile calls `onSignal`, then exits. */
 export async function exitOnSignals<T>(onSignal: (signal: NodeJS.Signals) => void, task: () => Promise<T>): Promise<T> {

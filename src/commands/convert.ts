@@ -10,7 +10,8 @@ import {readFileSync} from 'node:fs'
 
 export default class Convert extends XstCommand {
   static summary = 'Convert a legacy (Xen <= 4.5) image to a v2 stream that Xen 4.6+ restores, keeping its container'
-  static description = `Rewrites OLD, an image saved by Xen 4.5 or earlier, as NEW: a v2 libxl stream (what \`xl restore\` reads; the default) or a bare libxc stream (--format libxc), with the "legacy converted" bit set. The output is byte-identical to Xen's convert-legacy-stream where that tool succeeds. Toolstack width and guest type are detected.
+  static description =
+    `Rewrites OLD, an image saved by Xen 4.5 or earlier, as NEW: a v2 libxl stream (what \`xl restore\` reads; the default) or a bare libxc stream (--format libxc), with the "legacy converted" bit set. The output is byte-identical to Xen's convert-legacy-stream where that tool succeeds. Toolstack width and guest type are detected.
 
 NEW is written to a temporary file beside it and renamed into place only when the whole stream has been written and flushed; on any error or interrupt NEW is left untouched. An existing NEW is only replaced with --force, and never when it is OLD itself. A symlink NEW stays a link: the file it names is the one written. A FIFO, socket or character device (such as /dev/null) is written in place, without --force; a block device needs --force.
 
@@ -64,7 +65,10 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     xl: Flags.boolean({char: 'x', description: 'the input starts with an xl header (detected anyway)'}),
     'skip-qemu': Flags.boolean({description: 'the HVM image has no qemu record after the HVM context'}),
     force: Flags.boolean({description: 'replace NEW if it exists (or write a block device); write the stream to a terminal'}),
-    verify: Flags.boolean({allowNo: true, description: 'check the stream with the v2 verifier as it is written, stopping at the first bad record (default: on, for every output; --no-verify turns it off)'}),
+    verify: Flags.boolean({
+      allowNo: true,
+      description: 'check the stream with the v2 verifier as it is written, stopping at the first bad record (default: on, for every output; --no-verify turns it off)',
+    }),
     verbose: Flags.boolean({char: 'v', description: 'list every record type written; with --in/--out, print the report (on stderr), which is left out otherwise'}),
     syslog: Flags.boolean({description: 'send warnings, errors and the -v report to syslog (ident xst, facility user) instead of stdout/stderr'}),
   }
@@ -121,7 +125,8 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
       fdNumbers: helper,
       verify: flags.verify ?? true,
       onWarning: (m) => this.note(m),
-      onImage: helper && report ? (image) => this.line(`converting ${inName}: legacy ${image.guest.toUpperCase()}, ${image.toolstackWidth}-bit toolstack, to a ${format} stream on ${outName}`) : undefined,
+      onImage:
+        helper && report ? (image) => this.line(`converting ${inName}: legacy ${image.guest.toUpperCase()}, ${image.toolstackWidth}-bit toolstack, to a ${format} stream on ${outName}`) : undefined,
     }
     const {summary, verify, container, notes, written} = await runWithProgress(job, {
       // The task list is for a person at a terminal running xst, not for a toolstack's helper.

@@ -4,7 +4,8 @@ import type {DumpJob} from '../dump/job.js'
 
 export default class DumpCore extends XstCommand {
   static summary = "Write the guest memory a save image holds as a core file (Xen's dump-core ELF) or a raw memory image"
-  static description = `Reads IMAGE — a legacy (Xen <= 4.5) image or a v2 stream (libxc or libxl), with or without an xl header, bare or in a libvirt, XenServer (legacy or structured: the stream of its Libxc or Libxc_legacy section) or xend container, gzip-compressed or not — and writes the guest's memory to CORE. Every page the image carries data for is in the dump, with the contents of its last copy (live migration and verify mode send pages more than once); pages sent without data (XTAB, XALLOC, BROKEN) are not.
+  static description =
+    `Reads IMAGE — a legacy (Xen <= 4.5) image or a v2 stream (libxc or libxl), with or without an xl header, bare or in a libvirt, XenServer (legacy or structured: the stream of its Libxc or Libxc_legacy section) or xend container, gzip-compressed or not — and writes the guest's memory to CORE. Every page the image carries data for is in the dump, with the contents of its last copy (live migration and verify mode send pages more than once); pages sent without data (XTAB, XALLOC, BROKEN) are not.
 
 --format elf (the default) writes the layout of \`xl dump-core\`: an ELF64 core file with the sections .note.Xen (header, Xen version and format version notes), .xen_prstatus (one vcpu context per vcpu: PV the saved contexts, HVM contexts built from the CPU records of the HVM context), .xen_shared_info (PV), .xen_pages (the pages in pfn order) and .xen_p2m (PV; gmfn = pfn, as a saved image holds pfns, not machine frames) or .xen_pfn (HVM). crash and libkdumpfile read it.
 

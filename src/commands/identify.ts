@@ -8,7 +8,8 @@ type Unreadable = {input: string; verdict: 'unreadable'; error: Record<string, u
 
 export default class Identify extends XstCommand {
   static summary = 'Say what each image is: container, stream format, guest, and whether it needs converting'
-  static description = `What file(1) would say about a Xen save image if it knew Xen: for each IMAGE, one line with its container (libvirt, XenServer legacy or structured, xend, an xl header; gzip-compressed or not), the stream's format and version, the guest type and width, the saving toolstack's width (legacy streams), the domain name when the container or xl header gives one (a XenServer image's VM name, from its Xenops record), the file's size, and a verdict: "needs conversion" (xst convert makes it restorable), "v2, restorable", "damaged" (its headers are defective) or "not a Xen image".
+  static description =
+    `What file(1) would say about a Xen save image if it knew Xen: for each IMAGE, one line with its container (libvirt, XenServer legacy or structured, xend, an xl header; gzip-compressed or not), the stream's format and version, the guest type and width, the saving toolstack's width (legacy streams), the domain name when the container or xl header gives one (a XenServer image's VM name, from its Xenops record), the file's size, and a verdict: "needs conversion" (xst convert makes it restorable), "v2, restorable", "damaged" (its headers are defective) or "not a Xen image".
 
 Files found beside save images are named rather than called damaged, with what they are for: a libvirt QEMU/KVM save image (its version, how its memory state is stored: uncompressed, gzip, bzip2, xz, lzop, zstd or sparse; whether the save finished; the domain name), QEMU device state (a QEVM stream), a Xen ELF dump-core (xl dump-core, virsh dump, xst dump-core: guest type, vcpus, pages), another ELF core file or ELF file. A gzip-compressed file gets the verdict its bytes get.
 

@@ -7,7 +7,8 @@ import type {InspectReport} from '../inspect/report.js'
 
 export default class InspectLegacy extends XstCommand {
   static summary = 'Walk a legacy (Xen <= 4.5) save image and describe it'
-  static description = `Reads an image written by Xen 4.5 or earlier (xl save, xm save, virsh save, XenServer suspend, live migration) and reports what it holds: the container around the stream (libvirt, XenServer legacy or structured, xend; gzip-compressed or not) with what its header says (the domain name, an xend config's memory), the xl header and domain name, guest type and width, toolstack width, pages, every chunk, and the PV or HVM tail.
+  static description =
+    `Reads an image written by Xen 4.5 or earlier (xl save, xm save, virsh save, XenServer suspend, live migration) and reports what it holds: the container around the stream (libvirt, XenServer legacy or structured, xend; gzip-compressed or not) with what its header says (the domain name, an xend config's memory), the xl header and domain name, guest type and width, toolstack width, pages, every chunk, and the PV or HVM tail.
 
 Toolstack width and guest type are detected from the image; --width and --guest override detection. Offsets are into the decompressed image. On a file, page data is skipped by seeking, so large images are inspected in well under a second (a gzip input is decompressed as it is read). Exit status: 0 well-formed, 1 the image is bad (one line names the defect and its byte offset), 2 usage error.`
 

@@ -28,7 +28,8 @@ export type VerifyResult = {ok: boolean; input: string; verdict: 'valid' | 'inva
 
 export default class Verify extends XstCommand {
   static summary = 'Check v2 save images (libxc or libxl streams, in any container), reporting every problem'
-  static description = `Checks a Xen 4.6+ domain image: a libxc stream (version 2 or 3), or a libxl stream with the libxc stream inside it, behind an xl header, inside a libvirt save image or a XenServer structured suspend image, or none of these; gzip-compressed or not. The container and the stream format are detected from the first bytes; --format overrides the stream's.
+  static description =
+    `Checks a Xen 4.6+ domain image: a libxc stream (version 2 or 3), or a libxl stream with the libxc stream inside it, behind an xl header, inside a libvirt save image or a XenServer structured suspend image, or none of these; gzip-compressed or not. The container and the stream format are detected from the first bytes; --format overrides the stream's.
 
 Every header and record is checked against the format and against the ordering the restorer relies on, and every problem found is reported with its byte offset, record index and record type (offsets are into the decompressed image). Optional records (type bit 31) are skipped with a warning, as the spec allows. The container is checked too: a libvirt header's version must match the stream it holds; a XenServer image's sections are read (each body bounded by its length), its Xenops record parsed, its Libxc stream verified, and it must end with End_of_image (bytes after that are counted, not checked); sections xenopsd refuses (Libxl, Qemu_xen, a Qemu_trad over 1 MiB) are errors, and a Demu section after the memory image (Citrix vGPU) ends the check with a warning, since its end cannot be found. On a file, page data is skipped by seeking, so a large image is checked in well under a second.
 

@@ -7,14 +7,7 @@ import {GZIP_KIND} from './gzip.js'
 import {markedContainers, type MarkedContainerKind} from './registry.js'
 import {STREAM_KINDS} from './stream.js'
 
-export type InputKind =
-  | 'gzip'
-  | MarkedContainerKind
-  | 'xl'
-  | 'libxc'
-  | 'libxl'
-  | 'empty'
-  | 'unknown-or-legacy'
+export type InputKind = 'gzip' | MarkedContainerKind | 'xl' | 'libxc' | 'libxl' | 'empty' | 'unknown-or-legacy'
 
 export interface KindInfo {
   readonly kind: Exclude<InputKind, 'empty' | 'unknown-or-legacy'>
@@ -28,11 +21,7 @@ export interface KindInfo {
 }
 
 /** Every kind sniff recognises, with its magic: gzip, the containers, the streams. */
-export const KINDS: readonly KindInfo[] = [
-  GZIP_KIND,
-  ...markedContainers().map((m): KindInfo => ({kind: m.kind, magic: m.detect.magic, family: m.detect.family, label: m.label})),
-  ...STREAM_KINDS,
-]
+export const KINDS: readonly KindInfo[] = [GZIP_KIND, ...markedContainers().map((m): KindInfo => ({kind: m.kind, magic: m.detect.magic, family: m.detect.family, label: m.label})), ...STREAM_KINDS]
 
 /** Enough bytes for every magic above. */
 export const SNIFF_LENGTH = Math.max(...KINDS.map((k) => k.magic.length))

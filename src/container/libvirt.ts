@@ -58,35 +58,34 @@ export async function readLibvirtHeader(reader: ByteReader): Promise<LibvirtHead
   const h = LibvirtHeader.get(fixed)
   const at = (field: keyof typeof LibvirtHeader.offsets) => offset + LibvirtHeader.offsets[field]
   if (h.magic !== LIBVIRT_MAGIC) {
-    throw new FormatError(
-      'libvirt-bad-magic',
-      'not a libvirt save image: the magic is wrong',
-      {offset, context: 'libvirt header', expected: JSON.stringify(LIBVIRT_MAGIC), got: JSON.stringify(h.magic)},
-    )
+    throw new FormatError('libvirt-bad-magic', 'not a libvirt save image: the magic is wrong', {
+      offset,
+      context: 'libvirt header',
+      expected: JSON.stringify(LIBVIRT_MAGIC),
+      got: JSON.stringify(h.magic),
+    })
   }
   if (!LIBVIRT_VERSIONS.includes(h.version)) {
-    throw new FormatError(
-      'libvirt-unknown-version',
-      `libvirt save header version ${h.version} is not one xst knows`,
-      {offset: at('version'), context: 'libvirt header', expected: `${LIBVIRT_VERSION_LEGACY} or ${LIBVIRT_VERSION_V2}`, got: String(h.version)},
-    )
+    throw new FormatError('libvirt-unknown-version', `libvirt save header version ${h.version} is not one xst knows`, {
+      offset: at('version'),
+      context: 'libvirt header',
+      expected: `${LIBVIRT_VERSION_LEGACY} or ${LIBVIRT_VERSION_V2}`,
+      got: String(h.version),
+    })
   }
   if (h.xmlLength === 0) {
-    throw new FormatError(
-      'libvirt-xml-empty',
-      'libvirt save header has no domain XML (xml_len is 0)',
-      {offset: at('xmlLength'), context: 'libvirt header', expected: 'at least 1', got: '0'},
-    )
+    throw new FormatError('libvirt-xml-empty', 'libvirt save header has no domain XML (xml_len is 0)', {offset: at('xmlLength'), context: 'libvirt header', expected: 'at least 1', got: '0'})
   }
   reader.checkLength(h.xmlLength, 'libvirt domain XML', MAX_LIBVIRT_XML, 'MAX_LIBVIRT_XML', {offset: at('xmlLength')})
   const xmlAt = reader.offset
   const xmlBytes = await reader.read(h.xmlLength, 'libvirt domain XML')
   if (xmlBytes[xmlBytes.length - 1] !== 0) {
-    throw new FormatError(
-      'libvirt-xml-not-terminated',
-      'libvirt domain XML does not end in a NUL within xml_len',
-      {offset: xmlAt + xmlBytes.length - 1, context: 'libvirt header', expected: '0x00', got: hex(xmlBytes[xmlBytes.length - 1], 2)},
-    )
+    throw new FormatError('libvirt-xml-not-terminated', 'libvirt domain XML does not end in a NUL within xml_len', {
+      offset: xmlAt + xmlBytes.length - 1,
+      context: 'libvirt header',
+      expected: '0x00',
+      got: hex(xmlBytes[xmlBytes.length - 1], 2),
+    })
   }
   // libvirt parses up to the first NUL.
   const nul = xmlBytes.indexOf(0)
@@ -117,9 +116,13 @@ export function libvirtVersionDefect(info: LibvirtHeaderInfo, stream: 'legacy' |
   const expected = stream === 'legacy' ? LIBVIRT_VERSION_LEGACY : stream === 'libxl' ? LIBVIRT_VERSION_V2 : undefined
   return new FormatError(
     'libvirt-version-mismatch',
-    `version ${info.version} claims a ${info.claims} stream, but a ${stream} stream follows` +
-      (expected === undefined ? ' (libvirt reads neither version over a bare libxc stream)' : ''),
-    {offset: info.offset + LibvirtHeader.offsets.version, context: 'libvirt header', expected: expected === undefined ? 'a legacy or libxl stream' : `version ${expected}`, got: `version ${info.version}`},
+    `version ${info.version} claims a ${info.claims} stream, but a ${stream} stream follows` + (expected === undefined ? ' (libvirt reads neither version over a bare libxc stream)' : ''),
+    {
+      offset: info.offset + LibvirtHeader.offsets.version,
+      context: 'libvirt header',
+      expected: expected === undefined ? 'a legacy or libxl stream' : `version ${expected}`,
+      got: `version ${info.version}`,
+    },
   )
 }
 

@@ -149,7 +149,11 @@ export function restOfSections(reader: ByteReader, summary: ContainerSummary, op
       }
       const where = {offset: s.offset, context: `${s.section.name} section`}
       if (s.section.refusedByRestore) {
-        throw new FormatError('xenserver-refused-section', `a ${s.section.name} section (${s.section.what}) after the memory image: xenopsd refuses to restore an image holding one (xc/domain.ml process_header: Suspend_image_failure), and its end cannot be found to read on`, where)
+        throw new FormatError(
+          'xenserver-refused-section',
+          `a ${s.section.name} section (${s.section.what}) after the memory image: xenopsd refuses to restore an image holding one (xc/domain.ml process_header: Suspend_image_failure), and its end cannot be found to read on`,
+          where,
+        )
       }
       throw new FormatError('xenserver-stream-after', `a ${s.section.name} section after the memory image: its end cannot be found here, so the rest of the image cannot be read`, where)
     },

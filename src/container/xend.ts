@@ -65,19 +65,21 @@ export async function readXendHeader(reader: ByteReader): Promise<XendHeaderInfo
   const fixed = await reader.read(XendHeader.size, 'xend save header')
   const h = XendHeader.get(fixed)
   if (h.signature !== XEND_SIGNATURE) {
-    throw new FormatError(
-      'xend-bad-signature',
-      'not an xend save file: the signature is wrong',
-      {offset, context: 'xend header', expected: JSON.stringify(XEND_SIGNATURE), got: JSON.stringify(h.signature)},
-    )
+    throw new FormatError('xend-bad-signature', 'not an xend save file: the signature is wrong', {
+      offset,
+      context: 'xend header',
+      expected: JSON.stringify(XEND_SIGNATURE),
+      got: JSON.stringify(h.signature),
+    })
   }
   const lenAt = offset + XendHeader.offsets.configLength
   if (h.configLength <= 0) {
-    throw new FormatError(
-      'xend-config-length',
-      `xend config length ${h.configLength} is not a length`,
-      {offset: lenAt, context: 'xend header', expected: 'a positive length', got: String(h.configLength)},
-    )
+    throw new FormatError('xend-config-length', `xend config length ${h.configLength} is not a length`, {
+      offset: lenAt,
+      context: 'xend header',
+      expected: 'a positive length',
+      got: String(h.configLength),
+    })
   }
   reader.checkLength(h.configLength, 'xend config', MAX_XEND_CONFIG, 'MAX_XEND_CONFIG', {offset: lenAt})
   const configAt = reader.offset
@@ -109,11 +111,12 @@ export function parseXendConfig(text: string, offset = 0): XendConfig {
     throw err
   }
   if (head(tree) !== 'domain') {
-    throw new FormatError(
-      'xend-config-not-domain',
-      'xend config is not a (domain ...) list',
-      {offset: offset + tree.offset, context: 'xend config', expected: '(domain ...)', got: tree.kind === 'atom' ? JSON.stringify(tree.value) : `(${head(tree) ?? '...'} ...)`},
-    )
+    throw new FormatError('xend-config-not-domain', 'xend config is not a (domain ...) list', {
+      offset: offset + tree.offset,
+      context: 'xend config',
+      expected: '(domain ...)',
+      got: tree.kind === 'atom' ? JSON.stringify(tree.value) : `(${head(tree) ?? '...'} ...)`,
+    })
   }
   const num = (key: string) => {
     const v = atomValue(tree, key)

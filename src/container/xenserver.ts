@@ -46,11 +46,12 @@ export async function readXenServerSignature(reader: ByteReader): Promise<XenSer
   const bytes = await reader.read(XENSERVER_SIGNATURE_LENGTH, 'XenServer signature')
   const format = xenServerFormat(bytes)
   if (!format) {
-    throw new FormatError(
-      'xenserver-bad-signature',
-      'not a XenServer suspend image: the signature is wrong',
-      {offset, context: 'XenServer signature', expected: `${JSON.stringify(XENSERVER_LEGACY_SIGNATURE)} or ${JSON.stringify(XENSERVER_STRUCTURED_SIGNATURE)}`, got: JSON.stringify(bytes.toString('latin1'))},
-    )
+    throw new FormatError('xenserver-bad-signature', 'not a XenServer suspend image: the signature is wrong', {
+      offset,
+      context: 'XenServer signature',
+      expected: `${JSON.stringify(XENSERVER_LEGACY_SIGNATURE)} or ${JSON.stringify(XENSERVER_STRUCTURED_SIGNATURE)}`,
+      got: JSON.stringify(bytes.toString('latin1')),
+    })
   }
   return {offset, format, bytes}
 }
@@ -163,20 +164,22 @@ export interface SectionHeaderInfo {
 export async function readSectionHeader(reader: ByteReader): Promise<SectionHeaderInfo> {
   const offset = reader.offset
   if (await reader.atEnd()) {
-    throw new FormatError(
-      'xenserver-no-end',
-      'the XenServer image ends without an End_of_image section',
-      {offset, context: 'XenServer sections', expected: 'a section header', got: 'the end of the image'},
-    )
+    throw new FormatError('xenserver-no-end', 'the XenServer image ends without an End_of_image section', {
+      offset,
+      context: 'XenServer sections',
+      expected: 'a section header',
+      got: 'the end of the image',
+    })
   }
   const h = await reader.readLayout(SectionHeader, 'XenServer section header')
   const s = sectionType(h.type)
   if (!s) {
-    throw new FormatError(
-      'xenserver-unknown-section',
-      `unknown XenServer section type ${hex(h.type)}`,
-      {offset: offset + SectionHeader.offsets.type, context: 'XenServer section header', expected: SECTION_TYPES.map((t) => hex(t.type)).join(', '), got: hex(h.type)},
-    )
+    throw new FormatError('xenserver-unknown-section', `unknown XenServer section type ${hex(h.type)}`, {
+      offset: offset + SectionHeader.offsets.type,
+      context: 'XenServer section header',
+      expected: SECTION_TYPES.map((t) => hex(t.type)).join(', '),
+      got: hex(h.type),
+    })
   }
   let length = 0
   if (s.body === 'sized') {
@@ -185,11 +188,7 @@ export async function readSectionHeader(reader: ByteReader): Promise<SectionHead
     const where = {offset: offset + SectionHeader.offsets.length, context: `${s.name} section header`}
     // A u64: compared as such before it becomes a number.
     if (h.length > BigInt(max)) {
-      throw new FormatError(
-        'length-too-large',
-        `${s.name} section length ${h.length} exceeds ${maxName} (${max})`,
-        {...where, expected: `at most ${max}`, got: h.length.toString()},
-      )
+      throw new FormatError('length-too-large', `${s.name} section length ${h.length} exceeds ${maxName} (${max})`, {...where, expected: `at most ${max}`, got: h.length.toString()})
     }
     length = Number(h.length)
     reader.checkLength(length, `${s.name} section`, max, maxName, where)
@@ -407,4 +406,3 @@ export function encodeXenopsSection(body: Buffer): Buffer {
 export function encodeStructuredSignature(): Buffer {
   return XenServerSignature.encode({signature: XENSERVER_STRUCTURED_SIGNATURE})
 }
-

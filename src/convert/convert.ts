@@ -59,7 +59,6 @@ export interface ConvertSummary {
   warnings: string[]
 }
 
-
 export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: ConvertOptions): Promise<ConvertSummary> {
   // Nothing reaches `sink` before the first page data: by then every defect
   // of the image's start is known (p2m_size, extended info, p2m frames, and

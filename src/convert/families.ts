@@ -33,15 +33,7 @@ import type {CarriedSections, Container, ContainerModule, StreamKind} from '../c
 import {drainGzip, type OpenedImage} from '../container/open.js'
 import {containerModule} from '../container/registry.js'
 import {BARE_LEGACY_QEMU_RECORDS, encodeQemuRecordHeader, QEMU_DM_0002} from '../legacy/qemu-record.js'
-import {
-  CONVERTED_WORD_SIZE,
-  encodeSectionHeader,
-  encodeStructuredSignature,
-  encodeXenopsRecord,
-  encodeXenopsSection,
-  SectionHeader,
-  xenopsTimeNow,
-} from '../container/xenserver.js'
+import {CONVERTED_WORD_SIZE, encodeSectionHeader, encodeStructuredSignature, encodeXenopsRecord, encodeXenopsSection, SectionHeader, xenopsTimeNow} from '../container/xenserver.js'
 import {convertLegacy, type ConvertOptions, type ConvertSummary, type OutputFormat} from './convert.js'
 import type {ContainerChoice} from './choices.js'
 
@@ -120,19 +112,31 @@ export function planConversion(p: PreparedInput, req: FamilyRequest): Plan {
   const asked = req.container === 'keep' ? `${aContainer(m.label)} input (--container keep)` : `--container ${req.container}`
 
   if (family === 'xenserver' && format === 'libxl') {
-    throw new UsageError(`${asked}: a XenServer image holds a libxc stream in its Libxc section (xenopsd refuses a Libxl section); drop --format libxl, or choose another --container`, 'container-format')
+    throw new UsageError(
+      `${asked}: a XenServer image holds a libxc stream in its Libxc section (xenopsd refuses a Libxl section); drop --format libxl, or choose another --container`,
+      'container-format',
+    )
   }
   if (family === 'libvirt' && format === 'libxc') {
-    throw new UsageError(`${asked}: libvirt's libxl driver restores a libxl stream behind a version 2 header, never a bare libxc stream; drop --format libxc, or use --container none`, 'container-format')
+    throw new UsageError(
+      `${asked}: libvirt's libxl driver restores a libxl stream behind a version 2 header, never a bare libxc stream; drop --format libxc, or use --container none`,
+      'container-format',
+    )
   }
   if (family === 'xl' && format === 'libxc') {
-    throw new UsageError(`${asked}: xl restore reads a libxl stream behind an xl header (STREAMv2); a libxc stream there cannot be restored; drop --format libxc, or use --container none`, 'container-format')
+    throw new UsageError(
+      `${asked}: xl restore reads a libxl stream behind an xl header (STREAMv2); a libxc stream there cannot be restored; drop --format libxc, or use --container none`,
+      'container-format',
+    )
   }
   if (family === 'libvirt' && !m.convert.libvirtHeader(c)) {
     throw new UsageError(`--container libvirt: a libvirt image carries the domain XML, which only a libvirt input has (this is ${aContainer(m.label)})`, 'container-needs-xml')
   }
   if (req.config && !(family === 'xl' && !m.convert.ownXlHeader(p.stream))) {
-    throw new UsageError('--config embeds a domain config in a new xl header: it applies only when the output is an xl save file xst writes the header of (an xend input, or --container xl over an input without an xl header)', 'config-not-applicable')
+    throw new UsageError(
+      '--config embeds a domain config in a new xl header: it applies only when the output is an xl save file xst writes the header of (an xend input, or --container xl over an input without an xl header)',
+      'config-not-applicable',
+    )
   }
 
   const plan: Plan = {family, format, mode: 'convert'}
@@ -211,7 +215,8 @@ const FAMILIES: Record<OutputFamily, (w: FamilyWrite) => AfterConversion | Promi
     if (!h) throw new Error('internal: libvirt output from a non-libvirt input')
     conv.prefix = withLibvirtVersion(h.headerBytes, LIBVIRT_VERSION_V2)
     conv.omitXlHeader = true
-    if (h.version !== LIBVIRT_VERSION_V2) notes.push(`the libvirt header's version was rewritten from ${h.version} to ${LIBVIRT_VERSION_V2}, over the converted libxl stream; the domain XML is copied unchanged`)
+    if (h.version !== LIBVIRT_VERSION_V2)
+      notes.push(`the libvirt header's version was rewritten from ${h.version} to ${LIBVIRT_VERSION_V2}, over the converted libxl stream; the domain XML is copied unchanged`)
     else notes.push('the libvirt header said version 2 over a legacy stream; it now holds the converted libxl stream it claims')
     return {}
   },
@@ -220,9 +225,7 @@ const FAMILIES: Record<OutputFamily, (w: FamilyWrite) => AfterConversion | Promi
     let qemuSeen = false
     /** Bytes of a Qemu_trad section written outside the stream (not counted as stream bytes). */
     let outside = 0
-    const head: Buffer[] = carried
-      ? [...carried.before]
-      : [encodeStructuredSignature(), encodeXenopsSection(encodeXenopsRecord({time: xenopsTimeNow(), wordSize: CONVERTED_WORD_SIZE}))]
+    const head: Buffer[] = carried ? [...carried.before] : [encodeStructuredSignature(), encodeXenopsSection(encodeXenopsRecord({time: xenopsTimeNow(), wordSize: CONVERTED_WORD_SIZE}))]
     head.push(encodeSectionHeader('Libxc'))
     conv.prefix = Buffer.concat(head)
     conv.omitXlHeader = true
@@ -343,10 +346,12 @@ async function copyV2(p: PreparedInput, plan: Plan, sink: ByteSink, notes: strin
   const verifier = new (await import('../v2/verify/verifier.js')).V2Verifier()
   let written = 0
   if (prefix) await sink.write(prefix)
-  const tee = new ByteReader(new TeeSource(new ReaderSource(r), async (piece) => {
-    written += piece.length
-    await sink.write(piece)
-  }))
+  const tee = new ByteReader(
+    new TeeSource(new ReaderSource(r), async (piece) => {
+      written += piece.length
+      await sink.write(piece)
+    }),
+  )
   await checkStream(tee, verifier, {format: 'libxl'})
   const report = verifier.finish(written)
   if (!report.valid) {

@@ -30,8 +30,19 @@ export function renderConvert(s: ConvertSummary, input: string, output: string, 
   const total = c && c.written.bytes !== s.output.bytes ? ` (${c.written.bytes} bytes written${c.written.gzip ? ', compressed' : ' with the container'})` : ''
   L.push(pad('output') + `${s.output.bytes} bytes: ${xc} libxc records${s.output.format === 'libxl' ? `, ${xl} libxl records` : ''}${total}`)
   if (verbose) {
-    L.push(pad('libxc') + Object.entries(s.records.libxc).map(([n, c]) => `${n} ${c}`).join(', '))
-    if (s.output.format === 'libxl') L.push(pad('libxl') + Object.entries(s.records.libxl).map(([n, c]) => `${n} ${c}`).join(', '))
+    L.push(
+      pad('libxc') +
+        Object.entries(s.records.libxc)
+          .map(([n, c]) => `${n} ${c}`)
+          .join(', '),
+    )
+    if (s.output.format === 'libxl')
+      L.push(
+        pad('libxl') +
+          Object.entries(s.records.libxl)
+            .map(([n, c]) => `${n} ${c}`)
+            .join(', '),
+      )
   }
   L.push(pad('pages') + `${s.pages.total} (${s.pages.withData} with data) in ${plural(s.pages.batches, 'PAGE_DATA record')}; ${s.pages.dropped} unmapped entries dropped`)
   L.push(pad('vcpus') + (s.vcpus.length ? `${s.vcpus.length} (${s.vcpus.join(',')})` : 'none recorded'))

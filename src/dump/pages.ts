@@ -25,7 +25,10 @@ export class FilePlacer implements PagePlacer {
   /** Bytes written. */
   written = 0
 
-  constructor(readonly fd: number, readonly name: string) {}
+  constructor(
+    readonly fd: number,
+    readonly name: string,
+  ) {}
 
   place(pfns: Float64Array, from: number, count: number, buf: Buffer, at: number): void {
     let i = 0

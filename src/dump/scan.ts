@@ -87,7 +87,7 @@ class StreamCount implements ByteSink {
       transferTo: async () => {
         this.bytesWritten += length
       },
-      read: () => Promise.reject(new Error('internal: the converted stream\'s bulk is never read')),
+      read: () => Promise.reject(new Error("internal: the converted stream's bulk is never read")),
       recycle: () => {},
     }
   }
@@ -210,11 +210,12 @@ function refuseInvalid(report: VerifyReport, warn: (m: string) => void): void {
   const first = errors[0]
   // All errors, less the dumpable ones kept (past the first thousand only a count is kept: then an estimate).
   const n = report.errorCount - (report.errors.length - errors.length)
-  throw new FormatError(
-    first.code,
-    `${first.message}; the stream does not verify${n > 1 ? ` (${plural(n, 'error')}; \`xst verify\` lists them all)` : ''}`,
-    {offset: first.offset, index: first.index ?? undefined, indexKind: first.layer ? `${first.layer} record` : undefined, context: first.record ?? undefined},
-  )
+  throw new FormatError(first.code, `${first.message}; the stream does not verify${n > 1 ? ` (${plural(n, 'error')}; \`xst verify\` lists them all)` : ''}`, {
+    offset: first.offset,
+    index: first.index ?? undefined,
+    indexKind: first.layer ? `${first.layer} record` : undefined,
+    context: first.record ?? undefined,
+  })
 }
 
 /** Carries an error past verifyStream, which would take a FormatError for a finding about the stream. */
@@ -281,7 +282,16 @@ async function scanV2(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
   const xen = s.xenVersion && s.xenVersion.major !== 0 ? s.xenVersion : null
   const bytes = await afterStream(image, reader, warn)
   return {
-    input: {kind: s.format ?? 'libxc', libxcVersion: s.version.libxc, libxlVersion: s.version.libxl, guest, guestWidth: s.guestWidth, xlHeader: s.xlHeader !== null, domainName: s.xlHeader?.domainName ?? null, bytes},
+    input: {
+      kind: s.format ?? 'libxc',
+      libxcVersion: s.version.libxc,
+      libxlVersion: s.version.libxl,
+      guest,
+      guestWidth: s.guestWidth,
+      xlHeader: s.xlHeader !== null,
+      domainName: s.xlHeader?.domainName ?? null,
+      bytes,
+    },
     facts,
     xenVersion: xen,
     warnings,

@@ -26,17 +26,7 @@
 // has none of them in this structure.
 import {MAX_VCPU_ID} from '../format/x86.js'
 import {hex} from '../text.js'
-import {
-  HVM_FILE_MAGIC,
-  HvmCpuPrefix,
-  HvmSaveDescriptor,
-  HvmSaveHeader,
-  HvmSaveType,
-  PRSTATUS_ENTRY_SIZE,
-  VcpuGuestContext64,
-  VGCF_I387_VALID,
-  VGCF_ONLINE,
-} from './layouts.js'
+import {HVM_FILE_MAGIC, HvmCpuPrefix, HvmSaveDescriptor, HvmSaveHeader, HvmSaveType, PRSTATUS_ENTRY_SIZE, VcpuGuestContext64, VGCF_I387_VALID, VGCF_ONLINE} from './layouts.js'
 
 type CtxField = keyof typeof VcpuGuestContext64.fields
 

@@ -61,9 +61,7 @@ function libvirtQemu(l: LibvirtQemuFacts): ForeignSummary {
   return {
     kind: 'libvirt-qemu-save',
     label: 'libvirt QEMU/KVM save image',
-    advice: l.complete
-      ? 'restore it with `virsh restore` on a KVM host'
-      : 'the save did not finish: the header still says "LibvirtQemudPart", and `virsh restore` refuses it',
+    advice: l.complete ? 'restore it with `virsh restore` on a KVM host' : 'the save did not finish: the header still says "LibvirtQemudPart", and `virsh restore` refuses it',
     libvirtQemu: l,
   }
 }

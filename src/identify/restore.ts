@@ -29,8 +29,11 @@ export function restoredBy(f: RestoreFacts): string[] {
     case 'xend':
       return ['xm restore (xend, Xen <= 4.4)', 'xl restore CONFIG on Xen 4.6+ after `xst convert` (xl needs its own header and a config)']
     case 'none':
-      if (stream === 'legacy') return xlHeader ? ['xl restore (Xen <= 4.5; Xen 4.6+ runs the legacy converter)'] : ['a toolstack helper through libxenguest of Xen <= 4.5', 'xl restore after `xst convert` gives it an xl header']
+      if (stream === 'legacy')
+        return xlHeader
+          ? ['xl restore (Xen <= 4.5; Xen 4.6+ runs the legacy converter)']
+          : ['a toolstack helper through libxenguest of Xen <= 4.5', 'xl restore after `xst convert` gives it an xl header']
       if (stream === 'libxl') return xlHeader ? ['xl restore'] : ['libxl_domain_create_restore() (the libxl API; xl restore needs an xl header in front)']
-      return xlHeader ? [] : ['xc_domain_restore() (libxenguest: a toolstack helper such as XenServer\'s xenguest; xl restore needs a libxl stream)']
+      return xlHeader ? [] : ["xc_domain_restore() (libxenguest: a toolstack helper such as XenServer's xenguest; xl restore needs a libxl stream)"]
   }
 }

@@ -4,7 +4,6 @@ import {PAGE_TYPE_NAMES} from '../format/x86.js'
 import type {InspectReport} from './report.js'
 import {hex, plural, ranges} from '../text.js'
 
-
 const pad = (label: string) => ('  ' + label).padEnd(20)
 
 /** The report's lines, `containerLines` after the first; made as they are taken (--verbose's chunk lines are read back from where they wait). */
@@ -48,7 +47,10 @@ export function* renderInspect(rep: InspectReport, containerLines: string[] = []
   const t = rep.tail
   if (t?.kind === 'pv') {
     const parts = t.vcpus[0]?.parts.join('+') ?? 'none'
-    L.push(pad('pv tail') + `${t.unmappedPfns} unmapped pfns; ${t.vcpus.length} vcpu contexts (${parts}, ${t.vcpus.reduce((n, v) => n + v.bytes, 0)} bytes); shared info ${t.sharedInfoOffset !== null ? 'present' : 'missing'}`)
+    L.push(
+      pad('pv tail') +
+        `${t.unmappedPfns} unmapped pfns; ${t.vcpus.length} vcpu contexts (${parts}, ${t.vcpus.reduce((n, v) => n + v.bytes, 0)} bytes); shared info ${t.sharedInfoOffset !== null ? 'present' : 'missing'}`,
+    )
   } else if (t?.kind === 'hvm') {
     if (t.magicPfns) L.push(pad('hvm tail') + `ioreq ${t.magicPfns.ioreq}, bufioreq ${t.magicPfns.bufioreq}, store ${t.magicPfns.store}; HVM context ${t.hvmContext?.length ?? 0} bytes`)
     if (t.qemu) L.push(pad('qemu record') + `${/^[\x20-\x7e]*$/.test(t.qemu.signature) ? t.qemu.signature : JSON.stringify(t.qemu.signature)}, ${t.qemu.length ?? 'unknown'} bytes`)

@@ -326,7 +326,8 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
         }
         // A pfn sent again means the saver started another pass over memory.
         if (newPass || body.passes === 0) body.passes++
-        if (opts.verbose) line({index: ev.index, offset: ev.offset, what: 'page batch', size: null, detail: `${ev.count} entries, ${ev.dataPages} with data${ev.dropped ? `, ${ev.dropped} dropped` : ''}`})
+        if (opts.verbose)
+          line({index: ev.index, offset: ev.offset, what: 'page batch', size: null, detail: `${ev.count} entries, ${ev.dataPages} with data${ev.dropped ? `, ${ev.dropped} dropped` : ''}`})
         break
       }
       case 'chunk': {
@@ -386,9 +387,10 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
       case 'end-of-body':
         body.chunks++
         line({index: ev.index, offset: ev.offset, what: 'end', size: 4, detail: ''})
-        rep.tail = rep.image.guest === 'pv'
-          ? {kind: 'pv', offset: reader.offset, unmappedPfns: 0, vcpus: [], sharedInfoOffset: null}
-          : {kind: 'hvm', offset: reader.offset, magicPfns: null, hvmContext: null, qemu: null, qemuAbsent: null}
+        rep.tail =
+          rep.image.guest === 'pv'
+            ? {kind: 'pv', offset: reader.offset, unmappedPfns: 0, vcpus: [], sharedInfoOffset: null}
+            : {kind: 'hvm', offset: reader.offset, magicPfns: null, hvmContext: null, qemu: null, qemuAbsent: null}
         break
       case 'unmapped-pfns':
         if (rep.tail?.kind === 'pv') rep.tail.unmappedPfns = ev.count

@@ -44,7 +44,10 @@ export class FsWriter implements Writer {
   private syncError: unknown
   readonly kind: 'file' | undefined
 
-  constructor(private readonly fd: number, private readonly writeBehind: boolean) {
+  constructor(
+    private readonly fd: number,
+    private readonly writeBehind: boolean,
+  ) {
     this.kind = writeBehind ? 'file' : undefined
   }
 
@@ -138,7 +141,10 @@ const EAGAIN = os.constants.errno.EAGAIN
 
 export class NativeWriter implements Writer {
   readonly kind = 'pipe'
-  constructor(private readonly native: Native, private readonly fd: number) {
+  constructor(
+    private readonly native: Native,
+    private readonly fd: number,
+  ) {
     native.setNonBlocking(fd)
     native.setPipeSize(fd, PIPE_SIZE)
   }
@@ -168,8 +174,7 @@ export class SocketWriter implements Writer {
 
   /** `target`: a descriptor, or a socket already connected. */
   constructor(target: number | net.Socket) {
-    this.socket =
-      typeof target !== 'number' ? target : target === 1 && process.stdout instanceof net.Socket ? process.stdout : new net.Socket({fd: target, readable: false, writable: true})
+    this.socket = typeof target !== 'number' ? target : target === 1 && process.stdout instanceof net.Socket ? process.stdout : new net.Socket({fd: target, readable: false, writable: true})
     this.socket.on('error', (err) => {
       this.failed ??= err
     })

@@ -13,7 +13,10 @@ export class GzipSink implements ByteSink {
   private failed: unknown
   private ended: Promise<void> | undefined
 
-  constructor(private readonly inner: ByteSink, level = zlib.constants.Z_DEFAULT_COMPRESSION) {
+  constructor(
+    private readonly inner: ByteSink,
+    level = zlib.constants.Z_DEFAULT_COMPRESSION,
+  ) {
     this.deflater = zlib.createGzip({level})
     this.deflater.on('data', (piece: Buffer) => this.made.push(piece))
     this.deflater.on('error', (err) => (this.failed ??= err))

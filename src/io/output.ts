@@ -28,7 +28,10 @@ export interface Output {
 class FdOutput implements Output {
   readonly sink: FdSink
   readonly atomic = false
-  constructor(readonly name: string, fd: number) {
+  constructor(
+    readonly name: string,
+    fd: number,
+  ) {
     this.sink = new FdSink(fd, name)
   }
   async commit(): Promise<void> {
@@ -46,7 +49,12 @@ class SpecialFileOutput implements Output {
   readonly sink: FdSink
   private done = false
 
-  constructor(readonly name: string, fd: number, private readonly syncOnCommit: boolean, socket?: net.Socket) {
+  constructor(
+    readonly name: string,
+    fd: number,
+    private readonly syncOnCommit: boolean,
+    socket?: net.Socket,
+  ) {
     this.sink = new FdSink(fd, name, socket)
   }
 
@@ -115,9 +123,11 @@ class AtomicFileOutput implements Output {
       fs.linkSync(this.tmpPath, this.target)
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? ''
-      if (code === 'EEXIST') throw new UsageError(`${this.name}: already exists (it appeared while xst was writing; it was left as it is, and nothing was written); use --force to replace it`, 'output-exists')
+      if (code === 'EEXIST')
+        throw new UsageError(`${this.name}: already exists (it appeared while xst was writing; it was left as it is, and nothing was written); use --force to replace it`, 'output-exists')
       if (!NO_HARD_LINKS.has(code)) throw err
-      if (fs.existsSync(this.target)) throw new UsageError(`${this.name}: already exists (it appeared while xst was writing; it was left as it is, and nothing was written); use --force to replace it`, 'output-exists')
+      if (fs.existsSync(this.target))
+        throw new UsageError(`${this.name}: already exists (it appeared while xst was writing; it was left as it is, and nothing was written); use --force to replace it`, 'output-exists')
       fs.renameSync(this.tmpPath, this.target)
       return
     }

@@ -380,11 +380,7 @@ export class ByteReader {
       throw new FormatError('bad-length', `${what} length is not a usable number`, {...where, context: what, expected: 'a length', got: String(n)})
     }
     if (n > max) {
-      throw new FormatError(
-        'length-too-large',
-        `${what} length ${n} exceeds ${maxName} (${max})`,
-        {...where, context: what, expected: `at most ${max}`, got: String(n)},
-      )
+      throw new FormatError('length-too-large', `${what} length ${n} exceeds ${maxName} (${max})`, {...where, context: what, expected: `at most ${max}`, got: String(n)})
     }
     const left = this.remaining
     if (left !== undefined && n > left) {

@@ -59,7 +59,11 @@ export class FdSink implements ByteSink {
    * `fd` is written; or, when `socket` is given (a connection the caller
    * made), that socket, and `fd` is only its descriptor number.
    */
-  constructor(readonly fd: number, readonly name: string, private readonly socket?: net.Socket) {}
+  constructor(
+    readonly fd: number,
+    readonly name: string,
+    private readonly socket?: net.Socket,
+  ) {}
 
   get bytesWritten(): number {
     return this.accepted
@@ -135,13 +139,16 @@ export class FdSink implements ByteSink {
     }
     this.writer ??= this.open()
     const bytes = bufs.reduce((n, b) => n + b.length, 0)
-    this.inFlight = this.writer.write(bufs).then(() => {
-      this.delivered += bytes
-      done()
-    }, (err) => {
-      this.failed = outputSystemError(err, this.name)
-      done()
-    })
+    this.inFlight = this.writer.write(bufs).then(
+      () => {
+        this.delivered += bytes
+        done()
+      },
+      (err) => {
+        this.failed = outputSystemError(err, this.name)
+        done()
+      },
+    )
   }
 
   /** Wait for the write in flight; throw if any write failed. */

@@ -67,11 +67,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  * - `stream`: a pipe or socket, on the event loop (see StreamReader);
  * - `sequential`: anything else (terminals, devices), by read(2).
  */
-export type FdAccess =
-  | {kind: 'positional'; base: number; fileSize: number}
-  | {kind: 'offset'; size: number | undefined}
-  | {kind: 'stream'}
-  | {kind: 'sequential'}
+export type FdAccess = {kind: 'positional'; base: number; fileSize: number} | {kind: 'offset'; size: number | undefined} | {kind: 'stream'} | {kind: 'sequential'}
 
 export class FdSource implements ByteSource {
   readonly seekable: boolean
@@ -276,7 +272,10 @@ export function openInput(spec: string, opts: {fdNumbers?: boolean; exact?: bool
 export class BufferSource implements ByteSource {
   readonly seekable = true
   readonly size: number
-  constructor(private readonly data: Uint8Array, readonly name = 'buffer') {
+  constructor(
+    private readonly data: Uint8Array,
+    readonly name = 'buffer',
+  ) {
     this.size = data.length
   }
   async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
@@ -295,7 +294,11 @@ export class ChunkedSource implements ByteSource {
   readonly seekable = false
   readonly size = undefined
   private pos = 0
-  constructor(private readonly data: Uint8Array, private readonly maxRead = 4093, readonly name = 'pipe') {}
+  constructor(
+    private readonly data: Uint8Array,
+    private readonly maxRead = 4093,
+    readonly name = 'pipe',
+  ) {}
   async read(buf: Uint8Array, offset: number, length: number): Promise<number> {
     const n = Math.max(0, Math.min(length, this.maxRead, this.data.length - this.pos))
     buf.set(this.data.subarray(this.pos, this.pos + n), offset)

@@ -32,7 +32,10 @@ export class StreamReader {
   private failed: unknown
 
   /** spareSize 1 takes nothing from the pipe that no read asked for (see FdSource.exact). */
-  constructor(fd: number, private readonly spareSize = SPARE) {
+  constructor(
+    fd: number,
+    private readonly spareSize = SPARE,
+  ) {
     // `onread` is documented for sockets in general; @types/node lists it for connect() only.
     const opts = {
       fd,
@@ -128,7 +131,11 @@ const EAGAIN = os.constants.errno.EAGAIN
 export class NativeStreamReader {
   private inFlight: Promise<unknown> | undefined
 
-  constructor(private readonly native: Native, private readonly fd: number, fifo: boolean) {
+  constructor(
+    private readonly native: Native,
+    private readonly fd: number,
+    fifo: boolean,
+  ) {
     if (fifo) native.setPipeSize(fd, PIPE_SIZE)
   }
 

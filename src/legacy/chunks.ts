@@ -48,11 +48,7 @@ const flag = (chunk: 'enable_verify_mode' | 'last_checkpoint' | 'enable_compress
 async function hvmParam(c: ChunkReading): Promise<ChunkDetail> {
   const name = c.kind.name
   if (c.guest === 'pv') {
-    throw new FormatError(
-      'hvm-chunk-in-pv',
-      `HVM chunk ${name} in a PV image`,
-      {...where(c, c.offset), expected: 'no HVM parameter chunks in a PV image', got: name},
-    )
+    throw new FormatError('hvm-chunk-in-pv', `HVM chunk ${name} in a PV image`, {...where(c, c.offset), expected: 'no HVM parameter chunks in a PV image', got: name})
   }
   const {value} = await c.r.readLayout(HvmParamChunk, name)
   return {chunk: 'hvm_param', param: c.kind.hvmParam!, value}

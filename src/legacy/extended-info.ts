@@ -16,11 +16,7 @@ export async function readExtendedInfo(r: ByteReader, word: Token<bigint>): Prom
   const marker = await r.readLayout(word, 'extended-info marker')
   const allOnes = (1n << BigInt(word.size * 8)) - 1n
   if (marker !== allOnes) {
-    throw new FormatError(
-      'no-extended-info',
-      'a PV image must have an extended-info block after p2m_size',
-      {offset, context: 'extended info', expected: 'marker of all ones', got: hex(marker)},
-    )
+    throw new FormatError('no-extended-info', 'a PV image must have an extended-info block after p2m_size', {offset, context: 'extended info', expected: 'marker of all ones', got: hex(marker)})
   }
   const totalAt = r.offset
   const total = await r.readLayout(u32le, 'extended-info length')
@@ -35,30 +31,33 @@ export async function readExtendedInfo(r: ByteReader, word: Token<bigint>): Prom
   while (used < total) {
     const at = r.offset
     if (total - used < ExtInfoBlock.size) {
-      throw new FormatError(
-        'extended-info-length',
-        'extended-info length ends inside a block header',
-        {offset: at, context: 'extended info', expected: `a multiple of whole blocks (${total} bytes)`, got: `${total - used} stray bytes`},
-      )
+      throw new FormatError('extended-info-length', 'extended-info length ends inside a block header', {
+        offset: at,
+        context: 'extended info',
+        expected: `a multiple of whole blocks (${total} bytes)`,
+        got: `${total - used} stray bytes`,
+      })
     }
     const {id, size} = await r.readLayout(ExtInfoBlock, 'extended-info block header')
     used += ExtInfoBlock.size
     if (size > total - used) {
-      throw new FormatError(
-        'extended-info-length',
-        `extended-info block "${printable(id)}" runs past the extended-info length`,
-        {offset: at, context: 'extended info', expected: `at most ${total - used} bytes`, got: `${size}`},
-      )
+      throw new FormatError('extended-info-length', `extended-info block "${printable(id)}" runs past the extended-info length`, {
+        offset: at,
+        context: 'extended info',
+        expected: `at most ${total - used} bytes`,
+        got: `${size}`,
+      })
     }
     blocks.push({id, offset: at, size})
     switch (id) {
       case 'vcpu':
         if (size !== EXT_VCPU_64 && size !== EXT_VCPU_32) {
-          throw new FormatError(
-            'bad-vcpu-block',
-            'extended-info vcpu block size gives no known guest',
-            {offset: at, context: 'extended info', expected: `${hex(EXT_VCPU_64)} (64-bit guest) or ${hex(EXT_VCPU_32)} (32-bit guest)`, got: hex(size)},
-          )
+          throw new FormatError('bad-vcpu-block', 'extended-info vcpu block size gives no known guest', {
+            offset: at,
+            context: 'extended info',
+            expected: `${hex(EXT_VCPU_64)} (64-bit guest) or ${hex(EXT_VCPU_32)} (32-bit guest)`,
+            got: hex(size),
+          })
         }
         vcpuSize = size
         await r.skip(size, 'extended-info vcpu block')
@@ -66,7 +65,12 @@ export async function readExtendedInfo(r: ByteReader, word: Token<bigint>): Prom
       case 'extv':
         // Its presence is the flag; the restorer reads and discards any bytes it carries.
         if (size !== 0) {
-          warnings.push({kind: 'warning', offset: at, code: 'extv-block-data', message: `extended-info extv block at byte ${at} carries ${size} bytes; they were ignored, as the Xen 4.5 restorer ignores them`})
+          warnings.push({
+            kind: 'warning',
+            offset: at,
+            code: 'extv-block-data',
+            message: `extended-info extv block at byte ${at} carries ${size} bytes; they were ignored, as the Xen 4.5 restorer ignores them`,
+          })
           await r.skip(size, 'extended-info extv block')
         }
         extv = true
@@ -75,11 +79,12 @@ export async function readExtendedInfo(r: ByteReader, word: Token<bigint>): Prom
         // The restorer reads 4 bytes but counts the whole block as read: any
         // other size leaves it reading the p2m frame list from the wrong place.
         if (size !== 4) {
-          throw new FormatError(
-            'bad-xcnt-block',
-            'extended-info xcnt block must hold one u32 (the Xen 4.5 restorer reads 4 bytes whatever its size, and would misread the rest of the image)',
-            {offset: at, context: 'extended info', expected: '4', got: `${size}`},
-          )
+          throw new FormatError('bad-xcnt-block', 'extended-info xcnt block must hold one u32 (the Xen 4.5 restorer reads 4 bytes whatever its size, and would misread the rest of the image)', {
+            offset: at,
+            context: 'extended info',
+            expected: '4',
+            got: `${size}`,
+          })
         }
         xsaveLength = await r.readLayout(u32le, 'extended-info xcnt block')
         break

@@ -94,11 +94,12 @@ export async function readQemuRecordHeader(reader: ByteReader, variants: readonl
     return {variant, offset, header: Buffer.concat([sigBytes, lenBytes]), length, dataOffset: reader.offset}
   }
   const shown = text.slice(0, Math.min(text.length, ordered[ordered.length - 1].signature.length))
-  throw new FormatError(
-    'unknown-qemu-signature',
-    'unknown device-model record signature after the HVM context',
-    {offset, context: 'qemu record', expected: ordered.map((v) => JSON.stringify(v.signature)).join(' or '), got: `"${printable(shown)}"`},
-  )
+  throw new FormatError('unknown-qemu-signature', 'unknown device-model record signature after the HVM context', {
+    offset,
+    context: 'qemu record',
+    expected: ordered.map((v) => JSON.stringify(v.signature)).join(' or '),
+    got: `"${printable(shown)}"`,
+  })
 }
 
 /** The header bytes of a qemu record of `length` bytes in this variant. */

@@ -23,11 +23,7 @@ export const TOOLSTACK_VERSION = 1
 export function decodeToolstack(data: Buffer, width: ToolstackWidth, offset: number, chunkIndex?: number, warn?: (message: string, offset: number) => void): PhysmapEntry[] {
   const where = (at: number) => ({offset: offset + at, index: chunkIndex, indexKind: 'chunk', context: 'toolstack data'})
   if (data.length < ToolstackHeader.size) {
-    throw new FormatError(
-      'bad-toolstack',
-      'toolstack data is shorter than its header',
-      {...where(0), expected: `at least ${ToolstackHeader.size} bytes`, got: `${data.length}`},
-    )
+    throw new FormatError('bad-toolstack', 'toolstack data is shorter than its header', {...where(0), expected: `at least ${ToolstackHeader.size} bytes`, got: `${data.length}`})
   }
   const {version, count} = ToolstackHeader.get(data)
   if (version !== TOOLSTACK_VERSION) {
@@ -38,27 +34,23 @@ export function decodeToolstack(data: Buffer, width: ToolstackWidth, offset: num
   const stray = width === 64 ? 4 : 0
   for (let i = 0; i < count; i++) {
     if (data.length - at < PhysmapEntryHeader.size) {
-      throw new FormatError(
-        'bad-toolstack',
-        `toolstack data ends inside physmap entry ${i} of ${count}`,
-        {...where(at), expected: `${PhysmapEntryHeader.size} more bytes`, got: `${data.length - at}`},
-      )
+      throw new FormatError('bad-toolstack', `toolstack data ends inside physmap entry ${i} of ${count}`, {...where(at), expected: `${PhysmapEntryHeader.size} more bytes`, got: `${data.length - at}`})
     }
     const e = PhysmapEntryHeader.get(data, at)
     const nameAt = at + PhysmapEntryHeader.size
     if (e.nameLen > data.length - nameAt - stray) {
-      throw new FormatError(
-        'bad-toolstack',
-        `physmap entry ${i} name runs past the toolstack data`,
-        {...where(at + PhysmapEntryHeader.offsets.nameLen), expected: `at most ${Math.max(0, data.length - nameAt - stray)}`, got: `${e.nameLen}`},
-      )
+      throw new FormatError('bad-toolstack', `physmap entry ${i} name runs past the toolstack data`, {
+        ...where(at + PhysmapEntryHeader.offsets.nameLen),
+        expected: `at most ${Math.max(0, data.length - nameAt - stray)}`,
+        got: `${e.nameLen}`,
+      })
     }
     if (e.nameLen === 0 || data[nameAt + e.nameLen - 1] !== 0) {
-      throw new FormatError(
-        'physmap-name-not-nul',
-        `physmap entry ${i} name is not NUL-terminated`,
-        {...where(nameAt), expected: 'a NUL as the last name byte', got: e.nameLen === 0 ? 'an empty name' : hex(data[nameAt + e.nameLen - 1], 2)},
-      )
+      throw new FormatError('physmap-name-not-nul', `physmap entry ${i} name is not NUL-terminated`, {
+        ...where(nameAt),
+        expected: 'a NUL as the last name byte',
+        got: e.nameLen === 0 ? 'an empty name' : hex(data[nameAt + e.nameLen - 1], 2),
+      })
     }
     const name = data.toString('latin1', nameAt, nameAt + e.nameLen - 1)
     entries.push({physOffset: e.physOffset, startAddr: e.startAddr, size: e.size, name})

@@ -15,19 +15,7 @@ import {chunkKind} from './chunks.js'
 import {detectLegacy} from './detect.js'
 import type {ExtendedInfoEvent, Guest, LegacyEvent, ToolstackWidth} from './events.js'
 import {readExtendedInfo} from './extended-info.js'
-import {
-  Chunk,
-  HvmMagicPfns,
-  MAX_BATCH,
-  MAX_HVM_CONTEXT,
-  MAX_QEMU_IN_MEMORY,
-  MAX_XSAVE_SIZE,
-  MIN_CHUNK_ID,
-  PFINFO_PFN_MASK,
-  PFINFO_TYPE_SHIFT,
-  PFINFO_UNMAPPED,
-  XsaveHeader,
-} from './layout.js'
+import {Chunk, HvmMagicPfns, MAX_BATCH, MAX_HVM_CONTEXT, MAX_QEMU_IN_MEMORY, MAX_XSAVE_SIZE, MIN_CHUNK_ID, PFINFO_PFN_MASK, PFINFO_TYPE_SHIFT, PFINFO_UNMAPPED, XsaveHeader} from './layout.js'
 import {BARE_LEGACY_QEMU_RECORDS, type QemuRecordVariant, readQemuRecordHeader} from './qemu-record.js'
 import {HAS_DATA, PAGE_TYPE_FLAGS, scanAscending, scanRun, Slab} from './batch-scan.js'
 import {Payload} from '../io/payload.js'
@@ -95,7 +83,10 @@ class Walk {
    */
   private readonly slab: Slab
 
-  constructor(private readonly r: ByteReader, private readonly opts: WalkOptions) {
+  constructor(
+    private readonly r: ByteReader,
+    private readonly opts: WalkOptions,
+  ) {
     this.slab = new Slab(opts.transientBatches ? MAX_BATCH * 5 + 8 : undefined)
   }
 
@@ -121,11 +112,7 @@ class Walk {
     }
     if (p2m === 0n) {
       // No pfn can be below it: no memory, no p2m frame to list (the 4.5 restorer cannot restore it either).
-      throw new FormatError(
-        'bad-p2m-size',
-        'p2m_size is 0: the image describes a guest without memory',
-        {offset: imageOffset, expected: 'at least 1', got: '0'},
-      )
+      throw new FormatError('bad-p2m-size', 'p2m_size is 0: the image describes a guest without memory', {offset: imageOffset, expected: 'at least 1', got: '0'})
     }
     this.p2mSize = Number(p2m)
     yield {kind: 'image', offset: imageOffset, toolstackWidth: det.width, guest: det.guest, widthFrom: det.widthFrom, guestFrom: det.guestFrom, p2mSize: this.p2mSize}
@@ -176,7 +163,7 @@ class Walk {
 
   private async *chunks(): AsyncGenerator<LegacyEvent> {
     const r = this.r
-    for (;; this.chunkIndex++) {
+    for (; ; this.chunkIndex++) {
       const offset = r.offset
       const type = await this.r.readLayout(i32le, 'chunk type')
       if (type === Chunk.END) {
@@ -189,11 +176,7 @@ class Walk {
       }
       const kind = chunkKind(type)
       if (kind === undefined) {
-        throw new FormatError(
-          'unknown-chunk',
-          `unknown chunk type ${type}`,
-          {...this.chunkWhere(offset), expected: `a page batch (1..${MAX_BATCH}), 0, or -1..${MIN_CHUNK_ID}`, got: `${type}`},
-        )
+        throw new FormatError('unknown-chunk', `unknown chunk type ${type}`, {...this.chunkWhere(offset), expected: `a page batch (1..${MAX_BATCH}), 0, or -1..${MIN_CHUNK_ID}`, got: `${type}`})
       }
       const detail = await kind.read({r, word: this.word, guest: this.guest, kind, offset, index: this.chunkIndex})
       if (detail.chunk === 'vcpu_info') this.online = detail.online
@@ -204,11 +187,7 @@ class Walk {
   private async *pageBatch(offset: number, count: number): AsyncGenerator<LegacyEvent> {
     const r = this.r
     if (count > MAX_BATCH) {
-      throw new FormatError(
-        'batch-too-large',
-        `page batch of ${count} pages`,
-        {...this.chunkWhere(offset, 'page batch'), expected: `at most ${MAX_BATCH}`, got: `${count}`},
-      )
+      throw new FormatError('batch-too-large', `page batch of ${count} pages`, {...this.chunkWhere(offset, 'page batch'), expected: `at most ${MAX_BATCH}`, got: `${count}`})
     }
     const entriesAt = r.offset
     // The pfn list, read exactly (nothing of the page data after it) into
@@ -253,18 +232,18 @@ class Walk {
       const pfn = entry & PFINFO_PFN_MASK
       const flags = PAGE_TYPE_FLAGS[type]
       if (flags === 0) {
-        throw new FormatError(
-          'bad-page-type',
-          `page batch entry ${i} (pfn ${hex(pfn)}) has an undefined page type`,
-          {...this.chunkWhere(at, 'page batch'), expected: 'a type of 0-4 or 9-15', got: `${type}`},
-        )
+        throw new FormatError('bad-page-type', `page batch entry ${i} (pfn ${hex(pfn)}) has an undefined page type`, {
+          ...this.chunkWhere(at, 'page batch'),
+          expected: 'a type of 0-4 or 9-15',
+          got: `${type}`,
+        })
       }
       if (pfn >= p2mSize) {
-        throw new FormatError(
-          'pfn-out-of-range',
-          `page batch entry ${i} names pfn ${hex(pfn)}, beyond the guest's p2m_size (the Xen 4.5 restorer refuses it: pfn out of range)`,
-          {...this.chunkWhere(at, 'page batch'), expected: `a pfn below ${hex(this.p2mSize)}`, got: hex(pfn)},
-        )
+        throw new FormatError('pfn-out-of-range', `page batch entry ${i} names pfn ${hex(pfn)}, beyond the guest's p2m_size (the Xen 4.5 restorer refuses it: pfn out of range)`, {
+          ...this.chunkWhere(at, 'page batch'),
+          expected: `a pfn below ${hex(this.p2mSize)}`,
+          got: hex(pfn),
+        })
       }
       if (pfn <= last && !seen) {
         seen = new Map()
@@ -273,11 +252,11 @@ class Walk {
       if (seen) {
         const typesSeen = seen.get(pfn) ?? 0
         if (typesSeen & (1 << type)) {
-          throw new FormatError(
-            'duplicate-pfn',
-            `pfn ${hex(pfn)} appears twice in one page batch (entry ${i}), with the same type`,
-            {...this.chunkWhere(at, 'page batch'), expected: 'each entry once per batch', got: 'a duplicate'},
-          )
+          throw new FormatError('duplicate-pfn', `pfn ${hex(pfn)} appears twice in one page batch (entry ${i}), with the same type`, {
+            ...this.chunkWhere(at, 'page batch'),
+            expected: 'each entry once per batch',
+            got: 'a duplicate',
+          })
         }
         if (typesSeen !== 0) {
           if (retyped) retyped.count++
@@ -352,11 +331,12 @@ class Walk {
         const h = await r.readLayout(XsaveHeader, `vcpu ${vcpu} xsave header`)
         const max = Math.max(0, ext.xsaveLength - XsaveHeader.size)
         if (h.size > BigInt(max)) {
-          throw new FormatError(
-            'bad-xsave-size',
-            `vcpu ${vcpu} xsave area is larger than the xcnt block allows`,
-            {offset: at + 8, context: 'xsave', expected: `at most ${max}`, got: h.size.toString()},
-          )
+          throw new FormatError('bad-xsave-size', `vcpu ${vcpu} xsave area is larger than the xcnt block allows`, {
+            offset: at + 8,
+            context: 'xsave',
+            expected: `at most ${max}`,
+            got: h.size.toString(),
+          })
         }
         const size = Number(h.size)
         r.checkLength(size, `vcpu ${vcpu} xsave area`, MAX_XSAVE_SIZE, 'MAX_XSAVE_SIZE', {offset: at + 8})

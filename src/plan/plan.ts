@@ -23,18 +23,7 @@ import {type Guest, type LegacyEvent, type QemuRecordEvent, type ToolstackWidth,
 import type {Payload} from '../io/payload.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
-import {
-  CONVERTED_LIBXC_VERSION,
-  DomainType,
-  HvmParamEntry,
-  HvmParamsHeader,
-  PageDataHeader,
-  Rec,
-  VcpuHeader,
-  X86PvInfo,
-  X86PvP2mFramesHeader,
-  X86TscInfo,
-} from '../v2/libxc/layout.js'
+import {CONVERTED_LIBXC_VERSION, DomainType, HvmParamEntry, HvmParamsHeader, PageDataHeader, Rec, VcpuHeader, X86PvInfo, X86PvP2mFramesHeader, X86TscInfo} from '../v2/libxc/layout.js'
 import {EmulatorHeader, EmulatorId, LIBXL_OPT_LEGACY, LibxlRec} from '../v2/libxl/layout.js'
 import type {Layer} from '../v2/record.js'
 import {XL_MANDATORY_STREAM_V2, XlHeader} from '../xl/layout.js'
@@ -121,7 +110,10 @@ export class RecordPlan implements AsyncIterable<Planned> {
     vcpus: [],
   }
 
-  constructor(private readonly reader: ByteReader, private readonly opts: PlanOptions) {}
+  constructor(
+    private readonly reader: ByteReader,
+    private readonly opts: PlanOptions,
+  ) {}
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Planned> {
     const opts = this.opts
@@ -163,7 +155,7 @@ export class RecordPlan implements AsyncIterable<Planned> {
           imageSeen = true
           yield {kind: 'image', guest: ev.guest, toolstackWidth: ev.toolstackWidth}
           if (opts.skipQemu && libxl && ev.guest === 'hvm') {
-            yield {kind: 'warning', message: '--skip-qemu does not apply to libxl output (nor does it in Xen\'s converter): the qemu record is read and becomes EMULATOR_CONTEXT'}
+            yield {kind: 'warning', message: "--skip-qemu does not apply to libxl output (nor does it in Xen's converter): the qemu record is read and becomes EMULATOR_CONTEXT"}
           }
           if (libxl) {
             yield {kind: 'libxl-header', options: LIBXL_OPT_LEGACY}
@@ -218,7 +210,7 @@ export class RecordPlan implements AsyncIterable<Planned> {
             if (facts.pages.batches === 0) {
               throw new FormatError(
                 'no-page-data',
-                'the PV image sends no pages (no page batch with a mapped entry) before its end chunk; a v2 restorer refuses such a stream: vcpu 0\'s page tables would name pages never sent (process_vcpu_basic())',
+                "the PV image sends no pages (no page batch with a mapped entry) before its end chunk; a v2 restorer refuses such a stream: vcpu 0's page tables would name pages never sent (process_vcpu_basic())",
                 {offset: ev.offset, index: ev.index, indexKind: 'chunk', context: 'end'},
               )
             }
@@ -258,11 +250,12 @@ export class RecordPlan implements AsyncIterable<Planned> {
           break
         case 'hvm-context':
           if (ev.length === 0) {
-            throw new FormatError(
-              'empty-hvm-context',
-              'the HVM context is empty; a v2 stream must carry the HVM context blob, and a restorer refuses an empty HVM_CONTEXT',
-              {offset: ev.offset, context: 'HVM context', expected: 'at least 1 byte', got: '0'},
-            )
+            throw new FormatError('empty-hvm-context', 'the HVM context is empty; a v2 stream must carry the HVM context blob, and a restorer refuses an empty HVM_CONTEXT', {
+              offset: ev.offset,
+              context: 'HVM context',
+              expected: 'at least 1 byte',
+              got: '0',
+            })
           }
           yield rec(Rec.HVM_CONTEXT, await ev.data.read())
           yield rec(Rec.END, empty())
@@ -280,7 +273,8 @@ export class RecordPlan implements AsyncIterable<Planned> {
           break
         }
         case 'no-qemu-record':
-          if (ev.reason === 'eof' && libxl) yield {kind: 'warning', message: 'the HVM image has no device-model (qemu) record; the converted stream has no EMULATOR_CONTEXT, so the guest restores without saved qemu state'}
+          if (ev.reason === 'eof' && libxl)
+            yield {kind: 'warning', message: 'the HVM image has no device-model (qemu) record; the converted stream has no EMULATOR_CONTEXT, so the guest restores without saved qemu state'}
           break
         case 'trailing':
           yield {kind: 'warning', message: `${ev.length} bytes after the end of the image at byte ${ev.offset} were ignored`}

@@ -51,7 +51,10 @@ export class V2RecordReader {
   /** Where PAGE_DATA heads are read (see pageDataHead). */
   private pageHead: Buffer = Buffer.alloc(0)
 
-  constructor(readonly reader: ByteReader, private readonly onBody?: BodyHook) {}
+  constructor(
+    readonly reader: ByteReader,
+    private readonly onBody?: BodyHook,
+  ) {}
 
   /** The libxc image and domain headers; returns [image, domain, offset]. */
   async libxcHeaders(): Promise<[Buffer, Buffer, number]> {
@@ -226,11 +229,7 @@ async function notV2(r: ByteReader): Promise<FormatError> {
     legacy = true
   } catch {}
   if (legacy) return new FormatError('legacy-image', 'this is a legacy image; convert it with `xst convert`', {offset})
-  return new FormatError(
-    'not-an-image',
-    'this is not a Xen save image: not a v2 stream (no libxc marker and "XENF", no "LibxlFmt" ident), and no legacy layout fits its first bytes',
-    {offset},
-  )
+  return new FormatError('not-an-image', 'this is not a Xen save image: not a v2 stream (no libxc marker and "XENF", no "LibxlFmt" ident), and no legacy layout fits its first bytes', {offset})
 }
 
 /** Whatever follows the stream's END: a device-model record, or stray bytes. */

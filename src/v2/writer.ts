@@ -3,15 +3,7 @@
 // verifier), so a conversion is checked as it is produced.
 import type {ByteSink} from '../io/sink.js'
 import type {XlHeaderInfo} from '../xl/header.js'
-import {
-  CONVERTED_LIBXC_VERSION,
-  CONVERTER_XEN_MAJOR,
-  CONVERTER_XEN_MINOR,
-  DomainHeader,
-  IHDR_IDENT,
-  IHDR_MARKER,
-  ImageHeader,
-} from './libxc/layout.js'
+import {CONVERTED_LIBXC_VERSION, CONVERTER_XEN_MAJOR, CONVERTER_XEN_MINOR, DomainHeader, IHDR_IDENT, IHDR_MARKER, ImageHeader} from './libxc/layout.js'
 import {LIBXL_IDENT, LIBXL_VERSION, LibxlHeader} from './libxl/layout.js'
 import {type Layer, paddingOf, RecordHeader, type RecordInfo} from './record.js'
 
@@ -47,7 +39,10 @@ export class V2Writer {
   readonly counts: {libxc: Map<number, number>; libxl: Map<number, number>} = {libxc: new Map(), libxl: new Map()}
   private readonly base: number
 
-  constructor(private readonly sink: ByteSink, private readonly observer?: StreamObserver) {
+  constructor(
+    private readonly sink: ByteSink,
+    private readonly observer?: StreamObserver,
+  ) {
     this.base = sink.bytesWritten
   }
 
@@ -135,13 +130,7 @@ export class V2Writer {
    * A record whose body arrives in pieces after its length is known (an
    * emulator blob streamed from the input). `head` is shown to the observer.
    */
-  async recordStreamed(
-    layer: Layer,
-    type: number,
-    head: Buffer,
-    bulkLength: number,
-    produce: (write: (piece: Buffer) => Promise<void>) => Promise<void>,
-  ): Promise<void> {
+  async recordStreamed(layer: Layer, type: number, head: Buffer, bulkLength: number, produce: (write: (piece: Buffer) => Promise<void>) => Promise<void>): Promise<void> {
     const length = head.length + bulkLength
     this.observer?.record?.({layer, index: this.indexByLayer[layer]++, offset: this.offset, type, length, head})
     const counts = this.counts[layer]

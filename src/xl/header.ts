@@ -3,16 +3,7 @@
 import {FormatError, TruncatedError} from '../errors.js'
 import type {ByteReader} from '../io/reader.js'
 import {hex} from '../text.js'
-import {
-  MAX_XL_OPTIONAL_DATA,
-  XL_BYTEORDER,
-  XL_MAGIC,
-  XL_MANDATORY_CONFIG_JSON,
-  XL_MANDATORY_KNOWN,
-  XL_MANDATORY_STREAM_V2,
-  XlHeader,
-  xlFlagNames,
-} from './layout.js'
+import {MAX_XL_OPTIONAL_DATA, XL_BYTEORDER, XL_MAGIC, XL_MANDATORY_CONFIG_JSON, XL_MANDATORY_KNOWN, XL_MANDATORY_STREAM_V2, XlHeader, xlFlagNames} from './layout.js'
 
 export interface XlHeaderInfo {
   offset: number
@@ -55,11 +46,12 @@ export async function readXlHeader(reader: ByteReader): Promise<XlHeaderInfo> {
   const h = XlHeader.get(fixed)
   if (h.byteorder !== XL_BYTEORDER) {
     const be = h.byteorder === 0x04030201
-    throw new FormatError(
-      be ? 'xl-big-endian' : 'xl-byteorder',
-      be ? 'xl header was written by a big-endian host; xst reads little-endian images only' : 'xl header byte-order mark is wrong',
-      {offset: offset + XlHeader.offsets.byteorder, context: 'xl header', expected: '0x01020304', got: hex(h.byteorder, 8)},
-    )
+    throw new FormatError(be ? 'xl-big-endian' : 'xl-byteorder', be ? 'xl header was written by a big-endian host; xst reads little-endian images only' : 'xl header byte-order mark is wrong', {
+      offset: offset + XlHeader.offsets.byteorder,
+      context: 'xl header',
+      expected: '0x01020304',
+      got: hex(h.byteorder, 8),
+    })
   }
   const unknown = h.mandatoryFlags & ~XL_MANDATORY_KNOWN
   if (unknown) {
@@ -88,11 +80,12 @@ function parseConfig(optional: Buffer, json: boolean, offset: number): DomainCon
   if (optional.length < 4) return undefined
   const len = optional.readUInt32LE(0)
   if (len > optional.length - 4) {
-    throw new FormatError(
-      'xl-config-length',
-      'xl domain config is longer than the optional data holding it',
-      {offset, context: 'xl header', expected: `at most ${optional.length - 4} bytes`, got: `${len}`},
-    )
+    throw new FormatError('xl-config-length', 'xl domain config is longer than the optional data holding it', {
+      offset,
+      context: 'xl header',
+      expected: `at most ${optional.length - 4} bytes`,
+      got: `${len}`,
+    })
   }
   const text = optional.toString('utf8', 4, 4 + len).replace(/\0+$/, '')
   const {name, type} = json ? jsonFacts(text) : xlFacts(text)

@@ -5,17 +5,7 @@
 // Imports only node: and the project's layout declarations, so plain `tsc`
 // can compile it (no test-framework imports).
 import {ulong} from '../../src/format/layout.js'
-import {
-  EXT_VCPU_32,
-  EXT_VCPU_64,
-  EXTENDED_VCPU_CONTEXT_SIZE,
-  PAGE_SIZE,
-  pageTypeHasData,
-  QEMU_SIG_DM_0002,
-  QEMU_SIG_LEN,
-  QEMU_SIG_REMUS,
-  QEMU_SIG_REST,
-} from '../../src/format/x86.js'
+import {EXT_VCPU_32, EXT_VCPU_64, EXTENDED_VCPU_CONTEXT_SIZE, PAGE_SIZE, pageTypeHasData, QEMU_SIG_DM_0002, QEMU_SIG_LEN, QEMU_SIG_REMUS, QEMU_SIG_REST} from '../../src/format/x86.js'
 import {
   Chunk,
   ChunkType,
@@ -410,10 +400,11 @@ function impliedP2mSize(spec: LegacySpec): number {
     if (c.kind === 'page-run') max = Math.max(max, c.start + c.count - 1)
     else if (c.kind === 'pages') {
       if (c.range) max = Math.max(max, c.range.start + c.range.count - 1)
-      else for (const e of c.entries ?? []) {
-        const w = entryWord(e)
-        if (w.pfn !== undefined && w.word !== BigInt(PFINFO_UNMAPPED)) max = Math.max(max, w.pfn)
-      }
+      else
+        for (const e of c.entries ?? []) {
+          const w = entryWord(e)
+          if (w.pfn !== undefined && w.word !== BigInt(PFINFO_UNMAPPED)) max = Math.max(max, w.pfn)
+        }
     }
   }
   return max + 1
@@ -584,10 +575,7 @@ function chunkBytes(c: Exclude<ChunkSpec, PagesChunk | PageRunChunk>, width: Wid
     case 'hvm_param':
       return [i32(hvmParamType(c.chunk)), HvmParamChunk.encode({pad: c.pad ?? 0, value: c.value})]
     case 'tsc_info':
-      return [
-        i32(Chunk.TSC_INFO),
-        TscInfoChunk.encode({mode: c.mode ?? 0, nsec: c.nsec ?? 123456789012n, khz: c.khz ?? 2400000, incarnation: c.incarnation ?? 3}),
-      ]
+      return [i32(Chunk.TSC_INFO), TscInfoChunk.encode({mode: c.mode ?? 0, nsec: c.nsec ?? 123456789012n, khz: c.khz ?? 2400000, incarnation: c.incarnation ?? 3})]
     case 'toolstack': {
       const data = toolstackData(c, width)
       return [i32(Chunk.TOOLSTACK), u32(c.length ?? data.length), data]
@@ -762,7 +750,7 @@ export function* legacyPieces(spec: LegacySpec, map: LegacyMap = emptyMap()): Ge
     }
   }
 
-  if (spec.trailing && spec.trailing.length) {
+  if (spec.trailing?.length) {
     map.trailing = off
     yield emit(spec.trailing)
   }

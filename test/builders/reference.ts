@@ -12,15 +12,7 @@
 // order, ignoring the bytes of an extv block and any unknown block.
 import {HVM_PARAM_CHUNKS} from '../../src/legacy/chunks.js'
 import {CHUNK_NAMES} from '../../src/legacy/layout.js'
-import {
-  BLOB_SEED,
-  defaultSharedInfo,
-  type EntrySpec,
-  fillBytes,
-  type LegacySpec,
-  pageBytes,
-  vcpuContextBytes,
-} from './legacy.js'
+import {BLOB_SEED, defaultSharedInfo, type EntrySpec, fillBytes, type LegacySpec, pageBytes, vcpuContextBytes} from './legacy.js'
 
 const PAGE = 4096
 /** HVM parameter index by chunk name (the chunk table's own, src/legacy/chunks.ts). */
@@ -114,9 +106,7 @@ export function referenceConversion(spec: LegacySpec, format: 'libxc' | 'libxl')
   for (const c of spec.chunks ?? []) {
     switch (c.kind) {
       case 'pages': {
-        const entries = (c.entries ?? Array.from({length: c.range!.count}, (_, i): EntrySpec => ({pfn: c.range!.start + i, type: c.range!.type ?? 0})))
-          .map(entry)
-          .filter((x) => x !== null)
+        const entries = (c.entries ?? Array.from({length: c.range!.count}, (_, i): EntrySpec => ({pfn: c.range!.start + i, type: c.range!.type ?? 0}))).map(entry).filter((x) => x !== null)
         if (entries.length === 0) break
         const words = entries.map((x) => u64((BigInt(x.type) << 60n) | BigInt(x.pfn)))
         const data = entries.filter((x) => x.data).map((x) => pageBytes(x.pfn))
@@ -160,7 +150,13 @@ export function referenceConversion(spec: LegacySpec, format: 'libxc' | 'libxl')
     out.push(record(0x07, t.sharedInfo ?? defaultSharedInfo()), record(0x00))
   } else {
     const t = spec.hvm ?? {}
-    out.push(hvmParams([[5, t.ioreq ?? 0xfeffen], [6, t.bufioreq ?? 0xfeffdn], [1, t.store ?? 0xfeffcn]]))
+    out.push(
+      hvmParams([
+        [5, t.ioreq ?? 0xfeffen],
+        [6, t.bufioreq ?? 0xfeffdn],
+        [1, t.store ?? 0xfeffcn],
+      ]),
+    )
     const ctx = t.context ?? 1024
     out.push(record(0x09, typeof ctx === 'number' ? fillBytes(BLOB_SEED.hvmContext, ctx) : ctx), record(0x00))
     if (t.qemu) {

@@ -142,8 +142,7 @@ export function xenstoreData(strings: string[], emulatorId = 2): RecordPart {
   return libxlRec(LibxlRec.EMULATOR_XENSTORE_DATA, Buffer.concat([EmulatorHeader.encode({emulatorId, index: 0}), data]))
 }
 
-export const emulatorContext = (size = 512, emulatorId = 2) =>
-  libxlRec(LibxlRec.EMULATOR_CONTEXT, EmulatorHeader.encode({emulatorId, index: 0}), Buffer.alloc(size, 0x33))
+export const emulatorContext = (size = 512, emulatorId = 2) => libxlRec(LibxlRec.EMULATOR_CONTEXT, EmulatorHeader.encode({emulatorId, index: 0}), Buffer.alloc(size, 0x33))
 
 // ---- whole streams -----------------------------------------------------------
 
@@ -198,7 +197,7 @@ export function libxlStream(inner: Stream, o: {options?: number; emulator?: bool
     {kind: 'libxl-header', options: o.options ?? LIBXL_OPT_LEGACY},
     empty(LibxlRec.LIBXC_CONTEXT, 'libxl'),
     ...inner.parts,
-    ...(o.emulator ?? true ? [xenstoreData(['physmap/f0000000/size', '800000']), emulatorContext()] : []),
+    ...((o.emulator ?? true) ? [xenstoreData(['physmap/f0000000/size', '800000']), emulatorContext()] : []),
     end('libxl'),
   ])
 }
@@ -313,7 +312,9 @@ export function xlHeader(mandatoryFlags: number, config: string): Buffer {
 }
 
 /** libxc image + domain headers with any field set (bad-value tests). */
-export function rawLibxcHeaders(f: Partial<{marker: bigint; id: number; version: number; options: number; reserved1: number; reserved2: number; type: number; pageShift: number; reserved: number}>): Buffer {
+export function rawLibxcHeaders(
+  f: Partial<{marker: bigint; id: number; version: number; options: number; reserved1: number; reserved2: number; type: number; pageShift: number; reserved: number}>,
+): Buffer {
   return Buffer.concat([
     ImageHeader.encode({marker: f.marker ?? IHDR_MARKER, id: f.id ?? IHDR_IDENT, version: f.version ?? 3, options: f.options ?? 0, reserved1: f.reserved1 ?? 0, reserved2: f.reserved2 ?? 0}),
     DomainHeader.encode({type: f.type ?? DomainType.X86_PV, pageShift: f.pageShift ?? 12, reserved: f.reserved ?? 0, xenMajor: 4, xenMinor: 19}),

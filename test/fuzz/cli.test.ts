@@ -60,7 +60,8 @@ describe('mutated images through the CLI', {timeout: LONG ? TEST_TIMEOUT : 120_0
           ['inspect-legacy', inspect],
           ['verify', verify],
           ['convert', convert],
-        ] as const) expectCleanRun(cmd, r, json, label)
+        ] as const)
+          expectCleanRun(cmd, r, json, label)
         // convert: the target exists exactly when it succeeded; no temporary file either way.
         expect(existsSync(out), `${label}: convert exit ${convert.code}`).toBe(convert.code === 0)
         expect(readdirSync(dir).filter((f) => f.endsWith('.xst-partial'))).toEqual([])

@@ -87,7 +87,13 @@ describe('mutated container images through the CLI', {timeout: LONG ? TEST_TIMEO
         let input = mutate(b.bytes, ms)
         // Mutated, then compressed: the gzip layer is sound and the image inside is not. Or (the
         // other way) a mutated gzip stream: flip bytes of the compressed data itself.
-        if (b.gzip) input = gzipAfter ? gzipSync(input) : mutate(gzipSync(b.bytes), ms.map((m) => ({...m, at: m.at % 4096})))
+        if (b.gzip)
+          input = gzipAfter
+            ? gzipSync(input)
+            : mutate(
+                gzipSync(b.bytes),
+                ms.map((m) => ({...m, at: m.at % 4096})),
+              )
         const label = `${b.name} + ${describeMutations(ms)}${b.gzip ? (gzipAfter ? ' (then gzipped)' : ' (in the gzip data)') : ''}`
         const dir = tempDir('xst-containerfuzz-')
         const file = join(dir, 'in.img')
@@ -105,7 +111,8 @@ describe('mutated container images through the CLI', {timeout: LONG ? TEST_TIMEO
           ['inspect-legacy', inspect],
           ['verify', verify],
           ['convert', convert],
-        ] as const) expectCleanRun(cmd, r, json, label)
+        ] as const)
+          expectCleanRun(cmd, r, json, label)
         expect(existsSync(out), `${label}: convert exit ${convert.code}: ${convert.stderr}`).toBe(convert.code === 0)
         expect(readdirSync(dir).filter((f) => f.endsWith('.xst-partial'))).toEqual([])
       }),

@@ -316,9 +316,7 @@ function position(layout: ImageLayout): fc.Arbitrary<number> {
 export function mutation(layout: ImageLayout): fc.Arbitrary<Mutation> {
   const at = position(layout)
   // A length field: a u32 at a part's start + 4k, the place most formats keep one.
-  const field = layout.starts.length
-    ? fc.tuple(fc.constantFrom(...layout.starts), fc.nat({max: 12})).map(([s, k]) => s + 4 * k)
-    : at
+  const field = layout.starts.length ? fc.tuple(fc.constantFrom(...layout.starts), fc.nat({max: 12})).map(([s, k]) => s + 4 * k) : at
   return fc.oneof(
     {arbitrary: fc.record({op: fc.constant('flip' as const), at, xor: fc.integer({min: 1, max: 255})}), weight: 4},
     {arbitrary: fc.record({op: fc.constant('insert' as const), at, bytes: fc.array(fc.nat({max: 255}), {minLength: 1, maxLength: 16})}), weight: 2},

@@ -5,17 +5,7 @@
 import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 import {FormatError, TruncatedError} from '../../src/errors.js'
-import {
-  buildLegacy,
-  type ChunkSpec,
-  type EntrySpec,
-  HVM_PARAM_CHUNK_NAMES,
-  type LegacySpec,
-  type TmemPageSpec,
-  QEMU_SIG_DM_0002,
-  QEMU_SIG_REMUS,
-  QEMU_SIG_REST,
-} from '../builders/legacy.js'
+import {buildLegacy, type ChunkSpec, type EntrySpec, HVM_PARAM_CHUNK_NAMES, type LegacySpec, type TmemPageSpec, QEMU_SIG_DM_0002, QEMU_SIG_REMUS, QEMU_SIG_REST} from '../builders/legacy.js'
 import {checkReport, convert, expectClean, inspect, params, reportCases, TEST_TIMEOUT, verify} from './harness.js'
 
 reportCases('legacy-sequences')
@@ -50,7 +40,12 @@ function anyChunk(p2m: number): fc.Arbitrary<ChunkSpec> {
     {
       arbitrary: fc.record(
         // The bitmap is at most 4 words whatever max id says, so the builder stays small.
-        {kind: fc.constant('vcpu_info' as const), online: fc.array(fc.nat({max: 130}), {minLength: 1, maxLength: 5}), maxId: fc.oneof(fc.integer({min: -2, max: 4100}), fc.constant(0x7fffffff)), words: fc.nat({max: 4})},
+        {
+          kind: fc.constant('vcpu_info' as const),
+          online: fc.array(fc.nat({max: 130}), {minLength: 1, maxLength: 5}),
+          maxId: fc.oneof(fc.integer({min: -2, max: 4100}), fc.constant(0x7fffffff)),
+          words: fc.nat({max: 4}),
+        },
         {requiredKeys: ['kind', 'online', 'words']},
       ),
       weight: 2,
@@ -62,10 +57,7 @@ function anyChunk(p2m: number): fc.Arbitrary<ChunkSpec> {
         {
           kind: fc.constant('toolstack' as const),
           physmap: fc.array(
-            fc.record(
-              {physOffset: u64, startAddr: u64, size: u64, name: fc.string({maxLength: 12}), nul: fc.boolean(), nameLength: u32},
-              {requiredKeys: ['physOffset', 'startAddr', 'size', 'name']},
-            ),
+            fc.record({physOffset: u64, startAddr: u64, size: u64, name: fc.string({maxLength: 12}), nul: fc.boolean(), nameLength: u32}, {requiredKeys: ['physOffset', 'startAddr', 'size', 'name']}),
             {maxLength: 3},
           ),
           version: fc.nat({max: 2}),
@@ -98,9 +90,23 @@ function anyChunk(p2m: number): fc.Arbitrary<ChunkSpec> {
       weight: 1,
     },
     // 128 MiB tmem pages: only the pool header, the walker must not believe n_pages.
-    {arbitrary: fc.record({kind: fc.constant('tmem' as const), pools: fc.tuple(fc.record({id: fc.nat({max: 4}), flags: fc.constant(15 << 24), nPages: u32, pages: fc.constant<TmemPageSpec[]>([])}))}), weight: 1},
-    {arbitrary: fc.record({kind: fc.constant('tmem_extra' as const), entries: fc.array(fc.record({poolId: fc.nat({max: 4}), oid: fc.tuple(fc.bigInt({min: 0n, max: 9n}), fc.bigInt({min: 0n, max: 9n}), fc.bigInt({min: 0n, max: 9n})), index: fc.nat({max: 9})}), {maxLength: 3})}), weight: 1},
-    {arbitrary: fc.record({kind: fc.constant('compressed_data' as const), data: fc.nat({max: 64}), size: fc.option(fc.constantFrom(0n, 0xffffffffn, 1n << 40n, (1n << 64n) - 1n), {nil: undefined})}), weight: 1},
+    {
+      arbitrary: fc.record({kind: fc.constant('tmem' as const), pools: fc.tuple(fc.record({id: fc.nat({max: 4}), flags: fc.constant(15 << 24), nPages: u32, pages: fc.constant<TmemPageSpec[]>([])}))}),
+      weight: 1,
+    },
+    {
+      arbitrary: fc.record({
+        kind: fc.constant('tmem_extra' as const),
+        entries: fc.array(fc.record({poolId: fc.nat({max: 4}), oid: fc.tuple(fc.bigInt({min: 0n, max: 9n}), fc.bigInt({min: 0n, max: 9n}), fc.bigInt({min: 0n, max: 9n})), index: fc.nat({max: 9})}), {
+          maxLength: 3,
+        }),
+      }),
+      weight: 1,
+    },
+    {
+      arbitrary: fc.record({kind: fc.constant('compressed_data' as const), data: fc.nat({max: 64}), size: fc.option(fc.constantFrom(0n, 0xffffffffn, 1n << 40n, (1n << 64n) - 1n), {nil: undefined})}),
+      weight: 1,
+    },
     {arbitrary: fc.record({kind: fc.constant('raw' as const), type: fc.integer({min: -30, max: 1030}), payload: smallBuf(24)}), weight: 2},
     {arbitrary: fc.record({kind: fc.constant('bytes' as const), data: smallBuf(12)}), weight: 1},
   )
@@ -172,16 +178,24 @@ const goodSpec: fc.Arbitrary<LegacySpec> = fc
   .chain((h) => {
     const batch = fc
       .uniqueArray(fc.nat({max: h.p2m - 1}), {minLength: 1, maxLength: Math.min(h.p2m, 10)})
-      .chain((pfns) => fc.tuple(fc.constant(pfns), fc.array(fc.constantFrom(0, 0, 0, 1, 2, 3, 4, 9, 10, 11, 12, 13, 14, 15), {minLength: pfns.length, maxLength: pfns.length}), fc.array(fc.boolean(), {minLength: pfns.length, maxLength: pfns.length})))
-      .map(([pfns, types, dropped]): ChunkSpec => ({
-        kind: 'pages',
-        // (pfn 0 of type XTAB is the word 0xf0000000: the unmapped-entry marker, so not that.)
-        entries: pfns.map((pfn, i): EntrySpec => {
-          if (dropped[i] && i > 0) return {dropped: true}
-          const type = h.guest === 'hvm' && types[i] < 13 ? 0 : types[i]
-          return {pfn, type: pfn === 0 && type === 15 ? 0 : type}
+      .chain((pfns) =>
+        fc.tuple(
+          fc.constant(pfns),
+          fc.array(fc.constantFrom(0, 0, 0, 1, 2, 3, 4, 9, 10, 11, 12, 13, 14, 15), {minLength: pfns.length, maxLength: pfns.length}),
+          fc.array(fc.boolean(), {minLength: pfns.length, maxLength: pfns.length}),
+        ),
+      )
+      .map(
+        ([pfns, types, dropped]): ChunkSpec => ({
+          kind: 'pages',
+          // (pfn 0 of type XTAB is the word 0xf0000000: the unmapped-entry marker, so not that.)
+          entries: pfns.map((pfn, i): EntrySpec => {
+            if (dropped[i] && i > 0) return {dropped: true}
+            const type = h.guest === 'hvm' && types[i] < 13 ? 0 : types[i]
+            return {pfn, type: pfn === 0 && type === 15 ? 0 : type}
+          }),
         }),
-      }))
+      )
     const chunk: fc.Arbitrary<ChunkSpec> = fc.oneof(
       {arbitrary: batch, weight: 5},
       {arbitrary: fc.constant({kind: 'tsc_info' as const}), weight: 1},
@@ -201,7 +215,10 @@ const goodSpec: fc.Arbitrary<LegacySpec> = fc
         : []),
     )
     // A saver always sent memory: at least one batch, somewhere.
-    return fc.record({h: fc.constant(h), chunks: fc.tuple(batch, fc.array(chunk, {maxLength: 8}), fc.nat()).map(([b, rest, at]) => [...rest.slice(0, at % (rest.length + 1)), b, ...rest.slice(at % (rest.length + 1))])})
+    return fc.record({
+      h: fc.constant(h),
+      chunks: fc.tuple(batch, fc.array(chunk, {maxLength: 8}), fc.nat()).map(([b, rest, at]) => [...rest.slice(0, at % (rest.length + 1)), b, ...rest.slice(at % (rest.length + 1))]),
+    })
   })
   .map(({h, chunks}) => {
     const online = [0, ...h.online].sort((a, b) => a - b)

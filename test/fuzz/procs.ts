@@ -5,11 +5,9 @@
 // ../helpers/cli.ts.
 import {spawnSync} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
-import {createRequire} from 'node:module'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 import {expect} from 'vitest'
-import {ROOT} from '../helpers/fixtures.js'
 import {BIN, type RunOptions, type RunResult, runNode, tempDir} from '../helpers/cli.js'
 
 let wrapperPath: string | undefined
@@ -21,7 +19,6 @@ let wrapperPath: string | undefined
  */
 export async function runCliMeasured(args: string[], o: RunOptions = {}): Promise<RunResult & {maxRssMiB: number}> {
   if (!wrapperPath) {
-    const oclif = pathToFileURL(createRequire(join(ROOT, 'package.json')).resolve('@oclif/core')).href
     wrapperPath = join(tempDir('xst-wrapper-'), 'measured.mjs')
     writeFileSync(
       wrapperPath,

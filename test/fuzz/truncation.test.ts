@@ -83,7 +83,11 @@ describe('legacy conformance images cut at every byte of their structure and eve
     expect(n).toBeGreaterThan(2000)
   })
 
-  it.each(legacyVectors().filter((x) => x.valid).map((x) => x.input))('%s: inspect and convert report the cut', async (file) => {
+  it.each(
+    legacyVectors()
+      .filter((x) => x.valid)
+      .map((x) => x.input),
+  )('%s: inspect and convert report the cut', async (file) => {
     const img = legacy.find((i) => i.file === file)!
     const qemu = qemuOf(img)
     const wrong: string[] = []
@@ -95,7 +99,11 @@ describe('legacy conformance images cut at every byte of their structure and eve
       const fine = qemu !== undefined && (cut === qemu.at || (qemu.toEnd && cut >= qemu.at + 21))
       const runs: Array<() => Promise<unknown>> = [() => inspect(input, 'file')]
       if (i % CONVERT_EVERY === 0) runs.push(() => convert(input, 'libxl', 'file', {discard: true}))
-      if (i % PIPE_EVERY === 0) runs.push(() => inspect(input, 'pipe'), () => convert(input, 'libxc', 'pipe', {discard: true}))
+      if (i % PIPE_EVERY === 0)
+        runs.push(
+          () => inspect(input, 'pipe'),
+          () => convert(input, 'libxc', 'pipe', {discard: true}),
+        )
       for (const run of runs) {
         n++
         const r = await expectClean(`${file} cut at ${cut}`, run)

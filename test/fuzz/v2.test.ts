@@ -35,22 +35,7 @@ import {
   withXlHeader,
   xenstoreData,
 } from '../builders/v2.js'
-import {
-  checkReport,
-  convert,
-  describeMutations,
-  expectClean,
-  type ImageLayout,
-  inspect,
-  mutate,
-  mutation,
-  mutations,
-  params,
-  reportCases,
-  TEST_TIMEOUT,
-  v2Layout,
-  verify,
-} from './harness.js'
+import {checkReport, convert, describeMutations, expectClean, type ImageLayout, inspect, mutate, mutation, mutations, params, reportCases, TEST_TIMEOUT, v2Layout, verify} from './harness.js'
 
 reportCases('v2')
 
@@ -158,13 +143,16 @@ const libxcRecord: fc.Arbitrary<Part> = fc.oneof(
   fc
     .array(fc.tuple(fc.nat({max: 2000}), fc.nat({max: 15})), {minLength: 0, maxLength: 6})
     .chain((ws) => fc.tuple(fc.constant(ws), fc.option(fc.nat({max: 8}), {nil: undefined})))
-    .map(([ws, n]) => pageData(ws.map(([p, t]) => pfnWord(p, t)), n)),
+    .map(([ws, n]) =>
+      pageData(
+        ws.map(([p, t]) => pfnWord(p, t)),
+        n,
+      ),
+    ),
   fc.tuple(fc.constantFrom(...vcpuTypes), fc.nat({max: 5000}), fc.constantFrom(0, 8, 128, 0xaf0, 0x1430, 848, 13)).map(([t, id, n]) => vcpu(t, id, n)),
   fc.constantFrom(4096, 4095, 0, 4104).map((n) => sharedInfo(n)),
   fc.constant(tscInfo()),
-  fc
-    .tuple(fc.array(fc.tuple(fc.nat({max: 40}), fc.bigInt({min: 0n, max: (1n << 64n) - 1n})), {maxLength: 4}), fc.option(u32, {nil: undefined}))
-    .map(([ps, count]) => hvmParams(ps, count)),
+  fc.tuple(fc.array(fc.tuple(fc.nat({max: 40}), fc.bigInt({min: 0n, max: (1n << 64n) - 1n})), {maxLength: 4}), fc.option(u32, {nil: undefined})).map(([ps, count]) => hvmParams(ps, count)),
   fc.nat({max: 64}).map((n) => hvmContext(n)),
   fc.nat({max: 3}).map((n) => cpuidPolicy(n)),
   fc.nat({max: 3}).map((n) => msrPolicy(n)),
@@ -181,7 +169,13 @@ const libxlRecord: fc.Arbitrary<Part> = fc.oneof(
 
 /** A record with a wrong length field or padding: framing the reader must cope with. */
 const brokenRecord: fc.Arbitrary<Part> = fc
-  .tuple(fc.constantFrom<'libxc' | 'libxl'>('libxc', 'libxl'), fc.nat({max: 0x12}), fc.uint8Array({maxLength: 24}), fc.option(u32, {nil: undefined}), fc.option(fc.uint8Array({maxLength: 9}), {nil: undefined}))
+  .tuple(
+    fc.constantFrom<'libxc' | 'libxl'>('libxc', 'libxl'),
+    fc.nat({max: 0x12}),
+    fc.uint8Array({maxLength: 24}),
+    fc.option(u32, {nil: undefined}),
+    fc.option(fc.uint8Array({maxLength: 9}), {nil: undefined}),
+  )
   .map(([layer, type, body, length, padding]) => ({kind: 'record', layer, type, head: Buffer.from(body), length, padding: padding && Buffer.from(padding)}))
 
 const header: fc.Arbitrary<Part> = fc.oneof(
@@ -201,7 +195,10 @@ const randomStream = fc
     ),
     body: fc.array(fc.oneof({arbitrary: libxcRecord, weight: 6}, {arbitrary: libxlRecord, weight: 2}, {arbitrary: header, weight: 1}, {arbitrary: brokenRecord, weight: 1}), {maxLength: 14}),
     end: fc.boolean(),
-    tail: fc.option(fc.uint8Array({maxLength: 40}).map((b): Part => ({kind: 'raw', bytes: Buffer.from(b)})), {nil: undefined}),
+    tail: fc.option(
+      fc.uint8Array({maxLength: 40}).map((b): Part => ({kind: 'raw', bytes: Buffer.from(b)})),
+      {nil: undefined},
+    ),
   })
   .map(({start, body, end: withEnd, tail}) => new Stream([...start, ...body, ...(withEnd ? [end()] : []), ...(tail ? [tail] : [])]))
 

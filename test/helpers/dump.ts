@@ -130,7 +130,12 @@ export function parseCore(b: Buffer): ParsedCore {
   const gmfns: number[] = []
   const p2m = body('.xen_p2m')
   const pfn = body('.xen_pfn')
-  if (p2m) for (let at = 0; at < p2m.length; at += 16) index.push(ru64(p2m, at)), gmfns.push(ru64(p2m, at + 8))
+  if (p2m) {
+    for (let at = 0; at < p2m.length; at += 16) {
+      index.push(ru64(p2m, at))
+      gmfns.push(ru64(p2m, at + 8))
+    }
+  }
   if (pfn) for (let at = 0; at < pfn.length; at += 8) index.push(ru64(pfn, at))
   const pb = body('.xen_pages') ?? Buffer.alloc(0)
   const pages = new Map<number, Buffer>()

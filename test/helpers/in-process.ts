@@ -224,7 +224,8 @@ async function runNow(args: string[], o: InProcessOptions): Promise<RunResult> {
       // The run is over and waits for no write: the end of the stream.
       outPipe.close()
       const stream = await outPipe.read
-      if (stream.length && stdoutBytes.length) throw new Error(`runXstInProcess: xst ${args.join(' ')} wrote to stdout both through process.stdout and as its stream; which came first is not known here: run it with runXst`)
+      if (stream.length && stdoutBytes.length)
+        throw new Error(`runXstInProcess: xst ${args.join(' ')} wrote to stdout both through process.stdout and as its stream; which came first is not known here: run it with runXst`)
       stdoutBytes = stream.length ? stream : stdoutBytes
     }
     return {code, signal: null, stdout: stdoutBytes.toString('utf8'), stderr: stderr.bytes().toString('utf8'), stdoutBytes, fd3: '', timedOut: false}

@@ -25,7 +25,11 @@ export async function bothWays(bytes: Buffer, args: string[] = [], name = 'in.le
 }
 
 /** The error line of a failed run (warnings come before it). */
-export const errorLine = (r: RunResult) => r.stderr.trim().split('\n').find((l) => l.startsWith('xst convert: ')) ?? ''
+export const errorLine = (r: RunResult) =>
+  r.stderr
+    .trim()
+    .split('\n')
+    .find((l) => l.startsWith('xst convert: ')) ?? ''
 
 /** How a run that stopped on a stream says what it had already written. */
 export const WRITTEN = /; (\d+) bytes? (?:were|was) written to (stdout|fd \d+) before the defect was found; the stream is invalid: discard it$/

@@ -6,7 +6,10 @@ export class CountingSource implements ByteSource {
   bytesRead = 0
   calls = 0
   closed = false
-  constructor(private readonly inner: ByteSource, readonly name = inner.name) {}
+  constructor(
+    private readonly inner: ByteSource,
+    readonly name = inner.name,
+  ) {}
   get seekable(): boolean {
     return this.inner.seekable
   }

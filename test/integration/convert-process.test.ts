@@ -18,7 +18,7 @@ const PV_LIBXC = () => vectorBytes('legacy', 'pv64-xl.libxc.v2.gz')
 const VCPU0_OFFLINE_AFTER_PAGES: LegacySpec = smallSpec('pv', 64, {p2mSize: 512, chunks: [{kind: 'tsc_info'}, {kind: 'pages', range: {start: 0, count: 300}}, {kind: 'vcpu_info', online: [1, 2]}]})
 
 describe('convert: inputs and outputs', () => {
-  it('takes descriptor numbers as Xen\'s helper is run (--in FD --out FD --width --guest --format)', async () => {
+  it("takes descriptor numbers as Xen's helper is run (--in FD --out FD --width --guest --format)", async () => {
     const dir = tempDir()
     const inPath = join(dir, 'in.legacy')
     writeFileSync(inPath, vectorBytes('legacy', 'hvm64-shuffled.legacy.gz'))

@@ -8,7 +8,7 @@
 // shell that forks it, never by this process or an exec).
 import {readdirSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {beforeAll, describe, expect, it} from 'vitest'
 import {PageDataHeader, Rec} from '../../src/v2/libxc/layout.js'
 import {HvmSaveType} from '../../src/dump/layouts.js'
 import {hvmContext} from '../builders/hvm-context.js'
@@ -46,13 +46,29 @@ beforeAll(async () => {
   dir = tempDir('xst-dump-hostile-')
   const hugeCount = pvStream().edit(Rec.PAGE_DATA, (r) => PageDataHeader.put(r.head, 0, {count: U32_MAX, reserved: 0}))
   const cases: Record<string, Buffer> = {
-    'v2 PAGE_DATA length 2^32-1': (await pvStream().edit(Rec.PAGE_DATA, (r) => (r.length = U32_MAX)).build()).bytes,
-    'v2 HVM_CONTEXT length 2^32-1': (await hvmStream().edit(Rec.HVM_CONTEXT, (r) => (r.length = U32_MAX)).build()).bytes,
-    'v2 X86_PV_VCPU_BASIC length 2^32-1': (await pvStream().edit(Rec.X86_PV_VCPU_BASIC, (r) => (r.length = U32_MAX)).build()).bytes,
+    'v2 PAGE_DATA length 2^32-1': (
+      await pvStream()
+        .edit(Rec.PAGE_DATA, (r) => (r.length = U32_MAX))
+        .build()
+    ).bytes,
+    'v2 HVM_CONTEXT length 2^32-1': (
+      await hvmStream()
+        .edit(Rec.HVM_CONTEXT, (r) => (r.length = U32_MAX))
+        .build()
+    ).bytes,
+    'v2 X86_PV_VCPU_BASIC length 2^32-1': (
+      await pvStream()
+        .edit(Rec.X86_PV_VCPU_BASIC, (r) => (r.length = U32_MAX))
+        .build()
+    ).bytes,
     'v2 PAGE_DATA count 2^32-1': (await hugeCount.build()).bytes,
     'legacy HVM context length 64 MiB - 1': buildLegacy(smallSpec('hvm', 64, {hvm: {context: 64, contextLength: (64 << 20) - 1, qemu: {signature: QEMU_SIG_DM_0002, data: 16}}})),
     'legacy qemu record length 2^32-1': buildLegacy(smallSpec('hvm', 64, {hvm: {context: 64, qemu: {signature: QEMU_SIG_DM_0002, data: 16, length: U32_MAX}}})),
-    'HVM context with CPU records for 4096 vcpus, each twice': (await hvmStream().replace(Rec.HVM_CONTEXT, rec(Rec.HVM_CONTEXT, manyCpus(4096))).build()).bytes,
+    'HVM context with CPU records for 4096 vcpus, each twice': (
+      await hvmStream()
+        .replace(Rec.HVM_CONTEXT, rec(Rec.HVM_CONTEXT, manyCpus(4096)))
+        .build()
+    ).bytes,
     'pages strewn over 4 TiB': (await hvmStream().replace(Rec.PAGE_DATA, pagesAt(SPREAD)).build()).bytes,
   }
   for (const [name, bytes] of Object.entries(cases)) {
@@ -60,7 +76,6 @@ beforeAll(async () => {
     writeFileSync(files[name], bytes)
   }
 }, 60_000)
-
 
 /** dump-core in the measuring wrapper, IMAGE fed through `cat |` when `pipe`. */
 async function run(name: string, args: string[], pipe = true) {

@@ -11,7 +11,7 @@
 import {spawn, spawnSync} from 'node:child_process'
 import {closeSync, openSync, readdirSync, readSync, statSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {beforeAll, describe, expect, it} from 'vitest'
 import {largeImageSpec, pageBytes, writeLegacy} from '../builders/legacy.js'
 import {BIN} from '../helpers/cli.js'
 import {PAGE} from '../helpers/dump.js'
@@ -40,7 +40,6 @@ beforeAll(async () => {
   }
   pages = largeImageSpec({guest: 'pv', bytes: IMAGE_BYTES}).p2mSize as number
 }, 120_000)
-
 
 /** The dump CLI in the measuring wrapper, forked by a shell (never exec'd: see above), pipes where asked. */
 async function measured(script: string, args: string[], env: Record<string, string> = {}) {

@@ -157,7 +157,7 @@ describe('helper interface: descriptor numbers the caller did not pass', () => {
     }
   })
 
-  it('two read ends of one caller pipe (3<&0) are the caller\'s, not Node\'s', async () => {
+  it("two read ends of one caller pipe (3<&0) are the caller's, not Node's", async () => {
     const out = join(tempDir(), 'out')
     const r = await new Promise<{code: number | null; stderr: string}>((resolve) => {
       const child = spawn('sh', ['-c', `"${process.execPath}" "${BIN}" convert --in 3 --out "${out}" --width 64 --guest pv 3<&0`], {stdio: ['pipe', 'ignore', 'pipe']})
@@ -247,7 +247,7 @@ describe('helper interface: as libxl runs it', () => {
 // Xen's convert-legacy-stream defaults to --format libxc and prints nothing
 // unless -v; xenopsd relies on the first (it passes no --format), xl on the
 // second (the helper shares xl's stdout and stderr).
-describe('helper interface: format default and output, as Xen\'s helper', () => {
+describe("helper interface: format default and output, as Xen's helper", () => {
   it('--in/--out without --format writes libxc; OLD NEW without it writes libxl', async () => {
     const dir = tempDir()
     const input = join(dir, 'pv.legacy')
@@ -502,13 +502,18 @@ describe('helper interface: --syslog', () => {
   it.skipIf(!hasCommand('logger') || !hasCommand('python3'))('reaches a real syslog socket through util-linux logger (XST_SYSLOG_SOCKET)', async () => {
     const socket = join(tempDir(), 'dev-log')
     // A datagram socket like /dev/log, which node cannot create: a few lines of Python print what arrives.
-    const server = spawn('python3', ['-u', '-c', [
-      'import socket, sys',
-      's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
-      's.bind(sys.argv[1])',
-      'print("ready")',
-      'while True: print(s.recv(65536).decode("utf-8", "replace"))',
-    ].join('\n'), socket], {stdio: ['ignore', 'pipe', 'inherit']})
+    const server = spawn(
+      'python3',
+      [
+        '-u',
+        '-c',
+        ['import socket, sys', 's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)', 's.bind(sys.argv[1])', 'print("ready")', 'while True: print(s.recv(65536).decode("utf-8", "replace"))'].join(
+          '\n',
+        ),
+        socket,
+      ],
+      {stdio: ['ignore', 'pipe', 'inherit']},
+    )
     let received = ''
     server.stdout.on('data', (d) => (received += d))
     try {

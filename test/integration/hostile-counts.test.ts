@@ -20,7 +20,14 @@ const RECORDS = 400_000
 /** Each batch sends pfn 7 twice with two page types that carry no data: a warning per batch, and a new pass per batch. */
 function retypedImage(): string {
   const chunks: ChunkSpec[] = []
-  for (let i = 0; i < BATCHES; i++) chunks.push({kind: 'pages', entries: [{pfn: 7, type: 0xe}, {pfn: 7, type: 0xd}]})
+  for (let i = 0; i < BATCHES; i++)
+    chunks.push({
+      kind: 'pages',
+      entries: [
+        {pfn: 7, type: 0xe},
+        {pfn: 7, type: 0xd},
+      ],
+    })
   chunks.push({kind: 'vcpu_info', online: [0]})
   return tempFile('retyped.legacy', buildLegacy(smallSpec('pv', 64, {chunks})))
 }

@@ -12,7 +12,7 @@ import {DomainType, PageDataHeader, Rec, X86PvP2mFramesHeader} from '../../src/v
 import {LibxlRec} from '../../src/v2/libxl/layout.js'
 import {ROOT} from '../helpers/fixtures.js'
 import {buildLegacy, type LegacySpec, QEMU_SIG_DM_0002, smallSpec} from '../builders/legacy.js'
-import {hvmParams, hvmStream, libxlStream, pageData, pfnWord, pvStream, rec, Stream, withXlHeader} from '../builders/v2.js'
+import {hvmParams, hvmStream, libxlStream, pageData, pfnWord, pvStream, rec, type Stream, withXlHeader} from '../builders/v2.js'
 import {runNode, tempDir} from '../helpers/cli.js'
 import {errorLines, hasStackTrace, runCliMeasured} from '../fuzz/procs.js'
 
@@ -31,17 +31,83 @@ const legacyCases: Array<[string, LegacySpec]> = [
   ['xl optional_data_len 2^32-1', smallSpec('pv', 64, {xl: {config: 'name = "h"\n', optionalDataLength: U32_MAX}})],
   ['xl config_len 2^32-1', smallSpec('pv', 64, {xl: {config: 'name = "h"\n', configLength: U32_MAX}})],
   ['extended-info total 2^32-1', smallSpec('pv', 64, {ext: {guestWidth: 64, extv: true, totalLength: U32_MAX}})],
-  ['extended-info block size 2^32-1', smallSpec('pv', 64, {ext: {blocks: [{id: 'vcpu', size: 0x1430}, {id: 'extv', size: U32_MAX, data: Buffer.alloc(0)}]}})],
+  [
+    'extended-info block size 2^32-1',
+    smallSpec('pv', 64, {
+      ext: {
+        blocks: [
+          {id: 'vcpu', size: 0x1430},
+          {id: 'extv', size: U32_MAX, data: Buffer.alloc(0)},
+        ],
+      },
+    }),
+  ],
   ['p2m_size 2^32-1 (64 MiB frame list)', smallSpec('pv', 64, {p2mSize: U32_MAX, p2mFrames: [1, 2, 3]})],
   ['p2m_size 2^64-1', smallSpec('pv', 64, {p2mSize: (1n << 64n) - 1n, p2mFrames: [1]})],
   ['page batch count 2^31-1', smallSpec('pv', 64, {chunks: [{kind: 'pages', entries: [0, 1], count: I32_MAX}]})],
-  ['vcpu_info max id 2^31-1', smallSpec('pv', 64, {chunks: [{kind: 'pages', entries: [0]}, {kind: 'vcpu_info', online: [0], maxId: I32_MAX, words: 1}]})],
-  ['toolstack length 2^32-1', smallSpec('hvm', 64, {chunks: [{kind: 'pages', entries: [0]}, {kind: 'toolstack', raw: Buffer.alloc(8), length: U32_MAX}]})],
-  ['toolstack entry count 2^32-1', smallSpec('hvm', 64, {chunks: [{kind: 'pages', entries: [0]}, {kind: 'toolstack', physmap: [{physOffset: 1n, startAddr: 2n, size: 3n, name: 'a'}], count: U32_MAX}]})],
-  ['physmap name length 2^32-1', smallSpec('hvm', 64, {chunks: [{kind: 'pages', entries: [0]}, {kind: 'toolstack', physmap: [{physOffset: 1n, startAddr: 2n, size: 3n, name: 'a', nameLength: U32_MAX}]}]})],
-  ['compressed_data size 2^64-1', smallSpec('pv', 64, {chunks: [{kind: 'pages', entries: [0]}, {kind: 'compressed_data', data: 16, size: (1n << 64n) - 1n}]})],
-  ['compressed_data size 2^32-1', smallSpec('pv', 64, {chunks: [{kind: 'pages', entries: [0]}, {kind: 'compressed_data', data: 16, size: 0xffffffffn}]})],
-  ['tmem pool of 2^32-1 pages of 128 MiB', smallSpec('pv', 64, {chunks: [{kind: 'pages', entries: [0]}, {kind: 'tmem', pools: [{id: 0, flags: 15 << 24, nPages: U32_MAX, pages: []}]}]})],
+  [
+    'vcpu_info max id 2^31-1',
+    smallSpec('pv', 64, {
+      chunks: [
+        {kind: 'pages', entries: [0]},
+        {kind: 'vcpu_info', online: [0], maxId: I32_MAX, words: 1},
+      ],
+    }),
+  ],
+  [
+    'toolstack length 2^32-1',
+    smallSpec('hvm', 64, {
+      chunks: [
+        {kind: 'pages', entries: [0]},
+        {kind: 'toolstack', raw: Buffer.alloc(8), length: U32_MAX},
+      ],
+    }),
+  ],
+  [
+    'toolstack entry count 2^32-1',
+    smallSpec('hvm', 64, {
+      chunks: [
+        {kind: 'pages', entries: [0]},
+        {kind: 'toolstack', physmap: [{physOffset: 1n, startAddr: 2n, size: 3n, name: 'a'}], count: U32_MAX},
+      ],
+    }),
+  ],
+  [
+    'physmap name length 2^32-1',
+    smallSpec('hvm', 64, {
+      chunks: [
+        {kind: 'pages', entries: [0]},
+        {kind: 'toolstack', physmap: [{physOffset: 1n, startAddr: 2n, size: 3n, name: 'a', nameLength: U32_MAX}]},
+      ],
+    }),
+  ],
+  [
+    'compressed_data size 2^64-1',
+    smallSpec('pv', 64, {
+      chunks: [
+        {kind: 'pages', entries: [0]},
+        {kind: 'compressed_data', data: 16, size: (1n << 64n) - 1n},
+      ],
+    }),
+  ],
+  [
+    'compressed_data size 2^32-1',
+    smallSpec('pv', 64, {
+      chunks: [
+        {kind: 'pages', entries: [0]},
+        {kind: 'compressed_data', data: 16, size: 0xffffffffn},
+      ],
+    }),
+  ],
+  [
+    'tmem pool of 2^32-1 pages of 128 MiB',
+    smallSpec('pv', 64, {
+      chunks: [
+        {kind: 'pages', entries: [0]},
+        {kind: 'tmem', pools: [{id: 0, flags: 15 << 24, nPages: U32_MAX, pages: []}]},
+      ],
+    }),
+  ],
   ['unmapped pfn count 2^32-1', smallSpec('pv', 64, {pv: {unmappedCount: U32_MAX}})],
   ['xsave size 2^32-1', smallSpec('pv', 64, {ext: {guestWidth: 64, extv: true, xsaveLength: 0x240}, pv: {xsave: {size: 0xffffffffn}}})],
   ['xsave size 2^64-1', smallSpec('pv', 64, {ext: {guestWidth: 64, extv: true, xsaveLength: 0x240}, pv: {xsave: {size: (1n << 64n) - 1n}}})],
@@ -148,7 +214,7 @@ interface ChildCase {
 }
 
 let dir: string
-let files: Record<string, string> = {}
+const files: Record<string, string> = {}
 let results: ChildCase[] = []
 let peakMiB = 0
 
@@ -174,7 +240,8 @@ beforeAll(async () => {
   const doc = JSON.parse(r.stdout)
   results = doc.results
   peakMiB = doc.maxRssMiB
-  if (process.env.XST_HOSTILE_DEBUG) for (const r of results) console.log(r.name, r.what, r.how, r.error?.code ?? r.report?.codes.join(','), Math.round(r.maxRssMiB), r.error?.message ?? r.report?.messages[0])
+  if (process.env.XST_HOSTILE_DEBUG)
+    for (const r of results) console.log(r.name, r.what, r.how, r.error?.code ?? r.report?.codes.join(','), Math.round(r.maxRssMiB), r.error?.message ?? r.report?.messages[0])
 }, 60_000)
 
 describe('hostile lengths, in process (a fresh node per batch)', () => {
@@ -209,27 +276,37 @@ describe('hostile lengths, in process (a fresh node per batch)', () => {
     expect(messages.size, truncations.join('\n')).toBeLessThanOrEqual(1)
   })
 
-  it.each(['v2 PAGE_DATA length 2^32-1', 'v2 HVM_CONTEXT length 2^32-1', 'v2 X86_PV_VCPU_XSAVE length 2^32-1', 'v2 X86_CPUID_POLICY length 2^32-1', 'v2 SHARED_INFO length 2^32-1', 'v2 optional record length 2^32-1', 'v2 libxl EMULATOR_XENSTORE_DATA length 2^32-1', 'v2 libxl EMULATOR_CONTEXT length 2^32-1', 'xl optional_data_len 2^32-1 before a v2 stream'])(
-    '%s: verify reports where the stream ends (file and pipe)',
-    (name) => {
-      const rs = results.filter((r) => r.name === name)
-      expect(rs.length).toBe(2)
-      for (const r of rs) {
-        expect(r.ok, r.error?.message).toBe(true)
-        expect(r.report!.valid).toBe(false)
-        const size = readFileSync(files[name]).length
-        // The record (or optional data) runs past the end: a truncation at the end of the input.
-        expect(r.report!.codes, r.report!.messages.join('; ')).toContain(name.startsWith('xl') ? 'length-too-large' : 'truncated')
-        if (!name.startsWith('xl')) expect(r.report!.messages.join('; ')).toContain(`stream ends at byte ${size}`)
-      }
-    },
-  )
+  it.each([
+    'v2 PAGE_DATA length 2^32-1',
+    'v2 HVM_CONTEXT length 2^32-1',
+    'v2 X86_PV_VCPU_XSAVE length 2^32-1',
+    'v2 X86_CPUID_POLICY length 2^32-1',
+    'v2 SHARED_INFO length 2^32-1',
+    'v2 optional record length 2^32-1',
+    'v2 libxl EMULATOR_XENSTORE_DATA length 2^32-1',
+    'v2 libxl EMULATOR_CONTEXT length 2^32-1',
+    'xl optional_data_len 2^32-1 before a v2 stream',
+  ])('%s: verify reports where the stream ends (file and pipe)', (name) => {
+    const rs = results.filter((r) => r.name === name)
+    expect(rs.length).toBe(2)
+    for (const r of rs) {
+      expect(r.ok, r.error?.message).toBe(true)
+      expect(r.report!.valid).toBe(false)
+      const size = readFileSync(files[name]).length
+      // The record (or optional data) runs past the end: a truncation at the end of the input.
+      expect(r.report!.codes, r.report!.messages.join('; ')).toContain(name.startsWith('xl') ? 'length-too-large' : 'truncated')
+      if (!name.startsWith('xl')) expect(r.report!.messages.join('; ')).toContain(`stream ends at byte ${size}`)
+    }
+  })
 
   it.each(['v2 PAGE_DATA count 2^32-1', 'v2 PAGE_DATA count 2^31-1', 'v2 HVM_PARAMS count 2^32-1', 'v2 X86_PV_P2M_FRAMES end pfn 2^32-1'])('%s: verify reports the count (file and pipe)', (name) => {
     for (const r of results.filter((x) => x.name === name)) {
       expect(r.ok, r.error?.message).toBe(true)
       expect(r.report!.valid).toBe(false)
-      expect(r.report!.codes.some((c) => c !== 'truncated'), r.report!.messages.join('; ')).toBe(true)
+      expect(
+        r.report!.codes.some((c) => c !== 'truncated'),
+        r.report!.messages.join('; '),
+      ).toBe(true)
     }
   })
 

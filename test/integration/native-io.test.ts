@@ -18,7 +18,12 @@ import {asleep, until} from '../helpers/wait.js'
 const JS = {XST_NO_NATIVE: '1'}
 const ADDON = join(ROOT, 'native', 'build', 'Release', 'xst_native.node')
 const built = existsSync(ADDON)
-const modes: Array<[string, Record<string, string>]> = built ? [['native', {}], ['js', JS]] : [['js', JS]]
+const modes: Array<[string, Record<string, string>]> = built
+  ? [
+      ['native', {}],
+      ['js', JS],
+    ]
+  : [['js', JS]]
 
 interface Run {
   code: number | null
@@ -75,7 +80,10 @@ const WAYS: Array<[string, string]> = [
 describe('native addon and JavaScript I/O: the same bytes', () => {
   it(`the addon is ${built ? 'built and used unless XST_NO_NATIVE is set' : 'not built here: only the JavaScript path runs'}`, () => {
     const probe = (env: Record<string, string>) =>
-      spawnSync(process.execPath, ['-e', `import(${JSON.stringify(join(ROOT, 'dist', 'io', 'native.js'))}).then((m) => process.stdout.write(String(Boolean(m.loadNative()))))`], {env: {...process.env, ...env}, encoding: 'utf8'}).stdout
+      spawnSync(process.execPath, ['-e', `import(${JSON.stringify(join(ROOT, 'dist', 'io', 'native.js'))}).then((m) => process.stdout.write(String(Boolean(m.loadNative()))))`], {
+        env: {...process.env, ...env},
+        encoding: 'utf8',
+      }).stdout
     expect(probe({XST_NO_NATIVE: ''})).toBe(String(built))
     expect(probe(JS)).toBe('false')
   })

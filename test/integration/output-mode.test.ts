@@ -21,11 +21,10 @@ function setup(): string {
 
 describe('the mode of a file written', () => {
   /** xst under `umask MASK`, as a shell with that umask runs it. */
-  const underUmask = (mask: string, args: string[], input?: Buffer) =>
-    runNode([BIN, ...args], {argv0: ['sh', '-c', `umask ${mask}; exec "$@"`, 'sh', process.execPath], input})
+  const underUmask = (mask: string, args: string[], input?: Buffer) => runNode([BIN, ...args], {argv0: ['sh', '-c', `umask ${mask}; exec "$@"`, 'sh', process.execPath], input})
   const mode = (p: string) => statSync(p).mode & 0o7777
 
-  it('a new NEW or CORE takes the input file\'s read/write bits, less the umask (as cp does)', async () => {
+  it("a new NEW or CORE takes the input file's read/write bits, less the umask (as cp does)", async () => {
     const dir = setup()
     const input = join(dir, 'in.legacy')
     chmodSync(input, 0o640)

@@ -16,7 +16,10 @@ describe('a developer shell (NODE_ENV=development or test)', () => {
   it.each(['development', 'test'])('NODE_ENV=%s: converts as usual, without loading a TypeScript toolchain', async (env) => {
     const dir = tempDir()
     const watch = join(dir, 'watch.cjs')
-    writeFileSync(watch, `process.on('exit', () => { const ts = Object.keys(require.cache).filter((p) => /node_modules\\/(typescript|ts-node|tsx)\\//.test(p)); require('fs').writeSync(2, 'toolchain:' + JSON.stringify(ts) + '\\n') })\n`)
+    writeFileSync(
+      watch,
+      `process.on('exit', () => { const ts = Object.keys(require.cache).filter((p) => /node_modules\\/(typescript|ts-node|tsx)\\//.test(p)); require('fs').writeSync(2, 'toolchain:' + JSON.stringify(ts) + '\\n') })\n`,
+    )
     const out = join(dir, 'out.v2')
     const r = await runXst(['convert', tempFile('in.save', PV()), out], {env: {NODE_ENV: env, NODE_OPTIONS: `--require ${watch}`}})
     expect(r.code, r.stderr).toBe(0)

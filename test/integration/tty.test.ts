@@ -23,7 +23,11 @@ function setup(): string {
 }
 
 /** Lines the terminal showed, escape sequences removed, blank lines dropped. */
-const lines = (text: string) => text.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '')
+const lines = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l !== '')
 
 /** The task list's marks: a check mark for a finished task, a cross for a failed one. */
 const TASK_MARK = /[✔✖◼]/
@@ -178,7 +182,6 @@ describe.skipIf(!hasScript)('at a terminal: verify and inspect-legacy', () => {
     expect(lines(r.text)).toEqual(['xst verify: --max-errors: expected an integer greater than or equal to 1 but received: 0', 'See: xst verify --help'])
   })
 })
-
 
 // dump-core draws its task list the way convert does (src/cli/task-list.ts).
 const DUMP_TASK_LINE = /^\S (Read image|Write dump)\b/

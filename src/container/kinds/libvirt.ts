@@ -85,9 +85,15 @@ export const libvirt: ContainerModule<LibvirtContainer> = {
       const defect = libvirtVersionDefect(c.header, stream)
       if (stream === 'libxc') throw defect!
       if (!defect && family === 'libvirt') {
-        throw new FormatError('already-v2', 'this libvirt image already holds a libxl v2 stream behind a version 2 header; there is nothing to convert (check it with `xst verify`)', {offset: c.header.offset})
+        throw new FormatError('already-v2', 'this libvirt image already holds a libxl v2 stream behind a version 2 header; there is nothing to convert (check it with `xst verify`)', {
+          offset: c.header.offset,
+        })
       }
-      if (family === 'xenserver') throw new UsageError('--container xenserver: the libvirt image holds a libxl v2 stream, which xst does not take apart; only a legacy stream is converted into a XenServer image', 'container-format')
+      if (family === 'xenserver')
+        throw new UsageError(
+          '--container xenserver: the libvirt image holds a libxl v2 stream, which xst does not take apart; only a legacy stream is converted into a XenServer image',
+          'container-format',
+        )
       if (format === 'libxc') throw new UsageError('--format libxc: the libvirt image holds a libxl v2 stream, which is copied as it is, not converted', 'container-format')
       return {family: family === 'bare' ? 'none' : family, format: 'libxl', mode: 'copy'}
     },

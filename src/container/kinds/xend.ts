@@ -51,6 +51,5 @@ export const xend: ContainerModule<XendContainer> = {
     return `the xend config says the guest is ${claims.toUpperCase()} (image ${kind}), but the stream is a${guest === 'hvm' ? 'n HVM' : ' PV'} image: the stream is what is read`
   },
 
-
   convert: {...around.convert, keep: 'xl'},
 }

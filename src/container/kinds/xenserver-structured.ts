@@ -48,7 +48,10 @@ export const xenserverStructured: ContainerModule<XenServerStructuredContainer> 
     const L: string[] = []
     if (s.xenops) {
       const x = s.xenops
-      L.push(pad('xenops record') + `saved ${x.time}, ${x.wordSize}-bit xenopsd${x.vmStrLength !== null ? `, vm_str ${x.vmStrLength} bytes` : ''}${x.xsSubtreeEntries !== null ? `, ${x.xsSubtreeEntries} xenstore entries` : ''}`)
+      L.push(
+        pad('xenops record') +
+          `saved ${x.time}, ${x.wordSize}-bit xenopsd${x.vmStrLength !== null ? `, vm_str ${x.vmStrLength} bytes` : ''}${x.xsSubtreeEntries !== null ? `, ${x.xsSubtreeEntries} xenstore entries` : ''}`,
+      )
       if (x.vmName !== null || x.vmUuid !== null) L.push(pad('VM') + [x.vmName !== null ? `"${x.vmName}"` : undefined, x.vmUuid ?? undefined].filter(Boolean).join(', '))
     }
     if (s.sections) L.push(pad('sections') + (s.sections.map(sectionWords).join(', ') || 'none read'))
@@ -101,10 +104,18 @@ export const xenserverStructured: ContainerModule<XenServerStructuredContainer> 
             case 'legacy-stream':
               throw new FormatError('legacy-image', 'the Libxc_legacy section holds a legacy (Xen <= 4.5) stream; convert the image with `xst convert`', where)
             case 'libxl-stream':
-              throw new FormatError('xenserver-refused-section', `a ${name} section: xenopsd refuses to restore an image holding one (xc/domain.ml process_header: Suspend_image_failure; and its end cannot be found to check what follows)`, where)
+              throw new FormatError(
+                'xenserver-refused-section',
+                `a ${name} section: xenopsd refuses to restore an image holding one (xc/domain.ml process_header: Suspend_image_failure; and its end cannot be found to check what follows)`,
+                where,
+              )
             case 'opaque-stream':
               if (libxc === 0) {
-                throw new FormatError('xenserver-opaque-section', `a ${name} section (${s.section.what}) before the memory image is in a format of its own whose end xst cannot find, so nothing after it, the memory image included, can be checked`, where)
+                throw new FormatError(
+                  'xenserver-opaque-section',
+                  `a ${name} section (${s.section.what}) before the memory image is in a format of its own whose end xst cannot find, so nothing after it, the memory image included, can be checked`,
+                  where,
+                )
               }
               // The vGPU state after the memory image (Citrix vGPU): all before it was checked; the rest cannot be.
               verifier.containerProblem(uncheckedAfterDemu(s), 'warning')
@@ -141,7 +152,10 @@ export const xenserverStructured: ContainerModule<XenServerStructuredContainer> 
       throw new FormatError('already-v2', 'this XenServer image holds a v2 stream (a Libxc section), not a legacy one; use `xst verify`', {offset: stream.offset, context: 'Libxc section'})
     }
     if (stream.section.body !== 'legacy-stream') {
-      throw new FormatError('xenserver-no-legacy', `the first stream section is ${stream.section.name}, not Libxc_legacy: there is no legacy stream to inspect`, {offset: stream.offset, context: `${stream.section.name} section`})
+      throw new FormatError('xenserver-no-legacy', `the first stream section is ${stream.section.name}, not Libxc_legacy: there is no legacy stream to inspect`, {
+        offset: stream.offset,
+        context: `${stream.section.name} section`,
+      })
     }
     const report = await io.read({stopAtImageEnd: true})
     await restOfSections(r, summary, sectionOpts)
@@ -156,7 +170,11 @@ export const xenserverStructured: ContainerModule<XenServerStructuredContainer> 
       const s = await untilStream(img.reader, summary, {onRefused: refuse})
       if (s.section.body === 'libxc-stream') return streamKindAt(img.reader)
       if (s.section.body === 'legacy-stream') return 'legacy'
-      throw new FormatError('xenserver-no-memory-image', `the first stream section is ${s.section.name}, which xenopsd ${s.section.refusedByRestore ? 'refuses' : 'cannot restore a memory image from'}`, {offset: s.offset})
+      throw new FormatError(
+        'xenserver-no-memory-image',
+        `the first stream section is ${s.section.name}, which xenopsd ${s.section.refusedByRestore ? 'refuses' : 'cannot restore a memory image from'}`,
+        {offset: s.offset},
+      )
     },
     /**
      * What restores the image depends on the sections after its Libxc
@@ -242,7 +260,11 @@ export const xenserverStructured: ContainerModule<XenServerStructuredContainer> 
         async sized(s) {
           held += SectionHeader.size + s.length
           if (held > MAX_SECTIONS_BEFORE_STREAM) {
-            throw new FormatError('length-too-large', `the sections before the memory image add up to more than MAX_SECTIONS_BEFORE_STREAM (${MAX_SECTIONS_BEFORE_STREAM}) bytes, which xst holds in memory`, {offset: s.offset, context: `${s.section.name} section`})
+            throw new FormatError(
+              'length-too-large',
+              `the sections before the memory image add up to more than MAX_SECTIONS_BEFORE_STREAM (${MAX_SECTIONS_BEFORE_STREAM}) bytes, which xst holds in memory`,
+              {offset: s.offset, context: `${s.section.name} section`},
+            )
           }
           const body = await s.body!.read()
           if (s.section.name === 'Xenops') summary.xenops = xenopsSummary(parseXenopsRecord(body, s.bodyOffset))
@@ -251,7 +273,10 @@ export const xenserverStructured: ContainerModule<XenServerStructuredContainer> 
         stream(s) {
           if (s.section.body === 'legacy-stream') return s
           if (s.section.body === 'libxc-stream') {
-            throw new FormatError('already-v2', 'this XenServer image already holds a v2 stream (a Libxc section); there is nothing to convert (check it with `xst verify`)', {offset: s.offset, context: `${s.section.name} section`})
+            throw new FormatError('already-v2', 'this XenServer image already holds a v2 stream (a Libxc section); there is nothing to convert (check it with `xst verify`)', {
+              offset: s.offset,
+              context: `${s.section.name} section`,
+            })
           }
           throw unreadableStreamSection(s)
         },
@@ -287,7 +312,10 @@ async function copyRest(r: ByteReader, summary: ContainerSummary, sink: ByteSink
       await sink.write(sectionHeaderBytes(s))
     },
     stream(s) {
-      throw new FormatError('xenserver-stream-after', `a ${s.section.name} section after the memory image: xst cannot find its end to copy it`, {offset: s.offset, context: `${s.section.name} section`})
+      throw new FormatError('xenserver-stream-after', `a ${s.section.name} section after the memory image: xst cannot find its end to copy it`, {
+        offset: s.offset,
+        context: `${s.section.name} section`,
+      })
     },
   })
   const left = await r.skipToEnd()

@@ -5,15 +5,7 @@
 // with. Facts only: names and the reader's body prefixes come from here,
 // and the verifier keeps its checks beside it (../verify/checks.ts).
 import {type RecordKind, RecordTable, type ShortBodyCode} from '../record.js'
-import {
-  HvmParamsHeader,
-  PageDataHeader,
-  Rec,
-  VcpuHeader,
-  X86PvInfo,
-  X86PvP2mFramesHeader,
-  X86TscInfo,
-} from './layout.js'
+import {HvmParamsHeader, PageDataHeader, Rec, VcpuHeader, X86PvInfo, X86PvP2mFramesHeader, X86TscInfo} from './layout.js'
 
 type Facts = Partial<Omit<RecordKind, 'type' | 'name'>>
 

@@ -56,7 +56,10 @@ export function libxlHeader(v: VerifyContext, buf: Buffer, offset: number): bool
     v.report('bad-ident', `libxl header ident is ${hex(h.ident, 16)} ("${latin1(buf, 0, 8)}"); a libxl stream starts with "LibxlFmt"`, at)
   }
   if (h.version !== LIBXL_VERSION) {
-    v.report('unknown-version', `libxl stream version ${h.version} is unknown (expected ${LIBXL_VERSION}); the records are checked as version ${LIBXL_VERSION}`, {...at, offset: offset + LibxlHeader.offsets.version})
+    v.report('unknown-version', `libxl stream version ${h.version} is unknown (expected ${LIBXL_VERSION}); the records are checked as version ${LIBXL_VERSION}`, {
+      ...at,
+      offset: offset + LibxlHeader.offsets.version,
+    })
   }
   if (h.options & LIBXL_OPT_RESERVED) {
     v.report('reserved-bits', `libxl header options set reserved bits ${hex(h.options & LIBXL_OPT_RESERVED)}`, {...at, offset: offset + LibxlHeader.offsets.options})

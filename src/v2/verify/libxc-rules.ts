@@ -64,7 +64,13 @@ function requireStaticDataEnd(v: VerifyContext, rec: RecordInfo, kind: RecordKin
   const lx = v.lx
   if (lx.staticDataEnd) return
   if (lx.version === 2) lx.staticDataEnd = {index: rec.index, inferred: true}
-  else if (lx.version === 3) v.once(needKey('order-static-data-end', 'STATIC_DATA_END'), 'order-static-data-end', `${kind.name} before STATIC_DATA_END: a version 3 stream ends its static data before any memory or p2m`, v.at(rec))
+  else if (lx.version === 3)
+    v.once(
+      needKey('order-static-data-end', 'STATIC_DATA_END'),
+      'order-static-data-end',
+      `${kind.name} before STATIC_DATA_END: a version 3 stream ends its static data before any memory or p2m`,
+      v.at(rec),
+    )
 }
 
 /** Pfns of each type in one record (scratch, emptied after each). */
@@ -185,11 +191,7 @@ export function pageData(v: VerifyContext, rec: RecordInfo, kind: RecordKind): C
   const pages = dataBytes / PAGE_SIZE
   if (!Number.isInteger(pages) || pages < withData || pages > withData + undefinedTypes) {
     const expected = pfnBytes + PAGE_SIZE * withData
-    v.report(
-      'page-data-size',
-      `PAGE_DATA body is ${rec.length} bytes, but ${plural(count, 'pfn')} with ${withData} data pages make 8 + 8·${count} + 4096·${withData} = ${expected}`,
-      v.at(rec),
-    )
+    v.report('page-data-size', `PAGE_DATA body is ${rec.length} bytes, but ${plural(count, 'pfn')} with ${withData} data pages make 8 + 8·${count} + 4096·${withData} = ${expected}`, v.at(rec))
   }
   return {detail: `${plural(count, 'pfn')}, ${withData} with data`, pages: {pfns: count, withData}}
 }
@@ -323,7 +325,11 @@ export function hvmParams(v: VerifyContext, rec: RecordInfo, kind: RecordKind): 
   const expected = HvmParamsHeader.size + HvmParamEntry.size * count
   if (rec.length !== expected) {
     const held = (rec.length - HvmParamsHeader.size) / HvmParamEntry.size
-    v.report('hvm-params-size', `HVM_PARAMS count ${count} needs 8 + 16·${count} = ${expected} bytes, but the body is ${rec.length} (room for ${Number.isInteger(held) ? held : held.toFixed(1)} parameters)`, v.at(rec, 8))
+    v.report(
+      'hvm-params-size',
+      `HVM_PARAMS count ${count} needs 8 + 16·${count} = ${expected} bytes, but the body is ${rec.length} (room for ${Number.isInteger(held) ? held : held.toFixed(1)} parameters)`,
+      v.at(rec, 8),
+    )
   } else if (count === 0) {
     v.report('hvm-params-empty', "HVM_PARAMS holds no parameters (written by Xen 4.6-4.8; tolerated, see the spec's errata)", v.at(rec))
   }

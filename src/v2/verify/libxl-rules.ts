@@ -11,7 +11,8 @@ import type {Checked, VerifyContext} from './context.js'
 export function end(v: VerifyContext, rec: RecordInfo): Checked {
   if (!v.ll.libxcContext) v.report('missing-libxc-context', 'the libxl stream ends without a LIBXC_CONTEXT record; it holds no domain', v.at(rec))
   // Only inside a checkpoint can libxl records come before the libxc END.
-  else if (!v.lx.seen(Rec.END)) v.report('missing-libxc-end', 'the libxl stream ends inside a checkpoint (after a libxc CHECKPOINT, with no CHECKPOINT_END): the libxc stream never reaches its END', v.at(rec))
+  else if (!v.lx.seen(Rec.END))
+    v.report('missing-libxc-end', 'the libxl stream ends inside a checkpoint (after a libxc CHECKPOINT, with no CHECKPOINT_END): the libxc stream never reaches its END', v.at(rec))
   return {next: 'tail'}
 }
 
@@ -61,7 +62,8 @@ export function xenstoreData(v: VerifyContext, rec: RecordInfo, kind: RecordKind
     const key = strings[i]
     if (key === '' || key.startsWith('/')) {
       if (key === '') v.report('xenstore-empty-key', `xenstore data key ${i / 2} is empty`, v.at(rec, at))
-      else v.report('xenstore-absolute-key', `xenstore data key ${i / 2} "${key.slice(0, 64)}" is an absolute path; the restorer takes only keys relative to the device model's directory`, v.at(rec, at))
+      else
+        v.report('xenstore-absolute-key', `xenstore data key ${i / 2} "${key.slice(0, 64)}" is an absolute path; the restorer takes only keys relative to the device model's directory`, v.at(rec, at))
       break
     }
     at += key.length + 1 + (i + 1 < strings.length ? strings[i + 1].length + 1 : 0)

@@ -39,7 +39,9 @@ export const RESTORER_RULES = {
   'record-too-long': refuses('libxc read_record(): "length exceeds max"'),
   'not-empty': readsOn('libxc process_record() never reads the body of END, VERIFY, CHECKPOINT or STATIC_DATA_END; libxl process_record() that of END, LIBXC_CONTEXT or CHECKPOINT_END'),
   'nonzero-padding': readsOn('libxc read_record() and libxl record_header_done() read the padding and never look at it'),
-  'wrong-guest-record': refuses('libxc x86_pv_process_record() / x86_hvm_process_record() do not handle the other guest\'s records, so restore() refuses them as mandatory; libxl process_record(): an EMULATOR_* record "when none was expected" (PV)'),
+  'wrong-guest-record': refuses(
+    'libxc x86_pv_process_record() / x86_hvm_process_record() do not handle the other guest\'s records, so restore() refuses them as mandatory; libxl process_record(): an EMULATOR_* record "when none was expected" (PV)',
+  ),
   'v3-only-record': readsOn('libxc handle_static_data_end(), handle_x86_cpuid_policy() and handle_x86_msr_policy() do not look at the stream version'),
   'missing-end': refuses('libxc read_record() / libxl setup_read_record(): the stream ends before END'),
   'unexpected-tail': refuses('libxc read_record(): bytes before END are read as a record header'),
@@ -47,7 +49,9 @@ export const RESTORER_RULES = {
   'qemu-record-size': refuses('xenopsd read_legacy_qemu_header() / consume_qemu_record() (xc/domain.ml) read exactly the length the device-model record gives'),
 
   // libxc records: order.
-  'order-x86-pv-info': refuses('libxc handle_x86_pv_p2m_frames() and handle_shared_info(): "Not yet received X86_PV_INFO record"; handle_x86_pv_vcpu_blob() sizes BASIC by the width only X86_PV_INFO sets'),
+  'order-x86-pv-info': refuses(
+    'libxc handle_x86_pv_p2m_frames() and handle_shared_info(): "Not yet received X86_PV_INFO record"; handle_x86_pv_vcpu_blob() sizes BASIC by the width only X86_PV_INFO sets',
+  ),
   'order-x86-pv-p2m-frames': refuses('libxc handle_page_data(): x86_pv_pfn_is_valid() refuses pfns beyond the p2m that only X86_PV_P2M_FRAMES sizes'),
   'order-page-data': readsOn('libxc handle_x86_pv_vcpu_blob() keeps vcpu state until x86_pv_stream_complete(): its place in the stream does not matter'),
   'order-static-data-end': refuses('libxc handle_page_data() and handle_x86_pv_p2m_frames(): "No STATIC_DATA_END seen" (version 3)'),
@@ -65,7 +69,9 @@ export const RESTORER_RULES = {
   'missing-hvm-params': readsOn('libxc x86_hvm_stream_complete() does not need HVM_PARAMS'),
 
   // libxc records: contents.
-  'record-size': refuses('the record\'s libxc handler checks its size: handle_page_data(), handle_x86_pv_info(), handle_x86_pv_p2m_frames(), handle_x86_pv_vcpu_blob(), handle_shared_info(), handle_x86_tsc_info(), handle_hvm_params(), handle_x86_cpuid_policy(), handle_x86_msr_policy(); libxl process_record() / write_emulator_blob() for the emulator header'),
+  'record-size': refuses(
+    "the record's libxc handler checks its size: handle_page_data(), handle_x86_pv_info(), handle_x86_pv_p2m_frames(), handle_x86_pv_vcpu_blob(), handle_shared_info(), handle_x86_tsc_info(), handle_hvm_params(), handle_x86_cpuid_policy(), handle_x86_msr_policy(); libxl process_record() / write_emulator_blob() for the emulator header",
+  ),
   'record-longer': readsOn('libxc handle_x86_pv_info() checks only that the body holds the 8-byte record'),
   'page-data-short': refuses('libxc handle_page_data(): "PAGE_DATA record truncated"'),
   'page-data-empty': refuses('libxc handle_page_data(): "Expected at least 1 pfn"'),
@@ -79,7 +85,7 @@ export const RESTORER_RULES = {
   'p2m-frames-range': refuses('libxc handle_x86_pv_p2m_frames(): "End pfn in stream exceeds Start"'),
   'p2m-frames-size': refuses('libxc handle_x86_pv_p2m_frames(): "X86_PV_P2M_FRAMES record wrong size"'),
   'vcpu-id-range': refuses('libxc handle_x86_pv_vcpu_blob(): "vcpu_id exceeds domain max" (xst checks the most vcpus any guest can have)'),
-  'vcpu-context-size': refuses('libxc handle_x86_pv_vcpu_blob(): BASIC of the guest\'s size, EXTENDED at most 128 bytes, XSAVE at least 16, MSRS whole entries'),
+  'vcpu-context-size': refuses("libxc handle_x86_pv_vcpu_blob(): BASIC of the guest's size, EXTENDED at most 128 bytes, XSAVE at least 16, MSRS whole entries"),
   'vcpu-record-empty': readsOn('libxc handle_x86_pv_vcpu_blob(): "Skipping empty record" (written by Xen 4.6-4.8)'),
   'vcpu-without-basic': readsOn('libxc update_vcpu_context() requires BASIC for vcpu 0 only; the other records of a vcpu without one are still applied, and the vcpu stays down'),
   'hvm-context-empty': refuses('libxc handle_hvm_context(): update_blob() refuses an empty blob'),
@@ -100,7 +106,9 @@ export const RESTORER_RULES = {
   'xenstore-absolute-key': refuses('libxl__restore_emulator_xenstore_data(): "Key in xenstore data not relative"'),
   'checkpoint-end-out-of-place': refuses('libxl process_record(): "Unexpected CHECKPOINT_END record in stream"'),
   'checkpoint-state-out-of-place': refuses('libxl process_record(): "Unexpected CHECKPOINT_STATE record in stream" (it reads one only after a CHECKPOINT_END of a COLO stream)'),
-  'checkpoint-cut': readsOn('libxc restore() fails over at a read error after a checkpoint (remus_failover), and libxl drops a checkpoint without CHECKPOINT_END: the last complete checkpoint is restored'),
+  'checkpoint-cut': readsOn(
+    'libxc restore() fails over at a read error after a checkpoint (remus_failover), and libxl drops a checkpoint without CHECKPOINT_END: the last complete checkpoint is restored',
+  ),
 } as const satisfies Partial<Record<ErrorCode, RestorerRule>>
 
 /** A code the verifier's rules report; its severity comes from RESTORER_RULES. */

@@ -300,7 +300,11 @@ export class V2Verifier implements StreamObserver {
   private checkpointCut(at: number, how: string): void {
     const cp = this.c.cp
     cp.cut = {checkpoint: cp.complete + 1, start: cp.current.start, at}
-    this.c.report('checkpoint-cut', `${how}, inside checkpoint ${cp.complete + 1} (from byte ${cp.current.start}); the receiver fails over from checkpoint ${cp.complete}, which ends at byte ${cp.lastEnd}`, {offset: at})
+    this.c.report(
+      'checkpoint-cut',
+      `${how}, inside checkpoint ${cp.complete + 1} (from byte ${cp.current.start}); the receiver fails over from checkpoint ${cp.complete}, which ends at byte ${cp.lastEnd}`,
+      {offset: at},
+    )
     this.next = 'done'
   }
 
