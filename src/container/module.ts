@@ -173,6 +173,15 @@ export interface ContainerModule<C extends {kind: string}> {
    * image's.
    */
   inspect<R extends {bytes: number}>(img: OpenedImage<C>, summary: ContainerSummary, io: InspectAround<R>): Promise<R>
+  /**
+   * What restores such an image, most usual first: the program that reads
+   * this exact layout (xl needs its own header before a libxl stream,
+   * libvirt its header, xenopsd its suspend image; a bare libxc stream only
+   * a toolstack's helper through libxenguest), and for a legacy stream what
+   * restored it then and what does after `xst convert` (FORMAT.md §1, §6;
+   * the conformance vectors' restorable_by). Empty when nothing does.
+   */
+  restoredBy(stream: 'legacy' | 'libxc' | 'libxl', xlHeader: boolean): string[]
   /** identify: only headers are read, never page data; whatever a restore refuses is thrown (the image is damaged). */
   readonly identify: {
     /** Reach the stream and say what it is: the one sniffed after the header, or the memory image section's. */

@@ -15,7 +15,6 @@ import {containerBySniff, containerModule} from '../container/registry.js'
 import {type ErrorCode, FormatError} from '../errors.js'
 import {ForeignFormatError, foreignDomainName, foreignGuest, type ForeignSummary} from '../foreign/recognise.js'
 import type {ByteReader} from '../io/reader.js'
-import {restoredBy} from './restore.js'
 import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'
 import {walkLegacy} from '../legacy/walker.js'
 import {DomainHeader, DomainType, ImageHeader, Rec, X86PvInfo} from '../v2/libxc/layout.js'
@@ -111,7 +110,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
       const after = await m.identify.afterV2(img, stream, out.container)
       if (after.note !== undefined) out.note = after.note
       out.verdict = 'v2, restorable'
-      out.restore.by = after.restoredBy ?? restoredBy({container: c.kind, xlHeader: out.xlHeader, stream})
+      out.restore.by = after.restoredBy ?? m.restoredBy(stream, out.xlHeader)
       const judged = m.identify.v2Verdict(c, stream)
       if (judged) {
         out.verdict = judged.verdict
@@ -124,7 +123,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     } else {
       await legacyFacts(img, out)
       out.verdict = 'needs conversion'
-      out.restore.by = restoredBy({container: c.kind, xlHeader: out.xlHeader, stream: 'legacy'})
+      out.restore.by = m.restoredBy('legacy', out.xlHeader)
     }
   } catch (err) {
     if (!(err instanceof FormatError)) throw err

@@ -57,6 +57,10 @@ export const libvirt: ContainerModule<LibvirtContainer> = {
     }
     return io.read()
   },
+  restoredBy: (stream) =>
+    stream === 'legacy'
+      ? ['virsh restore on Xen <= 4.5 (libvirt libxl driver)', 'virsh restore on Xen 4.6+ after `xst convert` (libvirt runs no converter on a version 1 image it cannot read)']
+      : ['virsh restore / managedsave resume (libvirt libxl driver)'],
   identify: {
     ...around.identify,
     /** The version over a v2 stream: version 1 over a libxl stream is repaired by convert; over a libxc stream nothing reads it. */

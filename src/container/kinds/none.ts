@@ -21,6 +21,15 @@ export const none: ContainerModule<NoContainer> = {
     return {kind: 'none'}
   },
   qemuRecords: BARE_LEGACY_QEMU_RECORDS,
+  restoredBy(stream, xlHeader) {
+    if (stream === 'legacy')
+      return xlHeader
+        ? ['xl restore (Xen <= 4.5; Xen 4.6+ runs the legacy converter)']
+        : ['a toolstack helper through libxenguest of Xen <= 4.5', 'xl restore after `xst convert` gives it an xl header']
+    if (stream === 'libxl') return xlHeader ? ['xl restore'] : ['libxl_domain_create_restore() (the libxl API; xl restore needs an xl header in front)']
+    // Behind an xl header without STREAMv2, xl would run the legacy converter on it.
+    return xlHeader ? [] : ["xc_domain_restore() (libxenguest: a toolstack helper such as XenServer's xenguest; xl restore needs a libxl stream)"]
+  },
 
   describe: () => ({}),
   domainName: () => null,

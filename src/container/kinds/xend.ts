@@ -23,6 +23,7 @@ export const xend: ContainerModule<XendContainer> = {
     return {kind: 'xend', header: await readXendHeader(reader)}
   },
   qemuRecords: XEND_QEMU_RECORDS,
+  restoredBy: () => ['xm restore (xend, Xen <= 4.4)', 'xl restore CONFIG on Xen 4.6+ after `xst convert` (xl needs its own header and a config)'],
 
   describe(c) {
     const x = c.header.config

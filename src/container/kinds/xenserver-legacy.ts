@@ -23,6 +23,7 @@ export const xenserverLegacy: ContainerModule<XenServerLegacyContainer> = {
     return {kind: 'xenserver-legacy', signature: await readXenServerSignature(reader)}
   },
   qemuRecords: XENSERVER_LEGACY_QEMU_RECORDS,
+  restoredBy: () => ['xenopsd (XenServer / XCP-ng VM resume; the legacy stream is converted on the way)'],
 
   describe: () => ({}),
   domainName: () => null,

@@ -40,6 +40,7 @@ export const xenserverStructured: ContainerModule<XenServerStructuredContainer> 
   streamAfterHeader: async () => undefined,
   moreAfterStream: true,
   qemuRecords: XENSERVER_LIBXC_LEGACY_QEMU_RECORDS,
+  restoredBy: (stream) => [stream === 'legacy' ? 'xenopsd (XenServer / XCP-ng VM resume; its Libxc_legacy section is converted on the way)' : 'xenopsd (XenServer / XCP-ng VM resume)'],
 
   describe: () => ({sections: []}),
   domainName: (s) => s.xenops?.vmName ?? null,
