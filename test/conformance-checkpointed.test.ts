@@ -9,6 +9,22 @@ import {nativeBytes, nativeCases} from './helpers/fixtures.js'
 
 const V2_CHECKPOINTED = nativeCases().filter((c) => c.checkpoints !== null && c.kind !== 'legacy')
 
+describe('identify: checkpointed v2 streams', () => {
+  it.for(V2_CHECKPOINTED.map((c) => [c.name, c] as const))('%s: checkpointed, its kind and complete checkpoints, and what restores it', async ([name, c], {expect}) => {
+    const file = tempFile(name, nativeBytes(c.input))
+    const [text, json] = await Promise.all([runXst(['identify', file]), runXst(['identify', '--json', file])])
+    expect(text.code, text.stderr).toBe(0)
+    const kind = c.stream.checkpointed === 'colo' ? 'COLO' : 'Remus'
+    expect(text.stdout).toContain(`checkpointed (${kind}) libxl v2 stream (libxc v3), ${c.checkpoints} complete checkpoints`)
+    const img = JSON.parse(json.stdout).images[0]
+    expect(img.stream.checkpointed).toEqual({kind: c.stream.checkpointed, complete: c.checkpoints})
+    // index.json: restorable_by xl migrate-receive, not_restorable_by xl restore.
+    expect(img.restore.by.join(' ')).toContain(c.stream.checkpointed === 'colo' ? 'xl migrate-receive --colo' : 'xl migrate-receive -r')
+    expect(c.not_restorable_by?.join(' ')).toContain('xl restore')
+    expect(img.note).toMatch(/xl restore refuses a checkpointed stream/)
+  })
+})
+
 describe.concurrent('verify: checkpointed v2 streams', () => {
   it('there are Remus and COLO streams, one of them cut inside its last checkpoint', () => {
     expect(V2_CHECKPOINTED.map((c) => c.stream.checkpointed).sort()).toEqual(['colo', 'remus', 'remus', 'remus'])

@@ -76,7 +76,10 @@ export const JSON_DOCUMENTS = {
       f('container', 'the container summary, or `null`'),
       f('foreign', 'what a file that is not a Xen image is (`{kind, label, advice, ...facts}`), or `null`'),
       f('xlHeader', 'whether an xl header is in front'),
-      f('stream', '`{format: "legacy"|"libxc"|"libxl", libxcVersion, libxlVersion}`, or `null`'),
+      f(
+        'stream',
+        '`{format: "legacy"|"libxc"|"libxl", libxcVersion, libxlVersion, checkpointed}`, or `null`; `checkpointed` is `{kind: "remus"|"colo", complete}` for a replication stream read from a file, else `null`',
+      ),
       f('guest', '`"pv"`, `"hvm"`, `"pvh"` (where an xl config says so) or `null`'),
       f('guestWidth', "a PV guest's word size in bits, or `null`"),
       f('toolstackWidth', "the saving toolstack's word size (legacy streams), or `null`"),

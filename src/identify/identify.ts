@@ -19,7 +19,7 @@ import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'
 import {walkLegacy} from '../legacy/walker.js'
 import {DomainHeader, DomainType, ImageHeader, Rec, X86PvInfo} from '../v2/libxc/layout.js'
 import {LibxlHeader, LibxlRec} from '../v2/libxl/layout.js'
-import {V2RecordReader} from '../v2/reader.js'
+import {V2RecordReader, verifyStream} from '../v2/reader.js'
 import {RecordHeader} from '../v2/record.js'
 import {readXlHeader} from '../xl/header.js'
 
@@ -33,7 +33,13 @@ export interface Identified {
   /** What the file is when it is a known format that is not Xen's (verdict 'not a Xen image'); null otherwise. */
   foreign: ForeignSummary | null
   xlHeader: boolean
-  stream: null | {format: 'legacy' | 'libxc' | 'libxl'; libxcVersion: number | null; libxlVersion: number | null}
+  stream: null | {
+    format: 'legacy' | 'libxc' | 'libxl'
+    libxcVersion: number | null
+    libxlVersion: number | null
+    /** A replication stream (Remus, COLO: FORMAT.md §7) and its complete checkpoints; null for a plain one, or when the input cannot be read twice. */
+    checkpointed?: {kind: 'remus' | 'colo'; complete: number} | null
+  }
   /** pvh only where an xl config says so: the stream itself calls a PVH guest HVM. */
   guest: Guest | 'pvh' | null
   /** The guest's word size (PV; an HVM guest's is not in its image headers). */
@@ -104,6 +110,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     }
     if (stream === 'libxc' || stream === 'libxl') {
       recognised = true
+      const streamStart = img.reader.offset
       await v2Facts(img.reader, stream, out)
       if (out.guest === 'hvm' && configType === 'pvh') out.guest = 'pvh'
       // What follows the stream in the container, when it says what restores the image.
@@ -117,6 +124,13 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
         if (judged.note !== undefined) out.note = judged.note
         out.restore.by = judged.restoredBy
         if (judged.error) out.error = {code: judged.error.code, message: judged.error.message, offset: judged.error.offset ?? null}
+      }
+      const cp = await checkpointsOf(img.reader, streamStart)
+      out.stream!.checkpointed = cp
+      if (cp && out.verdict === 'v2, restorable') {
+        // xl restore passes a plain stream: the first CHECKPOINT fails it.
+        out.restore.by = [cp.kind === 'colo' ? 'xl migrate-receive --colo (failover from the last complete checkpoint)' : 'xl migrate-receive -r (Remus failover from the last complete checkpoint)']
+        out.note = `xl restore refuses a checkpointed stream ("Found checkpoint in non-checkpointed stream")`
       }
     } else if (stream === 'empty') {
       throw new FormatError('no-stream', c.kind === 'none' ? 'the input is empty' : 'no stream follows the container header', {offset: img.reader.offset})
@@ -151,6 +165,20 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     if (img) await closeImage(img)
   }
   return out
+}
+
+/**
+ * Whether the v2 stream from `start` is checkpointed (Remus, COLO), and how
+ * many checkpoints it completes: the verifier's count, its page data seeked
+ * over, so only on an input that can be read twice (a file). Its verdict on
+ * the stream is not identify's to give; only the checkpoints are taken.
+ */
+async function checkpointsOf(reader: ByteReader, start: number): Promise<{kind: 'remus' | 'colo'; complete: number} | null> {
+  if (!reader.seekable) return null
+  reader.seekTo(start)
+  const {V2Verifier} = await import('../v2/verify/verifier.js')
+  const cp = (await verifyStream(reader, new V2Verifier(), {stopAtEnd: true})).summary.checkpoints
+  return cp ? {kind: cp.kind, complete: cp.complete} : null
 }
 
 /** A magic of Xen's own (a container, an xl header, a v2 stream): not gzip, not the unknown (legacy or nothing). */

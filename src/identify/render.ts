@@ -12,8 +12,12 @@ export function identifyLine(x: Identified): string {
   if (x.stream) {
     const s = x.stream
     if (s.format === 'legacy') parts.push('legacy (Xen <= 4.5) stream')
-    else if (s.format === 'libxl') parts.push(`libxl v${s.libxlVersion ?? '?'} stream${s.libxcVersion !== null ? ` (libxc v${s.libxcVersion})` : ''}`)
-    else parts.push(`libxc v${s.libxcVersion ?? '?'} stream`)
+    else {
+      const cp = s.checkpointed ? `checkpointed (${s.checkpointed.kind === 'colo' ? 'COLO' : 'Remus'}) ` : ''
+      if (s.format === 'libxl') parts.push(`${cp}libxl v${s.libxlVersion ?? '?'} stream${s.libxcVersion !== null ? ` (libxc v${s.libxcVersion})` : ''}`)
+      else parts.push(`${cp}libxc v${s.libxcVersion ?? '?'} stream`)
+      if (s.checkpointed) parts.push(`${s.checkpointed.complete} complete checkpoint${s.checkpointed.complete === 1 ? '' : 's'}`)
+    }
   }
   if (x.guest) parts.push(`${x.guest.toUpperCase()}${x.guestWidth ? ` ${x.guestWidth}-bit` : ''} guest`)
   if (x.toolstackWidth) parts.push(`${x.toolstackWidth}-bit toolstack`)
