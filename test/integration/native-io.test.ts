@@ -151,13 +151,12 @@ describe('native addon and JavaScript I/O: the same bytes', () => {
       child.stdin.write(half)
       await written
       await until(() => asleep(child.pid!), 'the conversion waits for input')
-      const t0 = Date.now()
       child.kill('SIGINT')
       const [code] = (await new Promise((resolve) => child.on('close', (c, s) => resolve([c, s])))) as [number | null, NodeJS.Signals | null]
       child.stdin.destroy()
+      // It ended while its input was still open (stdin is closed only after): a wait on a
+      // pool thread holding up the exit would never end, and fail at the test's timeout.
       expect(code, err).toBe(130)
-      // It ended while its input was still open: a wait on a pool thread did not hold up the exit.
-      expect(Date.now() - t0).toBeLessThan(20_000)
       expect(err).toMatch(/interrupted by SIGINT/)
     })
   }
