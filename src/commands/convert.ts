@@ -64,6 +64,11 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     out: Flags.string({char: 'o', description: 'output: a path, - or a descriptor number (instead of NEW)'}),
     xl: Flags.boolean({char: 'x', description: 'the input starts with an xl header (detected anyway)'}),
     'skip-qemu': Flags.boolean({description: 'the HVM image has no qemu record after the HVM context'}),
+    'target-xen': Flags.string({
+      description:
+        "the Xen release that will restore NEW (e.g. 4.13): 4.6-4.13 restore only libxc version 2 streams, which xst then writes (as that release's own converter did); 4.14 and later take version 3, the default. As a helper (--in/--out), xst asks the running hypervisor (/sys/hypervisor/version) when this is not given",
+      helpValue: 'X.Y',
+    }),
     force: Flags.boolean({description: 'replace NEW if it exists (or write a block device); write the stream to a terminal'}),
     verify: Flags.boolean({
       allowNo: true,
@@ -109,7 +114,11 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     }
     // What the helper line says; a XenServer family is libxc too, which is what a helper writes anyway.
     const format = flags.format ?? (helper ? 'libxc' : 'libxl')
+    // What the restoring host takes: asked for, or, as a helper run on that host, its hypervisor's release.
+    const {libxcVersionFor, parseXenRelease, runningXen} = await import('../convert/target.js')
+    const target = flags['target-xen'] !== undefined ? parseXenRelease(flags['target-xen']) : helper ? runningXen() : undefined
     const job: ConvertJob = {
+      libxcVersion: target ? libxcVersionFor(target) : undefined,
       input,
       output,
       format: flags.format,

@@ -22,6 +22,8 @@ export type {OutputFormat} from '../plan/plan.js'
 
 export interface ConvertOptions extends WalkOptions {
   format: OutputFormat
+  /** The libxc stream version to write (3, the default; 2 for Xen 4.6-4.13: see convert/target.ts). */
+  libxcVersion?: 2 | 3
   /** Shown every record as it is written (the verifier). */
   observer?: StreamObserver
   /** Called after each page batch with the input offset reached. */
@@ -152,7 +154,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
   const f = plan.facts
   return {
     input: {guest: f.guest, toolstackWidth: f.toolstackWidth, xlHeader: f.xlHeader, bytes: reader.offset, domainName: f.domainName},
-    output: {format: opts.format, libxcVersion: CONVERTED_LIBXC_VERSION, bytes: out.offset},
+    output: {format: opts.format, libxcVersion: opts.libxcVersion ?? CONVERTED_LIBXC_VERSION, bytes: out.offset},
     records: {libxc: namedCounts(out.counts.libxc, REC_NAMES), libxl: namedCounts(out.counts.libxl, LIBXL_REC_NAMES)},
     pages: {...f.pages},
     vcpus: f.vcpus.sort((a, b) => a - b),

@@ -41,6 +41,8 @@ export interface ConvertJob {
    * written, and a file output is not kept.
    */
   verify?: boolean
+  /** The libxc stream version to write: 2 for a Xen 4.6-4.13 host, 3 otherwise (the default). */
+  libxcVersion?: 2 | 3
   onWarning?: (message: string) => void
   /** Input bytes done, and total when known. */
   onProgress?: (done: number, total: number | undefined) => void
@@ -102,6 +104,7 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
       layoutFlags: true,
       skipQemu: job.skipQemu,
       xlHeader: job.xlHeader,
+      libxcVersion: job.libxcVersion,
       stopAtEnd: true,
       verifier,
       onWarning: job.onWarning,

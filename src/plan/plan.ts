@@ -41,6 +41,13 @@ export interface PlanOptions extends WalkOptions {
   qemuOutside?: boolean
   /** Leave the input's xl header out (the output's container stands in its place). */
   omitXlHeader?: boolean
+  /**
+   * The libxc stream version to write: 3 (the default: Xen 4.14+ restores
+   * it, and Xen's converter writes it since), or 2 for Xen 4.6-4.13, whose
+   * restorer takes version 2 only. Version 2 is what RELEASE-4.13.0's
+   * convert-legacy-stream wrote: the same records less STATIC_DATA_END.
+   */
+  libxcVersion?: 2 | 3
 }
 
 /** A record of the stream. */
@@ -119,6 +126,7 @@ export class RecordPlan implements AsyncIterable<Planned> {
     const opts = this.opts
     const facts = this.facts
     const libxl = opts.format === 'libxl'
+    const version = opts.libxcVersion ?? CONVERTED_LIBXC_VERSION
     const rec = (type: number, head: Buffer): PlannedRecord => ({kind: 'record', layer: 'libxc', type, head})
     const empty = () => Buffer.alloc(0)
     // HVM parameters from body chunks, planned together at the end of the body.
@@ -161,12 +169,12 @@ export class RecordPlan implements AsyncIterable<Planned> {
             yield {kind: 'libxl-header', options: LIBXL_OPT_LEGACY}
             yield {kind: 'record', layer: 'libxl', type: LibxlRec.LIBXC_CONTEXT, head: empty()}
           }
-          yield {kind: 'libxc-headers', domainType: ev.guest === 'pv' ? DomainType.X86_PV : DomainType.X86_HVM, version: CONVERTED_LIBXC_VERSION}
-          if (ev.guest === 'hvm') yield rec(Rec.STATIC_DATA_END, empty())
+          yield {kind: 'libxc-headers', domainType: ev.guest === 'pv' ? DomainType.X86_PV : DomainType.X86_HVM, version}
+          if (ev.guest === 'hvm' && version === 3) yield rec(Rec.STATIC_DATA_END, empty())
           break
         case 'extended-info':
           yield rec(Rec.X86_PV_INFO, X86PvInfo.encode({guestWidth: ev.guestWidth, ptLevels: ev.ptLevels, reserved1: 0, reserved2: 0}))
-          yield rec(Rec.STATIC_DATA_END, empty())
+          if (version === 3) yield rec(Rec.STATIC_DATA_END, empty())
           break
         case 'p2m-frames': {
           const head = Buffer.alloc(X86PvP2mFramesHeader.size + ev.frames.length * 8)
