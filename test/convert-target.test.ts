@@ -30,26 +30,29 @@ function as413(v3: Buffer): Buffer {
 const vectors = legacyVectors().filter((v) => v.valid && v.expected)
 
 describe('convert --target-xen', () => {
-  it.each(vectors.flatMap((v) => (['libxc', 'libxl'] as const).filter((f) => v.expected![f]).map((f) => [v.name, f] as const)))('%s, %s: 4.13 gets what its converter wrote, 4.14 and 4.21 what 4.14 writes', async (name, format) => {
-    const v = vectors.find((x) => x.name === name)!
-    const expected = vectorBytes('legacy', v.expected![format]!)
-    const input = tempFile(`${name}.legacy`, vectorBytes('legacy', v.input))
-    const dir = tempDir()
-    for (const [target, want] of [
-      ['4.13', as413(expected)],
-      ['4.6', as413(expected)],
-      ['4.14', expected],
-      ['4.21', expected],
-    ] as const) {
-      const out = join(dir, `out-${target}`)
-      const r = await runXst(['convert', '--format', format, ...(v.reference_flags ?? []).filter((f) => f === '-x' || f === '--xl'), '--target-xen', target, input, out])
-      expect(r.code, r.stderr).toBe(0)
-      expect(readFileSync(out).equals(want), `${name} ${format} for Xen ${target}`).toBe(true)
-      expect(r.stdout).toContain(target === '4.13' || target === '4.6' ? 'libxc v2 stream' : 'libxc v3 stream')
-      const check = await runXst(['verify', out])
-      expect(check.code, check.stdout + check.stderr).toBe(0)
-    }
-  })
+  it.each(vectors.flatMap((v) => (['libxc', 'libxl'] as const).filter((f) => v.expected![f]).map((f) => [v.name, f] as const)))(
+    '%s, %s: 4.13 gets what its converter wrote, 4.14 and 4.21 what 4.14 writes',
+    async (name, format) => {
+      const v = vectors.find((x) => x.name === name)!
+      const expected = vectorBytes('legacy', v.expected![format]!)
+      const input = tempFile(`${name}.legacy`, vectorBytes('legacy', v.input))
+      const dir = tempDir()
+      for (const [target, want] of [
+        ['4.13', as413(expected)],
+        ['4.6', as413(expected)],
+        ['4.14', expected],
+        ['4.21', expected],
+      ] as const) {
+        const out = join(dir, `out-${target}`)
+        const r = await runXst(['convert', '--format', format, ...(v.reference_flags ?? []).filter((f) => f === '-x' || f === '--xl'), '--target-xen', target, input, out])
+        expect(r.code, r.stderr).toBe(0)
+        expect(readFileSync(out).equals(want), `${name} ${format} for Xen ${target}`).toBe(true)
+        expect(r.stdout).toContain(target === '4.13' || target === '4.6' ? 'libxc v2 stream' : 'libxc v3 stream')
+        const check = await runXst(['verify', out])
+        expect(check.code, check.stdout + check.stderr).toBe(0)
+      }
+    },
+  )
 
   it('a release before 4.6, or something else, is a usage error', () => {
     expect(() => parseXenRelease('4.5')).toThrow(UsageError)
