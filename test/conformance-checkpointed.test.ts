@@ -2,10 +2,13 @@
 // as a replication channel carries them (FORMAT.md section 7): verify finds
 // each valid with its complete checkpoints counted, says where a cut one
 // was cut, and lists the checkpoints with --verbose and in --json.
+import {createHash} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
-import {tempFile} from './helpers/cli.js'
+import {tempDir, tempFile} from './helpers/cli.js'
 import {runXstInProcess as runXst} from './helpers/in-process.js'
-import {nativeBytes, nativeCases} from './helpers/fixtures.js'
+import {nativeBytes, nativeCases, nativeIndex, nativeMemory} from './helpers/fixtures.js'
 
 const V2_CHECKPOINTED = nativeCases().filter((c) => c.checkpoints !== null && c.kind !== 'legacy')
 
@@ -58,5 +61,41 @@ describe.concurrent('verify: checkpointed v2 streams', () => {
       expect(doc.warnings).toMatchObject([{code: 'checkpoint-cut', message: expect.stringMatching(new RegExp(`fails over from checkpoint ${c.checkpoints}\\b`))}])
       expect(text.stderr).toMatch(/^warning: .*inside checkpoint \d+/m)
     }
+  })
+})
+
+describe('dump-core: checkpointed v2 streams, as the receiver fails over', () => {
+  const {zeroSha256} = nativeIndex()
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+  /** The raw dump holds exactly `file`'s pages (a PV p2m page in either form), zeros elsewhere. */
+  function expectPages(raw: Buffer, file: string, label: string): void {
+    const {pfns, alternatives} = nativeMemory(file)
+    const last = Math.max(raw.length / 4096, ...[...pfns.keys()].map((p) => p + 1))
+    const wrong: number[] = []
+    for (let p = 0; p < last; p++) {
+      const h = sha(Buffer.concat([raw.subarray(p * 4096, (p + 1) * 4096)], 4096))
+      if (h !== (pfns.get(p) ?? zeroSha256) && h !== alternatives.get(p)) wrong.push(p)
+    }
+    expect(wrong, label).toEqual([])
+  }
+
+  it.for(V2_CHECKPOINTED.map((c) => [c.name, c] as const))('%s: the last complete checkpoint, and --checkpoint 1 the first', async ([name, c], {expect}) => {
+    const dir = tempDir()
+    const file = join(dir, name)
+    const {writeFileSync} = await import('node:fs')
+    writeFileSync(file, nativeBytes(c.input))
+    for (const [args, memory, dumped] of [
+      [[], c.memory, c.checkpoints],
+      [['--checkpoint', '1'], c.memory_first_checkpoint!, 1],
+    ] as const) {
+      const out = join(dir, `core-${dumped}.raw`)
+      const r = await runXst(['dump-core', '--json', '--format', 'raw', ...args, file, out])
+      expect(r.code, r.stderr).toBe(0)
+      expect(JSON.parse(r.stdout).checkpoint).toEqual({kind: c.stream.checkpointed, dumped, complete: c.checkpoints})
+      expectPages(readFileSync(out), memory, `${name} checkpoint ${dumped}`)
+    }
+    // A checkpoint the stream does not complete cannot be chosen (a pipe, read once, neither: test/integration/dump-checkpoint-pipe.test.ts).
+    const past = await runXst(['dump-core', '--checkpoint', String(c.checkpoints! + 1), file, join(dir, 'x')])
+    expect([past.code, past.stderr.trim()]).toEqual([2, expect.stringMatching(/--checkpoint \d+: the stream completes \d+ checkpoints/)])
   })
 })

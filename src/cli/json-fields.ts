@@ -116,6 +116,7 @@ export const JSON_DOCUMENTS = {
       f('xenVersion', "from a native stream's domain header, or `null`"),
       f('method', 'how the pages travelled: `"positional"`, `"windows"` or `"spool"`'),
       f('passes', 'how many passes over the input'),
+      f('checkpoint', 'a replication stream (Remus, COLO): `{kind, dumped, complete}`, the checkpoint dumped (the last complete one unless `--checkpoint K`); `null` for a plain stream'),
       WARNINGS,
     ],
   },

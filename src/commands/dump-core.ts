@@ -27,6 +27,11 @@ An image convert or verify would refuse is refused here too (exit 1, nothing wri
   static flags = {
     format: Flags.option({char: 'f', options: ['elf', 'raw'] as const, default: 'elf' as const, description: 'ELF dump-core file, or raw memory image'})(),
     force: Flags.boolean({description: 'replace CORE if it exists'}),
+    checkpoint: Flags.integer({
+      min: 1,
+      description: 'a replication stream (Remus, COLO; a file): dump checkpoint K instead of the last complete one, which the receiver fails over from',
+      helpValue: 'K',
+    }),
   }
 
   async run(): Promise<unknown> {
@@ -38,6 +43,7 @@ An image convert or verify would refuse is refused here too (exit 1, nothing wri
       output: args.core,
       format: flags.format,
       force: flags.force,
+      checkpoint: flags.checkpoint,
       onWarning: (m) => this.note(m),
     }
     // An interrupt removes the partial output, says so, and exits 128 + the signal.

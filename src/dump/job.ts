@@ -28,12 +28,12 @@ import {PAGE_SIZE} from '../format/x86.js'
 import {cancelNative} from '../io/native.js'
 import {openOutput, type Output} from '../io/output.js'
 import {ByteReader} from '../io/reader.js'
-import {openInput} from '../io/source.js'
+import {BoundedSource, openInput} from '../io/source.js'
 import {indexChunks, planElf, type Section} from './elf.js'
 import {openImageForDump, reopen} from './input.js'
 import {emitPages, FilePlacer, Spool} from './pages.js'
 import {PageWindow, windowPfns} from './pfns.js'
-import {locatePages, type ScanInput, type ScanResult, scanImage} from './scan.js'
+import {type CheckpointChoice, chooseCheckpoint, locatePages, type ScanInput, type ScanResult, scanImage} from './scan.js'
 import {hvmPrstatus, pvPrstatus} from './vcpu.js'
 import {addWarning} from '../text.js'
 
@@ -51,6 +51,8 @@ export interface DumpJob {
   output: string
   format: DumpFormat
   force?: boolean
+  /** A replication stream's checkpoint to dump (from 1); the last complete one without it. */
+  checkpoint?: number
   onWarning?: (message: string) => void
   onProgress?: (p: DumpProgress) => void
   /** Called once the output is open (every usage check has passed). */
@@ -86,6 +88,8 @@ export interface DumpSummary {
   method: 'positional' | 'windows' | 'spool'
   /** Passes over the input's headers (the first included). */
   passes: number
+  /** A replication stream (Remus, COLO): the checkpoint dumped, of how many complete; null for a plain stream. */
+  checkpoint: Omit<CheckpointChoice, 'end'> | null
   warnings: string[]
 }
 
@@ -133,7 +137,12 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
     job.onStart?.({output: output.name})
     const toFile = job.output !== '-'
     const sink = output.sink
-    const image = await openImageForDump(reader, warn)
+    let image = await openImageForDump(reader, warn)
+    // A replication stream is dumped as the receiver fails over: at the end of
+    // a checkpoint (the last complete one, or --checkpoint K), read as if the
+    // input ended there.
+    const checkpoint = await chooseCheckpoint(image, job.checkpoint, warn)
+    if (checkpoint && checkpoint.end < (source.size ?? Number.POSITIVE_INFINITY)) image = await openImageForDump(new ByteReader(new BoundedSource(source, checkpoint.end)))
     const scanOpts = {onWarning: warn, onProgress: progress('read', source.size)}
     let scan: ScanResult
     let method: DumpSummary['method']
@@ -221,6 +230,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
       xenVersion: scan.xenVersion,
       method,
       passes,
+      checkpoint: checkpoint ? {kind: checkpoint.kind, dumped: checkpoint.dumped, complete: checkpoint.complete} : null,
       warnings,
     }
   } catch (err) {

@@ -26,6 +26,9 @@ export function renderDump(s: DumpSummary): string[] {
   const words = containerWords(c)
   if (words) L.push(pad('container') + words + (c.afterEnd ? `; ${c.afterEnd} bytes after End_of_image (not part of the image)` : ''))
   L.push(pad('input') + `${describeInput(s.input, c.libvirt?.domainName ?? c.xend?.domainName ?? c.xenops?.vmName)}, ${s.input.bytes} bytes`)
+  const cp = s.checkpoint
+  if (cp)
+    L.push(pad('checkpoint') + `${cp.dumped} of ${cp.complete} complete (${cp.kind === 'colo' ? 'COLO' : 'Remus'})${cp.dumped === cp.complete ? ', the last, as the receiver fails over from it' : ''}`)
   const range = s.pages.pfnRange ? ` (pfns ${hex(s.pages.pfnRange.first)}-${hex(s.pages.pfnRange.last)})` : ''
   const resent = s.pages.copies - s.pages.count
   L.push(pad('pages') + `${plural(s.pages.count, 'page')}${range}${resent ? `; ${plural(resent, 'older copy', 'older copies')} replaced by later ones` : ''}`)

@@ -12,7 +12,7 @@
 //
 // A window pass (files only) reads the headers again and notes, for each
 // pfn of a window, where in the input its last copy is.
-import {type ErrorCode, FormatError} from '../errors.js'
+import {type ErrorCode, FormatError, UsageError} from '../errors.js'
 import {PAGE_SIZE, pageTypeHasData} from '../format/x86.js'
 import {guestClaimWarning} from '../container/describe.js'
 import type {ByteReader} from '../io/reader.js'
@@ -296,6 +296,43 @@ async function scanV2(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
     xenVersion: xen,
     warnings,
   }
+}
+
+/** Which checkpoint of a replication stream a dump takes, and where it ends in the input. */
+export interface CheckpointChoice {
+  kind: 'remus' | 'colo'
+  /** The checkpoint dumped (from 1), and how many the stream completes. */
+  dumped: number
+  complete: number
+  /** Where the dumped checkpoint ends: the input is read as if it ended there. */
+  end: number
+}
+
+/**
+ * A v2 replication stream (Remus, COLO) on a file: the checkpoint to dump,
+ * `wanted` or the last complete one, as the receiver fails over from it.
+ * Found by a pass of the verifier (page data seeked over); undefined for a
+ * plain stream. Its warnings (where an incomplete checkpoint was cut) are
+ * passed on: the passes that follow read only up to the chosen checkpoint.
+ */
+export async function chooseCheckpoint(image: DumpImage, wanted: number | undefined, warn: (m: string) => void): Promise<CheckpointChoice | undefined> {
+  if (image.kind !== 'v2' || !image.seekable) {
+    if (wanted !== undefined)
+      throw new UsageError(`--checkpoint: ${image.kind === 'v2' ? 'the input cannot be read twice (a pipe or gzip); give the file itself' : 'a legacy image is not read by checkpoint'}`)
+    return undefined
+  }
+  const report = await verifyStream(await reopen(image), new V2Verifier(), {stopAtEnd: image.structured})
+  const cp = report.summary.checkpoints
+  if (!cp || cp.complete === 0) {
+    if (wanted !== undefined) throw new UsageError('--checkpoint: the stream is not checkpointed (no Remus or COLO checkpoint in it)')
+    return undefined
+  }
+  const dumped = wanted ?? cp.complete
+  if (dumped > cp.complete) throw new UsageError(`--checkpoint ${dumped}: the stream completes ${cp.complete} checkpoint${cp.complete === 1 ? '' : 's'}`)
+  const end = dumped === cp.complete ? cp.lastEnd : cp.list[dumped - 1]?.end
+  if (end === undefined || end === null) throw new UsageError(`--checkpoint ${dumped}: xst lists the first ${cp.list.length} checkpoints of a stream; that one is past them`)
+  for (const w of report.warnings) if (w.code === 'checkpoint-cut') warn(problemLine(w).replace(/^warning: /, ''))
+  return {kind: cp.kind, dumped, complete: cp.complete, end}
 }
 
 export function scanImage(image: DumpImage, o: ScanOptions = {}): Promise<ScanResult> {

@@ -307,3 +307,27 @@ export class ChunkedSource implements ByteSource {
   }
   async close(): Promise<void> {}
 }
+
+/**
+ * The first `limit` bytes of a seekable source, read as if they were all of
+ * it: a replication stream cut back to the end of the checkpoint a dump
+ * takes (dump-core), so that every pass sees that checkpoint as the end.
+ */
+export class BoundedSource implements ByteSource {
+  readonly seekable = true
+  readonly size: number
+  readonly name: string
+  constructor(
+    private readonly inner: ByteSource,
+    private readonly limit: number,
+  ) {
+    if (!inner.seekable) throw new Error('internal: a bound on a source that cannot seek')
+    this.size = inner.size === undefined ? limit : Math.min(limit, inner.size)
+    this.name = inner.name
+  }
+  read(buf: Uint8Array, offset: number, length: number, position: number, min?: number): Promise<number> {
+    const n = Math.max(0, Math.min(length, this.size - position))
+    return n === 0 ? Promise.resolve(0) : this.inner.read(buf, offset, n, position, min === undefined ? undefined : Math.min(min, n))
+  }
+  async close(): Promise<void> {}
+}
