@@ -319,7 +319,7 @@ export class BoundedSource implements ByteSource {
   readonly name: string
   constructor(
     private readonly inner: ByteSource,
-    private readonly limit: number,
+    limit: number,
   ) {
     if (!inner.seekable) throw new Error('internal: a bound on a source that cannot seek')
     this.size = inner.size === undefined ? limit : Math.min(limit, inner.size)
