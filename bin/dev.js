@@ -3,5 +3,5 @@
 // committed manifest, so a freshly built command is found at once.
 'use strict'
 require('../dist/start-descriptors.cjs').recordStartDescriptors()
-const {loadBundle, ROOT} = require('./load.js')
-loadBundle().execute({development: true, dir: ROOT})
+const {loadBundle, LOAD_OPTIONS} = require('./load.js')
+loadBundle().execute({development: true, loadOptions: LOAD_OPTIONS})

@@ -26,6 +26,12 @@ const BUNDLE = path.join(__dirname, '..', 'dist', 'xst.cjs')
 const CODE_CACHE = BUNDLE + '.cache'
 /** The package root, for oclif (its search upwards would stop at bin/package.json). */
 const ROOT = path.join(__dirname, '..')
+/**
+ * How oclif loads xst: from ROOT, and without looking for user or linked
+ * plugins under $XDG_DATA_HOME or $HOME (xst has none; where that directory
+ * cannot be read, as for another user under sudo, oclif warned at every start).
+ */
+const LOAD_OPTIONS = {root: ROOT, userPlugins: false, devPlugins: false}
 
 /**
  * The bundle's exports ({execute, COMMANDS}). With `writeCache`, the code
@@ -66,4 +72,4 @@ function loadBundle({writeCache = false} = {}) {
   return mod.exports
 }
 
-module.exports = {BUNDLE, CODE_CACHE, ROOT, loadBundle}
+module.exports = {BUNDLE, CODE_CACHE, LOAD_OPTIONS, ROOT, loadBundle}

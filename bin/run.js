@@ -8,5 +8,5 @@ require('../dist/start-descriptors.cjs').recordStartDescriptors()
 // oclif checks the Node version against our package.json at every start
 // (loading semver for it, ~4 ms); npm checks "engines" when installing.
 process.env.OCLIF_DISABLE_ENGINE_WARNING ??= 'true'
-const {loadBundle, ROOT} = require('./load.js')
-loadBundle().execute({dir: ROOT})
+const {loadBundle, LOAD_OPTIONS} = require('./load.js')
+loadBundle().execute({loadOptions: LOAD_OPTIONS})

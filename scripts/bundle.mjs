@@ -92,7 +92,7 @@ async function bundle() {
 
 /** Run the commands whose code should be in the cache, in this process, then exit (which writes the cache). */
 async function warm() {
-  const {loadBundle, ROOT: root} = await import(pathToFileURL(path.join(ROOT, 'bin', 'load.js')).href)
+  const {loadBundle, LOAD_OPTIONS} = await import(pathToFileURL(path.join(ROOT, 'bin', 'load.js')).href)
   const {execute} = loadBundle({writeCache: true})
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xst-warm-'))
   try {
@@ -100,7 +100,7 @@ async function warm() {
     const v2 = path.join(dir, 'image.v2')
     fs.writeFileSync(legacy, gunzipSync(fs.readFileSync(path.join(ROOT, 'fixtures', 'conformance', 'legacy', 'pv64-xl.legacy.gz'))))
     for (const args of [['--version'], ['inspect-legacy', legacy], ['convert', legacy, v2], ['verify', v2]]) {
-      await execute({dir: root, args})
+      await execute({loadOptions: LOAD_OPTIONS, args})
       if (process.exitCode) throw new Error(`warm-up: xst ${args.join(' ')} exited ${process.exitCode}`)
     }
   } finally {

@@ -80,16 +80,19 @@ const als = new AsyncLocalStorage<Run>()
 /** Variables whose effect an in-process run cannot have: read before the bundle runs, or once per process. */
 const PROCESS_ONLY_ENV = ['NODE_OPTIONS', 'XST_NO_NATIVE']
 
-type Bundle = {execute(o: {dir: string; args: string[]}): Promise<unknown>}
+type Bundle = {execute(o: {loadOptions: object; args: string[]}): Promise<unknown>}
 let bundle: Bundle | undefined
+/** bin/load.js's LOAD_OPTIONS: how bin/run.js has oclif load xst. */
+let loadOptions: object = {}
 
 function load(): Bundle {
   if (bundle) return bundle
   install()
-  const {loadBundle} = createRequire(import.meta.url)(join(ROOT, 'bin', 'load.js')) as {loadBundle(): Bundle}
+  const load = createRequire(import.meta.url)(join(ROOT, 'bin', 'load.js')) as {loadBundle(): Bundle; LOAD_OPTIONS: object}
+  loadOptions = load.LOAD_OPTIONS
   // bin/run.js sets this before loading the bundle (see there).
   process.env.OCLIF_DISABLE_ENGINE_WARNING ??= 'true'
-  bundle = loadBundle()
+  bundle = load.loadBundle()
   return bundle
 }
 
@@ -217,7 +220,7 @@ async function runNow(args: string[], o: InProcessOptions): Promise<RunResult> {
   try {
     if (o.cwd) process.chdir(o.cwd)
     ;(globalThis as {[STD]?: {input?: number; output?: number}})[STD] = {input: pipe?.fd, output: outPipe?.fd}
-    await als.run(run, () => execute({dir: ROOT, args}))
+    await als.run(run, () => execute({loadOptions, args}))
     const code = run.exit ?? Number(process.exitCode ?? 0)
     let stdoutBytes = stdout.bytes()
     if (outPipe) {

@@ -27,3 +27,23 @@ describe('a developer shell (NODE_ENV=development or test)', () => {
     expect(readFileSync(out).equals(PV_LIBXL())).toBe(true)
   })
 })
+
+describe('a HOME xst cannot read (another user under sudo)', () => {
+  // oclif looks for user-installed plugins under $XDG_DATA_HOME (or
+  // $HOME/.local/share) at every start, and warned in two lines when it could
+  // not read there; xst has no plugins, so it does not look.
+  it.each([
+    ['HOME is a file', () => ({HOME: tempFile('home', Buffer.from('x')), XDG_DATA_HOME: ''})],
+    ['XDG_DATA_HOME is a file', () => ({XDG_DATA_HOME: tempFile('data', Buffer.from('x'))})],
+  ])('%s: identify and convert print only what they always print', async (_, env) => {
+    const input = tempFile('in.save', PV())
+    const out = join(tempDir(), 'out.v2')
+    const [identify, convert] = await Promise.all([runXst(['identify', input], {env: env()}), runXst(['convert', input, out], {env: env()})])
+    expect(identify.code, identify.stderr).toBe(0)
+    expect(identify.stderr).toBe('')
+    expect(identify.stdout).toMatch(/^\S+: xl save file, legacy/)
+    expect(convert.code, convert.stderr).toBe(0)
+    expect(convert.stderr).not.toMatch(/ENOTDIR|EACCES|trace-warnings|\(node:/)
+    expect(readFileSync(out).equals(PV_LIBXL())).toBe(true)
+  })
+})
