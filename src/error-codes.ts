@@ -31,7 +31,7 @@ export const ERROR_CODES = {
   // Reading the input and writing the output (exit code 1).
   'read-failed': 'reading the input failed for a reason other than its content (an I/O error)',
   'input-changed': 'the input read differently the second time: it changed while xst read it',
-  'no-space': 'the output device is full, or the file size limit was reached',
+  'no-space': 'the output device is full, the disk quota is exceeded, or the file size limit was reached',
   'broken-pipe': 'the program reading the output closed the pipe',
   'socket-refused': 'nothing is listening on the output socket',
   'write-failed': 'writing the output failed for another reason',

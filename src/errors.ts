@@ -1,6 +1,7 @@
 // Errors are data: every problem with an image carries where it is (byte
 // offset, chunk or record index) and what was expected, so the CLI can print
 // one precise line and pick the exit code without looking at a stack.
+import {constants} from 'node:os'
 import type {ErrorCode} from './error-codes.js'
 import {plural} from './text.js'
 
@@ -159,9 +160,12 @@ export function inputSystemError(err: unknown, name: string): XstError {
 /** Translate a Node system error while writing into an XstError. */
 export function outputSystemError(err: unknown, name: string): XstError {
   const e = err as NodeJS.ErrnoException
+  // libuv has no name for EDQUOT: Node calls it "Unknown system error -122".
+  if (e?.code === 'EDQUOT' || (e?.errno !== undefined && e.errno === -constants.errno.EDQUOT)) {
+    return new OutputError(`${name}: disk quota exceeded`, 'no-space')
+  }
   switch (e?.code) {
     case 'ENOSPC':
-    case 'EDQUOT':
       return new OutputError(`${name}: no space left on device`, 'no-space')
     case 'EFBIG':
       return new OutputError(`${name}: no space left for the output (file size limit reached)`, 'no-space')

@@ -57,3 +57,17 @@ describe('error codes', () => {
     expect(unused).toEqual([])
   })
 })
+
+describe('system errors while writing', () => {
+  // A quota (EDQUOT) is a name libuv lacks: Node's error has errno -122 and
+  // code "Unknown system error -122", which users saw as the message.
+  it('EDQUOT as Node reports it: "disk quota exceeded", code no-space, exit 1', async () => {
+    const {outputSystemError} = await import('../src/errors.js')
+    const e = Object.assign(new Error('Unknown system error -122: Unknown system error -122, write'), {errno: -122, code: 'Unknown system error -122', syscall: 'write'})
+    const x = outputSystemError(e, 'out.v2')
+    expect([x.message, x.code, x.exitCode]).toEqual(['out.v2: disk quota exceeded', 'no-space', 1])
+    // And a full disk stays what it was.
+    const full = outputSystemError(Object.assign(new Error('ENOSPC: no space left on device, write'), {errno: -28, code: 'ENOSPC'}), 'out.v2')
+    expect([full.message, full.code]).toEqual(['out.v2: no space left on device', 'no-space'])
+  })
+})
