@@ -3,7 +3,7 @@
 // fails on a taken name), so a job that wrote NEW meanwhile is never
 // replaced; any legal name (NAME_MAX, 255 bytes) can be written, however
 // long, since the temporary name is cut to fit.
-import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {UsageError} from '../src/errors.js'
@@ -52,5 +52,34 @@ describe('committing a file output', () => {
       expect(existsSync(join(dir, name))).toBe(true)
     }
     expect(readdirSync(dir).filter((f) => f.endsWith('.xst-partial'))).toEqual([])
+  })
+})
+
+describe('aborting a file output', () => {
+  it('a temporary file that cannot be removed is said on stderr, with its name, not left silently', async () => {
+    const dir = tempDir()
+    const target = join(dir, 'new.v2')
+    const lines: string[] = []
+    const out = await openOutput(target, {warn: (l) => lines.push(l)})
+    await out.sink.write(Buffer.from('part'))
+    // Something put a directory where the temporary file was: unlink(2) fails (EISDIR).
+    const [tmpName] = readdirSync(dir)
+    rmSync(join(dir, tmpName))
+    mkdirSync(join(dir, tmpName))
+    out.abort()
+    expect(lines).toEqual([expect.stringMatching(new RegExp(`^warning: ${target}: the temporary file ${join(dir, tmpName).replace(/[.]/g, '\\.')} could not be removed \\(EISDIR\\)`))])
+    expect(existsSync(target)).toBe(false)
+  })
+
+  it('a temporary file removed normally, or already gone, says nothing', async () => {
+    for (const gone of [false, true]) {
+      const dir = tempDir()
+      const lines: string[] = []
+      const out = await openOutput(join(dir, 'new.v2'), {warn: (l) => lines.push(l)})
+      if (gone) rmSync(join(dir, readdirSync(dir)[0]))
+      out.abort()
+      expect(lines).toEqual([])
+      expect(readdirSync(dir)).toEqual([])
+    }
   })
 })

@@ -93,6 +93,7 @@ class AtomicFileOutput implements Output {
     private readonly fd: number,
     /** Replace what is at the target: without it, the commit itself refuses a name that was taken meanwhile. */
     private readonly replace: boolean,
+    private readonly warn: (line: string) => void,
   ) {
     this.sink = new FdSink(fd, name)
   }
@@ -144,8 +145,19 @@ class AtomicFileOutput implements Output {
     } catch {}
     try {
       fs.unlinkSync(this.tmpPath)
-    } catch {}
+    } catch (err) {
+      // Gone already is what was wanted; anything else leaves a file the user must know of.
+      const e = err as NodeJS.ErrnoException
+      if (e.code !== 'ENOENT') this.warn(`warning: ${this.name}: the temporary file ${this.tmpPath} could not be removed (${e.code ?? e.message}); it holds an unfinished output: remove it`)
+    }
   }
+}
+
+/** A line on stderr, written at once: abort() may run in a signal handler just before the exit. */
+function warnNow(line: string): void {
+  try {
+    fs.writeSync(2, `${line}\n`)
+  } catch {}
 }
 
 export interface OpenOutputOptions {
@@ -155,6 +167,8 @@ export interface OpenOutputOptions {
   input?: {dev: number; ino: number; mode?: number}
   /** Accept a decimal number as a descriptor the caller passed (see descriptors.ts). */
   fdNumbers?: boolean
+  /** Where a warning goes that a temporary file could not be removed (stderr, at once, by default). */
+  warn?: (line: string) => void
 }
 
 /** Symlinks followed before giving up (Linux's own limit is 40). */
@@ -223,7 +237,7 @@ export async function openOutput(spec: string, opts: OpenOutputOptions = {}): Pr
   } catch (err) {
     throw outputSystemError(err, spec)
   }
-  return new AtomicFileOutput(spec, target, tmpFile.name, tmpFile.fd, opts.force === true)
+  return new AtomicFileOutput(spec, target, tmpFile.name, tmpFile.fd, opts.force === true, opts.warn ?? warnNow)
 }
 
 /** Bytes of the target's name a temporary name keeps (tmp adds "-PID-" 12 random characters and "-.xst-partial"). */
