@@ -129,6 +129,13 @@ export class OutputError extends XstError {
   constructor(message: string, code: ErrorCode) {
     super(code, message, EXIT_BAD_INPUT)
   }
+
+  /** Say, in the one line, that `bytes` of the output went out to a device or descriptor before it failed (they stay there). */
+  noteIncompleteOutput(output: string, bytes: number): this {
+    this.partialOutput = {output, bytes}
+    this.message += `; ${plural(bytes, 'byte was', 'bytes were')} written to ${output} before that, an incomplete output: discard it`
+    return this
+  }
 }
 
 /** Reading the input failed for a reason other than its content. Exit code 1. */

@@ -216,3 +216,64 @@ describe('convert: a symlink as NEW', () => {
     expect(readFileSync(join(dir, 'in.legacy')).equals(PV())).toBe(true)
   })
 })
+
+describe('dump-core: a device or FIFO as the output', () => {
+  /** The raw dump of in.legacy, to a regular file: what a device or FIFO must get too. */
+  async function rawToFile(dir: string): Promise<Buffer> {
+    const r = await runXstInProcess(['dump-core', '--format', 'raw', join(dir, 'in.legacy'), join(dir, 'core.raw')])
+    expect(r.code, r.stderr).toBe(0)
+    return readFileSync(join(dir, 'core.raw'))
+  }
+
+  it.each(['raw', 'elf'])('--format %s to /dev/null: written as a stream (it was: "ftruncate: invalid argument" for raw)', async (format) => {
+    const dir = setup()
+    const r = await runXstInProcess(['dump-core', '--format', format, join(dir, 'in.legacy'), '/dev/null'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(statSync('/dev/null').isCharacterDevice()).toBe(true)
+  })
+
+  it('--format raw to a FIFO: its reader gets every byte, the holes as zeros', async () => {
+    const dir = setup()
+    const want = await rawToFile(dir)
+    const fifo = join(dir, 'pipe')
+    execFileSync('mkfifo', [fifo])
+    const [r, got] = await Promise.all([runXstInProcess(['dump-core', '--format', 'raw', join(dir, 'in.legacy'), fifo]), readFifo(fifo)])
+    expect(r.code, r.stderr).toBe(0)
+    expect(got.equals(want)).toBe(true)
+    expect(lstatSync(fifo).isFIFO()).toBe(true)
+  })
+})
+
+/** A loop device over a 64 KiB file can be set up here (root, and loop devices in the container). */
+function smallLoopDevice(): {dev: string; detach(): void} | undefined {
+  const backing = join(tempDir('xst-loop-'), 'disk')
+  writeFileSync(backing, Buffer.alloc(65536))
+  const r = spawnSync('losetup', ['-f', '--show', backing], {encoding: 'utf8'})
+  const dev = r.status === 0 ? r.stdout.trim() : ''
+  if (!dev) return undefined
+  return {dev, detach: () => spawnSync('losetup', ['-d', dev])}
+}
+const loopProbe = smallLoopDevice()
+loopProbe?.detach()
+
+describe('a block device too small for the output', () => {
+  it.skipIf(!loopProbe).each([
+    ['convert', []],
+    ['dump-core', ['--format', 'elf']],
+    ['dump-core', ['--format', 'raw']],
+  ])('%s %s: no-space, and says how much of an incomplete output it holds', async (cmd, flags) => {
+    const loop = smallLoopDevice()!
+    try {
+      const dir = setup()
+      const [text, json] = [
+        await runXstInProcess([cmd, ...flags, '--force', join(dir, 'in.legacy'), loop.dev]),
+        await runXstInProcess([cmd, ...flags, '--force', '--json', join(dir, 'in.legacy'), loop.dev]),
+      ]
+      expect(text.code).toBe(1)
+      expect(text.stderr).toBe(`xst ${cmd}: ${loop.dev}: no space left on device; 65536 bytes were written to ${loop.dev} before that, an incomplete output: discard it\n`)
+      expect(JSON.parse(json.stdout).error).toMatchObject({code: 'no-space', partialOutput: {output: loop.dev, bytes: 65536}})
+    } finally {
+      loop.detach()
+    }
+  })
+})

@@ -9,7 +9,7 @@ import {GzipSink} from '../io/gzip-sink.js'
 import {cancelNative} from '../io/native.js'
 import type {ByteSink} from '../io/sink.js'
 import type {Guest, ToolstackWidth} from '../legacy/events.js'
-import {FormatError} from '../errors.js'
+import {FormatError, OutputError} from '../errors.js'
 import {closeImage, type OpenedImage, openImage} from '../container/open.js'
 import type {Problem, VerifyReport} from '../v2/verify/verifier.js'
 import type {ConvertSummary, OutputFormat} from './convert.js'
@@ -125,6 +125,8 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
       if (written > 0) err.notePartialOutput(output!.name, written)
       else if (err.code === 'converted-stream-invalid') err.message += '; nothing was written'
     }
+    // A device too small for the stream keeps what fitted.
+    if (err instanceof OutputError && err.code === 'no-space' && written > 0) err.noteIncompleteOutput(output!.name, written)
     throw err
   } finally {
     job.abort?.removeEventListener('abort', onAbort)

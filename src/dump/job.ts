@@ -24,6 +24,7 @@
 // per GiB of guest memory), one window (at most 10 MiB), 1 MiB buffers.
 import * as path from 'node:path'
 import type {ContainerSummary} from '../container/describe.js'
+import {OutputError} from '../errors.js'
 import {PAGE_SIZE} from '../format/x86.js'
 import {cancelNative} from '../io/native.js'
 import {openOutput, type Output} from '../io/output.js'
@@ -136,6 +137,8 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
     if (job.abort?.aborted) output.abort()
     job.onStart?.({output: output.name})
     const toFile = job.output !== '-'
+    // Only a regular file (written beside it and renamed) takes positional writes, holes and a final size; a device or FIFO gets a stream.
+    const toRegularFile = output.atomic
     const sink = output.sink
     let image = await openImageForDump(reader, warn)
     // A replication stream is dumped as the receiver fails over: at the end of
@@ -153,7 +156,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
 
     const rawSize = (s: ScanResult) => (s.facts.pages.last === undefined ? 0 : (s.facts.pages.last + 1) * PAGE_SIZE)
 
-    if (job.format === 'raw' && toFile) {
+    if (job.format === 'raw' && toRegularFile) {
       method = 'positional'
       const placer = new FilePlacer(sink.fd, output.name)
       scan = await scanImage(image, {...scanOpts, placer})
@@ -186,7 +189,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
         read = (buf, off, len, position) => source.read(buf, off, len, position)
       } else {
         method = 'spool'
-        spool = Spool.create(toFile ? path.dirname(path.resolve(job.output)) : undefined)
+        spool = Spool.create(toRegularFile ? path.dirname(path.resolve(job.output)) : undefined)
         scan = await scanImage(image, {...scanOpts, placer: spool})
         spool.truncate(rawSize(scan))
         const s = spool
@@ -235,6 +238,9 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
     }
   } catch (err) {
     output?.abort()
+    // A device too small for the core keeps what fitted.
+    const written = output && !output.atomic ? await output.sink.abandon() : 0
+    if (err instanceof OutputError && err.code === 'no-space' && written > 0) err.noteIncompleteOutput(output!.name, written)
     throw err
   } finally {
     spool?.close()

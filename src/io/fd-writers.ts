@@ -27,6 +27,16 @@ const WRITE_BEHIND = 64 << 20
 /** At most this long between turns of the event loop when writing on the main thread. */
 const TURN_MS = 20
 
+/** A write error that says how many bytes of the failed call went out first (they are on the device). */
+export interface PartialWriteError extends NodeJS.ErrnoException {
+  written?: number
+}
+
+function withWritten(err: unknown, written: number): unknown {
+  if (err && typeof err === 'object') (err as PartialWriteError).written = written
+  return err
+}
+
 /**
  * Regular files, terminals, devices: writev through the thread pool.
  *
@@ -62,6 +72,17 @@ export class FsWriter implements Writer {
 
   async write(bufs: Uint8Array[]): Promise<void> {
     if (this.syncError !== undefined) throw this.syncError
+    let done = 0
+    try {
+      await this.writeAll(bufs, (n) => {
+        done += n
+      })
+    } catch (err) {
+      throw withWritten(err, done)
+    }
+  }
+
+  private async writeAll(bufs: Uint8Array[], wrote: (n: number) => void): Promise<void> {
     let left = bufs
     if (this.sync && Date.now() - this.turned >= TURN_MS) {
       // Reads from a file are synchronous too, so without this the event
@@ -83,6 +104,7 @@ export class FsWriter implements Writer {
       }
       left = after(left, n)
       this.unsynced += n
+      wrote(n)
     }
     while (left.length) {
       let n: number
@@ -98,6 +120,7 @@ export class FsWriter implements Writer {
       }
       left = after(left, n)
       this.unsynced += n
+      wrote(n)
     }
     this.syncBehind()
   }
@@ -150,15 +173,20 @@ export class NativeWriter implements Writer {
   }
 
   async write(bufs: Uint8Array[]): Promise<void> {
+    let done = 0
     for (let i = 0; i < bufs.length; i += 64) {
       let group = bufs.slice(i, i + 64)
       // What the pipe takes now goes at once; only the rest waits on a pool thread.
       const r = this.native.tryWrite(this.fd, group)
-      if (r < 0 && r !== -EAGAIN) throw errnoError(-r, 'write')
-      if (r > 0) group = after(group, r)
+      if (r < 0 && r !== -EAGAIN) throw withWritten(errnoError(-r, 'write'), done)
+      if (r > 0) {
+        group = after(group, r)
+        done += r
+      }
       if (group.length === 0) continue
-      const [, errno] = await this.native.write(this.fd, group)
-      if (errno) throw errnoError(errno, 'write')
+      const [n, errno] = await this.native.write(this.fd, group)
+      done += n
+      if (errno) throw withWritten(errnoError(errno, 'write'), done)
     }
   }
 }

@@ -10,7 +10,7 @@ import * as fs from 'node:fs'
 import type * as net from 'node:net'
 import * as tty from 'node:tty'
 import {outputSystemError} from '../errors.js'
-import {FsWriter, NativeWriter, SocketWriter, type Writer} from './fd-writers.js'
+import {FsWriter, NativeWriter, type PartialWriteError, SocketWriter, type Writer} from './fd-writers.js'
 import {errnoError, loadNative, TRANSFER_COPY, TRANSFER_SPLICE} from './native.js'
 import type {TransferFrom} from './source.js'
 
@@ -145,6 +145,8 @@ export class FdSink implements ByteSink {
         done()
       },
       (err) => {
+        // What went out before the failure is on the output (a device keeps it).
+        this.delivered += (err as PartialWriteError)?.written ?? 0
         this.failed = outputSystemError(err, this.name)
         done()
       },
