@@ -53,3 +53,20 @@ export function addWarning(list: string[], message: string): void {
   notKept.set(list, more)
   list[MAX_KEPT_WARNINGS] = `${plural(more, 'more warning')} not kept here (each was reported as it was found)`
 }
+
+const NAMED_ESCAPES: Record<string, string> = {'\n': '\\n', '\r': '\\r', '\t': '\\t', '\u0007': '\\a', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\u001b': '\\e'}
+
+/**
+ * Text for a terminal: control characters (C0 but tab, DEL, C1) in a file
+ * name or a string from an image shown escaped (\n, \e, \x7f, \u0085), so a
+ * name cannot split a one-line message or send an escape sequence to the
+ * terminal. JSON output carries such strings exactly.
+ */
+export function forTerminal(s: string): string {
+  // Fast path: almost every line has none.
+  if (!/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/.test(s)) return s
+  return s.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => {
+    const code = c.charCodeAt(0)
+    return NAMED_ESCAPES[c] ?? (code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`)
+  })
+}

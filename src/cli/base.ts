@@ -6,7 +6,7 @@
 import {Command, Errors} from '@oclif/core'
 import {type ErrorCode, EXIT_USAGE, OutputError, outputSystemError, XstError} from '../errors.js'
 import {jsonPieces, pieces} from './json.js'
-import {addWarning} from '../text.js'
+import {addWarning, forTerminal} from '../text.js'
 import type {Priority, Syslog} from './syslog.js'
 
 export abstract class XstCommand extends Command {
@@ -49,7 +49,7 @@ export abstract class XstCommand extends Command {
     const e = reportError(err, this.reportToStderr ? 'stderr' : 'stdout')
     const done = this.committed ? `; ${this.committed} was written` : ''
     try {
-      process.stderr.write(`xst ${this.id}: ${e.message}${done}\n`)
+      process.stderr.write(`xst ${this.id}: ${forTerminal(e.message + done)}\n`)
     } catch {}
     process.exitCode = e.exitCode
   }
@@ -79,7 +79,7 @@ export abstract class XstCommand extends Command {
     }
     const out = this.reportToStderr ? process.stderr : process.stdout
     try {
-      for (const piece of pieces(withNewlines(lines))) if (!(await writeWaiting(out, piece))) return
+      for (const piece of pieces(withNewlines(lines, forTerminal))) if (!(await writeWaiting(out, piece))) return
     } catch (err) {
       throw reportError(err, this.reportToStderr ? 'stderr' : 'stdout')
     }
@@ -91,17 +91,17 @@ export abstract class XstCommand extends Command {
   /** A warning: on stderr for people, collected for --json. */
   protected note(message: string): void {
     addWarning(this.warnings, message)
-    if (!this.jsonEnabled()) this.message('warning', `warning: ${message}`)
+    if (!this.jsonEnabled()) this.message('warning', `warning: ${forTerminal(message)}`)
   }
 
   /** A diagnostic line (an error or warning about the input) for people: on stderr, not under --json. */
   protected diag(text: string): void {
-    if (!this.jsonEnabled()) process.stderr.write(text + '\n')
+    if (!this.jsonEnabled()) process.stderr.write(forTerminal(text) + '\n')
   }
 
   /** Print a line of the text report (suppressed under --json). */
   protected line(text = ''): void {
-    if (!this.jsonEnabled()) this.message('info', text)
+    if (!this.jsonEnabled()) this.message('info', forTerminal(text))
   }
 
   /**
@@ -133,17 +133,17 @@ export abstract class XstCommand extends Command {
     if (err instanceof XstError) {
       code = err.exitCode
       json = err.toJSON()
-      text = err.message
+      text = forTerminal(err.message)
     } else if (isParseError(err)) {
       code = EXIT_USAGE
       const message = usageMessage(err)
       json = {code: 'usage' satisfies ErrorCode, message}
-      text = `${message}\nSee: xst ${this.id} --help`
+      text = `${forTerminal(message)}\nSee: xst ${this.id} --help`
     } else {
       const e = err as Error
       code = EXIT_USAGE
       json = {code: 'internal' satisfies ErrorCode, message: String(e?.message ?? e)}
-      text = `internal error (a bug in xst, please report it): ${e?.message ?? e}`
+      text = `internal error (a bug in xst, please report it): ${forTerminal(String(e?.message ?? e))}`
       if (process.env.XST_DEBUG) text += '\n' + (e?.stack ?? '')
     }
     if (this.jsonEnabled()) {
@@ -241,6 +241,7 @@ function writeWaiting(stream: NodeJS.WriteStream, text: string | Buffer): Promis
   })
 }
 
-function* withNewlines(lines: Iterable<string>): Generator<string> {
-  for (const l of lines) yield l + '\n'
+/** Each line as the terminal is to show it, ended. */
+function* withNewlines(lines: Iterable<string>, show: (line: string) => string): Generator<string> {
+  for (const l of lines) yield show(l) + '\n'
 }

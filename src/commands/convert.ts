@@ -7,6 +7,7 @@ import {UsageError} from '../errors.js'
 import {parseSpec, specName} from '../io/spec.js'
 import {CONTAINER_CHOICES} from '../convert/choices.js'
 import {readFileSync} from 'node:fs'
+import {forTerminal} from '../text.js'
 
 export default class Convert extends XstCommand {
   static summary = 'Convert a legacy (Xen <= 4.5) image to a v2 stream that Xen 4.6+ restores, keeping its container'
@@ -140,7 +141,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     const {summary, verify, container, notes, written} = await runWithProgress(job, {
       // The task list is for a person at a terminal running xst, not for a toolstack's helper.
       enabled: !helper && Boolean(process.stderr.isTTY) && !this.jsonEnabled(),
-      onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${output} was not written`}`),
+      onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${forTerminal(output)} was not written`}`),
     })
     if (!toStdout) this.committed = outName
     if (report) {

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import type {DumpJob} from '../dump/job.js'
+import {forTerminal} from '../text.js'
 
 export default class DumpCore extends XstCommand {
   static summary = "Write the guest memory a save image holds as a core file (Xen's dump-core ELF) or a raw memory image"
@@ -48,7 +49,7 @@ An image convert or verify would refuse is refused here too (exit 1, nothing wri
     }
     // An interrupt removes the partial output, says so, and exits 128 + the signal.
     const onSignal = (sig: NodeJS.Signals) => {
-      process.stderr.write(`xst dump-core: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${args.core} was not written`}\n`)
+      process.stderr.write(`xst dump-core: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${forTerminal(args.core)} was not written`}\n`)
     }
     // Imported here, not at the top: every command's class loads on every run (see src/cli/commands.ts).
     const [{runDumpWithProgress}, {renderDump}] = await Promise.all([import('../cli/dump-progress.js'), import('../dump/render.js')])
