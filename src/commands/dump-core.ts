@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import type {DumpJob} from '../dump/job.js'
+import {descriptorPath} from '../io/spec.js'
 import {forTerminal} from '../text.js'
 
 export default class DumpCore extends XstCommand {
@@ -37,7 +38,7 @@ An image convert or verify would refuse is refused here too (exit 1, nothing wri
 
   async run(): Promise<unknown> {
     const {args, flags} = await this.parse(DumpCore)
-    const toStdout = args.core === '-'
+    const toStdout = args.core === '-' || descriptorPath(args.core) === 1
     this.reportToStderr = toStdout
     const job: DumpJob = {
       input: args.image,

@@ -10,7 +10,7 @@ import * as path from 'node:path'
 import * as tty from 'node:tty'
 import {OutputError, outputSystemError, UsageError} from '../errors.js'
 import {checkGivenDescriptor, closedAtStart} from './descriptors.js'
-import {parseSpec, stdDescriptor} from './spec.js'
+import {descriptorPath, parseSpec, stdDescriptor} from './spec.js'
 import {FdSink} from './sink.js'
 
 export interface Output {
@@ -184,26 +184,16 @@ function refuseTerminal(fd: number, force: boolean | undefined): void {
 }
 
 export async function openOutput(spec: string, opts: OpenOutputOptions = {}): Promise<Output> {
-  const given = parseSpec(spec, opts)
+  const named = descriptorPath(spec)
+  if (named !== undefined && named !== 1) return openDescriptorOutput(named, spec, opts)
+  const given = named === 1 ? ({kind: 'std'} as const) : parseSpec(spec, opts)
   if (given.kind === 'std') {
     const fd = stdDescriptor('output')
     if (fd === 1 && closedAtStart(1)) throw new OutputError('stdout: not open (it was closed when xst started), so the stream would go nowhere', 'output-closed')
     refuseTerminal(fd, opts.force)
     return new FdOutput('stdout', fd)
   }
-  if (given.kind === 'fd') {
-    const fd = given.fd
-    checkGivenDescriptor(fd)
-    let st: fs.Stats
-    try {
-      st = fs.fstatSync(fd)
-    } catch {
-      throw new UsageError(`--out ${spec}: not an open file descriptor`, 'bad-fd')
-    }
-    if (opts.input && sameFile(st, opts.input)) throw new UsageError(`--out ${spec}: is the input file; refusing to overwrite the input`, 'output-is-input')
-    refuseTerminal(fd, opts.force)
-    return new FdOutput(`fd ${fd}`, fd)
-  }
+  if (given.kind === 'fd') return openDescriptorOutput(given.fd, `--out ${spec}`, opts, `fd ${given.fd}`)
   const target = resolveTarget(spec)
   let existing: fs.Stats | undefined
   try {
@@ -238,6 +228,20 @@ export async function openOutput(spec: string, opts: OpenOutputOptions = {}): Pr
     throw outputSystemError(err, spec)
   }
   return new AtomicFileOutput(spec, target, tmpFile.name, tmpFile.fd, opts.force === true, opts.warn ?? warnNow)
+}
+
+/** An open descriptor as the output (--out N, /dev/fd/N): written as it is, never replaced. */
+function openDescriptorOutput(fd: number, said: string, opts: OpenOutputOptions, name = said): Output {
+  checkGivenDescriptor(fd)
+  let st: fs.Stats
+  try {
+    st = fs.fstatSync(fd)
+  } catch {
+    throw new UsageError(`${said}: not an open file descriptor`, 'bad-fd')
+  }
+  if (opts.input && sameFile(st, opts.input)) throw new UsageError(`${said}: is the input file; refusing to overwrite the input`, 'output-is-input')
+  refuseTerminal(fd, opts.force)
+  return new FdOutput(name, fd)
 }
 
 /** Bytes of the target's name a temporary name keeps (tmp adds "-PID-" 12 random characters and "-.xst-partial"). */

@@ -29,3 +29,23 @@ export function specName(spec: Spec, role: 'input' | 'output'): string {
   if (spec.kind === 'fd') return `fd ${spec.fd}`
   return spec.path
 }
+
+const STD_PATHS = new Map([
+  ['/dev/stdin', 0],
+  ['/dev/stdout', 1],
+  ['/dev/stderr', 2],
+])
+
+/**
+ * The descriptor an output path stands for by itself: /dev/stdout,
+ * /dev/stderr, /dev/fd/N, /proc/self/fd/N (bash's >(cmd) is a /dev/fd/N).
+ * Opened by name they lead through /proc to a pipe that cannot be reopened,
+ * or to a file to be replaced; written as the descriptor they are, they
+ * work as gzip -c > /dev/stdout does.
+ */
+export function descriptorPath(text: string): number | undefined {
+  const std = STD_PATHS.get(text)
+  if (std !== undefined) return std
+  const m = /^\/(?:dev|proc\/self)\/fd\/(\d{1,9})$/.exec(text)
+  return m ? Number(m[1]) : undefined
+}
