@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   'container-format': '--container and --format ask for a pair no restorer reads, or that xst cannot make from this input',
   'container-needs-xml': '--container libvirt needs the domain XML, which only a libvirt input has',
   'bad-source-date-epoch': 'SOURCE_DATE_EPOCH is not a whole number of seconds',
+  'name-not-utf8': 'an argument (a file name) holds bytes that are not UTF-8, which xst cannot pass on unchanged',
 
   // Reading the input and writing the output (exit code 1).
   'read-failed': 'reading the input failed for a reason other than its content (an I/O error)',

@@ -7,6 +7,7 @@ import {Command, Errors} from '@oclif/core'
 import {type ErrorCode, EXIT_USAGE, OutputError, outputSystemError, XstError} from '../errors.js'
 import {jsonPieces, pieces} from './json.js'
 import {addWarning, forTerminal} from '../text.js'
+import {refuseUndecodable} from './argv.js'
 import type {Priority, Syslog} from './syslog.js'
 
 export abstract class XstCommand extends Command {
@@ -27,6 +28,7 @@ export abstract class XstCommand extends Command {
   async init(): Promise<void> {
     await super.init()
     watchStdio(this)
+    refuseUndecodable(this.argv)
   }
 
   logJson(json: unknown): void {
