@@ -33,3 +33,9 @@ export async function exitOnSignals<T>(onSignal: (signal: NodeJS.Signals) => voi
     for (const s of signals) process.off(s, handler)
   }
 }
+
+/** What an interrupt left: a stream cut short, an output not written, or (after the commit) one complete and in place. */
+export function interrupted(toStream: boolean, committed: boolean, name: string): string {
+  if (committed) return toStream ? 'the output was complete' : `${name} was written (the interrupt came after it was complete)`
+  return toStream ? 'output incomplete' : `${name} was not written`
+}

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import {guestFlag, widthFlag} from '../cli/flags.js'
+import {interrupted} from '../cli/signals.js'
 import type {XlConfig} from '../convert/families.js'
 import type {ConvertJob} from '../convert/job.js'
 import {UsageError} from '../errors.js'
@@ -118,6 +119,8 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     // What the restoring host takes: asked for, or, as a helper run on that host, its hypervisor's release.
     const {libxcVersionFor, parseXenRelease, runningXen} = await import('../convert/target.js')
     const target = flags['target-xen'] !== undefined ? parseXenRelease(flags['target-xen']) : helper ? runningXen() : undefined
+    // The output is in place: an interrupt from now on says so.
+    let done = false
     const job: ConvertJob = {
       libxcVersion: target ? libxcVersionFor(target) : undefined,
       input,
@@ -135,13 +138,16 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
       fdNumbers: helper,
       verify: flags.verify ?? true,
       onWarning: (m) => this.note(m),
+      onCommitted: () => {
+        done = true
+      },
       onImage:
         helper && report ? (image) => this.line(`converting ${inName}: legacy ${image.guest.toUpperCase()}, ${image.toolstackWidth}-bit toolstack, to a ${format} stream on ${outName}`) : undefined,
     }
     const {summary, verify, container, notes, written} = await runWithProgress(job, {
       // The task list is for a person at a terminal running xst, not for a toolstack's helper.
       enabled: !helper && Boolean(process.stderr.isTTY) && !this.jsonEnabled(),
-      onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${forTerminal(output)} was not written`}`),
+      onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${interrupted(toStdout, done, forTerminal(output))}`),
     })
     if (!toStdout) this.committed = outName
     if (report) {

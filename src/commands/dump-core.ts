@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import type {DumpJob} from '../dump/job.js'
+import {interrupted} from '../cli/signals.js'
 import {descriptorPath} from '../io/spec.js'
 import {forTerminal} from '../text.js'
 
@@ -40,6 +41,8 @@ An image convert or verify would refuse is refused here too (exit 1, nothing wri
     const {args, flags} = await this.parse(DumpCore)
     const toStdout = args.core === '-' || descriptorPath(args.core) === 1
     this.reportToStderr = toStdout
+    // The output is in place: an interrupt from now on says so.
+    let done = false
     const job: DumpJob = {
       input: args.image,
       output: args.core,
@@ -47,10 +50,13 @@ An image convert or verify would refuse is refused here too (exit 1, nothing wri
       force: flags.force,
       checkpoint: flags.checkpoint,
       onWarning: (m) => this.note(m),
+      onCommitted: () => {
+        done = true
+      },
     }
     // An interrupt removes the partial output, says so, and exits 128 + the signal.
     const onSignal = (sig: NodeJS.Signals) => {
-      process.stderr.write(`xst dump-core: interrupted by ${sig}; ${toStdout ? 'output incomplete' : `${forTerminal(args.core)} was not written`}\n`)
+      process.stderr.write(`xst dump-core: interrupted by ${sig}; ${interrupted(toStdout, done, forTerminal(args.core))}\n`)
     }
     // Imported here, not at the top: every command's class loads on every run (see src/cli/commands.ts).
     const [{runDumpWithProgress}, {renderDump}] = await Promise.all([import('../cli/dump-progress.js'), import('../dump/render.js')])

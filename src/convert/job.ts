@@ -18,6 +18,8 @@ import {type ContainerChoice, type FamilyResult, planConversion, prepareInput, r
 export interface ConvertJob {
   input: string
   output: string
+  /** Called once the output is in place (renamed, or flushed to its descriptor): an interrupt after this must not say it was not written. */
+  onCommitted?: () => void
   /** --format; when absent the output's family decides (libxc for XenServer and for a helper, libxl otherwise). */
   format?: OutputFormat
   /** --container (default keep: the input's family). */
@@ -114,6 +116,7 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
     const report = job.verify ? (result.report ?? verifier?.finish(result.summary.output.bytes) ?? null) : null
     await gzip?.finish()
     await output.commit()
+    job.onCommitted?.()
     if (gzip) result.notes.push('the output is gzip-compressed (so it is not byte-identical to an uncompressed conversion; gunzip it for that)')
     return {summary: result.summary, verify: report, container: result.container, notes: result.notes, written: {bytes: output.sink.bytesWritten, gzip: gzip !== undefined}}
   } catch (err) {

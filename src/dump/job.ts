@@ -50,6 +50,8 @@ export interface DumpProgress {
 export interface DumpJob {
   input: string
   output: string
+  /** Called once the output is in place (renamed, or flushed to its descriptor): an interrupt after this must not say it was not written. */
+  onCommitted?: () => void
   format: DumpFormat
   force?: boolean
   /** A replication stream's checkpoint to dump (from 1); the last complete one without it. */
@@ -223,6 +225,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
       written = bytes
     }
     await output.commit()
+    job.onCommitted?.()
     const f = scan.facts
     const ids = vcpuIds(scan)
     return {

@@ -101,14 +101,17 @@ class AtomicFileOutput implements Output {
   async commit(): Promise<void> {
     await this.sink.flush()
     try {
-      fs.fsyncSync(this.fd)
+      // Off the main thread: a large output takes seconds to reach the disk,
+      // and a signal meanwhile is acted on at once (abort() removes the file).
+      await new Promise<void>((resolve, reject) => fs.fsync(this.fd, (err) => (err ? reject(err) : resolve())))
+      if (this.done) throw new OutputError(`${this.name}: abandoned before it was complete`, 'write-failed')
       fs.closeSync(this.fd)
       if (this.replace) fs.renameSync(this.tmpPath, this.target)
       else this.linkIntoPlace()
       this.done = true
     } catch (err) {
       this.abort()
-      if (err instanceof UsageError) throw err
+      if (err instanceof UsageError || err instanceof OutputError) throw err
       throw outputSystemError(err, this.name)
     }
   }

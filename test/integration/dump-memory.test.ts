@@ -128,6 +128,47 @@ describe('interrupted part way', () => {
   })
 })
 
+describe('interrupted while a raw dump from a file is being committed', () => {
+  // The positional path writes every page in well under a second; then the
+  // output is flushed to disk and renamed. A signal then was not acted on
+  // until the flush ended (it ran on the main thread), and one that came
+  // after the rename said "was not written" of a complete core in place.
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('%s once every page is written: exit %s, and what it says of the core is true', async (sig, code) => {
+    const outDir = tempDir('xst-dump-commit-')
+    const target = join(outDir, 'guest.raw')
+    const child = spawn(process.execPath, [BIN, 'dump-core', '-f', 'raw', image, target], {stdio: ['ignore', 'ignore', 'pipe']})
+    let stderr = ''
+    child.stderr!.on('data', (d) => (stderr += d))
+    const exited = new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)))
+    // Every page written: the temporary file has reached its final size (the last pfn's page is there).
+    const partialSize = () => {
+      const f = readdirSync(outDir).find((n) => n.endsWith('.xst-partial'))
+      try {
+        return f ? statSync(join(outDir, f)).size : 0
+      } catch {
+        return 0
+      }
+    }
+    await until(() => partialSize() >= pages * PAGE || readdirSync(outDir).includes('guest.raw'), 'every page is written')
+    child.kill(sig)
+    const status = await exited
+    const left = readdirSync(outDir)
+    // Never a temporary file; the core is there exactly when xst says it was written.
+    expect(left.filter((f) => f.endsWith('.xst-partial'))).toEqual([])
+    if (status === 0) {
+      expect(left).toEqual(['guest.raw'])
+    } else {
+      expect(status).toBe(code)
+      const written = /guest\.raw was written/.test(stderr)
+      expect(stderr).toMatch(new RegExp(`^xst dump-core: interrupted by ${sig}; .*guest\\.raw was (not )?written`))
+      expect(left).toEqual(written ? ['guest.raw'] : [])
+    }
+  })
+})
+
 function readAtInto(file: string, position: number, buf: Buffer): void {
   const fd = openSync(file, 'r')
   try {
