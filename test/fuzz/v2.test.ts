@@ -35,7 +35,24 @@ import {
   withXlHeader,
   xenstoreData,
 } from '../builders/v2.js'
-import {checkReport, convert, describeMutations, expectClean, type ImageLayout, inspect, mutate, mutation, mutations, params, reportCases, TEST_TIMEOUT, v2Layout, verify} from './harness.js'
+import {
+  checkReport,
+  checkVerify,
+  convert,
+  describeMutations,
+  expectClean,
+  type ImageLayout,
+  inspect,
+  mutate,
+  mutation,
+  mutations,
+  PIPE_READ,
+  params,
+  reportCases,
+  TEST_TIMEOUT,
+  v2Layout,
+  verify,
+} from './harness.js'
 
 reportCases('v2')
 
@@ -66,27 +83,6 @@ beforeAll(async () => {
   await add('builder libxl pv + xl header', (await withXlHeader(libxlStream(pvStream(), {emulator: false}), 3, 'name = "v"\n').build()).bytes)
   await add('builder libxl hvm', (await libxlStream(hvmStream()).build()).bytes)
 })
-
-/** Largest read a pipe returns: short and odd, so reads end inside headers. */
-const PIPE_READ = 8191
-
-/** Run verify on a file and a pipe, and check the reports and that they agree. */
-async function checkVerify(input: Buffer, label: string): Promise<VerifyReport> {
-  const file = await expectClean(`${label}: verify (file)`, () => verify(input, 'file'))
-  const pipe = await expectClean(`${label}: verify (pipe)`, () => verify(input, 'pipe', undefined, PIPE_READ))
-  // verify reports problems; it throws only when reading fails, which a buffer never does.
-  if (!file.ok || !pipe.ok) throw new Error(`${label}: verify threw ${!file.ok ? file.error.message : ''}${!pipe.ok ? pipe.error.message : ''}`)
-  checkReport(file.value, input.length)
-  checkReport(pipe.value, input.length)
-  const msgs = (r: VerifyReport) => r.errors.map((e) => `${e.code} at ${e.offset}: ${e.message}`)
-  expect(pipe.value.valid, `${label}: file ${JSON.stringify(msgs(file.value))} / pipe ${JSON.stringify(msgs(pipe.value))}`).toBe(file.value.valid)
-  // A file knows its size, so a length running past the end is a truncation
-  // at once; otherwise both see the same problems.
-  if (!file.value.errors.some((e) => e.code === 'truncated')) {
-    expect(msgs(pipe.value), label).toEqual(msgs(file.value))
-  }
-  return file.value
-}
 
 describe('mutated v2 streams', {timeout: TEST_TIMEOUT}, () => {
   it('read as the other format (--format libxc / libxl): a report, never an exception', async () => {
