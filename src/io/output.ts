@@ -127,10 +127,8 @@ class AtomicFileOutput implements Output {
       fs.linkSync(this.tmpPath, this.target)
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? ''
-      if (code === 'EEXIST')
-        throw new UsageError(`${this.name}: already exists (it appeared while xst was writing; it was left as it is, and nothing was written); use --force to replace it`, 'output-exists')
-      if (!NO_HARD_LINKS.has(code)) throw err
-      if (fs.existsSync(this.target))
+      if (code !== 'EEXIST' && !NO_HARD_LINKS.has(code)) throw err
+      if (code === 'EEXIST' || fs.existsSync(this.target))
         throw new UsageError(`${this.name}: already exists (it appeared while xst was writing; it was left as it is, and nothing was written); use --force to replace it`, 'output-exists')
       fs.renameSync(this.tmpPath, this.target)
       return
