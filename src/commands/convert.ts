@@ -5,7 +5,7 @@ import {interrupted} from '../cli/signals.js'
 import type {XlConfig} from '../convert/families.js'
 import type {ConvertJob} from '../convert/job.js'
 import {UsageError} from '../errors.js'
-import {descriptorPath, parseSpec, specName} from '../io/spec.js'
+import {namesStdout, parseSpec, specName} from '../io/spec.js'
 import {CONTAINER_CHOICES} from '../convert/choices.js'
 import {readFileSync} from 'node:fs'
 import {forTerminal} from '../text.js'
@@ -97,7 +97,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     const helper = flags.in !== undefined || flags.out !== undefined
     const inSpec = parseSpec(input, {fdNumbers: helper})
     const outSpec = parseSpec(output, {fdNumbers: helper})
-    const toStdout = outSpec.kind === 'std' || (outSpec.kind === 'fd' && outSpec.fd === 1) || descriptorPath(output) === 1
+    const toStdout = namesStdout(output, {fdNumbers: helper})
     this.reportToStderr = toStdout || helper
     const report = !helper || flags.verbose
     const inName = specName(inSpec, 'input')

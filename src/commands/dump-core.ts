@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import type {DumpJob} from '../dump/job.js'
 import {interrupted} from '../cli/signals.js'
-import {descriptorPath} from '../io/spec.js'
+import {namesStdout} from '../io/spec.js'
 import {forTerminal} from '../text.js'
 
 export default class DumpCore extends XstCommand {
@@ -39,7 +39,7 @@ An image convert or verify would refuse is refused here too (exit 1, nothing wri
 
   async run(): Promise<unknown> {
     const {args, flags} = await this.parse(DumpCore)
-    const toStdout = args.core === '-' || descriptorPath(args.core) === 1
+    const toStdout = namesStdout(args.core)
     this.reportToStderr = toStdout
     // The output is in place: an interrupt from now on says so.
     let done = false

@@ -49,3 +49,9 @@ export function descriptorPath(text: string): number | undefined {
   const m = /^\/(?:dev|proc\/self)\/fd\/(\d{1,9})$/.exec(text)
   return m ? Number(m[1]) : undefined
 }
+
+/** An output argument that is the standard output: "-", descriptor 1 (--out 1), or a path naming it (/dev/stdout, /dev/fd/1). */
+export function namesStdout(text: string, opts: {fdNumbers?: boolean} = {}): boolean {
+  const spec = parseSpec(text, opts)
+  return spec.kind === 'std' || (spec.kind === 'fd' && spec.fd === 1) || descriptorPath(text) === 1
+}
