@@ -9,6 +9,7 @@ import * as net from 'node:net'
 import * as path from 'node:path'
 import * as tty from 'node:tty'
 import {OutputError, outputSystemError, UsageError} from '../errors.js'
+import {forTerminal} from '../text.js'
 import {checkGivenDescriptor, closedAtStart} from './descriptors.js'
 import {descriptorPath, parseSpec, stdDescriptor} from './spec.js'
 import {FdSink} from './sink.js'
@@ -149,7 +150,8 @@ class AtomicFileOutput implements Output {
     } catch (err) {
       // Gone already is what was wanted; anything else leaves a file the user must know of.
       const e = err as NodeJS.ErrnoException
-      if (e.code !== 'ENOENT') this.warn(`warning: ${this.name}: the temporary file ${this.tmpPath} could not be removed (${e.code ?? e.message}); it holds an unfinished output: remove it`)
+      if (e.code !== 'ENOENT')
+        this.warn(`warning: ${forTerminal(this.name)}: the temporary file ${forTerminal(this.tmpPath)} could not be removed (${e.code ?? e.message}); it holds an unfinished output: remove it`)
     }
   }
 }
