@@ -10,20 +10,11 @@ import * as net from 'node:net'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {vectorBytes} from './helpers/fixtures.js'
-import {tempDir} from './helpers/cli.js'
+import {inputsDir, tempDir} from './helpers/cli.js'
 import {runXstInProcess} from './helpers/in-process.js'
 
 const PV = () => vectorBytes('legacy', 'pv64-xl.legacy.gz')
 const PV_LIBXL = () => vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
-const CUT = () => vectorBytes('legacy', 'pv64-multipass.legacy.gz').subarray(0, 1_200_000)
-
-/** A temp dir holding in.legacy (pv64-xl) and cut.legacy (an image that ends half way). */
-function setup(): string {
-  const dir = tempDir('xst-special-')
-  writeFileSync(join(dir, 'in.legacy'), PV())
-  writeFileSync(join(dir, 'cut.legacy'), CUT())
-  return dir
-}
 
 /** Read a FIFO to its end, as another process would. */
 function readFifo(path: string): Promise<Buffer> {
@@ -44,7 +35,7 @@ const canMknod = (() => {
 
 describe('convert: a FIFO as NEW', () => {
   it('is written in place for its reader (no --force, no temp file, still a FIFO)', async () => {
-    const dir = setup()
+    const dir = inputsDir()
     const fifo = join(dir, 'pipe')
     execFileSync('mkfifo', [fifo])
     const [r, got] = await Promise.all([runXstInProcess(['convert', join(dir, 'in.legacy'), fifo]), readFifo(fifo)])
@@ -55,7 +46,7 @@ describe('convert: a FIFO as NEW', () => {
   })
 
   it('a failed conversion leaves it a FIFO, and its reader sees the end', async () => {
-    const dir = setup()
+    const dir = inputsDir()
     const fifo = join(dir, 'pipe')
     execFileSync('mkfifo', [fifo])
     const [r, got] = await Promise.all([runXstInProcess(['convert', join(dir, 'cut.legacy'), fifo]), readFifo(fifo)])
@@ -69,7 +60,7 @@ describe('convert: a FIFO as NEW', () => {
 
 describe('convert: a socket as NEW', () => {
   it('connects and writes the stream to whoever listens', async () => {
-    const dir = setup()
+    const dir = inputsDir()
     const sock = join(dir, 'sock')
     const parts: Buffer[] = []
     let ended!: () => void
@@ -92,7 +83,7 @@ describe('convert: a socket as NEW', () => {
   })
 
   it('nobody listening: exit 1, one line', async () => {
-    const dir = setup()
+    const dir = inputsDir()
     const sock = join(dir, 'sock')
     // A listener killed outright leaves its socket file behind: connecting is refused.
     spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(sock)}, () => process.kill(process.pid, 'SIGKILL'))`])
@@ -107,7 +98,7 @@ describe('convert: a socket as NEW', () => {
 describe('convert: a character device as NEW', () => {
   it('/dev/null is written to, not replaced (no --force needed)', async () => {
     const before = statSync('/dev/null')
-    const dir = setup()
+    const dir = inputsDir()
     const r = await runXstInProcess(['convert', join(dir, 'in.legacy'), '/dev/null'])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toContain('-> /dev/null')
@@ -118,7 +109,7 @@ describe('convert: a character device as NEW', () => {
   })
 
   it.skipIf(!canMknod)('a device node made with mknod is written in place, also when the conversion fails', async () => {
-    const dir = setup()
+    const dir = inputsDir()
     const dev = join(dir, 'null')
     execFileSync('mknod', [dev, 'c', '1', '3'])
     const ino = statSync(dev).ino
@@ -133,7 +124,7 @@ describe('convert: a character device as NEW', () => {
   })
 
   it.skipIf(!canMknod)('a block device holds data: refused without --force', async () => {
-    const dir = setup()
+    const dir = inputsDir()
     const dev = join(dir, 'disk')
     // A loop device number; it is never opened, since the command is refused.
     execFileSync('mknod', [dev, 'b', '7', '250'])
@@ -146,7 +137,7 @@ describe('convert: a character device as NEW', () => {
 
 describe('convert: a symlink as NEW', () => {
   it('the link stays and the file it names gets the stream (temp file beside the target)', async () => {
-    const dir = setup()
+    const dir = inputsDir()
     const elsewhere = join(dir, 'store')
     mkdirSync(elsewhere)
     writeFileSync(join(elsewhere, 'guest.v2'), 'old image')
@@ -164,7 +155,7 @@ describe('convert: a symlink as NEW', () => {
   })
 
   it('a dangling link: the file it names is created, the link kept', async () => {
-    const dir = setup()
+    const dir = inputsDir()
     const link = join(dir, 'new.v2')
     // Through a chain of two links.
     symlinkSync('middle', link)
@@ -179,7 +170,7 @@ describe('convert: a symlink as NEW', () => {
   })
 
   it('a link to a FIFO: the FIFO is written, not replaced', async () => {
-    const dir = setup()
+    const dir = inputsDir()
     const fifo = join(dir, 'pipe')
     execFileSync('mkfifo', [fifo])
     symlinkSync('pipe', join(dir, 'link'))
@@ -191,7 +182,7 @@ describe('convert: a symlink as NEW', () => {
   })
 
   it('a link loop, or a link into a missing directory: exit 2, one line', async () => {
-    const dir = setup()
+    const dir = inputsDir()
     symlinkSync('b', join(dir, 'a'))
     symlinkSync('a', join(dir, 'b'))
     const loop = await runXstInProcess(['convert', join(dir, 'in.legacy'), join(dir, 'a')])
@@ -204,7 +195,7 @@ describe('convert: a symlink as NEW', () => {
   })
 
   it('the input is still never overwritten through a link, a chain of links or a link to its directory', async () => {
-    const dir = setup()
+    const dir = inputsDir()
     symlinkSync('in.legacy', join(dir, 'l1'))
     symlinkSync('l1', join(dir, 'l2'))
     symlinkSync('.', join(dir, 'here'))
@@ -226,14 +217,14 @@ describe('dump-core: a device or FIFO as the output', () => {
   }
 
   it.each(['raw', 'elf'])('--format %s to /dev/null: written as a stream (it was: "ftruncate: invalid argument" for raw)', async (format) => {
-    const dir = setup()
+    const dir = inputsDir()
     const r = await runXstInProcess(['dump-core', '--format', format, join(dir, 'in.legacy'), '/dev/null'])
     expect(r.code, r.stderr).toBe(0)
     expect(statSync('/dev/null').isCharacterDevice()).toBe(true)
   })
 
   it('--format raw to a FIFO: its reader gets every byte, the holes as zeros', async () => {
-    const dir = setup()
+    const dir = inputsDir()
     const want = await rawToFile(dir)
     const fifo = join(dir, 'pipe')
     execFileSync('mkfifo', [fifo])
@@ -264,7 +255,7 @@ describe('a block device too small for the output', () => {
   ])('%s %s: no-space, and says how much of an incomplete output it holds', async (cmd, flags) => {
     const loop = smallLoopDevice()!
     try {
-      const dir = setup()
+      const dir = inputsDir()
       const [text, json] = [
         await runXstInProcess([cmd, ...flags, '--force', join(dir, 'in.legacy'), loop.dev]),
         await runXstInProcess([cmd, ...flags, '--force', '--json', join(dir, 'in.legacy'), loop.dev]),

@@ -5,7 +5,7 @@ import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll} from 'vitest'
-import {ROOT} from './fixtures.js'
+import {ROOT, vectorBytes} from './fixtures.js'
 
 export const BIN = join(ROOT, 'bin', 'run.js')
 
@@ -116,4 +116,12 @@ export function tempFile(name: string, data: Buffer): string {
   const p = join(tempDir(), name)
   writeFileSync(p, data)
   return p
+}
+
+/** A temp dir holding in.legacy (pv64-xl) and cut.legacy (an image that ends half way), for tests of where outputs go. */
+export function inputsDir(): string {
+  const dir = tempDir('xst-special-')
+  writeFileSync(join(dir, 'in.legacy'), vectorBytes('legacy', 'pv64-xl.legacy.gz'))
+  writeFileSync(join(dir, 'cut.legacy'), vectorBytes('legacy', 'pv64-multipass.legacy.gz').subarray(0, 1_200_000))
+  return dir
 }

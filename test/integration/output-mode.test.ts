@@ -5,19 +5,10 @@ import {chmodSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {vectorBytes} from '../helpers/fixtures.js'
-import {BIN, runNode, tempDir} from '../helpers/cli.js'
+import {BIN, inputsDir, runNode} from '../helpers/cli.js'
 
 const PV = () => vectorBytes('legacy', 'pv64-xl.legacy.gz')
 const PV_LIBXL = () => vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
-const CUT = () => vectorBytes('legacy', 'pv64-multipass.legacy.gz').subarray(0, 1_200_000)
-
-/** A temp dir holding in.legacy (pv64-xl) and cut.legacy (an image that ends half way). */
-function setup(): string {
-  const dir = tempDir('xst-special-')
-  writeFileSync(join(dir, 'in.legacy'), PV())
-  writeFileSync(join(dir, 'cut.legacy'), CUT())
-  return dir
-}
 
 describe('the mode of a file written', () => {
   /** xst under `umask MASK`, as a shell with that umask runs it. */
@@ -25,7 +16,7 @@ describe('the mode of a file written', () => {
   const mode = (p: string) => statSync(p).mode & 0o7777
 
   it("a new NEW or CORE takes the input file's read/write bits, less the umask (as cp does)", async () => {
-    const dir = setup()
+    const dir = inputsDir()
     const input = join(dir, 'in.legacy')
     chmodSync(input, 0o640)
     const c = await underUmask('022', ['convert', input, join(dir, 'new.v2')])
@@ -41,14 +32,14 @@ describe('the mode of a file written', () => {
   })
 
   it('from a pipe: owner-only (0600), whatever the umask allows', async () => {
-    const dir = setup()
+    const dir = inputsDir()
     const r = await underUmask('022', ['convert', '-', join(dir, 'new.v2')], PV())
     expect(r.code, r.stderr).toBe(0)
     expect(mode(join(dir, 'new.v2'))).toBe(0o600)
   })
 
   it('--force keeps the mode of the file it replaces, whatever the umask', async () => {
-    const dir = setup()
+    const dir = inputsDir()
     const out = join(dir, 'new.v2')
     writeFileSync(out, 'old')
     chmodSync(out, 0o664)
