@@ -6,15 +6,14 @@
 // stay under 150 MB.
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {pathToFileURL} from 'node:url'
 import {gzipSync} from 'node:zlib'
 import {beforeAll, describe, expect, it} from 'vitest'
 import {encodeLibvirtHeader, LibvirtHeader} from '../src/container/libvirt.js'
 import {encodeQemuRecordHeader, QEMU_XENSERVER} from '../src/legacy/qemu-record.js'
 import {encodeSectionHeader, encodeStructuredSignature, encodeXenopsSection, SectionHeader} from '../src/container/xenserver.js'
 import {encodeXendHeader, XendHeader} from '../src/container/xend.js'
-import {ROOT} from './helpers/fixtures.js'
-import {runNode, tempDir} from './helpers/cli.js'
+import {tempDir} from './helpers/cli.js'
+import {runMeasuringChild} from './fuzz/procs.js'
 
 const MAX_RSS_MIB = 150
 const U32_MAX = 0xffffffff
@@ -118,11 +117,7 @@ beforeAll(async () => {
     writeFileSync(file, bytes)
     return {name, read, file}
   })
-  writeFileSync(join(dir, 'cases.json'), JSON.stringify(manifest))
-  writeFileSync(join(dir, 'child.mjs'), CHILD)
-  const r = await runNode([join(dir, 'child.mjs'), pathToFileURL(join(ROOT, 'dist') + '/').href, join(dir, 'cases.json')], {timeoutMs: 50_000})
-  if (r.code !== 0) throw new Error(`the measuring child failed (${r.timedOut ? 'timed out' : `exit ${r.code}`}): ${r.stderr}`)
-  const doc = JSON.parse(r.stdout)
+  const doc = await runMeasuringChild<Result>(dir, CHILD, manifest)
   results = doc.results
   peakMiB = doc.maxRssMiB
   if (process.env.XST_HOSTILE_DEBUG) for (const x of results) console.log(x.name, x.how, x.error?.code, x.error?.message)

@@ -9,6 +9,7 @@ import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 import {expect} from 'vitest'
 import {BIN, type RunOptions, type RunResult, runNode, tempDir} from '../helpers/cli.js'
+import {ROOT} from '../helpers/fixtures.js'
 
 let wrapperPath: string | undefined
 
@@ -108,4 +109,18 @@ export function unprivileged(home: string): string[] | null {
   const probe = spawnSync(prefix[0], [...prefix.slice(1), BIN, '--version'], {env: {...process.env, HOME: home}, stdio: 'ignore', timeout: 20_000})
   nobody = probe.status === 0 ? prefix : null
   return nobody
+}
+
+/**
+ * Run `child` (the source of an ES module) in a node process of its own,
+ * given the URL of dist/ and the path of `cases` written as JSON in `dir`;
+ * it prints {results, maxRssMiB}. The cases are read in that process so its
+ * peak memory is theirs alone.
+ */
+export async function runMeasuringChild<R>(dir: string, child: string, cases: unknown): Promise<{results: R[]; maxRssMiB: number}> {
+  writeFileSync(join(dir, 'cases.json'), JSON.stringify(cases))
+  writeFileSync(join(dir, 'child.mjs'), child)
+  const r = await runNode([join(dir, 'child.mjs'), pathToFileURL(join(ROOT, 'dist') + '/').href, join(dir, 'cases.json')], {timeoutMs: 50_000})
+  if (r.code !== 0) throw new Error(`the measuring child failed (${r.timedOut ? 'timed out' : `exit ${r.code}`}): ${r.stderr}`)
+  return JSON.parse(r.stdout)
 }

@@ -6,15 +6,13 @@
 // a real pipe, measured the same way.
 import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {pathToFileURL} from 'node:url'
 import {beforeAll, describe, expect, it} from 'vitest'
 import {DomainType, PageDataHeader, Rec, X86PvP2mFramesHeader} from '../../src/v2/libxc/layout.js'
 import {LibxlRec} from '../../src/v2/libxl/layout.js'
-import {ROOT} from '../helpers/fixtures.js'
 import {buildLegacy, type LegacySpec, QEMU_SIG_DM_0002, smallSpec} from '../builders/legacy.js'
 import {hvmParams, hvmStream, libxlStream, pageData, pfnWord, pvStream, rec, type Stream, withXlHeader} from '../builders/v2.js'
-import {runNode, tempDir} from '../helpers/cli.js'
-import {errorLines, hasStackTrace, runCliMeasured} from '../fuzz/procs.js'
+import {tempDir} from '../helpers/cli.js'
+import {errorLines, hasStackTrace, runCliMeasured, runMeasuringChild} from '../fuzz/procs.js'
 
 const MAX_RSS_MIB = 150
 const U32_MAX = 0xffffffff
@@ -233,11 +231,7 @@ beforeAll(async () => {
     files[name] = file
     manifest.push({name, kind: 'v2', file})
   }
-  writeFileSync(join(dir, 'cases.json'), JSON.stringify(manifest))
-  writeFileSync(join(dir, 'child.mjs'), CHILD)
-  const r = await runNode([join(dir, 'child.mjs'), pathToFileURL(join(ROOT, 'dist') + '/').href, join(dir, 'cases.json')], {timeoutMs: 50_000})
-  if (r.code !== 0) throw new Error(`the measuring child failed (${r.timedOut ? 'timed out' : `exit ${r.code}`}): ${r.stderr}`)
-  const doc = JSON.parse(r.stdout)
+  const doc = await runMeasuringChild<ChildCase>(dir, CHILD, manifest)
   results = doc.results
   peakMiB = doc.maxRssMiB
   if (process.env.XST_HOSTILE_DEBUG)
