@@ -19,8 +19,9 @@
 //   xend                       xl header (STREAMv2, no config) + libxl stream
 import {ByteReader} from '../io/reader.js'
 import type {ByteSink} from '../io/sink.js'
-import {BufferSource, type ByteSource} from '../io/source.js'
+import {BufferSource} from '../io/source.js'
 import {ReaderSource} from '../io/gzip-source.js'
+import {TeeSource} from './tee.js'
 import {FormatError, UsageError} from '../errors.js'
 import {XL_BYTEORDER, XL_MAGIC, XL_MANDATORY_CONFIG_JSON, XL_MANDATORY_STREAM_V2, XlHeader} from '../xl/layout.js'
 import type {Guest} from '../legacy/events.js'
@@ -372,26 +373,4 @@ async function copyV2(p: PreparedInput, plan: Plan, sink: ByteSink, notes: strin
     warnings: report.warnings.map((w) => w.message),
   }
   return [summary, report]
-}
-
-/** Hands every byte read from `inner` to `copy` too, in order. */
-class TeeSource implements ByteSource {
-  readonly seekable = false
-  readonly size = undefined
-  readonly name: string
-
-  constructor(
-    private readonly inner: ByteSource,
-    private readonly copy: (piece: Buffer) => Promise<void>,
-  ) {
-    this.name = inner.name
-  }
-
-  async read(buf: Uint8Array, offset: number, length: number, position: number, min?: number): Promise<number> {
-    const n = await this.inner.read(buf, offset, length, position, min)
-    if (n > 0) await this.copy(Buffer.from(buf.subarray(offset, offset + n)))
-    return n
-  }
-
-  async close(): Promise<void> {}
 }
