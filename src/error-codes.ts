@@ -48,6 +48,7 @@ export const ERROR_CODES = {
   'foreign-format': 'the input is a known format that is not a Xen save image: a libvirt QEMU/KVM save image, QEMU device state, an ELF core file (a Xen dump-core among them) or another ELF file',
   'legacy-image': 'a legacy image where a v2 stream is needed: convert it first',
   'already-v2': 'a v2 stream where a legacy image is needed: there is nothing to convert',
+  'no-complete-checkpoint': 'a checkpointed (Remus, COLO) stream cut inside its first checkpoint: there is no complete checkpoint to write as a plain stream',
   'not-convertible': 'a legacy chunk that v2 streams have no equivalent for',
   'not-x86': 'the stream is of a guest that is not x86; xst dumps x86 guests only',
   'bad-length': 'a length field does not hold a usable number',

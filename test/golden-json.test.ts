@@ -79,6 +79,7 @@ const CASES: Case[] = [
   {name: 'convert-hvm-libxc', args: ['convert', '--json', '--format', 'libxc', 'IN', 'OUT'], inputs: [legacy('hvm64-xl-physmap.legacy.gz')], exit: 0},
   {name: 'convert-xenserver-legacy', args: ['convert', '--json', 'IN', 'OUT'], inputs: [container('xenserver-legacy-hvm32.img.gz')], exit: 0},
   {name: 'convert-libvirt-repair', args: ['convert', '--json', 'IN', 'OUT'], inputs: [container('libvirt-v1-holding-v2.img.gz')], exit: 0},
+  {name: 'convert-checkpointed-cut', args: ['convert', '--json', 'IN', 'OUT'], inputs: [native('remus-v2-hvm3-cut.gz')], exit: 0},
   {name: 'convert-bad', args: ['convert', '--json', 'IN', 'OUT'], inputs: [legacy('bad-unknown-chunk.legacy.gz')], exit: 1},
   {name: 'convert-usage', args: ['convert', '--json', '--format', 'libxc', '--container', 'libvirt', 'IN', 'OUT'], inputs: [legacy('pv64-xl.legacy.gz')], exit: 2},
   // dump-core

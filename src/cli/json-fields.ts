@@ -100,6 +100,7 @@ export const JSON_DOCUMENTS = {
       f('pages', '`{total, withData, dropped, batches}`'),
       f('vcpus', 'the vcpu ids whose state was written'),
       f('qemu', '`{signature, bytes}` of the device state carried, or `null`'),
+      f('checkpoint', 'a checkpointed v2 stream made plain: `{kind: "remus" | "colo", written, complete}`, the checkpoint written of how many the input completes; `null` for any other input'),
       WARNINGS,
       f('notes', 'what the conversion did around the stream (a container repaired or written)'),
       f('verify', 'the report of the verifier that watched the stream being written (`valid`, `errors`, `warnings`, `stopped`, `summary`, as `verify --json`), or `null` when not verified'),

@@ -23,6 +23,8 @@ Use - for OLD to read stdin and - for NEW to write stdout.
 
 Containers: OLD may be wrapped by a toolstack and compressed; NEW keeps the family (--container keep): a libvirt save image (virsh save) becomes a version 2 libvirt image holding the libxl stream (a version 1 header over a v2 stream is repaired: the version rewritten, the stream copied byte for byte); a XenServer legacy or structured image becomes a structured image (signature, Xenops, Libxc with a libxc stream, Qemu_trad with the qemu state, End_of_image; other sections copied in order; SOURCE_DATE_EPOCH sets a new Xenops record's time); an xend (xm save) file becomes an xl save file (STREAMv2; --config FILE embeds an xl domain config, JSON when the file parses as JSON). --container xl|libvirt|xenserver|none chooses another family where that can be restored. A gzip-compressed OLD is read through; NEW is uncompressed unless --gzip is given.
 
+A checkpointed v2 stream (a capture of a Remus or COLO replication, which xl restore refuses: "Found checkpoint in non-checkpointed stream") becomes a plain v2 stream that xl restore reads, holding the last complete checkpoint (--checkpoint K for another): its headers (and xl header), the pages of every checkpoint up to K in order, the vcpu, device and emulator state of checkpoint K, then END. A plain v2 stream is refused, as before: there is nothing to convert. A gzip or piped checkpointed stream is copied to a temporary file for the second pass.
+
 xst can stand in for Xen's conversion helper (convert-legacy-stream), run by libxl (LIBXL_CONVERT_HELPER) and by XenServer's xenopsd: --in/--out take a path, - or a descriptor number the caller passed, and -x/--xl, --guest-type, --skip-qemu, --syslog and -v are accepted. With --in/--out xst behaves as that helper: without --format it writes a bare libxc stream (with OLD NEW the default stays libxl); it prints nothing on success (-v reports on stderr); and it reads an inherited descriptor from its current offset (where the caller stopped reading) and leaves that offset exactly at the end of the image, so the caller reads on from there (xenopsd reads the qemu record that follows).`
 
   static examples = [
@@ -70,6 +72,12 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
       description:
         "the Xen release that will restore NEW (e.g. 4.13): 4.6-4.13 restore only libxc version 2 streams, which xst then writes (as that release's own converter did); 4.14 and later take version 3, the default. As a helper (--in/--out), xst asks the running hypervisor (/sys/hypervisor/version) when this is not given",
       helpValue: 'X.Y',
+    }),
+    checkpoint: Flags.integer({
+      min: 1,
+      description:
+        'a checkpointed v2 stream (a Remus or COLO capture, which xl restore refuses): write checkpoint K as the plain stream instead of the last complete one, which the receiver fails over from',
+      helpValue: 'K',
     }),
     force: Flags.boolean({description: 'replace NEW if it exists (or write a block device); write the stream to a terminal'}),
     verify: Flags.boolean({
@@ -135,6 +143,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
       skipQemu: flags['skip-qemu'],
       xlHeader: flags.xl,
       force: flags.force,
+      checkpoint: flags.checkpoint,
       fdNumbers: helper,
       verify: flags.verify ?? true,
       onWarning: (m) => this.note(m),

@@ -18,6 +18,8 @@ import {type OutputFormat, type PlannedRecord, RecordPlan} from '../plan/plan.js
 import {addWarning, hex} from '../text.js'
 import {type StreamObserver, V2Writer} from '../v2/writer.js'
 
+import type {CheckpointWritten} from './checkpointed.js'
+
 export type {OutputFormat} from '../plan/plan.js'
 
 export interface ConvertOptions extends WalkOptions {
@@ -59,6 +61,8 @@ export interface ConvertSummary {
   vcpus: number[]
   qemu: {signature: string; bytes: number} | null
   warnings: string[]
+  /** A checkpointed v2 stream (Remus, COLO) made plain: the checkpoint written, of how many complete; null otherwise. */
+  checkpoint: CheckpointWritten | null
 }
 
 export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: ConvertOptions): Promise<ConvertSummary> {
@@ -160,6 +164,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
     vcpus: f.vcpus.sort((a, b) => a - b),
     qemu,
     warnings,
+    checkpoint: null,
   }
 }
 

@@ -371,6 +371,7 @@ async function copyV2(p: PreparedInput, plan: Plan, sink: ByteSink, notes: strin
     vcpus: s.vcpus,
     qemu: s.emulator.contexts ? {signature: 'EMULATOR_CONTEXT', bytes: s.emulator.contextBytes} : null,
     warnings: report.warnings.map((w) => w.message),
+    checkpoint: null,
   }
   return [summary, report]
 }

@@ -13,6 +13,7 @@ import {FormatError, OutputError} from '../errors.js'
 import {closeImage, type OpenedImage, openImage} from '../container/open.js'
 import type {Problem, VerifyReport} from '../v2/verify/verifier.js'
 import type {ConvertSummary, OutputFormat} from './convert.js'
+import {type CheckpointedInput, openCheckpointed, planPlain, runPlain} from './checkpointed.js'
 import {type ContainerChoice, type FamilyResult, planConversion, prepareInput, runFamily, type XlConfig} from './families.js'
 
 export interface ConvertJob {
@@ -46,6 +47,8 @@ export interface ConvertJob {
   /** The libxc stream version to write: 2 for a Xen 4.6-4.13 host, 3 otherwise (the default). */
   libxcVersion?: 2 | 3
   onWarning?: (message: string) => void
+  /** A checkpointed v2 stream (Remus, COLO): write checkpoint K (from 1) instead of the last complete one (--checkpoint). */
+  checkpoint?: number
   /** Input bytes done, and total when known. */
   onProgress?: (done: number, total: number | undefined) => void
   onStart?: (info: {inputBytes: number | undefined; output: string}) => void
@@ -80,12 +83,16 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
   }
   job.abort?.addEventListener('abort', onAbort)
   let img: OpenedImage | undefined
+  let checkpointed: CheckpointedInput | undefined
   try {
     // Everything about the input that can be known before writing is known before the output is opened.
     img = await openImage(reader)
     const prepared = await prepareInput(img)
     const request = {container: job.container ?? 'keep', format: job.format, helper: job.helper ?? false, config: job.config}
-    const plan = planConversion(prepared, request)
+    // A checkpointed v2 stream (Remus, COLO) is made plain; anything else is converted as before.
+    checkpointed = await openCheckpointed(prepared, job.checkpoint, job.onWarning)
+    const plainPlan = checkpointed ? planPlain(checkpointed, request) : undefined
+    const plan = plainPlan ? undefined : planConversion(prepared, request)
     output = await openOutput(job.output, {force: job.force, input: source.identity, fdNumbers: job.fdNumbers})
     if (job.abort?.aborted) output.abort()
     job.onStart?.({inputBytes: source.size, output: output.name})
@@ -100,19 +107,21 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
           },
         })
       : undefined
-    const result = await runFamily(prepared, plan, request, sink, {
-      width: job.width,
-      guest: job.guest,
-      layoutFlags: true,
-      skipQemu: job.skipQemu,
-      xlHeader: job.xlHeader,
-      libxcVersion: job.libxcVersion,
-      stopAtEnd: true,
-      verifier,
-      onWarning: job.onWarning,
-      onImage: job.onImage,
-      onProgress: job.onProgress ? (at) => job.onProgress!(at, source.size) : undefined,
-    })
+    const result = checkpointed
+      ? await runPlain(prepared, checkpointed, plainPlan!, request, sink, verifier ?? new (await import('../v2/verify/verifier.js')).V2Verifier())
+      : await runFamily(prepared, plan!, request, sink, {
+          width: job.width,
+          guest: job.guest,
+          layoutFlags: true,
+          skipQemu: job.skipQemu,
+          xlHeader: job.xlHeader,
+          libxcVersion: job.libxcVersion,
+          stopAtEnd: true,
+          verifier,
+          onWarning: job.onWarning,
+          onImage: job.onImage,
+          onProgress: job.onProgress ? (at) => job.onProgress!(at, source.size) : undefined,
+        })
     const report = job.verify ? (result.report ?? verifier?.finish(result.summary.output.bytes) ?? null) : null
     await gzip?.finish()
     await output.commit()
@@ -133,6 +142,7 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
     throw err
   } finally {
     job.abort?.removeEventListener('abort', onAbort)
+    await checkpointed?.close()
     if (img) await closeImage(img)
     await reader.close()
   }

@@ -3,6 +3,7 @@ import type {ConvertSummary} from './convert.js'
 import {plural} from '../text.js'
 import {containerWords} from '../container/describe.js'
 import type {FamilyResult} from './families.js'
+import {CHECKPOINT_KIND_LABELS} from './checkpointed.js'
 
 export interface ContainerFacts {
   container: FamilyResult['container']
@@ -18,7 +19,8 @@ export function renderConvert(s: ConvertSummary, input: string, output: string, 
   const copied = s.input.toolstackWidth === null
   // Streams are named by the versions in their headers, as verify and identify name them.
   const stream = `${s.output.format === 'libxl' ? 'libxl v2 / ' : ''}libxc v${s.output.libxcVersion} stream`
-  L.push(`${copied ? 'copied' : 'converted'} ${input} -> ${output} (${stream}${copied ? '' : ', legacy-converted'})`)
+  const verb = s.checkpoint ? 'made plain' : copied ? 'copied' : 'converted'
+  L.push(`${verb} ${input} -> ${output} (${stream}${copied ? '' : ', legacy-converted'})`)
   const inWords = c ? containerWords(c.container.input) : ''
   if (c && (inWords || c.container.output.family !== 'bare')) L.push(pad('container') + `${inWords || 'none'} -> ${c.container.output.label}${c.written.gzip ? ', gzip-compressed' : ''}`)
   const domain = s.input.domainName ?? (c?.container.input.libvirt?.domainName || c?.container.input.xend?.domainName || c?.container.input.xenops?.vmName) ?? null
@@ -43,6 +45,10 @@ export function renderConvert(s: ConvertSummary, input: string, output: string, 
             .map(([n, c]) => `${n} ${c}`)
             .join(', '),
       )
+  }
+  if (s.checkpoint) {
+    const {written, complete, kind} = s.checkpoint
+    L.push('  checkpoint ' + `${written} of ${complete} complete (${CHECKPOINT_KIND_LABELS[kind]} stream)${written === complete ? ', the last' : ''}`)
   }
   L.push(pad('pages') + `${s.pages.total} (${s.pages.withData} with data) in ${plural(s.pages.batches, 'PAGE_DATA record')}; ${s.pages.dropped} unmapped entries dropped`)
   L.push(pad('vcpus') + (s.vcpus.length ? `${s.vcpus.length} (${s.vcpus.join(',')})` : 'none recorded'))
