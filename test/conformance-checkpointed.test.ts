@@ -2,13 +2,13 @@
 // as a replication channel carries them (FORMAT.md section 7): verify finds
 // each valid with its complete checkpoints counted, says where a cut one
 // was cut, and lists the checkpoints with --verbose and in --json.
-import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {tempDir, tempFile} from './helpers/cli.js'
 import {runXstInProcess as runXst} from './helpers/in-process.js'
-import {nativeBytes, nativeCases, nativeIndex, nativeMemory} from './helpers/fixtures.js'
+import {nativeBytes, nativeCases} from './helpers/fixtures.js'
+import {rawPagesNotIn} from './helpers/dump.js'
 
 const V2_CHECKPOINTED = nativeCases().filter((c) => c.checkpoints !== null && c.kind !== 'legacy')
 
@@ -65,18 +65,9 @@ describe.concurrent('verify: checkpointed v2 streams', () => {
 })
 
 describe('dump-core: checkpointed v2 streams, as the receiver fails over', () => {
-  const {zeroSha256} = nativeIndex()
-  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
   /** The raw dump holds exactly `file`'s pages (a PV p2m page in either form), zeros elsewhere. */
   function expectPages(raw: Buffer, file: string, label: string): void {
-    const {pfns, alternatives} = nativeMemory(file)
-    const last = Math.max(raw.length / 4096, ...[...pfns.keys()].map((p) => p + 1))
-    const wrong: number[] = []
-    for (let p = 0; p < last; p++) {
-      const h = sha(Buffer.concat([raw.subarray(p * 4096, (p + 1) * 4096)], 4096))
-      if (h !== (pfns.get(p) ?? zeroSha256) && h !== alternatives.get(p)) wrong.push(p)
-    }
-    expect(wrong, label).toEqual([])
+    expect(rawPagesNotIn(raw, file), label).toEqual([])
   }
 
   it.for(V2_CHECKPOINTED.map((c) => [c.name, c] as const))('%s: the last complete checkpoint, and --checkpoint 1 the first', async ([name, c], {expect}) => {

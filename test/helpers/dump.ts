@@ -5,6 +5,8 @@
 // readelf's verdict. None of it uses src/dump; the v2 walk follows the
 // framing only (helpers/v2-walk.ts).
 import {spawnSync} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {nativeIndex, nativeMemory} from './fixtures.js'
 import {locateV2} from './v2-walk.js'
 
 export const PAGE = 4096
@@ -229,3 +231,22 @@ export function readelf(file: string): {status: number | null; stdout: string; s
 
 export const hasReadelf = spawnSync('readelf', ['--version']).status === 0
 export const hasPython = spawnSync('python3', ['--version']).status === 0
+
+/**
+ * The pfns of a raw dump whose page is not the one a native case's memory
+ * file (`memory` or `memory_first_checkpoint`) lists: a PV p2m page may be
+ * in either form, and an unlisted pfn must be zeros. Empty when the dump
+ * holds exactly those pages.
+ */
+export function rawPagesNotIn(raw: Buffer, file: string): number[] {
+  const {zeroSha256} = nativeIndex()
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+  const {pfns, alternatives} = nativeMemory(file)
+  const last = Math.max(raw.length / PAGE, ...[...pfns.keys()].map((p) => p + 1))
+  const wrong: number[] = []
+  for (let p = 0; p < last; p++) {
+    const h = sha(Buffer.concat([raw.subarray(p * PAGE, (p + 1) * PAGE)], PAGE))
+    if (h !== (pfns.get(p) ?? zeroSha256) && h !== alternatives.get(p)) wrong.push(p)
+  }
+  return wrong
+}
