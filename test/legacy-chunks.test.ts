@@ -89,7 +89,6 @@ describe.each([64, 32] as const)('every metadata chunk, %i-bit toolstack', (widt
           {poolId: 2, oid: [3n, 3n, 3n], index: 7},
         ],
       },
-      {kind: 'compressed_data', data: 300},
       {kind: 'enable_compression'},
       {kind: 'last_checkpoint'},
     ]
@@ -105,7 +104,6 @@ describe.each([64, 32] as const)('every metadata chunk, %i-bit toolstack', (widt
         [-18, 'toolstack', 8 + tsBytes],
         [-5, 'tmem', 4 + 28 + (4 + 24 + 2 * (28 + 8192)) + (4 + 24) + 4],
         [-6, 'tmem_extra', 4 + 3 * 32 + 4],
-        [-12, 'compressed_data', 4 + width / 8 + 300],
         [-13, 'enable_compression', 4],
         [-9, 'last_checkpoint', 4],
       ])
@@ -116,17 +114,20 @@ describe.each([64, 32] as const)('every metadata chunk, %i-bit toolstack', (widt
         {chunk: 'toolstack', length: tsBytes, data: bytes.subarray(map.chunks[3].at + 8, map.chunks[3].at + 8 + tsBytes)},
         {chunk: 'tmem', version: 1, pools: 2, pages: 2, pageBytes: 2 * 8192},
         {chunk: 'tmem_extra', entries: 3},
-        {chunk: 'compressed_data', length: 300},
         {chunk: 'enable_compression'},
         {chunk: 'last_checkpoint'},
       ])
     }
   })
 
-  test('compressed_data has a toolstack-width length', async () => {
-    const {bytes} = buildLegacyWithMap(hvm([{kind: 'compressed_data', data: 10}], width))
-    const ev = body(await walk(bytes))[0]
-    expect(ev.size).toBe(4 + width / 8 + 10)
+  test('compressed_data has a toolstack-width length, and outside a compressed checkpoint is refused', async () => {
+    // Read whole (the walker decodes compressed pages), then refused: a plain image's pages are inline.
+    const {bytes, map} = buildLegacyWithMap(hvm([{kind: 'compressed_data', data: 10}], width))
+    for (const src of ['file', 'pipe'] as const) {
+      const err = await walkError(bytes, {width, guest: 'hvm'}, src)
+      expect(err.code).toBe('compressed-data-unexpected')
+      expect(err.where).toMatchObject({offset: map.chunks[0].at, index: 0, context: 'compressed_data'})
+    }
     // A length past the end of the stream is a truncation.
     const long = buildLegacy(hvm([{kind: 'compressed_data', data: 10, size: 100000n}], width))
     for (const src of ['file', 'pipe'] as const) {

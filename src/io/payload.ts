@@ -75,3 +75,48 @@ export class Payload {
     this.used = true
   }
 }
+
+/**
+ * A span already read into memory (a later Remus checkpoint's pages and
+ * context: the walker reads them itself, so that a stream cut inside them
+ * is its to find). The same interface; nothing is left to skip.
+ */
+export class HeldPayload extends Payload {
+  private held: Buffer | undefined
+
+  constructor(bytes: Buffer, offset: number, what: string) {
+    super(undefined as unknown as ByteReader, offset, bytes.length, what, bytes.length)
+    this.held = bytes
+  }
+
+  override async read(): Promise<Buffer> {
+    return this.takeHeld()
+  }
+
+  override async pipe(sink: (piece: Buffer) => Promise<void> | void): Promise<number> {
+    const bytes = this.takeHeld()
+    if (bytes.length) await sink(bytes)
+    return bytes.length
+  }
+
+  override canTransferTo(): boolean {
+    return false
+  }
+
+  override async transferTo(): Promise<void> {
+    throw new Error(`internal: ${this.what} is held in memory, not transferred`)
+  }
+
+  override recycle(): void {}
+
+  override async finish(): Promise<void> {
+    this.held = undefined
+  }
+
+  private takeHeld(): Buffer {
+    if (!this.held) throw new Error(`internal: ${this.what} consumed twice`)
+    const bytes = this.held
+    this.held = undefined
+    return bytes
+  }
+}

@@ -8,7 +8,7 @@ import {i32le, type Token, u32le} from '../format/layout.js'
 import {HvmParam, MAX_VCPU_ID} from '../format/x86.js'
 import type {ByteReader} from '../io/reader.js'
 import type {ChunkDetail, Guest} from './events.js'
-import {Chunk, CHUNK_NAMES, HvmParamChunk, MAX_TOOLSTACK, TmemHeader, TmemPoolHeader, TscInfoChunk} from './layout.js'
+import {Chunk, CHUNK_NAMES, HvmParamChunk, MAX_COMPRESSED_CHUNK, MAX_TOOLSTACK, TmemHeader, TmemPoolHeader, TscInfoChunk} from './layout.js'
 
 /** What a chunk reader is given: the reader just past the chunk's i32 type, and where it is. */
 export interface ChunkReading {
@@ -83,15 +83,19 @@ async function toolstack(c: ChunkReading): Promise<ChunkDetail> {
   return {chunk: 'toolstack', length, data: await c.r.read(length, 'toolstack chunk')}
 }
 
-/** A word-sized length and that many bytes of Remus's compressed pages (skipped). */
+/** A word-sized length and that many bytes of Remus's compressed pages (decoded by the walker). */
 async function compressedData(c: ChunkReading): Promise<ChunkDetail> {
   const lenAt = c.r.offset
   const size = await c.r.readLayout(c.word, 'compressed_data length')
-  if (size > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new FormatError('length-too-large', 'compressed_data length is not a usable number', where(c, lenAt))
+  if (size > BigInt(MAX_COMPRESSED_CHUNK)) {
+    throw new FormatError('length-too-large', `compressed_data chunk of ${size} bytes, more than xst reads in one (${MAX_COMPRESSED_CHUNK}, twice the 4.5 saver's output buffer)`, {
+      ...where(c, lenAt),
+      expected: `at most ${MAX_COMPRESSED_CHUNK}`,
+      got: size.toString(),
+    })
   }
-  await c.r.skip(Number(size), 'compressed_data')
-  return {chunk: 'compressed_data', length: Number(size)}
+  const length = Number(size)
+  return {chunk: 'compressed_data', length, data: await c.r.read(length, 'compressed_data')}
 }
 
 /** Walk tmem pools: the layout is knowable, the contents are not convertible. */
@@ -153,9 +157,9 @@ const ROWS: readonly ChunkKind[] = [
   row('LAST_CHECKPOINT', flag('last_checkpoint')),
   param('HVM_ACPI_IOPORTS_LOCATION', HvmParam.ACPI_IOPORTS_LOCATION),
   param('HVM_VIRIDIAN', HvmParam.VIRIDIAN),
-  // Remus: delta-compressed pages, and the switch that turns them on.
-  row('COMPRESSED_DATA', compressedData, notConvertible),
-  row('ENABLE_COMPRESSION', flag('enable_compression'), notConvertible),
+  // Remus: delta-compressed pages, and the switch that turns them on (the walker decodes them; a conversion takes the pages).
+  row('COMPRESSED_DATA', compressedData),
+  row('ENABLE_COMPRESSION', flag('enable_compression')),
   param('HVM_GENERATION_ID_ADDR', HvmParam.VM_GENERATION_ID_ADDR),
   param('HVM_PAGING_RING_PFN', HvmParam.PAGING_RING_PFN),
   param('HVM_MONITOR_RING_PFN', HvmParam.MONITOR_RING_PFN),

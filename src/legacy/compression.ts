@@ -72,3 +72,37 @@ export function decodeCompressedPage(buf: Uint8Array, pos: number, page: Uint8Ar
   if (covered !== PAGE_SIZE) throw new CompressedPageError(pos, `the runs cover ${covered} bytes of the page, not ${PAGE_SIZE}: the compressed data ends inside it`)
   return pos
 }
+
+/** How a page was sent in a compressed checkpoint. */
+export type CompressedPageForm = 'unchanged' | 'whole' | 'runs'
+
+/**
+ * Where the encoding of the page that starts `pos` bytes into `buf` ends,
+ * and its form, without decoding it: what the walker needs to split a
+ * checkpoint's compressed data into pages. Undefined when `buf` ends
+ * before the encoding does (the rest may come in the next compressed_data
+ * chunk: the restorer joins them). Refuses what decodeCompressedPage
+ * refuses whatever follows: a zero-length run, a run past the page.
+ */
+export function measureCompressedPage(buf: Uint8Array, pos: number): {end: number; form: CompressedPageForm} | undefined {
+  if (pos >= buf.length) return undefined
+  const first = buf[pos]
+  if (first === COMPRESSED_EMPTY_PAGE) return {end: pos + 1, form: 'unchanged'}
+  if (first === COMPRESSED_FULL_PAGE) return pos + 1 + PAGE_SIZE <= buf.length ? {end: pos + 1 + PAGE_SIZE, form: 'whole'} : undefined
+  let covered = 0
+  while (covered < PAGE_SIZE) {
+    if (pos >= buf.length) return undefined
+    const run = buf[pos]
+    const length = (run & COMPRESSED_LENGTH_MASK) * 4
+    if (length === 0) throw new CompressedPageError(pos, `a run of length 0 (byte 0x${run.toString(16).padStart(2, '0')}) at page byte ${covered}`)
+    const copy = !(run & COMPRESSED_SKIP)
+    if (covered + length > PAGE_SIZE) throw new CompressedPageError(pos, `a run ${copy ? 'copies' : 'skips'} ${length} bytes at page byte ${covered}, past the end of the page`)
+    pos++
+    if (copy) {
+      if (pos + length > buf.length) return undefined
+      pos += length
+    }
+    covered += length
+  }
+  return {end: pos, form: 'runs'}
+}

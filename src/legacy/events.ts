@@ -64,8 +64,12 @@ export interface PageBatchEvent {
   dropped: number
   /** Entries followed by page contents. */
   dataPages: number
-  /** The page contents (dataPages x 4096 bytes). */
+  /** The page contents (dataPages x 4096 bytes); empty in a compressed checkpoint, whose pages come in compressed-pages events. */
   data: Payload
+  /** The batch is of a compressed checkpoint: its pages are in the compressed_data chunks that follow. */
+  compressed: boolean
+  /** The checkpoint the batch belongs to (1 for an image that is not checkpointed). */
+  checkpoint: number
 }
 
 export type ChunkDetail =
@@ -76,7 +80,7 @@ export type ChunkDetail =
   | {chunk: 'toolstack'; length: number; data: Buffer}
   | {chunk: 'tmem'; version: number; pools: number; pages: number; pageBytes: number}
   | {chunk: 'tmem_extra'; entries: number}
-  | {chunk: 'compressed_data'; length: number}
+  | {chunk: 'compressed_data'; length: number; data: Buffer}
 
 export interface ChunkEvent {
   kind: 'chunk'
@@ -150,6 +154,51 @@ export interface NoQemuRecordEvent {
   reason: 'eof' | 'skipped'
 }
 
+/**
+ * A Remus checkpoint starts (the second, the third, ...): the one before it
+ * is complete, ending here. The first checkpoint is the image itself; a
+ * stream with none of these is not checkpointed (or holds one checkpoint).
+ */
+export interface CheckpointEvent {
+  kind: 'checkpoint'
+  offset: number
+  index: number
+}
+
+/**
+ * The stream ends inside checkpoint `index` (from byte `start`), as a
+ * replication capture does: the receiver fails over from the one before.
+ * Whatever the events since `start` said is not part of any complete state.
+ */
+export interface CheckpointCutEvent {
+  kind: 'checkpoint-cut'
+  offset: number
+  index: number
+  start: number
+  message: string
+}
+
+/**
+ * Pages of a compressed checkpoint whose encodings are complete: in the
+ * order the checkpoint's batches listed them, each to be decoded over the
+ * receiver's copy of the page (src/legacy/compression.ts). Page `i`'s
+ * encoding is `encodings.subarray(starts[i], starts[i + 1])`.
+ */
+export interface CompressedPagesEvent {
+  kind: 'compressed-pages'
+  /** The compressed_data chunk whose bytes completed these pages. */
+  offset: number
+  checkpoint: number
+  pfns: Uint32Array
+  types: Uint8Array
+  encodings: Buffer
+  starts: Uint32Array
+  /** How the pages were sent: unchanged (one byte), whole, or as runs over the old copy. */
+  unchanged: number
+  whole: number
+  runs: number
+}
+
 export interface TrailingEvent {
   kind: 'trailing'
   offset: number
@@ -174,6 +223,10 @@ export type LegacyWarningCode =
   | 'pfn-retyped-in-batch'
   /** A PV image without vcpu_info: vcpu 0 is taken as the only one online. */
   | 'no-vcpu-info'
+  /** A compressed checkpoint's compressed data goes on past its last page (the restorer never reads it). */
+  | 'compressed-data-unused'
+  /** enable_compression after the first checkpoint: the restorer only looks for it in the first. */
+  | 'late-enable-compression'
 
 export interface WarningEvent {
   kind: 'warning'
@@ -202,6 +255,9 @@ export type LegacyEvent =
   | HvmContextEvent
   | QemuRecordEvent
   | NoQemuRecordEvent
+  | CheckpointEvent
+  | CheckpointCutEvent
+  | CompressedPagesEvent
   | TrailingEvent
   | WarningEvent
   | DoneEvent

@@ -63,6 +63,8 @@ export const MAX_EXTENDED_INFO = 1 << 20
 export const MAX_XSAVE_SIZE = 1 << 20
 export const MAX_TOOLSTACK = 16 << 20
 export const MAX_HVM_CONTEXT = 64 << 20
+/** A compressed_data chunk: the 4.5 saver writes at most its 16 MiB output buffer (OUTBUF_SIZE) in one. */
+export const MAX_COMPRESSED_CHUNK = 32 << 20
 /** A qemu record of unknown length (to the end of a pipe) is held in memory up to this. */
 export const MAX_QEMU_IN_MEMORY = 128 << 20
 

@@ -5,7 +5,7 @@
 // convert and dump-core read. Large spans (page contents, HVM context, qemu
 // state) are handed out as Payloads the consumer may read; whatever it
 // leaves is skipped (seeked over, on a file).
-import {FormatError} from '../errors.js'
+import {FormatError, TruncatedError} from '../errors.js'
 import {i32le, type Token, u32le, ulong} from '../format/layout.js'
 import {EXTENDED_VCPU_CONTEXT_SIZE, PAGE_SIZE} from '../format/x86.js'
 import type {ByteReader} from '../io/reader.js'
@@ -18,7 +18,8 @@ import {readExtendedInfo} from './extended-info.js'
 import {Chunk, HvmMagicPfns, MAX_BATCH, MAX_HVM_CONTEXT, MAX_QEMU_IN_MEMORY, MAX_XSAVE_SIZE, MIN_CHUNK_ID, PFINFO_PFN_MASK, PFINFO_TYPE_SHIFT, PFINFO_UNMAPPED, XsaveHeader} from './layout.js'
 import {BARE_LEGACY_QEMU_RECORDS, type QemuRecordVariant, readQemuRecordHeader} from './qemu-record.js'
 import {HAS_DATA, PAGE_TYPE_FLAGS, scanAscending, scanRun, Slab} from './batch-scan.js'
-import {Payload} from '../io/payload.js'
+import {HeldPayload, Payload} from '../io/payload.js'
+import {CompressedPages, PfnSet} from './compressed-checkpoint.js'
 import {wordsFromLE} from '../io/words.js'
 
 export interface WalkOptions {
@@ -44,6 +45,12 @@ export interface WalkOptions {
    * open after the image, and the migration protocol goes on on it.
    */
   stopAtEnd?: boolean
+  /**
+   * With stopAtEnd on a stream: read on after an image without a
+   * last_checkpoint chunk, which a Remus saver follows with its next
+   * checkpoint (every other 4.5 save ends with that chunk).
+   */
+  checkpointsOnStream?: boolean
   /**
    * The framings of the device-model (qemu) record after the HVM tail that
    * the container around the stream writes (src/legacy/qemu-record.ts);
@@ -82,6 +89,16 @@ class Walk {
    * blocks behind for the GC: dump-core walks an image once per window).
    */
   private readonly slab: Slab
+  /** The checkpoint being read: 1 is the image itself; a Remus stream repeats body and tail (FORMAT.md §7). */
+  private checkpoint = 1
+  /** A last_checkpoint chunk was read: the checkpoint being read is the last one. */
+  private lastCheckpoint = false
+  /** enable_compression was read in the first checkpoint: every later one comes compressed. */
+  private compressionEnabled = false
+  /** The pages a compressed checkpoint's batches listed, waiting for their data; set while one is read. */
+  private compressed: CompressedPages | undefined
+  /** Every pfn sent with contents so far: what a compressed page may be encoded against. */
+  private readonly sent = new PfnSet()
 
   constructor(
     private readonly r: ByteReader,
@@ -127,9 +144,8 @@ class Walk {
     }
 
     yield* this.chunks()
-
-    if (this.guest === 'pv') yield* this.pvTail()
-    else yield* this.hvmTail()
+    yield* this.tail()
+    yield* this.laterCheckpoints()
 
     const trailingAt = r.offset
     if (!this.opts.stopAtImageEnd && (r.seekable || !this.opts.stopAtEnd)) {
@@ -137,6 +153,59 @@ class Walk {
       if (trailing > 0) yield {kind: 'trailing', offset: trailingAt, length: trailing}
     }
     yield {kind: 'done', offset: r.offset}
+  }
+
+  private async *tail(): AsyncGenerator<LegacyEvent> {
+    if (this.guest === 'pv') yield* this.pvTail()
+    else yield* this.hvmTail()
+  }
+
+  /**
+   * The checkpoints after the image, in a Remus stream: each repeats the
+   * body (the pages dirtied since, compressed when the first checkpoint
+   * enabled it) and the whole tail. A stream without last_checkpoint may
+   * go on (xc_domain_restore.c reads on until one is cut short, and fails
+   * over from the last complete one); a plain save always ends with that
+   * chunk. One cut inside a checkpoint ends the stream with a
+   * checkpoint-cut event: whatever the events since its start said is not
+   * part of a complete state. Inside the later checkpoints every span is
+   * read before its event (they are small: the pages dirtied in one
+   * interval), so that a cut is found here, not by the consumer.
+   */
+  private async *laterCheckpoints(): AsyncGenerator<LegacyEvent> {
+    const r = this.r
+    // A stream the caller ends at the image (a container's, or a toolstack's descriptor) has no checkpoints to read.
+    if (this.opts.stopAtImageEnd || (!r.seekable && this.opts.stopAtEnd && !this.opts.checkpointsOnStream)) return
+    while (!this.lastCheckpoint) {
+      const start = r.offset
+      const head = await r.peek(4)
+      if (head.length === 0) return
+      // After a single image, only what starts like a checkpoint is one (else: trailing bytes, as before).
+      if (this.checkpoint === 1 && (head.length < 4 || !startsBody(head.readInt32LE(0)))) return
+      this.checkpoint++
+      this.compressed = this.compressionEnabled ? new CompressedPages(this.sent) : undefined
+      yield {kind: 'checkpoint', offset: start, index: this.checkpoint}
+      try {
+        yield* this.chunks()
+        yield* this.tail()
+      } catch (err) {
+        if (!(err instanceof TruncatedError)) throw err
+        yield {
+          kind: 'checkpoint-cut',
+          offset: err.offset,
+          index: this.checkpoint,
+          start,
+          message: `${err.message}, inside checkpoint ${this.checkpoint} (from byte ${start}); the receiver fails over from checkpoint ${this.checkpoint - 1}, which ends at byte ${start}`,
+        }
+        return
+      }
+    }
+  }
+
+  /** A span of a later checkpoint: read now (a cut is the walker's to find), and handed out from memory. */
+  private async held(offset: number, length: number, what: string, max: number): Promise<Payload> {
+    this.r.checkLength(length, what, max, 'bound', {offset})
+    return new HeldPayload(await this.r.read(length, what), offset, what)
   }
 
   /** Where in the image, for an error in the chunk being read. */
@@ -167,6 +236,17 @@ class Walk {
       const offset = r.offset
       const type = await this.r.readLayout(i32le, 'chunk type')
       if (type === Chunk.END) {
+        if (this.compressed) {
+          const unused = this.compressed.finish(offset)
+          if (unused) {
+            yield {
+              kind: 'warning',
+              offset,
+              code: 'compressed-data-unused',
+              message: `checkpoint ${this.checkpoint}'s compressed data holds ${unused} bytes after its last page's encoding; the restorer never reads them`,
+            }
+          }
+        }
         yield {kind: 'end-of-body', offset, index: this.chunkIndex}
         return
       }
@@ -181,6 +261,31 @@ class Walk {
       const detail = await kind.read({r, word: this.word, guest: this.guest, kind, offset, index: this.chunkIndex})
       if (detail.chunk === 'vcpu_info') this.online = detail.online
       yield {kind: 'chunk', offset, index: this.chunkIndex, type, name: kind.name, size: r.offset - offset, detail}
+      if (detail.chunk === 'last_checkpoint') this.lastCheckpoint = true
+      else if (detail.chunk === 'enable_compression') {
+        // The restorer switches to compressed pages once the first checkpoint is in; it never looks again.
+        if (this.checkpoint === 1) this.compressionEnabled = true
+        else {
+          yield {
+            kind: 'warning',
+            offset,
+            code: 'late-enable-compression',
+            message: `enable_compression in checkpoint ${this.checkpoint}: the 4.5 restorer heeds it only in the first checkpoint, so it changes nothing here`,
+          }
+        }
+      } else if (detail.chunk === 'compressed_data') {
+        if (!this.compressed) {
+          throw new FormatError(
+            'compressed-data-unexpected',
+            this.compressionEnabled || this.checkpoint > 1
+              ? `compressed_data in checkpoint ${this.checkpoint}, whose pages are not compressed${this.checkpoint === 1 ? ' (compression starts with the second checkpoint)' : ''}: the restorer would take it for page contents`
+              : 'compressed_data in a stream that never enabled compression (no enable_compression chunk in its first checkpoint): the restorer would take it for page contents',
+            {...this.chunkWhere(offset, kind.name), expected: 'page contents inline, after each batch', got: 'compressed_data'},
+          )
+        }
+        const pages = this.compressed.take(detail.data, r.offset - detail.length, offset, this.checkpoint)
+        if (pages) yield pages
+      }
     }
   }
 
@@ -279,19 +384,31 @@ class Walk {
         message: `page batch at byte ${offset} (chunk ${this.chunkIndex}) sends pfn ${hex(retyped.pfn)} again with another page type (entry ${retyped.entry})${more}; both entries were kept, as the Xen 4.5 restorer applies both`,
       }
     }
+    const batchPfns = kept === count ? pfns : pfns.subarray(0, kept)
+    const batchTypes = kept === count ? types : types.subarray(0, kept)
+    // Which pfns the receiver now holds contents of (a compressed page is decoded against one).
+    const compressed = this.compressed
+    for (let i = 0; i < kept; i++) {
+      if (!(PAGE_TYPE_FLAGS[batchTypes[i]] & HAS_DATA)) continue
+      if (compressed) compressed.list(batchPfns[i], batchTypes[i], offset)
+      else this.sent.add(batchPfns[i])
+    }
     const dataAt = r.offset
-    const dataLength = dataPages * PAGE_SIZE
-    const data = new Payload(r, dataAt, dataLength, 'page data', dataLength)
+    // A compressed checkpoint's batches are pfn lists only; its pages come in compressed_data chunks.
+    const dataLength = compressed ? 0 : dataPages * PAGE_SIZE
+    const data = this.checkpoint > 1 ? await this.held(dataAt, dataLength, 'page data', MAX_BATCH * PAGE_SIZE) : new Payload(r, dataAt, dataLength, 'page data', dataLength)
     yield {
       kind: 'page-batch',
       offset,
       index: this.chunkIndex,
       count,
-      pfns: kept === count ? pfns : pfns.subarray(0, kept),
-      types: kept === count ? types : types.subarray(0, kept),
+      pfns: batchPfns,
+      types: batchTypes,
       dropped: count - kept,
       dataPages,
       data,
+      compressed: compressed !== undefined,
+      checkpoint: this.checkpoint,
     }
     await data.finish()
     // Most often another batch follows: its type and pfn list in one read (on a file, when not converting).
@@ -356,7 +473,7 @@ class Walk {
     const ctxAt = r.offset
     const len = await this.r.readLayout(u32le, 'HVM context length')
     r.checkLength(len, 'HVM context', MAX_HVM_CONTEXT, 'MAX_HVM_CONTEXT', {offset: ctxAt})
-    const ctx = new Payload(r, r.offset, len, 'HVM context', MAX_HVM_CONTEXT)
+    const ctx = this.checkpoint > 1 ? await this.held(r.offset, len, 'HVM context', MAX_HVM_CONTEXT) : new Payload(r, r.offset, len, 'HVM context', MAX_HVM_CONTEXT)
     yield {kind: 'hvm-context', offset: ctxAt, length: len, data: ctx}
     await ctx.finish()
 
@@ -370,8 +487,16 @@ class Walk {
       yield {kind: 'no-qemu-record', offset: qemuAt, reason: 'eof'}
       return
     }
-    const data = new Payload(r, q.dataOffset, q.length, 'qemu record', MAX_QEMU_IN_MEMORY)
+    const data =
+      this.checkpoint > 1 && q.length !== undefined
+        ? await this.held(q.dataOffset, q.length, 'qemu record', MAX_QEMU_IN_MEMORY)
+        : new Payload(r, q.dataOffset, q.length, 'qemu record', MAX_QEMU_IN_MEMORY)
     yield {kind: 'qemu-record', offset: qemuAt, signature: q.variant.signature, length: q.length, header: q.header, data}
     await data.finish()
   }
+}
+
+/** Whether a chunk type can start a body: a page batch, a metadata chunk, or the end of an empty one. */
+function startsBody(type: number): boolean {
+  return (type >= 0 && type <= MAX_BATCH) || chunkKind(type) !== undefined
 }
