@@ -44,6 +44,10 @@ export const JSON_DOCUMENTS = {
         'tail',
         'PV: `{kind: "pv", offset, unmappedPfns, vcpus: [{id, parts[], bytes}], sharedInfoOffset}`; HVM: `{kind: "hvm", offset, magicPfns, hvmContext: {offset, length}, qemu: {offset, signature, length}, qemuAbsent}`',
       ),
+      f(
+        'checkpoints',
+        '`null` unless a Remus checkpoint follows the image (`body` and `tail` are then the first checkpoint\'s); else `{kind: "remus", complete, compressed, cut: {checkpoint, start, at}|null, list: [{index, start, end, pageBatches, pages, withData, compressedPages: {unchanged, whole, runs, bytes}|null, tailOffset, vcpus}]}`',
+      ),
       f('trailing', '`null` or `{offset, length}` of bytes after the image'),
       WARNINGS,
       f('chunks', '`[{index, offset, what, size, detail}]`, one per chunk', true),

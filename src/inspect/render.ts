@@ -1,7 +1,7 @@
 // Text rendering of an inspect-legacy report: what the image is, a summary,
 // and with --verbose one line per chunk.
 import {PAGE_TYPE_NAMES} from '../format/x86.js'
-import type {InspectReport} from './report.js'
+import type {CheckpointLine, InspectReport} from './report.js'
 import {hex, plural, ranges} from '../text.js'
 
 const pad = (label: string) => ('  ' + label).padEnd(20)
@@ -58,6 +58,13 @@ export function* renderInspect(rep: InspectReport, containerLines: string[] = []
   }
   L.push(pad('trailing bytes') + (rep.trailing ? `${rep.trailing.length} at byte ${rep.trailing.offset}` : 'none'))
   yield* L
+  const cps = rep.checkpoints
+  if (cps) {
+    const cut = cps.cut ? `, cut inside checkpoint ${cps.cut.checkpoint} at byte ${cps.cut.at}` : ''
+    yield pad('checkpoints') +
+      `Remus, ${plural(cps.complete, 'complete checkpoint')}${cut}${cps.compressed ? ' (pages compressed after the first)' : ''}; the receiver fails over from checkpoint ${cps.complete}`
+    for (const c of cps.list) yield `    ${`checkpoint ${c.index}`.padEnd(16)}${checkpointLine(c)}`
+  }
   if (rep.chunks) {
     yield ''
     yield '  offset      index  what                        size  detail'
@@ -65,4 +72,13 @@ export function* renderInspect(rep: InspectReport, containerLines: string[] = []
       yield `  ${String(c.offset).padStart(10)}  ${c.index === null ? '     ' : String(c.index).padStart(5)}  ${c.what.padEnd(26)} ${c.size === null ? '     ' : String(c.size).padStart(5)}  ${c.detail}`
     }
   }
+}
+
+function checkpointLine(c: CheckpointLine): string {
+  const range = `bytes ${c.start}-${c.end ?? 'end'}`
+  const cp = c.compressedPages
+  const how = cp ? ` (compressed, ${cp.bytes} bytes: ${cp.unchanged} unchanged, ${cp.whole} whole, ${cp.runs} as runs)` : ''
+  const pages = `${plural(c.pageBatches, 'page batch', 'page batches')}, ${plural(c.pages, 'page')}, ${c.withData} with data${how}`
+  if (c.end === null) return `${range}: ${pages}; cut before its end (incomplete: not restored)`
+  return `${range}: ${pages}; tail at byte ${c.tailOffset}, ${plural(c.vcpus, 'vcpu')}`
 }

@@ -8,6 +8,7 @@ import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {isRunBatch} from '../legacy/batch-scan.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
 import {SpillList} from '../io/spill.js'
+import {hvmVcpus} from '../dump/vcpu.js'
 import {addWarning, hex} from '../text.js'
 
 export interface ChunkLine {
@@ -55,7 +56,14 @@ export interface InspectReport {
     toolstack: null | {length: number; physmap: Array<{physOffset: string; startAddr: string; size: string; name: string}>}
     notConvertible: string[]
   }
+  /** The first checkpoint's tail (the image's, when it is not checkpointed). */
   tail: null | PvTail | HvmTail
+  /**
+   * A Remus stream (FORMAT.md §7): the image is its first checkpoint
+   * (`body` and `tail` above); each later one repeats body and tail.
+   * Null when no checkpoint follows the image.
+   */
+  checkpoints: null | Checkpoints
   trailing: null | {offset: number; length: number}
   warnings: string[]
   /**
@@ -64,6 +72,34 @@ export interface InspectReport {
    * not grow with the image.
    */
   chunks?: SpillList<ChunkLine>
+}
+
+export interface Checkpoints {
+  kind: 'remus'
+  /** Checkpoints read whole: the receiver fails over from the last of them. */
+  complete: number
+  /** The checkpoints after the first send their pages compressed (enable_compression in the first). */
+  compressed: boolean
+  /** Where the stream ends inside a checkpoint, if it does. */
+  cut: null | {checkpoint: number; start: number; at: number}
+  /** Every checkpoint, the cut one too (its `end` null). A SpillList: a long capture's list waits in a temporary file. */
+  list: SpillList<CheckpointLine>
+}
+
+export interface CheckpointLine {
+  index: number
+  start: number
+  /** Where the next checkpoint starts; null for one the stream ends inside. */
+  end: number | null
+  pageBatches: number
+  /** Page entries listed, and those with contents (sent inline, or compressed). */
+  pages: number
+  withData: number
+  /** A compressed checkpoint: its pages by how they were sent, and the compressed bytes. */
+  compressedPages: null | {unchanged: number; whole: number; runs: number; bytes: number}
+  /** Where the tail starts (null when the stream ends before it). */
+  tailOffset: number | null
+  vcpus: number
 }
 
 export interface PvTail {
@@ -244,9 +280,13 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
       notConvertible: [],
     },
     tail: null,
+    checkpoints: null,
     trailing: null,
     warnings: [],
   }
+  // The checkpoint being read after the first, and its line once it is listed.
+  let cp: CheckpointLine | undefined
+  let firstCheckpointCpus = 0
   const lines = opts.verbose ? new SpillList<ChunkLine>() : undefined
   const line = (l: ChunkLine) => lines?.push(l)
   const warn = (m: string) => {
@@ -294,6 +334,20 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
         line({index: null, offset: ev.offset, what: 'p2m frame list', size: null, detail: `${ev.frames.length} frames`})
         break
       case 'page-batch': {
+        if (cp) {
+          cp.pageBatches++
+          cp.pages += ev.pfns.length
+          cp.withData += ev.dataPages
+          if (opts.verbose)
+            line({
+              index: ev.index,
+              offset: ev.offset,
+              what: 'page batch',
+              size: null,
+              detail: `${ev.count} entries, ${ev.dataPages} with data${ev.compressed ? ' (compressed)' : ''}${ev.dropped ? `, ${ev.dropped} dropped` : ''}`,
+            })
+          break
+        }
         body.chunks++
         if (ev.pfns.length === 0) body.emptyBatches++
         body.pageBatches++
@@ -331,9 +385,14 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
         break
       }
       case 'chunk': {
+        const d = ev.detail
+        if (cp) {
+          if (d.chunk === 'compressed_data' && cp.compressedPages) cp.compressedPages.bytes += d.length
+          line({index: ev.index, offset: ev.offset, what: ev.name, size: ev.size, detail: d.chunk === 'compressed_data' ? `${d.length} bytes` : ''})
+          break
+        }
         body.chunks++
         body.chunkCounts[ev.name] = (body.chunkCounts[ev.name] ?? 0) + 1
-        const d = ev.detail
         let detail = ''
         switch (d.chunk) {
           case 'enable_verify_mode':
@@ -385,8 +444,12 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
         break
       }
       case 'end-of-body':
-        body.chunks++
         line({index: ev.index, offset: ev.offset, what: 'end', size: 4, detail: ''})
+        if (cp) {
+          cp.tailOffset = ev.offset + 4
+          break
+        }
+        body.chunks++
         rep.tail =
           rep.image.guest === 'pv'
             ? {kind: 'pv', offset: reader.offset, unmappedPfns: 0, vcpus: [], sharedInfoOffset: null}
@@ -397,7 +460,9 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
         line({index: null, offset: ev.offset, what: 'unmapped pfns', size: null, detail: `${ev.count}`})
         break
       case 'vcpu-context':
-        if (rep.tail?.kind === 'pv') {
+        if (cp) {
+          if (ev.part === 'basic') cp.vcpus++
+        } else if (rep.tail?.kind === 'pv') {
           let v = rep.tail.vcpus.find((x) => x.id === ev.vcpu)
           if (!v) rep.tail.vcpus.push((v = {id: ev.vcpu, parts: [], bytes: 0}))
           v.parts.push(ev.part)
@@ -406,24 +471,78 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
         line({index: null, offset: ev.offset, what: `vcpu ${ev.vcpu} ${ev.part}`, size: ev.data.length, detail: ev.xfeatureMask !== undefined ? `xfeature mask ${hex(ev.xfeatureMask)}` : ''})
         break
       case 'shared-info':
-        if (rep.tail?.kind === 'pv') rep.tail.sharedInfoOffset = ev.offset
+        if (!cp && rep.tail?.kind === 'pv') rep.tail.sharedInfoOffset = ev.offset
         line({index: null, offset: ev.offset, what: 'shared info', size: ev.data.length, detail: ''})
         break
       case 'hvm-magic-pfns':
-        if (rep.tail?.kind === 'hvm') rep.tail.magicPfns = {ioreq: hex(ev.ioreq), bufioreq: hex(ev.bufioreq), store: hex(ev.store)}
+        if (!cp && rep.tail?.kind === 'hvm') rep.tail.magicPfns = {ioreq: hex(ev.ioreq), bufioreq: hex(ev.bufioreq), store: hex(ev.store)}
         line({index: null, offset: ev.offset, what: 'hvm magic pfns', size: 24, detail: `ioreq ${hex(ev.ioreq)}, bufioreq ${hex(ev.bufioreq)}, store ${hex(ev.store)}`})
         break
       case 'hvm-context':
-        if (rep.tail?.kind === 'hvm') rep.tail.hvmContext = {offset: ev.offset, length: ev.length}
+        // The vcpus whose registers it holds (a checkpoint's count, in the list of checkpoints).
+        if (cp) cp.vcpus = hvmVcpus(await ev.data.read()).cpus.size
+        else if (rep.tail?.kind === 'hvm') firstCheckpointCpus = hvmVcpus(await ev.data.read()).cpus.size
+        if (!cp && rep.tail?.kind === 'hvm') rep.tail.hvmContext = {offset: ev.offset, length: ev.length}
         line({index: null, offset: ev.offset, what: 'hvm context', size: ev.length + 4, detail: `${ev.length} bytes`})
         break
       case 'qemu-record':
-        if (rep.tail?.kind === 'hvm') rep.tail.qemu = {offset: ev.offset, signature: ev.signature, length: ev.length ?? null}
+        if (!cp && rep.tail?.kind === 'hvm') rep.tail.qemu = {offset: ev.offset, signature: ev.signature, length: ev.length ?? null}
         line({index: null, offset: ev.offset, what: 'qemu record', size: null, detail: `${ev.signature}, ${ev.length ?? 'unknown'} bytes`})
         break
       case 'no-qemu-record':
-        if (rep.tail?.kind === 'hvm') rep.tail.qemuAbsent = ev.reason
-        if (ev.reason === 'eof') warn('the HVM image ends after the HVM context: it has no device-model (qemu) record')
+        if (!cp && rep.tail?.kind === 'hvm') rep.tail.qemuAbsent = ev.reason
+        if (ev.reason === 'eof' && !cp) warn('the HVM image ends after the HVM context: it has no device-model (qemu) record')
+        break
+      case 'checkpoint': {
+        if (!rep.checkpoints) {
+          // The image was the first checkpoint: listed from what was counted of it.
+          const list = new SpillList<CheckpointLine>()
+          const t = rep.tail
+          list.push({
+            index: 1,
+            start: rep.image.offset,
+            end: ev.offset,
+            pageBatches: body.pageBatches,
+            pages: body.pages.total,
+            withData: body.pages.withData,
+            compressedPages: null,
+            tailOffset: t?.offset ?? null,
+            vcpus: t?.kind === 'pv' ? t.vcpus.length : firstCheckpointCpus,
+          })
+          rep.checkpoints = {kind: 'remus', complete: 1, compressed: (body.chunkCounts.enable_compression ?? 0) > 0, cut: null, list}
+        } else {
+          cp!.end = ev.offset
+          rep.checkpoints.list.push(cp!)
+          rep.checkpoints.complete++
+        }
+        cp = {
+          index: ev.index,
+          start: ev.offset,
+          end: null,
+          pageBatches: 0,
+          pages: 0,
+          withData: 0,
+          compressedPages: rep.checkpoints.compressed ? {unchanged: 0, whole: 0, runs: 0, bytes: 0} : null,
+          tailOffset: null,
+          vcpus: 0,
+        }
+        line({index: null, offset: ev.offset, what: `checkpoint ${ev.index}`, size: null, detail: ''})
+        break
+      }
+      case 'compressed-pages':
+        if (cp?.compressedPages) {
+          cp.compressedPages.unchanged += ev.unchanged
+          cp.compressedPages.whole += ev.whole
+          cp.compressedPages.runs += ev.runs
+        }
+        break
+      case 'checkpoint-cut':
+        if (rep.checkpoints && cp) {
+          rep.checkpoints.list.push(cp)
+          rep.checkpoints.cut = {checkpoint: ev.index, start: ev.start, at: ev.offset}
+          cp = undefined
+        }
+        warn(ev.message)
         break
       case 'trailing':
         rep.trailing = {offset: ev.offset, length: ev.length}
@@ -434,6 +553,13 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
         break
       case 'done':
         rep.bytes = ev.offset
+        // The last checkpoint read whole.
+        if (cp && rep.checkpoints) {
+          cp.end = ev.offset
+          rep.checkpoints.list.push(cp)
+          rep.checkpoints.complete++
+          cp = undefined
+        }
         break
       default:
         throw unhandledEvent(ev)
