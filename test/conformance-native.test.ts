@@ -202,7 +202,7 @@ for (const c of PLAIN) {
       const kind = CONTAINER[c.kind].json.kind
       expect(img.container).toMatchObject({kind: typeof kind === 'string' ? kind : expect.stringMatching(kind), compressed: c.gzip === true})
       if (CONTAINER[c.kind].json.xlHeader !== undefined) expect(img.xlHeader).toBe(CONTAINER[c.kind].json.xlHeader)
-      expect(img.stream).toEqual({format, libxcVersion: v === 'legacy' ? null : v, libxlVersion: c.stream.libxl_version ?? null, checkpointed: format === 'legacy' ? undefined : null})
+      expect(img.stream).toEqual({format, libxcVersion: v === 'legacy' ? null : v, libxlVersion: c.stream.libxl_version ?? null, checkpointed: null})
       expect(GUEST[c.guest].json).toContain(img.guest)
       expect(img.verdict).toMatch(format === 'legacy' ? /needs conversion/ : /\brestorable\b/)
       // What restores it: the program index.json names (a captured migration also restores with xl restore).

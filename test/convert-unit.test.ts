@@ -404,8 +404,6 @@ describe('chunks v2 cannot carry', () => {
   const cases = [
     ['tmem', {kind: 'tmem', pools: [{id: 0, pages: [{oid: [1n, 2n, 3n], index: 0}]}]}],
     ['tmem_extra', {kind: 'tmem_extra', entries: [{poolId: 0, oid: [1n, 2n, 3n], index: 4}]}],
-    ['compressed_data', {kind: 'compressed_data', data: 100}],
-    ['enable_compression', {kind: 'enable_compression'}],
   ] as const
   test.each(cases)('%s is refused with its name and offset, in either output format', async (name, chunk) => {
     for (const guest of ['pv', 'hvm'] as const) {
@@ -419,6 +417,25 @@ describe('chunks v2 cannot carry', () => {
         expect(err.message).toContain(`${name} chunk cannot be converted`)
       }
     }
+  })
+})
+
+describe('Remus compression chunks in a plain image', () => {
+  test('enable_compression alone changes nothing: the image converts as without it', async () => {
+    for (const guest of ['pv', 'hvm'] as const) {
+      const base = smallSpec(guest, 64)
+      const plain = await convert(buildLegacy(base), 'libxl')
+      const withFlag = await convert(buildLegacy({...base, chunks: [...base.chunks!, {kind: 'enable_compression'}]}), 'libxl')
+      expect(withFlag.out.equals(plain.out), guest).toBe(true)
+    }
+  })
+
+  test('compressed_data where pages are inline is refused at its offset', async () => {
+    const base = smallSpec('pv', 64)
+    const {bytes, map} = buildLegacyWithMap({...base, chunks: [{kind: 'pages', range: {start: 0, count: 2}}, {kind: 'compressed_data', data: 100}, ...base.chunks!]})
+    const err = await convertError(bytes, 'libxl')
+    expect(err.code).toBe('compressed-data-unexpected')
+    expect(err.where).toMatchObject({offset: map.chunks[1].at, index: 1, indexKind: 'chunk', context: 'compressed_data'})
   })
 })
 

@@ -86,7 +86,7 @@ describe("the refusals are the plan's", () => {
       smallSpec('pv', 64, {
         chunks: [
           {kind: 'pages', range: {start: 0, count: 2}},
-          {kind: 'compressed_data', data: 100},
+          {kind: 'tmem_extra', entries: [{poolId: 0, oid: [1n, 2n, 3n], index: 4}]},
         ],
       }),
     ],

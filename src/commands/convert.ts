@@ -15,6 +15,8 @@ export default class Convert extends XstCommand {
   static description =
     `Rewrites OLD, an image saved by Xen 4.5 or earlier, as NEW: a v2 libxl stream (what \`xl restore\` reads; the default) or a bare libxc stream (--format libxc), with the "legacy converted" bit set. The output is byte-identical to Xen's convert-legacy-stream where that tool succeeds. Toolstack width and guest type are detected.
 
+A legacy Remus replication stream (a capture of the channel: checkpoint after checkpoint, its pages delta-compressed or not) is converted the same way, into a plain stream holding the state of its last complete checkpoint, as the receiver fails over (--checkpoint K for an earlier one); a checkpoint the stream ends inside is left out, with a warning saying where it was cut.
+
 NEW is written to a temporary file beside it and renamed into place only when the whole stream has been written and flushed; on any error or interrupt NEW is left untouched. An existing NEW is only replaced with --force, and never when it is OLD itself. A symlink NEW stays a link: the file it names is the one written. A FIFO, socket or character device (such as /dev/null) is written in place, without --force; a block device needs --force.
 
 With - for NEW, the stream goes to stdout, but not to a terminal unless --force is given. When stderr is a terminal, a task list with progress is drawn there; the summary goes to stdout.
@@ -31,6 +33,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     {description: 'Convert an old xl save file for xl restore', command: '<%= config.bin %> <%= command.id %> old.save new.save'},
     {description: 'A bare libxc stream, JSON summary', command: '<%= config.bin %> <%= command.id %> --format libxc --json old.save new.libxc'},
     {description: 'Through pipes', command: 'cat old.save | <%= config.bin %> <%= command.id %> - - > new.save'},
+    {description: 'A captured Remus stream made plain (the state of its last complete checkpoint) for xl restore', command: '<%= config.bin %> <%= command.id %> remus-capture.img restorable.save'},
     {description: 'A compressed libvirt image: a libvirt image again (version 2), compressed', command: '<%= config.bin %> <%= command.id %> --gzip web01.save.gz web01.v2.save.gz'},
     {description: 'An xend file, with an xl config embedded for xl restore', command: '<%= config.bin %> <%= command.id %> --config web01.cfg web01.xm-save web01.save'},
     {
@@ -76,7 +79,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     checkpoint: Flags.integer({
       min: 1,
       description:
-        'a checkpointed v2 stream (a Remus or COLO capture, which xl restore refuses): write checkpoint K as the plain stream instead of the last complete one, which the receiver fails over from',
+        'a checkpointed stream (a Remus or COLO capture, legacy or v2, which xl restore refuses): write the state of checkpoint K as the plain stream instead of the last complete one, which the receiver fails over from',
       helpValue: 'K',
     }),
     force: Flags.boolean({description: 'replace NEW if it exists (or write a block device); write the stream to a terminal'}),

@@ -85,13 +85,17 @@ export const CHECKPOINT_KIND_LABELS = {remus: 'Remus', colo: 'COLO'} as const
  * read it once with the verifier and choose the checkpoint (`wanted`, or
  * the last complete one). Undefined for anything else (a plain v2 stream,
  * a legacy image, a container), which convert treats as before; --checkpoint
- * there is a usage error. A cut stream's warning goes to `warn`.
+ * there is a usage error, except on a legacy image (the record plan takes it). A cut stream's warning goes to `warn`.
  */
 export async function openCheckpointed(p: PreparedInput, wanted: number | undefined, warn?: (m: string) => void): Promise<CheckpointedInput | undefined> {
   const img = p.img
-  const bareV2 = img.container.kind === 'none' && img.reader.offset === 0 && (p.stream === 'libxc' || p.stream === 'libxl' || (p.stream === 'xl' && (await xlSaysV2(img.reader))))
+  const xlV2 = p.stream === 'xl' && (await xlSaysV2(img.reader))
+  const bareV2 = img.container.kind === 'none' && img.reader.offset === 0 && (p.stream === 'libxc' || p.stream === 'libxl' || xlV2)
   if (!bareV2) {
-    if (wanted !== undefined) throw new UsageError('--checkpoint: only a checkpointed v2 stream (Remus, COLO) without a container is written by checkpoint; this input is not one')
+    // A legacy Remus stream is converted by its record plan, which takes --checkpoint itself.
+    const legacy = img.container.kind === 'none' && (p.stream === 'legacy' || (p.stream === 'xl' && !xlV2))
+    if (wanted !== undefined && !legacy)
+      throw new UsageError('--checkpoint: only a checkpointed stream (v2 Remus or COLO, legacy Remus) without a container is written by checkpoint; this input is not one')
     return undefined
   }
   const seekable = !img.gzip && img.reader.source.seekable

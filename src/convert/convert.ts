@@ -49,6 +49,8 @@ export interface ConvertOptions extends WalkOptions {
    * (shown to the observer as such). Returns the qemu state bytes written.
    */
   onQemuRecord?: (record: QemuRecordEvent, out: {raw(b: Buffer): Promise<void>; tail(b: Buffer): Promise<void>}) => Promise<number>
+  /** A Remus stream: the checkpoint to convert (from 1); the last complete one without it. */
+  checkpoint?: number
 }
 
 export interface ConvertSummary {
@@ -61,7 +63,7 @@ export interface ConvertSummary {
   vcpus: number[]
   qemu: {signature: string; bytes: number} | null
   warnings: string[]
-  /** A checkpointed v2 stream (Remus, COLO) made plain: the checkpoint written, of how many complete; null otherwise. */
+  /** A checkpointed stream (v2 Remus or COLO, legacy Remus) made plain: the checkpoint whose state was written, of how many complete; null otherwise. */
   checkpoint: CheckpointWritten | null
 }
 
@@ -164,7 +166,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
     vcpus: f.vcpus.sort((a, b) => a - b),
     qemu,
     warnings,
-    checkpoint: null,
+    checkpoint: f.checkpoint ? {kind: f.checkpoint.kind, written: f.checkpoint.planned, complete: f.checkpoint.complete} : null,
   }
 }
 

@@ -47,7 +47,7 @@ export interface ConvertJob {
   /** The libxc stream version to write: 2 for a Xen 4.6-4.13 host, 3 otherwise (the default). */
   libxcVersion?: 2 | 3
   onWarning?: (message: string) => void
-  /** A checkpointed v2 stream (Remus, COLO): write checkpoint K (from 1) instead of the last complete one (--checkpoint). */
+  /** A checkpointed stream (v2 Remus or COLO, legacy Remus): write checkpoint K (from 1) instead of the last complete one (--checkpoint). */
   checkpoint?: number
   /** Input bytes done, and total when known. */
   onProgress?: (done: number, total: number | undefined) => void
@@ -114,9 +114,12 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
           guest: job.guest,
           layoutFlags: true,
           skipQemu: job.skipQemu,
+          checkpoint: job.checkpoint,
           xlHeader: job.xlHeader,
           libxcVersion: job.libxcVersion,
           stopAtEnd: true,
+          // A Remus stream goes on past its first image, which says so (it has no last_checkpoint chunk): read on, unless a toolstack runs xst as its helper.
+          checkpointsOnStream: !job.helper,
           verifier,
           onWarning: job.onWarning,
           onImage: job.onImage,

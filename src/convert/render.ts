@@ -19,7 +19,7 @@ export function renderConvert(s: ConvertSummary, input: string, output: string, 
   const copied = s.input.toolstackWidth === null
   // Streams are named by the versions in their headers, as verify and identify name them.
   const stream = `${s.output.format === 'libxl' ? 'libxl v2 / ' : ''}libxc v${s.output.libxcVersion} stream`
-  const verb = s.checkpoint ? 'made plain' : copied ? 'copied' : 'converted'
+  const verb = copied ? (s.checkpoint ? 'made plain' : 'copied') : 'converted'
   L.push(`${verb} ${input} -> ${output} (${stream}${copied ? '' : ', legacy-converted'})`)
   const inWords = c ? containerWords(c.container.input) : ''
   if (c && (inWords || c.container.output.family !== 'bare')) L.push(pad('container') + `${inWords || 'none'} -> ${c.container.output.label}${c.written.gzip ? ', gzip-compressed' : ''}`)
@@ -48,7 +48,10 @@ export function renderConvert(s: ConvertSummary, input: string, output: string, 
   }
   if (s.checkpoint) {
     const {written, complete, kind} = s.checkpoint
-    L.push('  checkpoint ' + `${written} of ${complete} complete (${CHECKPOINT_KIND_LABELS[kind]} stream)${written === complete ? ', the last' : ''}`)
+    L.push(
+      '  checkpoint ' +
+        `${written} of ${complete} complete (${CHECKPOINT_KIND_LABELS[kind]} stream)${written === complete ? ', the last' : ''}${copied ? '' : '; the output is a plain stream of its state'}`,
+    )
   }
   L.push(pad('pages') + `${s.pages.total} (${s.pages.withData} with data) in ${plural(s.pages.batches, 'PAGE_DATA record')}; ${s.pages.dropped} unmapped entries dropped`)
   L.push(pad('vcpus') + (s.vcpus.length ? `${s.vcpus.length} (${s.vcpus.join(',')})` : 'none recorded'))

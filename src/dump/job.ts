@@ -34,7 +34,7 @@ import {indexChunks, planElf, type Section} from './elf.js'
 import {openImageForDump, reopen} from './input.js'
 import {emitPages, FilePlacer, Spool} from './pages.js'
 import {PageWindow, windowPfns} from './pfns.js'
-import {type CheckpointChoice, chooseCheckpoint, locatePages, type ScanInput, type ScanResult, scanImage} from './scan.js'
+import {type CheckpointChoice, chooseCheckpoint, legacyCheckpointed, locatePages, type ScanInput, type ScanResult, scanImage} from './scan.js'
 import {hvmPrstatus, pvPrstatus} from './vcpu.js'
 import {addWarning} from '../text.js'
 
@@ -148,7 +148,9 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
     // input ended there.
     const checkpoint = await chooseCheckpoint(image, job.checkpoint, warn)
     if (checkpoint && checkpoint.end < (source.size ?? Number.POSITIVE_INFINITY)) image = await openImageForDump(new ByteReader(new BoundedSource(source, checkpoint.end)))
-    const scanOpts = {onWarning: warn, onProgress: progress('read', source.size)}
+    const scanOpts = {onWarning: warn, onProgress: progress('read', source.size), checkpoint: job.checkpoint}
+    // A legacy Remus stream's later pages come decoded from the record plan, not from the input: taken as they come.
+    const fromPlan = image.kind === 'legacy' && (job.checkpoint !== undefined || (await legacyCheckpointed(image)))
     let scan: ScanResult
     let method: DumpSummary['method']
     let passes = 1
@@ -173,7 +175,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
       let prepare: ((lo: number, hi: number) => Promise<void>) | undefined
       let locate: (pfn: number) => number
       let read: (buf: Buffer, off: number, len: number, position: number) => Promise<number> | number
-      if (image.seekable) {
+      if (image.seekable && !fromPlan) {
         method = 'windows'
         scan = await scanImage(image, scanOpts)
         const pages = scan.facts.pages
@@ -236,7 +238,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
       xenVersion: scan.xenVersion,
       method,
       passes,
-      checkpoint: checkpoint ? {kind: checkpoint.kind, dumped: checkpoint.dumped, complete: checkpoint.complete} : null,
+      checkpoint: checkpoint ? {kind: checkpoint.kind, dumped: checkpoint.dumped, complete: checkpoint.complete} : scan.checkpoint,
       warnings,
     }
   } catch (err) {

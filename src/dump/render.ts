@@ -4,7 +4,7 @@ import {formatBytes, hex, plural, ranges} from '../text.js'
 import type {DumpSummary} from './job.js'
 import type {ScanInput} from './scan.js'
 
-const pad = (label: string) => ('  ' + label).padEnd(12)
+const pad = (label: string) => ('  ' + label).padEnd(12) + (label.length > 9 ? ' ' : '')
 
 /** The image in a few words; `domain` is the container's name for it, when the xl header gives none. */
 export function describeInput(s: ScanInput, domain?: string | null): string {

@@ -18,6 +18,7 @@ import {guestClaimWarning} from '../container/describe.js'
 import type {ByteReader} from '../io/reader.js'
 import type {ByteSink} from '../io/sink.js'
 import {MAX_BATCH} from '../legacy/layout.js'
+import {walkLegacy} from '../legacy/walker.js'
 import {type PlannedRecord, RecordPlan} from '../plan/plan.js'
 import {type BodyHook, verifyStream} from '../v2/reader.js'
 import {Rec} from '../v2/libxc/layout.js'
@@ -49,6 +50,8 @@ export interface ScanResult {
   facts: GuestFacts
   /** From a native v2 stream's domain header; null for a converted or legacy image. */
   xenVersion: {major: number; minor: number} | null
+  /** A legacy Remus stream: the checkpoint dumped, of how many complete (a v2 one is chosen before the scan: chooseCheckpoint). */
+  checkpoint: Omit<CheckpointChoice, 'end'> | null
   warnings: string[]
 }
 
@@ -58,6 +61,8 @@ export interface ScanOptions {
   onWarning?: (message: string) => void
   /** Input bytes read so far. */
   onProgress?: (offset: number) => void
+  /** A legacy Remus stream: the checkpoint to dump (the plan takes it; a v2 stream is bounded before the scan instead). */
+  checkpoint?: number
 }
 
 /**
@@ -118,7 +123,7 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
     o.onWarning?.(m)
   }
   const reader = image.seekable && !o.placer ? await reopen(image) : image.reader
-  const plan = new RecordPlan(reader, {format: 'libxl', ...legacyWalk(image)})
+  const plan = new RecordPlan(reader, {format: 'libxl', ...legacyWalk(image), checkpoint: o.checkpoint})
   const scratch = new Float64Array(MAX_BATCH)
   for await (const d of plan) {
     switch (d.kind) {
@@ -192,6 +197,7 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
     },
     facts,
     xenVersion: null,
+    checkpoint: f.checkpoint ? {kind: f.checkpoint.kind, dumped: f.checkpoint.planned, complete: f.checkpoint.complete} : null,
     warnings,
   }
 }
@@ -294,6 +300,7 @@ async function scanV2(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
     },
     facts,
     xenVersion: xen,
+    checkpoint: null,
     warnings,
   }
 }
@@ -316,9 +323,10 @@ export interface CheckpointChoice {
  * passed on: the passes that follow read only up to the chosen checkpoint.
  */
 export async function chooseCheckpoint(image: DumpImage, wanted: number | undefined, warn: (m: string) => void): Promise<CheckpointChoice | undefined> {
-  if (image.kind !== 'v2' || !image.seekable) {
-    if (wanted !== undefined)
-      throw new UsageError(`--checkpoint: ${image.kind === 'v2' ? 'the input cannot be read twice (a pipe or gzip); give the file itself' : 'a legacy image is not read by checkpoint'}`)
+  // A legacy Remus stream is read in one pass, its checkpoint chosen by the record plan (scanLegacy).
+  if (image.kind === 'legacy') return undefined
+  if (!image.seekable) {
+    if (wanted !== undefined) throw new UsageError('--checkpoint: the input cannot be read twice (a pipe or gzip); give the file itself')
     return undefined
   }
   const report = await verifyStream(await reopen(image), new V2Verifier(), {stopAtEnd: image.structured})
@@ -333,6 +341,19 @@ export async function chooseCheckpoint(image: DumpImage, wanted: number | undefi
   if (end === undefined || end === null) throw new UsageError(`--checkpoint ${dumped}: xst lists the first ${cp.list.length} checkpoints of a stream; that one is past them`)
   for (const w of report.warnings) if (w.code === 'checkpoint-cut') warn(problemLine(w).replace(/^warning: /, ''))
   return {kind: cp.kind, dumped, complete: cp.complete, end}
+}
+
+/**
+ * Whether a legacy image on a file is a Remus stream (a checkpoint follows
+ * the image): its later checkpoints' pages come from the record plan's
+ * store, not from the input, so the dump takes them as they come (a spool).
+ */
+export async function legacyCheckpointed(image: DumpImage): Promise<boolean> {
+  if (image.kind !== 'legacy' || !image.seekable) return false
+  for await (const ev of walkLegacy(await reopen(image), {...legacyWalk(image), transientBatches: true})) {
+    if (ev.kind === 'checkpoint') return true
+  }
+  return false
 }
 
 export function scanImage(image: DumpImage, o: ScanOptions = {}): Promise<ScanResult> {

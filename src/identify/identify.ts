@@ -37,7 +37,7 @@ export interface Identified {
     format: 'legacy' | 'libxc' | 'libxl'
     libxcVersion: number | null
     libxlVersion: number | null
-    /** A replication stream (Remus, COLO: FORMAT.md §7) and its complete checkpoints; null for a plain one, or when the input cannot be read twice. */
+    /** A replication stream (Remus, COLO: FORMAT.md §7; legacy: Remus) and its complete checkpoints; null for a plain one, or when the input cannot be read twice. */
     checkpointed?: {kind: 'remus' | 'colo'; complete: number} | null
   }
   /** pvh only where an xl config says so: the stream itself calls a PVH guest HVM. */
@@ -129,15 +129,26 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
       out.stream!.checkpointed = cp
       if (cp && out.verdict === 'v2, restorable') {
         // xl restore passes a plain stream: the first CHECKPOINT fails it.
-        out.restore.by = [cp.kind === 'colo' ? 'xl migrate-receive --colo (failover from the last complete checkpoint)' : 'xl migrate-receive -r (Remus failover from the last complete checkpoint)']
-        out.note = `xl restore refuses a checkpointed stream ("Found checkpoint in non-checkpointed stream")`
+        out.restore.by = [
+          cp.kind === 'colo' ? 'xl migrate-receive --colo (failover from the last complete checkpoint)' : 'xl migrate-receive -r (Remus failover from the last complete checkpoint)',
+          PLAIN_FIRST,
+        ]
+        out.note = `xl restore refuses a checkpointed stream ("Found checkpoint in non-checkpointed stream"); \`xst convert\` makes it plain`
       }
     } else if (stream === 'empty') {
       throw new FormatError('no-stream', c.kind === 'none' ? 'the input is empty' : 'no stream follows the container header', {offset: img.reader.offset})
     } else {
+      const streamStart = img.reader.offset
       await legacyFacts(img, out)
       out.verdict = 'needs conversion'
       out.restore.by = m.restoredBy('legacy', out.xlHeader)
+      const cp = c.kind === 'none' ? await legacyCheckpointsOf(img, streamStart) : null
+      out.stream!.checkpointed = cp
+      if (cp) {
+        // The 4.5 receiver of a Remus stream; the converter that xl restore runs on 4.6+ takes only the first checkpoint.
+        out.restore.by = ['xl migrate-receive -r on Xen <= 4.5 (Remus failover from the last complete checkpoint)', PLAIN_FIRST]
+        out.note = "a Remus stream: xl restore takes one image, and Xen 4.6+'s own converter converts only its first checkpoint; `xst convert` writes the last complete one"
+      }
     }
   } catch (err) {
     if (!(err instanceof FormatError)) throw err
@@ -179,6 +190,33 @@ async function checkpointsOf(reader: ByteReader, start: number): Promise<{kind: 
   const {V2Verifier} = await import('../v2/verify/verifier.js')
   const cp = (await verifyStream(reader, new V2Verifier(), {stopAtEnd: true})).summary.checkpoints
   return cp ? {kind: cp.kind, complete: cp.complete} : null
+}
+
+/** What restores a checkpointed stream on any Xen 4.6+: made plain first. */
+const PLAIN_FIRST = 'xl restore after `xst convert` (a plain stream of the last complete checkpoint)'
+
+/**
+ * Whether the legacy stream from `start` is a Remus stream (checkpoints
+ * after the image), and how many checkpoints it completes: a walk, its page
+ * data seeked over, so only on an input that can be read twice (a file).
+ * A defect anywhere is not identify's to report: then nothing is said.
+ */
+async function legacyCheckpointsOf(img: OpenedImage, start: number): Promise<{kind: 'remus'; complete: number} | null> {
+  const r = img.reader
+  if (!r.seekable) return null
+  r.seekTo(start)
+  // Each checkpoint event completes the one before it; the last is complete unless the stream is cut inside it.
+  let starts = 0
+  let cut = false
+  try {
+    for await (const ev of walkLegacy(r, {qemuRecords: img.qemuRecords, transientBatches: true})) {
+      if (ev.kind === 'checkpoint') starts++
+      else if (ev.kind === 'checkpoint-cut') cut = true
+    }
+  } catch {
+    return null
+  }
+  return starts ? {kind: 'remus', complete: cut ? starts : starts + 1} : null
 }
 
 /** A magic of Xen's own (a container, an xl header, a v2 stream): not gzip, not the unknown (legacy or nothing). */

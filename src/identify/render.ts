@@ -11,8 +11,10 @@ export function identifyLine(x: Identified): string {
   if (x.xlHeader) parts.push('xl save file')
   if (x.stream) {
     const s = x.stream
-    if (s.format === 'legacy') parts.push('legacy (Xen <= 4.5) stream')
-    else {
+    if (s.format === 'legacy') {
+      if (s.checkpointed) parts.push(`checkpointed (Remus) legacy (Xen <= 4.5) stream`, `${s.checkpointed.complete} complete checkpoint${s.checkpointed.complete === 1 ? '' : 's'}`)
+      else parts.push('legacy (Xen <= 4.5) stream')
+    } else {
       const cp = s.checkpointed ? `checkpointed (${s.checkpointed.kind === 'colo' ? 'COLO' : 'Remus'}) ` : ''
       if (s.format === 'libxl') parts.push(`${cp}libxl v${s.libxlVersion ?? '?'} stream${s.libxcVersion !== null ? ` (libxc v${s.libxcVersion})` : ''}`)
       else parts.push(`${cp}libxc v${s.libxcVersion ?? '?'} stream`)

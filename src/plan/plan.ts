@@ -14,13 +14,19 @@
 // Bulk bytes (page contents, qemu state) are never read here: each is a
 // Payload the consumer reads, streams, or leaves for the walker to skip
 // (seeking, on a file).
-import {FormatError} from '../errors.js'
+import {FormatError, UsageError} from '../errors.js'
 import {HvmParam} from '../format/x86.js'
+import {MAX_BATCH} from '../legacy/layout.js'
 import type {ByteReader} from '../io/reader.js'
 import {wordsToLE} from '../io/words.js'
 import {NOT_CONVERTIBLE_CHUNKS} from '../legacy/chunks.js'
 import {type Guest, type LegacyEvent, type QemuRecordEvent, type ToolstackWidth, unhandledEvent} from '../legacy/events.js'
-import type {Payload} from '../io/payload.js'
+import {HeldPayload, type Payload} from '../io/payload.js'
+import {decodeCompressedPage} from '../legacy/compression.js'
+import type {CompressedPagesEvent, PageBatchEvent} from '../legacy/events.js'
+import {PAGE_SIZE, pageTypeHasData} from '../format/x86.js'
+import {plural} from '../text.js'
+import {PageList, PageStore} from './page-store.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
 import {CONVERTED_LIBXC_VERSION, DomainType, HvmParamEntry, HvmParamsHeader, PageDataHeader, Rec, VcpuHeader, X86PvInfo, X86PvP2mFramesHeader, X86TscInfo} from '../v2/libxc/layout.js'
@@ -48,6 +54,11 @@ export interface PlanOptions extends WalkOptions {
    * convert-legacy-stream wrote: the same records less STATIC_DATA_END.
    */
   libxcVersion?: 2 | 3
+  /**
+   * A Remus stream: the checkpoint whose state the plan takes (from 1);
+   * without it, the last complete one, as the receiver fails over.
+   */
+  checkpoint?: number
 }
 
 /** A record of the stream. */
@@ -99,6 +110,12 @@ export interface PlanFacts {
   pages: {total: number; withData: number; dropped: number; batches: number}
   /** The vcpus the stream holds state for (vcpu_info's online ones, and each basic context), unsorted. */
   vcpus: number[]
+  /**
+   * A Remus stream (checkpoints after the image): the checkpoint planned,
+   * of how many complete, and where the stream is cut inside the next.
+   * Null when the image is not checkpointed.
+   */
+  checkpoint: null | {kind: 'remus'; planned: number; complete: number; compressed: boolean; cut: null | {checkpoint: number; start: number; at: number}}
 }
 
 /**
@@ -115,6 +132,7 @@ export class RecordPlan implements AsyncIterable<Planned> {
     domainName: null,
     pages: {total: 0, withData: 0, dropped: 0, batches: 0},
     vcpus: [],
+    checkpoint: null,
   }
 
   constructor(
@@ -144,161 +162,285 @@ export class RecordPlan implements AsyncIterable<Planned> {
     // A batch's pfns and types are reused for the next batch (a consumer is
     // done with a descriptor before it asks for the next).
     const walk: WalkOptions = {...opts, skipQemu: opts.skipQemu && !libxl, transientBatches: true}
-    for await (const ev of walkLegacy(this.reader, walk) as AsyncGenerator<LegacyEvent>) {
-      switch (ev.kind) {
-        case 'xl-header': {
-          facts.xlHeader = true
-          facts.domainName = ev.header.config?.name ?? null
-          if (opts.omitXlHeader) break
-          const raw = Buffer.from(ev.header.raw)
-          const mandatoryFlags = libxl ? ev.header.mandatoryFlags | XL_MANDATORY_STREAM_V2 : ev.header.mandatoryFlags
-          XlHeader.fields.mandatoryFlags.put(raw, XlHeader.offsets.mandatoryFlags, mandatoryFlags)
-          yield {kind: 'xl-header', header: {...ev.header, raw, mandatoryFlags, streamV2: libxl}}
-          break
-        }
-        case 'image':
-          facts.guest = ev.guest
-          facts.toolstackWidth = ev.toolstackWidth
-          p2mSize = ev.p2mSize
-          imageSeen = true
-          yield {kind: 'image', guest: ev.guest, toolstackWidth: ev.toolstackWidth}
-          if (opts.skipQemu && libxl && ev.guest === 'hvm') {
-            yield {kind: 'warning', message: "--skip-qemu does not apply to libxl output (nor does it in Xen's converter): the qemu record is read and becomes EMULATOR_CONTEXT"}
-          }
-          if (libxl) {
-            yield {kind: 'libxl-header', options: LIBXL_OPT_LEGACY}
-            yield {kind: 'record', layer: 'libxl', type: LibxlRec.LIBXC_CONTEXT, head: empty()}
-          }
-          yield {kind: 'libxc-headers', domainType: ev.guest === 'pv' ? DomainType.X86_PV : DomainType.X86_HVM, version}
-          if (ev.guest === 'hvm' && version === 3) yield rec(Rec.STATIC_DATA_END, empty())
-          break
-        case 'extended-info':
-          yield rec(Rec.X86_PV_INFO, X86PvInfo.encode({guestWidth: ev.guestWidth, ptLevels: ev.ptLevels, reserved1: 0, reserved2: 0}))
-          if (version === 3) yield rec(Rec.STATIC_DATA_END, empty())
-          break
-        case 'p2m-frames': {
-          const head = Buffer.alloc(X86PvP2mFramesHeader.size + ev.frames.length * 8)
-          X86PvP2mFramesHeader.put(head, 0, {startPfn: 0, endPfn: Math.max(0, p2mSize - 1)})
-          Buffer.from(ev.frames.buffer, ev.frames.byteOffset, ev.frames.byteLength).copy(head, X86PvP2mFramesHeader.size)
-          yield rec(Rec.X86_PV_P2M_FRAMES, head)
-          break
-        }
-        case 'page-batch': {
-          facts.pages.dropped += ev.dropped
-          const n = ev.pfns.length
-          if (n === 0) break // a zero-count PAGE_DATA is invalid v2: nothing planned
-          facts.pages.batches++
-          facts.pages.total += n
-          facts.pages.withData += ev.dataPages
-          const mine = ++batch
-          yield new PageDataRecord({pfns: ev.pfns, types: ev.types, dataPages: ev.dataPages}, ev.dataPages ? ev.data : undefined, () => batch === mine)
-          break
-        }
-        case 'chunk': {
-          const d = ev.detail
-          if (NOT_CONVERTIBLE_CHUNKS.has(ev.type)) {
-            throw new FormatError('not-convertible', `${ev.name} chunk cannot be converted: v2 streams have no equivalent`, {offset: ev.offset, index: ev.index, indexKind: 'chunk', context: ev.name})
-          }
-          if (d.chunk === 'hvm_param') hvmParams.push([d.param, d.value])
-          else if (d.chunk === 'tsc_info') {
-            yield rec(Rec.X86_TSC_INFO, X86TscInfo.encode({mode: d.mode, khz: d.khz, nsec: d.nsec, incarnation: d.incarnation, reserved: 0}))
-          } else if (d.chunk === 'vcpu_info') {
-            facts.vcpus = d.online
-            vcpuInfo = {online: d.online, offset: ev.offset, index: ev.index}
-          } else if (d.chunk === 'toolstack' && libxl) {
-            const warnings: string[] = []
-            xenstore.push(...physmapPairs(decodeToolstack(d.data, facts.toolstackWidth, ev.offset + 8, ev.index, (m) => warnings.push(m))))
-            for (const message of warnings) yield {kind: 'warning', message}
-          }
-          break
-        }
-        case 'end-of-body':
-          if (facts.guest === 'pv') {
-            // What a v2 restorer refuses, known now, before the tail is planned.
-            if (facts.pages.batches === 0) {
-              throw new FormatError(
-                'no-page-data',
-                "the PV image sends no pages (no page batch with a mapped entry) before its end chunk; a v2 restorer refuses such a stream: vcpu 0's page tables would name pages never sent (process_vcpu_basic())",
-                {offset: ev.offset, index: ev.index, indexKind: 'chunk', context: 'end'},
-              )
-            }
-            if (vcpuInfo && !vcpuInfo.online.includes(0)) {
-              throw new FormatError(
-                'vcpu0-offline',
-                `vcpu_info leaves vcpu 0 offline (online: ${vcpuInfo.online.join(',') || 'none'}); a v2 restorer needs vcpu 0's state and refuses a stream without it`,
-                {offset: vcpuInfo.offset, index: vcpuInfo.index, indexKind: 'chunk', context: 'vcpu_info'},
-              )
-            }
-          }
-          if (hvmParams.length) yield rec(Rec.HVM_PARAMS, hvmParamsBody(hvmParams))
-          break
-        case 'unmapped-pfns':
-          // Pfns the saver could not map: nothing to restore for them, and a
-          // v2 stream has no record of them (Xen's converter skips them too).
-          break
-        case 'vcpu-context': {
-          const type = {basic: Rec.X86_PV_VCPU_BASIC, extended: Rec.X86_PV_VCPU_EXTENDED, xsave: Rec.X86_PV_VCPU_XSAVE}[ev.part]
-          yield rec(type, Buffer.concat([VcpuHeader.encode({vcpuId: ev.vcpu, reserved: 0}), ev.data]))
-          if (ev.part === 'basic' && !facts.vcpus.includes(ev.vcpu)) facts.vcpus.push(ev.vcpu)
-          break
-        }
-        case 'shared-info':
-          yield rec(Rec.SHARED_INFO, ev.data)
-          yield rec(Rec.END, empty())
-          break
-        case 'hvm-magic-pfns':
-          yield rec(
-            Rec.HVM_PARAMS,
-            hvmParamsBody([
-              [HvmParam.IOREQ_PFN, ev.ioreq],
-              [HvmParam.BUFIOREQ_PFN, ev.bufioreq],
-              [HvmParam.STORE_PFN, ev.store],
-            ]),
-          )
-          break
-        case 'hvm-context':
-          if (ev.length === 0) {
-            throw new FormatError('empty-hvm-context', 'the HVM context is empty; a v2 stream must carry the HVM context blob, and a restorer refuses an empty HVM_CONTEXT', {
-              offset: ev.offset,
-              context: 'HVM context',
-              expected: 'at least 1 byte',
-              got: '0',
-            })
-          }
-          yield rec(Rec.HVM_CONTEXT, await ev.data.read())
-          yield rec(Rec.END, empty())
-          break
-        case 'qemu-record': {
-          const outside = !libxl || opts.qemuOutside === true
-          yield {kind: 'qemu-record', record: ev, outside}
-          if (outside) break
-          yield* xenstoreRecord(xenstore)
-          xenstore.length = 0
-          const head = EmulatorHeader.encode({emulatorId: EmulatorId.UNKNOWN, index: 0})
-          if (ev.length !== undefined) yield {kind: 'record', layer: 'libxl', type: LibxlRec.EMULATOR_CONTEXT, head, data: ev.data}
-          // Qemu state running to the end of a pipe: its length is only known once read.
-          else yield {kind: 'record', layer: 'libxl', type: LibxlRec.EMULATOR_CONTEXT, head, bulk: await ev.data.read()}
-          break
-        }
-        case 'no-qemu-record':
-          if (ev.reason === 'eof' && libxl)
-            yield {kind: 'warning', message: 'the HVM image has no device-model (qemu) record; the converted stream has no EMULATOR_CONTEXT, so the guest restores without saved qemu state'}
-          break
-        case 'trailing':
-          yield {kind: 'warning', message: `${ev.length} bytes after the end of the image at byte ${ev.offset} were ignored`}
-          break
-        case 'warning':
-          yield {kind: 'warning', message: ev.message}
-          break
-        case 'done':
-          if (libxl) {
-            yield* xenstoreRecord(xenstore)
-            yield {kind: 'record', layer: 'libxl', type: LibxlRec.END, head: empty()}
-          }
-          break
-        default:
-          throw unhandledEvent(ev)
+    // A Remus stream (FORMAT.md §7) is planned as the plain stream of one
+    // checkpoint's state: the pages of every checkpoint up to it, in order
+    // (a later copy of a page replaces an earlier one, as in a live
+    // migration's passes), then that checkpoint's context alone. The
+    // image streams through as ever; a tail that may be followed by
+    // another checkpoint is held until it is known not to be; a later
+    // checkpoint is kept whole (its pages in a PageStore) until it is
+    // complete, and dropped if the stream ends inside it.
+    const mayGoOn = !opts.stopAtImageEnd && (this.reader.seekable || !opts.stopAtEnd || opts.checkpointsOnStream === true)
+    const wanted = opts.checkpoint
+    if (wanted !== undefined && (!Number.isSafeInteger(wanted) || wanted < 1)) throw new UsageError(`--checkpoint ${wanted}: checkpoints are counted from 1`)
+    let lastCheckpointChunk = false
+    /** The physmap keys of the last toolstack chunk read. */
+    let pairs: Array<[string, string]> = []
+    /** The held tail of the last complete checkpoint (and of the image, until what follows it is known). */
+    let tail: Planned[] | undefined
+    /** The checkpoint being read after the first, and what it holds so far. */
+    let later: LaterCheckpoint | undefined
+    /** Past the wanted checkpoint: the rest is read only to count the complete ones. */
+    let past = false
+    /** The last checkpoint that started (1: the image). */
+    let started = 1
+    let store: PageStore | undefined
+    const cp = () => facts.checkpoint!
+    /** A planned item of a tail: held, when the tail is, else planned now. */
+    function* put(p: Planned): Generator<Planned> {
+      if (later) later.tail.push(p)
+      else if (tail) tail.push(p)
+      else yield p
+    }
+    /** A later checkpoint is complete: its pages and parameters, planned now; its tail, held in place of the one before. */
+    const complete = function* (this: void, c: LaterCheckpoint): Generator<Planned> {
+      for (const r of c.pageRecords(store!)) {
+        facts.pages.batches++
+        facts.pages.total += r.pages!.pfns.length
+        facts.pages.withData += r.pages!.dataPages
+        yield r
       }
+      if (c.params.length) yield rec(Rec.HVM_PARAMS, hvmParamsBody(c.params))
+      tail = c.tail
+      // Its physmap keys, unless its qemu record already took them into the tail.
+      xenstore.length = 0
+      if (!c.xenstoreUsed) xenstore.push(...c.xenstore)
+    }
+    try {
+      for await (const ev of walkLegacy(this.reader, walk) as AsyncGenerator<LegacyEvent>) {
+        if (past && ev.kind !== 'checkpoint' && ev.kind !== 'checkpoint-cut' && ev.kind !== 'done') continue
+        switch (ev.kind) {
+          case 'xl-header': {
+            facts.xlHeader = true
+            facts.domainName = ev.header.config?.name ?? null
+            if (opts.omitXlHeader) break
+            const raw = Buffer.from(ev.header.raw)
+            const mandatoryFlags = libxl ? ev.header.mandatoryFlags | XL_MANDATORY_STREAM_V2 : ev.header.mandatoryFlags
+            XlHeader.fields.mandatoryFlags.put(raw, XlHeader.offsets.mandatoryFlags, mandatoryFlags)
+            yield {kind: 'xl-header', header: {...ev.header, raw, mandatoryFlags, streamV2: libxl}}
+            break
+          }
+          case 'image':
+            facts.guest = ev.guest
+            facts.toolstackWidth = ev.toolstackWidth
+            p2mSize = ev.p2mSize
+            imageSeen = true
+            yield {kind: 'image', guest: ev.guest, toolstackWidth: ev.toolstackWidth}
+            if (opts.skipQemu && libxl && ev.guest === 'hvm') {
+              yield {kind: 'warning', message: "--skip-qemu does not apply to libxl output (nor does it in Xen's converter): the qemu record is read and becomes EMULATOR_CONTEXT"}
+            }
+            if (libxl) {
+              yield {kind: 'libxl-header', options: LIBXL_OPT_LEGACY}
+              yield {kind: 'record', layer: 'libxl', type: LibxlRec.LIBXC_CONTEXT, head: empty()}
+            }
+            yield {kind: 'libxc-headers', domainType: ev.guest === 'pv' ? DomainType.X86_PV : DomainType.X86_HVM, version}
+            if (ev.guest === 'hvm' && version === 3) yield rec(Rec.STATIC_DATA_END, empty())
+            break
+          case 'extended-info':
+            yield rec(Rec.X86_PV_INFO, X86PvInfo.encode({guestWidth: ev.guestWidth, ptLevels: ev.ptLevels, reserved1: 0, reserved2: 0}))
+            if (version === 3) yield rec(Rec.STATIC_DATA_END, empty())
+            break
+          case 'p2m-frames': {
+            const head = Buffer.alloc(X86PvP2mFramesHeader.size + ev.frames.length * 8)
+            X86PvP2mFramesHeader.put(head, 0, {startPfn: 0, endPfn: Math.max(0, p2mSize - 1)})
+            Buffer.from(ev.frames.buffer, ev.frames.byteOffset, ev.frames.byteLength).copy(head, X86PvP2mFramesHeader.size)
+            yield rec(Rec.X86_PV_P2M_FRAMES, head)
+            break
+          }
+          case 'page-batch': {
+            facts.pages.dropped += ev.dropped
+            if (later) {
+              await later.batch(ev, (store ??= PageStore.create()))
+              break
+            }
+            const n = ev.pfns.length
+            if (n === 0) break // a zero-count PAGE_DATA is invalid v2: nothing planned
+            facts.pages.batches++
+            facts.pages.total += n
+            facts.pages.withData += ev.dataPages
+            const mine = ++batch
+            yield new PageDataRecord({pfns: ev.pfns, types: ev.types, dataPages: ev.dataPages}, ev.dataPages ? ev.data : undefined, () => batch === mine)
+            break
+          }
+          case 'chunk': {
+            const d = ev.detail
+            if (NOT_CONVERTIBLE_CHUNKS.has(ev.type)) {
+              throw new FormatError('not-convertible', `${ev.name} chunk cannot be converted: v2 streams have no equivalent`, {
+                offset: ev.offset,
+                index: ev.index,
+                indexKind: 'chunk',
+                context: ev.name,
+              })
+            }
+            if (d.chunk === 'last_checkpoint') lastCheckpointChunk = true
+            if (later) {
+              // A later checkpoint's chunks: its parameters, vcpus and physmap replace the earlier ones'.
+              if (d.chunk === 'hvm_param') later.params.push([d.param, d.value])
+              else if (d.chunk === 'vcpu_info') facts.vcpus = d.online
+              else if (d.chunk === 'tsc_info') later.tail.unshift(rec(Rec.X86_TSC_INFO, X86TscInfo.encode({mode: d.mode, khz: d.khz, nsec: d.nsec, incarnation: d.incarnation, reserved: 0})))
+              else if (d.chunk === 'toolstack' && libxl) later.xenstore = pairs = physmapPairs(decodeToolstack(d.data, facts.toolstackWidth, ev.offset + 8, ev.index, () => {}))
+              break
+            }
+            if (d.chunk === 'hvm_param') hvmParams.push([d.param, d.value])
+            else if (d.chunk === 'tsc_info') {
+              yield rec(Rec.X86_TSC_INFO, X86TscInfo.encode({mode: d.mode, khz: d.khz, nsec: d.nsec, incarnation: d.incarnation, reserved: 0}))
+            } else if (d.chunk === 'vcpu_info') {
+              facts.vcpus = d.online
+              vcpuInfo = {online: d.online, offset: ev.offset, index: ev.index}
+            } else if (d.chunk === 'toolstack' && libxl) {
+              const warnings: string[] = []
+              pairs = physmapPairs(decodeToolstack(d.data, facts.toolstackWidth, ev.offset + 8, ev.index, (m) => warnings.push(m)))
+              xenstore.push(...pairs)
+              for (const message of warnings) yield {kind: 'warning', message}
+            }
+            break
+          }
+          case 'end-of-body':
+            if (later) break
+            // A stream without last_checkpoint may go on with another checkpoint: its tail is held until that is known.
+            if (mayGoOn && !lastCheckpointChunk) tail = []
+            if (facts.guest === 'pv') {
+              // What a v2 restorer refuses, known now, before the tail is planned.
+              if (facts.pages.batches === 0) {
+                throw new FormatError(
+                  'no-page-data',
+                  "the PV image sends no pages (no page batch with a mapped entry) before its end chunk; a v2 restorer refuses such a stream: vcpu 0's page tables would name pages never sent (process_vcpu_basic())",
+                  {offset: ev.offset, index: ev.index, indexKind: 'chunk', context: 'end'},
+                )
+              }
+              if (vcpuInfo && !vcpuInfo.online.includes(0)) {
+                throw new FormatError(
+                  'vcpu0-offline',
+                  `vcpu_info leaves vcpu 0 offline (online: ${vcpuInfo.online.join(',') || 'none'}); a v2 restorer needs vcpu 0's state and refuses a stream without it`,
+                  {offset: vcpuInfo.offset, index: vcpuInfo.index, indexKind: 'chunk', context: 'vcpu_info'},
+                )
+              }
+            }
+            if (hvmParams.length) yield rec(Rec.HVM_PARAMS, hvmParamsBody(hvmParams))
+            break
+          case 'unmapped-pfns':
+            // Pfns the saver could not map: nothing to restore for them, and a
+            // v2 stream has no record of them (Xen's converter skips them too).
+            break
+          case 'vcpu-context': {
+            const type = {basic: Rec.X86_PV_VCPU_BASIC, extended: Rec.X86_PV_VCPU_EXTENDED, xsave: Rec.X86_PV_VCPU_XSAVE}[ev.part]
+            yield* put(rec(type, Buffer.concat([VcpuHeader.encode({vcpuId: ev.vcpu, reserved: 0}), ev.data])))
+            if (ev.part === 'basic' && !facts.vcpus.includes(ev.vcpu)) facts.vcpus.push(ev.vcpu)
+            break
+          }
+          case 'shared-info':
+            yield* put(rec(Rec.SHARED_INFO, ev.data))
+            yield* put(rec(Rec.END, empty()))
+            break
+          case 'hvm-magic-pfns':
+            yield* put(
+              rec(
+                Rec.HVM_PARAMS,
+                hvmParamsBody([
+                  [HvmParam.IOREQ_PFN, ev.ioreq],
+                  [HvmParam.BUFIOREQ_PFN, ev.bufioreq],
+                  [HvmParam.STORE_PFN, ev.store],
+                ]),
+              ),
+            )
+            break
+          case 'hvm-context':
+            if (ev.length === 0) {
+              throw new FormatError('empty-hvm-context', 'the HVM context is empty; a v2 stream must carry the HVM context blob, and a restorer refuses an empty HVM_CONTEXT', {
+                offset: ev.offset,
+                context: 'HVM context',
+                expected: 'at least 1 byte',
+                got: '0',
+              })
+            }
+            yield* put(rec(Rec.HVM_CONTEXT, await ev.data.read()))
+            yield* put(rec(Rec.END, empty()))
+            break
+          case 'qemu-record': {
+            const outside = !libxl || opts.qemuOutside === true
+            if (later || tail) {
+              // Held: its bytes read now, handed out from memory when the tail is planned.
+              const bytes = await ev.data.read()
+              const held = () => new HeldPayload(bytes, ev.data.offset, 'qemu record')
+              yield* put({kind: 'qemu-record', record: {...ev, data: held()}, outside})
+              if (outside) break
+              for (const x of xenstoreRecord(later ? later.xenstore : xenstore)) yield* put(x)
+              if (later) later.xenstoreUsed = true
+              else xenstore.length = 0
+              yield* put({kind: 'record', layer: 'libxl', type: LibxlRec.EMULATOR_CONTEXT, head: EmulatorHeader.encode({emulatorId: EmulatorId.UNKNOWN, index: 0}), data: held()})
+              break
+            }
+            yield {kind: 'qemu-record', record: ev, outside}
+            if (outside) break
+            yield* xenstoreRecord(xenstore)
+            xenstore.length = 0
+            const head = EmulatorHeader.encode({emulatorId: EmulatorId.UNKNOWN, index: 0})
+            if (ev.length !== undefined) yield {kind: 'record', layer: 'libxl', type: LibxlRec.EMULATOR_CONTEXT, head, data: ev.data}
+            // Qemu state running to the end of a pipe: its length is only known once read.
+            else yield {kind: 'record', layer: 'libxl', type: LibxlRec.EMULATOR_CONTEXT, head, bulk: await ev.data.read()}
+            break
+          }
+          case 'no-qemu-record':
+            if (ev.reason === 'eof' && libxl && !later)
+              yield {kind: 'warning', message: 'the HVM image has no device-model (qemu) record; the converted stream has no EMULATOR_CONTEXT, so the guest restores without saved qemu state'}
+            break
+          case 'checkpoint': {
+            // Checkpoint ev.index - 1 is complete.
+            started = ev.index
+            if (!facts.checkpoint) facts.checkpoint = {kind: 'remus', planned: 1, complete: 1, compressed: false, cut: null}
+            else {
+              cp().complete++
+              if (later && !past) yield* complete(later)
+            }
+            later = undefined
+            if (!past) cp().planned = cp().complete
+            if (wanted !== undefined && cp().complete >= wanted) past = true
+            if (!past) later = new LaterCheckpoint(ev.index, pairs)
+            break
+          }
+          case 'compressed-pages':
+            if (later) later.compressed(ev, (store ??= PageStore.create()))
+            break
+          case 'checkpoint-cut':
+            // Nothing of the cut checkpoint is planned.
+            cp().cut = {checkpoint: ev.index, start: ev.start, at: ev.offset}
+            later = undefined
+            yield {kind: 'warning', message: ev.message}
+            break
+          case 'trailing':
+            yield {kind: 'warning', message: `${ev.length} bytes after the end of the image at byte ${ev.offset} were ignored`}
+            break
+          case 'warning':
+            yield {kind: 'warning', message: ev.message}
+            break
+          case 'done':
+            // The stream ended where a checkpoint did (unless it was cut inside one): the last one started is complete.
+            if (facts.checkpoint && !facts.checkpoint.cut) facts.checkpoint.complete = started
+            if (later) {
+              cp().planned = cp().complete
+              yield* complete(later)
+              later = undefined
+            }
+            if (facts.checkpoint && wanted !== undefined && wanted > facts.checkpoint.complete) {
+              throw new UsageError(`--checkpoint ${wanted}: the stream completes ${plural(facts.checkpoint.complete, 'checkpoint')}`)
+            }
+            if (!facts.checkpoint && wanted !== undefined) throw new UsageError('--checkpoint: the image is not checkpointed (no Remus checkpoint follows it)')
+            if (tail) {
+              const t = tail
+              tail = undefined
+              yield* t
+            }
+            if (libxl) {
+              yield* xenstoreRecord(xenstore)
+              yield {kind: 'record', layer: 'libxl', type: LibxlRec.END, head: empty()}
+            }
+            break
+          default:
+            throw unhandledEvent(ev)
+        }
+      }
+    } finally {
+      store?.close()
     }
     if (!imageSeen) throw new Error('internal: walker ended without an image')
   }
@@ -360,4 +502,59 @@ function* xenstoreRecord(pairs: Array<[string, string]>): Generator<PlannedRecor
   if (pairs.length === 0) return
   const strings = pairs.flat().map((s) => Buffer.from(s + '\0', 'latin1'))
   yield {kind: 'record', layer: 'libxl', type: LibxlRec.EMULATOR_XENSTORE_DATA, head: Buffer.concat([EmulatorHeader.encode({emulatorId: EmulatorId.UNKNOWN, index: 0}), ...strings])}
+}
+
+/**
+ * A Remus checkpoint after the first, as it is read: its page entries (the
+ * contents in the PageStore), its parameters and its tail, planned only
+ * once it is complete.
+ */
+class LaterCheckpoint {
+  readonly pages = new PageList()
+  readonly params: Array<[number, bigint]> = []
+  readonly tail: Planned[] = []
+  /** Its physmap keys (the checkpoint before's, until its own toolstack chunk), and whether its qemu record took them. */
+  xenstoreUsed = false
+  /** A page being decoded (the store's copy, then the encoding over it). */
+  private readonly page = Buffer.alloc(PAGE_SIZE)
+
+  constructor(
+    readonly index: number,
+    public xenstore: Array<[string, string]>,
+  ) {}
+
+  /** A page batch: its entries listed; its contents (unless they come compressed) into the store. */
+  async batch(ev: PageBatchEvent, store: PageStore): Promise<void> {
+    const data = ev.compressed || ev.dataPages === 0 ? undefined : await ev.data.read()
+    let k = 0
+    for (let i = 0; i < ev.pfns.length; i++) {
+      this.pages.push(ev.pfns[i], ev.types[i])
+      if (data && pageTypeHasData(ev.types[i])) store.put(ev.pfns[i], data.subarray(k++ * PAGE_SIZE, k * PAGE_SIZE))
+    }
+  }
+
+  /** Compressed pages: each decoded over the copy the receiver holds (the walker checked there is one, unless sent whole). */
+  compressed(ev: CompressedPagesEvent, store: PageStore): void {
+    for (let i = 0; i < ev.pfns.length; i++) {
+      const pfn = ev.pfns[i]
+      store.get(pfn, this.page)
+      decodeCompressedPage(ev.encodings.subarray(ev.starts[i], ev.starts[i + 1]), 0, this.page)
+      store.put(pfn, this.page)
+    }
+  }
+
+  /** PAGE_DATA records of the checkpoint's entries, in order, MAX_BATCH a record, their contents from the store. */
+  *pageRecords(store: PageStore): Generator<PlannedRecord> {
+    const {pfns, types, length} = this.pages
+    for (let from = 0; from < length; from += MAX_BATCH) {
+      const p = pfns.slice(from, Math.min(length, from + MAX_BATCH))
+      const t = types.slice(from, from + p.length)
+      let dataPages = 0
+      for (let i = 0; i < t.length; i++) if (pageTypeHasData(t[i])) dataPages++
+      const buf = Buffer.allocUnsafe(dataPages * PAGE_SIZE)
+      let k = 0
+      for (let i = 0; i < p.length; i++) if (pageTypeHasData(t[i])) store.get(p[i], buf, k++ * PAGE_SIZE)
+      yield {kind: 'record', layer: 'libxc', type: Rec.PAGE_DATA, head: pageDataHead(p, t), data: new HeldPayload(buf, 0, 'page data'), pages: {pfns: p, types: t, dataPages}}
+    }
+  }
 }
