@@ -105,8 +105,8 @@ export class CompressedPages {
     }
     // What is left waits for the next chunk (or, with no page left to match, is what the restorer never reads).
     const rest = buf.subarray(pos)
-    this.carry = rest.length ? Buffer.from(rest) : Buffer.alloc(0)
     this.carryAt = at(pos)
+    this.carry = rest.length ? Buffer.from(rest) : Buffer.alloc(0)
     const n = this.head - first
     if (n === 0) return undefined
     starts.push(pos)

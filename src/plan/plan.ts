@@ -27,6 +27,7 @@ import type {CompressedPagesEvent, PageBatchEvent} from '../legacy/events.js'
 import {PAGE_SIZE, pageTypeHasData} from '../format/x86.js'
 import {plural} from '../text.js'
 import {PageList, PageStore} from './page-store.js'
+import {PfnSet} from '../legacy/compressed-checkpoint.js'
 import {decodeToolstack, physmapPairs} from '../legacy/toolstack.js'
 import {walkLegacy, type WalkOptions} from '../legacy/walker.js'
 import {CONVERTED_LIBXC_VERSION, DomainType, HvmParamEntry, HvmParamsHeader, PageDataHeader, Rec, VcpuHeader, X86PvInfo, X86PvP2mFramesHeader, X86TscInfo} from '../v2/libxc/layout.js'
@@ -182,6 +183,9 @@ export class RecordPlan implements AsyncIterable<Planned> {
     let later: LaterCheckpoint | undefined
     /** Past the wanted checkpoint: the rest is read only to count the complete ones. */
     let past = false
+    /** Where the image starts (its xl header, if any), and whether its pages are in the store. */
+    let imageStart: number | undefined
+    let seeded = false
     /** The last checkpoint that started (1: the image). */
     let started = 1
     let store: PageStore | undefined
@@ -211,6 +215,7 @@ export class RecordPlan implements AsyncIterable<Planned> {
         if (past && ev.kind !== 'checkpoint' && ev.kind !== 'checkpoint-cut' && ev.kind !== 'done') continue
         switch (ev.kind) {
           case 'xl-header': {
+            imageStart ??= ev.offset
             facts.xlHeader = true
             facts.domainName = ev.header.config?.name ?? null
             if (opts.omitXlHeader) break
@@ -221,6 +226,7 @@ export class RecordPlan implements AsyncIterable<Planned> {
             break
           }
           case 'image':
+            imageStart ??= ev.offset
             facts.guest = ev.guest
             facts.toolstackWidth = ev.toolstackWidth
             p2mSize = ev.p2mSize
@@ -398,9 +404,17 @@ export class RecordPlan implements AsyncIterable<Planned> {
             if (!past) later = new LaterCheckpoint(ev.index, pairs)
             break
           }
-          case 'compressed-pages':
-            if (later) later.compressed(ev, (store ??= PageStore.create()))
+          case 'compressed-pages': {
+            if (!later) break
+            const st = (store ??= PageStore.create())
+            // A page encoded against its copy in the image (no saver does it: it sends a page whole the first time it compresses it; the restorer takes it): the image's pages, read back.
+            if (!seeded && !ev.pfns.every((pfn, i) => st.holds(pfn) || isWhole(ev, i))) {
+              await seedFromImage(this.reader, imageStart, walk, st)
+              seeded = true
+            }
+            later.compressed(ev, st)
             break
+          }
           case 'checkpoint-cut':
             // Nothing of the cut checkpoint is planned.
             cp().cut = {checkpoint: ev.index, start: ev.start, at: ev.offset}
@@ -557,4 +571,42 @@ class LaterCheckpoint {
       yield {kind: 'record', layer: 'libxc', type: Rec.PAGE_DATA, head: pageDataHead(p, t), data: new HeldPayload(buf, 0, 'page data'), pages: {pfns: p, types: t, dataPages}}
     }
   }
+}
+
+/** Whether page `i` of a compressed-pages event is sent whole (0x80: no old copy needed). */
+function isWhole(ev: CompressedPagesEvent, i: number): boolean {
+  return ev.encodings[ev.starts[i]] === 0x80
+}
+
+/**
+ * The image's (the first checkpoint's) pages into the store, where no later
+ * checkpoint put one: read back from the input, which is then taken back to
+ * where it was. Only a file can be read back; from a pipe or gzip the pages
+ * are gone.
+ */
+async function seedFromImage(reader: ByteReader, start: number | undefined, walk: WalkOptions, store: PageStore): Promise<void> {
+  if (!reader.seekable || start === undefined) {
+    throw new UsageError(
+      "a compressed Remus checkpoint encodes a page against its copy in the first checkpoint (the 4.5 saver never does: it sends a page whole the first time it compresses it), and the first checkpoint's pages can be read back only from a file: give the file, not a pipe or gzip",
+    )
+  }
+  const back = reader.offset
+  reader.seekTo(start)
+  // A pfn the store holds from a later checkpoint keeps that newer copy; of the image's own copies (one a pass), the last.
+  const fromImage = new PfnSet()
+  for await (const ev of walkLegacy(reader, {...walk, stopAtImageEnd: true})) {
+    if (ev.kind !== 'page-batch' || ev.dataPages === 0) continue
+    const data = await ev.data.read()
+    let k = 0
+    for (let i = 0; i < ev.pfns.length; i++) {
+      if (!pageTypeHasData(ev.types[i])) continue
+      const pfn = ev.pfns[i]
+      if (!store.holds(pfn) || fromImage.has(pfn)) {
+        store.put(pfn, data.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE))
+        fromImage.add(pfn)
+      }
+      k++
+    }
+  }
+  reader.seekTo(back)
 }
