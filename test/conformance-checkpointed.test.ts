@@ -90,3 +90,33 @@ describe('dump-core: checkpointed v2 streams, as the receiver fails over', () =>
     expect([past.code, past.stderr.trim()]).toEqual([2, expect.stringMatching(/--checkpoint \d+: the stream completes \d+ checkpoints/)])
   })
 })
+
+describe('dump-core: a checkpointed v2 stream read once (gzip), cut inside a checkpoint after some of its pages', () => {
+  it.for(V2_CHECKPOINTED.map((c) => [c.name, c] as const))('%s: the pages of the cut checkpoint are left out, as from the file', async ([name, c], {expect}) => {
+    const {gzipSync} = await import('node:zlib')
+    const {writeFileSync} = await import('node:fs')
+    const bytes = nativeBytes(c.input)
+    const dir = tempDir()
+    const whole = join(dir, `${name}.whole`)
+    writeFileSync(whole, bytes)
+    const v = JSON.parse((await runXst(['verify', '--json', whole])).stdout)
+    const last = v.summary.checkpoints.list.at(-1)
+    // Cut after the first record of the last complete checkpoint (its first PAGE_DATA): the checkpoint before is the last complete one.
+    const first = bytes.readUInt32LE(last.start + 4)
+    expect(bytes.readUInt32LE(last.start), `${name}: a checkpoint starts with PAGE_DATA`).toBe(1)
+    const cut = bytes.subarray(0, last.start + 8 + ((first + 7) & ~7))
+    const file = join(dir, `${name}.cut`)
+    writeFileSync(file, cut)
+    const gz = join(dir, `${name}.cut.gz`)
+    writeFileSync(gz, gzipSync(cut))
+    const cores: Buffer[] = []
+    for (const input of [file, gz]) {
+      const core = join(dir, `core-${cores.length}.raw`)
+      const r = await runXst(['dump-core', '--json', '--format', 'raw', input, core])
+      expect(r.code, r.stderr).toBe(0)
+      expect(JSON.parse(r.stdout).checkpoint, input).toEqual({kind: c.stream.checkpointed, dumped: last.index - 1, complete: last.index - 1})
+      cores.push(readFileSync(core))
+    }
+    expect(cores[1].equals(cores[0]), `${name}: gzip and file dumps differ`).toBe(true)
+  })
+})

@@ -19,6 +19,7 @@ import type {ByteReader} from '../io/reader.js'
 import type {ByteSink} from '../io/sink.js'
 import {MAX_BATCH} from '../legacy/layout.js'
 import {walkLegacy} from '../legacy/walker.js'
+import {CheckpointHold} from './checkpoint-hold.js'
 import {type PlannedRecord, RecordPlan} from '../plan/plan.js'
 import {type BodyHook, verifyStream} from '../v2/reader.js'
 import {Rec} from '../v2/libxc/layout.js'
@@ -28,7 +29,7 @@ import {type VerifyReport, V2Verifier} from '../v2/verify/verifier.js'
 import {addWarning, plural} from '../text.js'
 import {GuestFacts, pageDataPfns, wantsBody} from './facts.js'
 import {afterStream, type DumpImage, legacyWalk, reopen} from './input.js'
-import {PAGES_PER_IO, type PagePlacer} from './pages.js'
+import type {PagePlacer} from './pages.js'
 import type {PageWindow} from './pfns.js'
 
 export interface ScanInput {
@@ -242,34 +243,29 @@ async function scanV2(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
   const reader = image.seekable && !o.placer ? await reopen(image) : image.reader
   // A pfn the dump cannot hold stops the pass, rather than become one of
   // the verifier's findings (which is what a FormatError thrown here would).
+  // Pages placed as they come (a pipe, gzip, or a raw dump to a file): a replication stream's later checkpoints are held until complete.
+  const addPages = (pfns: Float64Array, offset: number) => {
+    try {
+      facts.addPages(pfns, offset)
+    } catch (err) {
+      throw new Stop(err)
+    }
+  }
+  const hold = o.placer ? new CheckpointHold(facts, addPages, o.placer, o.checkpoint) : undefined
   const hook: BodyHook = async (rec, r) => {
+    hold?.record(rec.layer, rec.type)
     if (rec.layer !== 'libxc') return
     if (rec.type === Rec.PAGE_DATA) {
       const pfns = pageDataPfns(rec.head, rec.length)
       if (!pfns) return
-      try {
-        facts.addPages(pfns, rec.offset)
-      } catch (err) {
-        throw new Stop(err)
-      }
-      if (o.placer && pfns.length) {
-        let k = 0
-        await r.pipe(
-          rec.length - rec.head.length,
-          rec.what,
-          (piece) => {
-            const n = piece.length / PAGE_SIZE
-            o.placer!.place(pfns, k, n, piece, 0)
-            k += n
-            r.recycle(piece)
-          },
-          PAGES_PER_IO * PAGE_SIZE,
-        )
-      }
+      if (hold) await hold.pages(pfns, rec.offset, r, rec.length - rec.head.length, rec.what)
+      else addPages(pfns, rec.offset)
       o.onProgress?.(r.offset)
     } else if (wantsBody(rec.type, rec.length)) {
       const rest = await r.read(rec.length - rec.head.length, rec.what)
-      facts.body(rec.type, rec.head.length ? Buffer.concat([rec.head, rest]) : rest)
+      const body = rec.head.length ? Buffer.concat([rec.head, rest]) : rest
+      if (hold) hold.body(rec.type, body)
+      else facts.body(rec.type, body)
     }
   }
   let report: VerifyReport
@@ -278,8 +274,20 @@ async function scanV2(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
     report = await verifyStream(reader, new V2Verifier(), {onBody: hook, stopAtEnd: image.structured})
   } catch (err) {
     throw err instanceof Stop ? err.error : err
+  } finally {
+    hold?.close()
   }
   refuseInvalid(report, warn)
+  // Read once (a pipe, gzip): the checkpoint dumped is known only now. (On a file, chooseCheckpoint chose it before.)
+  const cps = report.summary.checkpoints
+  let checkpoint: ScanResult['checkpoint'] = null
+  if (cps && !image.seekable) {
+    const dumped = o.checkpoint ?? cps.complete
+    if (dumped > cps.complete) throw new UsageError(`--checkpoint ${dumped}: the stream completes ${plural(cps.complete, 'checkpoint')}`)
+    checkpoint = {kind: cps.kind, dumped, complete: cps.complete}
+  } else if (!cps && o.checkpoint !== undefined && !image.seekable) {
+    throw new UsageError('--checkpoint: the stream is not checkpointed (no Remus or COLO checkpoint in it)')
+  }
   const s = report.summary
   const guest = s.guestType === 'x86 PV' ? 'pv' : 'hvm'
   if (s.guestType !== 'x86 PV' && s.guestType !== 'x86 HVM' && s.guestType !== 'x86 PVH') {
@@ -300,7 +308,7 @@ async function scanV2(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
     },
     facts,
     xenVersion: xen,
-    checkpoint: null,
+    checkpoint,
     warnings,
   }
 }
@@ -323,12 +331,9 @@ export interface CheckpointChoice {
  * passed on: the passes that follow read only up to the chosen checkpoint.
  */
 export async function chooseCheckpoint(image: DumpImage, wanted: number | undefined, warn: (m: string) => void): Promise<CheckpointChoice | undefined> {
-  // A legacy Remus stream is read in one pass, its checkpoint chosen by the record plan (scanLegacy).
-  if (image.kind === 'legacy') return undefined
-  if (!image.seekable) {
-    if (wanted !== undefined) throw new UsageError('--checkpoint: the input cannot be read twice (a pipe or gzip); give the file itself')
-    return undefined
-  }
+  // A legacy Remus stream is read in one pass, its checkpoint chosen by the record plan (scanLegacy);
+  // a v2 one read once (a pipe, gzip) has its later checkpoints held as they come (scanV2's CheckpointHold).
+  if (image.kind === 'legacy' || !image.seekable) return undefined
   const report = await verifyStream(await reopen(image), new V2Verifier(), {stopAtEnd: image.structured})
   const cp = report.summary.checkpoints
   if (!cp || cp.complete === 0) {
