@@ -2,14 +2,16 @@
 // which pfns a batch sends and where in the input their contents lie; the
 // refusals are the plan's (convert only passes them on); the qemu record is
 // planned into the stream or outside it.
-import {describe, expect, test} from 'vitest'
+import {describe, expect, test, vi} from 'vitest'
 import {convertLegacy} from '../src/convert/convert.js'
 import {pageDataPfns} from '../src/dump/facts.js'
 import {FormatError} from '../src/errors.js'
 import {pageTypeHasData} from '../src/format/x86.js'
 import {ByteReader} from '../src/io/reader.js'
 import {MemorySink} from '../src/io/sink.js'
-import {BufferSource} from '../src/io/source.js'
+import {BufferSource, ChunkedSource} from '../src/io/source.js'
+import {PageStore} from '../src/plan/page-store.js'
+import {nativeBytes} from './helpers/fixtures.js'
 import {type Planned, type PlannedRecord, type PlanOptions, RecordPlan} from '../src/plan/plan.js'
 import {Rec} from '../src/v2/libxc/layout.js'
 import {LibxlRec} from '../src/v2/libxl/layout.js'
@@ -145,5 +147,29 @@ describe('the qemu record', () => {
     const libxc = await descriptors(buildLegacy(spec), {format: 'libxc'})
     expect(libxc.find((d) => d.kind === 'qemu-record')).toMatchObject({outside: true})
     expect(libxlTypes(libxc)).toEqual([])
+  })
+})
+
+describe('a legacy Remus stream: where the later checkpoints are kept until complete', () => {
+  const remus = () => nativeBytes('legacy-remus-pv.gz')
+  test('from a file, an uncompressed checkpoint is read back from the input: no temporary file; from a pipe, one', async () => {
+    const create = vi.spyOn(PageStore, 'create')
+    try {
+      const fromFile = await descriptors(remus())
+      expect(create).not.toHaveBeenCalled()
+      const plain = async (src: 'file' | 'pipe') => {
+        const sink = new MemorySink()
+        const reader = new ByteReader(src === 'file' ? new BufferSource(remus()) : new ChunkedSource(remus(), 4093))
+        await convertLegacy(reader, sink, {format: 'libxl'})
+        return sink.data
+      }
+      const [file, pipe] = [await plain('file'), await plain('pipe')]
+      expect(create).toHaveBeenCalledTimes(1)
+      // The same stream either way: the later checkpoints' pages, then the last tail.
+      expect(pipe.equals(file)).toBe(true)
+      expect(records(fromFile).filter((r) => r.type === Rec.PAGE_DATA).length).toBeGreaterThan(4)
+    } finally {
+      create.mockRestore()
+    }
   })
 })

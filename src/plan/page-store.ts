@@ -1,8 +1,10 @@
-// The pages of a Remus stream's later checkpoints, kept until their
-// checkpoint is complete (only a complete one is part of the state the
-// receiver fails over to), and the contents compressed pages are decoded
-// against. One page per pfn, at pfn x 4096 in a sparse temporary file that
-// is unlinked as soon as it is made, so it goes with its descriptor however
+// Pages of a Remus stream's later checkpoints that cannot be read back
+// from the input when their checkpoint is complete: from a pipe or through
+// gzip, and those decoded from compressed data (which exist nowhere else),
+// with the copies compressed pages are decoded against. (From a file, an
+// uncompressed checkpoint's pages are read back from the input instead.)
+// One page per pfn, at pfn x 4096 in a sparse temporary file that is
+// unlinked as soon as it is made, so it goes with its descriptor however
 // xst ends; memory holds only which pfns it has.
 import * as fs from 'node:fs'
 import * as os from 'node:os'

@@ -197,8 +197,8 @@ export class RecordPlan implements AsyncIterable<Planned> {
       else yield p
     }
     /** A later checkpoint is complete: its pages and parameters, planned now; its tail, held in place of the one before. */
-    const complete = function* (this: void, c: LaterCheckpoint): Generator<Planned> {
-      for (const r of c.pageRecords(store!)) {
+    const complete = async function* (this: void, c: LaterCheckpoint): AsyncGenerator<Planned> {
+      for await (const r of c.pageRecords(store)) {
         facts.pages.batches++
         facts.pages.total += r.pages!.pfns.length
         facts.pages.withData += r.pages!.dataPages
@@ -256,7 +256,7 @@ export class RecordPlan implements AsyncIterable<Planned> {
           case 'page-batch': {
             facts.pages.dropped += ev.dropped
             if (later) {
-              await later.batch(ev, (store ??= PageStore.create()))
+              await later.batch(ev, () => (store ??= PageStore.create()))
               break
             }
             const n = ev.pfns.length
@@ -401,7 +401,7 @@ export class RecordPlan implements AsyncIterable<Planned> {
             later = undefined
             if (!past) cp().planned = cp().complete
             if (wanted !== undefined && cp().complete >= wanted) past = true
-            if (!past) later = new LaterCheckpoint(ev.index, pairs)
+            if (!past) later = new LaterCheckpoint(ev.index, pairs, this.reader.seekable ? this.reader : undefined)
             break
           }
           case 'compressed-pages': {
@@ -525,6 +525,13 @@ function* xenstoreRecord(pairs: Array<[string, string]>): Generator<PlannedRecor
  */
 class LaterCheckpoint {
   readonly pages = new PageList()
+  /**
+   * Its batches, in order: entries [from, from + count) of `pages`, and
+   * where their contents are in the input (a file: read back when the
+   * checkpoint is complete), or none (in the store: from a pipe, or
+   * decoded from compressed data).
+   */
+  private readonly batches: Array<{from: number; count: number; dataAt?: number}> = []
   readonly params: Array<[number, bigint]> = []
   readonly tail: Planned[] = []
   /** Its physmap keys (the checkpoint before's, until its own toolstack chunk), and whether its qemu record took them. */
@@ -535,16 +542,24 @@ class LaterCheckpoint {
   constructor(
     readonly index: number,
     public xenstore: Array<[string, string]>,
+    /** The input, when it can be read again: inline page contents are read back from it rather than kept. */
+    private readonly input: ByteReader | undefined,
   ) {}
 
-  /** A page batch: its entries listed; its contents (unless they come compressed) into the store. */
-  async batch(ev: PageBatchEvent, store: PageStore): Promise<void> {
-    const data = ev.compressed || ev.dataPages === 0 ? undefined : await ev.data.read()
-    let k = 0
-    for (let i = 0; i < ev.pfns.length; i++) {
-      this.pages.push(ev.pfns[i], ev.types[i])
-      if (data && pageTypeHasData(ev.types[i])) store.put(ev.pfns[i], data.subarray(k++ * PAGE_SIZE, k * PAGE_SIZE))
+  /** A page batch: its entries listed; its contents (unless they come compressed) left in the input, or put in the store. */
+  async batch(ev: PageBatchEvent, store: () => PageStore): Promise<void> {
+    const from = this.pages.length
+    for (let i = 0; i < ev.pfns.length; i++) this.pages.push(ev.pfns[i], ev.types[i])
+    if (ev.pfns.length === 0) return
+    if (ev.compressed || ev.dataPages === 0 || !this.input) {
+      this.batches.push({from, count: ev.pfns.length})
+      if (ev.compressed || ev.dataPages === 0) return
+      const data = await ev.data.read()
+      let k = 0
+      for (let i = 0; i < ev.pfns.length; i++) if (pageTypeHasData(ev.types[i])) store().put(ev.pfns[i], data.subarray(k++ * PAGE_SIZE, k * PAGE_SIZE))
+      return
     }
+    this.batches.push({from, count: ev.pfns.length, dataAt: ev.data.offset})
   }
 
   /** Compressed pages: each decoded over the copy the receiver holds (the walker checked there is one, unless sent whole). */
@@ -557,18 +572,28 @@ class LaterCheckpoint {
     }
   }
 
-  /** PAGE_DATA records of the checkpoint's entries, in order, MAX_BATCH a record, their contents from the store. */
-  *pageRecords(store: PageStore): Generator<PlannedRecord> {
-    const {pfns, types, length} = this.pages
-    for (let from = 0; from < length; from += MAX_BATCH) {
-      const p = pfns.slice(from, Math.min(length, from + MAX_BATCH))
-      const t = types.slice(from, from + p.length)
+  /** PAGE_DATA records of the checkpoint's batches, in order, their contents read back from the input or taken from the store. */
+  async *pageRecords(store: PageStore | undefined): AsyncGenerator<PlannedRecord> {
+    const {pfns, types} = this.pages
+    for (const b of this.batches) {
+      const p = pfns.slice(b.from, b.from + b.count)
+      const t = types.slice(b.from, b.from + b.count)
       let dataPages = 0
       for (let i = 0; i < t.length; i++) if (pageTypeHasData(t[i])) dataPages++
-      const buf = Buffer.allocUnsafe(dataPages * PAGE_SIZE)
-      let k = 0
-      for (let i = 0; i < p.length; i++) if (pageTypeHasData(t[i])) store.get(p[i], buf, k++ * PAGE_SIZE)
-      yield {kind: 'record', layer: 'libxc', type: Rec.PAGE_DATA, head: pageDataHead(p, t), data: new HeldPayload(buf, 0, 'page data'), pages: {pfns: p, types: t, dataPages}}
+      let buf: Buffer
+      if (b.dataAt !== undefined) {
+        // Back to where the batch's contents are, and back again to where the walk is.
+        const r = this.input!
+        const back = r.offset
+        r.seekTo(b.dataAt)
+        buf = await r.read(dataPages * PAGE_SIZE, 'page data')
+        r.seekTo(back)
+      } else {
+        buf = Buffer.allocUnsafe(dataPages * PAGE_SIZE)
+        let k = 0
+        for (let i = 0; i < p.length; i++) if (pageTypeHasData(t[i])) store!.get(p[i], buf, k++ * PAGE_SIZE)
+      }
+      yield {kind: 'record', layer: 'libxc', type: Rec.PAGE_DATA, head: pageDataHead(p, t), data: new HeldPayload(buf, b.dataAt ?? 0, 'page data'), pages: {pfns: p, types: t, dataPages}}
     }
   }
 }
