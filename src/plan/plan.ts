@@ -16,7 +16,6 @@
 // (seeking, on a file).
 import {FormatError, UsageError} from '../errors.js'
 import {HvmParam} from '../format/x86.js'
-import {MAX_BATCH} from '../legacy/layout.js'
 import type {ByteReader} from '../io/reader.js'
 import {wordsToLE} from '../io/words.js'
 import {NOT_CONVERTIBLE_CHUNKS} from '../legacy/chunks.js'
