@@ -3,6 +3,7 @@
 // (src/error-codes.ts, built into dist/ by `npm run build`), so the codes
 // promised stable in --json are listed in one place and cannot drift, and
 // the table of verify's rules from src/v2/verify/restorer.ts: each rule's
+// the restore conditions of src/restore/assess.ts ("Will it restore?"),
 // severity and the restorer function it mirrors, and the fields of every
 // --json document from src/cli/json-fields.ts.
 // test/error-codes.test.ts fails when a table and its source differ.
@@ -12,6 +13,7 @@ import * as fs from 'node:fs'
 import {ERROR_CODES} from '../dist/error-codes.js'
 import {RESTORER_RULES} from '../dist/v2/verify/restorer.js'
 import {JSON_DOCUMENTS} from '../dist/cli/json-fields.js'
+import {RULES as RESTORE_RULES} from '../dist/restore/assess.js'
 
 const cell = (text) => text.replace(/\|/g, '\\|')
 
@@ -25,6 +27,15 @@ const SECTIONS = [
     begin: '<!-- restorer-rules: begin (scripts/error-codes-readme.mjs writes this table) -->',
     end: '<!-- restorer-rules: end -->',
     table: () => ['| code | verify says | because the restorer |', '| --- | --- | --- |', ...Object.entries(RESTORER_RULES).map(([code, r]) => `| \`${code}\` | ${r.severity} | ${cell(r.mirrors)} |`)],
+  },
+  {
+    begin: '<!-- restore-rules: begin (scripts/error-codes-readme.mjs writes this table) -->',
+    end: '<!-- restore-rules: end -->',
+    table: () => [
+      '| rule | what in the image | hosts it concerns | source |',
+      '| --- | --- | --- | --- |',
+      ...RESTORE_RULES.map((r) => `| \`${r.id}\` | ${cell(r.condition)} | ${cell(r.hosts)} | ${cell(r.source)} |`),
+    ],
   },
   {
     begin: '<!-- json-fields: begin (scripts/error-codes-readme.mjs writes these tables) -->',

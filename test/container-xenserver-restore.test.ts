@@ -115,7 +115,7 @@ describe.concurrent('the native XenServer vectors', () => {
     expect(x.container.xenops).toMatchObject({vmName: c.domain_name, vmUuid: c.uuid})
     if (vgpu) {
       expect(x.note).toMatch(/^a XenServer vGPU image: .*Demu section \(byte \d+\).*only a XenServer host with NVIDIA vGPU restores it/)
-      expect(id.stdout.trim()).toMatch(/: v2, restorable \(a XenServer vGPU image: .*\); restored by xenopsd on a XenServer host with NVIDIA vGPU$/)
+      expect(id.stdout.trim()).toMatch(/: v2, restorable \(a XenServer vGPU image: .*\); restored by xenopsd on a XenServer host with NVIDIA vGPU \(Xen 4\.14 and later\)$/m)
       expect(x.container.stoppedAt).toEqual({section: 'Demu', offset: demuAt})
     } else {
       expect(x.note).toBeNull()

@@ -211,7 +211,11 @@ describe('verify: what each defective image is refused for', () => {
     const files = ['libvirt-v2-hvm64', 'xenserver-v2-native-hvm64', 'bad-xenserver-v2-no-end'].map((n) => tempFile(`${n}.img`, containerBytes(`${n}.img.gz`)))
     const r = await runXstInProcess(['verify', ...files])
     expect(r.code).toBe(1)
-    const lines = r.stdout.trim().split('\n')
+    // One verdict line each (a restore block under a stream that verifies is indented).
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith(' '))
     expect(lines).toHaveLength(3)
     expect(lines.map((l) => /: (valid|INVALID) — /.exec(l)![1])).toEqual(['valid', 'valid', 'INVALID'])
     // Problem lines name their image.
@@ -251,7 +255,11 @@ describe('identify', () => {
     })
     const r = await runXstInProcess(['identify', ...files])
     expect(r.code, r.stderr).toBe(1)
-    const lines = r.stdout.trim().split('\n')
+    // One line each (a restore block under one is indented).
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith(' '))
     expect(lines).toHaveLength(vectors.length)
     const j = await runXstInProcess(['identify', '--json', ...files])
     const doc = JSON.parse(j.stdout)
@@ -271,7 +279,7 @@ describe('identify', () => {
       )
       // What restores it: none for a damaged image; the same words in the text and in --json.
       if (x.verdict === 'damaged') expect(x.restore.by).toEqual([])
-      else expect(lines[i].endsWith(`; restored by ${x.restore.by.join(', or ')}`), lines[i]).toBe(true)
+      else expect(lines[i].endsWith(`; restored by ${x.restore.by.join(', or ')}${x.stream.format === 'legacy' ? '' : ` (${x.restore.releases})`}`), lines[i]).toBe(true)
     })
     expect(doc.images.find((x: {input: string}) => x.input.endsWith('xend-pv64.img'))).toMatchObject({domainName: 'web400', container: {kind: 'xend'}})
     expect(doc.images.find((x: {input: string}) => x.input.endsWith('libvirt-v1-pv64.img'))).toMatchObject({domainName: 'db400', guestWidth: 64})
@@ -284,14 +292,18 @@ describe('identify', () => {
     const text = tempFile('notes.txt', Buffer.from('just some text, nothing like a save image\n'.repeat(20)))
     const r = await runXstInProcess(['identify', gz, legacy, v2, text])
     expect(r.code).toBe(1)
-    const lines = r.stdout.trim().split('\n')
+    // A line each (the restore block under the v2 stream's is indented).
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith(' '))
     expect(lines[0]).toMatch(
       /: gzip-compressed, xend \(xm save\) image, legacy \(Xen <= 4\.5\) stream, PV 64-bit guest, 64-bit toolstack, domain "web400", \d+ bytes: needs conversion; restored by xm restore \(xend, Xen <= 4\.4\), or xl restore CONFIG on Xen 4\.6\+ after `xst convert`/,
     )
     expect(lines[1]).toMatch(
       /: xl save file, legacy \(Xen <= 4\.5\) stream, PV 64-bit guest, 64-bit toolstack, domain "web01", \d+ bytes: needs conversion; restored by xl restore \(Xen <= 4\.5; Xen 4\.6\+ runs the legacy converter\)$/,
     )
-    expect(lines[2]).toMatch(/: xl save file, libxl v2 stream \(libxc v3\), PV 64-bit guest, domain "web01", \d+ bytes: v2, restorable; restored by xl restore$/)
+    expect(lines[2]).toMatch(/: xl save file, libxl v2 stream \(libxc v3\), PV 64-bit guest, domain "web01", \d+ bytes: v2, restorable; restored by xl restore \(Xen 4\.14 and later\)$/)
     expect(lines[3]).toMatch(/notes\.txt: \d+ bytes: not a Xen image$/)
     expect(r.stderr).toBe('')
   })

@@ -7,6 +7,7 @@ import {describe, expect, it} from 'vitest'
 import {ERROR_CODES} from '../src/error-codes.js'
 import {RESTORER_RULES} from '../src/v2/verify/restorer.js'
 import {JSON_DOCUMENTS} from '../src/cli/json-fields.js'
+import {RULES as RESTORE_RULES} from '../src/restore/assess.js'
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -30,6 +31,10 @@ describe('error codes', () => {
 
   it('the README lists every verifier rule with its severity and the restorer function it mirrors', () => {
     expect(readmeTable('restorer-rules')).toEqual(Object.entries(RESTORER_RULES).map(([code, r]) => [code, `${r.severity} | ${r.mirrors.replace(/\|/g, '\\|')}`]))
+  })
+
+  it('the README\'s "Will it restore?" lists every restore condition of src/restore/assess.ts with what reveals it, the hosts and the source', () => {
+    expect(readmeTable('restore-rules')).toEqual(RESTORE_RULES.map((r) => [r.id, [r.condition, r.hosts, r.source].map((x) => x.replace(/\|/g, '\\|')).join(' | ')]))
   })
 
   it('the README lists the fields of every --json document as src/cli/json-fields.ts declares them', () => {

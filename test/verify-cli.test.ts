@@ -62,8 +62,14 @@ describe('verify: the v2 conformance streams', () => {
         expect(r.stdout).toMatch(new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: valid — ${v.format}`, 'm'))
         const j = JSON.parse((await runXstInProcess(['verify', p, '--json'])).stdout)
         expect(j).toMatchObject({ok: true, verdict: 'valid', valid: true, errors: [], summary: {format: v.format}})
-        // The verdict is the report (stdout); a warning is a diagnostic (stderr).
-        expect(r.stdout.trim().split('\n')).toHaveLength(1)
+        // The verdict (and, indented under it, the restore block) is the report (stdout); a warning is a diagnostic (stderr).
+        expect(
+          r.stdout
+            .trim()
+            .split('\n')
+            .filter((l) => !l.startsWith(' ')),
+        ).toHaveLength(1)
+        expect(r.stdout).toMatch(/^ {2}restore:$/m)
         if (v.name === 'optional-rec') {
           const o = locate(vectorBytes('v2', v.input), 'unknown 0x80000123')
           expect(r.stderr).toMatch(new RegExp(`^warning: byte ${o.offset}, libxc record ${o.index} \\(optional record 0x80000123\\): .*skipped`, 'm'))
@@ -209,12 +215,12 @@ describe('verify: input and output', () => {
     const bytes = vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
     const r = await runXstInProcess(['verify', tempFile('x.v2', bytes), '--json'])
     const doc = JSON.parse(r.stdout)
-    expect(Object.keys(doc)).toEqual(['ok', 'input', 'verdict', 'valid', 'errors', 'warnings', 'errorCount', 'warningCount', 'stopped', 'summary', 'container'])
+    expect(Object.keys(doc)).toEqual(['ok', 'input', 'verdict', 'valid', 'errors', 'warnings', 'errorCount', 'warningCount', 'stopped', 'summary', 'container', 'restore'])
     expect([doc.errors, doc.warnings, doc.errorCount, doc.warningCount]).toEqual([[], [], 0, 0])
     expect(doc.container).toEqual({kind: 'none', label: 'no container', compressed: false})
     expect(doc.summary).toEqual({
       format: 'libxl',
-      xlHeader: {flags: ['stream-v2'], optionalDataLength: expect.any(Number), domainName: 'web01'},
+      xlHeader: {flags: ['stream-v2'], optionalDataLength: expect.any(Number), domainName: 'web01', config: {deviceModel: null}},
       version: {libxl: 2, libxc: 3},
       legacyConverted: true,
       guestType: 'x86 PV',
@@ -228,7 +234,7 @@ describe('verify: input and output', () => {
       pages: {pfns: 128, withData: 128, byType: expect.any(Object)},
       vcpus: [0, 1],
       p2mEndPfn: 127,
-      emulator: {contexts: 0, contextBytes: 0, xenstoreKeys: 0},
+      emulator: {contexts: 0, contextBytes: 0, xenstoreKeys: 0, firstId: null},
       checkpoints: null,
       tail: null,
       bytes: bytes.length,
@@ -260,7 +266,9 @@ describe('verify: input and output', () => {
     expect(locate(bytes, 'PAGE_DATA', 2).index).toBe(pages.index! + 2)
     expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^\\s+${tail.offset}\\s+libxc\\s+device-model record\\s+${tail.length} bytes\\s+DeviceModelRecord0002$`)))
     expect(lines.filter((l) => /PAGE_DATA/.test(l))).toHaveLength(1)
-    expect(lines.at(-1)).toMatch(/valid — libxc v3 stream, x86 HVM/)
+    // The verdict, then the restore block (indented) under it.
+    expect(lines.filter((l) => !l.startsWith(' ')).at(-1)).toMatch(/valid — libxc v3 stream, x86 HVM/)
+    expect(lines.at(-1)).toMatch(/^ {4}\S/)
   })
 
   it('a legacy image: exit 1, sent to xst convert', async () => {

@@ -70,6 +70,11 @@ export const JSON_DOCUMENTS = {
         '`{format, xlHeader, version: {libxl, libxc}, legacyConverted, guestType, guestWidth, ptLevels, xenVersion, records, pages, vcpus, p2mEndPfn, emulator, checkpoints, tail, bytes}`; `checkpoints` is `null` for a plain stream, else `{kind: "remus"|"colo", complete, lastEnd, cut, list: [{index, start, end, pfns, withData, records}]}`; `tail` names what follows the stream (a device-model record, xl\'s migration message)',
       ),
       f('container', "the container summary (as `inspect-legacy`'s); for a XenServer vGPU image, `stoppedAt` says where checking ended"),
+      f(
+        'restore',
+        "for a stream that verifies, as `identify --json`'s: " +
+          '`{by: [...], releases, needs: [...], refusedBy: [{host, why, current}], unknown: [{what, why}]}`: what restores it (most usual first), the Xen releases whose restorer reads its stream, what the restore needs that the image does not give, who refuses it and why (`current`: the newest Xen release among them), and what the image does not tell (README, "Will it restore?")',
+      ),
     ],
   },
   identify: {
@@ -89,7 +94,10 @@ export const JSON_DOCUMENTS = {
       f('toolstackWidth', "the saving toolstack's word size (legacy streams), or `null`"),
       f('domainName', 'from the container, the xl config or the Xenops record, or `null`'),
       f('verdict', '`"needs conversion"`, `"v2, restorable"`, `"damaged"` or `"not a Xen image"`'),
-      f('restore', '`{by: [...]}`: the programs that restore such an image, most usual first'),
+      f(
+        'restore',
+        '`{by: [...], releases, needs: [...], refusedBy: [{host, why, current}], unknown: [{what, why}]}`: what restores it (most usual first), the Xen releases whose restorer reads its stream, what the restore needs that the image does not give, who refuses it and why (`current`: the newest Xen release among them), and what the image does not tell (README, "Will it restore?")',
+      ),
       f('note', 'why the verdict, when it is not plain, or `null`'),
       f('error', '`{code, message, offset}` of the defect behind `damaged` or `not a Xen image`, or `null`'),
     ],
@@ -107,6 +115,7 @@ export const JSON_DOCUMENTS = {
       f('checkpoint', 'a checkpointed v2 stream made plain: `{kind: "remus" | "colo", written, complete}`, the checkpoint written of how many the input completes; `null` for any other input'),
       WARNINGS,
       f('notes', 'what the conversion did around the stream (a container repaired or written)'),
+      f('restore', "`{before, after}`, each as `identify --json`'s `restore`: OLD as it was, NEW as written; `null` with `--no-verify` (the verifier's facts of NEW are what it is made of)"),
       f('verify', 'the report of the verifier that watched the stream being written (`valid`, `errors`, `warnings`, `stopped`, `summary`, as `verify --json`), or `null` when not verified'),
     ],
   },

@@ -156,7 +156,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
       onImage:
         helper && report ? (image) => this.line(`converting ${inName}: legacy ${image.guest.toUpperCase()}, ${image.toolstackWidth}-bit toolstack, to a ${format} stream on ${outName}`) : undefined,
     }
-    const {summary, verify, container, notes, written} = await runWithProgress(job, {
+    const {summary, verify, container, notes, written, restore} = await runWithProgress(job, {
       // The task list is for a person at a terminal running xst, not for a toolstack's helper.
       enabled: !helper && Boolean(process.stderr.isTTY) && !this.jsonEnabled(),
       onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${interrupted(toStdout, done, forTerminal(output))}`),
@@ -164,6 +164,8 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     if (!toStdout) this.committed = outName
     if (report) {
       for (const l of renderConvert(summary, inName, outName, job.verify ? verifyLine(verify) : null, flags.verbose, {container, notes, written})) this.line(l)
+      // Will NEW restore: what restores it, what it needs, who refuses it.
+      if (restore) for (const l of (await import('../restore/assess.js')).restoreLines(restore.after)) this.line(l)
     }
     for (const w of verify?.warnings ?? []) this.note(`converted stream: ${w.message}`)
     return {
@@ -173,6 +175,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
       output: {path: outName, ...summary.output, container: container.output.family, written: written.bytes, gzip: written.gzip},
       notes,
       verify: verify ? {valid: verify.valid, errors: verify.errors, warnings: verify.warnings, stopped: verify.stopped, summary: verify.summary} : null,
+      restore,
       warnings: this.warnings,
     }
   }

@@ -31,7 +31,7 @@ Exit status: 0 when every IMAGE is a Xen image that needs conversion or is resto
   async run(): Promise<{ok: boolean; images: Array<Identified | Unreadable>}> {
     const {argv} = await this.parse(Identify)
     // Imported here, not at the top: every command's class loads on every run (see src/cli/commands.ts).
-    const [{identify}, {identifyLine}, {ByteReader}, {openInput}] = await Promise.all([
+    const [{identify}, {identifyLine, identifyRestoreLines}, {ByteReader}, {openInput}] = await Promise.all([
       import('../identify/identify.js'),
       import('../identify/render.js'),
       import('../io/reader.js'),
@@ -47,6 +47,7 @@ Exit status: 0 when every IMAGE is a Xen image that needs conversion or is resto
         const x = await identify(reader, name)
         images.push(x)
         this.line(identifyLine(x))
+        for (const l of identifyRestoreLines(x)) this.line(l)
         if (x.verdict !== 'needs conversion' && x.verdict !== 'v2, restorable') code = Math.max(code, 1)
       } catch (err) {
         if (!(err instanceof XstError)) throw err

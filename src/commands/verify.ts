@@ -5,6 +5,7 @@ import type {OpenedImage} from '../container/open.js'
 import {FormatError, XstError} from '../errors.js'
 import {parseSpec, specName} from '../io/spec.js'
 import type {VerifyReport} from '../v2/verify/verifier.js'
+import type {Restore} from '../restore/assess.js'
 
 /**
  * What verifying needs, imported when a verify runs: every command's class
@@ -12,7 +13,20 @@ import type {VerifyReport} from '../v2/verify/verifier.js'
  * container code stay out of other commands' start-up.
  */
 async function verifyModules() {
-  const [{containerWords}, {closeImage, openImage}, {verifyImage}, {ByteReader}, {openInput}, {V2Verifier}, {checkpointLines, problemLine, RecordListing, verdictLine}] = await Promise.all([
+  const [
+    {containerWords},
+    {closeImage, openImage},
+    {verifyImage},
+    {ByteReader},
+    {openInput},
+    {V2Verifier},
+    {checkpointLines, problemLine, RecordListing, verdictLine},
+    {assessRestore, restoreLines},
+    {DeviceStateCatch},
+    {sectionState},
+    {v2RestoreFacts},
+    {containerModule},
+  ] = await Promise.all([
     import('../container/describe.js'),
     import('../container/open.js'),
     import('../container/verify.js'),
@@ -20,11 +34,34 @@ async function verifyModules() {
     import('../io/source.js'),
     import('../v2/verify/verifier.js'),
     import('../v2/verify/text.js'),
+    import('../restore/assess.js'),
+    import('../restore/capture.js'),
+    import('../restore/evidence.js'),
+    import('../restore/facts.js'),
+    import('../container/registry.js'),
   ])
-  return {checkpointLines, containerWords, closeImage, openImage, verifyImage, ByteReader, openInput, V2Verifier, problemLine, RecordListing, verdictLine}
+  return {
+    checkpointLines,
+    containerWords,
+    closeImage,
+    openImage,
+    verifyImage,
+    ByteReader,
+    openInput,
+    V2Verifier,
+    problemLine,
+    RecordListing,
+    verdictLine,
+    assessRestore,
+    restoreLines,
+    DeviceStateCatch,
+    sectionState,
+    v2RestoreFacts,
+    containerModule,
+  }
 }
 
-export type VerifyResult = {ok: boolean; input: string; verdict: 'valid' | 'invalid'} & VerifyReport & {container: ContainerSummary | null}
+export type VerifyResult = {ok: boolean; input: string; verdict: 'valid' | 'invalid'} & VerifyReport & {container: ContainerSummary | null; restore: Restore | null}
 
 export default class Verify extends XstCommand {
   static summary = 'Check v2 save images (libxc or libxl streams, in any container), reporting every problem'
@@ -89,7 +126,25 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
   }
 
   private async verifyOne(file: string, flags: {format: 'auto' | 'libxc' | 'libxl'; 'max-errors'?: number; verbose: boolean}, several: boolean): Promise<VerifyResult> {
-    const {checkpointLines, closeImage, containerWords, ByteReader, openImage, openInput, problemLine, RecordListing, V2Verifier, verdictLine, verifyImage} = await verifyModules()
+    const {
+      checkpointLines,
+      closeImage,
+      containerWords,
+      ByteReader,
+      openImage,
+      openInput,
+      problemLine,
+      RecordListing,
+      V2Verifier,
+      verdictLine,
+      verifyImage,
+      assessRestore,
+      restoreLines,
+      DeviceStateCatch,
+      sectionState,
+      v2RestoreFacts,
+      containerModule,
+    } = await verifyModules()
     const name = specName(parseSpec(file), 'input')
     const listing = new RecordListing((l) => this.line(l))
     const verifier = new V2Verifier({
@@ -101,6 +156,8 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
       onRecord: flags.verbose ? (n) => listing.add(n) : undefined,
     })
     const input = new ByteReader(openInput(file))
+    const caught = new DeviceStateCatch()
+    let restore: Restore | null = null
     let report: VerifyReport & {container: ContainerSummary | null}
     try {
       let img: OpenedImage | undefined
@@ -114,7 +171,13 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
       if (!img) report = {...verifier.finish(input.offset), container: null}
       else {
         try {
-          report = await verifyImage(img, verifier, {format: flags.format === 'auto' ? undefined : flags.format})
+          report = await verifyImage(img, verifier, {format: flags.format === 'auto' ? undefined : flags.format, onBody: caught.hook})
+          // Will it restore: for a stream that verifies (a XenServer image's device state is in its own section, read back from a file).
+          if (report.valid && report.container) {
+            const kind = report.container.kind
+            const facts = v2RestoreFacts(report.summary, kind, caught.state ?? (await sectionState(input, report.container)) ?? null)
+            if (facts) restore = assessRestore(facts, containerModule(kind).restoredBy(facts.stream, report.summary.xlHeader !== null))
+          }
         } finally {
           await closeImage(img)
         }
@@ -131,6 +194,7 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
     const stop = report.container?.stoppedAt
     if (stop) words += `; checked up to the ${stop.section} section at byte ${stop.offset}, not after it`
     this.line(verdictLine(words ? `${name} (${words})` : name, report))
-    return {ok: report.valid, input: name, verdict: report.valid ? 'valid' : 'invalid', ...report}
+    if (restore) for (const l of restoreLines(restore)) this.line(l)
+    return {ok: report.valid, input: name, verdict: report.valid ? 'valid' : 'invalid', ...report, restore}
   }
 }

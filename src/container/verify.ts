@@ -4,7 +4,7 @@
 // read to its end so its check runs.
 import {FormatError} from '../errors.js'
 import type {Layer} from '../v2/record.js'
-import {checkStream} from '../v2/reader.js'
+import {type BodyHook, checkStream} from '../v2/reader.js'
 import type {V2Verifier, VerifyReport} from '../v2/verify/verifier.js'
 import {type ContainerSummary, containerSummary} from './describe.js'
 import {drainGzip} from './gzip.js'
@@ -13,6 +13,8 @@ import {containerModule} from './registry.js'
 
 export interface VerifyImageOptions {
   format?: Layer
+  /** Shown each record's body as the stream is read (src/v2/reader.ts). */
+  onBody?: BodyHook
 }
 
 export type ImageVerifyReport = VerifyReport & {container: ContainerSummary}

@@ -6,6 +6,7 @@
 // container wants it. The output is byte-identical to Xen's
 // convert-legacy-stream where that tool succeeds; where it fails, we follow
 // what the Xen 4.5 restorer did.
+import {STATE_HEAD} from '../restore/device-model.js'
 import type {ByteReader} from '../io/reader.js'
 import {type ByteSink, HoldingSink} from '../io/sink.js'
 import {CONVERTED_LIBXC_VERSION} from '../v2/libxc/layout.js'
@@ -51,6 +52,8 @@ export interface ConvertOptions extends WalkOptions {
   onQemuRecord?: (record: QemuRecordEvent, out: {raw(b: Buffer): Promise<void>; tail(b: Buffer): Promise<void>}) => Promise<number>
   /** A Remus stream: the checkpoint to convert (from 1); the last complete one without it. */
   checkpoint?: number
+  /** Given the first bytes of the device state written (the qemu record's), for the restore assessment. */
+  onDeviceState?: (head: Buffer) => void
 }
 
 export interface ConvertSummary {
@@ -100,17 +103,33 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
     opts.onProgress?.(reader.offset)
   }
 
+  // The first bytes of the device state, kept as they go by (whose state it is: src/restore/device-model.ts).
+  const stateHead: Buffer[] = []
+  let stateHeadBytes = 0
+  const seeState = (piece: Buffer) => {
+    if (stateHeadBytes >= STATE_HEAD || !opts.onDeviceState) return
+    const take = Buffer.from(piece.subarray(0, STATE_HEAD - stateHeadBytes))
+    stateHead.push(take)
+    stateHeadBytes += take.length
+  }
+  const stateSeen = () => opts.onDeviceState?.(Buffer.concat(stateHead))
+
   /** The qemu state of an EMULATOR_CONTEXT record, streamed from the input (or already read, when it ran to the end of a pipe). */
   const writeEmulator = async (r: PlannedRecord) => {
     const data = r.data
     if (data) {
       await out.recordStreamed(r.layer, r.type, r.head, data.length!, async (write) => {
-        qemu!.bytes = await data.pipe(write)
+        qemu!.bytes = await data.pipe((piece) => {
+          seeState(piece)
+          return write(piece)
+        })
       })
     } else {
       qemu!.bytes = r.bulk!.length
+      seeState(r.bulk!)
       await out.record(r.layer, r.type, r.head, r.bulk)
     }
+    stateSeen()
   }
 
   /** The qemu record outside the stream: where the container wants it, or after a bare libxc stream as it was. */
@@ -119,7 +138,11 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
       qemu!.bytes = await opts.onQemuRecord(q, {raw: (b) => out.raw(b), tail: (b) => out.tail(b)})
     } else {
       await out.tail(q.header)
-      qemu!.bytes = await q.data.pipe((p) => out.tail(p))
+      qemu!.bytes = await q.data.pipe((p) => {
+        seeState(p)
+        return out.tail(p)
+      })
+      stateSeen()
     }
   }
 

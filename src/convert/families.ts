@@ -27,7 +27,7 @@ import {XL_BYTEORDER, XL_MAGIC, XL_MANDATORY_CONFIG_JSON, XL_MANDATORY_STREAM_V2
 import type {Guest} from '../legacy/events.js'
 import {checkStream} from '../v2/reader.js'
 import type {V2Verifier, VerifyReport} from '../v2/verify/verifier.js'
-import {readXlHeader} from '../xl/header.js'
+import {configFacts, readXlHeader} from '../xl/header.js'
 import {containerDomainName, type ContainerSummary, containerSummary, guestClaimWarning} from '../container/describe.js'
 import {withLibvirtVersion, LIBVIRT_VERSION_V2} from '../container/libvirt.js'
 import type {CarriedSections, Container, ContainerModule, StreamKind} from '../container/module.js'
@@ -204,7 +204,9 @@ const FAMILIES: Record<OutputFamily, (w: FamilyWrite) => AfterConversion | Promi
   },
   async xl({p, req, opts, conv, notes}) {
     if (p.module.convert.ownXlHeader(p.stream)) return {} // the input's own xl header, STREAMv2 set
-    const header = newXlHeader(req.config)
+    // An xend HVM guest's device state is qemu-traditional's (xend ran nothing else): the config xst embeds asks libxl for that device model.
+    const config = req.config && p.container.kind === 'xend' && p.container.xend?.imageKind === 'hvm' ? withTraditionalDeviceModel(req.config, notes) : req.config
+    const header = newXlHeader(config)
     conv.prefix = header
     conv.omitXlHeader = true
     opts.verifier?.xlHeader(await readXlHeader(new ByteReader(new BufferSource(header))))
@@ -291,6 +293,32 @@ export async function runFamily(p: PreparedInput, plan: Plan, req: FamilyRequest
   await around.after?.()
   await drainGzip(p.img)
   return result(summary)
+}
+
+/**
+ * `config` asking for qemu-traditional: libxl takes the device model from
+ * the config alone (libxl__domain_build_info_setdefault()), and defaults to
+ * qemu-xen, which cannot load qemu-traditional's device state. A config
+ * that asks for qemu-xen is refused: the restore it embeds would fail.
+ */
+export function withTraditionalDeviceModel(config: XlConfig, notes: string[]): XlConfig {
+  const asked = configFacts(config.text, config.json).deviceModel
+  if (asked === 'qemu-xen-traditional') return config
+  if (asked === 'qemu-xen') {
+    throw new UsageError(
+      '--config asks for device_model_version "qemu-xen", but an xend image\'s device state is qemu-traditional\'s (xend ran nothing else), which upstream QEMU cannot load: leave the setting out (xst then asks for qemu-xen-traditional) or set it to "qemu-xen-traditional"',
+      'bad-config',
+    )
+  }
+  notes.push(
+    'device_model_version "qemu-xen-traditional" was added to the embedded config: the device state of an xend image is qemu-traditional\'s, and libxl would start qemu-xen for it (Xen 4.21 and later cannot restore it at all)',
+  )
+  if (config.json) {
+    const doc = JSON.parse(config.text)
+    doc.b_info = {...(doc.b_info ?? {}), device_model_version: 'qemu_xen_traditional'}
+    return {text: `${JSON.stringify(doc, null, 4)}\n`, json: true}
+  }
+  return {text: `${config.text.replace(/\n?$/, '\n')}device_model_version = "qemu-xen-traditional"\n`, json: false}
 }
 
 /** A new xl save-file header: STREAMv2, and the config when one is given. */

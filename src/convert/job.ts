@@ -2,6 +2,7 @@
 // safely, convert, and make the output visible only when everything worked.
 // Aborting it (the CLI does on an interrupt: src/cli/signals.ts) removes the
 // partial output at once.
+import {type ConvertRestore, convertRestore, currentReleaseWarning} from './restore.js'
 import {ByteReader} from '../io/reader.js'
 import {openInput} from '../io/source.js'
 import {openOutput, type Output} from '../io/output.js'
@@ -69,6 +70,8 @@ export interface ConvertResult {
   notes: string[]
   /** The output as written: bytes (after gzip, when --gzip), and whether it is compressed. */
   written: {bytes: number; gzip: boolean}
+  /** What restores the input as it was, and the output (null without --verify, whose facts it takes). */
+  restore: ConvertRestore | null
 }
 
 export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
@@ -83,6 +86,7 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
   }
   job.abort?.addEventListener('abort', onAbort)
   let img: OpenedImage | undefined
+  let stateHead: Buffer | undefined
   let checkpointed: CheckpointedInput | undefined
   try {
     // Everything about the input that can be known before writing is known before the output is opened.
@@ -124,13 +128,20 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
           onWarning: job.onWarning,
           onImage: job.onImage,
           onProgress: job.onProgress ? (at) => job.onProgress!(at, source.size) : undefined,
+          onDeviceState: (head) => {
+            stateHead = head
+          },
         })
     const report = job.verify ? (result.report ?? verifier?.finish(result.summary.output.bytes) ?? null) : null
+    // Will NEW restore (the verifier's facts of it; without --verify, not said), and a warning when no current release can.
+    const restore = report?.valid ? (convertRestore(result, report, stateHead) ?? null) : null
+    const warning = restore && currentReleaseWarning(restore.after)
+    if (warning) job.onWarning?.(warning)
     await gzip?.finish()
     await output.commit()
     job.onCommitted?.()
     if (gzip) result.notes.push('the output is gzip-compressed (so it is not byte-identical to an uncompressed conversion; gunzip it for that)')
-    return {summary: result.summary, verify: report, container: result.container, notes: result.notes, written: {bytes: output.sink.bytesWritten, gzip: gzip !== undefined}}
+    return {summary: result.summary, verify: report, container: result.container, notes: result.notes, written: {bytes: output.sink.bytesWritten, gzip: gzip !== undefined}, restore}
   } catch (err) {
     output?.abort()
     // A file output is gone; a descriptor may already have taken part of the

@@ -22,6 +22,10 @@ import {LibxlHeader, LibxlRec} from '../v2/libxl/layout.js'
 import {V2RecordReader, verifyStream} from '../v2/reader.js'
 import {RecordHeader} from '../v2/record.js'
 import {readXlHeader} from '../xl/header.js'
+import {assessRestore, type Restore} from '../restore/assess.js'
+import {type DeviceModelKind, modelOfState, STATE_HEAD, type StateModel} from '../restore/device-model.js'
+import {containerState, sectionState} from '../restore/evidence.js'
+import {DeviceStateCatch} from '../restore/capture.js'
 
 export type Verdict = 'needs conversion' | 'v2, restorable' | 'not a Xen image' | 'damaged'
 
@@ -48,8 +52,12 @@ export interface Identified {
   toolstackWidth: ToolstackWidth | null
   domainName: string | null
   verdict: Verdict
-  /** What restores it, as it is (or once converted): the programs that read such an image, most usual first. */
-  restore: {by: string[]}
+  /**
+   * Will it restore: what restores it, as it is (or once converted), most
+   * usual first; what that needs, who refuses it and why, what the image
+   * does not tell (src/restore/assess.ts).
+   */
+  restore: Restore
   /** Why the verdict, when it is not plain. */
   note: string | null
   /** The defect that made it 'damaged' or 'not a Xen image' (for a foreign file, the refusal other commands give). */
@@ -72,7 +80,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     toolstackWidth: null,
     domainName: null,
     verdict: 'not a Xen image',
-    restore: {by: []},
+    restore: {by: [], releases: 'unknown (not a stream xst read)', needs: [], refusedBy: [], unknown: []},
     note: null,
     error: null,
   }
@@ -83,6 +91,9 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
   // Is the input recognisably a Xen image (or a container of one) before anything past its magic is read?
   let recognised = false
   let img: OpenedImage | undefined
+  // For the restore assessment: the xl header's config, and the device state's model (undefined: not read that far).
+  let xlConfig: {deviceModel?: DeviceModelKind} | null = null
+  let state: StateModel | null | undefined
   try {
     img = await openImage(input, {
       onSniff: (s) => {
@@ -102,6 +113,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     if (stream === 'xl') {
       // Behind an xl header: the header says little about what follows; the bytes do.
       const h = await readXlHeader(img.reader)
+      xlConfig = h.config ? {deviceModel: h.config.deviceModel} : null
       out.xlHeader = true
       out.domainName ??= h.config?.name ?? null
       configType = h.config?.type
@@ -125,8 +137,10 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
         out.restore.by = judged.restoredBy
         if (judged.error) out.error = {code: judged.error.code, message: judged.error.message, offset: judged.error.offset ?? null}
       }
-      const cp = await checkpointsOf(img.reader, streamStart)
+      const deep = await v2DeepFacts(img.reader, streamStart)
+      const cp = deep?.checkpointed ?? null
       out.stream!.checkpointed = cp
+      state = deep ? deep.state : undefined
       if (cp && out.verdict === 'v2, restorable') {
         // xl restore passes a plain stream: the first CHECKPOINT fails it.
         out.restore.by = [
@@ -142,13 +156,39 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
       await legacyFacts(img, out)
       out.verdict = 'needs conversion'
       out.restore.by = m.restoredBy('legacy', out.xlHeader)
-      const cp = c.kind === 'none' ? await legacyCheckpointsOf(img, streamStart) : null
+      const deep = c.kind === 'none' ? await legacyDeepFacts(img, streamStart) : undefined
+      const cp = deep?.checkpointed ?? null
       out.stream!.checkpointed = cp
+      state = deep ? deep.state : undefined
       if (cp) {
         // The 4.5 receiver of a Remus stream; the converter that xl restore runs on 4.6+ takes only the first checkpoint.
         out.restore.by = ['xl migrate-receive -r on Xen <= 4.5 (Remus failover from the last complete checkpoint)', PLAIN_FIRST]
         out.note = "a Remus stream: xl restore takes one image, and Xen 4.6+'s own converter converts only its first checkpoint; `xst convert` writes the last complete one"
       }
+    }
+    if (out.stream) {
+      const st = out.stream
+      const byContainer = containerState(c.kind, out.guest) ?? (await sectionState(img.reader, out.container))
+      // Read to the end on a file and no device state found: the stream carries none (a bare libxc stream keeps it apart).
+      if (state === null && out.guest === 'hvm' && !byContainer)
+        state = {model: 'unknown', why: st.format === 'libxc' ? 'a bare libxc stream carries no device state: the toolstack keeps it apart' : 'the image holds no device state'}
+      out.restore = assessRestore(
+        {
+          stream: st.format,
+          libxcVersion: st.libxcVersion,
+          checkpointed: st.checkpointed?.kind ?? null,
+          guest: out.guest,
+          guestWidth: out.guestWidth,
+          toolstackWidth: out.toolstackWidth,
+          container: c.kind,
+          xl: out.xlHeader ? {config: xlConfig} : null,
+          state:
+            out.guest !== 'hvm'
+              ? null
+              : (byContainer ?? state ?? {model: 'unknown', why: 'identify does not read a stream through gzip or a pipe as far as its device state: give the file (or run convert or verify)'}),
+        },
+        out.restore.by,
+      )
     }
   } catch (err) {
     if (!(err instanceof FormatError)) throw err
@@ -179,44 +219,53 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
 }
 
 /**
- * Whether the v2 stream from `start` is checkpointed (Remus, COLO), and how
- * many checkpoints it completes: the verifier's count, its page data seeked
- * over, so only on an input that can be read twice (a file). Its verdict on
- * the stream is not identify's to give; only the checkpoints are taken.
+ * What only a pass over the whole v2 stream from `start` tells: whether it
+ * is checkpointed (Remus, COLO) and how many checkpoints it completes (the
+ * verifier's count), and whose its device state is (the first
+ * EMULATOR_CONTEXT's emulator id, or its bytes). Its page data seeked over,
+ * so only on an input that can be read twice (a file): undefined
+ * otherwise. Its verdict on the stream is not identify's to give.
  */
-async function checkpointsOf(reader: ByteReader, start: number): Promise<{kind: 'remus' | 'colo'; complete: number} | null> {
-  if (!reader.seekable) return null
+async function v2DeepFacts(reader: ByteReader, start: number): Promise<{checkpointed: {kind: 'remus' | 'colo'; complete: number} | null; state: StateModel | null} | undefined> {
+  if (!reader.seekable) return undefined
   reader.seekTo(start)
   const {V2Verifier} = await import('../v2/verify/verifier.js')
-  const cp = (await verifyStream(reader, new V2Verifier(), {stopAtEnd: true})).summary.checkpoints
-  return cp ? {kind: cp.kind, complete: cp.complete} : null
+  const caught = new DeviceStateCatch()
+  const report = await verifyStream(reader, new V2Verifier(), {stopAtEnd: true, onBody: caught.hook})
+  const cp = report.summary.checkpoints
+  return {checkpointed: cp ? {kind: cp.kind, complete: cp.complete} : null, state: caught.state}
 }
 
 /** What restores a checkpointed stream on any Xen 4.6+: made plain first. */
 const PLAIN_FIRST = 'xl restore after `xst convert` (a plain stream of the last complete checkpoint)'
 
 /**
- * Whether the legacy stream from `start` is a Remus stream (checkpoints
- * after the image), and how many checkpoints it completes: a walk, its page
- * data seeked over, so only on an input that can be read twice (a file).
- * A defect anywhere is not identify's to report: then nothing is said.
+ * What only a walk of the whole legacy stream from `start` tells: whether
+ * it is a Remus stream (checkpoints after the image) and how many
+ * checkpoints it completes, and whose its device state is (the qemu
+ * record's bytes). Its page data seeked over, so only on an input that can
+ * be read twice (a file): undefined otherwise. A defect anywhere is not
+ * identify's to report: then nothing more is said.
  */
-async function legacyCheckpointsOf(img: OpenedImage, start: number): Promise<{kind: 'remus'; complete: number} | null> {
+async function legacyDeepFacts(img: OpenedImage, start: number): Promise<{checkpointed: {kind: 'remus'; complete: number} | null; state: StateModel | null} | undefined> {
   const r = img.reader
-  if (!r.seekable) return null
+  if (!r.seekable) return undefined
   r.seekTo(start)
   // Each checkpoint event completes the one before it; the last is complete unless the stream is cut inside it.
   let starts = 0
   let cut = false
+  let state: StateModel | null = null
   try {
     for await (const ev of walkLegacy(r, {qemuRecords: img.qemuRecords, transientBatches: true})) {
       if (ev.kind === 'checkpoint') starts++
       else if (ev.kind === 'checkpoint-cut') cut = true
+      else if (ev.kind === 'qemu-record' && !state) state = modelOfState(Buffer.from(await r.peek(STATE_HEAD)))
+      else if (ev.kind === 'no-qemu-record' && !state) state = {model: 'unknown', why: 'the image holds no device state (no qemu record after the HVM context)'}
     }
   } catch {
-    return null
+    return undefined
   }
-  return starts ? {kind: 'remus', complete: cut ? starts : starts + 1} : null
+  return {checkpointed: starts ? {kind: 'remus', complete: cut ? starts : starts + 1} : null, state}
 }
 
 /** A magic of Xen's own (a container, an xl header, a v2 stream): not gzip, not the unknown (legacy or nothing). */

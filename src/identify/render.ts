@@ -30,6 +30,19 @@ export function identifyLine(x: Identified): string {
   // Not said again: no legacy layout fits (the usual case), or what the file is instead (said before the verdict).
   else if (x.verdict === 'not a Xen image' && x.error && x.error.code !== 'undetectable' && !x.foreign) verdict = `not a Xen image (${x.error.message})`
   if (x.note) verdict += ` (${x.note})`
-  if (x.restore.by.length) verdict += `; restored by ${x.restore.by.join(', or ')}`
+  // A v2 stream's line names the releases that read it; a legacy one's restorers say it already.
+  if (x.restore.by.length) verdict += `; restored by ${x.restore.by.join(', or ')}${x.stream && x.stream.format !== 'legacy' ? ` (${x.restore.releases})` : ''}`
   return `${x.input}: ${parts.length ? parts.join(', ') + ': ' : ''}${verdict}`
+}
+
+/**
+ * The restore block under an image's line: what the restore needs, who
+ * refuses it and why, what the image does not tell (what restores it is on
+ * the line). Nothing when there is nothing to add.
+ */
+export function identifyRestoreLines(x: Identified): string[] {
+  const r = x.restore
+  if (!r.needs.length && !r.refusedBy.length && !r.unknown.length) return []
+  const pad = (label: string) => `    ${label.padEnd(8)} `
+  return ['  restore:', ...r.needs.map((n) => pad('needs') + n), ...r.refusedBy.map((x) => pad('refused') + `${x.host}: ${x.why}`), ...r.unknown.map((u) => pad('unknown') + `${u.what}: ${u.why}`)]
 }

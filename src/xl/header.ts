@@ -25,7 +25,15 @@ export interface DomainConfig {
   name?: string
   /** The domain type the config asks for (c_info.type, or xl's `type =`), when it says: a libxc stream calls PVH HVM. */
   type?: 'pv' | 'hvm' | 'pvh'
+  /**
+   * The device model the config asks for (libxl's JSON b_info.device_model_version,
+   * or xl's `device_model_version =`), when it says; libxl picks its default otherwise.
+   */
+  deviceModel?: DeviceModel
 }
+
+/** The two device models libxl knows (xl's spelling). */
+export type DeviceModel = 'qemu-xen-traditional' | 'qemu-xen'
 
 /**
  * True when the next bytes are an xl header's magic. A stream that ends
@@ -88,25 +96,44 @@ function parseConfig(optional: Buffer, json: boolean, offset: number): DomainCon
     })
   }
   const text = optional.toString('utf8', 4, 4 + len).replace(/\0+$/, '')
-  const {name, type} = json ? jsonFacts(text) : xlFacts(text)
-  return {format: json ? 'json' : 'xl', length: len, text, name, type}
+  const {name, type, deviceModel} = json ? jsonFacts(text) : xlFacts(text)
+  return {format: json ? 'json' : 'xl', length: len, text, name, type, deviceModel}
 }
 
 const DOMAIN_TYPES = new Set(['pv', 'hvm', 'pvh'])
 const domainType = (t: unknown) => (typeof t === 'string' && DOMAIN_TYPES.has(t) ? (t as DomainConfig['type']) : undefined)
 
-/** Name and type from libxl's JSON domain config (c_info). */
-function jsonFacts(text: string): Pick<DomainConfig, 'name' | 'type'> {
+type ConfigFacts = Pick<DomainConfig, 'name' | 'type' | 'deviceModel'>
+
+/** What a domain config's text says (name, type, device model), JSON or xl's own syntax. */
+export function configFacts(text: string, json: boolean): ConfigFacts {
+  return json ? jsonFacts(text) : xlFacts(text)
+}
+
+/** libxl's JSON names of the device models (libxl_types.idl's device_model_version enum). */
+const JSON_DEVICE_MODELS: Record<string, DeviceModel> = {qemu_xen_traditional: 'qemu-xen-traditional', qemu_xen: 'qemu-xen'}
+/** xl's spellings (parse_config_data(): any other value is refused). */
+const XL_DEVICE_MODELS = new Set<string>(['qemu-xen-traditional', 'qemu-xen'])
+
+/** Name, type and device model from libxl's JSON domain config (c_info, b_info). */
+function jsonFacts(text: string): ConfigFacts {
   try {
-    const info = JSON.parse(text)?.c_info
-    return {name: typeof info?.name === 'string' ? info.name : undefined, type: domainType(info?.type)}
+    const config = JSON.parse(text)
+    const info = config?.c_info
+    const dm = config?.b_info?.device_model_version
+    return {
+      name: typeof info?.name === 'string' ? info.name : undefined,
+      type: domainType(info?.type),
+      deviceModel: typeof dm === 'string' ? JSON_DEVICE_MODELS[dm] : undefined,
+    }
   } catch {
     return {}
   }
 }
 
-/** Name and type from an xl config file's `name =` and `type =` lines. */
-function xlFacts(text: string): Pick<DomainConfig, 'name' | 'type'> {
+/** Name, type and device model from an xl config file's `name =`, `type =` and `device_model_version =` lines. */
+function xlFacts(text: string): ConfigFacts {
   const setting = (key: string) => new RegExp(`^\\s*${key}\\s*=\\s*(["'])(.*?)\\1`, 'm').exec(text)?.[2]
-  return {name: setting('name'), type: domainType(setting('type'))}
+  const dm = setting('device_model_version')
+  return {name: setting('name'), type: domainType(setting('type')), deviceModel: dm !== undefined && XL_DEVICE_MODELS.has(dm) ? (dm as DeviceModel) : undefined}
 }

@@ -61,7 +61,9 @@ describe.skipIf(!hasScript)('at a terminal: convert', () => {
     expect(log).toMatch(/^converted good.legacy -> new.v2 \(libxl v2 \/ libxc v3 stream, legacy-converted\)\n/)
     expect(log).not.toMatch(TASK_MARK)
     expect(log).not.toMatch(/Detect image|Convert:|\x1b/)
-    expect(lines(log)).toHaveLength(6)
+    // The report: six lines, then the restore block (what restores NEW).
+    expect(lines(log).filter((l) => !l.startsWith('    '))).toHaveLength(7)
+    expect(lines(log)).toContain('  restore:')
   })
 
   for (const v of legacyVectors().filter((x) => !x.valid)) {
@@ -155,7 +157,13 @@ describe.skipIf(!hasScript)('at a terminal: verify and inspect-legacy', () => {
     writeFileSync(join(dir, 'bad.v2'), vectorBytes('v2', 'bad-truncated-mid-record.v2.gz'))
     const good = await runTty(xstLine(['verify', 'good.v2']), {cwd: dir})
     expect(good.code, good.text).toBe(0)
-    expect(lines(good.text)).toEqual([expect.stringMatching(/^good.v2: valid — libxl v2/)])
+    expect(lines(good.text)).toEqual([
+      expect.stringMatching(/^good.v2: valid — libxl v2/),
+      '  restore:',
+      '    by        xl restore',
+      '    releases  Xen 4.14 and later',
+      expect.stringMatching(/^ {4}refused {3}Xen 4\.6-4\.13: /),
+    ])
     const bad = await runTty(xstLine(['verify', 'bad.v2']), {cwd: dir})
     expect(bad.code, bad.text).toBe(1)
     expect(hasStackTrace(bad.text)).toBe(false)

@@ -2,6 +2,7 @@
 // and where problems and listing lines go. V2Verifier owns one and moves it
 // through the stream; the rules (headers.ts, libxc-rules.ts, libxl-rules.ts,
 // tail.ts) read it and report through it.
+import type {DeviceModel} from '../../xl/header.js'
 import type {Layer, RecordInfo, RecordKind} from '../record.js'
 import {recordName} from '../tables.js'
 import {RESTORER_RULES, type RuleCode} from './restorer.js'
@@ -30,6 +31,8 @@ export interface XlSeen {
   domainName: string | null
   /** The domain type the xl config asks for, when it says. */
   configType: 'pv' | 'hvm' | 'pvh' | null
+  /** The xl config (null: the header holds none), and the device model it asks for (null: it does not say). */
+  config: null | {deviceModel: DeviceModel | null}
 }
 
 /** Facts about the libxc stream gathered so far. */
@@ -72,7 +75,8 @@ export class LibxlState {
   /** The record just checked was CHECKPOINT_END: COLO's CHECKPOINT_STATE may come next. */
   afterCheckpointEnd = false
   counts = new Map<string, number>()
-  emulator = {contexts: 0, contextBytes: 0, xenstoreKeys: 0}
+  /** firstId: the emulator id of the first EMULATOR_CONTEXT (whose device state it is), null before one. */
+  emulator: {contexts: number; contextBytes: number; xenstoreKeys: number; firstId: number | null} = {contexts: 0, contextBytes: 0, xenstoreKeys: 0, firstId: null}
 }
 
 /** One complete checkpoint of a checkpointed (Remus, COLO) stream. */

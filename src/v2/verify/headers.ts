@@ -26,6 +26,7 @@ export function xlHeader(v: VerifyContext, info: XlHeaderInfo): void {
     optionalDataLength: info.optionalDataLength,
     domainName: info.config?.name ?? null,
     configType: info.config?.type ?? null,
+    config: info.config ? {deviceModel: info.config.deviceModel ?? null} : null,
   }
   v.xl = xl
   v.note({offset: xl.offset, layer: 'xl', name: 'xl header', length: info.raw.length, detail: `flags ${xl.flags.join(', ') || 'none'}${xl.domainName ? `, domain "${xl.domainName}"` : ''}`})

@@ -79,6 +79,7 @@ export function emulatorContext(v: VerifyContext, rec: RecordInfo, kind: RecordK
   const size = rec.length - EmulatorHeader.size
   v.ll.emulator.contexts++
   v.ll.emulator.contextBytes += size
+  v.ll.emulator.firstId ??= h.emulatorId
   return {detail: `${emulatorName(h)}, ${plural(size, 'byte')}`}
 }
 

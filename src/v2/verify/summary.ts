@@ -1,6 +1,7 @@
 // What the verifier tells about a stream besides its problems: the summary
 // of `xst verify --json` (and of the verify section of `xst convert --json`),
 // made from the facts gathered while checking.
+import type {DeviceModel} from '../../xl/header.js'
 import {PAGE_TYPE_NAMES} from '../../format/x86.js'
 import {DOMAIN_TYPE_NAMES} from '../libxc/layout.js'
 import {LIBXL_OPT_LEGACY} from '../libxl/layout.js'
@@ -10,7 +11,8 @@ import type {CheckpointInfo, VerifyContext} from './context.js'
 export interface VerifySummary {
   /** Outermost v2 layer. */
   format: Layer | null
-  xlHeader: {flags: string[]; optionalDataLength: number; domainName: string | null} | null
+  /** config: the xl config it holds (null: none), and the device model that asks for (null: it does not say). */
+  xlHeader: {flags: string[]; optionalDataLength: number; domainName: string | null; config: null | {deviceModel: DeviceModel | null}} | null
   version: {libxl: number | null; libxc: number | null}
   /** libxl options bit 1; null when there is no libxl header. */
   legacyConverted: boolean | null
@@ -25,7 +27,7 @@ export interface VerifySummary {
   /** vcpus with an X86_PV_VCPU_BASIC record. */
   vcpus: number[]
   p2mEndPfn: number | null
-  emulator: {contexts: number; contextBytes: number; xenstoreKeys: number}
+  emulator: {contexts: number; contextBytes: number; xenstoreKeys: number; firstId: number | null}
   /**
    * A checkpointed (Remus, COLO) stream: its complete checkpoints (the first
    * 1,000 listed), where the last ends, and where an incomplete one was cut;
@@ -45,7 +47,7 @@ export function summarise(v: VerifyContext, tail: {kind: string; bytes: number} 
   const haveLibxc = lx.domainType !== undefined
   return {
     format: v.top ?? null,
-    xlHeader: v.xl ? {flags: v.xl.flags, optionalDataLength: v.xl.optionalDataLength, domainName: v.xl.domainName} : null,
+    xlHeader: v.xl ? {flags: v.xl.flags, optionalDataLength: v.xl.optionalDataLength, domainName: v.xl.domainName, config: v.xl.config} : null,
     version: {libxl: ll.version ?? null, libxc: haveLibxc ? lx.version : null},
     legacyConverted: ll.version !== undefined ? (ll.options & LIBXL_OPT_LEGACY) !== 0 : null,
     guestType: haveLibxc ? (DOMAIN_TYPE_NAMES[lx.domainType!] ?? `type ${lx.domainType}`) : null,
