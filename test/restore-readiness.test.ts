@@ -147,6 +147,24 @@ describe.concurrent('identify: what restores it, what it needs, who refuses it',
     expect(hosts(restore)).toContain('libvirt built against Xen < 4.6 (LIBXL_SAVE_VERSION 1)')
   })
 
+  it('a libvirt image whose XML names qemu-dm over upstream QEMU state: virsh restore with that XML is refused', async ({expect}) => {
+    const bytes = nativeBytes('libvirt-v2-hvm3.gz')
+    // The header (64 bytes: magic, version, xml_len, unused), the XML with its NUL, the stream.
+    const xmlLen = bytes.readUInt32LE(20)
+    const xml = bytes
+      .subarray(64, 64 + xmlLen - 1)
+      .toString('utf8')
+      .replace('</domain>', '  <devices><emulator>/usr/lib/xen/bin/qemu-dm</emulator></devices>\n</domain>')
+    const newXml = Buffer.from(`${xml}\0`, 'utf8')
+    const head = Buffer.from(bytes.subarray(0, 64))
+    head.writeUInt32LE(newXml.length, 20)
+    const {restore} = await identify(file(Buffer.concat([head, newXml, bytes.subarray(64 + xmlLen)]), 'crm.save'))
+    expect(restore.refusedBy).toContainEqual({
+      host: 'virsh restore with the domain XML in the image',
+      why: expect.stringMatching(/<emulator> \(\/usr\/lib\/xen\/bin\/qemu-dm\) is qemu-traditional's qemu-dm by its name, but the device state is upstream QEMU's/),
+    })
+  })
+
   it('through gzip the device state is not read: said, not guessed', async ({expect}) => {
     const r = await runXst(['identify', '--json', join(CONFORMANCE, 'native', 'legacy-hvm-save.gz')])
     expect(JSON.parse(r.stdout).images[0].restore.unknown).toEqual([{what: 'device model', why: expect.stringContaining('does not read a stream through gzip or a pipe')}])

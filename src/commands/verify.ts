@@ -175,7 +175,8 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
           // Will it restore: for a stream that verifies (a XenServer image's device state is in its own section, read back from a file).
           if (report.valid && report.container) {
             const kind = report.container.kind
-            const facts = v2RestoreFacts(report.summary, kind, caught.state ?? (await sectionState(input, report.container)) ?? null)
+            const lv = report.container.libvirt
+            const facts = v2RestoreFacts(report.summary, kind, caught.state ?? (await sectionState(input, report.container)) ?? null, lv ? {emulator: lv.emulator} : undefined)
             if (facts) restore = assessRestore(facts, containerModule(kind).restoredBy(facts.stream, report.summary.xlHeader !== null))
           }
         } finally {

@@ -38,6 +38,8 @@ export interface LibvirtHeaderInfo {
   xml: string
   /** `<name>` of the domain, when the XML has one. */
   domainName?: string
+  /** The device model binary `<devices><emulator>` names, when the XML has one (libvirt picks the device model from it). */
+  emulator?: string
   /** False when the 40 unused bytes are not all zero (libvirt ignores them). */
   unusedZero: boolean
   /** Header and XML exactly as read. */
@@ -97,6 +99,7 @@ export async function readLibvirtHeader(reader: ByteReader): Promise<LibvirtHead
     xmlLength: h.xmlLength,
     xml,
     domainName: domainName(xml),
+    emulator: emulatorPath(xml),
     unusedZero: h.unused.every((b) => b === 0),
     headerBytes: Buffer.concat([fixed, xmlBytes]),
     streamOffset: reader.offset,
@@ -163,6 +166,18 @@ function unescapeXml(s: string): string {
  * tags, not an XML parser: comments, CDATA and processing instructions are
  * stepped over; anything malformed gives undefined.
  */
+/**
+ * The text of the domain's `<emulator>` element, if it has one (outside
+ * comments): libvirt's libxl driver sets the device model from it
+ * (libxlMakeDomBuildInfo(), asking the binary with -help which it is).
+ */
+export function emulatorPath(xml: string): string | undefined {
+  const text = xml.replace(/<!--[\s\S]*?-->/g, '')
+  const m = /<emulator(?:\s[^>]*)?>([^<]*)<\/emulator>/.exec(text)
+  const path = m?.[1].trim()
+  return path ? path : undefined
+}
+
 export function domainName(xml: string): string | undefined {
   const tag = /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<[?!][^>]*>|<(\/?)([A-Za-z_][\w.:-]*)((?:"[^"]*"|'[^']*'|[^'">])*?)(\/?)>/g
   let depth = 0

@@ -49,7 +49,8 @@ export interface ContainerSummary {
   label: string
   /** The input was gzip-compressed (offsets are into the decompressed image). */
   compressed: boolean
-  libvirt?: {version: number; claims: 'legacy' | 'libxl'; xmlLength: number; domainName: string | null}
+  /** emulator: the device model binary the domain XML names, or null. */
+  libvirt?: {version: number; claims: 'legacy' | 'libxl'; xmlLength: number; domainName: string | null; emulator: string | null}
   xend?: {configLength: number; domainName: string | null; memoryMiB: number | null; vcpus: number | null; imageKind: string | null}
   /** vmName, vmUuid: the VM's, from the VM record in vm_str; null when it does not give them plainly. */
   xenops?: {time: string; wordSize: number; vmStrLength: number | null; xsSubtreeEntries: number | null; unknownFields: string[]; vmName: string | null; vmUuid: string | null}

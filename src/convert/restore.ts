@@ -34,7 +34,9 @@ export function convertRestore(result: FamilyResult, report: VerifyReport, state
   const outKind = OUTPUT_KIND[result.container.output.family](inKind)
   const guest = s.guestType === 'x86 PV' ? 'pv' : s.guestType === 'x86 HVM' ? 'hvm' : s.guestType === 'x86 PVH' ? 'pvh' : null
   const state: StateModel | undefined = containerState(inKind, guest) ?? (stateHead?.length ? modelOfState(stateHead) : undefined)
-  const after = v2RestoreFacts(s, outKind, state)
+  // A libvirt output carries the input's domain XML unchanged.
+  const lv = result.container.input.libvirt
+  const after = v2RestoreFacts(s, outKind, state, outKind === 'libvirt' && lv ? {emulator: lv.emulator} : undefined)
   if (!after) return undefined
   const legacy = result.summary.input.toolstackWidth !== null
   const cp = result.summary.checkpoint
@@ -46,6 +48,7 @@ export function convertRestore(result: FamilyResult, report: VerifyReport, state
     toolstackWidth: result.summary.input.toolstackWidth,
     checkpointed: cp?.kind ?? null,
     container: inKind,
+    libvirt: lv ? {emulator: lv.emulator} : undefined,
     xl: result.summary.input.xlHeader ? after.xl : null,
   }
   return {

@@ -19,6 +19,8 @@ export interface RestoreFacts {
   /** A legacy stream's saving toolstack's word size; null for a v2 stream. */
   toolstackWidth: 32 | 64 | null
   container: ContainerKind
+  /** A libvirt image: the device model binary its domain XML names (`<emulator>`), or null. */
+  libvirt?: {emulator: string | null}
   /** The xl header in front of the stream, and the device model its config asks for (undefined: the config does not say). */
   xl: null | {config: null | {deviceModel?: DeviceModelKind}}
   /**
@@ -160,11 +162,20 @@ export const RULES: readonly Rule[] = [
           return
         }
         out.refusedBy.push({host: 'Xen 4.21 and later', why: `${whose}, and Xen 4.21 removed qemu-traditional ("unknown device model version")`, current: true})
-        if (f.container === 'libvirt') out.needs.push("on Xen 4.6-4.20: the domain XML's <emulator> naming qemu-traditional's qemu-dm (libvirt asks it with -help), installed on the host")
-        else if (asked !== TRAD)
+        if (f.container === 'libvirt') {
+          if (!namesQemuDm(f.libvirt?.emulator))
+            out.needs.push(
+              `on Xen 4.6-4.20: the domain XML's <emulator> naming qemu-traditional's qemu-dm, installed on the host (libvirt asks it with -help which it is; ${f.libvirt?.emulator ? `the XML names ${f.libvirt.emulator}` : 'the XML names none, so libxl starts qemu-xen'})`,
+            )
+        } else if (asked !== TRAD)
           out.needs.push(
             `on Xen 4.6-4.20: device_model_version="${TRAD}" in the domain config, with qemu-traditional installed (built with --enable-qemu-traditional from 4.20): ${asked ? 'the xl config asks for qemu-xen' : 'libxl starts qemu-xen by default'}, which cannot load this state`,
           )
+      } else if (f.container === 'libvirt' && namesQemuDm(f.libvirt?.emulator)) {
+        out.refusedBy.push({
+          host: 'virsh restore with the domain XML in the image',
+          why: `its <emulator> (${f.libvirt!.emulator}) is qemu-traditional's qemu-dm by its name, but the device state is upstream QEMU's (${f.state.from})`,
+        })
       } else if (asked === TRAD) {
         out.refusedBy.push({
           host: 'xl restore with the config in its header',
@@ -206,6 +217,11 @@ export function assessRestore(f: RestoreFacts, by: string[]): Restore {
   const out: Restore = {by: [...by], releases: releasesOf(f), needs: [], refusedBy: [], unknown: []}
   for (const rule of RULES) rule.apply(f, out)
   return out
+}
+
+/** Whether a libvirt `<emulator>` path names qemu-traditional's binary, qemu-dm (libvirt itself asks the binary; the name is what the image shows). */
+function namesQemuDm(path: string | null | undefined): boolean {
+  return path !== undefined && path !== null && /(^|\/)qemu-dm$/.test(path)
 }
 
 /** The Xen releases whose restorer reads the stream (read_headers(); a legacy stream through libxl's converter from 4.6, on x86). */

@@ -29,7 +29,7 @@ export const libvirt: ContainerModule<LibvirtContainer> = {
 
   describe(c) {
     const h = c.header
-    return {libvirt: {version: h.version, claims: h.claims, xmlLength: h.xmlLength, domainName: h.domainName ?? null}}
+    return {libvirt: {version: h.version, claims: h.claims, xmlLength: h.xmlLength, domainName: h.domainName ?? null, emulator: h.emulator ?? null}}
   },
   domainName: (s) => s.libvirt?.domainName ?? null,
   words: (s) => s.label + (s.libvirt ? ` (version ${s.libvirt.version})` : ''),
