@@ -56,6 +56,7 @@ export const ERROR_CODES = {
   'not-x86': 'the stream is of a guest that is not x86; xst dumps x86 guests only',
   'bad-length': 'a length field does not hold a usable number',
   'length-too-large': 'a length field is over the limit xst holds in memory or checks',
+  'too-many-elements': "a container's config or section list holds more elements than xst keeps (memory follows the count, not the length)",
 
   // gzip around an image.
   'gzip-corrupt': 'the gzip data is damaged',

@@ -43,12 +43,21 @@ export interface SectionHandlers<T> {
  * themselves (an unknown type, a length over its bound, no End_of_image)
  * are walkSections'.
  */
+/** Most sections a structured image may hold: xenopsd writes one of each kind it has, and memory follows the count (6 million empty sections fit in 96 MB). */
+export const MAX_SECTIONS = 10_000
+
 export async function walkStructured<T>(reader: ByteReader, summary: ContainerSummary, h: SectionHandlers<T>): Promise<T | undefined> {
   const walk = walkSections(reader)
   for (;;) {
     const step = await walk.next()
     if (step.done) return undefined
     const s = step.value
+    if (summary.sections!.length >= MAX_SECTIONS) {
+      throw new FormatError('too-many-elements', `the XenServer image holds more than ${MAX_SECTIONS} sections, more than xst keeps (xenopsd writes fewer than 20)`, {
+        offset: s.offset,
+        context: `${s.section.name} section`,
+      })
+    }
     summary.sections!.push(sectionLine(s))
     const body = s.section.body
     const stop = await (body === 'sized' ? h.sized(s) : body === 'none' ? h.end(s) : h.stream(s))

@@ -28,11 +28,12 @@ export interface SexpList {
 
 export type Sexp = SexpAtom | SexpList
 
-/** A syntax error at byte `at` of the text. */
+/** A syntax error at byte `at` of the text; `tooMany`: the text holds more elements than are kept (not a syntax error). */
 export class SexpError extends Error {
   constructor(
     message: string,
     readonly at: number,
+    readonly tooMany = false,
   ) {
     super(message)
   }
@@ -40,6 +41,13 @@ export class SexpError extends Error {
 
 /** Deeper nesting than this is refused (neither writer nests more than a few levels). */
 export const MAX_SEXP_DEPTH = 256
+
+/**
+ * Most atoms and lists one text may hold: memory follows the count, not the
+ * length (3 million `(k v)` lists fit in 16 MiB and would take over a GB
+ * as trees). An xend config or a Xenops record holds hundreds.
+ */
+export const MAX_SEXP_NODES = 200_000
 
 interface Frame {
   list: SexpList
@@ -60,7 +68,12 @@ class TreeBuilder {
     return this.stack.length ? this.stack[this.stack.length - 1] : this.top
   }
 
+  private nodes = 0
+
   add(node: Sexp): void {
+    if (++this.nodes > MAX_SEXP_NODES) {
+      throw new SexpError(`more than ${MAX_SEXP_NODES} atoms and lists, more than xst keeps (a real one holds hundreds)`, node.offset, true)
+    }
     const f = this.frame
     if (f.drops > 0) f.drops--
     else f.list.items.push(node)

@@ -106,6 +106,7 @@ export function parseXendConfig(text: string, offset = 0): XendConfig {
     tree = parseXendSxp(text).value
   } catch (err) {
     if (err instanceof SexpError) {
+      if (err.tooMany) throw new FormatError('too-many-elements', `xend config holds ${err.message}`, {offset: offset + err.at, context: 'xend config'})
       throw new FormatError('xend-config-syntax', `xend config is not a well-formed s-expression: ${err.message}`, {offset: offset + err.at, context: 'xend config'})
     }
     throw err

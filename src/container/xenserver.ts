@@ -277,6 +277,7 @@ export function parseXenopsRecord(body: Buffer, offset = 0): XenopsRecord {
   try {
     tree = parseSexplib(text)
   } catch (err) {
+    if (err instanceof SexpError && err.tooMany) throw new FormatError('too-many-elements', `Xenops record holds ${err.message}`, {offset: offset + err.at, context: 'Xenops record'})
     if (err instanceof SexpError) throw xenopsError(`Xenops record is not a well-formed s-expression: ${err.message}`, offset + err.at)
     throw err
   }

@@ -89,3 +89,35 @@ describe('hostile counts: a warning or an error per record, memory measured', ()
     expect(json.maxRssMiB).toBeLessThan(MAX_RSS_MIB)
   }, 120_000)
 })
+
+describe('hostile counts in containers: memory follows the count, so the count is bounded', () => {
+  it('an xend config of 3 million (k v) lists (15 MB, under the 16 MiB cap): refused in one line by identify, verify and convert, memory under the ceiling', async () => {
+    const {encodeXendHeader} = await import('../../src/container/xend.js')
+    const config = `(domain ${'(k v)'.repeat(3_000_000)})`
+    const file = tempFile('lists.xm-save', Buffer.concat([encodeXendHeader(config), buildLegacy(smallSpec('pv', 64))]))
+    for (const args of [
+      ['identify', '--json'],
+      ['verify', '--json'],
+      ['convert', '--json'],
+    ]) {
+      const out = args[0] === 'convert' ? [join(tempDir(), 'out.save')] : []
+      const r = await measured([...args, file, ...out])
+      const doc = JSON.parse(r.stdout)
+      const error = args[0] === 'identify' ? doc.images[0].error : (doc.error ?? doc.errors?.[0])
+      expect(error?.code, `${args[0]}: ${r.stdout.slice(0, 300)}`).toBe('too-many-elements')
+      expect(r.maxRssMiB, args[0]).toBeLessThan(MAX_RSS_MIB)
+    }
+  })
+
+  it('a XenServer image of a million empty sections: refused at the limit, memory under the ceiling', async () => {
+    const {encodeSectionHeader, encodeStructuredSignature} = await import('../../src/container/xenserver.js')
+    const empty = encodeSectionHeader('Varstored', 0)
+    const file = tempFile('sections.img', Buffer.concat([encodeStructuredSignature(), Buffer.alloc(1_000_000 * empty.length, empty)]))
+    for (const cmd of ['identify', 'verify', 'convert']) {
+      const out = cmd === 'convert' ? [join(tempDir(), 'out.img')] : []
+      const r = await measured([cmd, file, ...out])
+      expect(r.stdout + r.stderr, cmd).toMatch(/more than 10000 sections/)
+      expect(r.maxRssMiB, cmd).toBeLessThan(MAX_RSS_MIB)
+    }
+  })
+})
