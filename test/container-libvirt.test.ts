@@ -41,7 +41,9 @@ describe('libvirt vectors', () => {
         // libvirt-v1-holding-v2: version 1 over a libxl v2 stream.
         expect(defect?.code).toBe('libvirt-version-mismatch')
         expect(defect?.offset).toBe(LibvirtHeader.offsets.version)
-        expect(defect?.message).toBe('byte 16, libvirt header: version 1 claims a legacy stream, but a libxl stream follows: expected version 2, got version 1')
+        expect(defect?.message).toBe(
+          'byte 16, libvirt header: version 1 claims a legacy stream, but a libxl stream follows (libvirt would hand it to the legacy converter, which fails on it; repairable: `xst convert` rewrites the version): expected version 2, got version 1',
+        )
       }
     })
 

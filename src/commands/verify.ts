@@ -176,7 +176,7 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
           if (report.valid && report.container) {
             const kind = report.container.kind
             const lv = report.container.libvirt
-            const facts = v2RestoreFacts(report.summary, kind, caught.state ?? (await sectionState(input, report.container)) ?? null, lv ? {emulator: lv.emulator} : undefined)
+            const facts = v2RestoreFacts(report.summary, kind, caught.state ?? (await sectionState(input, report.container)) ?? null, lv ? {version: lv.version, emulator: lv.emulator} : undefined)
             if (facts) restore = assessRestore(facts, containerModule(kind).restoredBy(facts.stream, report.summary.xlHeader !== null))
           }
         } finally {

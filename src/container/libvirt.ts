@@ -119,7 +119,12 @@ export function libvirtVersionDefect(info: LibvirtHeaderInfo, stream: 'legacy' |
   const expected = stream === 'legacy' ? LIBVIRT_VERSION_LEGACY : stream === 'libxl' ? LIBVIRT_VERSION_V2 : undefined
   return new FormatError(
     'libvirt-version-mismatch',
-    `version ${info.version} claims a ${info.claims} stream, but a ${stream} stream follows` + (expected === undefined ? ' (libvirt reads neither version over a bare libxc stream)' : ''),
+    `version ${info.version} claims a ${info.claims} stream, but a ${stream} stream follows` +
+      (expected === undefined
+        ? ' (libvirt reads neither version over a bare libxc stream)'
+        : stream === 'libxl'
+          ? ' (libvirt would hand it to the legacy converter, which fails on it; repairable: `xst convert` rewrites the version)'
+          : ' (libvirt would hand the legacy stream to libxl as a v2 stream; `xst convert` converts it and writes version 2)'),
     {
       offset: info.offset + LibvirtHeader.offsets.version,
       context: 'libvirt header',

@@ -36,7 +36,7 @@ export function convertRestore(result: FamilyResult, report: VerifyReport, state
   const state: StateModel | undefined = containerState(inKind, guest) ?? (stateHead?.length ? modelOfState(stateHead) : undefined)
   // A libvirt output carries the input's domain XML unchanged.
   const lv = result.container.input.libvirt
-  const after = v2RestoreFacts(s, outKind, state, outKind === 'libvirt' && lv ? {emulator: lv.emulator} : undefined)
+  const after = v2RestoreFacts(s, outKind, state, outKind === 'libvirt' && lv ? {version: 2, emulator: lv.emulator} : undefined)
   if (!after) return undefined
   const legacy = result.summary.input.toolstackWidth !== null
   const cp = result.summary.checkpoint
@@ -48,7 +48,7 @@ export function convertRestore(result: FamilyResult, report: VerifyReport, state
     toolstackWidth: result.summary.input.toolstackWidth,
     checkpointed: cp?.kind ?? null,
     container: inKind,
-    libvirt: lv ? {emulator: lv.emulator} : undefined,
+    libvirt: lv ? {version: lv.version, emulator: lv.emulator} : undefined,
     xl: result.summary.input.xlHeader ? after.xl : null,
   }
   return {

@@ -39,7 +39,16 @@ export function windowPfns(): number {
 /** A page of data for a pfn xst does not dump: refused before anything is allocated for it. */
 export function checkDumpablePfn(pfn: number, where: {offset: number; context?: string}): void {
   if (pfn > MAX_DUMP_PFN) {
-    throw new FormatError('pfn-too-large', `a page of data for pfn ${hex(pfn)}, beyond the 16 TiB of guest memory xst dumps`, {...where, expected: `a pfn up to ${hex(MAX_DUMP_PFN)}`, got: hex(pfn)})
+    // A limit of dump-core, not a defect: the stream may well restore (verify says whether), but xst does not dump it.
+    throw new FormatError(
+      'pfn-too-large',
+      `a page of data for pfn ${hex(pfn)}, beyond the 16 TiB of guest memory dump-core writes (a limit of dump-core, not a defect of the image: \`xst verify\` judges the stream)`,
+      {
+        ...where,
+        expected: `a pfn up to ${hex(MAX_DUMP_PFN)}`,
+        got: hex(pfn),
+      },
+    )
   }
 }
 

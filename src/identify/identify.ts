@@ -181,7 +181,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
           guestWidth: out.guestWidth,
           toolstackWidth: out.toolstackWidth,
           container: c.kind,
-          libvirt: out.container.libvirt ? {emulator: out.container.libvirt.emulator} : undefined,
+          libvirt: out.container.libvirt ? {version: out.container.libvirt.version, emulator: out.container.libvirt.emulator} : undefined,
           xl: out.xlHeader ? {config: xlConfig} : null,
           state:
             out.guest !== 'hvm'

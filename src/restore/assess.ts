@@ -19,8 +19,8 @@ export interface RestoreFacts {
   /** A legacy stream's saving toolstack's word size; null for a v2 stream. */
   toolstackWidth: 32 | 64 | null
   container: ContainerKind
-  /** A libvirt image: the device model binary its domain XML names (`<emulator>`), or null. */
-  libvirt?: {emulator: string | null}
+  /** A libvirt image: its header's version, and the device model binary its domain XML names (`<emulator>`), or null. */
+  libvirt?: {version: number; emulator: string | null}
   /** The xl header in front of the stream, and the device model its config asks for (undefined: the config does not say). */
   xl: null | {config: null | {deviceModel?: DeviceModelKind}}
   /**
@@ -206,7 +206,7 @@ export const RULES: readonly Rule[] = [
     hosts: 'libvirt built against a libxl without LIBXL_HAVE_SRM_V2 (Xen < 4.6)',
     source: 'libxlDomainSaveImageOpen() in libvirt: "image version is not supported (2 > 1)"',
     apply(f, out) {
-      if (f.container !== 'libvirt' || f.stream === 'legacy') return
+      if (f.container !== 'libvirt' || f.libvirt?.version !== 2) return
       out.refusedBy.push({host: 'libvirt built against Xen < 4.6 (LIBXL_SAVE_VERSION 1)', why: 'image version 2 is newer than it reads'})
     },
   },

@@ -6,7 +6,7 @@ import type {RestoreFacts} from './assess.js'
 import {modelOfEmulatorId, type StateModel} from './device-model.js'
 
 /** `state`: the device state caught as the stream was read (null: none in it; undefined: not looked for). */
-export function v2RestoreFacts(s: VerifySummary, container: ContainerKind, state: StateModel | null | undefined, libvirt?: {emulator: string | null}): RestoreFacts | undefined {
+export function v2RestoreFacts(s: VerifySummary, container: ContainerKind, state: StateModel | null | undefined, libvirt?: {version: number; emulator: string | null}): RestoreFacts | undefined {
   // Not caught from the bytes: what the first EMULATOR_CONTEXT's emulator id says, when it names a model.
   const byId = s.emulator.firstId !== null ? modelOfEmulatorId(s.emulator.firstId) : undefined
   if (!state && byId) state = {model: byId, from: `its EMULATOR_CONTEXT record names ${byId} (emulator id ${s.emulator.firstId})`}

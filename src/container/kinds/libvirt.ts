@@ -53,7 +53,15 @@ export const libvirt: ContainerModule<LibvirtContainer> = {
     const h = img.container.header
     if (img.stream === 'legacy' && h.claims !== 'legacy') {
       const defect = libvirtVersionDefect(h, 'legacy')
-      if (defect) io.warn(`${defect.message}; libvirt would hand the legacy stream to libxl as a v2 stream (xst convert writes version 2 over the converted stream)`)
+      if (defect) io.warn(defect.message)
+    }
+    // A v2 stream under a header claiming legacy: not inspect-legacy's, and repairable, said in the words verify and convert use.
+    if ((img.stream === 'libxl' || img.stream === 'libxc') && h.claims === 'legacy') {
+      throw new FormatError(
+        'already-v2',
+        `this is a ${img.stream} v2 stream, though the libvirt header's version ${h.version} claims a legacy one: use \`xst verify\`${img.stream === 'libxl' ? '; repairable: `xst convert` rewrites the version' : ''}`,
+        {offset: img.reader.offset},
+      )
     }
     return io.read()
   },
@@ -74,6 +82,18 @@ export const libvirt: ContainerModule<LibvirtContainer> = {
         }
       }
       return defect ? {verdict: 'damaged', restoredBy: [], error: defect} : undefined
+    },
+  },
+
+  dump: {
+    ...around.dump,
+    /** The memory is whole whatever the header's version claims: a mismatch is said (verify calls the image invalid; convert repairs it), and the stream dumped. */
+    async toStream(img, _summary, onRefused) {
+      if (img.stream === 'libxl' || img.stream === 'libxc') {
+        const defect = libvirtVersionDefect(img.container.header, img.stream)
+        if (defect) onRefused?.(defect)
+      }
+      return undefined
     },
   },
 
