@@ -15,7 +15,7 @@ export type ProgressMode = 'redraw' | 'line' | 'none'
 export interface ProgressContext {
   stdoutTTY: boolean
   stderrTTY: boolean
-  /** The environment (TERM, NO_COLOR, CI are read). */
+  /** The environment (TERM and CI are read; NO_COLOR is listr2's to honour, and the single line has no colour). */
   env: Record<string, string | undefined>
   flags: {
     /** --progress (true), --no-progress (false), or neither (undefined). */
@@ -34,11 +34,6 @@ export interface ProgressContext {
 export function isCI(env: Record<string, string | undefined>): boolean {
   const ci = env.CI
   return ci !== undefined && ci !== '' && ci.toLowerCase() !== 'false'
-}
-
-/** NO_COLOR set and non-empty (no-color.org): no colour or other styling. */
-export function noColor(env: Record<string, string | undefined>): boolean {
-  return env.NO_COLOR !== undefined && env.NO_COLOR !== ''
 }
 
 /**
