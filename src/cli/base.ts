@@ -9,6 +9,7 @@ import {jsonPieces, pieces} from './json.js'
 import {addWarning, forTerminal} from '../text.js'
 import {refuseUndecodable} from './argv.js'
 import type {Priority, Syslog} from './syslog.js'
+import {type ProgressMode, progressMode} from './progress-mode.js'
 
 export abstract class XstCommand extends Command {
   static enableJsonFlag = true
@@ -18,6 +19,9 @@ export abstract class XstCommand extends Command {
 
   /** Set when stdout carries data (an image), so reports must go to stderr. */
   protected reportToStderr = false
+
+  /** -q/--quiet: the text report is left out (warnings and errors are not). */
+  protected quiet = false
 
   /** Set once printJson has written the document: oclif's own printing of run()'s result is skipped. */
   private jsonPrinted = false
@@ -72,9 +76,24 @@ export abstract class XstCommand extends Command {
     this.jsonPrinted = true
   }
 
+  /**
+   * The progress to show on stderr for these flags, at this terminal, in
+   * this environment (progress-mode.ts); `machine` when a program reads the
+   * output (the helper interface). --json counts as that too.
+   */
+  protected progressMode(flags: {progress?: boolean; quiet?: boolean}, machine = false): ProgressMode {
+    return progressMode({
+      stdoutTTY: Boolean(process.stdout.isTTY),
+      stderrTTY: Boolean(process.stderr.isTTY),
+      env: process.env,
+      flags,
+      machine: machine || this.jsonEnabled(),
+    })
+  }
+
   /** The lines of a text report, made as they are written, in pieces the reader takes before more are made (see printJson). */
   protected async printLines(lines: Iterable<string>): Promise<void> {
-    if (this.jsonEnabled()) return
+    if (this.jsonEnabled() || this.quiet) return
     if (this.syslog) {
       for (const l of lines) this.line(l)
       return
@@ -101,9 +120,9 @@ export abstract class XstCommand extends Command {
     if (!this.jsonEnabled()) process.stderr.write(forTerminal(text) + '\n')
   }
 
-  /** Print a line of the text report (suppressed under --json). */
+  /** Print a line of the text report (suppressed under --json and -q). */
   protected line(text = ''): void {
-    if (!this.jsonEnabled()) this.message('info', forTerminal(text))
+    if (!this.jsonEnabled() && !this.quiet) this.message('info', forTerminal(text))
   }
 
   /**

@@ -1,10 +1,12 @@
-// dump-core as the CLI runs it: when stderr is a terminal, a task list there
-// (reading the image with progress by input bytes, then writing the dump by
-// pages), drawn the way convert's is (task-list.ts); an interrupt removes
-// the partial output, closes the list and exits (signals.ts).
+// dump-core as the CLI runs it, with the progress progressMode() chose
+// (progress-mode.ts): a task list on stderr (reading the image with
+// progress by input bytes, then writing the dump by pages), drawn the way
+// convert's is (task-list.ts), or a single line there, or none; an
+// interrupt removes the partial output, closes the progress and exits
+// (signals.ts).
 import {describeInput} from '../dump/render.js'
 import {type DumpJob, type DumpProgress, type DumpSummary, runDumpJob} from '../dump/job.js'
-import {byteProgress, deferred, drawTaskList, progressBar, type ProgressOptions, runInterruptible, ticking} from './task-list.js'
+import {byteProgress, deferred, drawTaskList, progressBar, type ProgressOptions, runInterruptible, ticking, withProgressLine} from './task-list.js'
 import {formatBytes} from '../text.js'
 
 function progressLine(p: DumpProgress, since: number): string {
@@ -12,9 +14,24 @@ function progressLine(p: DumpProgress, since: number): string {
   return (p.phase === 'locate' ? 'finding pages: ' : '') + byteProgress(p.done, p.total, since)
 }
 
-/** Run a dump, with a task list on stderr when enabled; see runInterruptible (task-list.ts). */
+/** Run a dump, with the progress `opts.mode` says on stderr; see runInterruptible (task-list.ts). */
 export function runDumpWithProgress(job: DumpJob, opts: ProgressOptions): Promise<DumpSummary> {
-  return runInterruptible(job, opts, runDumpJob, withTaskList)
+  return runInterruptible(job, opts, runDumpJob, {redraw: withTaskList, line: withLine})
+}
+
+/** Run `job` with a single progress line on stderr (no cursor movement but \r). */
+function withLine(job: DumpJob, onClose: (close: () => void) => void): Promise<DumpSummary> {
+  let latest: DumpProgress | undefined
+  const t0 = Date.now()
+  const text = () => (latest ? `${latest.phase === 'read' ? 'reading image' : 'writing dump'}: ${progressLine(latest, t0)}` : '')
+  const wrapped: DumpJob = {
+    ...job,
+    onProgress: (p) => {
+      latest = p
+      job.onProgress?.(p)
+    },
+  }
+  return withProgressLine(() => runDumpJob(wrapped), text, onClose)
 }
 
 async function withTaskList(job: DumpJob, onClose: (close: () => void) => void): Promise<DumpSummary> {

@@ -1,14 +1,33 @@
-// When stderr is a terminal, a conversion shows a listr2 task list there
-// (detect, convert with a progress line, verify); elsewhere it runs quietly.
-// The list never goes to stdout, which holds the report (or the stream).
-// listr2 is only loaded when it is used, to keep start-up fast.
+// A conversion's progress, as progressMode() (progress-mode.ts) chose: a
+// listr2 task list on stderr (detect, convert with a progress line,
+// verify), a single progress line there, or none. It never goes to stdout,
+// which holds the report (or the stream). listr2 is only loaded when it is
+// used, to keep start-up fast.
 import {runConvertJob, type ConvertJob, type ConvertResult} from '../convert/job.js'
 import {formatBytes, plural} from '../text.js'
-import {byteProgress, deferred, drawTaskList, type ProgressOptions, runInterruptible, type Step, ticking} from './task-list.js'
+import {byteProgress, deferred, drawTaskList, type ProgressOptions, runInterruptible, type Step, ticking, withProgressLine} from './task-list.js'
 
-/** Run a conversion, with a task list on stderr when enabled; see runInterruptible. */
+/** Run a conversion, with the progress `opts.mode` says on stderr; see runInterruptible. */
 export function runWithProgress(job: ConvertJob, opts: ProgressOptions): Promise<ConvertResult> {
-  return runInterruptible(job, opts, runConvertJob, withTaskList)
+  return runInterruptible(job, opts, runConvertJob, {redraw: withTaskList, line: withLine})
+}
+
+/** Run `job` with a single progress line on stderr (no cursor movement but \r). */
+function withLine(job: ConvertJob, onClose: (close: () => void) => void): Promise<ConvertResult> {
+  let text = ''
+  const t0 = Date.now()
+  const wrapped: ConvertJob = {
+    ...job,
+    onProgress: (at, size) => {
+      text = `converting: ${byteProgress(at, size, t0)}`
+      job.onProgress?.(at, size)
+    },
+  }
+  return withProgressLine(
+    () => runConvertJob(wrapped),
+    () => text,
+    onClose,
+  )
 }
 
 /** Run `job` under a task list; `onClose` is given what closes the list early (on an interrupt). */

@@ -1,9 +1,12 @@
-// The listr2 task list long commands (convert, dump-core) draw on a terminal.
+// The progress long commands (convert, dump-core) show: the listr2 task
+// list they draw when stdout and stderr are both terminals, or the single
+// line (line-progress.ts); progress-mode.ts decides which.
 // It is drawn on stderr, never stdout: stdout holds the report or the data,
 // and may be a log file (`xst convert OLD NEW > log`). listr2 is only loaded
 // when a list is drawn, to keep start-up fast.
 import {exitOnSignals} from './signals.js'
 import {formatBytes} from '../text.js'
+import type {ProgressMode} from './progress-mode.js'
 
 export interface Deferred<T> {
   promise: Promise<T>
@@ -136,33 +139,54 @@ export async function ticking<T>(work: Promise<T>, update: () => void): Promise<
 }
 
 export interface ProgressOptions {
-  /** Draw the task list (the caller enables it only when stderr is a terminal). */
-  enabled: boolean
-  /** Called on an interrupt, once the partial output is removed and the list closed; the process then exits. */
+  /** The progress to show (progressMode(), progress-mode.ts). */
+  mode: ProgressMode
+  /** Called on an interrupt, once the partial output is removed and the progress closed; the process then exits. */
   onSignal?: (signal: NodeJS.Signals) => void
 }
 
+/** A job run with progress shown; `onClose` is given what closes the progress early (on an interrupt). */
+export type Shown<J, R> = (job: J, onClose: (close: () => void) => void) => Promise<R>
+
 /**
- * Run a job (a conversion, a dump) as the CLI does: under a task list when
- * enabled (`listed`), quietly otherwise (`plain`). An interrupt aborts the
- * job (which removes its partial output), closes the list, calls
- * `onSignal` and exits (signals.ts). The job's own outcome is returned or
- * thrown as is: a failure is never left pending while the list draws
- * (which Node would report as an unhandled rejection, with a stack trace).
+ * Run a job (a conversion, a dump) as the CLI does: under a task list
+ * (`shown.redraw`), with a progress line (`shown.line`) or quietly
+ * (`plain`), as `opts.mode` says. An interrupt aborts the job (which
+ * removes its partial output), closes the progress, calls `onSignal` and
+ * exits (signals.ts). The job's own outcome is returned or thrown as is: a
+ * failure is never left pending while the list draws (which Node would
+ * report as an unhandled rejection, with a stack trace).
  */
-export function runInterruptible<J extends {abort?: AbortSignal}, R>(
-  job: J,
-  opts: ProgressOptions,
-  plain: (job: J) => Promise<R>,
-  listed: (job: J, onClose: (close: () => void) => void) => Promise<R>,
-): Promise<R> {
+export function runInterruptible<J extends {abort?: AbortSignal}, R>(job: J, opts: ProgressOptions, plain: (job: J) => Promise<R>, shown: {redraw: Shown<J, R>; line: Shown<J, R>}): Promise<R> {
   const abort = new AbortController()
-  let closeList = () => {}
+  let closeProgress = () => {}
   const onSignal = (signal: NodeJS.Signals) => {
     abort.abort()
-    closeList()
+    closeProgress()
     opts.onSignal?.(signal)
   }
   const abortable: J = {...job, abort: abort.signal}
-  return exitOnSignals(onSignal, () => (opts.enabled ? listed(abortable, (close) => (closeList = close)) : plain(abortable)))
+  const onClose = (close: () => void) => {
+    closeProgress = close
+  }
+  return exitOnSignals(onSignal, () => (opts.mode === 'none' ? plain(abortable) : shown[opts.mode](abortable, onClose)))
+}
+
+/**
+ * Run `work` with a progress line on stderr: `text()` is shown every 100
+ * ms (when it says something), and the line is blanked when the work ends
+ * or `onClose` closes it.
+ */
+export async function withProgressLine<T>(work: () => Promise<T>, text: () => string, onClose: (close: () => void) => void): Promise<T> {
+  const {LineProgress} = await import('./line-progress.js')
+  const line = new LineProgress(process.stderr)
+  onClose(() => line.end())
+  try {
+    return await ticking(work(), () => {
+      const t = text()
+      if (t) line.show(t)
+    })
+  } finally {
+    line.end()
+  }
 }

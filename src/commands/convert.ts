@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
-import {guestFlag, widthFlag} from '../cli/flags.js'
+import {guestFlag, progressFlag, quietFlag, widthFlag} from '../cli/flags.js'
 import {interrupted} from '../cli/signals.js'
 import type {XlConfig} from '../convert/families.js'
 import type {ConvertJob} from '../convert/job.js'
@@ -19,7 +19,7 @@ A legacy Remus replication stream (a capture of the channel: checkpoint after ch
 
 NEW is written to a temporary file beside it and renamed into place only when the whole stream has been written and flushed; on any error or interrupt NEW is left untouched. An existing NEW is only replaced with --force, and never when it is OLD itself. A symlink NEW stays a link: the file it names is the one written. A FIFO, socket or character device (such as /dev/null) is written in place, without --force; a block device needs --force.
 
-With - for NEW, the stream goes to stdout, but not to a terminal unless --force is given. When stderr is a terminal, a task list with progress is drawn there; the summary goes to stdout.
+With - for NEW, the stream goes to stdout, but not to a terminal unless --force is given. The summary goes to stdout (to stderr when the stream does). Progress goes to stderr: a task list when stdout and stderr are both terminals, a single line rewritten in place when only stderr is (so that it never overwrites what another program prints, as with \`xst convert OLD - | xxd | head\`), none otherwise, in CI or under -q (see --progress); -q also leaves out the summary.
 
 Use - for OLD to read stdin and - for NEW to write stdout.
 
@@ -89,6 +89,8 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     }),
     verbose: Flags.boolean({char: 'v', description: 'list every record type written; with --in/--out, print the report (on stderr), which is left out otherwise'}),
     syslog: Flags.boolean({description: 'send warnings, errors and the -v report to syslog (ident xst, facility user) instead of stdout/stderr'}),
+    quiet: quietFlag(['verbose']),
+    progress: progressFlag(),
   }
 
   async run(): Promise<unknown> {
@@ -97,6 +99,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     // class loads on every run (see src/cli/commands.ts).
     if (this.argv.includes('--syslog')) this.syslog = new (await import('../cli/syslog.js')).Syslog()
     const {args, flags} = await this.parse(Convert)
+    this.quiet = flags.quiet
     const input = flags.in ?? args.old
     const output = flags.out ?? args.new
     if (input === undefined || output === undefined) throw new UsageError('give both the input and the output: xst convert OLD NEW (or --in and --out)')
@@ -110,7 +113,7 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
     const outSpec = parseSpec(output, {fdNumbers: helper})
     const toStdout = namesStdout(output, {fdNumbers: helper})
     this.reportToStderr = toStdout || helper
-    const report = !helper || flags.verbose
+    const report = (!helper || flags.verbose) && !flags.quiet
     const inName = specName(inSpec, 'input')
     const outName = toStdout ? 'stdout' : specName(outSpec, 'output')
 
@@ -157,8 +160,8 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
         helper && report ? (image) => this.line(`converting ${inName}: legacy ${image.guest.toUpperCase()}, ${image.toolstackWidth}-bit toolstack, to a ${format} stream on ${outName}`) : undefined,
     }
     const {summary, verify, container, notes, written, restore} = await runWithProgress(job, {
-      // The task list is for a person at a terminal running xst, not for a toolstack's helper.
-      enabled: !helper && Boolean(process.stderr.isTTY) && !this.jsonEnabled(),
+      // Progress is for a person at a terminal running xst, not for a toolstack's helper (unless --progress).
+      mode: this.progressMode(flags, helper),
       onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${interrupted(toStdout, done, forTerminal(output))}`),
     })
     if (!toStdout) this.committed = outName

@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
+import {progressFlag, quietFlag} from '../cli/flags.js'
 import type {DumpJob} from '../dump/job.js'
 import {interrupted} from '../cli/signals.js'
 import {namesStdout} from '../io/spec.js'
@@ -14,7 +15,9 @@ export default class DumpCore extends XstCommand {
 
 --format raw writes page N at byte N x 4096, leaving holes (a sparse file) where the guest has no page: the layout Volatility 3 and most memory tools open directly. To a pipe the holes are written as zeros.
 
-An image convert or verify would refuse is refused here too (exit 1, nothing written), except that pages beyond a v2 stream's p2m are dumped, with a warning. CORE is written to a temporary file beside it and renamed into place when complete; an existing CORE is only replaced with --force.`
+An image convert or verify would refuse is refused here too (exit 1, nothing written), except that pages beyond a v2 stream's p2m are dumped, with a warning. CORE is written to a temporary file beside it and renamed into place when complete; an existing CORE is only replaced with --force.
+
+The summary goes to stdout (to stderr when the dump does). Progress goes to stderr: a task list when stdout and stderr are both terminals, a single line rewritten in place when only stderr is (so that it never overwrites what another program prints, as with \`xst dump-core -f raw IMAGE - | xxd | head\`), none otherwise, in CI or under -q (see --progress); -q also leaves out the summary.`
 
   static examples = [
     {description: 'A core file for crash', command: '<%= config.bin %> <%= command.id %> guest.save guest.core'},
@@ -35,10 +38,13 @@ An image convert or verify would refuse is refused here too (exit 1, nothing wri
       description: 'a replication stream (Remus, COLO; a file): dump checkpoint K instead of the last complete one, which the receiver fails over from',
       helpValue: 'K',
     }),
+    quiet: quietFlag(),
+    progress: progressFlag(),
   }
 
   async run(): Promise<unknown> {
     const {args, flags} = await this.parse(DumpCore)
+    this.quiet = flags.quiet
     const toStdout = namesStdout(args.core)
     this.reportToStderr = toStdout
     // The output is in place: an interrupt from now on says so.
@@ -60,7 +66,7 @@ An image convert or verify would refuse is refused here too (exit 1, nothing wri
     }
     // Imported here, not at the top: every command's class loads on every run (see src/cli/commands.ts).
     const [{runDumpWithProgress}, {renderDump}] = await Promise.all([import('../cli/dump-progress.js'), import('../dump/render.js')])
-    const summary = await runDumpWithProgress(job, {enabled: Boolean(process.stderr.isTTY) && !this.jsonEnabled(), onSignal})
+    const summary = await runDumpWithProgress(job, {mode: this.progressMode(flags), onSignal})
     if (!toStdout) this.committed = args.core
     for (const l of renderDump(summary)) this.line(l)
     return {ok: true, ...summary, warnings: this.warnings}

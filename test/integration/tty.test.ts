@@ -1,5 +1,6 @@
 // The CLI at an interactive terminal (a real pseudo-terminal from util-linux
-// `script`): the task list is drawn on stderr and only there, every failure
+// `script`): the task list is drawn on stderr and only there (and only when
+// stdout is the terminal too: progress-tty.test.ts), every failure
 // is one line with the documented exit code and never a stack trace, Ctrl-C
 // leaves nothing behind, and a binary stream is not written to the screen.
 import {execFileSync} from 'node:child_process'
@@ -9,7 +10,7 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {legacyVectors, vectorBytes} from '../helpers/fixtures.js'
 import {tempDir} from '../helpers/cli.js'
-import {hasScript, hasStackTrace, plain, runTty, startTty, xstLine} from '../helpers/tty.js'
+import {CURSOR_UP, hasScript, hasStackTrace, plain, runTty, screen, startTty, xstLine} from '../helpers/tty.js'
 import {largeImageSpec, legacyPieces} from '../builders/legacy.js'
 
 const PV = () => vectorBytes('legacy', 'pv64-xl.legacy.gz')
@@ -51,11 +52,13 @@ describe.skipIf(!hasScript)('at a terminal: convert', () => {
     expect(r.raw.lastIndexOf('\x1b[?25h')).toBeGreaterThan(r.raw.lastIndexOf('\x1b[?25l'))
   })
 
-  it('stdout redirected: the task list stays on the terminal, the log gets only the report', async () => {
+  it('stdout redirected: no task list (it would redraw over other output), at most one progress line, blanked; the log gets only the report', async () => {
     const dir = setup()
     const r = await runTty(`${xstLine(['convert', 'good.legacy', 'new.v2'])} > log`, {cwd: dir})
     expect(r.code, r.text).toBe(0)
-    expect(r.text).toMatch(/✔ Convert: /)
+    expect(r.raw).not.toMatch(CURSOR_UP)
+    expect(r.raw).not.toMatch(TASK_MARK)
+    expect(screen(r.raw).filter((l) => l.trim() !== '')).toEqual([])
     expect(r.text).not.toContain('converted good.legacy')
     const log = readFileSync(join(dir, 'log'), 'utf8')
     expect(log).toMatch(/^converted good.legacy -> new.v2 \(libxl v2 \/ libxc v3 stream, legacy-converted\)\n/)
@@ -195,15 +198,26 @@ describe.skipIf(!hasScript)('at a terminal: verify and inspect-legacy', () => {
 const DUMP_TASK_LINE = /^\S (Read image|Write dump)\b/
 
 describe.skipIf(!hasScript)('at a terminal: dump-core', () => {
-  it('a good dump draws the task list on the terminal; a log behind > gets only the report', async () => {
+  it('a good dump draws the task list on the terminal', async () => {
     const dir = setup()
-    const r = await runTty(`${xstLine(['dump-core', 'good.legacy', 'guest.core'])} > log`, {cwd: dir})
+    const r = await runTty(xstLine(['dump-core', 'good.legacy', 'guest.core']), {cwd: dir})
     expect(r.code, r.text).toBe(0)
     expect(r.text).toMatch(/✔ Read image: legacy PV /)
     expect(r.text).toMatch(/✔ Write dump: .* \(elf\) in [\d.]+ s/)
+    expect(r.text).toMatch(/^dumped good.legacy -> guest.core \(ELF xen dump-core\)$/m)
     // A terminal without a size (script gives 0 columns) still gets whole lines, not a letter a line.
     expect(lines(r.text).every((l) => l.length > 1)).toBe(true)
     expect(r.raw.lastIndexOf('\x1b[?25h')).toBeGreaterThan(r.raw.lastIndexOf('\x1b[?25l'))
+    expect(statSync(join(dir, 'guest.core')).size).toBeGreaterThan(4096)
+  })
+
+  it('a log behind > gets only the report; the terminal no task list, at most one progress line, blanked', async () => {
+    const dir = setup()
+    const r = await runTty(`${xstLine(['dump-core', 'good.legacy', 'guest.core'])} > log`, {cwd: dir})
+    expect(r.code, r.text).toBe(0)
+    expect(r.raw).not.toMatch(CURSOR_UP)
+    expect(r.raw).not.toMatch(TASK_MARK)
+    expect(screen(r.raw).filter((l) => l.trim() !== '')).toEqual([])
     const log = readFileSync(join(dir, 'log'), 'utf8')
     expect(log).toMatch(/^dumped good.legacy -> guest.core \(ELF xen dump-core\)\n/)
     expect(log).not.toMatch(TASK_MARK)
