@@ -164,7 +164,7 @@ export abstract class XstCommand extends Command {
       const e = err as Error
       code = EXIT_USAGE
       json = {code: 'internal' satisfies ErrorCode, message: String(e?.message ?? e)}
-      text = `internal error (a bug in xst, please report it): ${forTerminal(String(e?.message ?? e))}`
+      text = `internal error (a bug in xst, please report it at ${reportUrl(this.config.pjson)}): ${forTerminal(String(e?.message ?? e))}`
       if (process.env.XST_DEBUG) text += '\n' + (e?.stack ?? '')
     }
     if (this.jsonEnabled()) {
@@ -200,6 +200,13 @@ function watchStdio(command: XstCommand): void {
       process.exit(process.exitCode || 1)
     })
   }
+}
+
+/** Where a bug is reported: package.json's bugs (a URL, or {url}), else the fallback. */
+export function reportUrl(pjson: object): string {
+  const bugs = (pjson as {bugs?: string | {url?: string}}).bugs
+  const url = typeof bugs === 'string' ? bugs : bugs?.url
+  return url || 'https://github.com/xst-project/xst/issues'
 }
 
 /** A failure to write the report, as the one error it is (already one: as it is). */

@@ -2,7 +2,8 @@
 // bin/run.js calls, and the command table oclif's explicit strategy reads
 // (package.json oclif.commands.target points at the bundle, so the commands
 // and the oclif that runs them are one copy).
-import {settings} from '@oclif/core'
+import {Config, settings} from '@oclif/core'
+import {nativeStatus} from '../io/native.js'
 
 // xst ships compiled JavaScript. With NODE_ENV=development or test (common in
 // a developer's shell, and set by test runners) oclif would otherwise look
@@ -16,6 +17,17 @@ settings.enableAutoTranspile = false
 // terminal is blocking already; a file is written synchronously.
 const stderrHandle = (process.stderr as {_handle?: {setBlocking?: (on: boolean) => unknown}})._handle
 if (!process.stderr.isTTY && typeof stderrHandle?.setBlocking === 'function') stderrHandle.setBlocking(true)
+
+// `xst --version` (and help's VERSION) say whether the native addon is in
+// use: oclif prints config.userAgent for both. Made a getter so that only
+// they look for the addon, not every start.
+const load = Config.load.bind(Config)
+Config.load = async (...args: Parameters<typeof Config.load>) => {
+  const config = await load(...args)
+  const base = config.userAgent
+  Object.defineProperty(config, 'userAgent', {configurable: true, enumerable: true, get: () => `${base} (${nativeStatus()})`})
+  return config
+}
 
 export {execute} from '@oclif/core'
 export {COMMANDS} from './commands.js'

@@ -1,6 +1,7 @@
 // The optional native addon (native/xst_native.c), when it was built at
 // install and XST_NO_NATIVE is not set. Everything it does has a JavaScript
 // path: without it, xst is slower through pipes, never different in output.
+import {existsSync, readFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -32,22 +33,47 @@ export interface Native {
 export const PIPE_SIZE = 1 << 20
 
 let loaded: Native | null | undefined
+/** Why the addon is not in use, once loadNative() found it is not. */
+let notInUse = ''
 
 /** The addon, or undefined (not built, not Linux, or XST_NO_NATIVE set). */
 export function loadNative(): Native | undefined {
   if (loaded !== undefined) return loaded ?? undefined
   loaded = null
-  if (process.env.XST_NO_NATIVE || process.platform !== 'linux') return undefined
+  if (process.env.XST_NO_NATIVE) notInUse = 'XST_NO_NATIVE is set'
+  else if (process.platform !== 'linux') notInUse = `it is for Linux, this is ${process.platform}`
+  if (notInUse) return undefined
   // From dist/io/ (tsc) or dist/ (the bundle): the package root is the first with native/.
   let dir = path.dirname(fileURLToPath(import.meta.url))
   const req = createRequire(import.meta.url)
   for (let up = 0; up < 3; up++, dir = path.dirname(dir)) {
+    const build = path.join(dir, 'native', 'build')
     try {
-      loaded = req(path.join(dir, 'native', 'build', 'Release', 'xst_native.node')) as Native
+      loaded = req(path.join(build, 'Release', 'xst_native.node')) as Native
       break
-    } catch {}
+    } catch (err) {
+      if (!existsSync(path.join(dir, 'native'))) continue
+      // The install's own line (scripts/build-native.mjs), else what loading said.
+      let result = ''
+      try {
+        result = readFileSync(path.join(build, 'result.txt'), 'utf8').trim()
+      } catch {}
+      const code = (err as NodeJS.ErrnoException).code
+      notInUse = result.startsWith('native addon not built')
+        ? result.replace(/^native addon /, '').replace(/; xst works without it.*$/, '')
+        : code === 'MODULE_NOT_FOUND'
+          ? 'not built at install'
+          : `it does not load: ${String((err as Error).message).split('\n')[0]}`
+      break
+    }
   }
+  if (!loaded && !notInUse) notInUse = 'not built at install'
   return loaded ?? undefined
+}
+
+/** For `xst --version`: whether the addon is in use and, if not, why. */
+export function nativeStatus(): string {
+  return loadNative() ? 'native I/O addon in use' : `native I/O addon not in use: ${notInUse}; xst uses its JavaScript I/O`
 }
 
 /** Ends every wait of the addon, if it was loaded (before exiting on a signal). */
