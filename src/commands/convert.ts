@@ -41,8 +41,9 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
       command: '<%= config.bin %> <%= command.id %> --in 3 --out 4 --width 64 --guest hvm --format libxl 3<old.save 4>new.save',
     },
     {
-      description: "As XenServer's xenopsd runs it: no --format, so a libxc stream; messages to syslog",
-      command: '<%= config.bin %> <%= command.id %> --in 3 --out 4 --width 32 --skip-qemu --guest-type hvm --syslog --verbose 3<old.img 4>new.libxc',
+      description:
+        "As XenServer's xenopsd runs it (no --format, so a libxc stream; messages to syslog); from a whole XenServer image file, --container none writes the bare stream, not another XenServer image",
+      command: '<%= config.bin %> <%= command.id %> --in 3 --out 4 --width 32 --skip-qemu --guest-type hvm --container none --syslog --verbose 3<old.img 4>new.libxc',
     },
   ]
 
