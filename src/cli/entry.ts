@@ -17,5 +17,25 @@ settings.enableAutoTranspile = false
 const stderrHandle = (process.stderr as {_handle?: {setBlocking?: (on: boolean) => unknown}})._handle
 if (!process.stderr.isTTY && typeof stderrHandle?.setBlocking === 'function') stderrHandle.setBlocking(true)
 
-export {execute} from '@oclif/core'
-export {COMMANDS} from './commands.js'
+import {execute as oclifExecute} from '@oclif/core'
+import {COMMANDS} from './commands.js'
+import {unknownCommandLine} from './unknown-command.js'
+
+export {COMMANDS}
+
+/**
+ * oclif's execute(), with what comes before a command put in xst's words:
+ * `-V` and `version` are `--version`, and an unknown command is one line
+ * naming the nearest command (exit 2), not oclif's "command X not found".
+ */
+export async function execute(options: Parameters<typeof oclifExecute>[0]): Promise<unknown> {
+  const args = options.args ?? process.argv.slice(2)
+  const [first, ...rest] = args
+  if (first === '-V' || first === 'version') return oclifExecute({...options, args: ['--version', ...rest]})
+  if (first !== undefined && !first.startsWith('-') && !Object.hasOwn(COMMANDS, first)) {
+    process.stderr.write(`${unknownCommandLine(first, Object.keys(COMMANDS))}\n`)
+    process.exitCode = 2
+    return undefined
+  }
+  return oclifExecute({...options, args})
+}
