@@ -19,7 +19,7 @@ A legacy Remus replication stream (a capture of the channel: checkpoint after ch
 
 NEW is written to a temporary file beside it and renamed into place only when the whole stream has been written and flushed; on any error or interrupt NEW is left untouched. An existing NEW is only replaced with --force, and never when it is OLD itself. A symlink NEW stays a link: the file it names is the one written. A FIFO, socket or character device (such as /dev/null) is written in place, without --force; a block device needs --force.
 
-With - for NEW, the stream goes to stdout, but not to a terminal unless --force is given. When stderr is a terminal, a task list with progress is drawn there; the summary goes to stdout.
+With - for NEW, the stream goes to stdout, but not to a terminal unless --force is given. When stderr is a terminal, a task list with progress is drawn there; the summary goes to stdout, or to stderr when NEW is - (stdout then holds the stream).
 
 Use - for OLD to read stdin and - for NEW to write stdout.
 
@@ -27,7 +27,11 @@ Containers: OLD may be wrapped by a toolstack and compressed; NEW keeps the fami
 
 A checkpointed v2 stream (a capture of a Remus or COLO replication, which xl restore refuses: "Found checkpoint in non-checkpointed stream") becomes a plain v2 stream that xl restore reads, holding the last complete checkpoint (--checkpoint K for another): its headers (and xl header), the pages of every checkpoint up to K in order, the vcpu, device and emulator state of checkpoint K, then END. A plain v2 stream is refused, as before: there is nothing to convert. A gzip or piped checkpointed stream is copied to a temporary file for the second pass.
 
-xst can stand in for Xen's conversion helper (convert-legacy-stream), run by libxl (LIBXL_CONVERT_HELPER) and by XenServer's xenopsd: --in/--out take a path, - or a descriptor number the caller passed, and -x/--xl, --guest-type, --skip-qemu, --syslog and -v are accepted. With --in/--out xst behaves as that helper: without --format it writes a bare libxc stream (with OLD NEW the default stays libxl); it prints nothing on success (-v reports on stderr); and it reads an inherited descriptor from its current offset (where the caller stopped reading) and leaves that offset exactly at the end of the image, so the caller reads on from there (xenopsd reads the qemu record that follows).`
+xst can stand in for Xen's conversion helper (convert-legacy-stream), run by libxl (LIBXL_CONVERT_HELPER) and by XenServer's xenopsd: --in/--out take a path, - or a descriptor number the caller passed, and -x/--xl, --guest-type, --skip-qemu, --syslog and -v are accepted. With --in/--out xst behaves as that helper: without --format it writes a bare libxc stream (with OLD NEW the default stays libxl); it prints nothing on success (-v reports on stderr); and it reads an inherited descriptor from its current offset (where the caller stopped reading) and leaves that offset exactly at the end of the image, so the caller reads on from there (xenopsd reads the qemu record that follows).
+
+EXIT STATUS: 0 NEW written (warnings allowed); 1 OLD is not an image xst can convert (a defect, named with its byte offset, or a plain v2 stream), it could not be read, or NEW could not be written (a full disk, a closed pipe); 2 a usage error (a bad flag or argument, OLD missing, NEW existing without --force, a terminal as NEW) or an internal error; 128+N when ended by signal N (130 Ctrl-C, 143 SIGTERM; a file NEW is then left untouched).`
+
+  static usage = ['<%= command.id %> OLD NEW [FLAGS]', '<%= command.id %> --in IN --out OUT [FLAGS]']
 
   static examples = [
     {description: 'Convert an old xl save file for xl restore', command: '<%= config.bin %> <%= command.id %> old.save new.save'},
@@ -49,8 +53,8 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
 
   static args = {
     // ignoreStdin: with --in/--out the arguments are absent, and oclif must not read stdin to fill them.
-    old: Args.string({description: 'legacy image, or - for stdin', ignoreStdin: true}),
-    new: Args.string({description: 'file to write, or - for stdout', ignoreStdin: true}),
+    old: Args.string({description: 'legacy image, or - for stdin (required, unless --in gives the input)', ignoreStdin: true}),
+    new: Args.string({description: 'file to write, or - for stdout (required, unless --out gives the output)', ignoreStdin: true}),
   }
 
   static flags = {

@@ -14,7 +14,9 @@ export default class DumpCore extends XstCommand {
 
 --format raw writes page N at byte N x 4096, leaving holes (a sparse file) where the guest has no page: the layout Volatility 3 and most memory tools open directly. To a pipe the holes are written as zeros.
 
-An image convert or verify would refuse is refused here too (exit 1, nothing written), except that pages beyond a v2 stream's p2m are dumped, with a warning. CORE is written to a temporary file beside it and renamed into place when complete; an existing CORE is only replaced with --force.`
+An image convert or verify would refuse is refused here too (exit 1, nothing written), except that pages beyond a v2 stream's p2m are dumped, with a warning. CORE is written to a temporary file beside it and renamed into place when complete; an existing CORE is only replaced with --force. With - for CORE, the dump goes to stdout, but not to a terminal unless --force is given, and the summary goes to stderr.
+
+EXIT STATUS: 0 CORE written (warnings allowed); 1 IMAGE is refused (a defect, named with its byte offset), it could not be read, or CORE could not be written (a full disk, a closed pipe); 2 a usage error (a bad flag or argument, IMAGE missing, CORE existing without --force, a terminal as CORE) or an internal error; 128+N when ended by signal N (130 Ctrl-C, 143 SIGTERM; a file CORE is then left untouched).`
 
   static examples = [
     {description: 'A core file for crash', command: '<%= config.bin %> <%= command.id %> guest.save guest.core'},
@@ -29,7 +31,7 @@ An image convert or verify would refuse is refused here too (exit 1, nothing wri
 
   static flags = {
     format: Flags.option({char: 'f', options: ['elf', 'raw'] as const, default: 'elf' as const, description: 'ELF dump-core file, or raw memory image'})(),
-    force: Flags.boolean({description: 'replace CORE if it exists'}),
+    force: Flags.boolean({description: 'replace CORE if it exists (or write a block device); write the dump to a terminal'}),
     checkpoint: Flags.integer({
       min: 1,
       description: 'a replication stream (Remus, COLO; a file): dump checkpoint K instead of the last complete one, which the receiver fails over from',
