@@ -2,11 +2,13 @@
 // restorable" for headers a restorer reads and, from a file, a stream the
 // verifier passes; "damaged" with the first error otherwise; "v2 stream, not
 // verified" from a pipe or through gzip, where only the headers are read.
+import {mkdirSync, symlinkSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {describe, expect, it} from 'vitest'
 import {DomainType, Rec} from '../src/v2/libxc/layout.js'
 import {libxlStream, pvStream, rawLibxcHeaders, rawLibxlHeader, Stream} from './builders/v2.js'
-import {tempFile} from './helpers/cli.js'
+import {tempDir, tempFile} from './helpers/cli.js'
 import {runXstInProcess} from './helpers/in-process.js'
 
 async function identifyJson(args: string[], input?: Buffer) {
@@ -74,5 +76,33 @@ describe('identify checks what its verdict claims', () => {
     s.parts[0] = {kind: 'raw', bytes: rawLibxcHeaders({type: DomainType.X86_HVM})}
     const r = await identifyJson([tempFile('mixed.save', (await s.build()).bytes)])
     expect(r.images[0].verdict).toBe('damaged')
+  })
+})
+
+describe('identify names what a glob catches besides images, as file(1) does', () => {
+  it('a directory and a dangling symlink: named on stdout, not errors (exit 0), in text and --json', async () => {
+    const dir = tempDir()
+    const {bytes} = await pvStream().build()
+    const image = join(dir, 'a.save')
+    writeFileSync(image, bytes)
+    mkdirSync(join(dir, 'sub'))
+    symlinkSync(join(dir, 'gone'), join(dir, 'link'))
+    // A link to a directory is a directory, and a link to an image is read as the image.
+    symlinkSync(join(dir, 'sub'), join(dir, 'subl'))
+    symlinkSync(image, join(dir, 'imgl'))
+    const files = ['a.save', 'imgl', 'link', 'sub', 'subl'].map((f) => join(dir, f))
+    const r = await runXstInProcess(['identify', ...files])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toBe('')
+    const lines = r.stdout.split('\n').filter((l) => l && !l.startsWith(' '))
+    expect(lines.slice(2)).toEqual([`${files[2]}: broken symbolic link to ${join(dir, 'gone')}`, `${files[3]}: directory`, `${files[4]}: directory`])
+    const j = await identifyJson(files)
+    expect(j.code).toBe(0)
+    expect(j.images.map((x: {verdict: string}) => x.verdict)).toEqual(['v2, restorable', 'v2, restorable', 'broken symlink', 'directory', 'directory'])
+    expect(j.images[2]).toMatchObject({note: `broken symbolic link to ${join(dir, 'gone')}`, error: null, size: null})
+    // With a damaged image beside them, the status is the image's.
+    const bad = join(dir, 'bad.save')
+    writeFileSync(bad, bytes.subarray(0, 100))
+    expect((await runXstInProcess(['identify', bad, ...files.slice(2)])).code).toBe(1)
   })
 })

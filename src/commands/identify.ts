@@ -1,3 +1,4 @@
+import * as fs from 'node:fs'
 import {Args} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import {XstError} from '../errors.js'
@@ -15,7 +16,9 @@ Files found beside save images are named rather than called damaged, with what t
 
 Only headers and the first records are read (never page data); from a file, a v2 stream's record headers are walked and checked as xst verify does, page data seeked over, so each file takes milliseconds whatever its size. A legacy stream is not verified (that is xst inspect-legacy's job). On a file, a XenServer structured image is read further: what restores it depends on the sections after its memory image, so the Libxc stream is stepped over by its record headers (page data seeked over) and the section headers after it read: a section xenopsd refuses, or a defect there, makes it "damaged", and a Demu section (Citrix vGPU) makes it an image only a XenServer host with NVIDIA vGPU restores (said in the note).
 
-Exit status: 0 when every IMAGE is a Xen image that needs conversion, is restorable or is a v2 stream not verified, 1 otherwise, 2 usage error.`
+A directory or a symbolic link to nothing among the IMAGEs (a glob's catch) is named as file(1) names it ("DIR: directory", "LINK: broken symbolic link to TARGET"; verdict "directory" or "broken symlink" in --json) and is not an error.
+
+Exit status: 0 when every IMAGE is a Xen image that needs conversion, is restorable or is a v2 stream not verified (directories and broken links aside), 1 otherwise, 2 usage error or a file that cannot be opened.`
 
   static examples = [
     {description: 'Every save file in a directory', command: '<%= config.bin %> <%= command.id %> /var/lib/xen/save/*'},
@@ -31,17 +34,36 @@ Exit status: 0 when every IMAGE is a Xen image that needs conversion, is restora
   async run(): Promise<{ok: boolean; images: Array<Identified | Unreadable>}> {
     const {argv} = await this.parse(Identify)
     // Imported here, not at the top: every command's class loads on every run (see src/cli/commands.ts).
-    const [{identify}, {identifyLine, identifyRestoreLines}, {ByteReader}, {openInput}] = await Promise.all([
+    const [{identify, notAFile}, {identifyLine, identifyRestoreLines}, {ByteReader}, {openInput}] = await Promise.all([
       import('../identify/identify.js'),
       import('../identify/render.js'),
       import('../io/reader.js'),
       import('../io/source.js'),
     ])
+    /** A directory or a symbolic link to nothing: named, as file(1) names them, not read and not an error. */
+    const namedOnly = (file: string): Identified | undefined => {
+      if (file === '-') return undefined
+      let link: string | undefined
+      try {
+        if (fs.lstatSync(file).isSymbolicLink()) link = fs.readlinkSync(file)
+        if (fs.statSync(file).isDirectory()) return notAFile(file, 'directory')
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        if (link !== undefined && (code === 'ENOENT' || code === 'ENOTDIR')) return notAFile(file, 'broken symlink', link)
+      }
+      return undefined
+    }
     const images: Array<Identified | Unreadable> = []
     let code = 0
     for (const file of argv as string[]) {
       const name = file === '-' ? 'stdin' : file
       let reader: ByteReader | undefined
+      const named = namedOnly(file)
+      if (named) {
+        images.push(named)
+        this.line(identifyLine(named))
+        continue
+      }
       try {
         reader = new ByteReader(openInput(file))
         const x = await identify(reader, name)

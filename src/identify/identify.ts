@@ -33,7 +33,10 @@ import {DeviceStateCatch} from '../restore/capture.js'
  * and, where the input is read whole (a file), the verifier found the stream
  * valid; 'v2 stream, not verified' where it is not read whole (a pipe, gzip).
  */
-export type Verdict = 'needs conversion' | 'v2, restorable' | 'v2 stream, not verified' | 'not a Xen image' | 'damaged'
+export type Verdict = 'needs conversion' | 'v2, restorable' | 'v2 stream, not verified' | 'not a Xen image' | 'damaged' | NotAFile
+
+/** What file(1) names rather than reads: a directory, or a symbolic link to nothing (named, not errors). */
+export type NotAFile = 'directory' | 'broken symlink'
 
 export interface Identified {
   input: string
@@ -72,6 +75,34 @@ export interface Identified {
 
 /** Most records looked at after the libxc headers for X86_PV_INFO (it comes first in every writer's stream). */
 const FIRST_RECORDS = 8
+
+/** A directory or a dangling symlink, as file(1) names them: no image read; the note says where a link points. */
+export function notAFile(name: string, verdict: NotAFile, target?: string): Identified {
+  const out = blank(name, null)
+  out.verdict = verdict
+  out.restore.releases = 'unknown (not a file)'
+  if (verdict === 'broken symlink') out.note = `broken symbolic link to ${target ?? '?'}`
+  return out
+}
+
+function blank(name: string, size: number | null): Identified {
+  return {
+    input: name,
+    size,
+    container: null,
+    foreign: null,
+    xlHeader: false,
+    stream: null,
+    guest: null,
+    guestWidth: null,
+    toolstackWidth: null,
+    domainName: null,
+    verdict: 'not a Xen image',
+    restore: {by: [], releases: 'unknown (not a stream xst read)', needs: [], refusedBy: [], unknown: []},
+    note: null,
+    error: null,
+  }
+}
 
 export async function identify(input: ByteReader, name: string): Promise<Identified> {
   const out: Identified = {
