@@ -16,7 +16,7 @@ export default class DumpCore extends XstCommand {
 
 An image convert or verify would refuse is refused here too (exit 1, nothing written), except that pages beyond a v2 stream's p2m are dumped, with a warning. CORE is written to a temporary file beside it and renamed into place when complete; an existing CORE is only replaced with --force. With - for CORE, the dump goes to stdout, but not to a terminal unless --force is given, and the summary goes to stderr.
 
-EXIT STATUS: 0 CORE written (warnings allowed); 1 IMAGE is refused (a defect, named with its byte offset), it could not be read, or CORE could not be written (a full disk, a closed pipe); 2 a usage error (a bad flag or argument, IMAGE missing, CORE existing without --force, a terminal as CORE) or an internal error; 128+N when ended by signal N (130 Ctrl-C, 143 SIGTERM; a file CORE is then left untouched).`
+EXIT STATUS: 0 CORE written (warnings allowed); 1 IMAGE is refused (a defect, named with its byte offset), it could not be read, or CORE could not be written (a full disk); 2 a usage error (a bad flag or argument, IMAGE missing, CORE existing without --force, a terminal as CORE) or an internal error; 128+N when ended by signal N (130 Ctrl-C, 143 SIGTERM; a file CORE is then left untouched); 141, with nothing said, when the reader of a pipe closes it early (the status a shell gives cat killed by SIGPIPE).`
 
   static examples = [
     {description: 'A core file for crash', command: '<%= config.bin %> <%= command.id %> guest.save guest.core'},
