@@ -6,7 +6,9 @@ import {describe, expect, it} from 'vitest'
 import {vectorBytes} from './helpers/fixtures.js'
 import {tempDir, tempFile} from './helpers/cli.js'
 import {runXstInProcess} from './helpers/in-process.js'
+import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {gunzipSync} from 'node:zlib'
 
 const flat = (s: string) => s.replace(/\s+/g, ' ')
 
@@ -60,5 +62,33 @@ describe('help and messages', () => {
     const two = await runXstInProcess(['verify', missing, `${missing}2`])
     expect(two.code).toBe(2)
     expect(two.stderr).toBe(`xst verify: ${missing}: no such file\nxst verify: ${missing}2: no such file\n`)
+  })
+})
+
+describe('an output named *.gz without --gzip', () => {
+  it('is written uncompressed, and one warning line says so (convert: --gzip compresses; dump-core never does)', async () => {
+    const dir = tempDir()
+    const old = tempFile('old.save', vectorBytes('legacy', 'pv64-xl.legacy.gz'))
+    const plain = join(dir, 'new.save.gz')
+    const c = await runXstInProcess(['convert', old, plain])
+    expect(c.code, c.stderr).toBe(0)
+    expect(readFileSync(plain).equals(vectorBytes('legacy', 'pv64-xl.libxl.v2.gz'))).toBe(true)
+    expect(c.stderr).toBe(`warning: ${plain} is named .gz but was written uncompressed; give --gzip to compress it\n`)
+    // With --gzip: compressed, nothing said.
+    const gz = join(dir, 'z.save.gz')
+    const z = await runXstInProcess(['convert', '--gzip', old, gz])
+    expect(z.stderr).toBe('')
+    expect(gunzipSync(readFileSync(gz)).equals(vectorBytes('legacy', 'pv64-xl.libxl.v2.gz'))).toBe(true)
+    // --json carries it as a warning.
+    const j = await runXstInProcess(['convert', '--json', old, join(dir, 'j.gz')])
+    expect(JSON.parse(j.stdout).warnings).toEqual([`${join(dir, 'j.gz')} is named .gz but was written uncompressed; give --gzip to compress it`])
+    const core = join(dir, 'guest.core.gz')
+    const d = await runXstInProcess(['dump-core', old, core])
+    expect(d.code, d.stderr).toBe(0)
+    expect(readFileSync(core).subarray(0, 4).toString('latin1')).toBe('\x7fELF')
+    expect(d.stderr).toBe(`warning: ${core} is named .gz but was written uncompressed (dump-core does not compress: pipe - through gzip)\n`)
+    // A name that is not .gz: nothing said.
+    expect((await runXstInProcess(['convert', old, join(dir, 'new.save')])).stderr).toBe('')
+    for (const cmd of ['convert', 'dump-core']) expect(flat((await runXstInProcess([cmd, '--help'])).stdout), cmd).toMatch(/even when named \*\.gz \(a warning then says so/)
   })
 })

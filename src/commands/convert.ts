@@ -5,7 +5,7 @@ import {interrupted} from '../cli/signals.js'
 import type {XlConfig} from '../convert/families.js'
 import type {ConvertJob} from '../convert/job.js'
 import {UsageError} from '../errors.js'
-import {namesStdout, parseSpec, specName} from '../io/spec.js'
+import {namedGz, namesStdout, parseSpec, specName} from '../io/spec.js'
 import {CONTAINER_CHOICES} from '../convert/choices.js'
 import {readFileSync} from 'node:fs'
 import {forTerminal} from '../text.js'
@@ -23,7 +23,7 @@ With - for NEW, the stream goes to stdout, but not to a terminal unless --force 
 
 Use - for OLD to read stdin and - for NEW to write stdout.
 
-Containers: OLD may be wrapped by a toolstack and compressed; NEW keeps the family (--container keep): a libvirt save image (virsh save) becomes a version 2 libvirt image holding the libxl stream (a version 1 header over a v2 stream is repaired: the version rewritten, the stream copied byte for byte); a XenServer legacy or structured image becomes a structured image (signature, Xenops, Libxc with a libxc stream, Qemu_trad with the qemu state, End_of_image; other sections copied in order; SOURCE_DATE_EPOCH sets a new Xenops record's time); an xend (xm save) file becomes an xl save file (STREAMv2; --config FILE embeds an xl domain config, JSON when the file parses as JSON). --container xl|libvirt|xenserver|none chooses another family where that can be restored. A gzip-compressed OLD is read through; NEW is uncompressed unless --gzip is given.
+Containers: OLD may be wrapped by a toolstack and compressed; NEW keeps the family (--container keep): a libvirt save image (virsh save) becomes a version 2 libvirt image holding the libxl stream (a version 1 header over a v2 stream is repaired: the version rewritten, the stream copied byte for byte); a XenServer legacy or structured image becomes a structured image (signature, Xenops, Libxc with a libxc stream, Qemu_trad with the qemu state, End_of_image; other sections copied in order; SOURCE_DATE_EPOCH sets a new Xenops record's time); an xend (xm save) file becomes an xl save file (STREAMv2; --config FILE embeds an xl domain config, JSON when the file parses as JSON). --container xl|libvirt|xenserver|none chooses another family where that can be restored. A gzip-compressed OLD is read through; NEW is uncompressed unless --gzip is given, even when named *.gz (a warning then says so).
 
 A checkpointed v2 stream (a capture of a Remus or COLO replication, which xl restore refuses: "Found checkpoint in non-checkpointed stream") becomes a plain v2 stream that xl restore reads, holding the last complete checkpoint (--checkpoint K for another): its headers (and xl header), the pages of every checkpoint up to K in order, the vcpu, device and emulator state of checkpoint K, then END. A plain v2 stream is refused, as before: there is nothing to convert. A gzip or piped checkpointed stream is copied to a temporary file for the second pass.
 
@@ -167,6 +167,8 @@ EXIT STATUS: 0 NEW written (warnings allowed); 1 OLD is not an image xst can con
       onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${interrupted(toStdout, done, forTerminal(output))}`),
     })
     if (!toStdout) this.committed = outName
+    // Named as gzip's and written plain: said, not guessed at (compressing takes --gzip).
+    if (namedGz(outSpec) && !flags.gzip) this.note(`${forTerminal(outName)} is named .gz but was written uncompressed; give --gzip to compress it`)
     if (report) {
       for (const l of renderConvert(summary, inName, outName, job.verify ? verifyLine(verify) : null, flags.verbose, {container, notes, written})) this.line(l)
       // Will NEW restore: what restores it, what it needs, who refuses it.

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
 import type {DumpJob} from '../dump/job.js'
 import {interrupted} from '../cli/signals.js'
-import {namesStdout} from '../io/spec.js'
+import {namedGz, namesStdout, parseSpec} from '../io/spec.js'
 import {forTerminal} from '../text.js'
 
 export default class DumpCore extends XstCommand {
@@ -14,7 +14,7 @@ export default class DumpCore extends XstCommand {
 
 --format raw writes page N at byte N x 4096, leaving holes (a sparse file) where the guest has no page: the layout Volatility 3 and most memory tools open directly. To a pipe the holes are written as zeros.
 
-An image convert or verify would refuse is refused here too (exit 1, nothing written), except that pages beyond a v2 stream's p2m are dumped, with a warning. CORE is written to a temporary file beside it and renamed into place when complete; an existing CORE is only replaced with --force. With - for CORE, the dump goes to stdout, but not to a terminal unless --force is given, and the summary goes to stderr.
+An image convert or verify would refuse is refused here too (exit 1, nothing written), except that pages beyond a v2 stream's p2m are dumped, with a warning. CORE is written to a temporary file beside it and renamed into place when complete; an existing CORE is only replaced with --force. CORE is never compressed, even when named *.gz (a warning then says so; \`xst dump-core IMAGE - | gzip > CORE.gz\` compresses it). With - for CORE, the dump goes to stdout, but not to a terminal unless --force is given, and the summary goes to stderr.
 
 EXIT STATUS: 0 CORE written (warnings allowed); 1 IMAGE is refused (a defect, named with its byte offset), it could not be read, or CORE could not be written (a full disk); 2 a usage error (a bad flag or argument, IMAGE missing, CORE existing without --force, a terminal as CORE) or an internal error; 128+N when ended by signal N (130 Ctrl-C, 143 SIGTERM; a file CORE is then left untouched); 141, with nothing said, when the reader of a pipe closes it early (the status a shell gives cat killed by SIGPIPE).`
 
@@ -64,6 +64,8 @@ EXIT STATUS: 0 CORE written (warnings allowed); 1 IMAGE is refused (a defect, na
     const [{runDumpWithProgress}, {renderDump}] = await Promise.all([import('../cli/dump-progress.js'), import('../dump/render.js')])
     const summary = await runDumpWithProgress(job, {enabled: Boolean(process.stderr.isTTY) && !this.jsonEnabled(), onSignal})
     if (!toStdout) this.committed = args.core
+    // dump-core does not compress: a CORE named as gzip's is said to be plain.
+    if (namedGz(parseSpec(args.core))) this.note(`${forTerminal(args.core)} is named .gz but was written uncompressed (dump-core does not compress: pipe - through gzip)`)
     for (const l of renderDump(summary)) this.line(l)
     return {ok: true, ...summary, warnings: this.warnings}
   }
