@@ -92,3 +92,22 @@ describe('an output named *.gz without --gzip', () => {
     for (const cmd of ['convert', 'dump-core']) expect(flat((await runXstInProcess([cmd, '--help'])).stdout), cmd).toMatch(/even when named \*\.gz \(a warning then says so/)
   })
 })
+
+describe('advice names only flags the command takes', () => {
+  it('an image no legacy layout fits: convert and inspect-legacy advise --width and --guest; dump-core and identify --json do not', async () => {
+    const dir = tempDir()
+    const bad = tempFile('nolayout.save', Buffer.alloc(64, 0x41))
+    for (const cmd of ['convert', 'inspect-legacy']) {
+      const r = await runXstInProcess(cmd === 'convert' ? [cmd, bad, join(dir, 'out')] : [cmd, bad])
+      expect(r.code, cmd).toBe(1)
+      expect(r.stderr, cmd).toContain('give --width and --guest')
+    }
+    const d = await runXstInProcess(['dump-core', '--json', bad, join(dir, 'core')])
+    expect(d.code).toBe(1)
+    expect(JSON.parse(d.stdout).error.code).toBe('undetectable')
+    expect(d.stdout + d.stderr).not.toMatch(/--width|--guest/)
+    const i = await runXstInProcess(['identify', '--json', bad])
+    expect(JSON.parse(i.stdout).images[0].error.code).toBe('undetectable')
+    expect(i.stdout + i.stderr).not.toMatch(/--width|--guest/)
+  })
+})
