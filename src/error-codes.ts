@@ -33,7 +33,7 @@ export const ERROR_CODES = {
   'read-failed': 'reading the input failed for a reason other than its content (an I/O error)',
   'input-changed': 'the input read differently the second time: it changed while xst read it',
   'no-space': 'the output device is full, the disk quota is exceeded, or the file size limit was reached',
-  'broken-pipe': 'the program reading the output closed the pipe',
+  'broken-pipe': 'the program reading the output closed the pipe (xst ends quietly, status 141, as cat does)',
   'socket-refused': 'nothing is listening on the output socket',
   'write-failed': 'writing the output failed for another reason',
   'output-closed': 'stdout was closed when xst started, so a stream written there would go nowhere',

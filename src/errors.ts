@@ -10,6 +10,8 @@ export type {ErrorCode} from './error-codes.js'
 /** Exit codes shared by every command. */
 export const EXIT_BAD_INPUT = 1
 export const EXIT_USAGE = 2
+/** The reader of the output closed the pipe: the status a shell gives a program SIGPIPE killed (128 + 13), as cat's. */
+export const EXIT_BROKEN_PIPE = 141
 
 export interface Where {
   /** Absolute byte offset in the input stream. */

@@ -183,7 +183,7 @@ describe('the vGPU image, compressed or piped', () => {
       const r = await runXstInProcess([...args], {input})
       expect(r.code, r.stderr).toBe(0)
       const x = JSON.parse(r.stdout).images[0]
-      expect(x).toMatchObject({verdict: 'v2, restorable', domainName: c.domain_name})
+      expect(x).toMatchObject({verdict: 'v2 stream, not verified', domainName: c.domain_name})
       expect(x.note).toMatch(/^the sections after the memory image were not read \(the input cannot be seeked over; `xst verify` reads them\)$/)
     }
   })

@@ -4,7 +4,7 @@
 // report or the JSON document on stdout (stderr when stdout carries the
 // converted stream). Every JSON document has a top-level "ok".
 import {Command, Errors} from '@oclif/core'
-import {type ErrorCode, EXIT_USAGE, OutputError, outputSystemError, XstError} from '../errors.js'
+import {type ErrorCode, EXIT_BROKEN_PIPE, EXIT_USAGE, OutputError, outputSystemError, XstError} from '../errors.js'
 import {jsonPieces, pieces} from './json.js'
 import {addWarning, forTerminal} from '../text.js'
 import {refuseUndecodable} from './argv.js'
@@ -147,6 +147,12 @@ export abstract class XstCommand extends Command {
     if (err instanceof XstError && err.code === 'report-failed') {
       this.reportFailed(err)
       this.exit(err.exitCode)
+    }
+    // The reader of the output closed the pipe (`xst convert IMG - | head -c 100`):
+    // xst ends as cat does, killed by SIGPIPE in the shell's eyes: no word, status 141.
+    if (err instanceof XstError && err.code === 'broken-pipe') {
+      process.exitCode = EXIT_BROKEN_PIPE
+      this.exit(EXIT_BROKEN_PIPE)
     }
     let code: number
     let json: Record<string, unknown>

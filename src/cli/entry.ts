@@ -2,8 +2,10 @@
 // bin/run.js calls, and the command table oclif's explicit strategy reads
 // (package.json oclif.commands.target points at the bundle, so the commands
 // and the oclif that runs them are one copy).
-import {Config, settings} from '@oclif/core'
+import {Config, execute as oclifExecute, settings} from '@oclif/core'
 import {nativeStatus} from '../io/native.js'
+import {COMMANDS} from './commands.js'
+import {unknownCommandLine} from './unknown-command.js'
 
 // xst ships compiled JavaScript. With NODE_ENV=development or test (common in
 // a developer's shell, and set by test runners) oclif would otherwise look
@@ -29,5 +31,21 @@ Config.load = async (...args: Parameters<typeof Config.load>) => {
   return config
 }
 
-export {execute} from '@oclif/core'
-export {COMMANDS} from './commands.js'
+export {COMMANDS}
+
+/**
+ * oclif's execute(), with what comes before a command put in xst's words:
+ * `-V` and `version` are `--version`, and an unknown command is one line
+ * naming the nearest command (exit 2), not oclif's "command X not found".
+ */
+export async function execute(options: Parameters<typeof oclifExecute>[0]): Promise<unknown> {
+  const args = options.args ?? process.argv.slice(2)
+  const [first, ...rest] = args
+  if (first === '-V' || first === 'version') return oclifExecute({...options, args: ['--version', ...rest]})
+  if (first !== undefined && !first.startsWith('-') && !Object.hasOwn(COMMANDS, first)) {
+    process.stderr.write(`${unknownCommandLine(first, Object.keys(COMMANDS))}\n`)
+    process.exitCode = 2
+    return undefined
+  }
+  return oclifExecute({...options, args})
+}

@@ -93,7 +93,10 @@ export const JSON_DOCUMENTS = {
       f('guestWidth', "a PV guest's word size in bits, or `null`"),
       f('toolstackWidth', "the saving toolstack's word size (legacy streams), or `null`"),
       f('domainName', 'from the container, the xl config or the Xenops record, or `null`'),
-      f('verdict', '`"needs conversion"`, `"v2, restorable"`, `"damaged"` or `"not a Xen image"`'),
+      f(
+        'verdict',
+        '`"needs conversion"`, `"v2, restorable"`, `"v2 stream, not verified"` (a pipe or gzip: headers only), `"damaged"`, `"not a Xen image"`, or `"directory"` / `"broken symlink"` (named, not read: `note` says where the link points)',
+      ),
       f(
         'restore',
         '`{by: [...], releases, needs: [...], refusedBy: [{host, why, current}], unknown: [{what, why}]}`: what restores it (most usual first), the Xen releases whose restorer reads its stream, what the restore needs that the image does not give, who refuses it and why (`current`: the newest Xen release among them), and what the image does not tell (README, "Will it restore?")',

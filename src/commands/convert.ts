@@ -5,7 +5,7 @@ import {interrupted} from '../cli/signals.js'
 import type {XlConfig} from '../convert/families.js'
 import type {ConvertJob} from '../convert/job.js'
 import {UsageError} from '../errors.js'
-import {namesStdout, parseSpec, specName} from '../io/spec.js'
+import {namedGz, namesStdout, parseSpec, specName} from '../io/spec.js'
 import {CONTAINER_CHOICES} from '../convert/choices.js'
 import {readFileSync} from 'node:fs'
 import {forTerminal} from '../text.js'
@@ -23,11 +23,15 @@ With - for NEW, the stream goes to stdout, but not to a terminal unless --force 
 
 Use - for OLD to read stdin and - for NEW to write stdout.
 
-Containers: OLD may be wrapped by a toolstack and compressed; NEW keeps the family (--container keep): a libvirt save image (virsh save) becomes a version 2 libvirt image holding the libxl stream (a version 1 header over a v2 stream is repaired: the version rewritten, the stream copied byte for byte); a XenServer legacy or structured image becomes a structured image (signature, Xenops, Libxc with a libxc stream, Qemu_trad with the qemu state, End_of_image; other sections copied in order; SOURCE_DATE_EPOCH sets a new Xenops record's time); an xend (xm save) file becomes an xl save file (STREAMv2; --config FILE embeds an xl domain config, JSON when the file parses as JSON). --container xl|libvirt|xenserver|none chooses another family where that can be restored. A gzip-compressed OLD is read through; NEW is uncompressed unless --gzip is given.
+Containers: OLD may be wrapped by a toolstack and compressed; NEW keeps the family (--container keep): a libvirt save image (virsh save) becomes a version 2 libvirt image holding the libxl stream (a version 1 header over a v2 stream is repaired: the version rewritten, the stream copied byte for byte); a XenServer legacy or structured image becomes a structured image (signature, Xenops, Libxc with a libxc stream, Qemu_trad with the qemu state, End_of_image; other sections copied in order; SOURCE_DATE_EPOCH sets a new Xenops record's time); an xend (xm save) file becomes an xl save file (STREAMv2; --config FILE embeds an xl domain config, JSON when the file parses as JSON). --container xl|libvirt|xenserver|none chooses another family where that can be restored. A gzip-compressed OLD is read through; NEW is uncompressed unless --gzip is given, even when named *.gz (a warning then says so).
 
 A checkpointed v2 stream (a capture of a Remus or COLO replication, which xl restore refuses: "Found checkpoint in non-checkpointed stream") becomes a plain v2 stream that xl restore reads, holding the last complete checkpoint (--checkpoint K for another): its headers (and xl header), the pages of every checkpoint up to K in order, the vcpu, device and emulator state of checkpoint K, then END. A plain v2 stream is refused, as before: there is nothing to convert. A gzip or piped checkpointed stream is copied to a temporary file for the second pass.
 
-xst can stand in for Xen's conversion helper (convert-legacy-stream), run by libxl (LIBXL_CONVERT_HELPER) and by XenServer's xenopsd: --in/--out take a path, - or a descriptor number the caller passed, and -x/--xl, --guest-type, --skip-qemu, --syslog and -v are accepted. With --in/--out xst behaves as that helper: without --format it writes a bare libxc stream (with OLD NEW the default stays libxl); it prints nothing on success (-v reports on stderr); and it reads an inherited descriptor from its current offset (where the caller stopped reading) and leaves that offset exactly at the end of the image, so the caller reads on from there (xenopsd reads the qemu record that follows).`
+xst can stand in for Xen's conversion helper (convert-legacy-stream), run by libxl (LIBXL_CONVERT_HELPER) and by XenServer's xenopsd: --in/--out take a path, - or a descriptor number the caller passed, and -x/--xl, --guest-type, --skip-qemu, --syslog and -v are accepted. With --in/--out xst behaves as that helper: without --format it writes a bare libxc stream (with OLD NEW the default stays libxl); it prints nothing on success (-v reports on stderr); and it reads an inherited descriptor from its current offset (where the caller stopped reading) and leaves that offset exactly at the end of the image, so the caller reads on from there (xenopsd reads the qemu record that follows).
+
+EXIT STATUS: 0 NEW written (warnings allowed); 1 OLD is not an image xst can convert (a defect, named with its byte offset, or a plain v2 stream), it could not be read, or NEW could not be written (a full disk); 2 a usage error (a bad flag or argument, OLD missing, NEW existing without --force, a terminal as NEW) or an internal error; 128+N when ended by signal N (130 Ctrl-C, 143 SIGTERM; a file NEW is then left untouched); 141, with nothing said, when the reader of a pipe closes it early (the status a shell gives cat killed by SIGPIPE).`
+
+  static usage = ['<%= command.id %> OLD NEW [FLAGS]', '<%= command.id %> --in IN --out OUT [FLAGS]']
 
   static examples = [
     {description: 'Convert an old xl save file for xl restore', command: '<%= config.bin %> <%= command.id %> old.save new.save'},
@@ -41,15 +45,16 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
       command: '<%= config.bin %> <%= command.id %> --in 3 --out 4 --width 64 --guest hvm --format libxl 3<old.save 4>new.save',
     },
     {
-      description: "As XenServer's xenopsd runs it: no --format, so a libxc stream; messages to syslog",
-      command: '<%= config.bin %> <%= command.id %> --in 3 --out 4 --width 32 --skip-qemu --guest-type hvm --syslog --verbose 3<old.img 4>new.libxc',
+      description:
+        "As XenServer's xenopsd runs it (no --format, so a libxc stream; messages to syslog); from a whole XenServer image file, --container none writes the bare stream, not another XenServer image",
+      command: '<%= config.bin %> <%= command.id %> --in 3 --out 4 --width 32 --skip-qemu --guest-type hvm --container none --syslog --verbose 3<old.img 4>new.libxc',
     },
   ]
 
   static args = {
     // ignoreStdin: with --in/--out the arguments are absent, and oclif must not read stdin to fill them.
-    old: Args.string({description: 'legacy image, or - for stdin', ignoreStdin: true}),
-    new: Args.string({description: 'file to write, or - for stdout', ignoreStdin: true}),
+    old: Args.string({description: 'legacy image, or - for stdin (required, unless --in gives the input)', ignoreStdin: true}),
+    new: Args.string({description: 'file to write, or - for stdout (required, unless --out gives the output)', ignoreStdin: true}),
   }
 
   static flags = {
@@ -165,6 +170,8 @@ xst can stand in for Xen's conversion helper (convert-legacy-stream), run by lib
       onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${interrupted(toStdout, done, forTerminal(output))}`),
     })
     if (!toStdout) this.committed = outName
+    // Named as gzip's and written plain: said, not guessed at (compressing takes --gzip).
+    if (namedGz(outSpec) && !flags.gzip) this.note(`${forTerminal(outName)} is named .gz but was written uncompressed; give --gzip to compress it`)
     if (report) {
       for (const l of renderConvert(summary, inName, outName, job.verify ? verifyLine(verify) : null, flags.verbose, {container, notes, written})) this.line(l)
       // Will NEW restore: what restores it, what it needs, who refuses it.

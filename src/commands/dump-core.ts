@@ -3,7 +3,7 @@ import {XstCommand} from '../cli/base.js'
 import {progressFlag, quietFlag} from '../cli/flags.js'
 import type {DumpJob} from '../dump/job.js'
 import {interrupted} from '../cli/signals.js'
-import {namesStdout} from '../io/spec.js'
+import {namedGz, namesStdout, parseSpec} from '../io/spec.js'
 import {forTerminal} from '../text.js'
 
 export default class DumpCore extends XstCommand {
@@ -15,9 +15,11 @@ export default class DumpCore extends XstCommand {
 
 --format raw writes page N at byte N x 4096, leaving holes (a sparse file) where the guest has no page: the layout Volatility 3 and most memory tools open directly. To a pipe the holes are written as zeros.
 
-An image convert or verify would refuse is refused here too (exit 1, nothing written), except that pages beyond a v2 stream's p2m are dumped, with a warning. CORE is written to a temporary file beside it and renamed into place when complete; an existing CORE is only replaced with --force.
+An image convert or verify would refuse is refused here too (exit 1, nothing written), except that pages beyond a v2 stream's p2m are dumped, with a warning. CORE is written to a temporary file beside it and renamed into place when complete; an existing CORE is only replaced with --force. CORE is never compressed, even when named *.gz (a warning then says so; \`xst dump-core IMAGE - | gzip > CORE.gz\` compresses it). With - for CORE, the dump goes to stdout, but not to a terminal unless --force is given.
 
-The summary goes to stdout (to stderr when the dump does). Progress goes to stderr: a task list when stdout and stderr are both terminals, a single line rewritten in place when only stderr is (so that it never overwrites what another program prints, as with \`xst dump-core -f raw IMAGE - | xxd | head\`), none otherwise, in CI or under -q (see --progress); -q also leaves out the summary.`
+The summary goes to stdout (to stderr when the dump does). Progress goes to stderr: a task list when stdout and stderr are both terminals, a single line rewritten in place when only stderr is (so that it never overwrites what another program prints, as with \`xst dump-core -f raw IMAGE - | xxd | head\`), none otherwise, in CI or under -q (see --progress); -q also leaves out the summary.
+
+EXIT STATUS: 0 CORE written (warnings allowed); 1 IMAGE is refused (a defect, named with its byte offset), it could not be read, or CORE could not be written (a full disk); 2 a usage error (a bad flag or argument, IMAGE missing, CORE existing without --force, a terminal as CORE) or an internal error; 128+N when ended by signal N (130 Ctrl-C, 143 SIGTERM; a file CORE is then left untouched); 141, with nothing said, when the reader of a pipe closes it early (the status a shell gives cat killed by SIGPIPE).`
 
   static examples = [
     {description: 'A core file for crash', command: '<%= config.bin %> <%= command.id %> guest.save guest.core'},
@@ -32,7 +34,7 @@ The summary goes to stdout (to stderr when the dump does). Progress goes to stde
 
   static flags = {
     format: Flags.option({char: 'f', options: ['elf', 'raw'] as const, default: 'elf' as const, description: 'ELF dump-core file, or raw memory image'})(),
-    force: Flags.boolean({description: 'replace CORE if it exists'}),
+    force: Flags.boolean({description: 'replace CORE if it exists (or write a block device); write the dump to a terminal'}),
     checkpoint: Flags.integer({
       min: 1,
       description: 'a replication stream (Remus, COLO; a file): dump checkpoint K instead of the last complete one, which the receiver fails over from',
@@ -68,6 +70,8 @@ The summary goes to stdout (to stderr when the dump does). Progress goes to stde
     const [{runDumpWithProgress}, {renderDump}] = await Promise.all([import('../cli/dump-progress.js'), import('../dump/render.js')])
     const summary = await runDumpWithProgress(job, {mode: this.progressMode(flags), onSignal})
     if (!toStdout) this.committed = args.core
+    // dump-core does not compress: a CORE named as gzip's is said to be plain.
+    if (namedGz(parseSpec(args.core))) this.note(`${forTerminal(args.core)} is named .gz but was written uncompressed (dump-core does not compress: pipe - through gzip)`)
     for (const l of renderDump(summary)) this.line(l)
     return {ok: true, ...summary, warnings: this.warnings}
   }

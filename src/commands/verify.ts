@@ -116,7 +116,8 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
       } catch (err) {
         if (!(err instanceof XstError)) throw err
         // One image that cannot be read does not stop the others.
-        this.diag(`xst verify: ${name}: ${err.message}`)
+        // Named once: a message about the file (no such file, permission denied) names it already.
+        this.diag(`xst verify: ${err.message.startsWith(`${name}: `) ? err.message : `${name}: ${err.message}`}`)
         results.push({ok: false, input: name, verdict: 'error', error: err.toJSON()})
         code = Math.max(code, err.exitCode)
       }

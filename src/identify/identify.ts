@@ -20,6 +20,7 @@ import {walkLegacy} from '../legacy/walker.js'
 import {DomainHeader, DomainType, ImageHeader, Rec, X86PvInfo} from '../v2/libxc/layout.js'
 import {LibxlHeader, LibxlRec} from '../v2/libxl/layout.js'
 import {V2RecordReader, verifyStream} from '../v2/reader.js'
+import {V2Verifier} from '../v2/verify/verifier.js'
 import {RecordHeader} from '../v2/record.js'
 import {readXlHeader} from '../xl/header.js'
 import {assessRestore, type Restore} from '../restore/assess.js'
@@ -27,7 +28,15 @@ import {type DeviceModelKind, modelOfState, STATE_HEAD, type StateModel} from '.
 import {containerState, sectionState} from '../restore/evidence.js'
 import {DeviceStateCatch} from '../restore/capture.js'
 
-export type Verdict = 'needs conversion' | 'v2, restorable' | 'not a Xen image' | 'damaged'
+/**
+ * 'v2, restorable' only when the stream's headers are ones a restorer reads
+ * and, where the input is read whole (a file), the verifier found the stream
+ * valid; 'v2 stream, not verified' where it is not read whole (a pipe, gzip).
+ */
+export type Verdict = 'needs conversion' | 'v2, restorable' | 'v2 stream, not verified' | 'not a Xen image' | 'damaged' | NotAFile
+
+/** What file(1) names rather than reads: a directory, or a symbolic link to nothing (named, not errors). */
+export type NotAFile = 'directory' | 'broken symlink'
 
 export interface Identified {
   input: string
@@ -66,6 +75,34 @@ export interface Identified {
 
 /** Most records looked at after the libxc headers for X86_PV_INFO (it comes first in every writer's stream). */
 const FIRST_RECORDS = 8
+
+/** A directory or a dangling symlink, as file(1) names them: no image read; the note says where a link points. */
+export function notAFile(name: string, verdict: NotAFile, target?: string): Identified {
+  const out = blank(name, null)
+  out.verdict = verdict
+  out.restore.releases = 'unknown (not a file)'
+  if (verdict === 'broken symlink') out.note = `broken symbolic link to ${target ?? '?'}`
+  return out
+}
+
+function blank(name: string, size: number | null): Identified {
+  return {
+    input: name,
+    size,
+    container: null,
+    foreign: null,
+    xlHeader: false,
+    stream: null,
+    guest: null,
+    guestWidth: null,
+    toolstackWidth: null,
+    domainName: null,
+    verdict: 'not a Xen image',
+    restore: {by: [], releases: 'unknown (not a stream xst read)', needs: [], refusedBy: [], unknown: []},
+    note: null,
+    error: null,
+  }
+}
 
 export async function identify(input: ByteReader, name: string): Promise<Identified> {
   const out: Identified = {
@@ -123,7 +160,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
     if (stream === 'libxc' || stream === 'libxl') {
       recognised = true
       const streamStart = img.reader.offset
-      await v2Facts(img.reader, stream, out)
+      const headerError = await v2Facts(img.reader, stream, out)
       if (out.guest === 'hvm' && configType === 'pvh') out.guest = 'pvh'
       // What follows the stream in the container, when it says what restores the image.
       const after = await m.identify.afterV2(img, stream, out.container)
@@ -141,7 +178,15 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
       const cp = deep?.checkpointed ?? null
       out.stream!.checkpointed = cp
       state = deep ? deep.state : undefined
-      if (cp && out.verdict === 'v2, restorable') {
+      // Said only of what was checked: headers a restorer reads, and (read whole) a stream the verifier passes.
+      const defect = headerError ?? deep?.error
+      if (out.verdict === 'v2, restorable' && defect) {
+        out.verdict = 'damaged'
+        out.note = null
+        out.restore.by = []
+        out.error = {code: defect.code, message: defect.message, offset: defect.offset}
+      } else if (out.verdict === 'v2, restorable' && !deep) out.verdict = 'v2 stream, not verified'
+      if (cp && (out.verdict === 'v2, restorable' || out.verdict === 'v2 stream, not verified')) {
         // xl restore passes a plain stream: the first CHECKPOINT fails it.
         out.restore.by = [
           cp.kind === 'colo' ? 'xl migrate-receive --colo (failover from the last complete checkpoint)' : 'xl migrate-receive -r (Remus failover from the last complete checkpoint)',
@@ -166,7 +211,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
         out.note = "a Remus stream: xl restore takes one image, and Xen 4.6+'s own converter converts only its first checkpoint; `xst convert` writes the last complete one"
       }
     }
-    if (out.stream) {
+    if (out.stream && out.verdict !== 'damaged') {
       const st = out.stream
       const byContainer = containerState(c.kind, out.guest) ?? (await sectionState(img.reader, out.container))
       // Read to the end on a file and no device state found: the stream carries none (a bare libxc stream keeps it apart).
@@ -227,14 +272,24 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
  * so only on an input that can be read twice (a file): undefined
  * otherwise. Its verdict on the stream is not identify's to give.
  */
-async function v2DeepFacts(reader: ByteReader, start: number): Promise<{checkpointed: {kind: 'remus' | 'colo'; complete: number} | null; state: StateModel | null} | undefined> {
+async function v2DeepFacts(
+  reader: ByteReader,
+  start: number,
+): Promise<{checkpointed: {kind: 'remus' | 'colo'; complete: number} | null; state: StateModel | null; error: StreamDefect | null} | undefined> {
   if (!reader.seekable) return undefined
   reader.seekTo(start)
-  const {V2Verifier} = await import('../v2/verify/verifier.js')
   const caught = new DeviceStateCatch()
   const report = await verifyStream(reader, new V2Verifier(), {stopAtEnd: true, onBody: caught.hook})
   const cp = report.summary.checkpoints
-  return {checkpointed: cp ? {kind: cp.kind, complete: cp.complete} : null, state: caught.state}
+  const first = report.valid ? undefined : report.errors[0]
+  return {checkpointed: cp ? {kind: cp.kind, complete: cp.complete} : null, state: caught.state, error: first ? {code: first.code, message: first.message, offset: first.offset} : null}
+}
+
+/** The first error the verifier found in a v2 stream. */
+interface StreamDefect {
+  code: ErrorCode
+  message: string
+  offset: number
 }
 
 /** What restores a checkpointed stream on any Xen 4.6+: made plain first. */
@@ -295,37 +350,53 @@ async function legacyFacts(img: OpenedImage, out: Identified): Promise<void> {
   }
 }
 
-/** Versions, guest type and (PV) guest width from the v2 headers and the first records. */
-async function v2Facts(r: ByteReader, format: 'libxc' | 'libxl', out: Identified): Promise<void> {
+/**
+ * Versions, guest type and (PV) guest width from the v2 headers and the
+ * first records. The headers are shown to the verifier (its header checks,
+ * src/v2/verify/headers.ts): the first error it finds in them (a version no
+ * restorer reads, a bad marker) is returned, undefined when none.
+ */
+async function v2Facts(r: ByteReader, format: 'libxc' | 'libxl', out: Identified): Promise<StreamDefect | undefined> {
   const records = new V2RecordReader(r)
+  let defect: StreamDefect | undefined
+  // Each header shown to a fresh verifier, as a stream's first: its own checks, not where it stands.
+  const checker = () =>
+    new V2Verifier({
+      onProblem: (p) => {
+        if (p.severity === 'error') defect ??= {code: p.code, message: p.message, offset: p.offset}
+      },
+    })
   out.stream = {format, libxcVersion: null, libxlVersion: null}
   if (format === 'libxl') {
-    const [h] = await records.libxlHeader()
+    const [h, offset] = await records.libxlHeader()
+    checker().libxlHeader(h, offset)
     out.stream.libxlVersion = LibxlHeader.get(h).version
     // The libxc stream starts after LIBXC_CONTEXT, the first libxl record a writer sends.
     for (let i = 0; ; i++) {
-      if (i === FIRST_RECORDS) return
+      if (i === FIRST_RECORDS) return defect
       const rec = await records.record('libxl')
       if (rec.type === LibxlRec.LIBXC_CONTEXT) break
-      if (rec.type === LibxlRec.END) return
+      if (rec.type === LibxlRec.END) return defect
     }
   }
-  const [ih, dh] = await records.libxcHeaders()
+  const [ih, dh, offset] = await records.libxcHeaders()
+  checker().libxcHeaders(ih, dh, offset)
   out.stream.libxcVersion = ImageHeader.get(ih).version
   const type = DomainHeader.get(dh).type
   out.guest = type === DomainType.X86_PV ? 'pv' : type === DomainType.X86_HVM ? 'hvm' : null
-  if (out.guest !== 'pv') return
+  if (out.guest !== 'pv') return defect
   for (let i = 0; i < FIRST_RECORDS; i++) {
     const head = await r.peekLayout(RecordHeader)
-    if (!head) return
+    if (!head) return defect
     const t = head.type
     // Page data is where identify stops reading.
-    if (t === Rec.PAGE_DATA || t === Rec.END) return
+    if (t === Rec.PAGE_DATA || t === Rec.END) return defect
     const rec = await records.record('libxc')
     if (t === Rec.X86_PV_INFO && rec.head.length >= X86PvInfo.size) {
       const w = X86PvInfo.get(rec.head).guestWidth
       out.guestWidth = w === 8 ? 64 : w === 4 ? 32 : null
-      return
+      return defect
     }
   }
+  return defect
 }

@@ -3,6 +3,9 @@ import {foreignFacts} from '../foreign/recognise.js'
 import type {Identified} from './identify.js'
 
 export function identifyLine(x: Identified): string {
+  // As file(1): "DIR: directory", "LINK: broken symbolic link to TARGET".
+  if (x.verdict === 'directory') return `${x.input}: directory`
+  if (x.verdict === 'broken symlink') return `${x.input}: ${x.note}`
   const parts: string[] = []
   const c = x.container
   if (c?.compressed) parts.push('gzip-compressed')

@@ -55,3 +55,6 @@ export function namesStdout(text: string, opts: {fdNumbers?: boolean} = {}): boo
   const spec = parseSpec(text, opts)
   return spec.kind === 'std' || (spec.kind === 'fd' && spec.fd === 1) || descriptorPath(text) === 1
 }
+
+/** An output path named as gzip's (*.gz), which xst writes uncompressed unless told to compress (convert --gzip). */
+export const namedGz = (spec: Spec): boolean => spec.kind === 'path' && /\.gz$/i.test(spec.path)

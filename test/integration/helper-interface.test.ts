@@ -328,7 +328,8 @@ describe("helper interface: format default and output, as Xen's helper", () => {
     const dir = tempDir()
     writeFileSync(join(dir, 'old.save'), vectorBytes('legacy', 'hvm64-xl-physmap.legacy.gz'))
     const xs = await xenserverImage()
-    writeFileSync(join(dir, 'old.img'), xs.legacy)
+    // A whole XenServer legacy image, as a user has it (xenopsd itself has read the signature first): the example still writes the bare libxc stream.
+    writeFileSync(join(dir, 'old.img'), xs.file)
     const run = (e: {command: string}) =>
       spawnWith('sh', ['-c', e.command.replace('<%= config.bin %>', `"${process.execPath}" "${BIN}"`).replace('<%= command.id %>', 'convert')], [], {
         cwd: dir,
@@ -343,6 +344,11 @@ describe("helper interface: format default and output, as Xen's helper", () => {
     expect(xenopsd.code, xenopsd.stderr).toBe(0)
     expect(xenopsd.stdout).toBe('')
     expect(xenopsd.stderr).toContain('converted fd 3 -> fd 4 (libxc v3 stream, legacy-converted)')
+    expect(readFileSync(join(dir, 'new.libxc')).equals(xs.libxc)).toBe(true)
+    // From the stream alone (as xenopsd passes it), the same bytes.
+    writeFileSync(join(dir, 'old.img'), xs.legacy)
+    const bare = await run(examples[1])
+    expect(bare.code, bare.stderr).toBe(0)
     expect(readFileSync(join(dir, 'new.libxc')).equals(xs.libxc)).toBe(true)
   })
 })
