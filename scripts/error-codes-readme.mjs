@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Writes the README's tables that have a declaration in src/: the error codes from the catalogue
+// Writes the documentation's tables that have a declaration in src/ (README.md
+// and docs/*.md, each table into its file): the error codes from the catalogue
 // (src/error-codes.ts, built into dist/ by `npm run build`), so the codes
 // promised stable in --json are listed in one place and cannot drift, and
 // the table of verify's rules from src/v2/verify/restorer.ts: each rule's
@@ -19,16 +20,19 @@ const cell = (text) => text.replace(/\|/g, '\\|')
 
 const SECTIONS = [
   {
+    file: 'docs/error-codes.md',
     begin: '<!-- error-codes: begin (scripts/error-codes-readme.mjs writes this table) -->',
     end: '<!-- error-codes: end -->',
     table: () => ['| code | meaning |', '| --- | --- |', ...Object.entries(ERROR_CODES).map(([code, meaning]) => `| \`${code}\` | ${meaning} |`)],
   },
   {
+    file: 'docs/verify-rules.md',
     begin: '<!-- restorer-rules: begin (scripts/error-codes-readme.mjs writes this table) -->',
     end: '<!-- restorer-rules: end -->',
     table: () => ['| code | verify says | because the restorer |', '| --- | --- | --- |', ...Object.entries(RESTORER_RULES).map(([code, r]) => `| \`${code}\` | ${r.severity} | ${cell(r.mirrors)} |`)],
   },
   {
+    file: 'README.md',
     begin: '<!-- restore-rules: begin (scripts/error-codes-readme.mjs writes this table) -->',
     end: '<!-- restore-rules: end -->',
     table: () => [
@@ -38,6 +42,7 @@ const SECTIONS = [
     ],
   },
   {
+    file: 'docs/json.md',
     begin: '<!-- json-fields: begin (scripts/error-codes-readme.mjs writes these tables) -->',
     end: '<!-- json-fields: end -->',
     table: () =>
@@ -54,12 +59,12 @@ const SECTIONS = [
   },
 ]
 
-const readme = new URL('../README.md', import.meta.url)
-let text = fs.readFileSync(readme, 'utf8')
-for (const {begin, end, table} of SECTIONS) {
+for (const {file, begin, end, table} of SECTIONS) {
+  const url = new URL(`../${file}`, import.meta.url)
+  let text = fs.readFileSync(url, 'utf8')
   const start = text.indexOf(begin)
   const stop = text.indexOf(end)
-  if (start < 0 || stop < start) throw new Error(`README.md has no ${begin} ... ${end} section`)
+  if (start < 0 || stop < start) throw new Error(`${file} has no ${begin} ... ${end} section`)
   text = text.slice(0, start + begin.length) + '\n' + table().join('\n') + '\n' + text.slice(stop)
+  fs.writeFileSync(url, text)
 }
-fs.writeFileSync(readme, text)

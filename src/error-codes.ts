@@ -1,8 +1,8 @@
 // Every code xst reports: the `code` of an error (the one line a command
 // fails with) and of a problem the v2 verifier lists. `--json` output carries
 // these strings and scripts match on them, so they are promised stable: an
-// entry may be added, never renamed. The README lists them from here
-// (scripts/error-codes-readme.mjs writes that section; a test checks it).
+// entry may be added, never renamed. docs/error-codes.md lists them from
+// here (scripts/error-codes-readme.mjs writes that table; a test checks it).
 //
 // Errors and verifier problems share one list because a problem can become
 // an error: dump-core refuses a v2 stream with the code of the first

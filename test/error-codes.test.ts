@@ -11,8 +11,11 @@ import {RULES as RESTORE_RULES} from '../src/restore/assess.js'
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
 
+/** Where each generated table lives (scripts/error-codes-readme.mjs writes them). */
+const TABLE_FILES: Record<string, string> = {'error-codes': 'docs/error-codes.md', 'restorer-rules': 'docs/verify-rules.md', 'restore-rules': 'README.md', 'json-fields': 'docs/json.md'}
+
 function readmeTable(name = 'error-codes'): Array<[string, string]> {
-  const text = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
+  const text = fs.readFileSync(path.join(root, TABLE_FILES[name]), 'utf8')
   const section = text.slice(text.indexOf(`<!-- ${name}: begin`), text.indexOf(`<!-- ${name}: end -->`))
   return [...section.matchAll(/^\| `([^`]+)` \| (.*) \|$/gm)].map((m) => [m[1], m[2]])
 }

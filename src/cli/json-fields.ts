@@ -1,5 +1,5 @@
-// The top-level fields of every --json document, declared once: the README's
-// tables of them are written from here (scripts/error-codes-readme.mjs) and
+// The top-level fields of every --json document, declared once: the tables
+// of them in docs/json.md are written from here (scripts/error-codes-readme.mjs) and
 // the tests hold every document to them (test/golden-json.test.ts), so a
 // field cannot be added, dropped or renamed without both showing it.
 // Scripts read these names: add fields, do not rename them.

@@ -1,5 +1,4 @@
-// Containers around the streams (listed in the README's "Containers"
-// section): one module per container behind one interface (./kinds,
+// Containers around the streams (listed in docs/containers.md): one module per container behind one interface (./kinds,
 // ./module.ts, listed in ./registry.ts), their layouts, readers and
 // writers, the qemu record variants they accept, the s-expression readers
 // their text needs, and the sniffer that tells them apart. gzip is a layer

@@ -1,6 +1,6 @@
 // `xst verify` on an opened image: the v2 stream inside whatever container
 // holds it, checked with the container's own rules around it (each
-// container module's `verify`; README, "Containers"), then a gzip input
+// container module's `verify`; docs/containers.md), then a gzip input
 // read to its end so its check runs.
 import {FormatError} from '../errors.js'
 import type {Layer} from '../v2/record.js'

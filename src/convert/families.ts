@@ -1,5 +1,5 @@
 // How each container family's output is assembled around the converted
-// stream (the README's "Containers" section). The conversion itself
+// stream (docs/containers.md). The conversion itself
 // (convert.ts) knows nothing of containers: it is given the bytes to write
 // before the stream, whether to leave out the input's xl header, and where
 // the qemu record goes. The input's container module (src/container/kinds)

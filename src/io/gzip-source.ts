@@ -1,5 +1,5 @@
 // A byte source that reads another one through gzip (operators keep save
-// files compressed; see the README's "Containers" section). Decompressed as
+// files compressed; see docs/containers.md). Decompressed as
 // a stream with Node's zlib, in constant memory and with no temporary file:
 // compressed input is fed one piece at a time, and only when the reader has
 // used up what the previous piece gave (zlib itself stops inflating while
