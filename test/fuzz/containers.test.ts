@@ -4,7 +4,7 @@
 // paths are fine), a failure is one line, and convert leaves its output
 // only when it succeeded, never a temporary file.
 import fc from 'fast-check'
-import {existsSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {beforeAll, describe, expect, it} from 'vitest'
@@ -99,12 +99,15 @@ describe('mutated container images through the CLI', {timeout: LONG ? TEST_TIMEO
         const file = join(dir, 'in.img')
         writeFileSync(file, input)
         const out = join(dir, 'out.img')
+        const outFromFile = join(dir, 'out-file.img')
         const j = json ? ['--json'] : []
-        const [identify, inspect, verify, convert] = await Promise.all([
+        const [identify, inspect, verify, convert, convertFile] = await Promise.all([
           runXst(['identify', ...j, file], {timeoutMs: 30_000}),
           runXst(['inspect-legacy', ...j, file], {timeoutMs: 30_000}),
           runXst(['verify', ...j, file], {timeoutMs: 30_000}),
-          runXst(['convert', ...j, '-', out], {timeoutMs: 30_000, input}),
+          // A new Xenops record holds the time it was written: the same for both, so that their bytes can be compared.
+          runXst(['convert', ...j, '-', out], {timeoutMs: 30_000, input, env: {SOURCE_DATE_EPOCH: '1700000000'}}),
+          runXst(['convert', ...j, file, outFromFile], {timeoutMs: 30_000, env: {SOURCE_DATE_EPOCH: '1700000000'}}),
         ])
         for (const [cmd, r] of [
           ['identify', identify],
@@ -113,7 +116,11 @@ describe('mutated container images through the CLI', {timeout: LONG ? TEST_TIMEO
           ['convert', convert],
         ] as const)
           expectCleanRun(cmd, r, json, label)
+        expectCleanRun('convert', convertFile, json, `${label} (from the file)`)
         expect(existsSync(out), `${label}: convert exit ${convert.code}: ${convert.stderr}`).toBe(convert.code === 0)
+        // One verdict per input: convert from the file and from a pipe agree (README, Safety), and write the same bytes.
+        expect(convertFile.code, `${label}: convert from the file exit ${convertFile.code} (${convertFile.stderr.trim()}), from a pipe ${convert.code} (${convert.stderr.trim()})`).toBe(convert.code)
+        if (convert.code === 0) expect(readFileSync(outFromFile).equals(readFileSync(out)), `${label}: the file and the pipe convert to different bytes`).toBe(true)
         expect(readdirSync(dir).filter((f) => f.endsWith('.xst-partial'))).toEqual([])
       }),
       params('containers-cli', RUNS, 0),
