@@ -171,3 +171,18 @@ describe('malformed compressed data: refused as the restorer refuses it', () => 
     expect(JSON.parse(conv.stdout).error).toMatchObject({code, offset: err.offset})
   })
 })
+
+describe('compressed data that runs ahead of its pages is bounded', () => {
+  it('more than MAX_CARRIED_COMPRESSED bytes with no page listed: refused (length-too-large), not held', async () => {
+    const {MAX_CARRIED_COMPRESSED, CompressedPages, PfnSet} = await import('../src/legacy/compressed-checkpoint.js')
+    const pages = new CompressedPages(new PfnSet())
+    const chunk = Buffer.alloc(16 << 20, 0x01)
+    let err: unknown
+    try {
+      for (let i = 0; i * chunk.length <= MAX_CARRIED_COMPRESSED; i++) pages.take(chunk, 1000 + i * chunk.length, 990 + i * chunk.length, 2)
+    } catch (e) {
+      err = e
+    }
+    expect(err).toMatchObject({code: 'length-too-large'})
+  })
+})

@@ -18,6 +18,14 @@ import type {CompressedPagesEvent} from './events.js'
 /** Pages listed in one compressed checkpoint and not yet matched with their encodings (16 GiB of dirtied memory, 36 MiB of lists). */
 export const MAX_PENDING_COMPRESSED = 4 << 20
 
+/**
+ * Compressed bytes held for pages not listed yet: the saver lists a
+ * checkpoint's pages before their compressed data, so what runs ahead is
+ * at most one chunk (MAX_COMPRESSED_CHUNK); past this, the data is not
+ * waiting for pages, and memory would follow it.
+ */
+export const MAX_CARRIED_COMPRESSED = 64 << 20
+
 /** A set of pfns, a bit each, in 8 KiB blocks made as pfns reach them (a 64 GiB guest: 2 MiB). */
 export class PfnSet {
   private readonly blocks = new Map<number, Uint32Array>()
@@ -105,6 +113,12 @@ export class CompressedPages {
     }
     // What is left waits for the next chunk (or, with no page left to match, is what the restorer never reads).
     const rest = buf.subarray(pos)
+    if (rest.length > MAX_CARRIED_COMPRESSED) {
+      throw new FormatError('length-too-large', `${rest.length} bytes of compressed data run ahead of the pages listed for them, more than xst holds (${MAX_CARRIED_COMPRESSED})`, {
+        offset: at(pos),
+        context: 'compressed_data',
+      })
+    }
     this.carryAt = at(pos)
     this.carry = rest.length ? Buffer.from(rest) : Buffer.alloc(0)
     const n = this.head - first
