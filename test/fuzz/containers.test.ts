@@ -118,7 +118,20 @@ describe('mutated container images through the CLI', {timeout: LONG ? TEST_TIMEO
           expectCleanRun(cmd, r, json, label)
         expectCleanRun('convert', convertFile, json, `${label} (from the file)`)
         expect(existsSync(out), `${label}: convert exit ${convert.code}: ${convert.stderr}`).toBe(convert.code === 0)
-        // One verdict per input: convert from the file and from a pipe agree (README, Safety), and write the same bytes.
+        // One verdict per input (README, Safety): every command reads the same bytes from the file and from a pipe to the same end.
+        const [verifyPipe, inspectPipe, dumpFile, dumpPipe] = await Promise.all([
+          runXst(['verify', '-'], {timeoutMs: 30_000, input}),
+          runXst(['inspect-legacy', '-'], {timeoutMs: 30_000, input}),
+          runXst(['dump-core', '-f', 'raw', file, join(dir, 'core-file.raw')], {timeoutMs: 30_000}),
+          runXst(['dump-core', '-f', 'raw', '-', join(dir, 'core-pipe.raw')], {timeoutMs: 30_000, input}),
+        ])
+        expect(verifyPipe.code, `${label}: verify from a pipe exit ${verifyPipe.code}, from the file ${verify.code}: ${verifyPipe.stderr.trim()} / ${verify.stderr.trim()}`).toBe(verify.code)
+        expect(inspectPipe.code, `${label}: inspect-legacy from a pipe exit ${inspectPipe.code}, from the file ${inspect.code}: ${inspectPipe.stderr.trim()} / ${inspect.stderr.trim()}`).toBe(
+          inspect.code,
+        )
+        expect(dumpPipe.code, `${label}: dump-core from a pipe exit ${dumpPipe.code}, from the file ${dumpFile.code}: ${dumpPipe.stderr.trim()} / ${dumpFile.stderr.trim()}`).toBe(dumpFile.code)
+        if (dumpFile.code === 0) expect(readFileSync(join(dir, 'core-pipe.raw')).equals(readFileSync(join(dir, 'core-file.raw'))), `${label}: the file and the pipe dump different memory`).toBe(true)
+        // convert from the file and from a pipe agree, and write the same bytes.
         expect(convertFile.code, `${label}: convert from the file exit ${convertFile.code} (${convertFile.stderr.trim()}), from a pipe ${convert.code} (${convert.stderr.trim()})`).toBe(convert.code)
         if (convert.code === 0) expect(readFileSync(outFromFile).equals(readFileSync(out)), `${label}: the file and the pipe convert to different bytes`).toBe(true)
         expect(readdirSync(dir).filter((f) => f.endsWith('.xst-partial'))).toEqual([])
