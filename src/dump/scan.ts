@@ -20,6 +20,7 @@ import type {ByteSink} from '../io/sink.js'
 import {MAX_BATCH} from '../legacy/layout.js'
 import {walkLegacy} from '../legacy/walker.js'
 import {CheckpointHold} from './checkpoint-hold.js'
+import {Breather} from '../io/breather.js'
 import {type PlannedRecord, RecordPlan} from '../plan/plan.js'
 import {type BodyHook, verifyStream} from '../v2/reader.js'
 import {Rec} from '../v2/libxc/layout.js'
@@ -126,7 +127,11 @@ async function scanLegacy(image: DumpImage, o: ScanOptions): Promise<ScanResult>
   const reader = image.seekable && !o.placer ? await reopen(image) : image.reader
   const plan = new RecordPlan(reader, {format: 'libxl', ...legacyWalk(image), checkpoint: o.checkpoint})
   const scratch = new Float64Array(MAX_BATCH)
+  // A raw dump from a file may read and write synchronously: a signal must still be acted on within a moment.
+  const breather = new Breather()
   for await (const d of plan) {
+    const pause = breather.step()
+    if (pause) await pause
     switch (d.kind) {
       case 'xl-header':
         verifier.xlHeader(d.header)
@@ -252,7 +257,10 @@ async function scanV2(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
     }
   }
   const hold = o.placer ? new CheckpointHold(facts, addPages, o.placer, o.checkpoint) : undefined
+  const breather = new Breather()
   const hook: BodyHook = async (rec, r) => {
+    const pause = breather.step()
+    if (pause) await pause
     hold?.record(rec.layer, rec.type)
     if (rec.layer !== 'libxc') return
     if (rec.type === Rec.PAGE_DATA) {
