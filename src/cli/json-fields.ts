@@ -21,7 +21,10 @@ export const JSON_DOCUMENTS = {
     title: 'Any command that fails (exit 1 or 2)',
     fields: [
       OK,
-      f('error', '`{code, message, offset, index, context, expected, got}`: the stable `code` (see [Error codes](#error-codes)) and where the defect is; fields not known are `null`'),
+      f(
+        'error',
+        '`{code, message, offset, index, context, expected, got}`, the same keys for every error of every command (usage errors too): the stable `code` (see [Error codes](#error-codes)) and where the defect is; fields not known are `null`',
+      ),
       WARNINGS,
     ],
   },
@@ -102,7 +105,7 @@ export const JSON_DOCUMENTS = {
         '`{by: [...], releases, needs: [...], refusedBy: [{host, why, current}], unknown: [{what, why}]}`: what restores it (most usual first), the Xen releases whose restorer reads its stream, what the restore needs that the image does not give, who refuses it and why (`current`: the newest Xen release among them), and what the image does not tell (README, "Will it restore?")',
       ),
       f('note', 'why the verdict, when it is not plain, or `null`'),
-      f('error', '`{code, message, offset}` of the defect behind `damaged` or `not a Xen image`, or `null`'),
+      f('error', 'the defect behind `damaged` or `not a Xen image`, in the one error shape (`{code, message, offset, index, context, expected, got}`, `null` where not known), or `null`'),
     ],
   },
   convert: {
