@@ -41,7 +41,7 @@ export const JSON_DOCUMENTS = {
       f('p2mFrames', 'PV: `{offset, count}`; HVM: `null`'),
       f(
         'body',
-        '`{chunks, pageBatches, emptyBatches, pages: {total, withData, dropped, byType}, pfnRange: {first, last}, passes, pagesResent, verifyMode, chunkCounts, vcpuInfo: {maxVcpuId, online[]}, tsc, hvmParams: [{param, name, value}], toolstack: {length, physmap: [...]}, notConvertible[]}`',
+        '`{chunks, pageBatches, emptyBatches, pages: {count, withData, dropped, byType}, pfnRange: {first, last}, passes, pagesResent, verifyMode, chunkCounts, vcpuInfo: {maxVcpuId, online[]}, tsc, hvmParams: [{param, name, value}], toolstack: {length, physmap: [...]}, notConvertible[]}`',
       ),
       f(
         'tail',
@@ -70,7 +70,7 @@ export const JSON_DOCUMENTS = {
       f('stopped', '`null`, `"max-errors"`, `"fatal"` (truncation, or not a v2 stream) or `"big-endian"`'),
       f(
         'summary',
-        '`{format, xlHeader, version: {libxl, libxc}, legacyConverted, guestType, guestWidth, ptLevels, xenVersion, records, pages, vcpus, p2mEndPfn, emulator, checkpoints, tail, bytes}`; `checkpoints` is `null` for a plain stream, else `{kind: "remus"|"colo", complete, lastEnd, cut, list: [{index, start, end, pfns, withData, records}]}`; `tail` names what follows the stream (a device-model record, xl\'s migration message)',
+        '`{format, xlHeader, version: {libxl, libxc}, legacyConverted, guest: "pv"|"hvm"|"pvh"|null, guestWidth, pagetableLevels, xenVersion, records, pages: {count, withData, byType}, vcpus: {count, ids}, p2mEndPfn, emulator, checkpoints, tail, bytes}`; `bytes` is where checking ended (a legacy image: the first bytes, where it stopped); `checkpoints` is `null` for a plain stream, else `{kind: "remus"|"colo", complete, lastEnd, cut, list: [{index, start, end, pfns, withData, records}]}`; `tail` names what follows the stream (a device-model record, xl\'s migration message)',
       ),
       f('container', "the container summary (as `inspect-legacy`'s); for a XenServer vGPU image, `stoppedAt` says where checking ended"),
       f(
@@ -115,8 +115,8 @@ export const JSON_DOCUMENTS = {
       f('input', '`{path, guest, toolstackWidth, xlHeader, bytes, domainName, container}`'),
       f('output', '`{path, format, libxcVersion, bytes, container, written, gzip}`'),
       f('records', '`{libxc: {TYPE: count}, libxl: {TYPE: count}}` written'),
-      f('pages', '`{total, withData, dropped, batches}`'),
-      f('vcpus', 'the vcpu ids whose state was written'),
+      f('pages', '`{count, withData, dropped, batches}`'),
+      f('vcpus', '`{count, ids}`: the vcpus whose state was written'),
       f('qemu', '`{signature, bytes}` of the device state carried, or `null`'),
       f('checkpoint', 'a checkpointed v2 stream made plain: `{kind: "remus" | "colo", written, complete}`, the checkpoint written of how many the input completes; `null` for any other input'),
       WARNINGS,
