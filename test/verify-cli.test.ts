@@ -137,7 +137,7 @@ describe('verify: input and output', () => {
     const viaFile = await runXstInProcess(['verify', tempFile('x.v2', bytes), '--json'])
     expect(viaPipe.code).toBe(0)
     const [a, b] = [JSON.parse(viaPipe.stdout), JSON.parse(viaFile.stdout)]
-    expect(a.input).toBe('stdin')
+    expect(a.input).toEqual({path: 'stdin', size: null, bytes: null})
     expect({...a, input: ''}).toEqual({...b, input: ''})
     const cut = vectorBytes('v2', 'bad-truncated-mid-record.v2.gz')
     const broken = await runXstInProcess(['verify', '-'], {input: cut})

@@ -33,8 +33,7 @@ export const JSON_DOCUMENTS = {
     fields: [
       OK,
       f('container', 'the container summary every command reports: `kind`, `label`, `compressed`, and what the libvirt header, xend config, Xenops record and sections say'),
-      f('input', 'the input name'),
-      f('bytes', 'how many bytes the image has'),
+      f('input', '`{path, size, bytes}`: the path as given (`stdin` for `-`), its length as given (compressed, when gzip; `null` for a pipe), how many bytes the image has, decompressed'),
       f('xlHeader', '`null`, or `{mandatoryFlags, optionalFlags, flags[], optionalDataLength, config: {format: "json"|"xl", length, domainName}}`'),
       f('image', '`{offset, guest: "pv"|"hvm", guestWidth: 32|64|null, pagetableLevels, toolstackWidth: 32|64, detected: {toolstackWidth, guest}, p2mSize}` (`detected` false means given by a flag)'),
       f('extendedInfo', 'PV: `{offset, totalLength, blocks: [{id, offset, size}], extendedContext, xsaveLength}`; HVM: `null`'),
@@ -60,7 +59,10 @@ export const JSON_DOCUMENTS = {
     title: '`xst verify --json IMAGE` (several images: `{ok, results: [...]}`, one of these each)',
     fields: [
       OK,
-      f('input', 'the input name'),
+      f(
+        'input',
+        '`{path, size, bytes}`: the path as given (`stdin` for `-`), its length as given (compressed, when gzip; `null` for a pipe), its length decompressed (`null` when not known: a pipe, or gzip; `summary.bytes` is where checking ended)',
+      ),
       f('verdict', '`"valid"` or `"invalid"`'),
       f('valid', 'the same as `ok`'),
       f('errors', 'problems the restorer refuses: `{severity, code, message, offset, layer, index, record}` each; the first 1,000, then the first of each other code'),
@@ -83,8 +85,10 @@ export const JSON_DOCUMENTS = {
   identify: {
     title: '`xst identify --json` (`{ok, images: [...]}`, one of these each)',
     fields: [
-      f('input', 'the input name'),
-      f('size', 'bytes of the input as given (compressed, when gzip); `null` for a pipe'),
+      f(
+        'input',
+        '`{path, size, bytes}`: the path as given (`stdin` for `-`), its length as given (compressed, when gzip; `null` for a pipe), its length decompressed (`null` when not known: a pipe, or gzip: identify reads headers only)',
+      ),
       f('container', 'the container summary, or `null`'),
       f('foreign', 'what a file that is not a Xen image is (`{kind, label, advice, ...facts}`), or `null`'),
       f('xlHeader', 'whether an xl header is in front'),
@@ -112,7 +116,7 @@ export const JSON_DOCUMENTS = {
     title: '`xst convert --json`',
     fields: [
       OK,
-      f('input', '`{path, guest, toolstackWidth, xlHeader, bytes, domainName, container}`'),
+      f('input', '`{path, size, guest, toolstackWidth, xlHeader, bytes, domainName, container}`: `size` as given (compressed, when gzip; `null` for a pipe), `bytes` decompressed, as read'),
       f('output', '`{path, format, libxcVersion, bytes, container, written, gzip}`'),
       f('records', '`{libxc: {TYPE: count}, libxl: {TYPE: count}}` written'),
       f('pages', '`{count, withData, dropped, batches}`'),
@@ -129,7 +133,10 @@ export const JSON_DOCUMENTS = {
     title: '`xst dump-core --json`',
     fields: [
       OK,
-      f('input', '`{path, kind, libxcVersion, libxlVersion, guest, guestWidth, xlHeader, domainName, bytes, container}`'),
+      f(
+        'input',
+        '`{path, size, kind, libxcVersion, libxlVersion, guest, guestWidth, xlHeader, domainName, bytes, container}`: `size` as given (compressed, when gzip; `null` for a pipe), `bytes` decompressed, as read',
+      ),
       f('output', '`{path, format, bytes, written, sections}` (`sections` for ELF)'),
       f('pages', '`{count, copies, pfnRange: {first, last}}`'),
       f('vcpus', '`{count, ids}`'),

@@ -133,7 +133,7 @@ const verifyReport = {
 
 const verifyDocument = obj({
   ok: bool,
-  input: str,
+  input: ref('input'),
   verdict: {enum: ['valid', 'invalid']},
   ...verifyReport,
   errorCount: count,
@@ -143,8 +143,7 @@ const verifyDocument = obj({
 })
 
 const identifyImage = obj({
-  input: str,
-  size: intOrNull,
+  input: ref('input'),
   container: nullable(ref('container')),
   foreign: nullable(obj({kind: str, label: str, advice: str}, true)),
   xlHeader: bool,
@@ -178,7 +177,7 @@ const DOCUMENTS: Record<string, {title: string; document: Schema}> = {
       ok: bool,
       images: {
         type: 'array',
-        items: {anyOf: [identifyImage, obj({input: str, verdict: {const: 'unreadable'}, error: ref('error')})]},
+        items: {anyOf: [identifyImage, obj({input: ref('input'), verdict: {const: 'unreadable'}, error: ref('error')})]},
       },
     }),
   },
@@ -188,8 +187,7 @@ const DOCUMENTS: Record<string, {title: string; document: Schema}> = {
       {
         ok: {const: true},
         container: ref('container'),
-        input: str,
-        bytes: count,
+        input: ref('input'),
         xlHeader: nullable({type: 'object'}),
         image: obj(
           {
@@ -223,7 +221,7 @@ const DOCUMENTS: Record<string, {title: string; document: Schema}> = {
         verifyDocument,
         obj({
           ok: bool,
-          results: {type: 'array', items: {anyOf: [verifyDocument, obj({ok: {const: false}, input: str, verdict: {const: 'error'}, error: ref('error')})]}},
+          results: {type: 'array', items: {anyOf: [verifyDocument, obj({ok: {const: false}, input: ref('input'), verdict: {const: 'error'}, error: ref('error')})]}},
         }),
       ],
     },
@@ -232,7 +230,7 @@ const DOCUMENTS: Record<string, {title: string; document: Schema}> = {
     title: 'xst convert --json',
     document: obj({
       ok: {const: true},
-      input: obj({path: str, guest: ref('guest'), toolstackWidth: width, xlHeader: bool, bytes: count, domainName: strOrNull, container: ref('container')}, true),
+      input: obj({path: str, size: intOrNull, bytes: count, guest: ref('guest'), toolstackWidth: width, xlHeader: bool, domainName: strOrNull, container: ref('container')}),
       output: obj({path: str, format: {enum: ['libxc', 'libxl']}, libxcVersion: int, bytes: count, container: str, written: count, gzip: bool}, true),
       records: obj({libxc: counts, libxl: counts}),
       pages: ref('pages'),
@@ -249,21 +247,19 @@ const DOCUMENTS: Record<string, {title: string; document: Schema}> = {
     title: 'xst dump-core --json',
     document: obj({
       ok: {const: true},
-      input: obj(
-        {
-          path: str,
-          kind: {enum: ['legacy', 'libxc', 'libxl']},
-          libxcVersion: intOrNull,
-          libxlVersion: intOrNull,
-          guest: ref('guest'),
-          guestWidth: width,
-          xlHeader: bool,
-          domainName: strOrNull,
-          bytes: count,
-          container: ref('container'),
-        },
-        true,
-      ),
+      input: obj({
+        path: str,
+        size: intOrNull,
+        bytes: count,
+        kind: {enum: ['legacy', 'libxc', 'libxl']},
+        libxcVersion: intOrNull,
+        libxlVersion: intOrNull,
+        guest: ref('guest'),
+        guestWidth: width,
+        xlHeader: bool,
+        domainName: strOrNull,
+        container: ref('container'),
+      }),
       output: obj({path: str, format: {enum: ['elf', 'raw']}, bytes: count, written: count, sections: nullable({type: 'array', items: {type: 'object'}})}, true, ['sections']),
       pages: obj({count, copies: count, pfnRange: nullable(obj({first: count, last: count}))}),
       vcpus: ref('vcpus'),

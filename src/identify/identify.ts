@@ -12,6 +12,7 @@ import {containerDomainName, type ContainerSummary, containerSummary} from '../c
 import {type InputKind, type Sniffed, sniff, SNIFF_LENGTH} from '../container/identify.js'
 import {closeImage, type OpenedImage, openImage, type StreamKind, streamKindAt} from '../container/open.js'
 import {containerBySniff, containerModule} from '../container/registry.js'
+import {type InputJson, knownBytes} from '../cli/input-json.js'
 import {type ErrorCode, type ErrorJson, errorJson, FormatError} from '../errors.js'
 import {ForeignFormatError, foreignDomainName, foreignGuest, type ForeignSummary} from '../foreign/recognise.js'
 import type {ByteReader} from '../io/reader.js'
@@ -39,9 +40,8 @@ export type Verdict = 'needs conversion' | 'v2, restorable' | 'v2 stream, not ve
 export type NotAFile = 'directory' | 'broken symlink'
 
 export interface Identified {
-  input: string
-  /** Bytes of the input as given (compressed, when gzip); null when unknown (a pipe). */
-  size: number | null
+  /** Its path, its size as given (compressed, when gzip; null for a pipe), its size decompressed (null when not known). */
+  input: InputJson
   container: ContainerSummary | null
   /** What the file is when it is a known format that is not Xen's (verdict 'not a Xen image'); null otherwise. */
   foreign: ForeignSummary | null
@@ -87,8 +87,7 @@ export function notAFile(name: string, verdict: NotAFile, target?: string): Iden
 
 function blank(name: string, size: number | null): Identified {
   return {
-    input: name,
-    size,
+    input: {path: name, size, bytes: null},
     container: null,
     foreign: null,
     xlHeader: false,
@@ -105,9 +104,15 @@ function blank(name: string, size: number | null): Identified {
 }
 
 export async function identify(input: ByteReader, name: string): Promise<Identified> {
+  const out = await identifyHeaders(input, name)
+  // Only headers are read: the length decompressed is known when nothing is compressed.
+  out.input.bytes = knownBytes(out.input.size, out.container?.compressed)
+  return out
+}
+
+async function identifyHeaders(input: ByteReader, name: string): Promise<Identified> {
   const out: Identified = {
-    input: name,
-    size: input.source.size ?? null,
+    input: {path: name, size: input.source.size ?? null, bytes: null},
     container: null,
     foreign: null,
     xlHeader: false,
