@@ -2,7 +2,9 @@
 // of them in docs/json.md are written from here (scripts/error-codes-readme.mjs) and
 // the tests hold every document to them (test/golden-json.test.ts), so a
 // field cannot be added, dropped or renamed without both showing it.
-// Scripts read these names: add fields, do not rename them.
+// Their names and shapes are the vocabulary of src/cli/vocabulary.ts (the
+// JSON Schemas in docs/json-schema/); this file gives their prose.
+// Scripts read these names: add fields; a rename goes in CHANGELOG.md.
 
 export interface JsonField {
   readonly name: string
