@@ -24,6 +24,34 @@ export interface Where {
   context?: string
 }
 
+/**
+ * An error as every --json document gives it (the vocabulary's `error`,
+ * src/cli/vocabulary.ts): one shape whatever the command or the error, the
+ * keys always there, null where not known.
+ */
+export type ErrorJson = {
+  code: ErrorCode
+  message: string
+  offset: number | null
+  index: number | null
+  context: string | null
+  expected: string | null
+  got: string | null
+}
+
+/** `code` and `message` with where the defect is (null where not known), as --json gives an error. */
+export function errorJson(code: ErrorCode, message: string, at: Where & {expected?: string; got?: string} = {}): ErrorJson {
+  return {
+    code,
+    message,
+    offset: at.offset ?? null,
+    index: at.index ?? null,
+    context: at.context ?? null,
+    expected: at.expected ?? null,
+    got: at.got ?? null,
+  }
+}
+
 /** Base of every error xst raises on purpose. */
 export class XstError extends Error {
   readonly exitCode: number
@@ -47,8 +75,9 @@ export class XstError extends Error {
     return this
   }
 
-  toJSON(): Record<string, unknown> {
-    return {code: this.code, message: this.message, ...this.partialJSON()}
+  /** The error in --json: always the keys of ErrorJson (null where not known), then any extra this error has. */
+  toJSON(): ErrorJson & Record<string, unknown> {
+    return {...errorJson(this.code, this.message), ...this.partialJSON()}
   }
 
   protected partialJSON(): Record<string, unknown> {
@@ -92,17 +121,8 @@ export class FormatError extends XstError {
     return this.where.offset
   }
 
-  override toJSON(): Record<string, unknown> {
-    return {
-      code: this.code,
-      message: this.message,
-      offset: this.where.offset ?? null,
-      index: this.where.index ?? null,
-      context: this.where.context ?? null,
-      expected: this.expected ?? null,
-      got: this.got ?? null,
-      ...this.partialJSON(),
-    }
+  override toJSON(): ErrorJson & Record<string, unknown> {
+    return {...errorJson(this.code, this.message, {...this.where, expected: this.expected, got: this.got}), ...this.partialJSON()}
   }
 }
 

@@ -17,7 +17,7 @@ describe('inspect-legacy on the conformance vectors', () => {
         expect(rep.image.toolstackWidth).toBe(v.toolstack_width)
         expect(rep.xlHeader !== null).toBe(v.xl_header)
         expect(rep.image.detected).toEqual({toolstackWidth: true, guest: true})
-        expect(rep.bytes).toBe(vectorBytes('legacy', v.input).length)
+        expect(rep.input.bytes).toBe(vectorBytes('legacy', v.input).length)
         const text = await runXstInProcess(['inspect-legacy', path])
         expect(text.code).toBe(0)
         expect(text.stdout).toContain(`legacy (Xen <= 4.5) ${v.guest.toUpperCase()} image`)
@@ -53,7 +53,8 @@ describe('inspect-legacy on the conformance vectors', () => {
     expect(viaPipe.code).toBe(0)
     const a = JSON.parse(viaPipe.stdout)
     const b = JSON.parse(viaFile.stdout)
-    expect(a.input).toBe('stdin')
+    expect(a.input).toEqual({path: 'stdin', size: null, bytes: bytes.length})
+    expect(b.input.bytes).toBe(bytes.length)
     delete a.input
     delete b.input
     expect(a).toEqual(b)

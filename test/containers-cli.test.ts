@@ -266,13 +266,13 @@ describe('identify', () => {
     expect(doc.ok).toBe(false)
     vectors.forEach((v, i) => {
       const x = doc.images[i]
-      expect(x.input).toBe(files[i])
+      expect(x.input.path).toBe(files[i])
       expect(x.verdict, v.name).toBe(VERDICT[v.name] ?? 'needs conversion')
       expect(x.error?.code ?? null, v.name).toBe(DAMAGE[v.name] ?? null)
       expect(x.stream.format, v.name).toBe(v.stream)
       if (v.guest) expect(x.guest, v.name).toBe(v.guest)
       if (v.stream === 'legacy') expect(x.toolstackWidth, v.name).toBe(v.toolstack_width)
-      expect(x.size).toBe(containerBytes(v.input).length)
+      expect(x.input.size).toBe(containerBytes(v.input).length)
       expect(lines[i].startsWith(`${files[i]}: `)).toBe(true)
       expect(lines[i].endsWith(x.verdict) || lines[i].includes(`${x.verdict} (`) || lines[i].includes(`${x.verdict}; restored by `) || lines[i].includes(`: ${x.verdict}: ${x.error?.message}`)).toBe(
         true,
@@ -281,8 +281,8 @@ describe('identify', () => {
       if (x.verdict === 'damaged') expect(x.restore.by).toEqual([])
       else expect(lines[i].endsWith(`; restored by ${x.restore.by.join(', or ')}${x.stream.format === 'legacy' ? '' : ` (${x.restore.releases})`}`), lines[i]).toBe(true)
     })
-    expect(doc.images.find((x: {input: string}) => x.input.endsWith('xend-pv64.img'))).toMatchObject({domainName: 'web400', container: {kind: 'xend'}})
-    expect(doc.images.find((x: {input: string}) => x.input.endsWith('libvirt-v1-pv64.img'))).toMatchObject({domainName: 'db400', guestWidth: 64})
+    expect(doc.images.find((x: {input: {path: string}}) => x.input.path.endsWith('xend-pv64.img'))).toMatchObject({domainName: 'web400', container: {kind: 'xend'}})
+    expect(doc.images.find((x: {input: {path: string}}) => x.input.path.endsWith('libvirt-v1-pv64.img'))).toMatchObject({domainName: 'db400', guestWidth: 64})
   })
 
   it('a compressed image, the plain streams, and what is not an image (exit 1)', async () => {

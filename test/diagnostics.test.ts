@@ -115,7 +115,7 @@ describe('usage errors and help', () => {
     expect(r.stderr).toBe(`xst ${cmd}: ${message}\nSee: xst ${cmd} --help\n`)
     const j = await runXstInProcess([...args, '--json'])
     expect(j.code).toBe(2)
-    expect(JSON.parse(j.stdout)).toEqual({ok: false, error: {code: 'usage', message}, warnings: []})
+    expect(JSON.parse(j.stdout)).toEqual({ok: false, error: {code: 'usage', message, offset: null, index: null, context: null, expected: null, got: null}, warnings: []})
   })
 
   it('xst help, xst help CMD, CMD --help and CMD -h all show help (exit 0)', async () => {

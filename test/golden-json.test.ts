@@ -16,6 +16,7 @@ import {JSON_DOCUMENTS, type JsonDocumentKind} from '../src/cli/json-fields.js'
 import {containerBytes} from './helpers/containers.js'
 import {tempDir} from './helpers/cli.js'
 import {runXstInProcess as runXst} from './helpers/in-process.js'
+import {schemaErrors} from './helpers/json-schema.js'
 import {nativeBytes, ROOT, vectorBytes} from './helpers/fixtures.js'
 
 const GOLDEN = join(ROOT, 'test', 'golden')
@@ -115,6 +116,8 @@ describe.concurrent('--json documents are pinned (test/golden/)', () => {
     const r = await runXst(args, {input: c.stdin?.(), env: {SOURCE_DATE_EPOCH: '1700000000'}})
     expect(r.code, r.stderr).toBe(c.exit)
     const doc = normalise(r.stdout, dir)
+    // As printed, it is valid against the command's JSON Schema (src/cli/vocabulary.ts, docs/json-schema/).
+    expect(schemaErrors(c.args[0], doc), `${name}: not valid against docs/json-schema/${c.args[0]}.json`).toBe('')
     const file = join(GOLDEN, `${name}.json`)
     if (UPDATE) {
       mkdirSync(GOLDEN, {recursive: true})

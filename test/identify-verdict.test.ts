@@ -99,7 +99,7 @@ describe('identify names what a glob catches besides images, as file(1) does', (
     const j = await identifyJson(files)
     expect(j.code).toBe(0)
     expect(j.images.map((x: {verdict: string}) => x.verdict)).toEqual(['v2, restorable', 'v2, restorable', 'broken symlink', 'directory', 'directory'])
-    expect(j.images[2]).toMatchObject({note: `broken symbolic link to ${join(dir, 'gone')}`, error: null, size: null})
+    expect(j.images[2]).toMatchObject({note: `broken symbolic link to ${join(dir, 'gone')}`, error: null, input: {path: files[2], size: null, bytes: null}})
     // With a damaged image beside them, the status is the image's.
     const bad = join(dir, 'bad.save')
     writeFileSync(bad, bytes.subarray(0, 100))

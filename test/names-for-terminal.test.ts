@@ -44,6 +44,6 @@ describe('names with control characters', () => {
     expect(conv.stdout + conv.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/)
     expect(conv.stdout).toContain('a\\nb\\e[31mred\\a.img.v2')
     const json = await runXst(['identify', '--json', file])
-    expect(JSON.parse(json.stdout).images[0].input).toBe(file)
+    expect(JSON.parse(json.stdout).images[0].input.path).toBe(file)
   })
 })

@@ -120,7 +120,7 @@ describe('verify: every stream the reference converter wrote for the legacy vect
         expect(doc.warnings).toEqual([])
         expect(doc.summary).toMatchObject({
           format: fmt,
-          guestType: v.guest === 'pv' ? 'x86 PV' : 'x86 HVM',
+          guest: v.guest,
           legacyConverted: fmt === 'libxl' ? true : null,
           xenVersion: {major: 0, minor: 1},
           xlHeader: v.xl_header ? expect.anything() : null,
@@ -137,7 +137,7 @@ describe('verify: input and output', () => {
     const viaFile = await runXstInProcess(['verify', tempFile('x.v2', bytes), '--json'])
     expect(viaPipe.code).toBe(0)
     const [a, b] = [JSON.parse(viaPipe.stdout), JSON.parse(viaFile.stdout)]
-    expect(a.input).toBe('stdin')
+    expect(a.input).toEqual({path: 'stdin', size: null, bytes: null})
     expect({...a, input: ''}).toEqual({...b, input: ''})
     const cut = vectorBytes('v2', 'bad-truncated-mid-record.v2.gz')
     const broken = await runXstInProcess(['verify', '-'], {input: cut})
@@ -223,16 +223,16 @@ describe('verify: input and output', () => {
       xlHeader: {flags: ['stream-v2'], optionalDataLength: expect.any(Number), domainName: 'web01', config: {deviceModel: null}},
       version: {libxl: 2, libxc: 3},
       legacyConverted: true,
-      guestType: 'x86 PV',
+      guest: 'pv',
       guestWidth: 64,
-      ptLevels: 4,
+      pagetableLevels: 4,
       xenVersion: {major: 0, minor: 1},
       records: {
         libxl: {LIBXC_CONTEXT: 1, END: 1},
         libxc: {X86_PV_INFO: 1, STATIC_DATA_END: 1, X86_PV_P2M_FRAMES: 1, X86_TSC_INFO: 1, PAGE_DATA: 1, X86_PV_VCPU_BASIC: 2, X86_PV_VCPU_EXTENDED: 2, SHARED_INFO: 1, END: 1},
       },
-      pages: {pfns: 128, withData: 128, byType: expect.any(Object)},
-      vcpus: [0, 1],
+      pages: {count: 128, withData: 128, byType: expect.any(Object)},
+      vcpus: {count: 2, ids: [0, 1]},
       p2mEndPfn: 127,
       emulator: {contexts: 0, contextBytes: 0, xenstoreKeys: 0, firstId: null},
       checkpoints: null,

@@ -4,7 +4,7 @@
 // report or the JSON document on stdout (stderr when stdout carries the
 // converted stream). Every JSON document has a top-level "ok".
 import {Command, Errors} from '@oclif/core'
-import {type ErrorCode, EXIT_BROKEN_PIPE, EXIT_USAGE, OutputError, outputSystemError, XstError} from '../errors.js'
+import {type ErrorJson, EXIT_BROKEN_PIPE, EXIT_USAGE, errorJson, OutputError, outputSystemError, XstError} from '../errors.js'
 import {jsonPieces, pieces} from './json.js'
 import {addWarning, forTerminal} from '../text.js'
 import {refuseUndecodable} from './argv.js'
@@ -155,7 +155,7 @@ export abstract class XstCommand extends Command {
       this.exit(EXIT_BROKEN_PIPE)
     }
     let code: number
-    let json: Record<string, unknown>
+    let json: ErrorJson & Record<string, unknown>
     let text: string
     if (err instanceof XstError) {
       code = err.exitCode
@@ -164,12 +164,12 @@ export abstract class XstCommand extends Command {
     } else if (isParseError(err)) {
       code = EXIT_USAGE
       const message = usageMessage(err)
-      json = {code: 'usage' satisfies ErrorCode, message}
+      json = errorJson('usage', message)
       text = `${forTerminal(message)}\nSee: xst ${this.id} --help`
     } else {
       const e = err as Error
       code = EXIT_USAGE
-      json = {code: 'internal' satisfies ErrorCode, message: String(e?.message ?? e)}
+      json = errorJson('internal', String(e?.message ?? e))
       text = `internal error (a bug in xst, please report it at ${reportUrl(this.config.pjson)}): ${forTerminal(String(e?.message ?? e))}`
       if (process.env.XST_DEBUG) text += '\n' + (e?.stack ?? '')
     }

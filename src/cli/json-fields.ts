@@ -2,7 +2,9 @@
 // of them in docs/json.md are written from here (scripts/error-codes-readme.mjs) and
 // the tests hold every document to them (test/golden-json.test.ts), so a
 // field cannot be added, dropped or renamed without both showing it.
-// Scripts read these names: add fields, do not rename them.
+// Their names and shapes are the vocabulary of src/cli/vocabulary.ts (the
+// JSON Schemas in docs/json-schema/); this file gives their prose.
+// Scripts read these names: add fields; a rename goes in CHANGELOG.md.
 
 export interface JsonField {
   readonly name: string
@@ -21,7 +23,10 @@ export const JSON_DOCUMENTS = {
     title: 'Any command that fails (exit 1 or 2)',
     fields: [
       OK,
-      f('error', '`{code, message, offset, index, context, expected, got}`: the stable `code` (see [Error codes](#error-codes)) and where the defect is; fields not known are `null`'),
+      f(
+        'error',
+        '`{code, message, offset, index, context, expected, got}`, the same keys for every error of every command (usage errors too): the stable `code` (see [Error codes](#error-codes)) and where the defect is; fields not known are `null`',
+      ),
       WARNINGS,
     ],
   },
@@ -30,15 +35,14 @@ export const JSON_DOCUMENTS = {
     fields: [
       OK,
       f('container', 'the container summary every command reports: `kind`, `label`, `compressed`, and what the libvirt header, xend config, Xenops record and sections say'),
-      f('input', 'the input name'),
-      f('bytes', 'how many bytes the image has'),
+      f('input', '`{path, size, bytes}`: the path as given (`stdin` for `-`), its length as given (compressed, when gzip; `null` for a pipe), how many bytes the image has, decompressed'),
       f('xlHeader', '`null`, or `{mandatoryFlags, optionalFlags, flags[], optionalDataLength, config: {format: "json"|"xl", length, domainName}}`'),
       f('image', '`{offset, guest: "pv"|"hvm", guestWidth: 32|64|null, pagetableLevels, toolstackWidth: 32|64, detected: {toolstackWidth, guest}, p2mSize}` (`detected` false means given by a flag)'),
       f('extendedInfo', 'PV: `{offset, totalLength, blocks: [{id, offset, size}], extendedContext, xsaveLength}`; HVM: `null`'),
       f('p2mFrames', 'PV: `{offset, count}`; HVM: `null`'),
       f(
         'body',
-        '`{chunks, pageBatches, emptyBatches, pages: {total, withData, dropped, byType}, pfnRange: {first, last}, passes, pagesResent, verifyMode, chunkCounts, vcpuInfo: {maxVcpuId, online[]}, tsc, hvmParams: [{param, name, value}], toolstack: {length, physmap: [...]}, notConvertible[]}`',
+        '`{chunks, pageBatches, emptyBatches, pages: {count, withData, dropped, byType}, pfnRange: {first, last}, passes, pagesResent, verifyMode, chunkCounts, vcpuInfo: {maxVcpuId, online[]}, tsc, hvmParams: [{param, name, value}], toolstack: {length, physmap: [...]}, notConvertible[]}`',
       ),
       f(
         'tail',
@@ -57,7 +61,10 @@ export const JSON_DOCUMENTS = {
     title: '`xst verify --json IMAGE` (several images: `{ok, results: [...]}`, one of these each)',
     fields: [
       OK,
-      f('input', 'the input name'),
+      f(
+        'input',
+        '`{path, size, bytes}`: the path as given (`stdin` for `-`), its length as given (compressed, when gzip; `null` for a pipe), its length decompressed (`null` when not known: a pipe, or gzip; `summary.bytes` is where checking ended)',
+      ),
       f('verdict', '`"valid"` or `"invalid"`'),
       f('valid', 'the same as `ok`'),
       f('errors', 'problems the restorer refuses: `{severity, code, message, offset, layer, index, record}` each; the first 1,000, then the first of each other code'),
@@ -67,7 +74,7 @@ export const JSON_DOCUMENTS = {
       f('stopped', '`null`, `"max-errors"`, `"fatal"` (truncation, or not a v2 stream) or `"big-endian"`'),
       f(
         'summary',
-        '`{format, xlHeader, version: {libxl, libxc}, legacyConverted, guestType, guestWidth, ptLevels, xenVersion, records, pages, vcpus, p2mEndPfn, emulator, checkpoints, tail, bytes}`; `checkpoints` is `null` for a plain stream, else `{kind: "remus"|"colo", complete, lastEnd, cut, list: [{index, start, end, pfns, withData, records}]}`; `tail` names what follows the stream (a device-model record, xl\'s migration message)',
+        '`{format, xlHeader, version: {libxl, libxc}, legacyConverted, guest: "pv"|"hvm"|"pvh"|null, guestWidth, pagetableLevels, xenVersion, records, pages: {count, withData, byType}, vcpus: {count, ids}, p2mEndPfn, emulator, checkpoints, tail, bytes}`; `bytes` is where checking ended (a legacy image: the first bytes, where it stopped); `checkpoints` is `null` for a plain stream, else `{kind: "remus"|"colo", complete, lastEnd, cut, list: [{index, start, end, pfns, withData, records}]}`; `tail` names what follows the stream (a device-model record, xl\'s migration message)',
       ),
       f('container', "the container summary (as `inspect-legacy`'s); for a XenServer vGPU image, `stoppedAt` says where checking ended"),
       f(
@@ -80,8 +87,10 @@ export const JSON_DOCUMENTS = {
   identify: {
     title: '`xst identify --json` (`{ok, images: [...]}`, one of these each)',
     fields: [
-      f('input', 'the input name'),
-      f('size', 'bytes of the input as given (compressed, when gzip); `null` for a pipe'),
+      f(
+        'input',
+        '`{path, size, bytes}`: the path as given (`stdin` for `-`), its length as given (compressed, when gzip; `null` for a pipe), its length decompressed (`null` when not known: a pipe, or gzip: identify reads headers only)',
+      ),
       f('container', 'the container summary, or `null`'),
       f('foreign', 'what a file that is not a Xen image is (`{kind, label, advice, ...facts}`), or `null`'),
       f('xlHeader', 'whether an xl header is in front'),
@@ -102,18 +111,18 @@ export const JSON_DOCUMENTS = {
         '`{by: [...], releases, needs: [...], refusedBy: [{host, why, current}], unknown: [{what, why}]}`: what restores it (most usual first), the Xen releases whose restorer reads its stream, what the restore needs that the image does not give, who refuses it and why (`current`: the newest Xen release among them), and what the image does not tell (README, "Will it restore?")',
       ),
       f('note', 'why the verdict, when it is not plain, or `null`'),
-      f('error', '`{code, message, offset}` of the defect behind `damaged` or `not a Xen image`, or `null`'),
+      f('error', 'the defect behind `damaged` or `not a Xen image`, in the one error shape (`{code, message, offset, index, context, expected, got}`, `null` where not known), or `null`'),
     ],
   },
   convert: {
     title: '`xst convert --json`',
     fields: [
       OK,
-      f('input', '`{path, guest, toolstackWidth, xlHeader, bytes, domainName, container}`'),
+      f('input', '`{path, size, guest, toolstackWidth, xlHeader, bytes, domainName, container}`: `size` as given (compressed, when gzip; `null` for a pipe), `bytes` decompressed, as read'),
       f('output', '`{path, format, libxcVersion, bytes, container, written, gzip}`'),
       f('records', '`{libxc: {TYPE: count}, libxl: {TYPE: count}}` written'),
-      f('pages', '`{total, withData, dropped, batches}`'),
-      f('vcpus', 'the vcpu ids whose state was written'),
+      f('pages', '`{count, withData, dropped, batches}`'),
+      f('vcpus', '`{count, ids}`: the vcpus whose state was written'),
       f('qemu', '`{signature, bytes}` of the device state carried, or `null`'),
       f('checkpoint', 'a checkpointed v2 stream made plain: `{kind: "remus" | "colo", written, complete}`, the checkpoint written of how many the input completes; `null` for any other input'),
       WARNINGS,
@@ -126,7 +135,10 @@ export const JSON_DOCUMENTS = {
     title: '`xst dump-core --json`',
     fields: [
       OK,
-      f('input', '`{path, kind, libxcVersion, libxlVersion, guest, guestWidth, xlHeader, domainName, bytes, container}`'),
+      f(
+        'input',
+        '`{path, size, kind, libxcVersion, libxlVersion, guest, guestWidth, xlHeader, domainName, bytes, container}`: `size` as given (compressed, when gzip; `null` for a pipe), `bytes` decompressed, as read',
+      ),
       f('output', '`{path, format, bytes, written, sections}` (`sections` for ELF)'),
       f('pages', '`{count, copies, pfnRange: {first, last}}`'),
       f('vcpus', '`{count, ids}`'),

@@ -164,7 +164,7 @@ EXIT STATUS: 0 NEW written (warnings allowed); 1 OLD is not an image xst can con
       onImage:
         helper && report ? (image) => this.line(`converting ${inName}: legacy ${image.guest.toUpperCase()}, ${image.toolstackWidth}-bit toolstack, to a ${format} stream on ${outName}`) : undefined,
     }
-    const {summary, verify, container, notes, written, restore} = await runWithProgress(job, {
+    const {summary, inputSize, verify, container, notes, written, restore} = await runWithProgress(job, {
       // Progress is for a person at a terminal running xst, not for a toolstack's helper (unless --progress).
       mode: this.progressMode(flags, helper),
       onSignal: (sig) => this.message('err', `xst convert: interrupted by ${sig}; ${interrupted(toStdout, done, forTerminal(output))}`),
@@ -181,7 +181,7 @@ EXIT STATUS: 0 NEW written (warnings allowed); 1 OLD is not an image xst can con
     return {
       ok: true,
       ...summary,
-      input: {path: inName, ...summary.input, container: container.input},
+      input: {path: inName, size: inputSize, ...summary.input, container: container.input},
       output: {path: outName, ...summary.output, container: container.output.family, written: written.bytes, gzip: written.gzip},
       notes,
       verify: verify ? {valid: verify.valid, errors: verify.errors, warnings: verify.warnings, stopped: verify.stopped, summary: verify.summary} : null,

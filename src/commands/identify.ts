@@ -1,11 +1,12 @@
 import * as fs from 'node:fs'
 import {Args} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
+import type {InputJson} from '../cli/input-json.js'
 import {XstError} from '../errors.js'
 import type {Identified} from '../identify/identify.js'
 import type {ByteReader} from '../io/reader.js'
 
-type Unreadable = {input: string; verdict: 'unreadable'; error: Record<string, unknown>}
+type Unreadable = {input: InputJson; verdict: 'unreadable'; error: Record<string, unknown>}
 
 export default class Identify extends XstCommand {
   static summary = 'Say what each image is: container, stream format, guest, and whether it needs converting'
@@ -75,7 +76,7 @@ Exit status: 0 when every IMAGE is a Xen image that needs conversion, is restora
         if (!(err instanceof XstError)) throw err
         // One file that cannot be read does not stop the others.
         this.diag(`xst identify: ${err.message}`)
-        images.push({input: name, verdict: 'unreadable', error: err.toJSON()})
+        images.push({input: {path: name, size: null, bytes: null}, verdict: 'unreadable', error: err.toJSON()})
         code = Math.max(code, err.exitCode)
       } finally {
         await reader?.close()

@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
+import type {InputJson} from '../cli/input-json.js'
 import {guestFlag, widthFlag} from '../cli/flags.js'
 import type {ContainerSummary} from '../container/describe.js'
 import {parseSpec, specName} from '../io/spec.js'
@@ -29,7 +30,7 @@ Toolstack width and guest type are detected from the image; --width and --guest 
     verbose: Flags.boolean({char: 'v', description: 'one line per chunk with its byte offset'}),
   }
 
-  async run(): Promise<{ok: true; container: ContainerSummary} & InspectReport> {
+  async run(): Promise<{ok: true; container: ContainerSummary; input: InputJson} & Omit<InspectReport, 'input' | 'bytes'>> {
     const {args, flags} = await this.parse(InspectLegacy)
     // Imported here, not at the top: every command's class loads on every run (see src/cli/commands.ts).
     const [{renderContainer}, {closeImage, openImage}, {ByteReader}, {openInput}, {inspectImage}, {renderInspect}] = await Promise.all([
@@ -53,7 +54,9 @@ Toolstack width and guest type are detected from the image; --width and --guest 
           onWarning: (m) => this.note(m),
         })
         // Both ways, --verbose's chunk lines are read back as they are written (a SpillList).
-        const doc = {ok: true as const, container, ...report}
+        // The vocabulary's input: its path, its size as given, its length decompressed (the image read whole).
+        const {input: path, bytes, ...rest} = report
+        const doc = {ok: true as const, container, input: {path, size: input.source.size ?? null, bytes}, ...rest}
         if (this.jsonEnabled()) await this.printJson(doc)
         else await this.printLines(renderInspect(report, renderContainer(container)))
         return doc

@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {XstCommand} from '../cli/base.js'
+import {type InputJson, knownBytes} from '../cli/input-json.js'
 import type {ContainerSummary} from '../container/describe.js'
 import type {OpenedImage} from '../container/open.js'
 import {FormatError, XstError} from '../errors.js'
@@ -61,7 +62,7 @@ async function verifyModules() {
   }
 }
 
-export type VerifyResult = {ok: boolean; input: string; verdict: 'valid' | 'invalid'} & VerifyReport & {container: ContainerSummary | null; restore: Restore | null}
+export type VerifyResult = {ok: boolean; input: InputJson; verdict: 'valid' | 'invalid'} & VerifyReport & {container: ContainerSummary | null; restore: Restore | null}
 
 export default class Verify extends XstCommand {
   static summary = 'Check v2 save images (libxc or libxl streams, in any container), reporting every problem'
@@ -97,7 +98,7 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
     verbose: Flags.boolean({char: 'v', description: 'one line per header and record (runs of PAGE_DATA squashed into one)'}),
   }
 
-  async run(): Promise<VerifyResult | {ok: boolean; results: Array<VerifyResult | {ok: false; input: string; verdict: 'error'; error: Record<string, unknown>}>}> {
+  async run(): Promise<VerifyResult | {ok: boolean; results: Array<VerifyResult | {ok: false; input: InputJson; verdict: 'error'; error: Record<string, unknown>}>}> {
     const {argv, flags} = await this.parse(Verify)
     const files = argv as string[]
     if (files.length === 1) {
@@ -105,7 +106,7 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
       if (!result.ok) process.exitCode = 1
       return result
     }
-    const results: Array<VerifyResult | {ok: false; input: string; verdict: 'error'; error: Record<string, unknown>}> = []
+    const results: Array<VerifyResult | {ok: false; input: InputJson; verdict: 'error'; error: Record<string, unknown>}> = []
     let code = 0
     for (const file of files) {
       const name = specName(parseSpec(file), 'input')
@@ -118,7 +119,7 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
         // One image that cannot be read does not stop the others.
         // Named once: a message about the file (no such file, permission denied) names it already.
         this.diag(`xst verify: ${err.message.startsWith(`${name}: `) ? err.message : `${name}: ${err.message}`}`)
-        results.push({ok: false, input: name, verdict: 'error', error: err.toJSON()})
+        results.push({ok: false, input: {path: name, size: null, bytes: null}, verdict: 'error', error: err.toJSON()})
         code = Math.max(code, err.exitCode)
       }
     }
@@ -197,6 +198,8 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
     if (stop) words += `; checked up to the ${stop.section} section at byte ${stop.offset}, not after it`
     this.line(verdictLine(words ? `${name} (${words})` : name, report))
     if (restore) for (const l of restoreLines(restore)) this.line(l)
-    return {ok: report.valid, input: name, verdict: report.valid ? 'valid' : 'invalid', ...report, restore}
+    // summary.bytes is where checking ended; the input's length decompressed is known when nothing is compressed.
+    const size = input.source.size ?? null
+    return {ok: report.valid, input: {path: name, size, bytes: knownBytes(size, report.container?.compressed)}, verdict: report.valid ? 'valid' : 'invalid', ...report, restore}
   }
 }

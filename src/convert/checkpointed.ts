@@ -150,7 +150,7 @@ export async function openCheckpointed(p: PreparedInput, wanted: number | undefi
       checkpoint: {kind: cp.kind, written, complete: cp.complete},
       end,
       bytes: s.bytes,
-      guest: s.guestType === 'x86 PV' ? 'pv' : 'hvm',
+      guest: s.guest === 'pv' ? 'pv' : 'hvm',
       spooled: closeSpool !== undefined,
       close: async () => closeSpool?.close(),
     }
@@ -296,7 +296,7 @@ export async function writePlain(ci: CheckpointedInput, sink: ByteSink, opts: Pl
     input: {guest: ci.guest, toolstackWidth: null, xlHeader: ci.xlHeader, bytes: ci.bytes, domainName: s.xlHeader?.domainName ?? null},
     output: {format: ci.format, libxcVersion: s.version.libxc ?? 0, bytes: out.offset},
     records: s.records,
-    pages: {total: s.pages.pfns, withData: s.pages.withData, dropped: 0, batches: s.records.libxc.PAGE_DATA ?? 0},
+    pages: {count: s.pages.count, withData: s.pages.withData, dropped: 0, batches: s.records.libxc.PAGE_DATA ?? 0},
     vcpus: s.vcpus,
     qemu: s.emulator.contexts ? {signature: 'EMULATOR_CONTEXT', bytes: s.emulator.contextBytes} : null,
     warnings: report.warnings.map((w) => w.message),

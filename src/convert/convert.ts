@@ -62,8 +62,8 @@ export interface ConvertSummary {
   /** What was written: its format, its libxc stream's version (as its image header says), its size. */
   output: {format: OutputFormat; libxcVersion: number; bytes: number}
   records: {libxc: Record<string, number>; libxl: Record<string, number>}
-  pages: {total: number; withData: number; dropped: number; batches: number}
-  vcpus: number[]
+  pages: {count: number; withData: number; dropped: number; batches: number}
+  vcpus: {count: number; ids: number[]}
   qemu: {signature: string; bytes: number} | null
   warnings: string[]
   /** A checkpointed stream (v2 Remus or COLO, legacy Remus) made plain: the checkpoint whose state was written, of how many complete; null otherwise. */
@@ -186,7 +186,7 @@ export async function convertLegacy(reader: ByteReader, sink: ByteSink, opts: Co
     output: {format: opts.format, libxcVersion: opts.libxcVersion ?? CONVERTED_LIBXC_VERSION, bytes: out.offset},
     records: {libxc: namedCounts(out.counts.libxc, REC_NAMES), libxl: namedCounts(out.counts.libxl, LIBXL_REC_NAMES)},
     pages: {...f.pages},
-    vcpus: f.vcpus.sort((a, b) => a - b),
+    vcpus: {count: f.vcpus.length, ids: f.vcpus.sort((a, b) => a - b)},
     qemu,
     warnings,
     checkpoint: f.checkpoint ? {kind: f.checkpoint.kind, written: f.checkpoint.planned, complete: f.checkpoint.complete} : null,

@@ -390,12 +390,12 @@ async function copyV2(p: PreparedInput, plan: Plan, sink: ByteSink, notes: strin
   await sink.flush()
   await drainGzip(p.img)
   const s = report.summary
-  const guest: Guest = s.guestType === 'x86 PV' ? 'pv' : 'hvm'
+  const guest: Guest = s.guest === 'pv' ? 'pv' : 'hvm'
   const summary: ConvertSummary = {
     input: {guest, toolstackWidth: null, xlHeader: false, bytes: r.offset, domainName: containerDomainName(p.container)},
     output: {format: 'libxl', libxcVersion: s.version.libxc ?? 0, bytes: written},
     records: s.records,
-    pages: {total: s.pages.pfns, withData: s.pages.withData, dropped: 0, batches: s.records.libxc.PAGE_DATA ?? 0},
+    pages: {count: s.pages.count, withData: s.pages.withData, dropped: 0, batches: s.records.libxc.PAGE_DATA ?? 0},
     vcpus: s.vcpus,
     qemu: s.emulator.contexts ? {signature: 'EMULATOR_CONTEXT', bytes: s.emulator.contextBytes} : null,
     warnings: report.warnings.map((w) => w.message),

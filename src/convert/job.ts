@@ -64,6 +64,8 @@ export interface ConvertJob {
 
 export interface ConvertResult {
   summary: ConvertSummary
+  /** The input's length as given (compressed, when gzip); null for a pipe. */
+  inputSize: number | null
   /** The verifier's report on the written stream, when verify was asked for. */
   verify: VerifyReport | null
   container: FamilyResult['container']
@@ -141,7 +143,15 @@ export async function runConvertJob(job: ConvertJob): Promise<ConvertResult> {
     await output.commit()
     job.onCommitted?.()
     if (gzip) result.notes.push('the output is gzip-compressed (so it is not byte-identical to an uncompressed conversion; gunzip it for that)')
-    return {summary: result.summary, verify: report, container: result.container, notes: result.notes, written: {bytes: output.sink.bytesWritten, gzip: gzip !== undefined}, restore}
+    return {
+      summary: result.summary,
+      inputSize: source.size ?? null,
+      verify: report,
+      container: result.container,
+      notes: result.notes,
+      written: {bytes: output.sink.bytesWritten, gzip: gzip !== undefined},
+      restore,
+    }
   } catch (err) {
     output?.abort()
     // A file output is gone; a descriptor may already have taken part of the

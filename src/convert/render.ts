@@ -53,8 +53,8 @@ export function renderConvert(s: ConvertSummary, input: string, output: string, 
         `${written} of ${complete} complete (${CHECKPOINT_KIND_LABELS[kind]} stream)${written === complete ? ', the last' : ''}${copied ? '' : '; the output is a plain stream of its state'}`,
     )
   }
-  L.push(pad('pages') + `${s.pages.total} (${s.pages.withData} with data) in ${plural(s.pages.batches, 'PAGE_DATA record')}; ${s.pages.dropped} unmapped entries dropped`)
-  L.push(pad('vcpus') + (s.vcpus.length ? `${s.vcpus.length} (${s.vcpus.join(',')})` : 'none recorded'))
+  L.push(pad('pages') + `${s.pages.count} (${s.pages.withData} with data) in ${plural(s.pages.batches, 'PAGE_DATA record')}; ${s.pages.dropped} unmapped entries dropped`)
+  L.push(pad('vcpus') + (s.vcpus.count ? `${s.vcpus.count} (${s.vcpus.ids.join(',')})` : 'none recorded'))
   if (s.qemu) L.push(pad('qemu') + `${/^[\x20-\x7e]*$/.test(s.qemu.signature) ? s.qemu.signature : JSON.stringify(s.qemu.signature)}, ${s.qemu.bytes} bytes`)
   if (verified !== null) L.push(pad('verify') + verified)
   for (const n of c?.notes ?? []) L.push(pad('note') + n)

@@ -32,7 +32,7 @@ export function convertRestore(result: FamilyResult, report: VerifyReport, state
   const s = report.summary
   const inKind = result.container.input.kind
   const outKind = OUTPUT_KIND[result.container.output.family](inKind)
-  const guest = s.guestType === 'x86 PV' ? 'pv' : s.guestType === 'x86 HVM' ? 'hvm' : s.guestType === 'x86 PVH' ? 'pvh' : null
+  const guest = s.guest
   const state: StateModel | undefined = containerState(inKind, guest) ?? (stateHead?.length ? modelOfState(stateHead) : undefined)
   // A libvirt output carries the input's domain XML unchanged.
   const lv = result.container.input.libvirt

@@ -72,7 +72,7 @@ export interface DumpJob {
 
 export interface DumpSummary {
   /** The container is the one summary every command reports (src/container/describe.ts). */
-  input: ScanInput & {path: string; container: ContainerSummary}
+  input: ScanInput & {path: string; size: number | null; container: ContainerSummary}
   output: {
     path: string
     format: DumpFormat
@@ -231,7 +231,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
     const f = scan.facts
     const ids = vcpuIds(scan)
     return {
-      input: {path: job.input === '-' ? 'stdin' : job.input, ...scan.input, container: image.container},
+      input: {path: job.input === '-' ? 'stdin' : job.input, size: source.size ?? null, ...scan.input, container: image.container},
       output: {path: toFile ? job.output : 'stdout', format: job.format, bytes, written, sections},
       pages: {count: f.pages.count, copies: f.copies, pfnRange: f.pages.first === undefined ? null : {first: f.pages.first, last: f.pages.last!}},
       vcpus: {count: ids.length, ids},

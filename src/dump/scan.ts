@@ -297,10 +297,10 @@ async function scanV2(image: DumpImage, o: ScanOptions): Promise<ScanResult> {
     throw new UsageError('--checkpoint: the stream is not checkpointed (no Remus or COLO checkpoint in it)')
   }
   const s = report.summary
-  const guest = s.guestType === 'x86 PV' ? 'pv' : 'hvm'
-  if (s.guestType !== 'x86 PV' && s.guestType !== 'x86 HVM' && s.guestType !== 'x86 PVH') {
-    throw new FormatError('not-x86', `the stream is of a ${s.guestType ?? 'unknown'} guest; xst dumps x86 guests only`, {offset: 0})
+  if (s.guest === null) {
+    throw new FormatError('not-x86', "the stream's libxc domain header names no x86 guest type (PV, HVM or PVH); xst dumps x86 guests only", {offset: 0})
   }
+  const guest = s.guest === 'pv' ? 'pv' : 'hvm'
   const xen = s.xenVersion && s.xenVersion.major !== 0 ? s.xenVersion : null
   const bytes = await afterStream(image, reader, warn)
   return {

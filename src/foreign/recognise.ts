@@ -9,7 +9,7 @@
 //
 // Only a bounded prefix of the input is looked at (FOREIGN_PEEK), and
 // only when its first bytes carry one of these magics.
-import {FormatError} from '../errors.js'
+import {type ErrorJson, FormatError} from '../errors.js'
 import {plural} from '../text.js'
 import {type ElfFacts, isElf, readElf} from './elf.js'
 import {isLibvirtQemu, LIBVIRT_QEMU_PEEK, type LibvirtQemuFacts, readLibvirtQemu} from './libvirt-qemu.js'
@@ -154,7 +154,7 @@ export class ForeignFormatError extends FormatError {
     super('foreign-format', foreignMessage(foreign, compressed))
   }
 
-  override toJSON(): Record<string, unknown> {
+  override toJSON(): ErrorJson & Record<string, unknown> {
     return {...super.toJSON(), foreign: this.foreign}
   }
 }

@@ -12,7 +12,8 @@ import {containerDomainName, type ContainerSummary, containerSummary} from '../c
 import {type InputKind, type Sniffed, sniff, SNIFF_LENGTH} from '../container/identify.js'
 import {closeImage, type OpenedImage, openImage, type StreamKind, streamKindAt} from '../container/open.js'
 import {containerBySniff, containerModule} from '../container/registry.js'
-import {type ErrorCode, FormatError} from '../errors.js'
+import {type InputJson, knownBytes} from '../cli/input-json.js'
+import {type ErrorCode, type ErrorJson, errorJson, FormatError} from '../errors.js'
 import {ForeignFormatError, foreignDomainName, foreignGuest, type ForeignSummary} from '../foreign/recognise.js'
 import type {ByteReader} from '../io/reader.js'
 import type {Guest, LegacyEvent, ToolstackWidth} from '../legacy/events.js'
@@ -39,9 +40,8 @@ export type Verdict = 'needs conversion' | 'v2, restorable' | 'v2 stream, not ve
 export type NotAFile = 'directory' | 'broken symlink'
 
 export interface Identified {
-  input: string
-  /** Bytes of the input as given (compressed, when gzip); null when unknown (a pipe). */
-  size: number | null
+  /** Its path, its size as given (compressed, when gzip; null for a pipe), its size decompressed (null when not known). */
+  input: InputJson
   container: ContainerSummary | null
   /** What the file is when it is a known format that is not Xen's (verdict 'not a Xen image'); null otherwise. */
   foreign: ForeignSummary | null
@@ -70,7 +70,7 @@ export interface Identified {
   /** Why the verdict, when it is not plain. */
   note: string | null
   /** The defect that made it 'damaged' or 'not a Xen image' (for a foreign file, the refusal other commands give). */
-  error: null | {code: ErrorCode; message: string; offset: number | null}
+  error: null | ErrorJson
 }
 
 /** Most records looked at after the libxc headers for X86_PV_INFO (it comes first in every writer's stream). */
@@ -87,8 +87,7 @@ export function notAFile(name: string, verdict: NotAFile, target?: string): Iden
 
 function blank(name: string, size: number | null): Identified {
   return {
-    input: name,
-    size,
+    input: {path: name, size, bytes: null},
     container: null,
     foreign: null,
     xlHeader: false,
@@ -105,9 +104,15 @@ function blank(name: string, size: number | null): Identified {
 }
 
 export async function identify(input: ByteReader, name: string): Promise<Identified> {
+  const out = await identifyHeaders(input, name)
+  // Only headers are read: the length decompressed is known when nothing is compressed.
+  out.input.bytes = knownBytes(out.input.size, out.container?.compressed)
+  return out
+}
+
+async function identifyHeaders(input: ByteReader, name: string): Promise<Identified> {
   const out: Identified = {
-    input: name,
-    size: input.source.size ?? null,
+    input: {path: name, size: input.source.size ?? null, bytes: null},
     container: null,
     foreign: null,
     xlHeader: false,
@@ -172,7 +177,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
         out.verdict = judged.verdict
         if (judged.note !== undefined) out.note = judged.note
         out.restore.by = judged.restoredBy
-        if (judged.error) out.error = {code: judged.error.code, message: judged.error.message, offset: judged.error.offset ?? null}
+        if (judged.error) out.error = errorJson(judged.error.code, judged.error.message, {offset: judged.error.offset})
       }
       const deep = await v2DeepFacts(img.reader, streamStart)
       const cp = deep?.checkpointed ?? null
@@ -184,7 +189,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
         out.verdict = 'damaged'
         out.note = null
         out.restore.by = []
-        out.error = {code: defect.code, message: defect.message, offset: defect.offset}
+        out.error = errorJson(defect.code, defect.message, {offset: defect.offset})
       } else if (out.verdict === 'v2, restorable' && !deep) out.verdict = 'v2 stream, not verified'
       if (cp && (out.verdict === 'v2, restorable' || out.verdict === 'v2 stream, not verified')) {
         // xl restore passes a plain stream: the first CHECKPOINT fails it.
@@ -247,14 +252,14 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
       out.domainName = foreignDomainName(f)
       out.verdict = 'not a Xen image'
       out.note = f.advice
-      out.error = {code: err.code, message: err.message, offset: null}
+      out.error = errorJson(err.code, err.message)
       return out
     }
     // Nothing marks it as Xen's (no magic, no container, no legacy layout got
     // as far as its guest type): not an image. A gzip layer that cannot be
     // read through is damage, whatever it holds.
     out.verdict = recognised || err.code.startsWith('gzip-') || out.guest !== null ? 'damaged' : 'not a Xen image'
-    out.error = {code: err.code, message: err.message, offset: err.offset ?? null}
+    out.error = errorJson(err.code, err.message, {offset: err.offset, index: err.where.index, context: err.where.context, expected: err.expected, got: err.got})
     // A container whose header could not be read is still named, by its magic.
     const sniffed = containerBySniff(first.kind)
     if (!out.container && sniffed) out.container = {kind: sniffed.kind, label: sniffed.label, compressed}

@@ -4,8 +4,8 @@ import type {Identified} from './identify.js'
 
 export function identifyLine(x: Identified): string {
   // As file(1): "DIR: directory", "LINK: broken symbolic link to TARGET".
-  if (x.verdict === 'directory') return `${x.input}: directory`
-  if (x.verdict === 'broken symlink') return `${x.input}: ${x.note}`
+  if (x.verdict === 'directory') return `${x.input.path}: directory`
+  if (x.verdict === 'broken symlink') return `${x.input.path}: ${x.note}`
   const parts: string[] = []
   const c = x.container
   if (c?.compressed) parts.push('gzip-compressed')
@@ -27,7 +27,7 @@ export function identifyLine(x: Identified): string {
   if (x.guest) parts.push(`${x.guest.toUpperCase()}${x.guestWidth ? ` ${x.guestWidth}-bit` : ''} guest`)
   if (x.toolstackWidth) parts.push(`${x.toolstackWidth}-bit toolstack`)
   if (x.domainName) parts.push(`domain "${x.domainName}"`)
-  if (x.size !== null) parts.push(`${x.size} bytes`)
+  if (x.input.size !== null) parts.push(`${x.input.size} bytes`)
   let verdict: string = x.verdict
   if (x.verdict === 'damaged' && x.error) verdict = `damaged: ${x.error.message}`
   // Not said again: no legacy layout fits (the usual case), or what the file is instead (said before the verdict).
@@ -35,7 +35,7 @@ export function identifyLine(x: Identified): string {
   if (x.note) verdict += ` (${x.note})`
   // A v2 stream's line names the releases that read it; a legacy one's restorers say it already.
   if (x.restore.by.length) verdict += `; restored by ${x.restore.by.join(', or ')}${x.stream && x.stream.format !== 'legacy' ? ` (${x.restore.releases})` : ''}`
-  return `${x.input}: ${parts.length ? parts.join(', ') + ': ' : ''}${verdict}`
+  return `${x.input.path}: ${parts.length ? parts.join(', ') + ': ' : ''}${verdict}`
 }
 
 /**

@@ -33,7 +33,7 @@ export function* renderInspect(rep: InspectReport, containerLines: string[] = []
     .sort(([a], [c]) => order.indexOf(a) - order.indexOf(c))
     .map(([t, n]) => `${t} ${n}`)
     .join(', ')
-  L.push(pad('pages') + `${b.pages.total}${types ? ` (${types})` : ''}, ${b.pages.withData} with data, ${b.pages.dropped} dropped`)
+  L.push(pad('pages') + `${b.pages.count}${types ? ` (${types})` : ''}, ${b.pages.withData} with data, ${b.pages.dropped} dropped`)
   if (b.pfnRange) L.push(pad('pfn range') + `${hex(b.pfnRange.first)}-${hex(b.pfnRange.last)}`)
   L.push(pad('passes') + `${b.passes} (${b.pagesResent} pages re-sent); verify mode ${b.verifyMode ? 'on' : 'off'}`)
   if (b.vcpuInfo) L.push(pad('vcpus') + `${b.vcpuInfo.online.length} online (max id ${b.vcpuInfo.maxVcpuId}): ${ranges(b.vcpuInfo.online)}`)

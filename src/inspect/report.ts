@@ -44,7 +44,7 @@ export interface InspectReport {
     chunks: number
     pageBatches: number
     emptyBatches: number
-    pages: {total: number; withData: number; dropped: number; byType: Record<string, number>}
+    pages: {count: number; withData: number; dropped: number; byType: Record<string, number>}
     pfnRange: null | {first: number; last: number}
     passes: number
     pagesResent: number
@@ -267,7 +267,7 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
       chunks: 0,
       pageBatches: 0,
       emptyBatches: 0,
-      pages: {total: 0, withData: 0, dropped: 0, byType: {}},
+      pages: {count: 0, withData: 0, dropped: 0, byType: {}},
       pfnRange: null,
       passes: 0,
       pagesResent: 0,
@@ -351,7 +351,7 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
         body.chunks++
         if (ev.pfns.length === 0) body.emptyBatches++
         body.pageBatches++
-        body.pages.total += ev.pfns.length
+        body.pages.count += ev.pfns.length
         body.pages.withData += ev.dataPages
         body.pages.dropped += ev.dropped
         let newPass = false
@@ -503,7 +503,7 @@ export async function inspectLegacy(reader: ByteReader, name: string, opts: Walk
             start: rep.image.offset,
             end: ev.offset,
             pageBatches: body.pageBatches,
-            pages: body.pages.total,
+            pages: body.pages.count,
             withData: body.pages.withData,
             compressedPages: null,
             tailOffset: t?.offset ?? null,

@@ -107,7 +107,7 @@ export interface PlanFacts {
   xlHeader: boolean
   domainName: string | null
   /** Pages of the PAGE_DATA records, and the entries dropped as unmapped. */
-  pages: {total: number; withData: number; dropped: number; batches: number}
+  pages: {count: number; withData: number; dropped: number; batches: number}
   /** The vcpus the stream holds state for (vcpu_info's online ones, and each basic context), unsorted. */
   vcpus: number[]
   /**
@@ -130,7 +130,7 @@ export class RecordPlan implements AsyncIterable<Planned> {
     toolstackWidth: 64,
     xlHeader: false,
     domainName: null,
-    pages: {total: 0, withData: 0, dropped: 0, batches: 0},
+    pages: {count: 0, withData: 0, dropped: 0, batches: 0},
     vcpus: [],
     checkpoint: null,
   }
@@ -199,7 +199,7 @@ export class RecordPlan implements AsyncIterable<Planned> {
     const complete = async function* (this: void, c: LaterCheckpoint): AsyncGenerator<Planned> {
       for await (const r of c.pageRecords(store)) {
         facts.pages.batches++
-        facts.pages.total += r.pages!.pfns.length
+        facts.pages.count += r.pages!.pfns.length
         facts.pages.withData += r.pages!.dataPages
         yield r
       }
@@ -261,7 +261,7 @@ export class RecordPlan implements AsyncIterable<Planned> {
             const n = ev.pfns.length
             if (n === 0) break // a zero-count PAGE_DATA is invalid v2: nothing planned
             facts.pages.batches++
-            facts.pages.total += n
+            facts.pages.count += n
             facts.pages.withData += ev.dataPages
             const mine = ++batch
             yield new PageDataRecord({pfns: ev.pfns, types: ev.types, dataPages: ev.dataPages}, ev.dataPages ? ev.data : undefined, () => batch === mine)

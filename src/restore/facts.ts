@@ -11,7 +11,7 @@ export function v2RestoreFacts(s: VerifySummary, container: ContainerKind, state
   const byId = s.emulator.firstId !== null ? modelOfEmulatorId(s.emulator.firstId) : undefined
   if (!state && byId) state = {model: byId, from: `its EMULATOR_CONTEXT record names ${byId} (emulator id ${s.emulator.firstId})`}
   if (s.format !== 'libxc' && s.format !== 'libxl') return undefined
-  const guest = s.guestType === 'x86 PV' ? 'pv' : s.guestType === 'x86 PVH' ? 'pvh' : s.guestType === 'x86 HVM' ? 'hvm' : null
+  const guest = s.guest
   const xl = s.xlHeader
   return {
     stream: s.format,

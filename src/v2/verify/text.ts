@@ -18,6 +18,9 @@ export function problemLine(p: Problem): string {
   return `${p.severity}: ${text}`
 }
 
+/** The guest types as the libxc domain header names them. */
+const GUEST_NAMES = {pv: 'x86 PV', hvm: 'x86 HVM', pvh: 'x86 PVH'} as const
+
 /** What the stream is, in a few words: "libxl v2 / libxc v3 stream, x86 PV (64-bit guest)". */
 export function describeStream(s: VerifySummary): string {
   const parts: string[] = []
@@ -26,7 +29,7 @@ export function describeStream(s: VerifySummary): string {
   if (s.format === 'libxl') parts.push(`${checkpointed}libxl v${s.version.libxl}${libxc ? ` / ${libxc}` : ''} stream`)
   else if (libxc) parts.push(`${checkpointed}${libxc} stream`)
   else return 'not a v2 stream'
-  if (s.guestType) parts.push(s.guestType + (s.guestWidth ? ` (${s.guestWidth}-bit guest)` : ''))
+  if (s.guest) parts.push(GUEST_NAMES[s.guest] + (s.guestWidth ? ` (${s.guestWidth}-bit guest)` : ''))
   if (s.xlHeader) parts.push('behind an xl header')
   if (s.legacyConverted || s.xenVersion?.major === 0) parts.push('converted from a legacy image')
   return parts.join(', ')
@@ -37,8 +40,8 @@ export function verdictLine(name: string, report: VerifyReport): string {
   const counts = `${plural(report.errorCount, 'error')}, ${plural(report.warningCount, 'warning')}`
   if (report.valid) {
     const facts = [describeStream(s)]
-    if (s.vcpus.length) facts.push(plural(s.vcpus.length, 'vcpu'))
-    facts.push(`${plural(s.pages.pfns, 'pfn')} (${s.pages.withData} with data)`)
+    if (s.vcpus.count) facts.push(plural(s.vcpus.count, 'vcpu'))
+    facts.push(`${plural(s.pages.count, 'pfn')} (${s.pages.withData} with data)`)
     const cp = s.checkpoints
     if (cp) facts.push(`${plural(cp.complete, 'complete checkpoint')}${cp.cut ? ` (checkpoint ${cp.cut.checkpoint} cut at byte ${cp.cut.at})` : ''}`)
     // What follows the stream is named: a device-model record, xl's migration message.

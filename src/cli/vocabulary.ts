@@ -1,0 +1,289 @@
+// One vocabulary for every --json document, declared once, as JSON Schema
+// (draft 2020-12, plain objects): the shapes the commands share (`input`,
+// `container`, `stream`, `guest`, `pages`, `vcpus`, `error`, `warnings`,
+// `problem`, `restore`) and, built from them, one schema per command's
+// document. scripts/json-schema.mjs publishes them as docs/json-schema/*.json
+// (test/json-schema.test.ts fails when the files and this module differ),
+// and the tests validate every document a command prints against its
+// schema (test/golden/*.json and live runs). The prose for each top-level
+// field is in json-fields.ts (docs/json.md's tables); a field's name and
+// shape are here.
+//
+// A shared shape means the same thing under the same name in every command:
+// `input.bytes` is always the decompressed length of the input, `input.size`
+// always its length as given; `guest` always "pv", "hvm" or "pvh"; `pages.count`
+// always how many pfns; `vcpus` always `{count, ids}`; `error` always the
+// seven keys of ErrorJson (src/errors.ts).
+
+/** A JSON Schema, as a plain object. */
+export type Schema = {readonly [key: string]: unknown}
+
+export const SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema'
+/** Where the published schemas live, relative to the repository: $id's base. */
+export const SCHEMA_BASE = 'https://github.com/xst-project/xst/blob/main/docs/json-schema/'
+
+const ref = (name: string): Schema => ({$ref: `#/$defs/${name}`})
+const nullable = (s: Schema): Schema => ({anyOf: [s, {type: 'null'}]})
+const int: Schema = {type: 'integer'}
+const count: Schema = {type: 'integer', minimum: 0}
+const str: Schema = {type: 'string'}
+const bool: Schema = {type: 'boolean'}
+const intOrNull: Schema = {type: ['integer', 'null']}
+const strOrNull: Schema = {type: ['string', 'null']}
+const strings: Schema = {type: 'array', items: str}
+const counts: Schema = {type: 'object', additionalProperties: count}
+/** An object with these fields, all of them there; `more`: other fields allowed. */
+const obj = (properties: Record<string, Schema>, more = false, optional: string[] = []): Schema => ({
+  type: 'object',
+  required: Object.keys(properties).filter((k) => !optional.includes(k)),
+  properties,
+  additionalProperties: more,
+})
+const width: Schema = {enum: [32, 64, null]}
+
+/** The shapes every command shares, under these names in each schema's $defs. */
+export const SHARED: Record<string, Schema> = {
+  guest: {description: 'the guest type: "pvh" only where an xl config says so (the stream calls a PVH guest HVM)', enum: ['pv', 'hvm', 'pvh']},
+  warnings: {description: 'warnings about the input, as sentences', type: 'array', items: str},
+  error: {
+    description: 'an error, the same keys for every error of every command (null where not known); some errors add keys (partialOutput, foreign)',
+    ...obj(
+      {
+        code: {description: 'the stable code (docs/error-codes.md)', type: 'string'},
+        message: str,
+        offset: {description: 'the byte, in the decompressed input, where the defect is', type: ['integer', 'null']},
+        index: {description: 'the chunk (legacy) or record (v2) index', type: ['integer', 'null']},
+        context: {description: 'what was being read', type: ['string', 'null']},
+        expected: strOrNull,
+        got: strOrNull,
+      },
+      true,
+    ),
+  },
+  problem: {
+    description: 'a problem verify found: an error (the restorer refuses the stream) or a warning (it reads past it)',
+    ...obj({
+      severity: {enum: ['error', 'warning']},
+      code: str,
+      message: str,
+      offset: intOrNull,
+      layer: strOrNull,
+      index: intOrNull,
+      record: strOrNull,
+    }),
+  },
+  container: {
+    description: 'the container around the stream: kind, label, whether gzip-compressed, then what its headers say',
+    ...obj({kind: str, label: str, compressed: bool}, true),
+  },
+  input: {
+    description: 'the input: `path` as given (`-` for stdin), `size` its length as given (compressed, when gzip; null for a pipe), `bytes` its length decompressed (null when not read to the end)',
+    ...obj({path: str, size: intOrNull, bytes: intOrNull}, true),
+  },
+  pages: {
+    description: 'page counts: `count` pfns, `withData` of them with a page of data; other counts as the command has them',
+    ...obj({count, withData: count}, true),
+  },
+  vcpus: {description: 'the vcpus: how many, and their ids', ...obj({count, ids: {type: 'array', items: count}})},
+  restore: {
+    description: 'will it restore: what restores it, the Xen releases whose restorer reads it, what the restore needs, who refuses it and why, what the image does not tell',
+    ...obj({
+      by: strings,
+      releases: str,
+      needs: strings,
+      refusedBy: {type: 'array', items: obj({host: str, why: str, current: bool}, false, ['current'])},
+      unknown: {type: 'array', items: obj({what: str, why: str})},
+    }),
+  },
+}
+
+/** Any command that fails (exit 1 or 2). */
+const failure = obj({ok: {const: false}, error: ref('error'), warnings: ref('warnings')})
+
+const verifySummary = obj(
+  {
+    format: {enum: ['libxc', 'libxl', null]},
+    xlHeader: nullable({type: 'object'}),
+    version: obj({libxl: intOrNull, libxc: intOrNull}),
+    legacyConverted: {type: ['boolean', 'null']},
+    guest: nullable(ref('guest')),
+    guestWidth: width,
+    pagetableLevels: intOrNull,
+    xenVersion: nullable(obj({major: int, minor: int})),
+    records: obj({libxl: counts, libxc: counts}),
+    pages: ref('pages'),
+    vcpus: ref('vcpus'),
+    p2mEndPfn: intOrNull,
+    emulator: {type: 'object'},
+    checkpoints: nullable({type: 'object'}),
+    tail: nullable({type: 'object'}),
+    bytes: count,
+  },
+  true,
+)
+
+/** A verify report: its verdict, problems and summary (also convert's `verify`). */
+const verifyReport = {
+  valid: bool,
+  errors: {type: 'array', items: ref('problem')},
+  warnings: {type: 'array', items: ref('problem')},
+  stopped: {enum: [null, 'max-errors', 'fatal', 'big-endian']},
+  summary: verifySummary,
+}
+
+const verifyDocument = obj({
+  ok: bool,
+  input: ref('input'),
+  verdict: {enum: ['valid', 'invalid']},
+  ...verifyReport,
+  errorCount: count,
+  warningCount: count,
+  container: nullable(ref('container')),
+  restore: nullable(ref('restore')),
+})
+
+const identifyImage = obj({
+  input: ref('input'),
+  container: nullable(ref('container')),
+  foreign: nullable(obj({kind: str, label: str, advice: str}, true)),
+  xlHeader: bool,
+  stream: nullable(
+    obj(
+      {
+        format: {enum: ['legacy', 'libxc', 'libxl']},
+        libxcVersion: intOrNull,
+        libxlVersion: intOrNull,
+        checkpointed: nullable(obj({kind: {enum: ['remus', 'colo']}, complete: count})),
+      },
+      false,
+      ['checkpointed'],
+    ),
+  ),
+  guest: nullable(ref('guest')),
+  guestWidth: width,
+  toolstackWidth: width,
+  domainName: strOrNull,
+  verdict: {enum: ['needs conversion', 'v2, restorable', 'v2 stream, not verified', 'damaged', 'not a Xen image', 'directory', 'broken symlink']},
+  restore: ref('restore'),
+  note: strOrNull,
+  error: nullable(ref('error')),
+})
+
+/** One schema per command: its document on success, or the failure document. */
+const DOCUMENTS: Record<string, {title: string; document: Schema}> = {
+  identify: {
+    title: 'xst identify --json',
+    document: obj({
+      ok: bool,
+      images: {
+        type: 'array',
+        items: {anyOf: [identifyImage, obj({input: ref('input'), verdict: {const: 'unreadable'}, error: ref('error')})]},
+      },
+    }),
+  },
+  'inspect-legacy': {
+    title: 'xst inspect-legacy --json',
+    document: obj(
+      {
+        ok: {const: true},
+        container: ref('container'),
+        input: ref('input'),
+        xlHeader: nullable({type: 'object'}),
+        image: obj(
+          {
+            offset: count,
+            guest: {enum: ['pv', 'hvm']},
+            guestWidth: width,
+            pagetableLevels: intOrNull,
+            toolstackWidth: {enum: [32, 64]},
+            detected: obj({toolstackWidth: bool, guest: bool}),
+            p2mSize: count,
+          },
+          true,
+        ),
+        extendedInfo: nullable({type: 'object'}),
+        p2mFrames: nullable(obj({offset: count, count})),
+        body: obj({pages: ref('pages'), vcpuInfo: {type: 'object'}}, true),
+        tail: obj({kind: {enum: ['pv', 'hvm']}, offset: count}, true),
+        checkpoints: nullable({type: 'object'}),
+        trailing: nullable(obj({offset: count, length: count})),
+        warnings: ref('warnings'),
+        chunks: {type: 'array', items: obj({index: intOrNull, offset: count, what: str, size: intOrNull, detail: strOrNull}, true)},
+      },
+      false,
+      ['chunks'],
+    ),
+  },
+  verify: {
+    title: 'xst verify --json (one image: its report; several: {ok, results})',
+    document: {
+      anyOf: [
+        verifyDocument,
+        obj({
+          ok: bool,
+          results: {type: 'array', items: {anyOf: [verifyDocument, obj({ok: {const: false}, input: ref('input'), verdict: {const: 'error'}, error: ref('error')})]}},
+        }),
+      ],
+    },
+  },
+  convert: {
+    title: 'xst convert --json',
+    document: obj({
+      ok: {const: true},
+      input: obj({path: str, size: intOrNull, bytes: count, guest: ref('guest'), toolstackWidth: width, xlHeader: bool, domainName: strOrNull, container: ref('container')}),
+      output: obj({path: str, format: {enum: ['libxc', 'libxl']}, libxcVersion: int, bytes: count, container: str, written: count, gzip: bool}, true),
+      records: obj({libxc: counts, libxl: counts}),
+      pages: ref('pages'),
+      vcpus: ref('vcpus'),
+      qemu: nullable(obj({signature: str, bytes: count})),
+      checkpoint: nullable(obj({kind: {enum: ['remus', 'colo']}, written: count, complete: count})),
+      warnings: ref('warnings'),
+      notes: strings,
+      restore: nullable(obj({before: ref('restore'), after: ref('restore')})),
+      verify: nullable(obj(verifyReport)),
+    }),
+  },
+  'dump-core': {
+    title: 'xst dump-core --json',
+    document: obj({
+      ok: {const: true},
+      input: obj({
+        path: str,
+        size: intOrNull,
+        bytes: count,
+        kind: {enum: ['legacy', 'libxc', 'libxl']},
+        libxcVersion: intOrNull,
+        libxlVersion: intOrNull,
+        guest: ref('guest'),
+        guestWidth: width,
+        xlHeader: bool,
+        domainName: strOrNull,
+        container: ref('container'),
+      }),
+      output: obj({path: str, format: {enum: ['elf', 'raw']}, bytes: count, written: count, sections: nullable({type: 'array', items: {type: 'object'}})}, true, ['sections']),
+      pages: obj({count, copies: count, pfnRange: nullable(obj({first: count, last: count}))}),
+      vcpus: ref('vcpus'),
+      xenVersion: nullable(obj({major: int, minor: int})),
+      method: {enum: ['positional', 'windows', 'spool']},
+      passes: count,
+      checkpoint: nullable(obj({kind: {enum: ['remus', 'colo']}, dumped: count, complete: count})),
+      warnings: ref('warnings'),
+    }),
+  },
+}
+
+export const SCHEMA_COMMANDS = Object.keys(DOCUMENTS)
+
+/** The published schema of a command's --json output (docs/json-schema/<command>.json): its document, or the failure document. */
+export function commandSchema(command: string): Schema {
+  const d = DOCUMENTS[command]
+  if (!d) throw new Error(`no JSON schema for ${command}`)
+  return {
+    $schema: SCHEMA_DIALECT,
+    $id: `${SCHEMA_BASE}${command}.json`,
+    title: d.title,
+    description: `What \`xst ${command} --json\` prints: its document (exit 0, and for identify and verify exit 1 with a verdict), or, when the command fails, {ok: false, error, warnings}. Generated from src/cli/vocabulary.ts by scripts/json-schema.mjs.`,
+    anyOf: [ref('document'), ref('failure')],
+    $defs: {...SHARED, document: d.document, failure},
+  }
+}
