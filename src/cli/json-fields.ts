@@ -80,7 +80,7 @@ export const JSON_DOCUMENTS = {
       f(
         'restore',
         "for a stream that verifies, as `identify --json`'s: " +
-          '`{by: [...], releases, needs: [...], refusedBy: [{host, why, current}], unknown: [{what, why}]}`: what restores it (most usual first), the Xen releases whose restorer reads its stream, what the restore needs that the image does not give, who refuses it and why (`current`: the newest Xen release among them), and what the image does not tell (README, "Will it restore?")',
+          '`{by: [...], releases, needs: [...], refusedBy: [{host, why, current}], unknown: [{what, why}]}`: what restores it (most usual first), the Xen releases whose restorer reads its stream, what the restore needs that the image does not give, who refuses it and why (`current`: true when the newest Xen release is among them), and what the image does not tell (README, "Will it restore?")',
       ),
     ],
   },
@@ -108,7 +108,7 @@ export const JSON_DOCUMENTS = {
       ),
       f(
         'restore',
-        '`{by: [...], releases, needs: [...], refusedBy: [{host, why, current}], unknown: [{what, why}]}`: what restores it (most usual first), the Xen releases whose restorer reads its stream, what the restore needs that the image does not give, who refuses it and why (`current`: the newest Xen release among them), and what the image does not tell (README, "Will it restore?")',
+        '`{by: [...], releases, needs: [...], refusedBy: [{host, why, current}], unknown: [{what, why}]}`: what restores it (most usual first), the Xen releases whose restorer reads its stream, what the restore needs that the image does not give, who refuses it and why (`current`: true when the newest Xen release is among them), and what the image does not tell (README, "Will it restore?")',
       ),
       f('note', 'why the verdict, when it is not plain, or `null`'),
       f('error', 'the defect behind `damaged` or `not a Xen image`, in the one error shape (`{code, message, offset, index, context, expected, got}`, `null` where not known), or `null`'),
