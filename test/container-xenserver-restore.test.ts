@@ -147,7 +147,7 @@ describe.concurrent('the native XenServer vectors', () => {
     ).toEqual([...memory.keys()].sort((a, b) => a - b))
     for (const [pfn, page] of core.pages) expect(sha(page), `${name} ELF pfn ${pfn}`).toBe(memory.get(pfn))
     const doc = JSON.parse(elf.stdout)
-    expect(doc.input.container.xenops).toMatchObject({vmName: c.domain_name, vmUuid: c.uuid})
+    expect(doc.container.xenops).toMatchObject({vmName: c.domain_name, vmUuid: c.uuid})
     if (name === VGPU) {
       // The memory is all before Demu: dumped, with the warning verify gives.
       const warning = /Demu section: a Demu section \(vGPU state.*were not checked/
@@ -155,10 +155,10 @@ describe.concurrent('the native XenServer vectors', () => {
       expect(doc.warnings).toHaveLength(1)
       expect(doc.warnings[0]).toMatch(warning)
       expect(JSON.parse(piped.stdout).warnings[0]).toBe(doc.warnings[0])
-      expect(doc.input.container.stoppedAt).toMatchObject({section: 'Demu'})
+      expect(doc.container.stoppedAt).toMatchObject({section: 'Demu'})
     } else {
       expect(doc.warnings.filter((w: string) => /section/.test(w))).toEqual([])
-      expect(doc.input.container.stoppedAt).toBeUndefined()
+      expect(doc.container.stoppedAt).toBeUndefined()
     }
     expect(raw.stdout).toContain(`domain "${c.domain_name}"`)
   })

@@ -194,7 +194,7 @@ describe('verify: what each defective image is refused for', () => {
     const dir = tempDir()
     const r = await runXstInProcess(['convert', '--json', tempFile('in.img', containerBytes('xenserver-v2-libxc-legacy-hvm64.img.gz')), join(dir, 'out.img')])
     expect(r.code, r.stderr).toBe(0)
-    expect(JSON.parse(r.stdout).input.container).toMatchObject({kind: 'xenserver-structured', xenops: {time: '20150312T10:11:12Z', wordSize: 64}})
+    expect(JSON.parse(r.stdout).container).toMatchObject({kind: 'xenserver-structured', xenops: {time: '20150312T10:11:12Z', wordSize: 64}})
   })
 
   it('bytes after End_of_image are reported, not an error', async () => {

@@ -60,7 +60,7 @@ describe('an input that is not what the command reads', () => {
       if (cmd === 'convert') {
         const fs = await import('node:fs')
         expect(fs.readFileSync(join(dirname(p), 'j.v2')).equals(fs.readFileSync(join(dirname(p), 'plain.v2')))).toBe(true)
-        expect(j.input.container).toMatchObject({kind: 'none', compressed: true})
+        expect(j.container).toMatchObject({kind: 'none', compressed: true})
       } else {
         // The same report, but for where it came from.
         expect(j.container).toMatchObject({kind: 'none', compressed: true})

@@ -80,7 +80,8 @@ describe('the command line', () => {
     expect(r.code, r.stderr).toBe(0)
     const doc = JSON.parse(r.stdout)
     expect(doc.ok).toBe(true)
-    expect(doc.input).toMatchObject({kind: 'legacy', guest: 'pv', guestWidth: 64, xlHeader: true, domainName: 'web01'})
+    expect(doc.input).toMatchObject({guest: 'pv', guestWidth: 64, xlHeader: true, domainName: 'web01'})
+    expect(doc.stream).toEqual({format: 'legacy', libxcVersion: null, libxlVersion: null})
     expect(doc.pages).toEqual({count: 128, copies: 128, pfnRange: {first: 0, last: 127}})
     expect(doc.vcpus).toEqual({count: 2, ids: [0, 1]})
     const size = readFileSync(join(dir, 'web01.core')).length

@@ -240,7 +240,8 @@ describe.concurrent('dump-core on XenServer structured images', () => {
       const doc = JSON.parse(r.stdout)
       expect(doc).toMatchObject({
         ok: true,
-        input: {path: file, kind: c.kind, guest: c.guest, bytes: c.length(image)},
+        input: {path: file, guest: c.guest, bytes: c.length(image)},
+        stream: {format: c.kind},
         output: {path: out, format, bytes: d.length},
         pages: {count: ref.size, copies: v2Copies(c.reference()), pfnRange: {first: Math.min(...ref.keys()), last: Math.max(...ref.keys())}},
         method: format === 'raw' ? 'positional' : 'windows',
@@ -261,7 +262,8 @@ describe.concurrent('dump-core on XenServer structured images', () => {
         expect(r.code, r.stderr).toBe(0)
         expect(readFileSync(out).equals(dumps[format]), `${how} ${format}: differs from the file's dump`).toBe(true)
         const doc = JSON.parse(r.stdout)
-        expect(doc.input).toMatchObject({path: 'stdin', kind: c.kind, bytes: c.length(image)})
+        expect(doc.input).toMatchObject({path: 'stdin', bytes: c.length(image)})
+        expect(doc.stream.format).toBe(c.kind)
         expect(doc.method).toBe(format === 'raw' ? 'positional' : 'spool')
       }
     }
@@ -489,7 +491,7 @@ describe.concurrent('dump-core reads the input to its end', () => {
         expect(r.code, r.stderr).toBe(0)
         const doc = JSON.parse(r.stdout)
         if (conv) expect(afterEnd(doc.warnings)).toEqual(afterEnd(conv.stderr.split('\n')).map((l) => l.replace(/^warning: /, '')))
-        if (f.after === 'counted') expect(doc.input.container.afterEnd).toBe(17)
+        if (f.after === 'counted') expect(doc.container.afterEnd).toBe(17)
         if (verified)
           expect(doc.warnings).toContainEqual(
             verified.stderr
@@ -516,7 +518,7 @@ describe.concurrent('dump-core names the container', () => {
     ])
     expect(json.code, json.stderr).toBe(0)
     expect(text.code, text.stderr).toBe(0)
-    const container = JSON.parse(json.stdout).input.container
+    const container = JSON.parse(json.stdout).container
     // The one summary (src/container/describe.ts) inspect-legacy and verify report.
     expect(container).toEqual(JSON.parse(other.stdout).container)
     expect(container.compressed).toBe(gz)

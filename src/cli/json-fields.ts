@@ -118,7 +118,8 @@ export const JSON_DOCUMENTS = {
     title: '`xst convert --json`',
     fields: [
       OK,
-      f('input', '`{path, size, guest, toolstackWidth, xlHeader, bytes, domainName, container}`: `size` as given (compressed, when gzip; `null` for a pipe), `bytes` decompressed, as read'),
+      f('input', '`{path, size, guest, toolstackWidth, xlHeader, bytes, domainName}`: `size` as given (compressed, when gzip; `null` for a pipe), `bytes` decompressed, as read'),
+      f('container', "the input's container summary, as `identify --json`'s (the output's family is `output.container`)"),
       f('output', '`{path, format, libxcVersion, bytes, container, written, gzip}`'),
       f('records', '`{libxc: {TYPE: count}, libxl: {TYPE: count}}` written'),
       f('pages', '`{count, withData, dropped, batches}`'),
@@ -135,10 +136,9 @@ export const JSON_DOCUMENTS = {
     title: '`xst dump-core --json`',
     fields: [
       OK,
-      f(
-        'input',
-        '`{path, size, kind, libxcVersion, libxlVersion, guest, guestWidth, xlHeader, domainName, bytes, container}`: `size` as given (compressed, when gzip; `null` for a pipe), `bytes` decompressed, as read',
-      ),
+      f('input', '`{path, size, guest, guestWidth, xlHeader, domainName, bytes}`: `size` as given (compressed, when gzip; `null` for a pipe), `bytes` decompressed, as read'),
+      f('container', "the container summary, as `identify --json`'s"),
+      f('stream', '`{format: "legacy"|"libxc"|"libxl", libxcVersion, libxlVersion}`, as `identify --json`\'s (the versions `null` for a legacy image)'),
       f('output', '`{path, format, bytes, written, sections}` (`sections` for ELF)'),
       f('pages', '`{count, copies, pfnRange: {first, last}}`'),
       f('vcpus', '`{count, ids}`'),

@@ -181,7 +181,9 @@ EXIT STATUS: 0 NEW written (warnings allowed); 1 OLD is not an image xst can con
     return {
       ok: true,
       ...summary,
-      input: {path: inName, size: inputSize, ...summary.input, container: container.input},
+      input: {path: inName, size: inputSize, ...summary.input},
+      // The input's container, where every command puts it; the output's family is output.container.
+      container: container.input,
       output: {path: outName, ...summary.output, container: container.output.family, written: written.bytes, gzip: written.gzip},
       notes,
       verify: verify ? {valid: verify.valid, errors: verify.errors, warnings: verify.warnings, stopped: verify.stopped, summary: verify.summary} : null,

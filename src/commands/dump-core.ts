@@ -73,6 +73,8 @@ EXIT STATUS: 0 CORE written (warnings allowed); 1 IMAGE is refused (a defect, na
     // dump-core does not compress: a CORE named as gzip's is said to be plain.
     if (namedGz(parseSpec(args.core))) this.note(`${forTerminal(args.core)} is named .gz but was written uncompressed (dump-core does not compress: pipe - through gzip)`)
     for (const l of renderDump(summary)) this.line(l)
-    return {ok: true, ...summary, warnings: this.warnings}
+    // The one vocabulary (src/cli/vocabulary.ts): the container and the stream beside the input, as identify gives them.
+    const {container, kind, libxcVersion, libxlVersion, ...input} = summary.input
+    return {ok: true, ...summary, input, container, stream: {format: kind, libxcVersion, libxlVersion}, warnings: this.warnings}
   }
 }
