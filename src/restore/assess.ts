@@ -98,11 +98,15 @@ export const RULES: readonly Rule[] = [
   {
     id: 'legacy-toolstack-width',
     condition: 'a legacy image from a 32-bit toolstack (its words are 4 bytes)',
-    hosts: 'xl restore on Xen 4.6+ (a 64-bit dom0)',
+    hosts: 'xl restore (behind an xl header) or virsh restore (a libvirt image) on Xen 4.6+ with a 64-bit dom0',
     source: "libxl__convert_legacy_stream() in libxl_convert_callout.c passes --width of libxl's own word size, not the saver's",
     apply(f, out) {
-      if (f.stream !== 'legacy' || f.toolstackWidth !== 32 || xenopsd(f)) return
-      out.refusedBy.push({host: 'xl restore on Xen 4.6+ with a 64-bit dom0', why: "libxl runs convert-legacy-stream with its own word size (64), which misreads a 32-bit toolstack's image"})
+      // Only where libxl would convert it: behind an xl header (xl restore), or in a libvirt image (virsh restore); a bare legacy stream xl cannot read at all.
+      if (f.stream !== 'legacy' || f.toolstackWidth !== 32 || (!f.xl && f.container !== 'libvirt')) return
+      out.refusedBy.push({
+        host: `${f.container === 'libvirt' ? 'virsh' : 'xl'} restore on Xen 4.6+ with a 64-bit dom0`,
+        why: "libxl runs convert-legacy-stream with its own word size (64), which misreads a 32-bit toolstack's image",
+      })
       out.needs.push('`xst convert` first (it finds the width in the image)')
     },
   },
