@@ -174,7 +174,8 @@ describe('malformed compressed data: refused as the restorer refuses it', () => 
 
 describe('compressed data that runs ahead of its pages is bounded', () => {
   it('more than MAX_CARRIED_COMPRESSED bytes with no page listed: refused (length-too-large), not held', async () => {
-    const {MAX_CARRIED_COMPRESSED, CompressedPages, PfnSet} = await import('../src/legacy/compressed-checkpoint.js')
+    const {MAX_CARRIED_COMPRESSED, CompressedPages} = await import('../src/legacy/compressed-checkpoint.js')
+    const {PfnSet} = await import('../src/legacy/pfn-set.js')
     const pages = new CompressedPages(new PfnSet())
     const chunk = Buffer.alloc(16 << 20, 0x01)
     let err: unknown

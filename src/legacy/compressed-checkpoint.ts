@@ -14,6 +14,7 @@ import {FormatError} from '../errors.js'
 import {hex} from '../text.js'
 import {CompressedPageError, measureCompressedPage} from './compression.js'
 import type {CompressedPagesEvent} from './events.js'
+import type {PfnSet} from './pfn-set.js'
 
 /** Pages listed in one compressed checkpoint and not yet matched with their encodings (16 GiB of dirtied memory, 36 MiB of lists). */
 export const MAX_PENDING_COMPRESSED = 4 << 20
@@ -25,23 +26,6 @@ export const MAX_PENDING_COMPRESSED = 4 << 20
  * waiting for pages, and memory would follow it.
  */
 export const MAX_CARRIED_COMPRESSED = 64 << 20
-
-/** A set of pfns, a bit each, in 8 KiB blocks made as pfns reach them (a 64 GiB guest: 2 MiB). */
-export class PfnSet {
-  private readonly blocks = new Map<number, Uint32Array>()
-
-  add(pfn: number): void {
-    const key = pfn >>> 16
-    let block = this.blocks.get(key)
-    if (!block) this.blocks.set(key, (block = new Uint32Array(2048)))
-    block[(pfn >>> 5) & 2047] |= 1 << (pfn & 31)
-  }
-
-  has(pfn: number): boolean {
-    const block = this.blocks.get(pfn >>> 16)
-    return block !== undefined && (block[(pfn >>> 5) & 2047] & (1 << (pfn & 31))) !== 0
-  }
-}
 
 export class CompressedPages {
   private pfns = new Uint32Array(1024)

@@ -19,7 +19,8 @@ import {Chunk, HvmMagicPfns, MAX_BATCH, MAX_HVM_CONTEXT, MAX_QEMU_IN_MEMORY, MAX
 import {BARE_LEGACY_QEMU_RECORDS, type QemuRecordVariant, readQemuRecordHeader} from './qemu-record.js'
 import {HAS_DATA, PAGE_TYPE_FLAGS, scanAscending, scanRun, Slab} from './batch-scan.js'
 import {HeldPayload, Payload} from '../io/payload.js'
-import {CompressedPages, PfnSet} from './compressed-checkpoint.js'
+import {CompressedPages} from './compressed-checkpoint.js'
+import {PfnSet} from './pfn-set.js'
 import {wordsFromLE} from '../io/words.js'
 
 export interface WalkOptions {

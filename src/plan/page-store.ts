@@ -10,7 +10,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import tmp from 'tmp'
 import {PAGE_SIZE} from '../format/x86.js'
-import {PfnSet} from '../legacy/compressed-checkpoint.js'
+import {PfnSet} from '../legacy/pfn-set.js'
 import {FormatError, outputSystemError} from '../errors.js'
 
 export class PageStore {
