@@ -24,10 +24,8 @@
 // An input that cannot be read twice (gzip, a pipe) is copied to a
 // temporary file while the first pass reads it; the file is unlinked as
 // soon as it is made, so it goes away with its descriptor on every exit.
+import {unlinkedTempFile} from '../io/temp-file.js'
 import fs from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
-import tmp from 'tmp'
 import {FormatError, outputSystemError, UsageError} from '../errors.js'
 import {ByteReader} from '../io/reader.js'
 import {BoundedSource, BufferSource, type ByteSource, FdSource} from '../io/source.js'
@@ -169,17 +167,8 @@ async function xlSaysV2(reader: ByteReader): Promise<boolean> {
 
 /** A temporary file, unlinked at once, that the first pass writes the input into. */
 function spoolFile(): {source: FdSource; size: number; write(piece: Buffer): void; done(): FdSource} {
-  const where = os.tmpdir()
-  let f: {name: string; fd: number}
-  try {
-    f = tmp.fileSync({tmpdir: where, prefix: '.xst-convert-', postfix: '.xst-spool', mode: 0o600})
-  } catch (err) {
-    throw outputSystemError(err, path.join(where, '.xst-convert-*.xst-spool'))
-  }
-  try {
-    fs.unlinkSync(f.name)
-  } catch {}
-  const name = `spool file in ${where}`
+  const f = unlinkedTempFile('.xst-convert-', '.xst-spool')
+  const name = `spool file in ${f.dir}`
   const spool = {
     // Until done(): a source that only closes the descriptor.
     source: new FdSource(name, f.fd, true, {kind: 'positional', base: 0, fileSize: 0}),

@@ -2,10 +2,8 @@
 // the spool an ELF dump is built from when the input is a pipe), and
 // writing the pages of a dump in pfn order to a sink from wherever their
 // last copies are (the input file, or the spool).
+import {unlinkedTempFile} from '../io/temp-file.js'
 import * as fs from 'node:fs'
-import * as os from 'node:os'
-import * as path from 'node:path'
-import tmp from 'tmp'
 import {InputError, outputSystemError} from '../errors.js'
 import {PAGE_SIZE} from '../format/x86.js'
 import type {ByteSink} from '../io/sink.js'
@@ -75,17 +73,8 @@ export class Spool extends FilePlacer {
 
   /** A spool in `dir` (beside the output), or in the temporary directory when the output is not a file. */
   static create(dir: string | undefined): Spool {
-    const where = dir ?? os.tmpdir()
-    let f: {name: string; fd: number}
-    try {
-      f = tmp.fileSync({tmpdir: where, prefix: '.xst-dump-', postfix: '.xst-spool', mode: 0o600})
-    } catch (err) {
-      throw outputSystemError(err, path.join(where, '.xst-dump-*.xst-spool'))
-    }
-    try {
-      fs.unlinkSync(f.name)
-    } catch {}
-    return new Spool(f.fd, `spool file in ${where}`)
+    const f = unlinkedTempFile('.xst-dump-', '.xst-spool', dir)
+    return new Spool(f.fd, `spool file in ${f.dir}`)
   }
 
   read(buf: Buffer, off: number, len: number, position: number): number {

@@ -6,12 +6,11 @@
 // One page per pfn, at pfn x 4096 in a sparse temporary file that is
 // unlinked as soon as it is made, so it goes with its descriptor however
 // xst ends; memory holds only which pfns it has.
+import {unlinkedTempFile} from '../io/temp-file.js'
 import * as fs from 'node:fs'
-import * as os from 'node:os'
-import tmp from 'tmp'
 import {PAGE_SIZE} from '../format/x86.js'
 import {PfnSet} from '../legacy/pfn-set.js'
-import {FormatError, outputSystemError} from '../errors.js'
+import {FormatError} from '../errors.js'
 
 export class PageStore {
   private readonly has = new PfnSet()
@@ -20,17 +19,7 @@ export class PageStore {
   private constructor(private readonly fd: number) {}
 
   static create(): PageStore {
-    const dir = os.tmpdir()
-    let f: {name: string; fd: number}
-    try {
-      f = tmp.fileSync({tmpdir: dir, prefix: '.xst-checkpoint-', postfix: '.pages', mode: 0o600})
-    } catch (err) {
-      throw outputSystemError(err, `${dir}/.xst-checkpoint-*.pages`)
-    }
-    try {
-      fs.unlinkSync(f.name)
-    } catch {}
-    return new PageStore(f.fd)
+    return new PageStore(unlinkedTempFile('.xst-checkpoint-', '.pages').fd)
   }
 
   holds(pfn: number): boolean {
