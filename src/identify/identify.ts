@@ -111,21 +111,7 @@ export async function identify(input: ByteReader, name: string): Promise<Identif
 }
 
 async function identifyHeaders(input: ByteReader, name: string): Promise<Identified> {
-  const out: Identified = {
-    input: {path: name, size: input.source.size ?? null, bytes: null},
-    container: null,
-    foreign: null,
-    xlHeader: false,
-    stream: null,
-    guest: null,
-    guestWidth: null,
-    toolstackWidth: null,
-    domainName: null,
-    verdict: 'not a Xen image',
-    restore: {by: [], releases: 'unknown (not a stream xst read)', needs: [], refusedBy: [], unknown: []},
-    note: null,
-    error: null,
-  }
+  const out = blank(name, input.source.size ?? null)
   // What the first bytes are, inside gzip: gzip says nothing of what it
   // holds, so a compressed input gets the verdict its bytes would get.
   let first: Sniffed = sniff(Buffer.from(await input.peek(SNIFF_LENGTH)))
