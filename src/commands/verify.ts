@@ -22,11 +22,9 @@ async function verifyModules() {
     {openInput},
     {V2Verifier},
     {checkpointLines, problemLine, RecordListing, verdictLine},
-    {assessRestore, restoreLines},
+    {restoreLines},
     {DeviceStateCatch},
-    {sectionState},
-    {v2RestoreFacts},
-    {containerModule},
+    {verifiedRestore},
   ] = await Promise.all([
     import('../container/describe.js'),
     import('../container/open.js'),
@@ -37,9 +35,7 @@ async function verifyModules() {
     import('../v2/verify/text.js'),
     import('../restore/assess.js'),
     import('../restore/capture.js'),
-    import('../restore/evidence.js'),
     import('../restore/facts.js'),
-    import('../container/registry.js'),
   ])
   return {
     checkpointLines,
@@ -53,12 +49,9 @@ async function verifyModules() {
     problemLine,
     RecordListing,
     verdictLine,
-    assessRestore,
     restoreLines,
     DeviceStateCatch,
-    sectionState,
-    v2RestoreFacts,
-    containerModule,
+    verifiedRestore,
   }
 }
 
@@ -140,12 +133,9 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
       V2Verifier,
       verdictLine,
       verifyImage,
-      assessRestore,
       restoreLines,
       DeviceStateCatch,
-      sectionState,
-      v2RestoreFacts,
-      containerModule,
+      verifiedRestore,
     } = await verifyModules()
     const name = specName(parseSpec(file), 'input')
     const listing = new RecordListing((l) => this.line(l))
@@ -175,12 +165,7 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
         try {
           report = await verifyImage(img, verifier, {format: flags.format === 'auto' ? undefined : flags.format, onBody: caught.hook})
           // Will it restore: for a stream that verifies (a XenServer image's device state is in its own section, read back from a file).
-          if (report.valid && report.container) {
-            const kind = report.container.kind
-            const lv = report.container.libvirt
-            const facts = v2RestoreFacts(report.summary, kind, caught.state ?? (await sectionState(input, report.container)) ?? null, lv ? {version: lv.version, emulator: lv.emulator} : undefined)
-            if (facts) restore = assessRestore(facts, containerModule(kind).restoredBy(facts.stream, report.summary.xlHeader !== null))
-          }
+          if (report.valid && report.container) restore = (await verifiedRestore(report.summary, report.container, caught.state, input)) ?? null
         } finally {
           await closeImage(img)
         }

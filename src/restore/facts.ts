@@ -1,8 +1,11 @@
 // The restore facts of a v2 stream, from what the verifier found in it
 // (src/v2/verify/summary.ts): for verify, and for convert's output.
-import type {ContainerKind} from '../container/module.js'
+import type {ContainerKind, ContainerSummary} from '../container/module.js'
+import {containerModule} from '../container/registry.js'
+import type {ByteReader} from '../io/reader.js'
 import type {VerifySummary} from '../v2/verify/summary.js'
-import type {RestoreFacts} from './assess.js'
+import {assessRestore, type Restore, type RestoreFacts} from './assess.js'
+import {sectionState} from './evidence.js'
 import {modelOfEmulatorId, type StateModel} from './device-model.js'
 
 /** `state`: the device state caught as the stream was read (null: none in it; undefined: not looked for). */
@@ -30,4 +33,16 @@ export function v2RestoreFacts(s: VerifySummary, container: ContainerKind, state
 /** Why a stream read whole gave no device state. */
 function noState(format: 'libxc' | 'libxl'): StateModel {
   return {model: 'unknown', why: format === 'libxc' ? 'a bare libxc stream carries no device state: the toolstack keeps it apart' : 'the stream holds no device state (no EMULATOR_CONTEXT record)'}
+}
+
+/**
+ * Will a stream `verify` found valid restore: the facts of its report, the
+ * device state `caught` as it was read (or, for a XenServer image, its
+ * device-model section read back from `reader`), assessed with what its
+ * container says restores it.
+ */
+export async function verifiedRestore(summary: VerifySummary, container: ContainerSummary, caught: StateModel | null, reader: ByteReader): Promise<Restore | undefined> {
+  const lv = container.libvirt
+  const facts = v2RestoreFacts(summary, container.kind, caught ?? (await sectionState(reader, container)) ?? null, lv ? {version: lv.version, emulator: lv.emulator} : undefined)
+  return facts && assessRestore(facts, containerModule(container.kind).restoredBy(facts.stream, summary.xlHeader !== null))
 }
