@@ -10,16 +10,21 @@ import {unlinkedTempFile} from '../io/temp-file.js'
 import * as fs from 'node:fs'
 import {PAGE_SIZE} from '../format/x86.js'
 import {PfnSet} from '../legacy/pfn-set.js'
-import {FormatError} from '../errors.js'
+import {FormatError, outputSystemError} from '../errors.js'
 
 export class PageStore {
   private readonly has = new PfnSet()
   private closed = false
 
-  private constructor(private readonly fd: number) {}
+  private constructor(
+    private readonly fd: number,
+    /** For messages: where the store is (a full disk there fails the job as an output would). */
+    private readonly name: string,
+  ) {}
 
   static create(): PageStore {
-    return new PageStore(unlinkedTempFile('.xst-checkpoint-', '.pages').fd)
+    const f = unlinkedTempFile('.xst-checkpoint-', '.pages')
+    return new PageStore(f.fd, `checkpoint page store in ${f.dir}`)
   }
 
   holds(pfn: number): boolean {
@@ -29,7 +34,11 @@ export class PageStore {
   /** `page` (4096 bytes) as pfn's contents. */
   put(pfn: number, page: Uint8Array): void {
     let done = 0
-    while (done < PAGE_SIZE) done += fs.writeSync(this.fd, page, done, PAGE_SIZE - done, pfn * PAGE_SIZE + done)
+    try {
+      while (done < PAGE_SIZE) done += fs.writeSync(this.fd, page, done, PAGE_SIZE - done, pfn * PAGE_SIZE + done)
+    } catch (err) {
+      throw outputSystemError(err, this.name)
+    }
     this.has.add(pfn)
   }
 
