@@ -158,7 +158,7 @@ describe('HVM registers from the HVM context', () => {
     const s = hvmStream().replace(Rec.HVM_CONTEXT, rec(Rec.HVM_CONTEXT, short))
     const d = await dump(file((await s.build()).bytes))
     expect(parseCore(d.bytes).prstatus.length).toBe(1)
-    expect(d.warnings.join('\n')).toMatch(/vcpu 1: CPU record of 900 bytes, shorter than 952/)
+    expect(d.warnings.join('\n')).toMatch(/vcpu 1: CPU record of 900 bytes, shorter than 1000/)
     const junk = await dump(file((await hvmStream().build()).bytes))
     expect(headerNote(parseCore(junk.bytes)).nrVcpus).toBe(0)
     expect(junk.warnings.join('\n')).toMatch(/does not start with an HVM save header.*no vcpu registers/)

@@ -116,8 +116,9 @@ export const HVM_FILE_MAGIC = 0x54381286
 export const HvmSaveHeader = layout('HVM save header', {magic: u32le, version: u32le, changeset: u64le, cpuid: u32le, gtscKhz: u32le})
 
 /**
- * The CPU save record (struct hvm_hw_cpu) up to shadow_gs: every field a
- * dump's vcpu context takes. Later fields (MSRs, tsc, pending event) grew
+ * The CPU save record (struct hvm_hw_cpu) up to msr_efer: every field a
+ * dump's vcpu context takes, and EFER, which says whether the vcpu pages in
+ * long mode. Later fields (MSRs, tsc, pending event) grew
  * over Xen versions (1016, 1024, 1032 bytes); any record this long is read.
  */
 export const HvmCpuPrefix = layout('HVM CPU save record', {
@@ -158,7 +159,16 @@ export const HvmCpuPrefix = layout('HVM CPU save record', {
   ssSel: u32le,
   trSel: u32le,
   ldtrSel: u32le,
-  limits: bytes(40),
+  csLimit: u32le,
+  dsLimit: u32le,
+  esLimit: u32le,
+  fsLimit: u32le,
+  gsLimit: u32le,
+  ssLimit: u32le,
+  trLimit: u32le,
+  ldtrLimit: u32le,
+  idtrLimit: u32le,
+  gdtrLimit: u32le,
   csBase: u64le,
   dsBase: u64le,
   esBase: u64le,
@@ -169,11 +179,24 @@ export const HvmCpuPrefix = layout('HVM CPU save record', {
   ldtrBase: u64le,
   idtrBase: u64le,
   gdtrBase: u64le,
-  arbytes: bytes(32),
+  csArbytes: u32le,
+  dsArbytes: u32le,
+  esArbytes: u32le,
+  fsArbytes: u32le,
+  gsArbytes: u32le,
+  ssArbytes: u32le,
+  trArbytes: u32le,
+  ldtrArbytes: u32le,
   sysenterCs: u64le,
   sysenterEsp: u64le,
   sysenterEip: u64le,
   shadowGs: u64le,
+  msrFlags: u64le,
+  msrLstar: u64le,
+  msrStar: u64le,
+  msrCstar: u64le,
+  msrSyscallMask: u64le,
+  msrEfer: u64le,
 })
 
 // ---- vcpu context ----------------------------------------------------------
@@ -259,3 +282,122 @@ export const PRSTATUS_ENTRY_SIZE = VcpuGuestContext64.size
 /** vcpu_guest_context flags: the FPU state is valid; the vcpu is up. */
 export const VGCF_I387_VALID = 1n << 0n
 export const VGCF_ONLINE = 1n << 5n
+
+// ---- kdump-style core (--format vmcore) --------------------------------------
+//
+// The ELF64 core the Linux kernel's /proc/vmcore and QEMU's
+// dump-guest-memory write: program headers only (a PT_NOTE, then PT_LOADs
+// over guest-physical memory), notes named "CORE" (NT_PRSTATUS, one per
+// cpu) and "VMCOREINFO" (the kernel's own description of itself).
+
+export const PT_LOAD = 1
+export const PT_NOTE = 4
+/** PT_LOAD flags: readable, writable, executable, as kdump and QEMU mark guest memory. */
+export const PF_RWX = 7
+
+export const ProgramHeader = layout('ELF64 program header', {
+  type: u32le,
+  flags: u32le,
+  offset: u64le,
+  vaddr: u64le,
+  paddr: u64le,
+  filesz: u64le,
+  memsz: u64le,
+  align: u64le,
+})
+
+/** An ELF note's header; the name follows, then the descriptor, each padded to 4 bytes. */
+export const NoteHeader = layout('ELF note header', {namesz: u32le, descsz: u32le, type: u32le})
+export const NT_PRSTATUS = 1
+/** The VMCOREINFO note's type: the kernel's own note has 0. */
+export const NT_VMCOREINFO = 0
+/** The "QEMU" note's type (QEMU writes 0). */
+export const NT_QEMU = 0
+
+/**
+ * struct elf_prstatus of x86_64 Linux (336 bytes): the signal info, the
+ * task ids, four timevals, then pr_reg (struct user_regs_struct) and
+ * pr_fpvalid.
+ */
+export const ElfPrstatus64 = layout('x86_64 elf_prstatus', {
+  siSigno: u32le,
+  siCode: u32le,
+  siErrno: u32le,
+  cursig: u16le,
+  pad0: u16le,
+  sigpend: u64le,
+  sighold: u64le,
+  pid: u32le,
+  ppid: u32le,
+  pgrp: u32le,
+  sid: u32le,
+  times: bytes(64),
+  r15: u64le,
+  r14: u64le,
+  r13: u64le,
+  r12: u64le,
+  rbp: u64le,
+  rbx: u64le,
+  r11: u64le,
+  r10: u64le,
+  r9: u64le,
+  r8: u64le,
+  rax: u64le,
+  rcx: u64le,
+  rdx: u64le,
+  rsi: u64le,
+  rdi: u64le,
+  origRax: u64le,
+  rip: u64le,
+  cs: u64le,
+  eflags: u64le,
+  rsp: u64le,
+  ss: u64le,
+  fsBase: u64le,
+  gsBase: u64le,
+  ds: u64le,
+  es: u64le,
+  fs: u64le,
+  gs: u64le,
+  fpvalid: u32le,
+  pad1: u32le,
+})
+
+/**
+ * QEMU's per-cpu "QEMU" note (QEMUCPUState, version 1): the registers,
+ * segments (cs ds es fs gs ss ldt tr gdt idt, each selector, limit, flags,
+ * base) and cr0-cr4 of each cpu. With it, crash takes every cpu's
+ * NT_PRSTATUS as where that cpu was (not only the panicking one's), and can
+ * find a kernel's KASLR offset from cr3 and the IDT when no vmcoreinfo says.
+ */
+export const QEMU_CPU_STATE_VERSION = 1
+export const QemuSegment = layout('QEMUCPUSegment', {selector: u32le, limit: u32le, flags: u32le, pad: u32le, base: u64le})
+export const QEMU_SEGMENTS = ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'ldt', 'tr', 'gdt', 'idt'] as const
+export const QemuCpuState = layout('QEMUCPUState', {
+  version: u32le,
+  size: u32le,
+  rax: u64le,
+  rbx: u64le,
+  rcx: u64le,
+  rdx: u64le,
+  rsi: u64le,
+  rdi: u64le,
+  rsp: u64le,
+  rbp: u64le,
+  r8: u64le,
+  r9: u64le,
+  r10: u64le,
+  r11: u64le,
+  r12: u64le,
+  r13: u64le,
+  r14: u64le,
+  r15: u64le,
+  rip: u64le,
+  rflags: u64le,
+  segments: bytes(QEMU_SEGMENTS.length * QemuSegment.size),
+  cr0: u64le,
+  cr1: u64le,
+  cr2: u64le,
+  cr3: u64le,
+  cr4: u64le,
+})

@@ -190,6 +190,9 @@ export class PageWindow {
     this.hi.fill(0, 0, this.n)
     this.n = 0
     this.dense = true
+    // Empty until a run is found: a window that finds none holds no pfn.
+    this.first = 0
+    this.last = -1
     for (const [s, e] of pages.runs(from, Infinity)) {
       if (this.n === 0) this.first = s
       else if (this.dense) {

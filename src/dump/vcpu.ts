@@ -79,7 +79,7 @@ export interface HvmVcpus {
  * first, then records whose lengths stay inside the blob, up to the END
  * record. CPU records shorter than the fields a dump takes, or for a vcpu
  * id beyond Xen's limit, are left out; a later record for the same vcpu
- * replaces an earlier one. Only the fields a dump takes are kept (952 bytes
+ * replaces an earlier one. Only the fields a dump takes are kept (1000 bytes
  * a vcpu); the 5168-byte entries are made as they are written.
  */
 export function hvmVcpus(blob: Buffer): HvmVcpus {
