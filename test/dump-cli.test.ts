@@ -141,7 +141,7 @@ describe('the command line', () => {
     const {dir, file} = place('img', gappy)
     const runs = await Promise.all([
       runXstInProcess(['dump-core', file]),
-      runXstInProcess(['dump-core', '--format', 'vmcore', file, join(dir, 'x')]),
+      runXstInProcess(['dump-core', '--format', 'kdump', file, join(dir, 'x')]),
       runXstInProcess(['dump-core', dir, join(dir, 'x')]),
       runXstInProcess(['dump-core', join(dir, 'missing'), join(dir, 'x')]),
       runXstInProcess(['dump-core', file, join(dir, 'no', 'such', 'dir')]),

@@ -86,6 +86,7 @@ const CASES: Case[] = [
   // dump-core
   {name: 'dump-core-legacy-pv-elf', args: ['dump-core', '--json', 'IN', 'OUT'], inputs: [legacy('pv64-smp-xsave.legacy.gz')], exit: 0},
   {name: 'dump-core-native-hvm-raw', args: ['dump-core', '--json', '--format', 'raw', 'IN', 'OUT'], inputs: [native('xl-hvm3-save.gz')], exit: 0},
+  {name: 'dump-core-native-pv-vmcore', args: ['dump-core', '--json', '--format', 'vmcore', 'IN', 'OUT'], inputs: [native('xl-pv3-save.gz')], exit: 0},
   {name: 'dump-core-xenserver-vgpu', args: ['dump-core', '--json', 'IN', 'OUT'], inputs: [native('xs-vgpu-uefi-hvm3.gz')], exit: 0},
   {name: 'dump-core-bad', args: ['dump-core', '--json', 'IN', 'OUT'], inputs: [v2('bad-pfn-type-5.v2.gz')], exit: 1},
   {name: 'dump-core-foreign', args: ['dump-core', '--json', 'IN', 'OUT'], inputs: [junk], exit: 1},

@@ -139,7 +139,14 @@ export const JSON_DOCUMENTS = {
       f('input', '`{path, size, guest, guestWidth, xlHeader, domainName, bytes}`: `size` as given (compressed, when gzip; `null` for a pipe), `bytes` decompressed, as read'),
       f('container', "the container summary, as `identify --json`'s"),
       f('stream', '`{format: "legacy"|"libxc"|"libxl", libxcVersion, libxlVersion}`, as `identify --json`\'s (the versions `null` for a legacy image)'),
-      f('output', '`{path, format, bytes, written, sections}` (`sections` for ELF)'),
+      f(
+        'output',
+        '`{path, format: "elf"|"vmcore"|"raw", bytes, written, sections, segments, notes}`: `sections` for ELF (as readelf -S lists them), `segments` (PT_LOAD count) and `notes` (`[{name, type, bytes}]`) for vmcore; `null` otherwise',
+      ),
+      f(
+        'kernel',
+        'the Linux kernel found in the guest\'s memory: `{release, kaslrOffset, physBase, from: {kaslrOffset, physBase}, vmcoreinfo: {pfn, offset, bytes}, pageTables: {vcpu, kaslrOffset, physBase}, problem, crashOptions, crashFile}`; addresses as `"0x…"` strings; `from` says where each came from (`"vmcoreinfo"`, `"page-tables"` or `null`); `problem` why something was not found; `crashOptions` what crash needs besides vmlinux to open this dump, and `crashFile` how it names the file (`"{core}@0x0"` for raw)',
+      ),
       f('pages', '`{count, copies, pfnRange: {first, last}}`'),
       f('vcpus', '`{count, ids}`'),
       f('xenVersion', "from a native stream's domain header, or `null`"),

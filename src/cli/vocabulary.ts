@@ -40,6 +40,9 @@ const obj = (properties: Record<string, Schema>, more = false, optional: string[
   additionalProperties: more,
 })
 const width: Schema = {enum: [32, 64, null]}
+/** A 64-bit address or offset, as 0x-prefixed hex (a JSON number cannot hold every one). */
+const hexAddress: Schema = {type: 'string', pattern: '^0x[0-9a-f]{1,16}$'}
+const kernelSource: Schema = {enum: ['vmcoreinfo', 'page-tables', null]}
 
 /** The shapes every command shares, under these names in each schema's $defs. */
 export const SHARED: Record<string, Schema> = {
@@ -259,7 +262,26 @@ const DOCUMENTS: Record<string, {title: string; document: Schema}> = {
       }),
       container: ref('container'),
       stream: obj({format: {enum: ['legacy', 'libxc', 'libxl']}, libxcVersion: intOrNull, libxlVersion: intOrNull}),
-      output: obj({path: str, format: {enum: ['elf', 'raw']}, bytes: count, written: count, sections: nullable({type: 'array', items: {type: 'object'}})}, true, ['sections']),
+      output: obj({
+        path: str,
+        format: {enum: ['elf', 'vmcore', 'raw']},
+        bytes: count,
+        written: count,
+        sections: nullable({type: 'array', items: obj({name: str, type: count, offset: count, size: count, addralign: count, entsize: count})}),
+        segments: {type: ['integer', 'null'], minimum: 0},
+        notes: nullable({type: 'array', items: obj({name: str, type: count, bytes: count})}),
+      }),
+      kernel: obj({
+        release: strOrNull,
+        kaslrOffset: nullable(hexAddress),
+        physBase: nullable(hexAddress),
+        from: obj({kaslrOffset: kernelSource, physBase: kernelSource}),
+        vmcoreinfo: nullable(obj({pfn: count, offset: count, bytes: count})),
+        pageTables: nullable(obj({vcpu: count, kaslrOffset: hexAddress, physBase: hexAddress})),
+        problem: strOrNull,
+        crashOptions: strings,
+        crashFile: {enum: ['{core}', '{core}@0x0']},
+      }),
       pages: obj({count, copies: count, pfnRange: nullable(obj({first: count, last: count}))}),
       vcpus: ref('vcpus'),
       xenVersion: nullable(obj({major: int, minor: int})),

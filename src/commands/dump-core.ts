@@ -11,9 +11,13 @@ export default class DumpCore extends XstCommand {
   static description =
     `Reads IMAGE — a legacy (Xen <= 4.5) image or a v2 stream (libxc or libxl), with or without an xl header, bare or in a libvirt, XenServer (legacy or structured: the stream of its Libxc or Libxc_legacy section) or xend container, gzip-compressed or not — and writes the guest's memory to CORE. Every page the image carries data for is in the dump, with the contents of its last copy (live migration and verify mode send pages more than once); pages sent without data (XTAB, XALLOC, BROKEN) are not.
 
---format elf (the default) writes the layout of \`xl dump-core\`: an ELF64 core file with the sections .note.Xen (header, Xen version and format version notes), .xen_prstatus (one vcpu context per vcpu: PV the saved contexts, HVM contexts built from the CPU records of the HVM context), .xen_shared_info (PV), .xen_pages (the pages in pfn order) and .xen_p2m (PV; gmfn = pfn, as a saved image holds pfns, not machine frames) or .xen_pfn (HVM). crash and libkdumpfile read it.
+--format elf (the default) writes the layout of \`xl dump-core\`: an ELF64 core file with the sections .note.Xen (header, Xen version and format version notes), .xen_prstatus (one vcpu context per vcpu: PV the saved contexts, HVM contexts built from the CPU records of the HVM context), .xen_shared_info (PV), .xen_pages (the pages in pfn order) and .xen_p2m (PV; gmfn = pfn, as a saved image holds pfns, not machine frames) or .xen_pfn (HVM). crash and libkdumpfile read it; crash must be given the kernel's KASLR offset and phys_base (--kaslr, --machdep phys_base=), which the summary prints.
+
+--format vmcore writes the ELF64 core Linux's kdump and QEMU's dump-guest-memory write: one PT_LOAD segment per run of guest-physical pages (nothing is written for the holes between them), an NT_PRSTATUS and a QEMU note per vcpu from its saved registers, and a VMCOREINFO note: the kernel's own description of itself, found in the guest's memory. crash, drgn (libkdumpfile) and Volatility 3 open it with no options, KASLR included.
 
 --format raw writes page N at byte N x 4096, leaving holes (a sparse file) where the guest has no page: the layout Volatility 3 and most memory tools open directly. To a pipe the holes are written as zeros.
+
+Whatever the format, dump-core looks for the Linux kernel in the guest's memory: its vmcoreinfo text (release, KASLR offset, phys_base) or, without one, the kernel-text mapping of the saved vcpus' page tables. The summary says what it found, or why not, and the crash command line that opens the dump.
 
 An image convert or verify would refuse is refused here too (exit 1, nothing written), except that pages beyond a v2 stream's p2m are dumped, with a warning. CORE is written to a temporary file beside it and renamed into place when complete; an existing CORE is only replaced with --force. CORE is never compressed, even when named *.gz (a warning then says so; \`xst dump-core IMAGE - | gzip > CORE.gz\` compresses it). With - for CORE, the dump goes to stdout, but not to a terminal unless --force is given.
 
@@ -23,6 +27,7 @@ EXIT STATUS: 0 CORE written (warnings allowed); 1 IMAGE is refused (a defect, na
 
   static examples = [
     {description: 'A core file for crash', command: '<%= config.bin %> <%= command.id %> guest.save guest.core'},
+    {description: 'A kdump-style core: crash vmlinux guest.vmcore, no KASLR offset to give', command: '<%= config.bin %> <%= command.id %> --format vmcore guest.save guest.vmcore'},
     {description: 'A raw memory image for Volatility 3', command: '<%= config.bin %> <%= command.id %> --format raw guest.save guest.raw'},
     {description: 'From a pipe, JSON summary', command: 'zcat guest.save.gz | <%= config.bin %> <%= command.id %> --json - guest.core'},
   ]
@@ -33,7 +38,12 @@ EXIT STATUS: 0 CORE written (warnings allowed); 1 IMAGE is refused (a defect, na
   }
 
   static flags = {
-    format: Flags.option({char: 'f', options: ['elf', 'raw'] as const, default: 'elf' as const, description: 'ELF dump-core file, or raw memory image'})(),
+    format: Flags.option({
+      char: 'f',
+      options: ['elf', 'vmcore', 'raw'] as const,
+      default: 'elf' as const,
+      description: "Xen's ELF dump-core file, a kdump-style ELF core (what crash, drgn, gdb and Volatility 3 open as a Linux vmcore), or a raw memory image",
+    })(),
     force: Flags.boolean({description: 'replace CORE if it exists (or write a block device); write the dump to a terminal'}),
     checkpoint: Flags.integer({
       min: 1,

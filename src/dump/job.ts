@@ -22,6 +22,7 @@
 //
 // Memory stays flat whatever the guest's size: a bitmap of the pfns (32 KiB
 // per GiB of guest memory), one window (at most 10 MiB), 1 MiB buffers.
+import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type {ContainerSummary} from '../container/describe.js'
 import {OutputError} from '../errors.js'
@@ -33,12 +34,14 @@ import {BoundedSource, openInput} from '../io/source.js'
 import {indexChunks, planElf, type Section} from './elf.js'
 import {openImageForDump, reopen} from './input.js'
 import {emitPages, FilePlacer, Spool} from './pages.js'
-import {PageWindow, windowPfns} from './pfns.js'
+import {PageWindow, type PfnBitmap, windowPfns} from './pfns.js'
 import {type CheckpointChoice, chooseCheckpoint, legacyCheckpointed, locatePages, type ScanInput, type ScanResult, scanImage} from './scan.js'
 import {hvmPrstatus, pvPrstatus} from './vcpu.js'
+import {findKernel, type GuestMemory, hvmPaging, type KernelFacts, kernelSummary, type KernelSummary, type PagingState, pvPaging, VmcoreinfoSearch} from './kernel.js'
+import {type CpuNotes, hvmCpuNotes, planVmcore, pvCpuNotes, segmentOf} from './vmcore.js'
 import {addWarning} from '../text.js'
 
-export type DumpFormat = 'elf' | 'raw'
+export type DumpFormat = 'elf' | 'raw' | 'vmcore'
 
 export interface DumpProgress {
   /** read: the first pass; locate: a window's header pass; write: pages written. */
@@ -82,7 +85,12 @@ export interface DumpSummary {
     written: number
     /** ELF: the sections, as readelf -S lists them. */
     sections: Section[] | null
+    /** vmcore: the PT_LOAD segments and the notes, as readelf -l and -n list them. */
+    segments: number | null
+    notes: Array<{name: string; type: number; bytes: number}> | null
   }
+  /** The Linux kernel found in the guest's memory: release, KASLR offset, phys_base, and where they came from. */
+  kernel: KernelSummary
   pages: {count: number; copies: number; pfnRange: {first: number; last: number} | null}
   vcpus: {count: number; ids: number[]}
   /** The Xen version note's version: from a native v2 stream, zeros (null) otherwise. */
@@ -107,6 +115,71 @@ function vcpuIds(scan: ScanResult): number[] {
 function* prstatusEntries(scan: ScanResult): Generator<Buffer> {
   const f = scan.facts
   for (const id of vcpuIds(scan)) yield scan.input.guest === 'pv' ? pvPrstatus(f.pvContexts.get(id)!) : hvmPrstatus(f.hvm!.cpus.get(id)!)
+}
+
+/** What each vcpu's registers say of its paging, for the kernel's page tables. */
+function pagingStates(scan: ScanResult): PagingState[] {
+  const f = scan.facts
+  const out: PagingState[] = []
+  for (const id of vcpuIds(scan)) {
+    if (scan.input.guest === 'hvm') out.push(hvmPaging(id, f.hvm!.cpus.get(id)!))
+    else if (scan.input.guestWidth === 64) {
+      const p = pvPaging(id, f.pvContexts.get(id)!)
+      if (p) out.push(p)
+    }
+  }
+  return out
+}
+
+/** The per-cpu notes of a kdump-style core, in vcpu order. */
+function cpuNotes(scan: ScanResult, warn: (m: string) => void): CpuNotes[] {
+  const f = scan.facts
+  if (scan.input.guest === 'pv' && scan.input.guestWidth !== 64) {
+    if (f.pvContexts.size) warn('a 32-bit PV guest: the core holds no registers (its notes are 64-bit ones)')
+    return []
+  }
+  return vcpuIds(scan).map((id) => (scan.input.guest === 'hvm' ? hvmCpuNotes(id, f.hvm!.cpus.get(id)!) : pvCpuNotes(id, f.pvContexts.get(id)!)))
+}
+
+/** Guest pages at pfn × 4096 of a file (a raw dump being written, or the spool). */
+function fileMemory(pages: PfnBitmap, read: (buf: Buffer, off: number, len: number, position: number) => number): GuestMemory {
+  return {
+    read: async (pfn) => {
+      if (!pages.has(pfn)) return undefined
+      const buf = Buffer.alloc(PAGE_SIZE)
+      read(buf, 0, PAGE_SIZE, pfn * PAGE_SIZE)
+      return buf
+    },
+  }
+}
+
+/**
+ * Guest pages read from the input file, located by header passes over a
+ * page window (the one the dump is written with): a pass for each window
+ * a read falls outside of, one in all for a guest of up to 4 GiB.
+ */
+function inputMemory(
+  pages: PfnBitmap,
+  window: PageWindow,
+  read: (buf: Buffer, off: number, len: number, position: number) => Promise<number> | number,
+  locate: (pfn: number) => Promise<void>,
+): GuestMemory {
+  return {
+    read: async (pfn) => {
+      if (!pages.has(pfn)) return undefined
+      await locate(pfn)
+      const at = window.get(pfn)
+      if (at < 0) return undefined
+      const buf = Buffer.alloc(PAGE_SIZE)
+      let got = 0
+      while (got < PAGE_SIZE) {
+        const k = await read(buf, got, PAGE_SIZE - got, at + got)
+        if (k === 0) return undefined
+        got += k
+      }
+      return buf
+    },
+  }
 }
 
 /** Say so when an HVM image gives no (or not all) vcpu registers. */
@@ -160,12 +233,26 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
 
     const rawSize = (s: ScanResult) => (s.facts.pages.last === undefined ? 0 : (s.facts.pages.last + 1) * PAGE_SIZE)
 
+    // The kernel's vmcoreinfo is looked for in the pages as they are read (kernel.ts).
+    const search = new VmcoreinfoSearch()
+    let kernel: KernelFacts | undefined
+    let segments: number | null = null
+    let notes: DumpSummary['output']['notes'] = null
+    const findKernelIn = async (s: ScanResult, memory: GuestMemory) => {
+      kernel = await findKernel(memory, search, pagingStates(s), warn)
+    }
+
     if (job.format === 'raw' && toRegularFile) {
       method = 'positional'
       const placer = new FilePlacer(sink.fd, output.name)
-      scan = await scanImage(image, {...scanOpts, placer})
+      scan = await scanImage(image, {...scanOpts, placer: search.placer(placer)})
       job.onScanned?.(scan.input, scan.facts.pages.count)
       placer.truncate(rawSize(scan))
+      // The dump itself is the guest's memory: read back where the kernel's page tables lead.
+      await findKernelIn(
+        scan,
+        fileMemory(scan.facts.pages, (b, o, l, at) => fs.readSync(sink.fd, b, o, l, at)),
+      )
       // What holds data: one page per pfn (re-sent copies overwrote theirs); the rest are holes.
       written = scan.facts.pages.count * PAGE_SIZE
       bytes = rawSize(scan)
@@ -175,54 +262,86 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
       let prepare: ((lo: number, hi: number) => Promise<void>) | undefined
       let locate: (pfn: number) => number
       let read: (buf: Buffer, off: number, len: number, position: number) => Promise<number> | number
+      let memory: GuestMemory
+      // Pages read only as they are written: they are looked at then.
+      let lookWhileWriting = false
       if (image.seekable && !fromPlan) {
         method = 'windows'
-        scan = await scanImage(image, scanOpts)
+        // A kdump-style core carries the kernel's vmcoreinfo in its head, so the pages are looked at in the first pass.
+        const lookFirst = job.format === 'vmcore'
+        lookWhileWriting = !lookFirst
+        scan = await scanImage(image, lookFirst ? {...scanOpts, placer: search.placer()} : scanOpts)
         const pages = scan.facts.pages
         const window = new PageWindow(Math.max(1, Math.min(windowPfns(), pages.count)))
+        // The pfns the window has located: a page the kernel search reads there needs no pass of its own.
+        let located = [0, 0]
         // Windows are loaded one at a time, as the writing reaches them.
         windows = (function* () {
           for (let from = 0; window.load(pages, from); from = window.end) yield [window.first, window.end] as [number, number]
+          // The last load found nothing: the window is empty.
+          located = [0, 0]
         })()
         const again = await reopen(image)
-        prepare = async () => {
+        const locateWindow = async () => {
           await locatePages(image, window, again, progress('locate', source.size))
+          located = [window.first, window.end]
           passes++
         }
+        prepare = locateWindow
         locate = (pfn) => window.get(pfn)
         read = (buf, off, len, position) => source.read(buf, off, len, position)
+        memory = inputMemory(pages, window, read, async (pfn) => {
+          if (pfn >= located[0] && pfn < located[1]) return
+          window.load(pages, pfn)
+          await locateWindow()
+        })
       } else {
         method = 'spool'
         spool = Spool.create(toRegularFile ? path.dirname(path.resolve(job.output)) : undefined)
-        scan = await scanImage(image, {...scanOpts, placer: spool})
+        scan = await scanImage(image, {...scanOpts, placer: search.placer(spool)})
         spool.truncate(rawSize(scan))
         const s = spool
         windows = [[0, Infinity]]
         locate = (pfn) => pfn * PAGE_SIZE
         read = (buf, off, len, position) => s.read(buf, off, len, position)
+        memory = fileMemory(scan.facts.pages, read as (buf: Buffer, off: number, len: number, position: number) => number)
       }
       job.onScanned?.(scan.input, scan.facts.pages.count)
       const pages = scan.facts.pages
       const onPages = progress('write', pages.count)
+      const look = lookWhileWriting ? (first: number, n: number, buf: Buffer) => search.lookRun(first, n, buf, 0) : undefined
+      const start = sink.bytesWritten
       if (job.format === 'elf') {
         warnHvmRegisters(scan, warn)
         const nrVcpus = vcpuIds(scan).length
         const guestWidth = scan.input.guestWidth === 32 ? 4 : scan.input.guestWidth === 64 ? 8 : undefined
         const plan = planElf({guest: scan.input.guest, guestWidth, nrPages: pages.count, nrVcpus, sharedInfo: scan.facts.sharedInfo, xenVersion: scan.xenVersion})
-        const start = sink.bytesWritten
         await sink.write(plan.front)
         for (const entry of prstatusEntries(scan)) await sink.write(entry)
         await sink.write(plan.back)
-        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: false, onPages})
+        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: false, look, onPages})
         const spare: Buffer[] = []
         for (const chunk of indexChunks(pages, scan.input.guest, spare)) await sink.write(chunk, () => spare.push(chunk))
         await sink.write(plan.strtab)
         if (sink.bytesWritten - start !== plan.size) throw new Error(`internal: the ELF dump is ${sink.bytesWritten - start} bytes, planned ${plan.size}`)
         sections = plan.sections
         bytes = plan.size
+        await findKernelIn(scan, memory)
+      } else if (job.format === 'vmcore') {
+        warnHvmRegisters(scan, warn)
+        await findKernelIn(scan, memory)
+        const plan = planVmcore(pages, cpuNotes(scan, warn), kernel!.noteText)
+        await sink.write(plan.head)
+        const segmentStart = (pfn: number) => segmentOf(plan.segments, pfn)?.first ?? pfn
+        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: false, segmentStart, onPages})
+        if (sink.bytesWritten - start !== plan.size) throw new Error(`internal: the vmcore is ${sink.bytesWritten - start} bytes, planned ${plan.size}`)
+        segments = plan.segments.length
+        notes = plan.notes
+        bytes = plan.size
       } else {
-        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: true, onPages})
+        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: true, look, onPages})
         bytes = rawSize(scan)
+        await findKernelIn(scan, memory)
       }
       written = bytes
     }
@@ -232,7 +351,8 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
     const ids = vcpuIds(scan)
     return {
       input: {path: job.input === '-' ? 'stdin' : job.input, size: source.size ?? null, ...scan.input, container: image.container},
-      output: {path: toFile ? job.output : 'stdout', format: job.format, bytes, written, sections},
+      output: {path: toFile ? job.output : 'stdout', format: job.format, bytes, written, sections, segments, notes},
+      kernel: kernelSummary(kernel!, job.format),
       pages: {count: f.pages.count, copies: f.copies, pfnRange: f.pages.first === undefined ? null : {first: f.pages.first, last: f.pages.last!}},
       vcpus: {count: ids.length, ids},
       xenVersion: scan.xenVersion,

@@ -117,6 +117,10 @@ export interface EmitOptions {
   read: ReadAt
   /** Raw to a stream: zeros between pages, from pfn 0. */
   zeroGaps: boolean
+  /** A kdump-style core: where the segment holding a run starts (zeros go from there, or from the run before it, to the run). */
+  segmentStart?: (pfn: number) => number
+  /** Sees every page written: `count` pages of consecutive pfns from `first`, in `buf` from byte 0. */
+  look?: (first: number, count: number, buf: Buffer) => void
   /** Pages written so far. */
   onPages?: (done: number) => void
 }
@@ -137,6 +141,10 @@ export async function emitPages(o: EmitOptions): Promise<number> {
     await o.prepare?.(lo, hi)
     for (const [s, e] of o.pages.runs(lo, hi)) {
       if (o.zeroGaps) await zeros(s)
+      else if (o.segmentStart) {
+        cursor = Math.max(cursor, o.segmentStart(s))
+        await zeros(s)
+      }
       let p = s
       while (p < e) {
         // Pages whose copies lie one after the other are read together.
@@ -153,6 +161,7 @@ export async function emitPages(o: EmitOptions): Promise<number> {
           if (k === 0) throw new InputError(`the input ended at byte ${at + got} while page ${p} was read back; was it changed while xst read it?`, 'input-changed')
           got += k
         }
+        o.look?.(p, n, buf)
         await o.sink.write(buf.subarray(0, len), () => pool.put(buf))
         p += n
         done += n

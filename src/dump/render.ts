@@ -19,7 +19,7 @@ export function describeInput(s: ScanInput, domain?: string | null): string {
 
 export function renderDump(s: DumpSummary): string[] {
   const L: string[] = []
-  const format = s.output.format === 'elf' ? 'ELF xen dump-core' : 'raw, page N at byte N x 4096'
+  const format = s.output.format === 'elf' ? 'ELF xen dump-core' : s.output.format === 'vmcore' ? 'ELF kdump-style core' : 'raw, page N at byte N x 4096'
   L.push(`dumped ${s.input.path} -> ${s.output.path} (${format})`)
   // As convert names it: only when there is a container or gzip around the stream.
   const c = s.input.container
@@ -37,9 +37,35 @@ export function renderDump(s: DumpSummary): string[] {
     const names = (s.output.sections ?? []).map((x) => x.name).filter((n) => n !== '.shstrtab')
     L.push(pad('output') + `${s.output.bytes} bytes (${formatBytes(s.output.bytes)}): ${names.join(', ')}`)
     if (s.input.guest === 'pv') L.push(pad('p2m') + 'gmfn = pfn: the saved page tables hold pfns, the machine frames are not in the image')
+  } else if (s.output.format === 'vmcore') {
+    const notes = s.output.notes ?? []
+    const count = (name: string) => notes.filter((n) => n.name === name).length
+    const what = [count('CORE') ? `${count('CORE')} NT_PRSTATUS` : '', count('QEMU') ? `${count('QEMU')} QEMU` : '', count('VMCOREINFO') ? 'VMCOREINFO' : ''].filter(Boolean)
+    L.push(pad('output') + `${s.output.bytes} bytes (${formatBytes(s.output.bytes)}): ${plural(s.output.segments ?? 0, 'PT_LOAD segment')}; notes: ${what.join(', ') || 'none'}`)
   } else {
     const holes = s.output.bytes - s.output.written
     L.push(pad('output') + `${s.output.bytes} bytes (${formatBytes(s.output.bytes)})${holes > 0 ? `, ${s.output.written} of them data, the rest holes (a sparse file)` : ''}`)
   }
+  L.push(...renderKernel(s))
+  return L
+}
+
+/** What was found of the kernel, and how crash opens the dump. */
+export function renderKernel(s: DumpSummary): string[] {
+  const k = s.kernel
+  const L: string[] = []
+  const where = k.vmcoreinfo ? `vmcoreinfo at pfn ${hex(k.vmcoreinfo.pfn)}` : null
+  const from = (v: string | null, src: string | null) => (v === null ? 'not found' : `${v}${src === 'page-tables' ? ' (page tables)' : ''}`)
+  if (k.release === null && k.kaslrOffset === null && k.physBase === null) {
+    L.push(pad('kernel') + `not found: ${k.problem}`)
+    return L
+  }
+  L.push(
+    pad('kernel') +
+      `${k.release ? `Linux ${k.release}` : 'release unknown'}; KASLR offset ${from(k.kaslrOffset, k.from.kaslrOffset)}, phys_base ${from(k.physBase, k.from.physBase)}${where ? `; ${where}` : ''}`,
+  )
+  if (k.problem) L.push(pad('') + k.problem)
+  const file = k.crashFile.replace('{core}', s.output.path === 'stdout' ? 'CORE' : s.output.path)
+  L.push(pad('crash') + ['crash', ...k.crashOptions, 'vmlinux', file].join(' '))
   return L
 }
