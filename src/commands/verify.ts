@@ -57,6 +57,9 @@ async function verifyModules() {
 
 export type VerifyResult = {ok: boolean; input: InputJson; verdict: 'valid' | 'invalid'} & VerifyReport & {container: ContainerSummary | null; restore: Restore | null}
 
+/** An image that could not be read (no such file, a directory, permission denied): in `images` with the error, the others still verified. */
+type Unreadable = {ok: false; input: InputJson; verdict: 'error'; error: Record<string, unknown>}
+
 export default class Verify extends XstCommand {
   static summary = 'Check v2 save images (libxc or libxl streams, in any container), reporting every problem'
   static description =
@@ -91,33 +94,30 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
     verbose: Flags.boolean({char: 'v', description: 'one line per header and record (runs of PAGE_DATA squashed into one)'}),
   }
 
-  async run(): Promise<VerifyResult | {ok: boolean; results: Array<VerifyResult | {ok: false; input: InputJson; verdict: 'error'; error: Record<string, unknown>}>}> {
+  async run(): Promise<{ok: boolean; images: Array<VerifyResult | Unreadable>}> {
     const {argv, flags} = await this.parse(Verify)
     const files = argv as string[]
-    if (files.length === 1) {
-      const result = await this.verifyOne(files[0], flags, false)
-      if (!result.ok) process.exitCode = 1
-      return result
-    }
-    const results: Array<VerifyResult | {ok: false; input: InputJson; verdict: 'error'; error: Record<string, unknown>}> = []
+    const several = files.length > 1
+    const images: Array<VerifyResult | Unreadable> = []
     let code = 0
     for (const file of files) {
       const name = specName(parseSpec(file), 'input')
       try {
-        const r = await this.verifyOne(file, flags, true)
-        results.push(r)
+        const r = await this.verifyOne(file, flags, several)
+        images.push(r)
         if (!r.ok) code = Math.max(code, 1)
       } catch (err) {
-        if (!(err instanceof XstError)) throw err
+        // Not the image's: the report could not be written, or its reader left.
+        if (!(err instanceof XstError) || err.code === 'report-failed' || err.code === 'broken-pipe') throw err
         // One image that cannot be read does not stop the others.
-        // Named once: a message about the file (no such file, permission denied) names it already.
-        this.diag(`xst verify: ${err.message.startsWith(`${name}: `) ? err.message : `${name}: ${err.message}`}`)
-        results.push({ok: false, input: {path: name, size: null, bytes: null}, verdict: 'error', error: err.toJSON()})
+        // Named once, and only among several: a message about the file (no such file, permission denied) names it already.
+        this.diag(`xst verify: ${!several || err.message.startsWith(`${name}: `) ? err.message : `${name}: ${err.message}`}`)
+        images.push({ok: false, input: {path: name, size: null, bytes: null}, verdict: 'error', error: err.toJSON()})
         code = Math.max(code, err.exitCode)
       }
     }
     process.exitCode = code
-    return {ok: code === 0, results}
+    return {ok: code === 0, images}
   }
 
   private async verifyOne(file: string, flags: {format: 'auto' | 'libxc' | 'libxl'; 'max-errors'?: number; verbose: boolean}, several: boolean): Promise<VerifyResult> {
