@@ -8,6 +8,7 @@ import {RecordHeader} from '../src/v2/record.js'
 import {legacyVectors, v2Vectors, vectorBytes} from './helpers/fixtures.js'
 import {tempFile} from './helpers/cli.js'
 import {runXstInProcess} from './helpers/in-process.js'
+import {schemaErrors} from './helpers/json-schema.js'
 import {locate, type Located, locateV2} from './helpers/v2-walk.js'
 import {pfnWord, pvInfo, pvStream, sharedInfo} from './builders/v2.js'
 import {verifyReport} from './helpers/verify-json.js'
@@ -240,6 +241,63 @@ describe('verify: input and output', () => {
       tail: null,
       bytes: bytes.length,
     })
+  })
+
+  it('--json: one top level for one image or several, {ok, images: [...]} as identify gives; ok false when any image is not valid', async () => {
+    const good = tempFile('good.v2', vectorBytes('v2', 'pv3.v2.gz'))
+    const bad = tempFile('bad.v2', vectorBytes('v2', 'bad-pfn-type-5.v2.gz'))
+    const run = async (...files: string[]) => {
+      const r = await runXstInProcess(['verify', '--json', ...files])
+      const doc = JSON.parse(r.stdout)
+      expect(schemaErrors('verify', doc), files.join(' ')).toBe('')
+      expect(Object.keys(doc), files.join(' ')).toEqual(['ok', 'images'])
+      return {code: r.code, doc}
+    }
+    const one = await run(good)
+    expect(one.code).toBe(0)
+    expect(one.doc.ok).toBe(true)
+    expect(one.doc.images).toHaveLength(1)
+    expect(one.doc.images[0]).toMatchObject({ok: true, input: {path: good}, verdict: 'valid', valid: true, errors: []})
+    const oneBad = await run(bad)
+    expect(oneBad.code).toBe(1)
+    expect(oneBad.doc.ok).toBe(false)
+    expect(oneBad.doc.images).toEqual([expect.objectContaining({ok: false, input: expect.objectContaining({path: bad}), verdict: 'invalid', valid: false})])
+    // Several: the same reports, in the order given, under the same top level.
+    const both = await run(good, bad)
+    expect(both.code).toBe(1)
+    expect(both.doc).toEqual({ok: false, images: [one.doc.images[0], oneBad.doc.images[0]]})
+    const twice = await run(good, good)
+    expect(twice.code).toBe(0)
+    expect(twice.doc).toEqual({ok: true, images: [one.doc.images[0], one.doc.images[0]]})
+  })
+
+  it('--json: a file that cannot be read is one of the images, {ok: false, input, verdict: "error", error}, alone or among others; a usage error is the failure document', async () => {
+    const good = tempFile('good.v2', vectorBytes('v2', 'pv3.v2.gz'))
+    const missing = `${good}.missing`
+    const unreadable = {
+      ok: false,
+      input: {path: missing, size: null, bytes: null},
+      verdict: 'error',
+      error: {code: 'no-such-file', message: `${missing}: no such file`, offset: null, index: null, context: null, expected: null, got: null},
+    }
+    const alone = await runXstInProcess(['verify', '--json', missing])
+    expect(alone.code).toBe(2)
+    expect(alone.stderr).toBe('')
+    const doc = JSON.parse(alone.stdout)
+    expect(doc).toEqual({ok: false, images: [unreadable]})
+    expect(schemaErrors('verify', doc)).toBe('')
+    // Among others: they are still checked.
+    const among = await runXstInProcess(['verify', '--json', missing, good])
+    expect(among.code).toBe(2)
+    const several = JSON.parse(among.stdout)
+    expect(several.ok).toBe(false)
+    expect(several.images[0]).toEqual(unreadable)
+    expect(several.images[1]).toMatchObject({ok: true, verdict: 'valid', input: {path: good}})
+    expect(schemaErrors('verify', several)).toBe('')
+    // The command as a whole failing (a usage error) is not an image's: {ok: false, error, warnings}.
+    const usage = await runXstInProcess(['verify', '--json', '--format', 'xml', good])
+    expect(usage.code).toBe(2)
+    expect(JSON.parse(usage.stdout)).toMatchObject({ok: false, error: {code: 'usage'}, warnings: []})
   })
 
   it('guestWidth is in bits, as inspect-legacy gives it for the same guest', async () => {
