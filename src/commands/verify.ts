@@ -67,15 +67,18 @@ export default class Verify extends XstCommand {
 
 Every header and record is checked against the format and against the ordering the restorer relies on, and every problem found is reported with its byte offset, record index and record type (offsets are into the decompressed image). Optional records (type bit 31) are skipped with a warning, as the spec allows. The container is checked too: a libvirt header's version must match the stream it holds; a XenServer image's sections are read (each body bounded by its length), its Xenops record parsed, its Libxc stream verified, and it must end with End_of_image (bytes after that are counted, not checked); sections xenopsd refuses (Libxl, Qemu_xen, a Qemu_trad over 1 MiB) are errors, and a Demu section after the memory image (Citrix vGPU) ends the check with a warning, since its end cannot be found. On a file, page data is skipped by seeking, so a large image is checked in well under a second.
 
-Several images may be given: each gets its own verdict line. Each error and warning is a line on stderr ("error: ..." / "warning: ..."; prefixed by the file's name when there are several); the verdict lines (and with --verbose the record listing) go to stdout.
+Several images may be given: each gets its own verdict line. Each error and warning is a line on stderr ("error: ..." / "warning: ..."; prefixed by the file's name when there are several); the verdict lines (and with --verbose the record listing) go to stdout. A file that cannot be read (no such file, a directory) is said on stderr and the others are still checked.
 
-Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy image: convert it with \`xst convert\`), 2 usage error.`
+With --json, one document whatever the number of images, as identify's: {ok, images: [...]}, each image's report in the order given (a file that cannot be read: {ok: false, input, verdict: "error", error}); ok is true when every image is valid.
+
+Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy image: convert it with \`xst convert\`), 2 usage error or a file that cannot be opened (no such file, a directory, permission denied).`
 
   static examples = [
     {description: 'Check a saved image', command: '<%= config.bin %> <%= command.id %> guest.save'},
     {description: 'Several at once, one verdict line each', command: '<%= config.bin %> <%= command.id %> /var/lib/libvirt/libxl/save/*.save'},
     {description: 'One line per record', command: '<%= config.bin %> <%= command.id %> --verbose guest.save'},
     {description: 'Check a stream as it arrives on a pipe, JSON out', command: 'xst convert old.save - | <%= config.bin %> <%= command.id %> - --json'},
+    {description: 'As JSON, the paths of the images that are not valid', command: "<%= config.bin %> <%= command.id %> --json *.save | jq -r '.images[] | select(.ok | not) | .input.path'"},
   ]
 
   static strict = false
