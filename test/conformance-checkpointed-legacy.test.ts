@@ -13,6 +13,7 @@ import {tempDir} from './helpers/cli.js'
 import {rawPagesNotIn} from './helpers/dump.js'
 import {NATIVE, type NativeCase, nativeBytes, nativeCases} from './helpers/fixtures.js'
 import {runXstInProcess as runXst} from './helpers/in-process.js'
+import {verifyReport} from './helpers/verify-json.js'
 
 const LEGACY_REMUS = nativeCases().filter((c) => c.checkpoints !== null && c.kind === 'legacy')
 const cases = () => LEGACY_REMUS.map((c) => [c.name, c] as const)
@@ -111,7 +112,7 @@ describe.concurrent('convert: a legacy Remus stream made plain', () => {
       // What xl restore takes: a plain stream, no checkpoint in it.
       const v = await runXst(['verify', '--json', out])
       expect(v.code, v.stderr).toBe(0)
-      expect(JSON.parse(v.stdout).summary.checkpoints).toBeNull()
+      expect(verifyReport(v).summary.checkpoints).toBeNull()
       // Its memory is the checkpoint's, as the receiver holds it on failover.
       const raw = join(dir, `plain-${written}.raw`)
       const d = await runXst(['dump-core', '--format', 'raw', '--force', out, raw])

@@ -9,6 +9,7 @@ import {tempDir, tempFile} from './helpers/cli.js'
 import {runXstInProcess as runXst} from './helpers/in-process.js'
 import {nativeBytes, nativeCases} from './helpers/fixtures.js'
 import {rawPagesNotIn} from './helpers/dump.js'
+import {verifyReport} from './helpers/verify-json.js'
 
 const V2_CHECKPOINTED = nativeCases().filter((c) => c.checkpoints !== null && c.kind !== 'legacy')
 
@@ -41,7 +42,7 @@ describe.concurrent('verify: checkpointed v2 streams', () => {
     expect(text.stderr).not.toMatch(/^error:/m)
     const kind = c.stream.checkpointed === 'colo' ? 'COLO' : 'Remus'
     expect(text.stdout).toMatch(new RegExp(`: valid — checkpointed \\(${kind}\\) .*, ${c.checkpoints} complete checkpoints`))
-    const doc = JSON.parse(json.stdout)
+    const doc = verifyReport(json)
     expect(doc).toMatchObject({ok: true, valid: true, errors: []})
     const cp = doc.summary.checkpoints
     expect(cp).toMatchObject({kind: c.stream.checkpointed, complete: c.checkpoints, lastEnd: c.stream.last_complete_checkpoint_ends_at})
@@ -99,7 +100,7 @@ describe('dump-core: a checkpointed v2 stream read once (gzip), cut inside a che
     const dir = tempDir()
     const whole = join(dir, `${name}.whole`)
     writeFileSync(whole, bytes)
-    const v = JSON.parse((await runXst(['verify', '--json', whole])).stdout)
+    const v = verifyReport(await runXst(['verify', '--json', whole]))
     const last = v.summary.checkpoints.list.at(-1)
     // Cut after the first record of the last complete checkpoint (its first PAGE_DATA): the checkpoint before is the last complete one.
     const first = bytes.readUInt32LE(last.start + 4)

@@ -15,6 +15,7 @@ import {NATIVE, type NativeCase, nativeBytes, nativeCases, nativeIndex, type Nat
 import {tempDir} from './helpers/cli.js'
 import {runXstInProcess} from './helpers/in-process.js'
 import {dataExtents, filesystemHasHoles, hasPython, headerNote, PAGE, parseCore} from './helpers/dump.js'
+import {verifyReport} from './helpers/verify-json.js'
 
 const CASES = nativeCases()
 const {pageSize: PAGE_SIZE, zeroSha256: ZERO_SHA256} = nativeIndex()
@@ -230,7 +231,7 @@ for (const c of PLAIN) {
         const [text, json] = await Promise.all([runXstInProcess(['verify', file]), runXstInProcess(['verify', '--json', file])])
         expect(text.code, text.stdout + text.stderr).toBe(0)
         expect(text.stderr).not.toMatch(/^error:/m)
-        const doc = JSON.parse(json.stdout)
+        const doc = verifyReport(json)
         expect(json.code).toBe(0)
         expect(doc).toMatchObject({valid: true, errors: []})
         expect(doc.summary).toMatchObject({format, version: {libxc: c.stream_version}})

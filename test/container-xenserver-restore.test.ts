@@ -15,6 +15,7 @@ import {runXstInProcess} from './helpers/in-process.js'
 import {PAGE, parseCore} from './helpers/dump.js'
 import {nativeBytes, type NativeCase, nativeCases, nativeMemory} from './helpers/fixtures.js'
 import {locateV2} from './helpers/v2-walk.js'
+import {verifyReport} from './helpers/verify-json.js'
 
 const XS = nativeCases().filter((c) => c.kind === 'xenserver')
 const VGPU = 'xs-vgpu-uefi-hvm3'
@@ -85,7 +86,7 @@ describe.concurrent('the native XenServer vectors', () => {
     for (const r of [text, json, id, idJson]) noStack(r.stderr)
     expect(text.code, text.stderr).toBe(0)
     expect(json.code).toBe(0)
-    const doc = JSON.parse(json.stdout)
+    const doc = verifyReport(json)
     expect(doc).toMatchObject({valid: true, errorCount: 0, stopped: null})
     expect(doc.container.xenops).toMatchObject({vmName: c.domain_name, vmUuid: c.uuid, unknownFields: []})
     expect(c.vm_str_name).toBe(c.domain_name)
@@ -170,7 +171,7 @@ describe('the vGPU image, compressed or piped', () => {
   it('verify through gzip: the same warning and verdict', async () => {
     const r = await runXstInProcess(['verify', '--json', tempFile('in.img.gz', gzipSync(nativeBytes(c.input)))])
     expect(r.code, r.stderr).toBe(0)
-    const doc = JSON.parse(r.stdout)
+    const doc = verifyReport(r)
     expect(doc.warnings.map((w: {code: string}) => w.code)).toEqual(['xenserver-unchecked-after-demu'])
     expect(doc.container).toMatchObject({compressed: true, stoppedAt: {section: 'Demu'}})
   })
@@ -217,7 +218,7 @@ describe('what xenopsd refuses, or an older one would', () => {
     for (const r of [verify, verifyJson, identify, dump, dumpJson]) noStack(r.stderr)
     const d = JSON.parse(dumpJson.stdout)
     expect(d.ok).toBe(dump.code === 0)
-    return {verify, v: JSON.parse(verifyJson.stdout), identify, x: JSON.parse(identify.stdout).images[0], dump, d, raw: () => readFileSync(join(dir, 'core.raw'))}
+    return {verify, v: verifyReport(verifyJson), identify, x: JSON.parse(identify.stdout).images[0], dump, d, raw: () => readFileSync(join(dir, 'core.raw'))}
   }
 
   it('a Qemu_trad of exactly 1 MiB is restored; one byte more, xenopsd refuses it (consume_qemu_record)', async () => {

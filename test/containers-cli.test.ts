@@ -16,6 +16,7 @@ import {vectorBytes} from './helpers/fixtures.js'
 import {tempDir, tempFile} from './helpers/cli.js'
 import {runXstInProcess} from './helpers/in-process.js'
 import {containerBytes, type ContainerVector, containerVectors} from './helpers/containers.js'
+import {verifyReport} from './helpers/verify-json.js'
 
 const vectors = containerVectors()
 const noStack = (s: string) => expect(s).not.toMatch(/\n\s+at |\.js:\d+/)
@@ -165,7 +166,7 @@ describe('verify: what each defective image is refused for', () => {
     const file = tempFile('in.img', containerBytes('bad-xenserver-v2-no-end.img.gz'))
     const r = await runXstInProcess(['verify', file])
     expect(r.stdout.trim()).toMatch(/: INVALID — 1 error, 0 warnings \(libxc v3 stream, x86 HVM, converted from a legacy image\)$/)
-    const j = JSON.parse((await runXstInProcess(['verify', '--json', file])).stdout)
+    const j = verifyReport(await runXstInProcess(['verify', '--json', file]))
     expect(j.stopped).toBeNull()
     expect(j.errors.map((e: {code: string}) => e.code)).toEqual(['xenserver-no-end'])
     // Cut inside the stream, the verdict says so.
@@ -184,7 +185,7 @@ describe('verify: what each defective image is refused for', () => {
   it('--json names the container', async () => {
     const r = await runXstInProcess(['verify', '--json', tempFile('in.img.gz', gzipSync(containerBytes('xenserver-v2-native-hvm64.img.gz')))])
     expect(r.code).toBe(0)
-    const doc = JSON.parse(r.stdout)
+    const doc = verifyReport(r)
     expect(doc.ok).toBe(true)
     expect(doc.container).toMatchObject({kind: 'xenserver-structured', compressed: true, xenops: {time: '20150312T10:11:12Z', wordSize: 64}})
     expect(doc.container.sections.map((s: {name: string}) => s.name)).toEqual(['Xenops', 'Libxc', 'Qemu_trad', 'Varstored', 'End_of_image'])
@@ -201,7 +202,7 @@ describe('verify: what each defective image is refused for', () => {
     const image = Buffer.concat([containerBytes('xenserver-v2-native-hvm64.img.gz'), Buffer.from('the rest of a VDI')])
     const r = await runXstInProcess(['verify', '--json', tempFile('in.img', image)])
     expect(r.code, r.stdout).toBe(0)
-    expect(JSON.parse(r.stdout).container.afterEnd).toBe(17)
+    expect(verifyReport(r).container.afterEnd).toBe(17)
     const t = await runXstInProcess(['verify', tempFile('in.img', image)])
     expect(t.code).toBe(0)
     expect(t.stdout).toMatch(/^.*in\.img \(XenServer structured suspend image; 17 bytes after End_of_image, not checked\): valid — /)
@@ -224,7 +225,7 @@ describe('verify: what each defective image is refused for', () => {
     expect(ok.code).toBe(0)
     const doc = JSON.parse(ok.stdout)
     expect(doc.ok).toBe(true)
-    expect(doc.results.map((x: {verdict: string}) => x.verdict)).toEqual(['valid', 'valid'])
+    expect(doc.images.map((x: {verdict: string}) => x.verdict)).toEqual(['valid', 'valid'])
   })
 })
 
@@ -444,7 +445,7 @@ describe('convert --container, --config, --gzip', () => {
       expect(out!.subarray(XlHeader.size + h.optionalDataLen).equals(expected.subarray(XlHeader.size))).toBe(true)
       const v = await expectVerifies(out!, json ? 'JSON config' : 'xl config')
       expect(v.stdout).toMatch(/valid/)
-      const inspect = JSON.parse((await runXstInProcess(['verify', '--json', tempFile('o.img', out!)])).stdout)
+      const inspect = verifyReport(await runXstInProcess(['verify', '--json', tempFile('o.img', out!)]))
       expect(inspect.summary.xlHeader.domainName).toBe('web400')
     }
   })

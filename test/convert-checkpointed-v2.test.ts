@@ -11,6 +11,7 @@ import {tempDir} from './helpers/cli.js'
 import {rawPagesNotIn} from './helpers/dump.js'
 import {NATIVE, type NativeCase, nativeBytes, nativeCases} from './helpers/fixtures.js'
 import {runXstInProcess as runXst} from './helpers/in-process.js'
+import {verifyReport} from './helpers/verify-json.js'
 
 const CHECKPOINTED = nativeCases().filter((c) => c.checkpoints !== null && c.kind !== 'legacy')
 const KIND = {remus: 'Remus', colo: 'COLO'} as const
@@ -55,7 +56,7 @@ describe.concurrent('convert: a checkpointed v2 stream made plain', () => {
       // The output is a plain stream: verify finds no checkpoint; an xl header stays where there was one.
       const v = await runXst(['verify', '--json', out])
       expect(v.code, v.stdout).toBe(0)
-      const summary = JSON.parse(v.stdout).summary
+      const summary = verifyReport(v).summary
       expect(summary.checkpoints).toBeNull()
       expect(summary.xlHeader !== null, 'xl header kept where the input has one').toBe(c.kind === 'xl')
 
@@ -141,7 +142,7 @@ describe.concurrent('convert: a checkpointed v2 stream made plain', () => {
     expect((await runXst(['convert', '--container', 'none', file, none])).code).toBe(0)
     const v = await runXst(['verify', '--json', none])
     expect(v.code).toBe(0)
-    expect(JSON.parse(v.stdout).summary).toMatchObject({xlHeader: null, checkpoints: null})
+    expect(verifyReport(v).summary).toMatchObject({xlHeader: null, checkpoints: null})
     for (const args of [
       ['--format', 'libxc'],
       ['--container', 'libvirt'],

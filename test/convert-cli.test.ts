@@ -11,6 +11,7 @@ import {tempFile} from './helpers/cli.js'
 import {runXstInProcess} from './helpers/in-process.js'
 import {buildLegacy, smallSpec} from './builders/legacy.js'
 import {bothWays, expectSameVerdict} from './helpers/parity.js'
+import {verifyReport} from './helpers/verify-json.js'
 
 const PV = () => vectorBytes('legacy', 'pv64-xl.legacy.gz')
 const PV_LIBXL = () => vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
@@ -126,7 +127,7 @@ describe('convert: --verify', () => {
     const doc = JSON.parse(r.stdout)
     // The verifier's report on the stream as written: the summary is the one
     // `xst verify --json` gives reading the output back.
-    const readBack = JSON.parse((await runXstInProcess(['verify', out, '--json'])).stdout)
+    const readBack = verifyReport(await runXstInProcess(['verify', out, '--json']))
     expect(doc.verify).toEqual({valid: true, errors: [], warnings: [], stopped: null, summary: readBack.summary})
     expect(doc.verify.summary).toMatchObject({format: 'libxl', legacyConverted: true, bytes: doc.output.bytes})
     const t = await runXstInProcess(['convert', input, out, '--force'])

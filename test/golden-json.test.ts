@@ -95,8 +95,7 @@ const CASES: Case[] = [
 /** The documents (or parts) of a command's output that json-fields.ts declares, with their kind. */
 function documents(command: string, doc: Record<string, unknown>): Array<[JsonDocumentKind, Record<string, unknown>]> {
   if ('error' in doc && doc.ok === false && !('images' in doc)) return [['error', doc]]
-  if (command === 'identify') return (doc.images as Array<Record<string, unknown>>).map((x) => ['identify', x])
-  if (command === 'verify' && 'results' in doc) return (doc.results as Array<Record<string, unknown>>).map((x) => ['verify', x])
+  if (command === 'identify' || command === 'verify') return (doc.images as Array<Record<string, unknown>>).map((x) => [command, x])
   return [[command as JsonDocumentKind, doc]]
 }
 

@@ -10,6 +10,7 @@ import {DomainType, Rec} from '../src/v2/libxc/layout.js'
 import {libxlStream, pvStream, rawLibxcHeaders, rawLibxlHeader, Stream} from './builders/v2.js'
 import {tempDir, tempFile} from './helpers/cli.js'
 import {runXstInProcess} from './helpers/in-process.js'
+import {verifyReport} from './helpers/verify-json.js'
 
 async function identifyJson(args: string[], input?: Buffer) {
   const r = await runXstInProcess(['identify', '--json', ...args], {input})
@@ -68,7 +69,7 @@ describe('identify checks what its verdict claims', () => {
     expect(r.images[1].error.code).toBeTruthy()
     // verify agrees on the first error.
     const v = await runXstInProcess(['verify', '--json', bad])
-    expect(JSON.parse(v.stdout).errors[0].code).toBe(r.images[1].error.code)
+    expect(verifyReport(v).errors[0].code).toBe(r.images[1].error.code)
   })
 
   it('a PV stream whose domain header says HVM is damaged, not restorable', async () => {

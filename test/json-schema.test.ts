@@ -39,4 +39,11 @@ describe('JSON Schemas of --json (docs/json-schema/)', () => {
     expect(schemaErrors('dump-core', {...doc, input: {...doc.input, guest: 'x86 PV'}})).not.toBe('')
     expect(schemaErrors('dump-core', {...doc, surprise: 1})).not.toBe('')
   })
+
+  it("verify's document is {ok, images} whatever the number of images: a report at the top, or the old {ok, results}, is refused", () => {
+    const doc = JSON.parse(readFileSync(join(GOLDEN, 'verify-bad.json'), 'utf8'))
+    expect(schemaErrors('verify', doc)).toBe('')
+    expect(schemaErrors('verify', doc.images[0])).not.toBe('')
+    expect(schemaErrors('verify', {ok: doc.ok, results: doc.images})).not.toBe('')
+  })
 })

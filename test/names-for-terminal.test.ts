@@ -9,6 +9,7 @@ import {forTerminal} from '../src/text.js'
 import {tempDir} from './helpers/cli.js'
 import {runXstInProcess as runXst} from './helpers/in-process.js'
 import {vectorBytes} from './helpers/fixtures.js'
+import {verifyReport} from './helpers/verify-json.js'
 
 const HOSTILE = 'a\nb\u001b[31mred\u0007.img'
 
@@ -27,7 +28,10 @@ describe('names with control characters', () => {
     const [text, json] = await Promise.all([runXst(['verify', file]), runXst(['verify', '--json', file])])
     expect(text.code).toBe(2)
     expect(text.stderr).toBe(`xst verify: ${join(dir, 'a\\nb\\e[31mred\\a.img')}: no such file\n`)
-    expect(JSON.parse(json.stdout).error.message).toBe(`${file}: no such file`)
+    // The file is the one image, unread: its error, and its path exactly.
+    const image = verifyReport(json)
+    expect(image.input.path).toBe(file)
+    expect(image.error.message).toBe(`${file}: no such file`)
   })
 
   it('a report and a warning naming such a file are one line each, with no escape sequence', async () => {

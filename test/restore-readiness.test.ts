@@ -18,6 +18,7 @@ import {buildLegacy, smallSpec} from './builders/legacy.js'
 import {tempDir} from './helpers/cli.js'
 import {CONFORMANCE, nativeBytes} from './helpers/fixtures.js'
 import {runXstInProcess as runXst} from './helpers/in-process.js'
+import {verifyReport} from './helpers/verify-json.js'
 
 interface Refused {
   host: string
@@ -188,7 +189,7 @@ describe.concurrent('verify: the restore block of a stream that verifies', () =>
     const path = join(CONFORMANCE, 'native', 'xl-hvm2-qemutrad-save.gz')
     const [json, text] = await Promise.all([runXst(['verify', '--json', path]), runXst(['verify', path])])
     expect(json.code).toBe(0)
-    const restore: Restore = JSON.parse(json.stdout).restore
+    const restore: Restore = verifyReport(json).restore
     expect(restore.by).toEqual(['xl restore'])
     expect(restore.refusedBy).toEqual([expect.objectContaining({host: 'Xen 4.21 and later', current: true})])
     expect(text.stdout).toMatch(/^ {2}restore:\n {4}by {8}xl restore\n {4}releases {2}Xen 4\.6 and later\n {4}needs {5}on Xen 4\.6-4\.20/m)
@@ -199,7 +200,7 @@ describe.concurrent('verify: the restore block of a stream that verifies', () =>
     const path = file(bytes.subarray(0, bytes.length - 100), 'cut')
     const r = await runXst(['verify', '--json', path])
     expect(r.code).toBe(1)
-    expect(JSON.parse(r.stdout).restore).toBeNull()
+    expect(verifyReport(r).restore).toBeNull()
   })
 })
 

@@ -8,8 +8,10 @@ import {RecordHeader} from '../src/v2/record.js'
 import {legacyVectors, v2Vectors, vectorBytes} from './helpers/fixtures.js'
 import {tempFile} from './helpers/cli.js'
 import {runXstInProcess} from './helpers/in-process.js'
+import {schemaErrors} from './helpers/json-schema.js'
 import {locate, type Located, locateV2} from './helpers/v2-walk.js'
 import {pfnWord, pvInfo, pvStream, sharedInfo} from './builders/v2.js'
+import {verifyReport} from './helpers/verify-json.js'
 
 /** A record's body starts after its 8-byte header. */
 const BODY = RecordHeader.size
@@ -60,7 +62,7 @@ describe('verify: the v2 conformance streams', () => {
         expect(r.code, r.stdout + r.stderr).toBe(0)
         expect(r.stdout + r.stderr).not.toMatch(/^error:/m)
         expect(r.stdout).toMatch(new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: valid — ${v.format}`, 'm'))
-        const j = JSON.parse((await runXstInProcess(['verify', p, '--json'])).stdout)
+        const j = verifyReport(await runXstInProcess(['verify', p, '--json']))
         expect(j).toMatchObject({ok: true, verdict: 'valid', valid: true, errors: [], summary: {format: v.format}})
         // The verdict (and, indented under it, the restore block) is the report (stdout); a warning is a diagnostic (stderr).
         expect(
@@ -94,7 +96,7 @@ describe('verify: the v2 conformance streams', () => {
         expect(r.stdout.trim().split('\n')).toEqual([expect.stringMatching(/: INVALID — \d+ errors?/)])
         const j = await runXstInProcess(['verify', p, '--json'])
         expect(j.code).toBe(1)
-        const doc = JSON.parse(j.stdout)
+        const doc = verifyReport(j)
         expect(doc.verdict).toBe('invalid')
         expect(doc.ok).toBe(false)
         expect(doc.errors).toContainEqual(expect.objectContaining({code: d.code, offset, index, record: d.record}))
@@ -115,7 +117,7 @@ describe('verify: every stream the reference converter wrote for the legacy vect
       it(`${v.name} (${fmt}): valid, exit 0`, async () => {
         const r = await runXstInProcess(['verify', tempFile(`${v.name}.${fmt}`, vectorBytes('legacy', file)), '--json'])
         expect(r.code, r.stdout).toBe(0)
-        const doc = JSON.parse(r.stdout)
+        const doc = verifyReport(r)
         expect(doc.errors).toEqual([])
         expect(doc.warnings).toEqual([])
         expect(doc.summary).toMatchObject({
@@ -136,7 +138,7 @@ describe('verify: input and output', () => {
     const viaPipe = await runXstInProcess(['verify', '-', '--json'], {input: bytes})
     const viaFile = await runXstInProcess(['verify', tempFile('x.v2', bytes), '--json'])
     expect(viaPipe.code).toBe(0)
-    const [a, b] = [JSON.parse(viaPipe.stdout), JSON.parse(viaFile.stdout)]
+    const [a, b] = [verifyReport(viaPipe), verifyReport(viaFile)]
     expect(a.input).toEqual({path: 'stdin', size: null, bytes: null})
     expect({...a, input: ''}).toEqual({...b, input: ''})
     const cut = vectorBytes('v2', 'bad-truncated-mid-record.v2.gz')
@@ -184,7 +186,7 @@ describe('verify: input and output', () => {
     const errors = lines.filter((l) => l.startsWith('error:'))
     expect(lines.filter((l) => l.startsWith('warning:'))).toHaveLength(1)
     expect(text.stdout).toMatch(new RegExp(`INVALID — ${errors.length} errors, 1 warning`))
-    const doc = JSON.parse((await runXstInProcess(['verify', '--json', file])).stdout)
+    const doc = verifyReport(await runXstInProcess(['verify', '--json', file]))
     expect(doc.errorCount).toBe(errors.length)
     expect(doc.errors.slice(0, 1000).every((e: {record: string}) => e.record === 'X86_PV_VCPU_BASIC')).toBe(true)
     // Past the thousandth, only a kind not kept yet: the unknown record, and the stream ending with no END.
@@ -206,7 +208,7 @@ describe('verify: input and output', () => {
         .filter((l) => l.startsWith('error:')),
     ).toHaveLength(1)
     expect(r.stdout.trim()).toMatch(/INVALID — 1 error, .*stopped early \(--max-errors\)$/)
-    const j = JSON.parse((await runXstInProcess(['verify', await threeDefects(), '--max-errors', '2', '--json'])).stdout)
+    const j = verifyReport(await runXstInProcess(['verify', await threeDefects(), '--max-errors', '2', '--json']))
     expect(j.errors).toHaveLength(2)
     expect(j.stopped).toBe('max-errors')
   })
@@ -214,7 +216,7 @@ describe('verify: input and output', () => {
   it('--json: the verdict, the problems, and a summary of the stream', async () => {
     const bytes = vectorBytes('legacy', 'pv64-xl.libxl.v2.gz')
     const r = await runXstInProcess(['verify', tempFile('x.v2', bytes), '--json'])
-    const doc = JSON.parse(r.stdout)
+    const doc = verifyReport(r)
     expect(Object.keys(doc)).toEqual(['ok', 'input', 'verdict', 'valid', 'errors', 'warnings', 'errorCount', 'warningCount', 'stopped', 'summary', 'container', 'restore'])
     expect([doc.errors, doc.warnings, doc.errorCount, doc.warningCount]).toEqual([[], [], 0, 0])
     expect(doc.container).toEqual({kind: 'none', label: 'no container', compressed: false})
@@ -241,6 +243,63 @@ describe('verify: input and output', () => {
     })
   })
 
+  it('--json: one top level for one image or several, {ok, images: [...]} as identify gives; ok false when any image is not valid', async () => {
+    const good = tempFile('good.v2', vectorBytes('v2', 'pv3.v2.gz'))
+    const bad = tempFile('bad.v2', vectorBytes('v2', 'bad-pfn-type-5.v2.gz'))
+    const run = async (...files: string[]) => {
+      const r = await runXstInProcess(['verify', '--json', ...files])
+      const doc = JSON.parse(r.stdout)
+      expect(schemaErrors('verify', doc), files.join(' ')).toBe('')
+      expect(Object.keys(doc), files.join(' ')).toEqual(['ok', 'images'])
+      return {code: r.code, doc}
+    }
+    const one = await run(good)
+    expect(one.code).toBe(0)
+    expect(one.doc.ok).toBe(true)
+    expect(one.doc.images).toHaveLength(1)
+    expect(one.doc.images[0]).toMatchObject({ok: true, input: {path: good}, verdict: 'valid', valid: true, errors: []})
+    const oneBad = await run(bad)
+    expect(oneBad.code).toBe(1)
+    expect(oneBad.doc.ok).toBe(false)
+    expect(oneBad.doc.images).toEqual([expect.objectContaining({ok: false, input: expect.objectContaining({path: bad}), verdict: 'invalid', valid: false})])
+    // Several: the same reports, in the order given, under the same top level.
+    const both = await run(good, bad)
+    expect(both.code).toBe(1)
+    expect(both.doc).toEqual({ok: false, images: [one.doc.images[0], oneBad.doc.images[0]]})
+    const twice = await run(good, good)
+    expect(twice.code).toBe(0)
+    expect(twice.doc).toEqual({ok: true, images: [one.doc.images[0], one.doc.images[0]]})
+  })
+
+  it('--json: a file that cannot be read is one of the images, {ok: false, input, verdict: "error", error}, alone or among others; a usage error is the failure document', async () => {
+    const good = tempFile('good.v2', vectorBytes('v2', 'pv3.v2.gz'))
+    const missing = `${good}.missing`
+    const unreadable = {
+      ok: false,
+      input: {path: missing, size: null, bytes: null},
+      verdict: 'error',
+      error: {code: 'no-such-file', message: `${missing}: no such file`, offset: null, index: null, context: null, expected: null, got: null},
+    }
+    const alone = await runXstInProcess(['verify', '--json', missing])
+    expect(alone.code).toBe(2)
+    expect(alone.stderr).toBe('')
+    const doc = JSON.parse(alone.stdout)
+    expect(doc).toEqual({ok: false, images: [unreadable]})
+    expect(schemaErrors('verify', doc)).toBe('')
+    // Among others: they are still checked.
+    const among = await runXstInProcess(['verify', '--json', missing, good])
+    expect(among.code).toBe(2)
+    const several = JSON.parse(among.stdout)
+    expect(several.ok).toBe(false)
+    expect(several.images[0]).toEqual(unreadable)
+    expect(several.images[1]).toMatchObject({ok: true, verdict: 'valid', input: {path: good}})
+    expect(schemaErrors('verify', several)).toBe('')
+    // The command as a whole failing (a usage error) is not an image's: {ok: false, error, warnings}.
+    const usage = await runXstInProcess(['verify', '--json', '--format', 'xml', good])
+    expect(usage.code).toBe(2)
+    expect(JSON.parse(usage.stdout)).toMatchObject({ok: false, error: {code: 'usage'}, warnings: []})
+  })
+
   it('guestWidth is in bits, as inspect-legacy gives it for the same guest', async () => {
     for (const [name, bits] of [
       ['pv32-tw32', 32],
@@ -248,7 +307,7 @@ describe('verify: input and output', () => {
     ] as const) {
       const legacy = JSON.parse((await runXstInProcess(['inspect-legacy', tempFile(`${name}.legacy`, vectorBytes('legacy', `${name}.legacy.gz`)), '--json'])).stdout)
       const v2 = await runXstInProcess(['verify', tempFile(`${name}.v2`, vectorBytes('legacy', `${name}.libxc.v2.gz`)), '--json'])
-      expect([legacy.image.guestWidth, JSON.parse(v2.stdout).summary.guestWidth], name).toEqual([bits, bits])
+      expect([legacy.image.guestWidth, verifyReport(v2).summary.guestWidth], name).toEqual([bits, bits])
     }
     const text = await runXstInProcess(['verify', tempFile('pv32.v2', vectorBytes('legacy', 'pv32-tw32.libxl.v2.gz'))])
     expect(text.stdout).toMatch(/: valid — libxl v2 \/ libxc v3 stream, x86 PV \(32-bit guest\)/)

@@ -58,7 +58,7 @@ export const JSON_DOCUMENTS = {
     ],
   },
   verify: {
-    title: '`xst verify --json IMAGE` (several images: `{ok, results: [...]}`, one of these each)',
+    title: '`xst verify --json` (`{ok, images: [...]}`, one of these each; a file that cannot be read: `{ok: false, input, verdict: "error", error}`)',
     fields: [
       OK,
       f(

@@ -134,7 +134,7 @@ const verifyReport = {
   summary: verifySummary,
 }
 
-const verifyDocument = obj({
+const verifyImage = obj({
   ok: bool,
   input: ref('input'),
   verdict: {enum: ['valid', 'invalid']},
@@ -218,16 +218,14 @@ const DOCUMENTS: Record<string, {title: string; document: Schema}> = {
     ),
   },
   verify: {
-    title: 'xst verify --json (one image: its report; several: {ok, results})',
-    document: {
-      anyOf: [
-        verifyDocument,
-        obj({
-          ok: bool,
-          results: {type: 'array', items: {anyOf: [verifyDocument, obj({ok: {const: false}, input: ref('input'), verdict: {const: 'error'}, error: ref('error')})]}},
-        }),
-      ],
-    },
+    title: 'xst verify --json',
+    document: obj({
+      ok: bool,
+      images: {
+        type: 'array',
+        items: {anyOf: [verifyImage, obj({ok: {const: false}, input: ref('input'), verdict: {const: 'error'}, error: ref('error')})]},
+      },
+    }),
   },
   convert: {
     title: 'xst convert --json',
@@ -303,7 +301,7 @@ export function commandSchema(command: string): Schema {
     $schema: SCHEMA_DIALECT,
     $id: `${SCHEMA_BASE}${command}.json`,
     title: d.title,
-    description: `What \`xst ${command} --json\` prints: its document (exit 0, and for identify and verify exit 1 with a verdict), or, when the command fails, {ok: false, error, warnings}. Generated from src/cli/vocabulary.ts by scripts/json-schema.mjs.`,
+    description: `What \`xst ${command} --json\` prints: its document (exit 0; for identify and verify also exit 1 or 2, each image with its verdict), or, when the command fails, {ok: false, error, warnings}. Generated from src/cli/vocabulary.ts by scripts/json-schema.mjs.`,
     anyOf: [ref('document'), ref('failure')],
     $defs: {...SHARED, document: d.document, failure},
   }

@@ -57,6 +57,9 @@ async function verifyModules() {
 
 export type VerifyResult = {ok: boolean; input: InputJson; verdict: 'valid' | 'invalid'} & VerifyReport & {container: ContainerSummary | null; restore: Restore | null}
 
+/** An image that could not be read (no such file, a directory, permission denied): in `images` with the error, the others still verified. */
+type Unreadable = {ok: false; input: InputJson; verdict: 'error'; error: Record<string, unknown>}
+
 export default class Verify extends XstCommand {
   static summary = 'Check v2 save images (libxc or libxl streams, in any container), reporting every problem'
   static description =
@@ -64,15 +67,18 @@ export default class Verify extends XstCommand {
 
 Every header and record is checked against the format and against the ordering the restorer relies on, and every problem found is reported with its byte offset, record index and record type (offsets are into the decompressed image). Optional records (type bit 31) are skipped with a warning, as the spec allows. The container is checked too: a libvirt header's version must match the stream it holds; a XenServer image's sections are read (each body bounded by its length), its Xenops record parsed, its Libxc stream verified, and it must end with End_of_image (bytes after that are counted, not checked); sections xenopsd refuses (Libxl, Qemu_xen, a Qemu_trad over 1 MiB) are errors, and a Demu section after the memory image (Citrix vGPU) ends the check with a warning, since its end cannot be found. On a file, page data is skipped by seeking, so a large image is checked in well under a second.
 
-Several images may be given: each gets its own verdict line. Each error and warning is a line on stderr ("error: ..." / "warning: ..."; prefixed by the file's name when there are several); the verdict lines (and with --verbose the record listing) go to stdout.
+Several images may be given: each gets its own verdict line. Each error and warning is a line on stderr ("error: ..." / "warning: ..."; prefixed by the file's name when there are several); the verdict lines (and with --verbose the record listing) go to stdout. A file that cannot be read (no such file, a directory) is said on stderr and the others are still checked.
 
-Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy image: convert it with \`xst convert\`), 2 usage error.`
+With --json, one document whatever the number of images, as identify's: {ok, images: [...]}, each image's report in the order given (a file that cannot be read: {ok: false, input, verdict: "error", error}); ok is true when every image is valid.
+
+Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy image: convert it with \`xst convert\`), 2 usage error or a file that cannot be opened (no such file, a directory, permission denied).`
 
   static examples = [
     {description: 'Check a saved image', command: '<%= config.bin %> <%= command.id %> guest.save'},
     {description: 'Several at once, one verdict line each', command: '<%= config.bin %> <%= command.id %> /var/lib/libvirt/libxl/save/*.save'},
     {description: 'One line per record', command: '<%= config.bin %> <%= command.id %> --verbose guest.save'},
     {description: 'Check a stream as it arrives on a pipe, JSON out', command: 'xst convert old.save - | <%= config.bin %> <%= command.id %> - --json'},
+    {description: 'As JSON, the paths of the images that are not valid', command: "<%= config.bin %> <%= command.id %> --json *.save | jq -r '.images[] | select(.ok | not) | .input.path'"},
   ]
 
   static strict = false
@@ -91,33 +97,30 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
     verbose: Flags.boolean({char: 'v', description: 'one line per header and record (runs of PAGE_DATA squashed into one)'}),
   }
 
-  async run(): Promise<VerifyResult | {ok: boolean; results: Array<VerifyResult | {ok: false; input: InputJson; verdict: 'error'; error: Record<string, unknown>}>}> {
+  async run(): Promise<{ok: boolean; images: Array<VerifyResult | Unreadable>}> {
     const {argv, flags} = await this.parse(Verify)
     const files = argv as string[]
-    if (files.length === 1) {
-      const result = await this.verifyOne(files[0], flags, false)
-      if (!result.ok) process.exitCode = 1
-      return result
-    }
-    const results: Array<VerifyResult | {ok: false; input: InputJson; verdict: 'error'; error: Record<string, unknown>}> = []
+    const several = files.length > 1
+    const images: Array<VerifyResult | Unreadable> = []
     let code = 0
     for (const file of files) {
       const name = specName(parseSpec(file), 'input')
       try {
-        const r = await this.verifyOne(file, flags, true)
-        results.push(r)
+        const r = await this.verifyOne(file, flags, several)
+        images.push(r)
         if (!r.ok) code = Math.max(code, 1)
       } catch (err) {
-        if (!(err instanceof XstError)) throw err
+        // Not the image's: the report could not be written, or its reader left.
+        if (!(err instanceof XstError) || err.code === 'report-failed' || err.code === 'broken-pipe') throw err
         // One image that cannot be read does not stop the others.
-        // Named once: a message about the file (no such file, permission denied) names it already.
-        this.diag(`xst verify: ${err.message.startsWith(`${name}: `) ? err.message : `${name}: ${err.message}`}`)
-        results.push({ok: false, input: {path: name, size: null, bytes: null}, verdict: 'error', error: err.toJSON()})
+        // Named once, and only among several: a message about the file (no such file, permission denied) names it already.
+        this.diag(`xst verify: ${!several || err.message.startsWith(`${name}: `) ? err.message : `${name}: ${err.message}`}`)
+        images.push({ok: false, input: {path: name, size: null, bytes: null}, verdict: 'error', error: err.toJSON()})
         code = Math.max(code, err.exitCode)
       }
     }
     process.exitCode = code
-    return {ok: code === 0, results}
+    return {ok: code === 0, images}
   }
 
   private async verifyOne(file: string, flags: {format: 'auto' | 'libxc' | 'libxl'; 'max-errors'?: number; verbose: boolean}, several: boolean): Promise<VerifyResult> {

@@ -81,8 +81,11 @@ export function expectCleanRun(cmd: 'identify' | 'inspect-legacy' | 'verify' | '
     // stdout is one JSON document, success or not.
     const doc = JSON.parse(r.stdout)
     expect(doc.ok, what).toBe(r.code === 0)
-    if (cmd === 'verify') expect(doc.verdict, what).toBe(r.code === 0 ? 'valid' : 'invalid')
-    else if (r.code === 1 && cmd !== 'identify') expect(typeof doc.error.message, what).toBe('string')
+    if (cmd === 'verify') {
+      // {ok, images: [report]}, the one image's verdict the exit's.
+      expect(doc.images, what).toHaveLength(1)
+      expect(doc.images[0].verdict, what).toBe(r.code === 0 ? 'valid' : 'invalid')
+    } else if (r.code === 1 && cmd !== 'identify') expect(typeof doc.error.message, what).toBe('string')
   } else if (cmd === 'identify') {
     // One line (a restore block under it is indented).
     expect(
