@@ -32,6 +32,7 @@ import {ByteReader} from '../io/reader.js'
 import {BoundedSource, openInput} from '../io/source.js'
 import {indexChunks, planElf, type Section} from './elf.js'
 import {openImageForDump, reopen} from './input.js'
+import {guestP2m, type P2mRewrite} from './p2m.js'
 import {emitPages, FilePlacer, Spool} from './pages.js'
 import {PageWindow, windowPfns} from './pfns.js'
 import {type CheckpointChoice, chooseCheckpoint, legacyCheckpointed, locatePages, type ScanInput, type ScanResult, scanImage} from './scan.js'
@@ -56,6 +57,8 @@ export interface DumpJob {
   force?: boolean
   /** A replication stream's checkpoint to dump (from 1); the last complete one without it. */
   checkpoint?: number
+  /** PV: keep the guest's p2m pages as saved (source-host mfns) instead of rewriting them to the identity (src/dump/p2m.ts). */
+  keepP2m?: boolean
   onWarning?: (message: string) => void
   onProgress?: (p: DumpProgress) => void
   /** Called once the output is open (every usage check has passed). */
@@ -93,6 +96,8 @@ export interface DumpSummary {
   passes: number
   /** A replication stream (Remus, COLO): the checkpoint dumped, of how many complete; null for a plain stream. */
   checkpoint: Omit<CheckpointChoice, 'end'> | null
+  /** PV: the guest's p2m leaf pages the dump holds, and whether they were rewritten to the identity (not with keepP2m); null for HVM. */
+  p2m: {pages: number; rewritten: boolean} | null
   warnings: string[]
 }
 
@@ -157,6 +162,8 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
     let written = 0
     let sections: Section[] | null = null
     let bytes: number
+    // PV: the guest's p2m pages, rewritten to the identity unless kept as saved.
+    let p2m: P2mRewrite | undefined
 
     const rawSize = (s: ScanResult) => (s.facts.pages.last === undefined ? 0 : (s.facts.pages.last + 1) * PAGE_SIZE)
 
@@ -166,6 +173,9 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
       scan = await scanImage(image, {...scanOpts, placer})
       job.onScanned?.(scan.input, scan.facts.pages.count)
       placer.truncate(rawSize(scan))
+      // Written as they came: rewritten in place once every page is known.
+      p2m = guestP2m(scan)
+      if (!job.keepP2m) p2m?.rewriteFile(placer)
       // What holds data: one page per pfn (re-sent copies overwrote theirs); the rest are holes.
       written = scan.facts.pages.count * PAGE_SIZE
       bytes = rawSize(scan)
@@ -203,6 +213,8 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
       }
       job.onScanned?.(scan.input, scan.facts.pages.count)
       const pages = scan.facts.pages
+      const guest = (p2m = guestP2m(scan))
+      const rewrite = guest && !job.keepP2m ? (first: number, buf: Buffer) => guest.rewrite(first, buf) : undefined
       const onPages = progress('write', pages.count)
       if (job.format === 'elf') {
         warnHvmRegisters(scan, warn)
@@ -213,7 +225,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
         await sink.write(plan.front)
         for (const entry of prstatusEntries(scan)) await sink.write(entry)
         await sink.write(plan.back)
-        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: false, onPages})
+        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: false, rewrite, onPages})
         const spare: Buffer[] = []
         for (const chunk of indexChunks(pages, scan.input.guest, spare)) await sink.write(chunk, () => spare.push(chunk))
         await sink.write(plan.strtab)
@@ -221,7 +233,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
         sections = plan.sections
         bytes = plan.size
       } else {
-        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: true, onPages})
+        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: true, rewrite, onPages})
         bytes = rawSize(scan)
       }
       written = bytes
@@ -239,6 +251,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
       method,
       passes,
       checkpoint: checkpoint ? {kind: checkpoint.kind, dumped: checkpoint.dumped, complete: checkpoint.complete} : scan.checkpoint,
+      p2m: p2m ? {pages: p2m.count, rewritten: !job.keepP2m && p2m.count > 0} : null,
       warnings,
     }
   } catch (err) {

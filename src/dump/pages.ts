@@ -117,6 +117,8 @@ export interface EmitOptions {
   read: ReadAt
   /** Raw to a stream: zeros between pages, from pfn 0. */
   zeroGaps: boolean
+  /** Changes pages as read, before they are written: `pages` holds those of pfns first, first + 1, ... (the p2m rewrite, src/dump/p2m.ts). */
+  rewrite?: (first: number, pages: Buffer) => void
   /** Pages written so far. */
   onPages?: (done: number) => void
 }
@@ -153,6 +155,7 @@ export async function emitPages(o: EmitOptions): Promise<number> {
           if (k === 0) throw new InputError(`the input ended at byte ${at + got} while page ${p} was read back; was it changed while xst read it?`, 'input-changed')
           got += k
         }
+        o.rewrite?.(p, buf.subarray(0, len))
         await o.sink.write(buf.subarray(0, len), () => pool.put(buf))
         p += n
         done += n
