@@ -13,6 +13,8 @@ export default class DumpCore extends XstCommand {
 
 --format elf (the default) writes the layout of \`xl dump-core\`: an ELF64 core file with the sections .note.Xen (header, Xen version and format version notes), .xen_prstatus (one vcpu context per vcpu: PV the saved contexts, HVM contexts built from the CPU records of the HVM context), .xen_shared_info (PV), .xen_pages (the pages in pfn order) and .xen_p2m (PV; gmfn = pfn, as a saved image holds pfns, not machine frames) or .xen_pfn (HVM). crash and libkdumpfile read it.
 
+A PV guest keeps its own pfn-to-mfn table (its p2m) in pages of its memory, which the image holds as saved: full of the source host's machine frames. The restorer rewrites them for its new host (libxc update_guest_p2m()); dump-core rewrites them the same way for the identity the dump declares (entry N = N for every page the dump holds, all ones for the others), in both formats, so that tools reading the guest's p2m agree with .xen_p2m. --keep-p2m keeps them as saved.
+
 --format raw writes page N at byte N x 4096, leaving holes (a sparse file) where the guest has no page: the layout Volatility 3 and most memory tools open directly. To a pipe the holes are written as zeros.
 
 An image convert or verify would refuse is refused here too (exit 1, nothing written), except that pages beyond a v2 stream's p2m are dumped, with a warning. CORE is written to a temporary file beside it and renamed into place when complete; an existing CORE is only replaced with --force. CORE is never compressed, even when named *.gz (a warning then says so; \`xst dump-core IMAGE - | gzip > CORE.gz\` compresses it). With - for CORE, the dump goes to stdout, but not to a terminal unless --force is given.
@@ -40,6 +42,7 @@ EXIT STATUS: 0 CORE written (warnings allowed); 1 IMAGE is refused (a defect, na
       description: 'a replication stream (Remus, COLO; a file): dump checkpoint K instead of the last complete one, which the receiver fails over from',
       helpValue: 'K',
     }),
+    'keep-p2m': Flags.boolean({description: "PV: keep the guest's p2m pages as saved, holding the source host's machine frames, instead of rewriting them to the identity"}),
     quiet: quietFlag(),
     progress: progressFlag(),
   }
@@ -57,6 +60,7 @@ EXIT STATUS: 0 CORE written (warnings allowed); 1 IMAGE is refused (a defect, na
       format: flags.format,
       force: flags.force,
       checkpoint: flags.checkpoint,
+      keepP2m: flags['keep-p2m'],
       onWarning: (m) => this.note(m),
       onCommitted: () => {
         done = true
