@@ -138,6 +138,12 @@ describe.concurrent('dump-core: a legacy Remus stream, as the receiver fails ove
       expect(r.code, r.stderr).toBe(0)
       expect(JSON.parse(r.stdout).checkpoint).toEqual({kind: 'remus', dumped, complete: c.checkpoints})
       expect(rawPagesNotIn(readFileSync(raw), memory), `${name} checkpoint ${dumped}`).toEqual([])
+      if (c.guest === 'pv') {
+        // --keep-p2m: the guest's p2m pages as saved.
+        const kept = join(dir, `kept-${dumped}.raw`)
+        expect((await runXst(['dump-core', '--format', 'raw', '--force', '--keep-p2m', ...args, input, kept])).code).toBe(0)
+        expect(rawPagesNotIn(readFileSync(kept), memory, true), `${name} checkpoint ${dumped}, --keep-p2m`).toEqual([])
+      }
       // The ELF dump holds the same pages (and the text says which checkpoint).
       const elf = join(dir, `core-${dumped}.elf`)
       const e = await runXst(['dump-core', '--force', ...args, input, elf])

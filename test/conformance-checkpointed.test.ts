@@ -66,9 +66,9 @@ describe.concurrent('verify: checkpointed v2 streams', () => {
 })
 
 describe('dump-core: checkpointed v2 streams, as the receiver fails over', () => {
-  /** The raw dump holds exactly `file`'s pages (a PV p2m page in either form), zeros elsewhere. */
-  function expectPages(raw: Buffer, file: string, label: string): void {
-    expect(rawPagesNotIn(raw, file), label).toEqual([])
+  /** The raw dump holds exactly `file`'s pages (a PV p2m page rewritten to the identity, as saved when `kept`), zeros elsewhere. */
+  function expectPages(raw: Buffer, file: string, label: string, kept = false): void {
+    expect(rawPagesNotIn(raw, file, kept), label).toEqual([])
   }
 
   it.for(V2_CHECKPOINTED.map((c) => [c.name, c] as const))('%s: the last complete checkpoint, and --checkpoint 1 the first', async ([name, c], {expect}) => {
@@ -85,6 +85,11 @@ describe('dump-core: checkpointed v2 streams, as the receiver fails over', () =>
       expect(r.code, r.stderr).toBe(0)
       expect(JSON.parse(r.stdout).checkpoint).toEqual({kind: c.stream.checkpointed, dumped, complete: c.checkpoints})
       expectPages(readFileSync(out), memory, `${name} checkpoint ${dumped}`)
+      if (c.guest === 'pv') {
+        const kept = join(dir, `kept-${dumped}.raw`)
+        expect((await runXst(['dump-core', '--format', 'raw', '--keep-p2m', ...args, file, kept])).code).toBe(0)
+        expectPages(readFileSync(kept), memory, `${name} checkpoint ${dumped}, --keep-p2m`, true)
+      }
     }
     // A checkpoint the stream does not complete cannot be chosen (a pipe, read once, neither: test/integration/dump-checkpoint-pipe.test.ts).
     const past = await runXst(['dump-core', '--checkpoint', String(c.checkpoints! + 1), file, join(dir, 'x')])

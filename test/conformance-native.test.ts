@@ -4,9 +4,10 @@
 // ("native/") says each must give: identify names its container, stream,
 // guest and domain; verify finds it valid (a legacy image: inspect-legacy
 // reads it and convert makes a stream verify accepts); dump-core's raw and
-// ELF dumps hold exactly the pages of the case's `memory` file (for a PV
-// guest's own p2m pages, either form of `alternatives`), and the ELF's
-// header note counts the case's vcpus.
+// ELF dumps hold exactly the pages of the case's `memory` file (a PV
+// guest's own p2m pages rewritten to the identity, its `alternatives`; as
+// saved, `memory`'s, with --keep-p2m), and the ELF's header note counts
+// the case's vcpus.
 import {createHash} from 'node:crypto'
 import {closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
@@ -67,13 +68,14 @@ const hasDemu = (c: NativeCase) => Array.isArray(c.stream.sections) && c.stream.
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 const ZERO_PAGE = Buffer.alloc(PAGE)
 
-/** The listed pfns whose page (as `page` gives it) has neither the memory file's hash nor its alternative. */
-function wrongPages(mem: NativeMemory, page: (pfn: number) => Buffer | undefined): string[] {
+/** The listed pfns whose page (as `page` gives it) is not the memory file's: a PV p2m page rewritten (its alternative) unless `kept`. */
+function wrongPages(mem: NativeMemory, page: (pfn: number) => Buffer | undefined, kept: boolean): string[] {
   const wrong: string[] = []
-  for (const [pfn, want] of mem.pfns) {
+  for (const [pfn, saved] of mem.pfns) {
     const p = page(pfn)
     const got = p ? sha256(p) : 'no page'
-    if (got !== want && got !== mem.alternatives.get(pfn)) wrong.push(`pfn ${pfn}: ${got}`)
+    const want = (!kept && mem.alternatives.get(pfn)) || saved
+    if (got !== want) wrong.push(`pfn ${pfn}: ${got}`)
   }
   return wrong
 }
@@ -84,7 +86,7 @@ function wrongPages(mem: NativeMemory, page: (pfn: number) => Buffer | undefined
  * the zeros (all of it where the filesystem cannot tell holes): the fullspan
  * case's dump is a 4 GiB sparse file.
  */
-function expectRaw(expect: ExpectStatic, dir: string, file: string, mem: NativeMemory): void {
+function expectRaw(expect: ExpectStatic, dir: string, file: string, mem: NativeMemory, kept = false): void {
   const fd = openSync(file, 'r')
   try {
     const size = fstatSync(fd).size
@@ -96,7 +98,7 @@ function expectRaw(expect: ExpectStatic, dir: string, file: string, mem: NativeM
       expect(readSync(fd, b, 0, PAGE, pfn * PAGE)).toBe(PAGE)
       return b
     }
-    expect(wrongPages(mem, at), 'raw dump: pfns whose page differs from memory').toEqual([])
+    expect(wrongPages(mem, at, kept), 'raw dump: pfns whose page differs from memory').toEqual([])
     const extents = hasPython && filesystemHasHoles(dir) ? dataExtents(file) : [[0, size]]
     const stray: number[] = []
     const chunk = Buffer.alloc(256 * PAGE)
@@ -117,7 +119,7 @@ function expectRaw(expect: ExpectStatic, dir: string, file: string, mem: NativeM
 }
 
 /** An ELF dump holds exactly the memory file's pages, under .xen_pfn (HVM, PVH) or .xen_p2m (PV). */
-function expectElf(expect: ExpectStatic, file: string, c: NativeCase, mem: NativeMemory): void {
+function expectElf(expect: ExpectStatic, file: string, c: NativeCase, mem: NativeMemory, kept = false): void {
   const core = parseCore(readFileSync(file))
   const pv = c.guest === 'pv'
   expect(core.sections.has(pv ? '.xen_p2m' : '.xen_pfn'), 'ELF dump: its page index section').toBe(true)
@@ -125,10 +127,10 @@ function expectElf(expect: ExpectStatic, file: string, c: NativeCase, mem: Nativ
     [...core.index].sort((a, b) => a - b),
     'ELF dump: the pfns it holds',
   ).toEqual([...mem.pfns.keys()].sort((a, b) => a - b))
-  // A PV dump declares gmfn = pfn, so either form of the guest's p2m pages may be held.
+  // A PV dump declares gmfn = pfn, and the guest's p2m pages say the same (unless kept as saved).
   if (pv) expect(core.gmfns).toEqual(core.index)
   expect(
-    wrongPages(mem, (pfn) => core.pages.get(pfn)),
+    wrongPages(mem, (pfn) => core.pages.get(pfn), kept),
     'ELF dump: pfns whose page differs from memory',
   ).toEqual([])
   const h = headerNote(core)
@@ -262,5 +264,17 @@ for (const c of PLAIN) {
       expect(r.code, r.stderr).toBe(0)
       expectElf(expect, out, c, mem)
     })
+
+    if (c.guest === 'pv') {
+      it("dump-core --keep-p2m, raw and ELF: the guest's p2m pages as saved", async ({expect}) => {
+        const raw = join(dir, 'kept.raw')
+        const elf = join(dir, 'kept.elf')
+        const [r, e] = await Promise.all([runXstInProcess(['dump-core', '--keep-p2m', '-f', 'raw', file, raw]), runXstInProcess(['dump-core', '--keep-p2m', file, elf])])
+        expect(r.code, r.stderr).toBe(0)
+        expect(e.code, e.stderr).toBe(0)
+        expectRaw(expect, dir, raw, mem, true)
+        expectElf(expect, elf, c, mem, true)
+      })
+    }
   })
 }

@@ -153,6 +153,10 @@ export const JSON_DOCUMENTS = {
       f('method', 'how the pages travelled: `"positional"`, `"windows"` or `"spool"`'),
       f('passes', 'how many passes over the input'),
       f('checkpoint', 'a replication stream (Remus, COLO): `{kind, dumped, complete}`, the checkpoint dumped (the last complete one unless `--checkpoint K`); `null` for a plain stream'),
+      f(
+        'p2m',
+        "a PV guest's own p2m pages: `{pages, rewritten}`, how many of the dump's pages are the guest's p2m leaf pages (X86_PV_P2M_FRAMES, the legacy p2m frame list) and whether they were rewritten to the identity as the restorer rewrites them (`false` with `--keep-p2m`, or when there are none); `null` for HVM",
+      ),
       WARNINGS,
     ],
   },

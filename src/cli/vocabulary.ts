@@ -286,6 +286,7 @@ const DOCUMENTS: Record<string, {title: string; document: Schema}> = {
       method: {enum: ['positional', 'windows', 'spool']},
       passes: count,
       checkpoint: nullable(obj({kind: {enum: ['remus', 'colo']}, dumped: count, complete: count})),
+      p2m: nullable(obj({pages: count, rewritten: bool})),
       warnings: ref('warnings'),
     }),
   },

@@ -15,6 +15,8 @@ export default class DumpCore extends XstCommand {
 
 --format vmcore writes the ELF64 core Linux's kdump and QEMU's dump-guest-memory write: one PT_LOAD segment per run of guest-physical pages (nothing is written for the holes between them), an NT_PRSTATUS and a QEMU note per vcpu from its saved registers, and a VMCOREINFO note: the kernel's own description of itself, found in the guest's memory. crash, drgn (libkdumpfile) and Volatility 3 open it with no options, KASLR included.
 
+A PV guest keeps its own pfn-to-mfn table (its p2m) in pages of its memory, which the image holds as saved: full of the source host's machine frames. The restorer rewrites them for its new host (libxc update_guest_p2m()); dump-core rewrites them the same way for the identity the dump declares (entry N = N for every page the dump holds, all ones for the others), in both formats, so that tools reading the guest's p2m agree with .xen_p2m. --keep-p2m keeps them as saved.
+
 --format raw writes page N at byte N x 4096, leaving holes (a sparse file) where the guest has no page: the layout Volatility 3 and most memory tools open directly. To a pipe the holes are written as zeros.
 
 Whatever the format, dump-core looks for the Linux kernel in the guest's memory: its vmcoreinfo text (release, KASLR offset, phys_base) or, without one, the kernel-text mapping of the saved vcpus' page tables. The summary says what it found, or why not, and the crash command line that opens the dump.
@@ -50,6 +52,7 @@ EXIT STATUS: 0 CORE written (warnings allowed); 1 IMAGE is refused (a defect, na
       description: 'a replication stream (Remus, COLO; a file): dump checkpoint K instead of the last complete one, which the receiver fails over from',
       helpValue: 'K',
     }),
+    'keep-p2m': Flags.boolean({description: "PV: keep the guest's p2m pages as saved, holding the source host's machine frames, instead of rewriting them to the identity"}),
     quiet: quietFlag(),
     progress: progressFlag(),
   }
@@ -67,6 +70,7 @@ EXIT STATUS: 0 CORE written (warnings allowed); 1 IMAGE is refused (a defect, na
       format: flags.format,
       force: flags.force,
       checkpoint: flags.checkpoint,
+      keepP2m: flags['keep-p2m'],
       onWarning: (m) => this.note(m),
       onCommitted: () => {
         done = true

@@ -2,16 +2,19 @@
 // v2 image read with a body hook, or a legacy image's record plan): the
 // pfns that get data (a bitmap: every pfn with at least one copy of its
 // contents is in the dump, holding its last copy), the vcpu contexts, the
-// shared-info page and the HVM context's CPU records.
+// shared-info page, the HVM context's CPU records and a PV guest's p2m
+// frames (X86_PV_P2M_FRAMES; a legacy image's frame list, as its record
+// plan writes it).
 //
 // A record is only taken when its body is what the format says it is; a
 // malformed one is left to the verifier, whose verdict decides whether the
 // dump is kept at all.
 import {MAX_HVM_CONTEXT} from '../legacy/layout.js'
 import {EXT_VCPU_64, MAX_VCPU_ID, PAGE_SIZE, pageTypeHasData, PAGE_TYPE_NAMES} from '../format/x86.js'
-import {MAX_PAGE_DATA_PFNS, PageDataHeader, Rec, SHARED_INFO_SIZE, VcpuHeader} from '../v2/libxc/layout.js'
+import {MAX_PAGE_DATA_PFNS, PageDataHeader, Rec, SHARED_INFO_SIZE, VcpuHeader, X86PvP2mFramesHeader} from '../v2/libxc/layout.js'
 import {PfnWord} from '../v2/record.js'
 import {checkDumpablePfn, PfnBitmap} from './pfns.js'
+import {type P2mFramesRecord, p2mFramesRecord} from './p2m.js'
 import {hvmVcpus, type HvmVcpus} from './vcpu.js'
 
 /**
@@ -47,6 +50,9 @@ export function wantsBody(type: number, length: number): boolean {
       return length === SHARED_INFO_SIZE
     case Rec.HVM_CONTEXT:
       return length > 0 && length <= MAX_HVM_CONTEXT
+    case Rec.X86_PV_P2M_FRAMES:
+      // At most 2^23 + 1 frames (end_pfn is 32 bits): 64 MiB for a guest of 16 TiB.
+      return length >= X86PvP2mFramesHeader.size && (length - X86PvP2mFramesHeader.size) % 8 === 0
     default:
       return false
   }
@@ -62,6 +68,8 @@ export class GuestFacts {
   sharedInfo: Buffer | undefined
   /** HVM: from the last HVM_CONTEXT record. */
   hvm: HvmVcpus | undefined
+  /** PV: the X86_PV_P2M_FRAMES records, in stream order. */
+  readonly p2mFrames: P2mFramesRecord[] = []
 
   /** The data pfns of a PAGE_DATA record at stream byte `offset`. */
   addPages(pfns: Float64Array, offset: number): void {
@@ -89,6 +97,11 @@ export class GuestFacts {
       case Rec.HVM_CONTEXT:
         this.hvm = hvmVcpus(body)
         break
+      case Rec.X86_PV_P2M_FRAMES: {
+        const r = p2mFramesRecord(body)
+        if (r) this.p2mFrames.push(r)
+        break
+      }
     }
   }
 }

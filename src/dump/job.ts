@@ -33,6 +33,7 @@ import {ByteReader} from '../io/reader.js'
 import {BoundedSource, openInput} from '../io/source.js'
 import {indexChunks, planElf, type Section} from './elf.js'
 import {openImageForDump, reopen} from './input.js'
+import {guestP2m, type P2mRewrite} from './p2m.js'
 import {emitPages, FilePlacer, Spool} from './pages.js'
 import {PageWindow, type PfnBitmap, windowPfns} from './pfns.js'
 import {type CheckpointChoice, chooseCheckpoint, legacyCheckpointed, locatePages, type ScanInput, type ScanResult, scanImage} from './scan.js'
@@ -59,6 +60,8 @@ export interface DumpJob {
   force?: boolean
   /** A replication stream's checkpoint to dump (from 1); the last complete one without it. */
   checkpoint?: number
+  /** PV: keep the guest's p2m pages as saved (source-host mfns) instead of rewriting them to the identity (src/dump/p2m.ts). */
+  keepP2m?: boolean
   onWarning?: (message: string) => void
   onProgress?: (p: DumpProgress) => void
   /** Called once the output is open (every usage check has passed). */
@@ -101,6 +104,8 @@ export interface DumpSummary {
   passes: number
   /** A replication stream (Remus, COLO): the checkpoint dumped, of how many complete; null for a plain stream. */
   checkpoint: Omit<CheckpointChoice, 'end'> | null
+  /** PV: the guest's p2m leaf pages the dump holds, and whether they were rewritten to the identity (not with keepP2m); null for HVM. */
+  p2m: {pages: number; rewritten: boolean} | null
   warnings: string[]
 }
 
@@ -230,6 +235,8 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
     let written = 0
     let sections: Section[] | null = null
     let bytes: number
+    // PV: the guest's p2m pages, rewritten to the identity unless kept as saved.
+    let p2m: P2mRewrite | undefined
 
     const rawSize = (s: ScanResult) => (s.facts.pages.last === undefined ? 0 : (s.facts.pages.last + 1) * PAGE_SIZE)
 
@@ -248,6 +255,9 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
       scan = await scanImage(image, {...scanOpts, placer: search.placer(placer)})
       job.onScanned?.(scan.input, scan.facts.pages.count)
       placer.truncate(rawSize(scan))
+      // Written as they came: rewritten in place once every page is known.
+      p2m = guestP2m(scan)
+      if (!job.keepP2m) p2m?.rewriteFile(placer)
       // The dump itself is the guest's memory: read back where the kernel's page tables lead.
       await findKernelIn(
         scan,
@@ -273,13 +283,20 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
         scan = await scanImage(image, lookFirst ? {...scanOpts, placer: search.placer()} : scanOpts)
         const pages = scan.facts.pages
         const window = new PageWindow(Math.max(1, Math.min(windowPfns(), pages.count)))
-        // The pfns the window has located: a page the kernel search reads there needs no pass of its own.
+        // The pfns the window has located: a page the kernel search reads there needs no pass of its own,
+        // and a window the search located is not located again for the writing.
         let located = [0, 0]
         // Windows are loaded one at a time, as the writing reaches them.
         windows = (function* () {
-          for (let from = 0; window.load(pages, from); from = window.end) yield [window.first, window.end] as [number, number]
-          // The last load found nothing: the window is empty.
-          located = [0, 0]
+          for (let from = 0; ; from = window.end) {
+            const first = pages.nextAt(from)
+            if (first === undefined) break
+            if (located[0] !== first || located[1] <= first) {
+              window.load(pages, from)
+              located = [0, 0]
+            }
+            yield [window.first, window.end] as [number, number]
+          }
         })()
         const again = await reopen(image)
         const locateWindow = async () => {
@@ -287,12 +304,15 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
           located = [window.first, window.end]
           passes++
         }
-        prepare = locateWindow
+        prepare = async () => {
+          if (located[1] <= located[0]) await locateWindow()
+        }
         locate = (pfn) => window.get(pfn)
         read = (buf, off, len, position) => source.read(buf, off, len, position)
         memory = inputMemory(pages, window, read, async (pfn) => {
           if (pfn >= located[0] && pfn < located[1]) return
-          window.load(pages, pfn)
+          // A guest that fits one window is located whole, once.
+          window.load(pages, pages.count <= window.capacity ? 0 : pfn)
           await locateWindow()
         })
       } else {
@@ -308,6 +328,8 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
       }
       job.onScanned?.(scan.input, scan.facts.pages.count)
       const pages = scan.facts.pages
+      const guest = (p2m = guestP2m(scan))
+      const rewrite = guest && !job.keepP2m ? (first: number, buf: Buffer) => guest.rewrite(first, buf) : undefined
       const onPages = progress('write', pages.count)
       const look = lookWhileWriting ? (first: number, n: number, buf: Buffer) => search.lookRun(first, n, buf, 0) : undefined
       const start = sink.bytesWritten
@@ -319,7 +341,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
         await sink.write(plan.front)
         for (const entry of prstatusEntries(scan)) await sink.write(entry)
         await sink.write(plan.back)
-        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: false, look, onPages})
+        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: false, look, rewrite, onPages})
         const spare: Buffer[] = []
         for (const chunk of indexChunks(pages, scan.input.guest, spare)) await sink.write(chunk, () => spare.push(chunk))
         await sink.write(plan.strtab)
@@ -333,13 +355,13 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
         const plan = planVmcore(pages, cpuNotes(scan, warn), kernel!.noteText)
         await sink.write(plan.head)
         const segmentStart = (pfn: number) => segmentOf(plan.segments, pfn)?.first ?? pfn
-        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: false, segmentStart, onPages})
+        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: false, segmentStart, rewrite, onPages})
         if (sink.bytesWritten - start !== plan.size) throw new Error(`internal: the vmcore is ${sink.bytesWritten - start} bytes, planned ${plan.size}`)
         segments = plan.segments.length
         notes = plan.notes
         bytes = plan.size
       } else {
-        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: true, look, onPages})
+        await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: true, look, rewrite, onPages})
         bytes = rawSize(scan)
         await findKernelIn(scan, memory)
       }
@@ -359,6 +381,7 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
       method,
       passes,
       checkpoint: checkpoint ? {kind: checkpoint.kind, dumped: checkpoint.dumped, complete: checkpoint.complete} : scan.checkpoint,
+      p2m: p2m ? {pages: p2m.count, rewritten: !job.keepP2m && p2m.count > 0} : null,
       warnings,
     }
   } catch (err) {

@@ -121,6 +121,8 @@ export interface EmitOptions {
   segmentStart?: (pfn: number) => number
   /** Sees every page written: `count` pages of consecutive pfns from `first`, in `buf` from byte 0. */
   look?: (first: number, count: number, buf: Buffer) => void
+  /** Changes pages as read, before they are written: `pages` holds those of pfns first, first + 1, ... (the p2m rewrite, src/dump/p2m.ts). */
+  rewrite?: (first: number, pages: Buffer) => void
   /** Pages written so far. */
   onPages?: (done: number) => void
 }
@@ -161,6 +163,7 @@ export async function emitPages(o: EmitOptions): Promise<number> {
           if (k === 0) throw new InputError(`the input ended at byte ${at + got} while page ${p} was read back; was it changed while xst read it?`, 'input-changed')
           got += k
         }
+        o.rewrite?.(p, buf.subarray(0, len))
         o.look?.(p, n, buf)
         await o.sink.write(buf.subarray(0, len), () => pool.put(buf))
         p += n

@@ -17,6 +17,19 @@ export function describeInput(s: ScanInput, domain?: string | null): string {
   return `${what} ${guest} image${xl}`
 }
 
+/** A PV dump's p2m: the ELF's gmfn = pfn, and the guest's own p2m pages. */
+function p2mLine(p: NonNullable<DumpSummary['p2m']>, elf: boolean): string {
+  const gmfn = elf ? 'gmfn = pfn (the saved page tables hold pfns, the machine frames are not in the image); ' : ''
+  if (p.pages === 0) return `${gmfn}the p2m frames the image names are none of its pages: nothing to rewrite`
+  const n = plural(p.pages, 'page')
+  return (
+    gmfn +
+    (p.rewritten
+      ? `the guest's p2m pages (${n}) rewritten to the identity, as the restorer does (--keep-p2m keeps them)`
+      : `the guest's p2m pages (${n}) kept as saved (--keep-p2m), holding the source host's machine frames`)
+  )
+}
+
 export function renderDump(s: DumpSummary): string[] {
   const L: string[] = []
   const format = s.output.format === 'elf' ? 'ELF xen dump-core' : s.output.format === 'vmcore' ? 'ELF kdump-style core' : 'raw, page N at byte N x 4096'
@@ -36,7 +49,6 @@ export function renderDump(s: DumpSummary): string[] {
   if (s.output.format === 'elf') {
     const names = (s.output.sections ?? []).map((x) => x.name).filter((n) => n !== '.shstrtab')
     L.push(pad('output') + `${s.output.bytes} bytes (${formatBytes(s.output.bytes)}): ${names.join(', ')}`)
-    if (s.input.guest === 'pv') L.push(pad('p2m') + 'gmfn = pfn: the saved page tables hold pfns, the machine frames are not in the image')
   } else if (s.output.format === 'vmcore') {
     const notes = s.output.notes ?? []
     const count = (name: string) => notes.filter((n) => n.name === name).length
@@ -46,6 +58,7 @@ export function renderDump(s: DumpSummary): string[] {
     const holes = s.output.bytes - s.output.written
     L.push(pad('output') + `${s.output.bytes} bytes (${formatBytes(s.output.bytes)})${holes > 0 ? `, ${s.output.written} of them data, the rest holes (a sparse file)` : ''}`)
   }
+  if (s.p2m) L.push(pad('p2m') + p2mLine(s.p2m, s.output.format === 'elf'))
   L.push(...renderKernel(s))
   return L
 }

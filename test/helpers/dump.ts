@@ -234,11 +234,12 @@ export const hasPython = spawnSync('python3', ['--version']).status === 0
 
 /**
  * The pfns of a raw dump whose page is not the one a native case's memory
- * file (`memory` or `memory_first_checkpoint`) lists: a PV p2m page may be
- * in either form, and an unlisted pfn must be zeros. Empty when the dump
- * holds exactly those pages.
+ * file (`memory` or `memory_first_checkpoint`) lists: a PV guest's p2m
+ * pages rewritten to the identity (its `alternatives`), as dump-core writes
+ * them, or as saved (`memory`) when `kept` (--keep-p2m); an unlisted pfn
+ * must be zeros. Empty when the dump holds exactly those pages.
  */
-export function rawPagesNotIn(raw: Buffer, file: string): number[] {
+export function rawPagesNotIn(raw: Buffer, file: string, kept = false): number[] {
   const {zeroSha256} = nativeIndex()
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
   const {pfns, alternatives} = nativeMemory(file)
@@ -246,7 +247,7 @@ export function rawPagesNotIn(raw: Buffer, file: string): number[] {
   const wrong: number[] = []
   for (let p = 0; p < last; p++) {
     const h = sha(Buffer.concat([raw.subarray(p * PAGE, (p + 1) * PAGE)], PAGE))
-    if (h !== (pfns.get(p) ?? zeroSha256) && h !== alternatives.get(p)) wrong.push(p)
+    if (h !== ((!kept && alternatives.get(p)) || pfns.get(p) || zeroSha256)) wrong.push(p)
   }
   return wrong
 }
