@@ -282,6 +282,7 @@ function convertRows(img: BenchImage, dir: string, xst: string, xen: string | un
     // dump-core (no Xen counterpart): held to RSS; from a pipe the pages go through a spool file.
     {...base, id: 'dump-elf', label: 'xst dump-core IMAGE OUT', line: `${xst} dump-core ${IN} ${OUT}`, xst: true, cat: 'file-cat', prep: prepOut},
     {...base, id: 'dump-raw', label: 'xst dump-core --format raw IMAGE OUT', line: `${xst} dump-core --format raw ${IN} ${OUT}`, xst: true, cat: 'file-cat', prep: prepOut},
+    {...base, id: 'dump-vmcore', label: 'xst dump-core --format vmcore IMAGE OUT', line: `${xst} dump-core --format vmcore ${IN} ${OUT}`, xst: true, cat: 'file-cat', prep: prepOut},
     {...base, id: 'dump-pipe', label: 'cat IMAGE | xst dump-core - OUT', line: `cat ${IN} | ${xst} dump-core - ${OUT}`, xst: true, cat: 'file-cat', prep: prepOut},
   ]
   if (!held) for (const r of rows) delete r.target
