@@ -60,6 +60,7 @@ const CASES: Case[] = [
   {name: 'verify-truncated', args: ['verify', '--json', 'IN'], inputs: [v2('bad-truncated-mid-record.v2.gz')], exit: 1},
   {name: 'verify-legacy', args: ['verify', '--json', 'IN'], inputs: [legacy('pv64-xl.legacy.gz')], exit: 1},
   {name: 'verify-several', args: ['verify', '--json', 'IN', 'IN2'], inputs: [v2('pv2.v2.gz'), v2('bad-pfn-type-5.v2.gz')], exit: 1},
+  {name: 'verify-with-unreadable', args: ['verify', '--json', 'IN', 'OUT'], inputs: [v2('pv2.v2.gz')], exit: 2},
   {name: 'verify-verbose', args: ['verify', '--json', '--verbose', 'IN'], inputs: [v2('libxl-pv3.v2.gz')], exit: 0},
   // identify
   {
@@ -75,6 +76,7 @@ const CASES: Case[] = [
     exit: 0,
   },
   {name: 'identify-damaged-and-foreign', args: ['identify', '--json', 'IN', 'IN2'], inputs: [container('bad-xenserver-v2-no-end.img.gz'), junk], exit: 1},
+  {name: 'identify-with-unreadable', args: ['identify', '--json', 'IN', 'OUT'], inputs: [v2('pv2.v2.gz')], exit: 2},
   // convert
   {name: 'convert-pv-libxl', args: ['convert', '--json', 'IN', 'OUT'], inputs: [legacy('pv64-xl.legacy.gz')], exit: 0},
   {name: 'convert-hvm-libxc', args: ['convert', '--json', '--format', 'libxc', 'IN', 'OUT'], inputs: [legacy('hvm64-xl-physmap.legacy.gz')], exit: 0},
@@ -95,7 +97,7 @@ const CASES: Case[] = [
 /** The documents (or parts) of a command's output that json-fields.ts declares, with their kind. */
 function documents(command: string, doc: Record<string, unknown>): Array<[JsonDocumentKind, Record<string, unknown>]> {
   if ('error' in doc && doc.ok === false && !('images' in doc)) return [['error', doc]]
-  if (command === 'identify' || command === 'verify') return (doc.images as Array<Record<string, unknown>>).map((x) => [command, x])
+  if (command === 'identify' || command === 'verify') return (doc.images as Array<Record<string, unknown>>).map((x) => [x.verdict === 'unreadable' ? 'unreadable' : command, x])
   return [[command as JsonDocumentKind, doc]]
 }
 

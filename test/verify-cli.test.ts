@@ -277,7 +277,7 @@ describe('verify: input and output', () => {
     const unreadable = {
       ok: false,
       input: {path: missing, size: null, bytes: null},
-      verdict: 'error',
+      verdict: 'unreadable',
       error: {code: 'no-such-file', message: `${missing}: no such file`, offset: null, index: null, context: null, expected: null, got: null},
     }
     const alone = await runXstInProcess(['verify', '--json', missing])

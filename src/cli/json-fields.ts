@@ -30,6 +30,15 @@ export const JSON_DOCUMENTS = {
       WARNINGS,
     ],
   },
+  unreadable: {
+    title: 'An image `identify` or `verify` cannot read (no such file, a directory it was not told of, permission denied): its entry in `images`',
+    fields: [
+      f('ok', "`false`; `verify`'s entries have it, `identify`'s do not", true),
+      f('input', '`{path, size: null, bytes: null}`: the path as given'),
+      f('verdict', '`"unreadable"`'),
+      f('error', "the error, as the failure document's"),
+    ],
+  },
   'inspect-legacy': {
     title: '`xst inspect-legacy --json`',
     fields: [
@@ -58,7 +67,7 @@ export const JSON_DOCUMENTS = {
     ],
   },
   verify: {
-    title: '`xst verify --json` (`{ok, images: [...]}`, one of these each; a file that cannot be read: `{ok: false, input, verdict: "error", error}`)',
+    title: '`xst verify --json` (`{ok, images: [...]}`, one of these each; a file that cannot be read: the unreadable entry above)',
     fields: [
       OK,
       f(

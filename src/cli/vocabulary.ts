@@ -223,7 +223,7 @@ const DOCUMENTS: Record<string, {title: string; document: Schema}> = {
       ok: bool,
       images: {
         type: 'array',
-        items: {anyOf: [verifyImage, obj({ok: {const: false}, input: ref('input'), verdict: {const: 'error'}, error: ref('error')})]},
+        items: {anyOf: [verifyImage, obj({ok: {const: false}, input: ref('input'), verdict: {const: 'unreadable'}, error: ref('error')})]},
       },
     }),
   },

@@ -58,7 +58,7 @@ async function verifyModules() {
 export type VerifyResult = {ok: boolean; input: InputJson; verdict: 'valid' | 'invalid'} & VerifyReport & {container: ContainerSummary | null; restore: Restore | null}
 
 /** An image that could not be read (no such file, a directory, permission denied): in `images` with the error, the others still verified. */
-type Unreadable = {ok: false; input: InputJson; verdict: 'error'; error: Record<string, unknown>}
+type Unreadable = {ok: false; input: InputJson; verdict: 'unreadable'; error: Record<string, unknown>}
 
 export default class Verify extends XstCommand {
   static summary = 'Check v2 save images (libxc or libxl streams, in any container), reporting every problem'
@@ -69,7 +69,7 @@ Every header and record is checked against the format and against the ordering t
 
 Several images may be given: each gets its own verdict line. Each error and warning is a line on stderr ("error: ..." / "warning: ..."; prefixed by the file's name when there are several); the verdict lines (and with --verbose the record listing) go to stdout. A file that cannot be read (no such file, a directory) is said on stderr and the others are still checked.
 
-With --json, one document whatever the number of images, as identify's: {ok, images: [...]}, each image's report in the order given (a file that cannot be read: {ok: false, input, verdict: "error", error}); ok is true when every image is valid.
+With --json, one document whatever the number of images, as identify's: {ok, images: [...]}, each image's report in the order given (a file that cannot be read: {ok: false, input, verdict: "unreadable", error}, as identify names it); ok is true when every image is valid.
 
 Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy image: convert it with \`xst convert\`), 2 usage error or a file that cannot be opened (no such file, a directory, permission denied).`
 
@@ -115,7 +115,7 @@ Exit status: 0 every image valid (warnings allowed), 1 any invalid (or a legacy 
         // One image that cannot be read does not stop the others.
         // Named once, and only among several: a message about the file (no such file, permission denied) names it already.
         this.diag(`xst verify: ${!several || err.message.startsWith(`${name}: `) ? err.message : `${name}: ${err.message}`}`)
-        images.push({ok: false, input: {path: name, size: null, bytes: null}, verdict: 'error', error: err.toJSON()})
+        images.push({ok: false, input: {path: name, size: null, bytes: null}, verdict: 'unreadable', error: err.toJSON()})
         code = Math.max(code, err.exitCode)
       }
     }
