@@ -90,7 +90,9 @@ def row(name, kaslr, options, ref_path, cand_path, marker, exit_code):
     r["bt_same"] = not bt_diff and bool(cand["bt"])
     if bt_diff:
         r["bt_diff"] = bt_diff
-    r["warnings"] = sorted(set(e for e in cand["errors"] if e not in ref["errors"]))[:5]
+    ref_lines = set(ref["text"].splitlines())
+    r["crash_errors"] = [ln.strip() for ln in cand["text"].splitlines() if ln.startswith("crash:") and ln not in ref_lines][:5]
+    r["warnings"] = sorted(set(e for e in cand["errors"] if e not in ref["errors"] and e not in r["crash_errors"]))[:5]
     print(json.dumps(r))
 
 
@@ -111,7 +113,9 @@ def table(path):
             notes.append(f"`{r['error']}`")
         if r.get("sys_diff"):
             notes.append("sys differs: " + "; ".join(f"{k}: `{v[0]}` vs `{v[1]}`" for k, v in r["sys_diff"].items()))
-        if r.get("bt_diff"):
+        if r["opened"] and r.get("crash_errors"):
+            notes.append(f"`{r['crash_errors'][0]}`")
+        if r["opened"] and r.get("bt_diff"):
             for d in r["bt_diff"][:2]:
                 g = d["got"] or {}
                 w = d["want"] or {}
@@ -119,13 +123,14 @@ def table(path):
                 notes.append(f"bt cpu {d['cpu']} `{g.get('comm')}`: #0 `{(g.get('frames') or ['none'])[0]}`, reference #0 `{(w.get('frames') or ['none'])[0]}`{same_from}")
         if r.get("ps_diff"):
             notes.append(f"{r['ps_diff']} ps rows differ")
-        for w in r.get("warnings", [])[:2]:
+        for w in r.get("warnings", [])[:2] if r["opened"] else []:
             notes.append(f"`{w[:160]}`")
         sysv = "-" if not r["opened"] else ("same" if not r["sys_diff"] else "differs: " + ", ".join(r["sys_diff"]))
         btv = "-" if not r["opened"] else ("same" if r["bt_same"] else f"**differs** ({r['bt_cpus']} cpus)")
         psv = f"{r['sleepers']}/3 / {'same' if r['ps_same'] else '**differs**'}" if r["opened"] else "-"
         cell = "<br>".join(notes).replace("|", "\\|")
-        out.append(f"| {r['dump']} | {r['kaslr']} | {r['options'] or '-'} | {yn(r['opened'])} | {yn(r['marker']) if r['opened'] else '-'} | {psv} | {sysv} | {btv} | {cell} |")
+        opened = ("partly (crash errors)" if r.get("crash_errors") else "yes") if r["opened"] else "**no**"
+        out.append(f"| {r['dump']} | {r['kaslr']} | {r['options'] or '-'} | {opened} | {yn(r['marker']) if r['opened'] else '-'} | {psv} | {sysv} | {btv} | {cell} |")
     print("\n".join(out))
 
 
