@@ -46,7 +46,12 @@ function expectWellFormed(b: Buffer, summary: DumpSummary): ReturnType<typeof pa
   // The notes first, then the loads: ascending, apart, page-aligned data, p_align 0 (crash's test for a kdump core).
   expect(v.noteSegment.align).toBe(0)
   expect(v.loads.length).toBe(summary.output.segments)
-  for (const [i, l] of v.loads.entries()) {
+  // A kernel-text segment (a kernel virtual address) comes first, over data the memory segments hold.
+  const text = v.loads.filter((l) => l.vaddr >= 0xffffffff80000000n)
+  const ram = v.loads.filter((l) => l.vaddr < 0xffffffff80000000n)
+  expect(text.length).toBeLessThanOrEqual(1)
+  if (text.length) expect(v.loads[0]).toBe(text[0])
+  for (const [i, l] of ram.entries()) {
     expect(l.filesz).toBe(l.memsz)
     expect(l.filesz % PAGE).toBe(0)
     expect(l.paddr % PAGE).toBe(0)
@@ -54,12 +59,18 @@ function expectWellFormed(b: Buffer, summary: DumpSummary): ReturnType<typeof pa
     expect(l.align).toBe(0)
     expect(l.offset % PAGE).toBe(0)
     if (i > 0) {
-      const prev = v.loads[i - 1]
+      const prev = ram[i - 1]
       expect(l.paddr, 'segments ascend with a hole between them').toBeGreaterThan(prev.paddr + prev.memsz)
       expect(l.offset).toBe(prev.offset + prev.filesz)
     }
   }
-  expect(v.loads.length ? v.loads.at(-1)!.offset + v.loads.at(-1)!.filesz : b.length).toBe(b.length)
+  for (const t of text) {
+    const home = ram.find((l) => l.paddr <= t.paddr && t.paddr + t.filesz <= l.paddr + l.filesz)
+    expect(home, 'the kernel text lies inside one memory segment').toBeDefined()
+    expect(t.offset).toBe(home!.offset + (t.paddr - home!.paddr))
+  }
+  v.loads = ram
+  expect(ram.length ? ram.at(-1)!.offset + v.loads.at(-1)!.filesz : b.length).toBe(b.length)
   expect(summary.output.bytes).toBe(b.length)
   expect(v.notes.map((n) => ({name: n.name, type: n.type, bytes: n.desc.length}))).toEqual(summary.output.notes)
   return v
@@ -137,6 +148,9 @@ interface Guest {
   small?: boolean
   /** No page tables at all (cr3 0). */
   noTables?: boolean
+  /** 2 MiB slots the kernel image maps (default 1), and how many of its pages the guest has (default none). */
+  textSlots?: number
+  textPages?: number
 }
 
 const vmcoreinfo = (o: {release?: string; kaslr?: bigint; physBase?: bigint | null} = {}) =>
@@ -190,7 +204,8 @@ function guestPages(g: Guest): {pages: Map<number, Buffer>; cr3: bigint; cr4: bi
       entry(0x12, pdIndex, (0x13n << 12n) | PRESENT_RW)
       entry(0x13, 3, (phys + 3n * 4096n) | PRESENT_RW)
       entry(0x13, 4, (phys + 4n * 4096n) | PRESENT_RW)
-    } else entry(0x12, pdIndex, phys | PRESENT_RW | LARGE)
+    } else for (let k = 0; k < (g.textSlots ?? 1); k++) entry(0x12, pdIndex + k, (phys + BigInt(k) * 0x200000n) | PRESENT_RW | LARGE)
+    for (let k = 0; k < (g.textPages ?? 0); k++) page(Number(phys / 4096n) + k).fill(0x4b)
     top = g.la57 ? 0x0f : 0x10
     if (g.pti) page(top + 1) // the user half: nothing of the kernel mapped
   }
@@ -326,6 +341,39 @@ describe("the kernel's facts", () => {
     }
   })
 
+  it('a kernel KASLR put lower in physical memory than in its virtual window: phys_base "negative", as the 64-bit word crash takes', async () => {
+    // As a Debian 6.1 guest booted under QEMU had it: offset 0x34e00000, phys_base -0x1d800000.
+    const g: Guest = {kaslr: 0x34e00000n, physBase: -0x1d800000n}
+    const fromTables = (await dump(file(image(g).bytes), 'elf')).summary.kernel
+    expect(fromTables).toMatchObject({kaslrOffset: '0x34e00000', physBase: '0xffffffffe2800000', from: {physBase: 'page-tables'}})
+    expect(fromTables.crashOptions).toEqual(['--kaslr=0x34e00000', '--machdep', 'phys_base=0xffffffffe2800000'])
+    // The kernel prints it signed (%ld); without it the note gets the page tables' value the same way.
+    const text = vmcoreinfo({kaslr: 0x34e00000n, physBase: -0x1d800000n})
+    expect(text).toContain('NUMBER(phys_base)=-494927872\n')
+    const fromInfo = (await dump(file(image({...g, texts: [[0x30, 0, text]]}).bytes))).summary.kernel
+    expect(fromInfo).toMatchObject({physBase: '0xffffffffe2800000', from: {physBase: 'vmcoreinfo'}})
+    const old = vmcoreinfo({kaslr: 0x34e00000n, physBase: null})
+    const {bytes} = await dump(file(image({...g, texts: [[0x30, 0, old]]}).bytes))
+    expect(
+      parseVmcore(bytes)
+        .notes.find((n) => n.name === 'VMCOREINFO')!
+        .desc.toString('latin1'),
+    ).toBe(`${old}NUMBER(phys_base)=-494927872\n`)
+  })
+
+  it("the kernel image gets a PT_LOAD at its virtual address too, over the memory segment's data, as far as the guest's memory goes", async () => {
+    // Text at 0xffffffff82000000, physically at 0x400000 (phys_base below zero); two 2 MiB slots mapped, 3 MiB of them in the guest.
+    const g: Guest = {kaslr: 0x1000000n, physBase: 0x400000n - 0x2000000n, textSlots: 2, textPages: 768}
+    const {summary, bytes} = await dump(file(image(g).bytes))
+    const v = parseVmcore(bytes)
+    expect(summary.output.segments).toBe(v.loads.length)
+    const text = v.loads[0]
+    expect(text).toMatchObject({vaddr: 0xffffffff82000000n, paddr: 0x400000, filesz: 3 * 1024 * 1024, memsz: 3 * 1024 * 1024})
+    expect(bytes.subarray(text.offset, text.offset + text.filesz).equals(v.raw().subarray(0x400000, 0x700000))).toBe(true)
+    expect(bytes.readUInt8(text.offset)).toBe(0x4b)
+    expectWellFormed(bytes, summary)
+  })
+
   it('a vcpu on the user half of an isolated page table: the kernel half is read', async () => {
     const {summary} = await dump(file(image({kaslr: 0x4000000n, physBase: 0n, pti: true}).bytes))
     expect(summary.kernel).toMatchObject({kaslrOffset: '0x4000000', physBase: '0x0', from: {kaslrOffset: 'page-tables'}})
@@ -390,6 +438,38 @@ describe("the kernel's facts", () => {
   })
 })
 
+describe('a 64-bit PV guest', () => {
+  it("its kernel found through its vcpus' saved page tables (cr3 and entries hold pfns), its registers in the core's notes", async () => {
+    const {pages, cr3} = guestPages({...usual, texts: []})
+    const pfns = [...pages.keys()].sort((a, b) => a - b)
+    // vcpu_guest_context (x86_64): user_regs.rip at 648, rsp at 672, ctrlreg[3] at 5008.
+    const context = (id: number) => {
+      const c = Buffer.alloc(5168)
+      c.writeBigUInt64LE(0xffffffffab123450n + BigInt(id), 648)
+      c.writeBigUInt64LE(0xffffc90000004000n, 672)
+      c.writeBigUInt64LE(cr3, 5008)
+      return c
+    }
+    const bytes = buildLegacy({
+      width: 64,
+      guest: 'pv',
+      ext: {guestWidth: 64, extv: true},
+      chunks: [{kind: 'tsc_info'}, {kind: 'pages', entries: pfns, data: Buffer.concat(pfns.map((p) => pages.get(p)!))}, {kind: 'vcpu_info', online: [0, 1]}, {kind: 'last_checkpoint'}],
+      pv: {contexts: [0, 1].map((vcpu) => ({vcpu, basic: context(vcpu)}))},
+    })
+    const {summary, bytes: core} = await dump(file(bytes))
+    expect(summary.input.guest).toBe('pv')
+    expect(summary.kernel).toMatchObject({kaslrOffset: '0x2a000000', physBase: '0x10000000', from: {kaslrOffset: 'page-tables'}, pageTables: {vcpu: 0}})
+    const regs = parseVmcore(core)
+      .notes.filter((n) => n.name === 'CORE')
+      .map((n) => prstatusRegs(n.desc))
+    expect(regs.map((r) => [r.pid, r.rip, r.rsp])).toEqual([
+      [1, 0xffffffffab123450n, 0xffffc90000004000n],
+      [2, 0xffffffffab123451n, 0xffffc90000004000n],
+    ])
+  })
+})
+
 describe("the cores' registers", () => {
   it('NT_PRSTATUS: each vcpu as saved, pr_pid the vcpu id + 1; the QEMU note: cr3, segments and descriptor tables', async () => {
     const {bytes, cpus} = image(usual, {cpus: 3})
@@ -426,7 +506,7 @@ describe('segments', () => {
     for (let p = 0; p < 200; p += 2) pages.add(p)
     for (let p = 1000; p < 1010; p++) pages.add(p)
     for (let p = 5000; p < 5001; p++) pages.add(p)
-    const plan = planVmcore(pages, [], null, 8)
+    const plan = planVmcore(pages, [], null, null, 8)
     expect(plan.segments.length).toBeLessThanOrEqual(8)
     expect(plan.segments.map((s) => [s.first, s.end])).toEqual([
       [0, 199],

@@ -128,7 +128,35 @@ function fromQemuNote(d: Buffer): Cpu {
 
 /** struct elf_prstatus (x86_64): pr_reg at 112, in user_regs_struct order. */
 function fromPrstatus(d: Buffer): Cpu {
-  const order = ['r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi', 'rdi', 'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs']
+  const order = [
+    'r15',
+    'r14',
+    'r13',
+    'r12',
+    'rbp',
+    'rbx',
+    'r11',
+    'r10',
+    'r9',
+    'r8',
+    'rax',
+    'rcx',
+    'rdx',
+    'rsi',
+    'rdi',
+    'orig_rax',
+    'rip',
+    'cs',
+    'eflags',
+    'rsp',
+    'ss',
+    'fs_base',
+    'gs_base',
+    'ds',
+    'es',
+    'fs',
+    'gs',
+  ]
   const r: Record<string, bigint> = {}
   order.forEach((n, i) => {
     r[n] = d.readBigUInt64LE(112 + i * 8)
@@ -195,7 +223,16 @@ function hvmHwCpu(c: Cpu): Buffer {
     ssSel: s.ss.sel,
     trSel: s.tr.sel,
     ldtrSel: s.ldt.sel,
-    limits: u32s([s.cs, s.ds, s.es, s.fs, s.gs, s.ss, s.tr, s.ldt, s.idt, s.gdt].map((x) => x.limit)),
+    csLimit: s.cs.limit,
+    dsLimit: s.ds.limit,
+    esLimit: s.es.limit,
+    fsLimit: s.fs.limit,
+    gsLimit: s.gs.limit,
+    ssLimit: s.ss.limit,
+    trLimit: s.tr.limit,
+    ldtrLimit: s.ldt.limit,
+    idtrLimit: s.idt.limit,
+    gdtrLimit: s.gdt.limit,
     csBase: s.cs.base,
     dsBase: s.ds.base,
     esBase: s.es.base,
@@ -206,26 +243,29 @@ function hvmHwCpu(c: Cpu): Buffer {
     ldtrBase: s.ldt.base,
     idtrBase: s.idt.base,
     gdtrBase: s.gdt.base,
-    arbytes: u32s([s.cs, s.ds, s.es, s.fs, s.gs, s.ss, s.tr, s.ldt].map((x) => arbytes(x.flags))),
+    csArbytes: arbytes(s.cs.flags),
+    dsArbytes: arbytes(s.ds.flags),
+    esArbytes: arbytes(s.es.flags),
+    fsArbytes: arbytes(s.fs.flags),
+    gsArbytes: arbytes(s.gs.flags),
+    ssArbytes: arbytes(s.ss.flags),
+    trArbytes: arbytes(s.tr.flags),
+    ldtrArbytes: arbytes(s.ldt.flags),
     sysenterCs: 0n,
     sysenterEsp: 0n,
     sysenterEip: 0n,
     shadowGs: c.kernelGsBase,
+    msrFlags: 0n,
+    msrLstar: 0n,
+    msrStar: 0n,
+    msrCstar: 0n,
+    msrSyscallMask: 0n,
+    msrEfer: longMode ? EFER_SCE | EFER_LME | EFER_LMA | EFER_NX : 0n,
   })
-  // msr_flags, lstar, star, cstar, syscall_mask, efer, tsc_aux, tsc,
-  // pending_event + error_code, flags (XEN_X86_FPU_INITIALISED) + pad.
+  // After msr_efer: tsc_aux, tsc, pending_event + error_code, flags (XEN_X86_FPU_INITIALISED) + pad.
   const tail = Buffer.alloc(1032 - prefix.length)
-  tail.writeBigUInt64LE(longMode ? EFER_SCE | EFER_LME | EFER_LMA | EFER_NX : 0n, 40)
-  tail.writeUInt32LE(1, 72)
+  tail.writeUInt32LE(1, 1024 - prefix.length)
   return Buffer.concat([prefix, tail])
-}
-
-function u32s(v: number[]): Buffer {
-  const b = Buffer.alloc(v.length * 4)
-  v.forEach((x, i) => {
-    b.writeUInt32LE(x >>> 0, i * 4)
-  })
-  return b
 }
 
 async function main(): Promise<void> {
@@ -286,7 +326,16 @@ async function main(): Promise<void> {
   )
   closeSync(out)
   const cpuSummary = cpus.map((c) => ({rip: `0x${c.rip.toString(16)}`, cr3: `0x${c.cr[3].toString(16)}`, idtr: `0x${c.seg.idt.base.toString(16)}`}))
-  console.log(JSON.stringify({vcpus: nCpus, source: qemu.length ? 'QEMU note' : 'NT_PRSTATUS', pages, p2mSize: maxPfn + 1, segments: loads.map((l) => ({paddr: `0x${l.paddr.toString(16)}`, bytes: l.filesz})), cpus: cpuSummary}))
+  console.log(
+    JSON.stringify({
+      vcpus: nCpus,
+      source: qemu.length ? 'QEMU note' : 'NT_PRSTATUS',
+      pages,
+      p2mSize: maxPfn + 1,
+      segments: loads.map((l) => ({paddr: `0x${l.paddr.toString(16)}`, bytes: l.filesz})),
+      cpus: cpuSummary,
+    }),
+  )
 }
 
 main().catch((e) => {

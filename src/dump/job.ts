@@ -352,12 +352,12 @@ export async function runDumpJob(job: DumpJob): Promise<DumpSummary> {
       } else if (job.format === 'vmcore') {
         warnHvmRegisters(scan, warn)
         await findKernelIn(scan, memory)
-        const plan = planVmcore(pages, cpuNotes(scan, warn), kernel!.noteText)
+        const plan = planVmcore(pages, cpuNotes(scan, warn), kernel!.noteText, kernel!.text)
         await sink.write(plan.head)
         const segmentStart = (pfn: number) => segmentOf(plan.segments, pfn)?.first ?? pfn
         await emitPages({sink, pages, windows, prepare, locate, read, zeroGaps: false, segmentStart, rewrite, onPages})
         if (sink.bytesWritten - start !== plan.size) throw new Error(`internal: the vmcore is ${sink.bytesWritten - start} bytes, planned ${plan.size}`)
-        segments = plan.segments.length
+        segments = plan.loads
         notes = plan.notes
         bytes = plan.size
       } else {

@@ -175,6 +175,17 @@ export interface TextMapping {
   /** The first mapped address at or above __START_KERNEL, and its physical address. */
   virt: bigint
   phys: bigint
+  /** How far the mapping goes on from there, physically contiguous: the kernel image (kdump's kernel-text segment). */
+  bytes: bigint
+}
+
+/** Whether a page table maps all its 512 pages, contiguous from `phys`. */
+function contiguousTable(pt: Buffer, phys: bigint): boolean {
+  for (let j = 0; j < 512; j++) {
+    const e = pt.readBigUInt64LE(j * 8)
+    if (!(e & PRESENT) || (e & ADDR) !== phys + BigInt(j * PAGE_SIZE)) return false
+  }
+  return true
 }
 
 /** Where the kernel text is mapped in the page tables at `root` (a pfn), or why it was not found. */
@@ -197,16 +208,36 @@ export async function kernelTextMapping(mem: GuestMemory, rootPfn: bigint, la57:
   if (!pdPage) return `the kernel-text page directory (pfn ${pd}) is not in the image`
   const first = Number((START_KERNEL - START_KERNEL_MAP) / SIZE_2M)
   const last = Number((KERNEL_IMAGE_END - START_KERNEL_MAP) / SIZE_2M)
+  // The 2 MiB slots from `i` on that go on mapping physically contiguous memory from `phys`.
+  const extent = async (i: number, phys: bigint): Promise<bigint> => {
+    let n = 0n
+    for (let k = i; k < last; k++, n += SIZE_2M) {
+      const e = pdPage.readBigUInt64LE(k * 8)
+      if (!(e & PRESENT)) break
+      const want = phys + n
+      if (e & LARGE) {
+        if ((e & ADDR & ~(SIZE_2M - 1n)) !== want) break
+        continue
+      }
+      const pt = await mem.read(Number((e & ADDR) >> 12n))
+      if (!pt || !contiguousTable(pt, want)) break
+    }
+    return n
+  }
   for (let i = first; i < last; i++) {
     const e2 = pdPage.readBigUInt64LE(i * 8)
     if (!(e2 & PRESENT)) continue
     const virt = START_KERNEL_MAP + BigInt(i) * SIZE_2M
-    if (e2 & LARGE) return {virt, phys: e2 & ADDR & ~(SIZE_2M - 1n)}
+    if (e2 & LARGE) {
+      const phys = e2 & ADDR & ~(SIZE_2M - 1n)
+      return {virt, phys, bytes: await extent(i, phys)}
+    }
     const ptPage = await mem.read(Number((e2 & ADDR) >> 12n))
     if (!ptPage) continue
     for (let j = 0; j < 512; j++) {
       const e1 = ptPage.readBigUInt64LE(j * 8)
-      if (e1 & PRESENT) return {virt: virt + BigInt(j * PAGE_SIZE), phys: e1 & ADDR}
+      // A text that starts inside a slot mapped page by page: its own pages only.
+      if (e1 & PRESENT) return {virt: virt + BigInt(j * PAGE_SIZE), phys: e1 & ADDR, bytes: BigInt((512 - j) * PAGE_SIZE)}
     }
   }
   return 'no kernel-text mapping between 0xffffffff81000000 and 0xffffffffc0000000'
@@ -226,6 +257,8 @@ export interface KernelFacts {
   noteText: string | null
   /** The vcpu whose page tables were read, and what they gave. */
   pageTables: {vcpu: number; kaslrOffset: bigint; physBase: bigint} | null
+  /** The kernel image's mapping, from the page tables: the kdump-style core's kernel-text segment. */
+  text: TextMapping | null
   /** Why something was not found (null when both offsets were). */
   problem: string | null
 }
@@ -236,8 +269,9 @@ function parseHex(v: string | undefined): bigint | undefined {
   return v !== undefined && /^[0-9a-fA-F]{1,16}$/.test(v) ? BigInt(`0x${v}`) : undefined
 }
 
+/** A decimal NUMBER(...) value, as the kernel prints a long (signed), as the 64-bit word it is. */
 function parseDec(v: string | undefined): bigint | undefined {
-  return v !== undefined && /^-?[0-9]{1,20}$/.test(v) ? BigInt(v) : undefined
+  return v !== undefined && /^-?[0-9]{1,20}$/.test(v) ? BigInt.asUintN(64, BigInt(v)) : undefined
 }
 
 /**
@@ -249,6 +283,7 @@ function parseDec(v: string | undefined): bigint | undefined {
 export async function findKernel(mem: GuestMemory, search: VmcoreinfoSearch, vcpus: PagingState[], warn?: (m: string) => void): Promise<KernelFacts> {
   const problems: string[] = []
   let tables: KernelFacts['pageTables'] = null
+  let text: TextMapping | null = null
   const longMode = vcpus.filter((v) => v.longMode)
   if (vcpus.length === 0) problems.push('no vcpu registers in the image to read page tables from')
   else if (longMode.length === 0) problems.push('no vcpu is in 64-bit paging mode')
@@ -264,12 +299,11 @@ export async function findKernel(mem: GuestMemory, search: VmcoreinfoSearch, vcp
         why ||= m
         continue
       }
-      const physBase = m.phys - (m.virt - START_KERNEL_MAP)
-      if (physBase < 0n) {
-        why ||= `the kernel text at 0x${hexOf(m.virt)} maps to 0x${hexOf(m.phys)}, below where it could load`
-        continue
-      }
+      // Below zero where KASLR put the kernel lower in physical memory than in its virtual window: the
+      // kernel's own phys_base is then a 64-bit two's complement (vmcoreinfo prints it signed).
+      const physBase = BigInt.asUintN(64, m.phys - (m.virt - START_KERNEL_MAP))
       tables = {vcpu: v.vcpu, kaslrOffset: m.virt - START_KERNEL, physBase}
+      text = m
       break
     }
     if (tables) break
@@ -310,7 +344,7 @@ export async function findKernel(mem: GuestMemory, search: VmcoreinfoSearch, vcp
   // What a reader of the note needs and the kernel did not write, from the page tables.
   let noteText = chosen?.text ?? null
   if (noteText !== null && tables) {
-    if (infoPhysBase === undefined) noteText += `NUMBER(phys_base)=${tables.physBase}\n`
+    if (infoPhysBase === undefined) noteText += `NUMBER(phys_base)=${BigInt.asIntN(64, tables.physBase)}\n`
     if (infoOffset === undefined && tables.kaslrOffset !== 0n) noteText += `KERNELOFFSET=${hexOf(tables.kaslrOffset)}\n`
   }
   return {
@@ -324,6 +358,7 @@ export async function findKernel(mem: GuestMemory, search: VmcoreinfoSearch, vcp
     vmcoreinfo: chosen ? {pfn: chosen.pfn, offset: chosen.offset, bytes: chosen.text.length} : null,
     noteText,
     pageTables: tables,
+    text,
     problem: kaslrOffset !== null && physBase !== null && chosen ? null : problems.join('; ') || null,
   }
 }

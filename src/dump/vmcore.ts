@@ -7,6 +7,12 @@
 //                     pages (p_paddr the run's address, p_vaddr the same,
 //                     as QEMU writes them without paging; p_align 0, which
 //                     crash takes for a kdump core)
+//                     With the kernel's image found in the page tables, a
+//                     first PT_LOAD maps it at its virtual address too (as
+//                     kdump's does): its data is that of the segment holding
+//                     those pages, not a copy. Readers that reach the
+//                     kernel's page tables through its virtual address (drgn)
+//                     need it.
 //   notes             "CORE" NT_PRSTATUS per vcpu (ascending vcpu ids, the
 //                     saved registers), "QEMU" per vcpu (QEMUCPUState:
 //                     segments and control registers), then "VMCOREINFO"
@@ -61,7 +67,10 @@ export interface Segment {
 export interface VmcorePlan {
   /** Everything before the first segment's data: headers, notes, padding. */
   head: Buffer
+  /** The segments over guest-physical memory, whose data the file holds in order. */
   segments: Segment[]
+  /** PT_LOAD headers in all: the segments, and the kernel text's when there is one. */
+  loads: number
   /** Pages of zeros the segments hold for holes merged into them. */
   zeroPages: number
   size: number
@@ -109,7 +118,14 @@ export interface CpuNotes {
   qemu: Buffer
 }
 
-export function planVmcore(pages: PfnBitmap, cpus: CpuNotes[], vmcoreinfo: string | null, maxLoads = MAX_LOADS): VmcorePlan {
+/** The kernel image's mapping (kernel.ts TextMapping): its virtual and physical start and length. */
+export interface KernelText {
+  virt: bigint
+  phys: bigint
+  bytes: bigint
+}
+
+export function planVmcore(pages: PfnBitmap, cpus: CpuNotes[], vmcoreinfo: string | null, text: KernelText | null = null, maxLoads = MAX_LOADS): VmcorePlan {
   // The smallest gap filling (0, then powers of two) that keeps the segments within maxLoads.
   let gap = 0
   while (count(mergedRuns(pages, gap), maxLoads) > maxLoads) gap = gap ? gap * 2 : 2
@@ -126,7 +142,10 @@ export function planVmcore(pages: PfnBitmap, cpus: CpuNotes[], vmcoreinfo: strin
   if (vmcoreinfo !== null) add('VMCOREINFO', NT_VMCOREINFO, Buffer.from(vmcoreinfo, 'latin1'))
   const noteData = Buffer.concat(noteBufs)
 
-  const phnum = 1 + runs.length
+  // The kernel text's segment lies in the one run that holds its first page, as far as that run goes.
+  const P = BigInt(PAGE_SIZE)
+  const textRun = text && text.phys % P === 0n && text.bytes > 0n ? runs.findIndex(([s, e]) => BigInt(s) * P <= text.phys && text.phys < BigInt(e) * P) : -1
+  const phnum = 1 + (textRun >= 0 ? 1 : 0) + runs.length
   const notesAt = ElfHeader.size + phnum * ELF64_PHDR_SIZE
   const headEnd = notesAt + noteData.length
   const dataAt = Math.ceil(headEnd / PAGE_SIZE) * PAGE_SIZE
@@ -162,16 +181,23 @@ export function planVmcore(pages: PfnBitmap, cpus: CpuNotes[], vmcoreinfo: strin
   let at = dataAt
   let zeroPages = 0
   let covered = 0
+  const first = textRun >= 0 ? 2 : 1
   runs.forEach(([s, e], i) => {
     const bytes = BigInt((e - s) * PAGE_SIZE)
     const paddr = BigInt(s) * BigInt(PAGE_SIZE)
-    phdr(1 + i, {type: PT_LOAD, flags: PF_RWX, offset: BigInt(at), vaddr: paddr, paddr, filesz: bytes, memsz: bytes, align: 0n})
+    if (i === textRun && text) {
+      const runEnd = BigInt(e) * P
+      const length = text.phys + text.bytes > runEnd ? runEnd - text.phys : text.bytes
+      const offset = BigInt(at) + (text.phys - paddr)
+      phdr(1, {type: PT_LOAD, flags: PF_RWX, offset, vaddr: text.virt, paddr: text.phys, filesz: length, memsz: length, align: 0n})
+    }
+    phdr(first + i, {type: PT_LOAD, flags: PF_RWX, offset: BigInt(at), vaddr: paddr, paddr, filesz: bytes, memsz: bytes, align: 0n})
     segments.push({first: s, end: e, offset: at})
     at += (e - s) * PAGE_SIZE
     covered += e - s
   })
   zeroPages = covered - pages.count
-  return {head, segments, zeroPages, size: at, notes}
+  return {head, segments, loads: phnum - 1, zeroPages, size: at, notes}
 }
 
 /** The segment holding `pfn` (binary search), for where zeros start before a run. */
