@@ -103,6 +103,12 @@ describe('dump-core --format vmcore over the native streams', () => {
     expect(v.notes.some((n) => n.name === 'VMCOREINFO')).toBe(false)
   })
 
+  it('identify names the core as a kdump-style guest memory dump, not a Xen image', async () => {
+    const {out} = await dump(join(NATIVE, 'xl-hvm3-save.gz'))
+    const r = await runXstInProcess(['identify', out])
+    expect(r.stdout).toMatch(/: guest memory dump \(kdump-style ELF core\), 64-bit ELF core, \d+ bytes: not a Xen image \(.*`xst dump-core --format vmcore`/)
+  })
+
   test.skipIf(!hasReadelf)('binutils readelf reads a core without a warning', async () => {
     const c = cases.find((x) => x.name === 'xl-hvm3-save')!
     const {out} = await dump(join(NATIVE, c.input))

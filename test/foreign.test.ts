@@ -177,7 +177,9 @@ describe('identify names what is not a Xen image', () => {
     const names = ['qemu-core.elf', 'vmcore.elf', 'xen-host.elf', 'process.core', 'xen-sections.core', 'program.elf', 'object-be32.o']
     const {lines} = await identifyLines(names)
     const rest = (i: number) => lines[i].slice(path(names[i]).length + 2).replace(/, \d+ bytes: /, ': ')
-    expect(rest(0)).toBe("QEMU guest memory dump, 64-bit ELF core: not a Xen image (a KVM guest's memory dump, as `virsh dump --memory-only` writes, for crash; a dump cannot be restored)")
+    expect(rest(0)).toBe(
+      "guest memory dump (kdump-style ELF core), 64-bit ELF core: not a Xen image (a guest's memory dump, as QEMU's dump-guest-memory (`virsh dump --memory-only`) and `xst dump-core --format vmcore` write, for crash or drgn; a dump cannot be restored)",
+    )
     expect(rest(1)).toBe('Linux kernel crash dump, 64-bit ELF core: not a Xen image (a kernel crash dump (vmcore) for crash; not a domain save image)')
     expect(rest(2)).toBe("Xen host crash dump, 64-bit ELF core: not a Xen image (a Xen host's crash dump (kexec/kdump) for crash; not a domain save image)")
     expect(rest(3)).toBe('ELF core file, 64-bit: not a Xen image (a memory dump for a debugger; a dump cannot be restored)')

@@ -11,7 +11,8 @@
 //   counts and the page size). Its section name table comes last in the
 //   file, so the names (.xen_pages, .xen_p2m, ...) are only a second clue,
 //   when that table is within reach;
-// - QEMU's dump-guest-memory (`virsh dump --memory-only` on a KVM host):
+// - QEMU's dump-guest-memory (`virsh dump --memory-only` on a KVM host),
+//   and `xst dump-core --format vmcore`, which writes the same notes:
 //   notes named "QEMU" beside the "CORE" ones;
 // - Xen's own crash dump (kexec/kdump of the host): "Xen" notes of types
 //   XEN_ELFNOTE_CRASH_INFO and _CRASH_REGS (0x1000001, 0x1000002);

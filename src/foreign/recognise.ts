@@ -82,7 +82,13 @@ function elf(e: ElfFacts): ForeignSummary {
         elf: e,
       }
     case 'qemu':
-      return {kind: 'elf-core', label: 'QEMU guest memory dump', advice: "a KVM guest's memory dump, as `virsh dump --memory-only` writes, for crash; a dump cannot be restored", elf: e}
+      // QEMU's notes beside the cpus' NT_PRSTATUS: QEMU's own dump, or xst's kdump-style one, which writes them too.
+      return {
+        kind: 'elf-core',
+        label: 'guest memory dump (kdump-style ELF core)',
+        advice: "a guest's memory dump, as QEMU's dump-guest-memory (`virsh dump --memory-only`) and `xst dump-core --format vmcore` write, for crash or drgn; a dump cannot be restored",
+        elf: e,
+      }
     case 'xen-host':
       return {kind: 'elf-core', label: 'Xen host crash dump', advice: "a Xen host's crash dump (kexec/kdump) for crash; not a domain save image", elf: e}
     case 'linux-kernel':
