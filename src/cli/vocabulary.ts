@@ -43,6 +43,14 @@ const width: Schema = {enum: [32, 64, null]}
 /** A 64-bit address or offset, as 0x-prefixed hex (a JSON number cannot hold every one). */
 const hexAddress: Schema = {type: 'string', pattern: '^0x[0-9a-f]{1,16}$'}
 const kernelSource: Schema = {enum: ['vmcoreinfo', 'page-tables', null]}
+/** A number shown as 0x-prefixed hex (an HVM param's value, a physmap address). */
+const hex: Schema = {type: 'string', pattern: '^0x[0-9a-f]+$'}
+const countOrNull: Schema = {type: ['integer', 'null'], minimum: 0}
+/** The shared `pages`, with the command's own counts beside count and withData (and no others). */
+const pagesWith = (more: Record<string, Schema>): Schema => ({...ref('pages'), ...obj({count, withData: count, ...more})})
+/** Where a checkpointed stream is cut: in which checkpoint, where that starts, where the stream ends. */
+const checkpointCut: Schema = obj({checkpoint: count, start: count, at: count})
+const replication: Schema = {enum: ['remus', 'colo']}
 
 /** The shapes every command shares, under these names in each schema's $defs. */
 export const SHARED: Record<string, Schema> = {
@@ -77,7 +85,29 @@ export const SHARED: Record<string, Schema> = {
   },
   container: {
     description: 'the container around the stream: kind, label, whether gzip-compressed, then what its headers say',
-    ...obj({kind: str, label: str, compressed: bool}, true),
+    ...obj(
+      {
+        kind: {enum: ['none', 'libvirt', 'xenserver-legacy', 'xenserver-structured', 'xend']},
+        label: str,
+        compressed: bool,
+        libvirt: obj({version: count, claims: {enum: ['legacy', 'libxl']}, xmlLength: count, domainName: strOrNull, emulator: strOrNull}),
+        xend: obj({configLength: count, domainName: strOrNull, memoryMiB: countOrNull, vcpus: countOrNull, imageKind: strOrNull}),
+        xenops: obj({
+          time: str,
+          wordSize: count,
+          vmStrLength: countOrNull,
+          xsSubtreeEntries: countOrNull,
+          unknownFields: strings,
+          vmName: strOrNull,
+          vmUuid: strOrNull,
+        }),
+        sections: {type: 'array', items: obj({name: str, offset: count, length: countOrNull})},
+        stoppedAt: obj({section: str, offset: count}),
+        afterEnd: count,
+      },
+      false,
+      ['libvirt', 'xend', 'xenops', 'sections', 'stoppedAt', 'afterEnd'],
+    ),
   },
   input: {
     description: 'the input: `path` as given (`-` for stdin), `size` its length as given (compressed, when gzip; null for a pipe), `bytes` its length decompressed (null when not read to the end)',
@@ -103,27 +133,42 @@ export const SHARED: Record<string, Schema> = {
 /** Any command that fails (exit 1 or 2). */
 const failure = obj({ok: {const: false}, error: ref('error'), warnings: ref('warnings')})
 
-const verifySummary = obj(
-  {
-    format: {enum: ['libxc', 'libxl', null]},
-    xlHeader: nullable({type: 'object'}),
-    version: obj({libxl: intOrNull, libxc: intOrNull}),
-    legacyConverted: {type: ['boolean', 'null']},
-    guest: nullable(ref('guest')),
-    guestWidth: width,
-    pagetableLevels: intOrNull,
-    xenVersion: nullable(obj({major: int, minor: int})),
-    records: obj({libxl: counts, libxc: counts}),
-    pages: ref('pages'),
-    vcpus: ref('vcpus'),
-    p2mEndPfn: intOrNull,
-    emulator: {type: 'object'},
-    checkpoints: nullable({type: 'object'}),
-    tail: nullable({type: 'object'}),
-    bytes: count,
+const verifySummary = obj({
+  format: {enum: ['libxc', 'libxl', null]},
+  xlHeader: nullable(
+    obj({
+      flags: strings,
+      optionalDataLength: count,
+      domainName: strOrNull,
+      config: nullable(obj({deviceModel: {description: 'the device model the xl config asks for, or null when it does not say', enum: ['qemu-xen-traditional', 'qemu-xen', null]}})),
+    }),
+  ),
+  version: obj({libxl: intOrNull, libxc: intOrNull}),
+  legacyConverted: {type: ['boolean', 'null']},
+  guest: nullable(ref('guest')),
+  guestWidth: width,
+  pagetableLevels: intOrNull,
+  xenVersion: nullable(obj({major: int, minor: int})),
+  records: obj({libxl: counts, libxc: counts}),
+  pages: pagesWith({byType: counts}),
+  vcpus: ref('vcpus'),
+  p2mEndPfn: intOrNull,
+  emulator: {
+    description: 'the EMULATOR_* records: how many device-model contexts and their bytes, xenstore keys, the emulator id of the first context (null before one)',
+    ...obj({contexts: count, contextBytes: count, xenstoreKeys: count, firstId: intOrNull}),
   },
-  true,
-)
+  checkpoints: nullable(
+    obj({
+      kind: replication,
+      complete: count,
+      lastEnd: countOrNull,
+      cut: nullable(checkpointCut),
+      list: {type: 'array', items: obj({index: count, start: count, end: count, pfns: count, withData: count, records: count})},
+    }),
+  ),
+  tail: nullable({description: 'bytes after the stream: what they are, how many', ...obj({kind: str, bytes: count})}),
+  bytes: count,
+})
 
 /** A verify report: its verdict, problems and summary (also convert's `verify`). */
 const verifyReport = {
@@ -156,7 +201,7 @@ const identifyImage = obj({
         format: {enum: ['legacy', 'libxc', 'libxl']},
         libxcVersion: intOrNull,
         libxlVersion: intOrNull,
-        checkpointed: nullable(obj({kind: {enum: ['remus', 'colo']}, complete: count})),
+        checkpointed: nullable(obj({kind: replication, complete: count})),
       },
       false,
       ['checkpointed'],
@@ -191,27 +236,94 @@ const DOCUMENTS: Record<string, {title: string; document: Schema}> = {
         ok: {const: true},
         container: ref('container'),
         input: ref('input'),
-        xlHeader: nullable({type: 'object'}),
-        image: obj(
-          {
-            offset: count,
-            guest: {enum: ['pv', 'hvm']},
-            guestWidth: width,
-            pagetableLevels: intOrNull,
-            toolstackWidth: {enum: [32, 64]},
-            detected: obj({toolstackWidth: bool, guest: bool}),
-            p2mSize: count,
-          },
-          true,
+        xlHeader: nullable(
+          obj({
+            mandatoryFlags: count,
+            optionalFlags: count,
+            flags: strings,
+            optionalDataLength: count,
+            config: nullable(obj({format: {enum: ['json', 'xl']}, length: count, domainName: strOrNull})),
+          }),
         ),
-        extendedInfo: nullable({type: 'object'}),
+        image: obj({
+          offset: count,
+          guest: {enum: ['pv', 'hvm']},
+          guestWidth: width,
+          pagetableLevels: {enum: [3, 4, null]},
+          toolstackWidth: {enum: [32, 64]},
+          detected: obj({toolstackWidth: bool, guest: bool}),
+          p2mSize: count,
+        }),
+        extendedInfo: nullable(
+          obj({
+            offset: count,
+            totalLength: count,
+            blocks: {type: 'array', items: obj({id: str, offset: count, size: count})},
+            extendedContext: bool,
+            xsaveLength: countOrNull,
+          }),
+        ),
         p2mFrames: nullable(obj({offset: count, count})),
-        body: obj({pages: ref('pages'), vcpuInfo: {type: 'object'}}, true),
-        tail: obj({kind: {enum: ['pv', 'hvm']}, offset: count}, true),
-        checkpoints: nullable({type: 'object'}),
+        body: obj({
+          chunks: count,
+          pageBatches: count,
+          emptyBatches: count,
+          pages: pagesWith({dropped: count, byType: counts}),
+          pfnRange: nullable(obj({first: count, last: count})),
+          passes: count,
+          pagesResent: count,
+          verifyMode: bool,
+          chunkCounts: counts,
+          vcpuInfo: nullable(obj({maxVcpuId: count, online: {type: 'array', items: count}})),
+          tsc: nullable(obj({mode: count, nsec: {description: 'a 64-bit count, in decimal', type: 'string', pattern: '^[0-9]+$'}, khz: count, incarnation: count})),
+          hvmParams: {type: 'array', items: obj({param: count, name: str, value: hex})},
+          toolstack: nullable(obj({length: count, physmap: {type: 'array', items: obj({physOffset: hex, startAddr: hex, size: hex, name: str})}})),
+          notConvertible: strings,
+        }),
+        tail: {
+          anyOf: [
+            obj({
+              kind: {const: 'pv'},
+              offset: count,
+              unmappedPfns: count,
+              vcpus: {type: 'array', items: obj({id: count, parts: strings, bytes: count})},
+              sharedInfoOffset: countOrNull,
+            }),
+            obj({
+              kind: {const: 'hvm'},
+              offset: count,
+              magicPfns: nullable(obj({ioreq: hex, bufioreq: hex, store: hex})),
+              hvmContext: nullable(obj({offset: count, length: count})),
+              qemu: nullable(obj({offset: count, signature: str, length: countOrNull})),
+              qemuAbsent: {enum: ['eof', 'skipped', null]},
+            }),
+          ],
+        },
+        checkpoints: nullable(
+          obj({
+            kind: {const: 'remus'},
+            complete: count,
+            compressed: bool,
+            cut: nullable(checkpointCut),
+            list: {
+              type: 'array',
+              items: obj({
+                index: count,
+                start: count,
+                end: countOrNull,
+                pageBatches: count,
+                pages: count,
+                withData: count,
+                compressedPages: nullable(obj({unchanged: count, whole: count, runs: count, bytes: count})),
+                tailOffset: countOrNull,
+                vcpus: count,
+              }),
+            },
+          }),
+        ),
         trailing: nullable(obj({offset: count, length: count})),
         warnings: ref('warnings'),
-        chunks: {type: 'array', items: obj({index: intOrNull, offset: count, what: str, size: intOrNull, detail: strOrNull}, true)},
+        chunks: {type: 'array', items: obj({index: intOrNull, offset: count, what: str, size: intOrNull, detail: str})},
       },
       false,
       ['chunks'],
@@ -233,9 +345,9 @@ const DOCUMENTS: Record<string, {title: string; document: Schema}> = {
       ok: {const: true},
       input: obj({path: str, size: intOrNull, bytes: count, guest: ref('guest'), toolstackWidth: width, xlHeader: bool, domainName: strOrNull}),
       container: ref('container'),
-      output: obj({path: str, format: {enum: ['libxc', 'libxl']}, libxcVersion: int, bytes: count, container: str, written: count, gzip: bool}, true),
+      output: obj({path: str, format: {enum: ['libxc', 'libxl']}, libxcVersion: int, bytes: count, container: str, written: count, gzip: bool}),
       records: obj({libxc: counts, libxl: counts}),
-      pages: ref('pages'),
+      pages: pagesWith({dropped: count, batches: count}),
       vcpus: ref('vcpus'),
       qemu: nullable(obj({signature: str, bytes: count})),
       checkpoint: nullable(obj({kind: {enum: ['remus', 'colo']}, written: count, complete: count})),
