@@ -1,6 +1,6 @@
 // One vocabulary for every --json document, declared once, as JSON Schema
 // (draft 2020-12, plain objects): the shapes the commands share (`input`,
-// `container`, `stream`, `guest`, `pages`, `vcpus`, `error`, `warnings`,
+// `container`, `stream`, `guest`, `pages`, `vcpus`, `error`, `foreign`, `warnings`,
 // `problem`, `restore`) and, built from them, one schema per command's
 // document. scripts/json-schema.mjs publishes them as docs/json-schema/*.json
 // (test/json-schema.test.ts fails when the files and this module differ),
@@ -13,7 +13,15 @@
 // `input.bytes` is always the decompressed length of the input, `input.size`
 // always its length as given; `guest` always "pv", "hvm" or "pvh"; `pages.count`
 // always how many pfns; `vcpus` always `{count, ids}`; `error` always the
-// seven keys of ErrorJson (src/errors.ts).
+// seven keys of ErrorJson (src/errors.ts), and partialOutput or foreign
+// where an error has them.
+//
+// Every object is declared with its properties and closed
+// (additionalProperties: false) where its keys are fixed; a map keyed by
+// names (`counts`: record type -> count) says what its values are. The one
+// open shape is the shared `pages`, a base each use closes (pagesWith) with
+// the command's own counts. test/json-schema.test.ts holds the published
+// schemas to this.
 
 /** A JSON Schema, as a plain object. */
 export type Schema = {readonly [key: string]: unknown}
@@ -46,6 +54,7 @@ const kernelSource: Schema = {enum: ['vmcoreinfo', 'page-tables', null]}
 /** A number shown as 0x-prefixed hex (an HVM param's value, a physmap address). */
 const hex: Schema = {type: 'string', pattern: '^0x[0-9a-f]+$'}
 const countOrNull: Schema = {type: ['integer', 'null'], minimum: 0}
+const byteOrder: Schema = {enum: ['little', 'big', null]}
 /** The shared `pages`, with the command's own counts beside count and withData (and no others). */
 const pagesWith = (more: Record<string, Schema>): Schema => ({...ref('pages'), ...obj({count, withData: count, ...more})})
 /** Where a checkpointed stream is cut: in which checkpoint, where that starts, where the stream ends. */
@@ -57,7 +66,8 @@ export const SHARED: Record<string, Schema> = {
   guest: {description: 'the guest type: "pvh" only where an xl config says so (the stream calls a PVH guest HVM)', enum: ['pv', 'hvm', 'pvh']},
   warnings: {description: 'warnings about the input, as sentences', type: 'array', items: str},
   error: {
-    description: 'an error, the same keys for every error of every command (null where not known); some errors add keys (partialOutput, foreign)',
+    description:
+      'an error, the same keys for every error of every command (null where not known); some errors add keys: partialOutput (bytes of the output already written), foreign (what a file that is not a Xen image is)',
     ...obj(
       {
         code: {description: 'the stable code (docs/error-codes.md)', type: 'string'},
@@ -67,8 +77,55 @@ export const SHARED: Record<string, Schema> = {
         context: {description: 'what was being read', type: ['string', 'null']},
         expected: strOrNull,
         got: strOrNull,
+        partialOutput: obj({output: str, bytes: count}),
+        foreign: ref('foreign'),
       },
-      true,
+      false,
+      ['partialOutput', 'foreign'],
+    ),
+  },
+  foreign: {
+    description: 'a file that is not a Xen save image but of a format xst knows: its kind, a label, advice, and the facts its header gives (one of libvirtQemu, qemuDeviceState, elf)',
+    ...obj(
+      {
+        kind: {enum: ['libvirt-qemu-save', 'qemu-device-state', 'xen-dump-core', 'elf-core', 'elf']},
+        label: str,
+        advice: str,
+        libvirtQemu: obj({
+          complete: bool,
+          version: countOrNull,
+          byteOrder: byteOrder,
+          formatCode: countOrNull,
+          memoryFormat: strOrNull,
+          wasRunning: {type: ['boolean', 'null']},
+          dataLength: countOrNull,
+          cookie: {type: ['boolean', 'null']},
+          domainName: strOrNull,
+        }),
+        qemuDeviceState: obj({version: count}),
+        elf: obj({
+          class: width,
+          byteOrder: byteOrder,
+          type: {enum: ['relocatable', 'executable', 'shared', 'core', 'other']},
+          typeCode: countOrNull,
+          machine: countOrNull,
+          notes: strings,
+          sections: nullable(strings),
+          producer: {enum: ['xen-dump-core', 'qemu', 'xen-host', 'linux-kernel', null]},
+          xen: nullable(
+            obj({
+              guest: {enum: ['pv', 'hvm', null]},
+              vcpus: countOrNull,
+              pages: countOrNull,
+              pageSize: countOrNull,
+              formatVersion: strOrNull,
+              xenVersion: strOrNull,
+            }),
+          ),
+        }),
+      },
+      false,
+      ['libvirtQemu', 'qemuDeviceState', 'elf'],
     ),
   },
   problem: {
@@ -111,7 +168,7 @@ export const SHARED: Record<string, Schema> = {
   },
   input: {
     description: 'the input: `path` as given (`-` for stdin), `size` its length as given (compressed, when gzip; null for a pipe), `bytes` its length decompressed (null when not read to the end)',
-    ...obj({path: str, size: intOrNull, bytes: intOrNull}, true),
+    ...obj({path: str, size: intOrNull, bytes: intOrNull}),
   },
   pages: {
     description: 'page counts: `count` pfns, `withData` of them with a page of data; other counts as the command has them',
@@ -193,7 +250,7 @@ const verifyImage = obj({
 const identifyImage = obj({
   input: ref('input'),
   container: nullable(ref('container')),
-  foreign: nullable(obj({kind: str, label: str, advice: str}, true)),
+  foreign: nullable(ref('foreign')),
   xlHeader: bool,
   stream: nullable(
     obj(
