@@ -48,6 +48,7 @@ const CASES: Case[] = [
   {name: 'inspect-legacy-hvm-physmap', args: ['inspect-legacy', '--json', 'IN'], inputs: [legacy('hvm64-xl-physmap.legacy.gz')], exit: 0},
   {name: 'inspect-legacy-xenserver-legacy', args: ['inspect-legacy', '--json', 'IN'], inputs: [container('xenserver-legacy-hvm32.img.gz')], exit: 0},
   {name: 'inspect-legacy-verbose-pipe', args: ['inspect-legacy', '--json', '--verbose', '-'], inputs: [], stdin: () => vectorBytes('legacy', 'pv32-tw32.legacy.gz'), exit: 0},
+  {name: 'inspect-legacy-remus-compressed-cut', args: ['inspect-legacy', '--json', 'IN'], inputs: [native('legacy-remus-pv-compressed-cut.gz')], exit: 0},
   {name: 'inspect-legacy-bad', args: ['inspect-legacy', '--json', 'IN'], inputs: [legacy('bad-duplicate-pfn-in-batch.legacy.gz')], exit: 1},
   {name: 'inspect-legacy-v2', args: ['inspect-legacy', '--json', 'IN'], inputs: [v2('pv3.v2.gz')], exit: 1},
   // verify
@@ -56,6 +57,8 @@ const CASES: Case[] = [
   {name: 'verify-optional-record', args: ['verify', '--json', 'IN'], inputs: [v2('optional-rec.v2.gz')], exit: 0},
   {name: 'verify-xl-migrate-capture', args: ['verify', '--json', 'IN'], inputs: [native('xl-migrate-capture-pv3.gz')], exit: 0},
   {name: 'verify-xenserver-vgpu', args: ['verify', '--json', 'IN'], inputs: [native('xs-vgpu-uefi-hvm3.gz')], exit: 0},
+  {name: 'verify-remus-cut', args: ['verify', '--json', 'IN'], inputs: [native('remus-v2-hvm3-cut.gz')], exit: 0},
+  {name: 'verify-colo', args: ['verify', '--json', 'IN'], inputs: [native('colo-hvm3.gz')], exit: 0},
   {name: 'verify-bad', args: ['verify', '--json', 'IN'], inputs: [v2('bad-hvm-params-count-wrong.v2.gz')], exit: 1},
   {name: 'verify-truncated', args: ['verify', '--json', 'IN'], inputs: [v2('bad-truncated-mid-record.v2.gz')], exit: 1},
   {name: 'verify-legacy', args: ['verify', '--json', 'IN'], inputs: [legacy('pv64-xl.legacy.gz')], exit: 1},

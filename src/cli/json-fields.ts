@@ -83,7 +83,7 @@ export const JSON_DOCUMENTS = {
       f('stopped', '`null`, `"max-errors"`, `"fatal"` (truncation, or not a v2 stream) or `"big-endian"`'),
       f(
         'summary',
-        '`{format, xlHeader, version: {libxl, libxc}, legacyConverted, guest: "pv"|"hvm"|"pvh"|null, guestWidth, pagetableLevels, xenVersion, records, pages: {count, withData, byType}, vcpus: {count, ids}, p2mEndPfn, emulator, checkpoints, tail, bytes}`; `bytes` is where checking ended (a legacy image: the first bytes, where it stopped); `checkpoints` is `null` for a plain stream, else `{kind: "remus"|"colo", complete, lastEnd, cut, list: [{index, start, end, pfns, withData, records}]}`; `tail` names what follows the stream (a device-model record, xl\'s migration message)',
+        '`{format, xlHeader, version: {libxl, libxc}, legacyConverted, guest: "pv"|"hvm"|"pvh"|null, guestWidth, pagetableLevels, xenVersion, records, pages: {count, withData, byType}, vcpus: {count, ids}, p2mEndPfn, emulator, checkpoints, tail, bytes}`; `bytes` is where checking ended (a legacy image: the first bytes, where it stopped); `xlHeader` is `null` or `{flags[], optionalDataLength, domainName, config: {deviceModel}|null}`; `emulator` is `{contexts, contextBytes, xenstoreKeys, firstId}` (the EMULATOR_* records); `checkpoints` is `null` for a plain stream, else `{kind: "remus"|"colo", complete, lastEnd, cut, list: [{index, start, end, pfns, withData, records}]}`; `tail` is `null` or `{kind, bytes}`: what follows the stream (a device-model record, xl\'s migration message)',
       ),
       f('container', "the container summary (as `inspect-legacy`'s); for a XenServer vGPU image, `stoppedAt` says where checking ended"),
       f(
@@ -101,7 +101,7 @@ export const JSON_DOCUMENTS = {
         '`{path, size, bytes}`: the path as given (`stdin` for `-`), its length as given (compressed, when gzip; `null` for a pipe), its length decompressed (`null` when not known: a pipe, or gzip: identify reads headers only)',
       ),
       f('container', 'the container summary, or `null`'),
-      f('foreign', 'what a file that is not a Xen image is (`{kind, label, advice, ...facts}`), or `null`'),
+      f('foreign', 'what a file that is not a Xen image is (`{kind, label, advice}` and the facts its header gives: `libvirtQemu`, `qemuDeviceState` or `elf`), or `null`'),
       f('xlHeader', 'whether an xl header is in front'),
       f(
         'stream',
