@@ -7,12 +7,13 @@
 //                     pages (p_paddr the run's address, p_vaddr the same,
 //                     as QEMU writes them without paging; p_align 0, which
 //                     crash takes for a kdump core)
-//                     With the kernel's image found in the page tables, a
-//                     first PT_LOAD maps it at its virtual address too (as
-//                     kdump's does): its data is that of the segment holding
-//                     those pages, not a copy. Readers that reach the
-//                     kernel's page tables through its virtual address (drgn)
-//                     need it.
+//                     With the kernel's image found in the page tables, the
+//                     run holding it is cut in up to three PT_LOADs, the
+//                     middle one the kernel image's with its virtual address
+//                     as p_vaddr (kdump gives the image a segment of its own
+//                     too): readers that reach the kernel's page tables
+//                     through its virtual address (drgn) need it, and no two
+//                     segments overlap, as Volatility 3 needs.
 //   notes             "CORE" NT_PRSTATUS per vcpu (ascending vcpu ids, the
 //                     saved registers), "QEMU" per vcpu (QEMUCPUState:
 //                     segments and control registers), then "VMCOREINFO"
@@ -142,10 +143,24 @@ export function planVmcore(pages: PfnBitmap, cpus: CpuNotes[], vmcoreinfo: strin
   if (vmcoreinfo !== null) add('VMCOREINFO', NT_VMCOREINFO, Buffer.from(vmcoreinfo, 'latin1'))
   const noteData = Buffer.concat(noteBufs)
 
-  // The kernel text's segment lies in the one run that holds its first page, as far as that run goes.
+  // The kernel text's segment lies in the one run that holds its first page, as far as that run goes;
+  // that run's PT_LOAD is cut around it, so that no two segments overlap (Volatility 3 looks a
+  // physical address up among them, sorted, and takes the last one starting at or below it).
   const P = BigInt(PAGE_SIZE)
   const textRun = text && text.phys % P === 0n && text.bytes > 0n ? runs.findIndex(([s, e]) => BigInt(s) * P <= text.phys && text.phys < BigInt(e) * P) : -1
-  const phnum = 1 + (textRun >= 0 ? 1 : 0) + runs.length
+  type Load = {paddr: bigint; vaddr: bigint; bytes: bigint}
+  const loadsOf = ([s, e]: [number, number], i: number): Load[] => {
+    const start = BigInt(s) * P
+    const end = BigInt(e) * P
+    if (i !== textRun || !text) return [{paddr: start, vaddr: start, bytes: end - start}]
+    const textEnd = text.phys + text.bytes < end ? text.phys + text.bytes : end
+    const pieces: Load[] = []
+    if (text.phys > start) pieces.push({paddr: start, vaddr: start, bytes: text.phys - start})
+    pieces.push({paddr: text.phys, vaddr: text.virt, bytes: textEnd - text.phys})
+    if (textEnd < end) pieces.push({paddr: textEnd, vaddr: textEnd, bytes: end - textEnd})
+    return pieces
+  }
+  const phnum = 1 + runs.length + (textRun >= 0 ? loadsOf(runs[textRun], textRun).length - 1 : 0)
   const notesAt = ElfHeader.size + phnum * ELF64_PHDR_SIZE
   const headEnd = notesAt + noteData.length
   const dataAt = Math.ceil(headEnd / PAGE_SIZE) * PAGE_SIZE
@@ -181,17 +196,13 @@ export function planVmcore(pages: PfnBitmap, cpus: CpuNotes[], vmcoreinfo: strin
   let at = dataAt
   let zeroPages = 0
   let covered = 0
-  const first = textRun >= 0 ? 2 : 1
+  let ph = 1
   runs.forEach(([s, e], i) => {
-    const bytes = BigInt((e - s) * PAGE_SIZE)
-    const paddr = BigInt(s) * BigInt(PAGE_SIZE)
-    if (i === textRun && text) {
-      const runEnd = BigInt(e) * P
-      const length = text.phys + text.bytes > runEnd ? runEnd - text.phys : text.bytes
-      const offset = BigInt(at) + (text.phys - paddr)
-      phdr(1, {type: PT_LOAD, flags: PF_RWX, offset, vaddr: text.virt, paddr: text.phys, filesz: length, memsz: length, align: 0n})
+    const runAt = BigInt(at)
+    const runStart = BigInt(s) * P
+    for (const l of loadsOf([s, e], i)) {
+      phdr(ph++, {type: PT_LOAD, flags: PF_RWX, offset: runAt + (l.paddr - runStart), vaddr: l.vaddr, paddr: l.paddr, filesz: l.bytes, memsz: l.bytes, align: 0n})
     }
-    phdr(first + i, {type: PT_LOAD, flags: PF_RWX, offset: BigInt(at), vaddr: paddr, paddr, filesz: bytes, memsz: bytes, align: 0n})
     segments.push({first: s, end: e, offset: at})
     at += (e - s) * PAGE_SIZE
     covered += e - s

@@ -83,7 +83,7 @@ export class LibxlState {
 export interface CheckpointInfo {
   /** From 1. */
   index: number
-  /** Its byte range in the input: from the stream's start (the first) or the end of the one before, to its CHECKPOINT_END (libxl) or CHECKPOINT (a bare libxc stream). */
+  /** Its byte range in the input: from the stream's start (the first) or the end of the one before (COLO: of the CHECKPOINT_STATE record that follows it, left out of both), to its CHECKPOINT_END (libxl) or CHECKPOINT (a bare libxc stream). */
   start: number
   end: number
   /** Pages sent in it (dirtied since the one before), and its records. */
