@@ -151,6 +151,8 @@ interface Guest {
   /** 2 MiB slots the kernel image maps (default 1), and how many of its pages the guest has (default none). */
   textSlots?: number
   textPages?: number
+  /** The kernel image mapped page by page, as a PV kernel's is, over this many 2 MiB slots. */
+  ptSlots?: number
 }
 
 const vmcoreinfo = (o: {release?: string; kaslr?: bigint; physBase?: bigint | null} = {}) =>
@@ -200,7 +202,12 @@ function guestPages(g: Guest): {pages: Map<number, Buffer>; cr3: bigint; cr4: bi
     const pdIndex = Number((text - START_KERNEL_MAP) / 0x200000n)
     // A stale entry below __START_KERNEL, as a PV kernel keeps: not the text.
     entry(0x12, 2, 0x400000n | PRESENT_RW | LARGE)
-    if (g.small) {
+    if (g.ptSlots) {
+      for (let k = 0; k < g.ptSlots; k++) {
+        entry(0x12, pdIndex + k, (BigInt(0x70 + k) << 12n) | PRESENT_RW)
+        for (let j = 0; j < 512; j++) entry(0x70 + k, j, (phys + BigInt(k) * 0x200000n + BigInt(j) * 4096n) | PRESENT_RW)
+      }
+    } else if (g.small) {
       entry(0x12, pdIndex, (0x13n << 12n) | PRESENT_RW)
       entry(0x13, 3, (phys + 3n * 4096n) | PRESENT_RW)
       entry(0x13, 4, (phys + 4n * 4096n) | PRESENT_RW)
@@ -250,6 +257,14 @@ function cpuRecord(c: Cpu): Buffer {
   return r
 }
 
+/** Page batches of at most 1024 pages, as the saver writes them. */
+function pageBatches(pfns: number[], pages: Map<number, Buffer>): Array<{kind: 'pages'; entries: number[]; data: Buffer}> {
+  return Array.from({length: Math.ceil(pfns.length / 1024)}, (_, b) => {
+    const some = pfns.slice(b * 1024, (b + 1) * 1024)
+    return {kind: 'pages', entries: some, data: Buffer.concat(some.map((p) => pages.get(p)!))}
+  })
+}
+
 function image(g: Guest, o: {cpus?: number} = {}): {bytes: Buffer; cpus: Cpu[]; pages: Map<number, Buffer>} {
   const {pages, cr3, cr4} = guestPages(g)
   const cpus: Cpu[] = Array.from({length: o.cpus ?? 2}, (_, id) => ({id, rip: 0xffffffffab123450n + BigInt(id), rsp: 0xffffc90000004000n + BigInt(id) * 0x4000n, cr3, cr4}))
@@ -261,7 +276,7 @@ function image(g: Guest, o: {cpus?: number} = {}): {bytes: Buffer; cpus: Cpu[]; 
   const bytes = buildLegacy({
     width: 64,
     guest: 'hvm',
-    chunks: [{kind: 'tsc_info'}, {kind: 'pages', entries: pfns, data: Buffer.concat(pfns.map((p) => pages.get(p)!))}, {kind: 'vcpu_info', online: cpus.map((c) => c.id)}, {kind: 'last_checkpoint'}],
+    chunks: [{kind: 'tsc_info'}, ...pageBatches(pfns, pages), {kind: 'vcpu_info', online: cpus.map((c) => c.id)}, {kind: 'last_checkpoint'}],
     hvm: {context, qemu: {signature: QEMU_SIG_DM_0002, data: 100}},
   })
   return {bytes, cpus, pages}
@@ -374,6 +389,14 @@ describe("the kernel's facts", () => {
     expectWellFormed(bytes, summary)
   })
 
+  it('an image mapped page by page (a PV kernel has no large pages) is followed across its page tables', async () => {
+    const g: Guest = {kaslr: 0n, physBase: 0x400000n - 0x1000000n, ptSlots: 2, textPages: 1024}
+    const {summary, bytes} = await dump(file(image(g).bytes))
+    expect(summary.kernel).toMatchObject({kaslrOffset: '0x0', physBase: '0xffffffffff400000', from: {kaslrOffset: 'page-tables'}})
+    const text = parseVmcore(bytes).loads.find((l) => l.vaddr >= 0xffffffff80000000n)!
+    expect(text).toMatchObject({vaddr: 0xffffffff81000000n, paddr: 0x400000, filesz: 4 * 1024 * 1024})
+  })
+
   it('a vcpu on the user half of an isolated page table: the kernel half is read', async () => {
     const {summary} = await dump(file(image({kaslr: 0x4000000n, physBase: 0n, pti: true}).bytes))
     expect(summary.kernel).toMatchObject({kaslrOffset: '0x4000000', physBase: '0x0', from: {kaslrOffset: 'page-tables'}})
@@ -454,7 +477,7 @@ describe('a 64-bit PV guest', () => {
       width: 64,
       guest: 'pv',
       ext: {guestWidth: 64, extv: true},
-      chunks: [{kind: 'tsc_info'}, {kind: 'pages', entries: pfns, data: Buffer.concat(pfns.map((p) => pages.get(p)!))}, {kind: 'vcpu_info', online: [0, 1]}, {kind: 'last_checkpoint'}],
+      chunks: [{kind: 'tsc_info'}, ...pageBatches(pfns, pages), {kind: 'vcpu_info', online: [0, 1]}, {kind: 'last_checkpoint'}],
       pv: {contexts: [0, 1].map((vcpu) => ({vcpu, basic: context(vcpu)}))},
     })
     const {summary, bytes: core} = await dump(file(bytes))

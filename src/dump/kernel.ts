@@ -236,8 +236,18 @@ export async function kernelTextMapping(mem: GuestMemory, rootPfn: bigint, la57:
     if (!ptPage) continue
     for (let j = 0; j < 512; j++) {
       const e1 = ptPage.readBigUInt64LE(j * 8)
-      // A text that starts inside a slot mapped page by page: its own pages only.
-      if (e1 & PRESENT) return {virt: virt + BigInt(j * PAGE_SIZE), phys: e1 & ADDR, bytes: BigInt((512 - j) * PAGE_SIZE)}
+      if (!(e1 & PRESENT)) continue
+      // Mapped page by page (a PV kernel's always are: no large pages): as far as its pages run on
+      // contiguously, into the next slots when they reach this one's end.
+      const phys = e1 & ADDR
+      let k = j + 1
+      while (k < 512) {
+        const e = ptPage.readBigUInt64LE(k * 8)
+        if (!(e & PRESENT) || (e & ADDR) !== phys + BigInt((k - j) * PAGE_SIZE)) break
+        k++
+      }
+      const here = BigInt((k - j) * PAGE_SIZE)
+      return {virt: virt + BigInt(j * PAGE_SIZE), phys, bytes: k === 512 ? here + (await extent(i + 1, phys + here)) : here}
     }
   }
   return 'no kernel-text mapping between 0xffffffff81000000 and 0xffffffffc0000000'
