@@ -22,6 +22,7 @@ import {closeSync, fstatSync, openSync, readSync, writeSync} from 'node:fs'
 import {HvmCpuPrefix, HvmSaveType} from '../../src/dump/layouts.js'
 import {hvmContext} from '../../test/builders/hvm-context.js'
 import {type ChunkSpec, QEMU_SIG_DM_0002, writeLegacy} from '../../test/builders/legacy.js'
+import {prstatusRegs} from '../../test/helpers/vmcore.js'
 
 const PAGE = 4096
 const BATCH = 1024
@@ -126,41 +127,9 @@ function fromQemuNote(d: Buffer): Cpu {
   return {gpr, rip: q(16), rflags: q(17), seg, cr, kernelGsBase: size >= 440 && d.length >= 440 ? d.readBigUInt64LE(432) : 0n}
 }
 
-/** struct elf_prstatus (x86_64): pr_reg at 112, in user_regs_struct order. */
+/** struct elf_prstatus (x86_64), read by the tests' reader of kdump-style cores. */
 function fromPrstatus(d: Buffer): Cpu {
-  const order = [
-    'r15',
-    'r14',
-    'r13',
-    'r12',
-    'rbp',
-    'rbx',
-    'r11',
-    'r10',
-    'r9',
-    'r8',
-    'rax',
-    'rcx',
-    'rdx',
-    'rsi',
-    'rdi',
-    'orig_rax',
-    'rip',
-    'cs',
-    'eflags',
-    'rsp',
-    'ss',
-    'fs_base',
-    'gs_base',
-    'ds',
-    'es',
-    'fs',
-    'gs',
-  ]
-  const r: Record<string, bigint> = {}
-  order.forEach((n, i) => {
-    r[n] = d.readBigUInt64LE(112 + i * 8)
-  })
+  const {pid: _, ...r} = prstatusRegs(d)
   const seg = Object.fromEntries(SEGS.map((s) => [s, {...NOSEG}])) as Cpu['seg']
   seg.cs = {sel: Number(r.cs), limit: 0xffffffff, flags: 0xaf9b00, base: 0n}
   seg.ss = {sel: Number(r.ss), limit: 0xffffffff, flags: 0xcf9300, base: 0n}

@@ -324,26 +324,25 @@ export async function findKernel(mem: GuestMemory, search: VmcoreinfoSearch, vcp
   if (!tables) for (const [why, ids] of walkFailures) problems.push(`${ids.length > 1 ? `vcpus ${ranges(ids)}` : `vcpu ${ids[0]}`}: page tables: ${why}`)
 
   // Every well-formed text; where they differ, the one that agrees with the page tables.
-  const found: Array<{pfn: number; offset: number; text: string}> = []
+  const found: Array<{pfn: number; offset: number; text: string; keys: Map<string, string>}> = []
   for (const c of search.candidates) {
     const text = await readVmcoreinfo(mem, c.pfn, c.offset)
-    if (text !== undefined) found.push({...c, text})
+    if (text !== undefined) found.push({...c, text, keys: parseVmcoreinfo(text)})
   }
   found.sort((a, b) => a.pfn - b.pfn || a.offset - b.offset)
-  const agrees = (t: string) => {
-    const off = parseHex(parseVmcoreinfo(t).get('KERNELOFFSET'))
+  const agrees = (keys: Map<string, string>) => {
+    const off = parseHex(keys.get('KERNELOFFSET'))
     return tables === null || off === undefined || off === tables.kaslrOffset
   }
-  const chosen = found.find((f) => agrees(f.text)) ?? found[0]
-  if (chosen && new Set(found.map((f) => parseVmcoreinfo(f.text).get('OSRELEASE'))).size > 1) {
-    warn?.(
-      `the guest's memory holds vmcoreinfo texts of more than one kernel (${[...new Set(found.map((f) => parseVmcoreinfo(f.text).get('OSRELEASE')))].join(', ')}); the one at pfn ${chosen.pfn} is used`,
-    )
+  const chosen = found.find((f) => agrees(f.keys)) ?? found[0]
+  const releases = new Set(found.map((f) => f.keys.get('OSRELEASE')))
+  if (chosen && releases.size > 1) {
+    warn?.(`the guest's memory holds vmcoreinfo texts of more than one kernel (${[...releases].join(', ')}); the one at pfn ${chosen.pfn} is used`)
   }
   if (!chosen)
     problems.unshift(search.candidates.length ? 'no well-formed vmcoreinfo text in the guest memory' : 'no vmcoreinfo text in the guest memory (a kernel without crash-dump support, or not Linux)')
 
-  const keys = chosen ? parseVmcoreinfo(chosen.text) : new Map<string, string>()
+  const keys = chosen?.keys ?? new Map<string, string>()
   const infoOffset = parseHex(keys.get('KERNELOFFSET'))
   const infoPhysBase = parseDec(keys.get('NUMBER(phys_base)'))
   if (tables && infoOffset !== undefined && infoOffset !== tables.kaslrOffset) {

@@ -227,15 +227,17 @@ export function segmentOf(segments: Segment[], pfn: number): Segment | undefined
 
 // ---- NT_PRSTATUS -------------------------------------------------------------
 
-type Regs = Omit<
-  Parameters<typeof ElfPrstatus64.encode>[0],
-  'siSigno' | 'siCode' | 'siErrno' | 'cursig' | 'pad0' | 'sigpend' | 'sighold' | 'pid' | 'ppid' | 'pgrp' | 'sid' | 'times' | 'fpvalid' | 'pad1'
->
+/** The registers the HVM CPU record and vcpu_guest_context both name as pr_reg does. */
+const GPRS = ['r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi', 'rdi', 'rip', 'rsp'] as const
+type Gprs = Record<(typeof GPRS)[number] | 'rflags', bigint>
+type Selectors = Record<'cs' | 'ss' | 'ds' | 'es' | 'fs' | 'gs', number>
 
 /** No system call in progress: orig_rax as the kernel keeps it then (-1). */
 const NO_SYSCALL = 0xffffffffffffffffn
 
-function prstatusNote(pid: number, regs: Regs): Buffer {
+/** An NT_PRSTATUS descriptor: the registers, the 16-bit segment selectors, and the fs and gs bases. */
+function prstatusNote(pid: number, r: Gprs, sel: Selectors, fsBase: bigint, gsBase: bigint): Buffer {
+  const s = (v: number) => BigInt(v & 0xffff)
   return ElfPrstatus64.encode({
     siSigno: 0,
     siCode: 0,
@@ -249,7 +251,17 @@ function prstatusNote(pid: number, regs: Regs): Buffer {
     pgrp: 0,
     sid: 0,
     times: Buffer.alloc(64),
-    ...regs,
+    ...(Object.fromEntries(GPRS.map((k) => [k, r[k]])) as Record<(typeof GPRS)[number], bigint>),
+    origRax: NO_SYSCALL,
+    eflags: r.rflags,
+    cs: s(sel.cs),
+    ss: s(sel.ss),
+    ds: s(sel.ds),
+    es: s(sel.es),
+    fs: s(sel.fs),
+    gs: s(sel.gs),
+    fsBase,
+    gsBase,
     fpvalid: 0,
     pad1: 0,
   })
@@ -284,36 +296,7 @@ function qemuNote(
  */
 export function hvmCpuNotes(vcpu: number, cpuRecord: Buffer): CpuNotes {
   const c = HvmCpuPrefix.get(cpuRecord)
-  const sel = (v: number) => BigInt(v & 0xffff)
-  const prstatus = prstatusNote(vcpu + 1, {
-    r15: c.r15,
-    r14: c.r14,
-    r13: c.r13,
-    r12: c.r12,
-    rbp: c.rbp,
-    rbx: c.rbx,
-    r11: c.r11,
-    r10: c.r10,
-    r9: c.r9,
-    r8: c.r8,
-    rax: c.rax,
-    rcx: c.rcx,
-    rdx: c.rdx,
-    rsi: c.rsi,
-    rdi: c.rdi,
-    origRax: NO_SYSCALL,
-    rip: c.rip,
-    cs: sel(c.csSel),
-    eflags: c.rflags,
-    rsp: c.rsp,
-    ss: sel(c.ssSel),
-    fsBase: c.fsBase,
-    gsBase: c.gsBase,
-    ds: sel(c.dsSel),
-    es: sel(c.esSel),
-    fs: sel(c.fsSel),
-    gs: sel(c.gsSel),
-  })
+  const prstatus = prstatusNote(vcpu + 1, c, {cs: c.csSel, ss: c.ssSel, ds: c.dsSel, es: c.esSel, fs: c.fsSel, gs: c.gsSel}, c.fsBase, c.gsBase)
   const seg = (selector: number, limit: number, arbytes: number, base: bigint) => ({selector: selector & 0xffff, limit, flags: qemuSegmentFlags(arbytes), base})
   const qemu = qemuNote(c, {
     cs: seg(c.csSel, c.csLimit, c.csArbytes, c.csBase),
@@ -341,36 +324,8 @@ export function pvCpuNotes(vcpu: number, context: Buffer): CpuNotes {
   const slot = Buffer.alloc(VcpuGuestContext64.size)
   context.copy(slot, 0, 0, Math.min(context.length, slot.length))
   const g = VcpuGuestContext64.get(slot)
-  const prstatus = prstatusNote(vcpu + 1, {
-    r15: g.r15,
-    r14: g.r14,
-    r13: g.r13,
-    r12: g.r12,
-    rbp: g.rbp,
-    rbx: g.rbx,
-    r11: g.r11,
-    r10: g.r10,
-    r9: g.r9,
-    r8: g.r8,
-    rax: g.rax,
-    rcx: g.rcx,
-    rdx: g.rdx,
-    rsi: g.rsi,
-    rdi: g.rdi,
-    origRax: NO_SYSCALL,
-    rip: g.rip,
-    cs: BigInt(g.cs),
-    eflags: g.rflags,
-    rsp: g.rsp,
-    ss: BigInt(g.ss),
-    fsBase: g.fsBase,
-    gsBase: g.gsBaseKernel,
-    ds: BigInt(g.ds),
-    es: BigInt(g.es),
-    fs: BigInt(g.fs),
-    gs: BigInt(g.gs),
-  })
+  const prstatus = prstatusNote(vcpu + 1, g, g, g.fsBase, g.gsBaseKernel)
   const s = (selector: number, base = 0n) => ({selector, limit: 0, flags: 0, base})
-  const qemu = qemuNote({...g, cr0: g.cr0, cr2: g.cr2, cr3: g.cr3, cr4: g.cr4}, {cs: s(g.cs), ds: s(g.ds), es: s(g.es), fs: s(g.fs, g.fsBase), gs: s(g.gs, g.gsBaseKernel), ss: s(g.ss)})
+  const qemu = qemuNote(g, {cs: s(g.cs), ds: s(g.ds), es: s(g.es), fs: s(g.fs, g.fsBase), gs: s(g.gs, g.gsBaseKernel), ss: s(g.ss)})
   return {prstatus, qemu}
 }
